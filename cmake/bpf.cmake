@@ -1,0 +1,27 @@
+# ccprof_bpf_skeleton(NAME) turns bpf/NAME.bpf.c into NAME.bpf.o and NAME.skel.h and
+# defines the INTERFACE target bpf_NAME that exposes the skeleton's include dir.
+find_program(CLANG_BPF NAMES clang clang-16 clang-15 clang-14 REQUIRED)
+find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
+
+function(ccprof_bpf_skeleton name)
+  set(src ${CMAKE_CURRENT_SOURCE_DIR}/${name}.bpf.c)
+  set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
+  set(obj ${out_dir}/${name}.bpf.o)
+  set(skel ${out_dir}/${name}.skel.h)
+  file(GLOB bpf_headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h)
+  add_custom_command(
+    OUTPUT ${obj} ${skel}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND ${CLANG_BPF} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
+            -I${PROJECT_SOURCE_DIR}/third_party/vmlinux/x86 -I${CMAKE_CURRENT_SOURCE_DIR}
+            -c ${src} -o ${obj}
+    COMMAND ${BPFTOOL} gen skeleton ${obj} name ${name}_bpf > ${skel}.tmp
+    COMMAND ${CMAKE_COMMAND} -E rename ${skel}.tmp ${skel}
+    DEPENDS ${src} ${bpf_headers}
+    COMMENT "BPF ${name}.bpf.c -> ${name}.skel.h"
+    VERBATIM)
+  add_custom_target(bpf_${name}_gen DEPENDS ${skel})
+  add_library(bpf_${name} INTERFACE)
+  add_dependencies(bpf_${name} bpf_${name}_gen)
+  target_include_directories(bpf_${name} INTERFACE ${out_dir} ${CMAKE_CURRENT_SOURCE_DIR})
+endfunction()

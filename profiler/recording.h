@@ -1,0 +1,131 @@
+#pragma once
+// The Recording: everything the agent collected from the kernel about one profile,
+// in a form the analysis can re-read without root (`ccprof report`). It holds raw
+// facts only (no conclusions), so a better analysis can be run on an old recording.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ccprof::profiler {
+
+// x86-64 user registers in DWARF register-number order (what libdw and Zydis want):
+// rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip.
+enum DwarfReg : int {
+  kRax = 0, kRdx, kRcx, kRbx, kRsi, kRdi, kRbp, kRsp,
+  kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15, kRip, kNumRegs
+};
+using UserRegs = std::array<uint64_t, kNumRegs>;
+
+// One mapping of /proc/PID/maps (file-backed or not).
+struct MemoryMap {
+  uint64_t start = 0, end = 0, offset = 0;
+  std::string perms;  // "r-xp"
+  std::string path;   // "" for anonymous, "[heap]", "[stack]", or a file path
+  uint64_t inode = 0;
+};
+
+struct ProcessInfo {
+  uint32_t pid = 0;
+  std::string comm;
+  std::vector<std::string> cmdline;
+  std::string exe;
+  std::vector<MemoryMap> maps;  // union of every snapshot taken while profiling
+};
+
+struct ThreadInfo {
+  uint32_t tid = 0, pid = 0;
+  std::string comm;
+  uint64_t start_ns = 0;  // CLOCK_MONOTONIC (same clock as bpf_ktime_get_ns); 0 = before the profile
+  uint64_t end_ns = 0;    // 0 = still alive when the profile ended
+};
+
+// A copy of a user stack taken in the kernel at a point of interest, with the
+// user registers at that point, for DWARF unwinding in user space.
+struct StackCopy {
+  uint32_t pid = 0, tid = 0;
+  uint64_t time_ns = 0;
+  UserRegs regs{};
+  std::vector<uint8_t> stack;  // bytes from regs[kRsp] upwards; may be shorter than requested
+};
+
+// Futex operations that make a thread wait (the low 7 bits of the futex op).
+enum class FutexOp : uint32_t {
+  kWait = 0, kWake = 1, kLockPi = 6, kUnlockPi = 7, kWaitBitset = 9, kWaitRequeuePi = 11,
+  kLockPi2 = 13, kWaitv = 100 /* futex_waitv(2): not an op of futex(2) */,
+};
+
+// One completed futex wait.
+struct FutexWait {
+  uint64_t uaddr = 0;
+  uint32_t pid = 0, tid = 0;
+  uint32_t op = 0;          // low 7 bits of the futex op, or FutexOp::kWaitv
+  uint32_t expected = 0;    // val argument (2 for a contended glibc mutex)
+  int32_t owner_tid = 0;    // glibc pthread_mutex_t.__owner at wait start (0 when unknown)
+  int32_t ret = 0;          // syscall return value
+  uint64_t start_ns = 0, duration_ns = 0;
+  int32_t stack = -1;       // index into Recording::stacks, -1 when not sampled
+};
+
+// Exact per-address totals kept in kernel maps (complete even when the ring buffer drops).
+struct FutexAddrStats {
+  uint64_t uaddr = 0;
+  uint32_t pid = 0;
+  uint64_t waits = 0, wait_ns = 0, max_wait_ns = 0, wakes = 0;
+  std::array<uint64_t, 32> hist_log2_ns{};  // bucket i: wait in [2^i, 2^(i+1)) ns
+};
+
+// Everything counted as dropped, failed or unresolved by a collector, by name
+// ("futex.ringbuf_drops", "futex.stack_copy_failed", ...). Shown in every report.
+using LossCounters = std::map<std::string, uint64_t>;
+
+// One memory-access sample (decode mode: a timer sample with registers and code;
+// PMU mode: a precise sample with a data address). Filled by the sampler collector.
+struct MemorySample {
+  uint32_t pid = 0, tid = 0, cpu = 0;
+  uint64_t time_ns = 0;
+  UserRegs regs{};
+  uint64_t fsbase = 0;
+  // PMU mode only: the sampled data address and PERF_SAMPLE_DATA_SRC; 0 in decode mode.
+  uint64_t data_addr = 0;
+  uint64_t data_src = 0;
+  uint32_t weight = 0;  // PMU latency weight, 0 when unknown
+  bool pmu = false;
+};
+
+struct Recording {
+  static constexpr uint32_t kFormatVersion = 1;
+
+  std::string ccprof_version;
+  std::string mode;  // "run" or "attach"
+  std::vector<std::string> command;  // for "run"
+  int32_t exit_code = -1;            // target's exit code for "run", -1 when unknown
+  std::string hostname, kernel;
+  uint32_t online_cpus = 0;
+  uint64_t start_ns = 0, end_ns = 0;  // CLOCK_MONOTONIC
+  std::string memory_sampler_mode;    // "decode", "pmu" or "off"
+  std::string memory_sampler_reason;  // why that mode
+
+  std::vector<ProcessInfo> processes;
+  std::vector<ThreadInfo> threads;
+  std::vector<StackCopy> stacks;
+  std::vector<FutexWait> futex_waits;
+  std::vector<FutexAddrStats> futex_addrs;
+  std::vector<MemorySample> memory_samples;
+  LossCounters losses;
+
+  const ProcessInfo* process(uint32_t pid) const;
+  const ThreadInfo* thread(uint32_t tid) const;
+  double duration_s() const { return end_ns > start_ns ? (end_ns - start_ns) / 1e9 : 0.0; }
+};
+
+// Writes atomically (temp file + rename): a crash never leaves a half-written file.
+absl::Status save_recording(const Recording& rec, const std::string& path);
+// Rejects truncated, corrupt or foreign files with a message that says which.
+absl::StatusOr<Recording> load_recording(const std::string& path);
+
+}  // namespace ccprof::profiler
