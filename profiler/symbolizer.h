@@ -1,0 +1,77 @@
+#pragma once
+// Symbolizer: addresses of one target process -> function, file, line (code) or
+// symbol / region (data), using libdw over the ELF files named in the recorded maps.
+// Offline: reads files from disk, never the live process, so `ccprof report` works
+// without root after the target exited. Results are cached per address.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "profiler/finding.h"
+#include "profiler/recording.h"
+
+typedef struct Dwfl Dwfl;
+typedef struct Dwfl_Module Dwfl_Module;
+
+namespace ccprof::profiler {
+
+struct CodeLocation {
+  std::string function;        // outermost user-visible function (inlined frames resolved)
+  std::string file;            // call-site file in that function (system headers skipped)
+  int line = 0;
+  std::string module;          // object path
+  uint64_t module_offset = 0;  // address relative to the module's load base
+  bool has_debug_info = false;
+  bool in_system_library = false;  // libc, libstdc++, ld.so, libpthread, libpython...
+  std::vector<std::string> inline_chain;  // innermost first, e.g. {"std::mutex::lock", "count_words"}
+};
+
+struct DataLocation {
+  std::string name;            // "g_table_mutex", "g_counters+16", "" when no symbol
+  uint64_t symbol_start = 0, symbol_size = 0;
+  std::string region;          // "global" | "heap" | "stack" | "mapped file" | "anonymous" | "tls" | "unknown"
+  std::string region_detail;   // module and section, "[heap]", "stack of thread 4243", ...
+  std::string module;
+};
+
+class Symbolizer {
+ public:
+  // Builds the address space of `proc` from its recorded maps.
+  explicit Symbolizer(const ProcessInfo& proc);
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // `pc` is an instruction address (for return addresses pass pc - 1).
+  const CodeLocation& code(uint64_t pc);
+  DataLocation data(uint64_t addr);
+  // The libdw session (for the unwinder and DWARF type lookups); owned by this object.
+  Dwfl* dwfl() const { return dwfl_; }
+  const ProcessInfo& process() const { return proc_; }
+  const MemoryMap* map_of(uint64_t addr) const;
+  // Reads `len` bytes of the target's code/data at `addr` from the mapped file on disk.
+  // Returns false when the address is not file-backed or the file cannot be read.
+  bool read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>& out) const;
+
+  // Counters of what could not be resolved (shown as losses).
+  uint64_t unresolved_code() const { return unresolved_code_; }
+  uint64_t missing_debug_info() const { return missing_debug_; }
+  std::vector<std::string> modules_without_debug_info() const;
+
+ private:
+  const ProcessInfo& proc_;
+  Dwfl* dwfl_ = nullptr;
+  std::unordered_map<uint64_t, CodeLocation> code_cache_;
+  std::unordered_map<std::string, bool> module_debug_;
+  uint64_t unresolved_code_ = 0, missing_debug_ = 0;
+};
+
+// Whether a path is a system library whose frames are skipped when looking for the
+// user's call site (libc, libpthread, libstdc++, ld.so, libgcc, libpython).
+bool is_system_object(const std::string& path);
+// Whether a source file is a system header (/usr/include/...), skipped likewise.
+bool is_system_source(const std::string& file);
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,28 @@
+#pragma once
+// Unwinds a StackCopy (user registers + a copy of the stack) with libdw's DWARF CFI,
+// offline: works for -O2 code without frame pointers and through glibc.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "profiler/recording.h"
+#include "profiler/symbolizer.h"
+
+namespace ccprof::profiler {
+
+struct Frame {
+  uint64_t pc = 0;          // return address (or the IP for the innermost frame)
+  uint64_t lookup_pc = 0;   // pc - 1 for return addresses: the call instruction
+  CodeLocation loc;         // symbolized lookup_pc
+};
+
+struct UnwindResult {
+  std::vector<Frame> frames;  // innermost first
+  bool complete = false;      // reached the outermost frame (no CFI error before it)
+  std::string error;          // why it stopped early, "" when complete
+};
+
+// Unwinds `stack` in `sym`'s address space; at most max_frames frames.
+UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames = 64);
+
+}  // namespace ccprof::profiler
