@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include <nlohmann/json.hpp>
 
 namespace ccprof::profiler {
 
@@ -69,6 +70,11 @@ struct FutexWait {
   int32_t ret = 0;          // syscall return value
   uint64_t start_ns = 0, duration_ns = 0;
   int32_t stack = -1;       // index into Recording::stacks, -1 when not sampled
+  // What the owner was doing when the wait began (from the sched collector's thread
+  // states; owner_syscall = -1 when it was not in a syscall or nothing is known).
+  int32_t owner_syscall = -1;
+  uint64_t owner_syscall_since_ns = 0;
+  uint64_t owner_syscall_ip = 0;  // user IP at the owner's syscall entry
 };
 
 // Exact per-address totals kept in kernel maps (complete even when the ring buffer drops).
@@ -116,6 +122,9 @@ struct Recording {
   std::vector<FutexWait> futex_waits;
   std::vector<FutexAddrStats> futex_addrs;
   std::vector<MemorySample> memory_samples;
+  // Collector sections owned by their collectors, kept as JSON so each family
+  // (de)serializes its own types (e.g. "sched": profiler/sched_data.h).
+  std::map<std::string, nlohmann::json> sections;
   LossCounters losses;
 
   const ProcessInfo* process(uint32_t pid) const;
