@@ -23,5 +23,6 @@ function(ccprof_bpf_skeleton name)
   add_custom_target(bpf_${name}_gen DEPENDS ${skel})
   add_library(bpf_${name} INTERFACE)
   add_dependencies(bpf_${name} bpf_${name}_gen)
-  target_include_directories(bpf_${name} INTERFACE ${out_dir} ${CMAKE_CURRENT_SOURCE_DIR})
+  # Only the skeleton dir: C++ includes "bpf/NAME.h" (bpf/sched.h must not shadow <sched.h>).
+  target_include_directories(bpf_${name} INTERFACE ${out_dir})
 endfunction()

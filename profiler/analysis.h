@@ -34,7 +34,9 @@ class AnalysisContext {
   std::string comm(uint32_t tid) const;
 
   LossCounters losses;  // what the analysis could not resolve (merged into the output)
-  nlohmann::json extra;  // tables for the report: "locks", "stacks", "timeline", "threads"...
+  nlohmann::json tables = nlohmann::json::object();  // becomes Analysis::tables
+  // Per-thread figures other rule families add to the threads table ("on_cpu_s", ...).
+  std::map<uint32_t, nlohmann::json> thread_extra;
 
  private:
   std::map<uint32_t, std::unique_ptr<Symbolizer>> syms_;
@@ -45,7 +47,9 @@ class AnalysisContext {
 
 struct Analysis {
   std::vector<Finding> findings;  // ranked
-  nlohmann::json document;        // the whole findings.json
+  // Tables for the outputs: "locks", "threads", "stacks", "timeline", "samples",
+  // "losses" (see docs/findings-schema.md); report/ turns them into findings.json.
+  nlohmann::json tables = nlohmann::json::object();
 };
 
 Analysis analyze(const Recording& rec);

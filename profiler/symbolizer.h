@@ -55,6 +55,9 @@ class Symbolizer {
   // Returns false when the address is not file-backed or the file cannot be read.
   bool read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>& out) const;
 
+  // State the unwinder attaches to this Dwfl once (dwfl_attach_state allows one).
+  std::shared_ptr<void> unwind_slot;
+
   // Counters of what could not be resolved (shown as losses).
   uint64_t unresolved_code() const { return unresolved_code_; }
   uint64_t missing_debug_info() const { return missing_debug_; }

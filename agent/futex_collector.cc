@@ -1,0 +1,208 @@
+#include "agent/futex_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "agent/tracefs.h"
+#include "bpf/futex.h"
+#include "futex.skel.h"
+#include "spdlog/spdlog.h"
+
+namespace ccprof::agent {
+namespace {
+
+using profiler::Recording;
+
+struct SkelDeleter {
+  void operator()(futex_bpf* s) const { futex_bpf__destroy(s); }
+};
+struct RingDeleter {
+  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
+};
+
+class FutexCollector : public Collector {
+ public:
+  explicit FutexCollector(const FutexOptions& opts) : opts_(opts) {}
+  const char* name() const override { return "futex"; }
+
+  absl::Status start(const SharedMaps& shared) override {
+    skel_.reset(futex_bpf__open());
+    if (!skel_) return absl::InternalError(absl::StrCat("futex collector: cannot open BPF object: ", strerror(errno)));
+    skel_->rodata->stacks_per_window = opts_.stacks_per_window;
+    skel_->rodata->window_ns = opts_.window_ns;
+    skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
+    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
+      return absl::InternalError(absl::StrCat("futex collector: cannot share the tgid map: ", strerror(-e)));
+    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
+      return absl::InternalError(absl::StrCat("futex collector: cannot share the thread-state map: ", strerror(-e)));
+    // futex2 syscalls exist from Linux 6.7: attach them only where the kernel has them.
+    struct Optional { bpf_program* prog; const char* event; };
+    for (Optional o : {Optional{skel_->progs.futex_waitv_enter, "sys_enter_futex_waitv"},
+                       Optional{skel_->progs.futex_waitv_exit, "sys_exit_futex_waitv"},
+                       Optional{skel_->progs.futex_wait2_enter, "sys_enter_futex_wait"},
+                       Optional{skel_->progs.futex_wait2_exit, "sys_exit_futex_wait"},
+                       Optional{skel_->progs.futex_wake2_enter, "sys_enter_futex_wake"}}) {
+      if (!tracepoint_exists("syscalls", o.event)) {
+        bpf_program__set_autoload(o.prog, false);
+        spdlog::debug("futex collector: kernel has no syscalls:{}, not attached", o.event);
+      }
+    }
+    if (int e = futex_bpf__load(skel_.get()))
+      return absl::InternalError(absl::StrCat("futex collector: the kernel rejected the BPF program: ", strerror(-e)));
+    if (int e = futex_bpf__attach(skel_.get()))
+      return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
+    events_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
+    stacks_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.stack_events), on_stack, this, nullptr));
+    if (!events_rb_ || !stacks_rb_)
+      return absl::InternalError(absl::StrCat("futex collector: cannot map ring buffers: ", strerror(errno)));
+    return absl::OkStatus();
+  }
+
+  void drain(Recording& rec) override {
+    rec_ = &rec;
+    // Stacks first: a wait's stack is submitted at wait start, before the wait event.
+    ring_buffer__consume(stacks_rb_.get());
+    ring_buffer__consume(events_rb_.get());
+  }
+
+  void finish(Recording& rec) override {
+    drain(rec);
+    // Link waits to their stack copies (a copy may have arrived after its wait).
+    for (size_t i = 0; i < pending_seq_.size(); ++i) {
+      if (!pending_seq_[i].second) continue;
+      auto it = seq_to_stack_.find(pending_seq_[i].second);
+      if (it != seq_to_stack_.end()) rec.futex_waits[pending_seq_[i].first].stack = it->second;
+      else rec.losses["futex.stack_copies_lost"]++;
+    }
+    // Exact totals from the kernel maps.
+    int fd = bpf_map__fd(skel_->maps.addr_stats);
+    futex_addr_key key{}, next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      futex_addr_stat s{};
+      if (bpf_map_lookup_elem(fd, &key, &s)) continue;
+      if (s.waits == 0) continue;  // addresses only woken, never waited on
+      profiler::FutexAddrStats a;
+      a.uaddr = key.uaddr;
+      a.pid = key.tgid;
+      a.waits = s.waits;
+      a.wait_ns = s.wait_ns;
+      a.max_wait_ns = s.max_wait_ns;
+      a.wakes = s.wakes;
+      for (int i = 0; i < FUTEX_HIST_BUCKETS; ++i) a.hist_log2_ns[i] = s.hist[i];
+      rec.futex_addrs.push_back(a);
+    }
+    const futex_counters& c = skel_->bss->counters;
+    rec.losses["futex.wait_events_dropped"] += c.wait_events_dropped;
+    rec.losses["futex.stack_events_dropped"] += c.stack_events_dropped;
+    rec.losses["futex.stacks_rate_limited"] += c.stacks_rate_limited;
+    rec.losses["futex.stack_copy_failed"] += c.stack_copy_failed;
+    rec.losses["futex.addr_map_full"] += c.addr_map_full;
+    rec.losses["futex.start_map_full"] += c.start_map_full;
+    rec.losses["futex.thread_events_dropped"] += c.thread_events_dropped;
+    events_rb_.reset();
+    stacks_rb_.reset();
+    skel_.reset();  // detaches every program
+  }
+
+  uint64_t events() const override { return waits_seen_; }
+  uint64_t drops() const override {
+    if (!skel_) return 0;
+    const futex_counters& c = skel_->bss->counters;
+    return c.wait_events_dropped + c.stack_events_dropped + c.start_map_full;
+  }
+
+ private:
+  static int on_event(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<FutexCollector*>(ctx);
+    uint32_t type;
+    if (size < sizeof type) return 0;
+    memcpy(&type, data, sizeof type);
+    if (type == FUTEX_EV_WAIT && size >= sizeof(futex_wait_event)) {
+      self->add_wait(*static_cast<const futex_wait_event*>(data));
+    } else if (type == FUTEX_EV_THREAD && size >= sizeof(futex_thread_event)) {
+      self->add_thread(*static_cast<const futex_thread_event*>(data));
+    }
+    return 0;
+  }
+
+  static int on_stack(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<FutexCollector*>(ctx);
+    if (size < sizeof(futex_stack_event)) return 0;
+    const auto* e = static_cast<const futex_stack_event*>(data);
+    profiler::StackCopy sc;
+    sc.pid = e->tgid;
+    sc.tid = e->tid;
+    sc.time_ns = e->time_ns;
+    for (int i = 0; i < CCPROF_NUM_REGS; ++i) sc.regs[i] = e->regs[i];
+    uint32_t len = e->stack_len > FUTEX_STACK_COPY ? FUTEX_STACK_COPY : e->stack_len;
+    sc.stack.assign(e->stack, e->stack + len);
+    self->seq_to_stack_[e->seq] = static_cast<int32_t>(self->rec_->stacks.size());
+    self->rec_->stacks.push_back(std::move(sc));
+    return 0;
+  }
+
+  void add_wait(const futex_wait_event& e) {
+    profiler::FutexWait w;
+    w.uaddr = e.uaddr;
+    w.pid = e.tgid;
+    w.tid = e.tid;
+    w.op = e.op;
+    w.expected = e.val;
+    w.owner_tid = e.owner;
+    w.ret = static_cast<int32_t>(e.ret);
+    w.start_ns = e.start_ns;
+    w.duration_ns = e.duration_ns;
+    w.owner_syscall = e.owner_syscall;
+    w.owner_syscall_since_ns = e.owner_since_ns;
+    w.owner_syscall_ip = e.owner_ip;
+    auto it = seq_to_stack_.find(e.stack_seq);
+    if (e.stack_seq && it != seq_to_stack_.end()) {
+      w.stack = it->second;
+    } else if (e.stack_seq) {
+      pending_seq_.emplace_back(rec_->futex_waits.size(), e.stack_seq);
+    }
+    rec_->futex_waits.push_back(w);
+    ++waits_seen_;
+  }
+
+  void add_thread(const futex_thread_event& e) {
+    std::string comm(e.comm, strnlen(e.comm, sizeof e.comm));
+    for (auto& t : rec_->threads) {
+      if (t.tid != e.tid) continue;
+      if (e.exited) t.end_ns = e.time_ns;
+      if (!comm.empty()) t.comm = comm;
+      return;
+    }
+    profiler::ThreadInfo t;
+    t.tid = e.tid;
+    t.pid = e.tgid;
+    t.comm = comm;
+    if (e.exited) t.end_ns = e.time_ns;
+    else t.start_ns = e.time_ns;
+    rec_->threads.push_back(t);
+  }
+
+  FutexOptions opts_;
+  std::unique_ptr<futex_bpf, SkelDeleter> skel_;
+  std::unique_ptr<ring_buffer, RingDeleter> events_rb_, stacks_rb_;
+  Recording* rec_ = nullptr;
+  std::unordered_map<uint64_t, int32_t> seq_to_stack_;
+  std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (wait index, stack seq)
+  uint64_t waits_seen_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> make_futex_collector(const FutexOptions& opts) {
+  return std::make_unique<FutexCollector>(opts);
+}
+
+}  // namespace ccprof::agent

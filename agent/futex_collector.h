@@ -1,0 +1,16 @@
+#pragma once
+#include <memory>
+
+#include "agent/collector.h"
+
+namespace ccprof::agent {
+
+struct FutexOptions {
+  uint32_t stacks_per_window = 16;        // stack copies per lock per window
+  uint64_t window_ns = 100'000'000;       // 100 ms
+  bool follow_children = true;
+};
+
+std::unique_ptr<Collector> make_futex_collector(const FutexOptions& opts);
+
+}  // namespace ccprof::agent

@@ -1,0 +1,105 @@
+#include "agent/proc.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace ccprof::agent {
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+std::vector<profiler::MemoryMap> parse_maps(const std::string& text) {
+  std::vector<profiler::MemoryMap> maps;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    profiler::MemoryMap m;
+    char perms[8] = {0};
+    unsigned long long start, end, offset, inode;
+    unsigned dev_major, dev_minor;
+    int path_pos = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &dev_major,
+               &dev_minor, &inode, &path_pos) < 7)
+      continue;
+    m.start = start;
+    m.end = end;
+    m.offset = offset;
+    m.perms = perms;
+    m.inode = inode;
+    if (path_pos > 0 && static_cast<size_t>(path_pos) <= line.size()) m.path = line.substr(path_pos);
+    // "(deleted)" files cannot be read back from disk; keep the name for the report.
+    maps.push_back(std::move(m));
+  }
+  return maps;
+}
+
+absl::StatusOr<std::vector<profiler::MemoryMap>> read_maps(uint32_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/maps"));
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read /proc/", pid, "/maps: ", strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_maps(ss.str());
+}
+
+std::vector<uint32_t> list_threads(uint32_t pid) {
+  std::vector<uint32_t> tids;
+  std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (!d) return tids;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    tids.push_back(static_cast<uint32_t>(strtoul(e->d_name, nullptr, 10)));
+  }
+  closedir(d);
+  return tids;
+}
+
+std::string read_comm(uint32_t pid, uint32_t tid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/task/", tid, "/comm"));
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+std::vector<std::string> read_cmdline(uint32_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"), std::ios::binary);
+  std::vector<std::string> out;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) out.push_back(arg);
+  return out;
+}
+
+std::string read_exe(uint32_t pid) {
+  char buf[4096];
+  ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+bool process_exists(uint32_t pid) {
+  if (kill(static_cast<pid_t>(pid), 0) == 0) return true;
+  return errno == EPERM;
+}
+
+uint64_t read_rss_bytes(uint32_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/statm"));
+  uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace ccprof::agent

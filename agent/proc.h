@@ -1,0 +1,25 @@
+#pragma once
+// Readers of /proc for a target process: maps, threads, comm, command line.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "profiler/recording.h"
+
+namespace ccprof::agent {
+
+absl::StatusOr<std::vector<profiler::MemoryMap>> read_maps(uint32_t pid);
+// Parses the text of a /proc/PID/maps file (exposed for tests).
+std::vector<profiler::MemoryMap> parse_maps(const std::string& text);
+std::vector<uint32_t> list_threads(uint32_t pid);
+std::string read_comm(uint32_t pid, uint32_t tid);
+std::vector<std::string> read_cmdline(uint32_t pid);
+std::string read_exe(uint32_t pid);
+bool process_exists(uint32_t pid);
+// CLOCK_MONOTONIC nanoseconds (the clock bpf_ktime_get_ns uses).
+uint64_t monotonic_ns();
+// Resident set size in bytes, 0 when the process is gone.
+uint64_t read_rss_bytes(uint32_t pid);
+
+}  // namespace ccprof::agent

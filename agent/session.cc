@@ -1,0 +1,387 @@
+#include "agent/session.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "agent/collector.h"
+#include "agent/futex_collector.h"
+#include "agent/proc.h"
+#include "agent/tracefs.h"
+#include "agent/unique_fd.h"
+#include "bpf/common.h"
+#include "spdlog/spdlog.h"
+
+namespace ccprof::agent {
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+namespace {
+
+using profiler::Recording;
+
+constexpr uint64_t kDrainIntervalNs = 20'000'000;     // ring buffers are read without wakeups
+constexpr uint64_t kSnapshotIntervalNs = 100'000'000;  // /proc maps and threads
+constexpr uint64_t kStatusIntervalNs = 250'000'000;
+
+int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, args);
+  std::string s(buf);
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  spdlog::debug("libbpf: {}", s);
+  return 0;
+}
+
+bool has_cap(const __user_cap_data_struct* data, int cap) {
+  return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+// Where the probes of a run are attached before the target's first instruction:
+// the child waits on a pipe after fork until the parent says go, then execs.
+struct LaunchedChild {
+  pid_t pid = -1;
+  UniqueFd go_fd;         // write end: one byte lets the child exec
+  UniqueFd exec_err_fd;   // read end: the child's errno if exec failed, EOF on success
+};
+
+absl::StatusOr<std::string> resolve_command(const std::string& cmd) {
+  if (cmd.find('/') != std::string::npos) {
+    if (access(cmd.c_str(), F_OK) != 0) return absl::NotFoundError(absl::StrCat("command not found: ", cmd));
+    if (access(cmd.c_str(), X_OK) != 0) return absl::PermissionDeniedError(absl::StrCat("not executable: ", cmd));
+    return cmd;
+  }
+  const char* path = getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string dir = p.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string full = dir + "/" + cmd;
+    if (access(full.c_str(), X_OK) == 0) return full;
+    start = end + 1;
+  }
+  return absl::NotFoundError(absl::StrCat("command not found: ", cmd));
+}
+
+absl::StatusOr<LaunchedChild> launch_stopped(const std::vector<std::string>& command) {
+  auto resolved = resolve_command(command.at(0));
+  if (!resolved.ok()) return resolved.status();
+  int go[2], err[2];
+  if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+    return absl::InternalError(absl::StrCat("cannot create pipes: ", strerror(errno)));
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
+  if (pid == 0) {
+    close(go[1]);
+    close(err[0]);
+    char c;
+    ssize_t n;
+    do n = read(go[0], &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(127);  // the profiler went away before attaching
+    std::vector<char*> argv;
+    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(resolved->c_str(), argv.data());
+    int e = errno;
+    (void)!write(err[1], &e, sizeof e);
+    _exit(127);
+  }
+  close(go[0]);
+  close(err[1]);
+  LaunchedChild child;
+  child.pid = pid;
+  child.go_fd.reset(go[1]);
+  child.exec_err_fd.reset(err[0]);
+  return child;
+}
+
+uint64_t thread_start_ns(uint32_t pid, uint32_t tid) {
+  // /proc/PID/task/TID/stat field 22: start time in clock ticks since boot.
+  std::ifstream in(absl::StrCat("/proc/", pid, "/task/", tid, "/stat"));
+  std::string s;
+  std::getline(in, s);
+  auto rp = s.rfind(')');
+  if (rp == std::string::npos) return 0;
+  std::istringstream rest(s.substr(rp + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) {
+      double secs = std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      timespec boot, mono;
+      clock_gettime(CLOCK_BOOTTIME, &boot);
+      clock_gettime(CLOCK_MONOTONIC, &mono);
+      double offset = (boot.tv_sec - mono.tv_sec) + (boot.tv_nsec - mono.tv_nsec) / 1e9;
+      double t = secs - offset;
+      return t > 0 ? static_cast<uint64_t>(t * 1e9) : 0;
+    }
+  return 0;
+}
+
+class Snapshotter {
+ public:
+  explicit Snapshotter(Recording& rec) : rec_(rec) {}
+
+  void snapshot(const std::vector<uint32_t>& tgids, uint64_t now) {
+    for (uint32_t pid : tgids) {
+      auto maps = read_maps(pid);
+      if (!maps.ok() || maps->empty()) continue;  // gone, or a zombie
+      profiler::ProcessInfo* p = process(pid);
+      if (p->comm.empty()) p->comm = read_comm(pid, pid);
+      if (p->cmdline.empty()) p->cmdline = read_cmdline(pid);
+      std::string exe = read_exe(pid);
+      if (!exe.empty()) p->exe = exe;
+      auto& seen = map_keys_[pid];
+      for (auto& m : *maps) {
+        auto key = std::make_tuple(m.start, m.end, m.offset, m.path);
+        if (seen.insert(key).second) p->maps.push_back(std::move(m));
+      }
+      std::set<uint32_t> alive;
+      for (uint32_t tid : list_threads(pid)) {
+        alive.insert(tid);
+        profiler::ThreadInfo* t = thread(tid, pid);
+        if (t->start_ns == 0) t->start_ns = thread_start_ns(pid, tid);
+        std::string comm = read_comm(pid, tid);
+        if (!comm.empty()) t->comm = comm;
+      }
+      for (auto& t : rec_.threads)
+        if (t.pid == pid && t.end_ns == 0 && !alive.count(t.tid) && live_.count(t.tid)) t.end_ns = now;
+      for (uint32_t tid : alive) live_.insert(tid);
+    }
+  }
+
+ private:
+  profiler::ProcessInfo* process(uint32_t pid) {
+    for (auto& p : rec_.processes)
+      if (p.pid == pid) return &p;
+    rec_.processes.push_back({});
+    rec_.processes.back().pid = pid;
+    return &rec_.processes.back();
+  }
+  profiler::ThreadInfo* thread(uint32_t tid, uint32_t pid) {
+    for (auto& t : rec_.threads)
+      if (t.tid == tid) return &t;
+    rec_.threads.push_back({});
+    rec_.threads.back().tid = tid;
+    rec_.threads.back().pid = pid;
+    return &rec_.threads.back();
+  }
+  Recording& rec_;
+  std::map<uint32_t, std::set<std::tuple<uint64_t, uint64_t, uint64_t, std::string>>> map_keys_;
+  std::set<uint32_t> live_;
+};
+
+std::vector<uint32_t> read_tgids(int fd) {
+  std::vector<uint32_t> out;
+  uint32_t key, next;
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    out.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+void sleep_ns(uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
+  nanosleep(&ts, nullptr);  // EINTR (Ctrl-C) simply ends the nap early
+}
+
+}  // namespace
+
+absl::Status check_privileges() {
+  if (geteuid() == 0) return absl::OkStatus();
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0)
+    return absl::PermissionDeniedError("cannot read this process's capabilities; run ccprof as root");
+  constexpr int kCapPerfmon = 38, kCapBpf = 39, kCapSysAdmin = 21;
+  if (has_cap(data, kCapSysAdmin) || (has_cap(data, kCapBpf) && has_cap(data, kCapPerfmon)))
+    return absl::OkStatus();
+  std::vector<std::string> missing;
+  if (!has_cap(data, kCapBpf)) missing.push_back("CAP_BPF");
+  if (!has_cap(data, kCapPerfmon)) missing.push_back("CAP_PERFMON");
+  return absl::PermissionDeniedError(absl::StrCat("ccprof needs ", absl::StrJoin(missing, " and "),
+                                                  " (or root) to load its probes: run it with sudo"));
+}
+
+absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
+  if (auto s = check_privileges(); !s.ok()) return s;
+  libbpf_set_print(libbpf_log);
+  if (auto s = ensure_tracefs(); !s.ok()) return s;
+
+  Recording rec;
+  rec.ccprof_version = "0.1.0";
+  rec.mode = opts.mode == SessionOptions::Mode::kRun ? "run" : "attach";
+  rec.command = opts.command;
+  utsname u{};
+  if (uname(&u) == 0) {
+    rec.hostname = u.nodename;
+    rec.kernel = u.release;
+  }
+  rec.online_cpus = static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN));
+  rec.memory_sampler_mode = "off";
+  rec.memory_sampler_reason = "the memory-access sampler is not built into this ccprof yet";
+
+  uint32_t target = 0;
+  std::optional<LaunchedChild> child;
+  if (opts.mode == SessionOptions::Mode::kAttach) {
+    if (opts.pid == 0 || !process_exists(opts.pid))
+      return absl::NotFoundError(absl::StrCat("cannot attach to pid ", opts.pid, ": no such process"));
+    target = opts.pid;
+    rec.command = read_cmdline(target);
+  } else {
+    if (opts.command.empty()) return absl::InvalidArgumentError("no command to run: give it after --");
+    auto launched = launch_stopped(opts.command);
+    if (!launched.ok()) return launched.status();
+    child = std::move(*launched);
+    target = static_cast<uint32_t>(child->pid);
+  }
+  // From here on, a launched child must not be left waiting.
+  auto abandon_child = [&]() {
+    if (child && child->pid > 0) {
+      child->go_fd.reset();  // EOF: the child exits 127 without exec
+      waitpid(child->pid, nullptr, 0);
+      child->pid = -1;
+    }
+  };
+
+  UniqueFd tgids(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
+                                CCPROF_MAX_TGIDS, nullptr));
+  UniqueFd states(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_thread_s", sizeof(uint32_t),
+                                 sizeof(ccprof_thread_state), CCPROF_MAX_THREADS, nullptr));
+  if (!tgids.valid() || !states.valid()) {
+    int e = errno;
+    abandon_child();
+    return absl::InternalError(absl::StrCat("cannot create BPF maps: ", strerror(e),
+                                            e == EPERM ? " (needs CAP_BPF; is BPF disabled here?)" : ""));
+  }
+  uint8_t one = 1;
+  bpf_map_update_elem(tgids.get(), &target, &one, BPF_ANY);
+  SharedMaps shared{tgids.get(), states.get()};
+
+  std::vector<std::unique_ptr<Collector>> collectors;
+  FutexOptions fo;
+  fo.follow_children = opts.follow_children;
+  collectors.push_back(make_futex_collector(fo));
+  for (auto& c : collectors) {
+    if (auto s = c->start(shared); !s.ok()) {
+      abandon_child();
+      return s;
+    }
+    spdlog::debug("collector {} attached", c->name());
+  }
+
+  rec.start_ns = monotonic_ns();
+  Snapshotter snap(rec);
+  if (child) {
+    // Probes are live: let the child exec, and learn whether exec worked.
+    char go = 1;
+    if (write(child->go_fd.get(), &go, 1) != 1) {
+      abandon_child();
+      return absl::InternalError("cannot start the target");
+    }
+    child->go_fd.reset();
+    int exec_errno = 0;
+    ssize_t n;
+    do n = read(child->exec_err_fd.get(), &exec_errno, sizeof exec_errno);
+    while (n < 0 && errno == EINTR);
+    if (n == sizeof exec_errno) {
+      waitpid(child->pid, nullptr, 0);
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot execute ", opts.command[0], ": ", strerror(exec_errno)));
+    }
+  } else {
+    spdlog::info("attached to pid {} ({})", target, read_comm(target, target));
+  }
+
+  const uint64_t deadline = opts.duration_s > 0 ? rec.start_ns + static_cast<uint64_t>(opts.duration_s * 1e9) : 0;
+  uint64_t next_snapshot = 0, next_status = rec.start_ns + kStatusIntervalNs;
+  bool target_gone = false, printed_status = false;
+  std::string stop_reason;
+  while (true) {
+    uint64_t now = monotonic_ns();
+    if (now >= next_snapshot) {
+      snap.snapshot(read_tgids(tgids.get()), now);
+      next_snapshot = now + kSnapshotIntervalNs;
+    }
+    for (auto& c : collectors) c->drain(rec);
+    if (child) {
+      int status = 0;
+      pid_t r = waitpid(child->pid, &status, WNOHANG);
+      if (r == child->pid) {
+        rec.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        target_gone = true;
+        stop_reason = "target exited";
+      }
+    } else if (!process_exists(target)) {
+      target_gone = true;
+      stop_reason = "target exited during the profile";
+    }
+    if (target_gone) break;
+    if (g_stop_requested) {
+      stop_reason = "interrupted";
+      break;
+    }
+    if (deadline && now >= deadline) {
+      stop_reason = "duration reached";
+      break;
+    }
+    if (opts.status_line && now >= next_status) {
+      uint64_t events = 0, drops = 0;
+      for (auto& c : collectors) {
+        events += c->events();
+        drops += c->drops();
+      }
+      fprintf(stderr, "\r\033[Kccprof: %5.1f s  pid %u  events %llu  drops %llu", (now - rec.start_ns) / 1e9,
+              target, static_cast<unsigned long long>(events), static_cast<unsigned long long>(drops));
+      fflush(stderr);
+      printed_status = true;
+      next_status = now + kStatusIntervalNs;
+    }
+    sleep_ns(kDrainIntervalNs);
+  }
+  if (printed_status) fprintf(stderr, "\r\033[K");
+  rec.end_ns = monotonic_ns();
+  if (!target_gone) snap.snapshot(read_tgids(tgids.get()), rec.end_ns);
+  for (auto& c : collectors) c->finish(rec);
+  collectors.clear();  // detach before the target is released
+  for (auto& t : rec.threads) {
+    if (t.start_ns < rec.start_ns) t.start_ns = rec.start_ns;
+    if (t.end_ns == 0 || t.end_ns > rec.end_ns) t.end_ns = rec.end_ns;
+  }
+  spdlog::debug("session ended: {}", stop_reason);
+  if (child && !target_gone) {
+    // Duration reached or interrupted while the launched target still runs: let it go on
+    // to completion like `timeout` would not: we stop it, since the user asked to stop.
+    kill(child->pid, SIGTERM);
+    int status = 0;
+    waitpid(child->pid, &status, 0);
+    rec.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return rec;
+}
+
+}  // namespace ccprof::agent

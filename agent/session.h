@@ -1,0 +1,36 @@
+#pragma once
+// A profiling session: launch or attach to the target, start every collector, drain
+// them until the target exits / the duration ends / the user interrupts, and return
+// the Recording. Kernel access lives here and in the collectors only.
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "profiler/recording.h"
+
+namespace ccprof::agent {
+
+struct SessionOptions {
+  enum class Mode { kRun, kAttach };
+  Mode mode = Mode::kRun;
+  std::vector<std::string> command;  // kRun
+  uint32_t pid = 0;                  // kAttach
+  double duration_s = 0;             // 0: until the target exits (kRun) or Ctrl-C (kAttach)
+  bool status_line = false;          // a live status line on stderr (terminals only)
+  bool follow_children = true;
+  std::string memory_sampler = "auto";  // auto | decode | pmu | off
+  uint32_t sample_hz = 0;               // 0: the sampler's default
+  bool sched = true;                    // the scheduler/syscall collector
+};
+
+// Set from a signal handler to stop the session early; outputs are still written.
+extern volatile std::sig_atomic_t g_stop_requested;
+
+// Checks root or CAP_BPF + CAP_PERFMON; the message names what is missing.
+absl::Status check_privileges();
+
+absl::StatusOr<profiler::Recording> run_session(const SessionOptions& opts);
+
+}  // namespace ccprof::agent

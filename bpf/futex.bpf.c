@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/* futex collector: every futex wait of the target threads (duration, lock owner and
+ * what the owner was doing), exact per-address totals in kernel maps, a rate-limited
+ * copy of the waiter's user stack for DWARF unwinding in user space, and thread
+ * creation/exit (following child processes into the shared tgid set). */
+#include "common.bpf.h"
+#include "futex.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Stack copies per lock per 100 ms window; the rest of the waits are still counted. */
+const volatile __u32 stacks_per_window = 16;
+const volatile __u64 window_ns = 100000000ULL;
+const volatile __u32 follow_children = 1;
+
+struct wait_start {
+	__u64 ts;
+	__u64 uaddr;
+	__u64 stack_seq;
+	__u64 owner_since_ns;
+	__u64 owner_ip;
+	__u32 op;
+	__u32 val;
+	__s32 owner;
+	__s32 owner_syscall;
+};
+
+struct rate_state {
+	__u64 window_start;
+	__u32 count;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CCPROF_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct wait_start);
+} wait_starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct futex_addr_key);
+	__type(value, struct futex_addr_stat);
+} addr_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct futex_addr_key);
+	__type(value, struct rate_state);
+} stack_rate SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+/* Stack copies go to their own buffer so a burst of them never crowds out waits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} stack_events SEC(".maps");
+
+struct futex_counters counters = {};
+__u64 stack_seq_next = 0;
+
+static __always_inline struct futex_addr_stat *get_stat(__u32 tgid, __u64 uaddr)
+{
+	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
+	struct futex_addr_stat *s = bpf_map_lookup_elem(&addr_stats, &k);
+	if (s)
+		return s;
+	struct futex_addr_stat zero = {};
+	if (bpf_map_update_elem(&addr_stats, &k, &zero, BPF_NOEXIST) && !bpf_map_lookup_elem(&addr_stats, &k)) {
+		__sync_fetch_and_add(&counters.addr_map_full, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&addr_stats, &k);
+}
+
+static __always_inline int is_wait_cmd(__u32 cmd)
+{
+	/* WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
+	return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 11 || cmd == 13;
+}
+
+static __always_inline int is_pi_cmd(__u32 cmd)
+{
+	return cmd == 6 || cmd == 13;
+}
+
+static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
+{
+	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
+	struct rate_state *r = bpf_map_lookup_elem(&stack_rate, &k);
+	if (!r) {
+		struct rate_state fresh = { .window_start = now, .count = 1 };
+		bpf_map_update_elem(&stack_rate, &k, &fresh, BPF_ANY);
+		return 1;
+	}
+	if (now - r->window_start > window_ns) {
+		r->window_start = now;
+		r->count = 1;
+		return 1;
+	}
+	if (r->count >= stacks_per_window)
+		return 0;
+	r->count++;
+	return 1;
+}
+
+/* pt_regs -> DWARF register order */
+static __always_inline void copy_regs(__u64 *out, struct pt_regs *r)
+{
+	out[0] = BPF_CORE_READ(r, ax);
+	out[1] = BPF_CORE_READ(r, dx);
+	out[2] = BPF_CORE_READ(r, cx);
+	out[3] = BPF_CORE_READ(r, bx);
+	out[4] = BPF_CORE_READ(r, si);
+	out[5] = BPF_CORE_READ(r, di);
+	out[6] = BPF_CORE_READ(r, bp);
+	out[7] = BPF_CORE_READ(r, sp);
+	out[8] = BPF_CORE_READ(r, r8);
+	out[9] = BPF_CORE_READ(r, r9);
+	out[10] = BPF_CORE_READ(r, r10);
+	out[11] = BPF_CORE_READ(r, r11);
+	out[12] = BPF_CORE_READ(r, r12);
+	out[13] = BPF_CORE_READ(r, r13);
+	out[14] = BPF_CORE_READ(r, r14);
+	out[15] = BPF_CORE_READ(r, r15);
+	out[16] = BPF_CORE_READ(r, ip);
+}
+
+static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
+{
+	struct futex_stack_event *e = bpf_ringbuf_reserve(&stack_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.stack_events_dropped, 1);
+		return 0;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	e->type = FUTEX_EV_STACK;
+	e->tid = tid;
+	e->tgid = tgid;
+	e->time_ns = now;
+	copy_regs(e->regs, regs);
+	__u64 sp = e->regs[7];
+	e->stack_len = 0;
+	/* 1 KiB chunks, stopping at the first fault: a main thread may have < 8 KiB above sp */
+	for (int i = 0; i < FUTEX_STACK_COPY / FUTEX_STACK_CHUNK; i++) {
+		if (bpf_probe_read_user(e->stack + i * FUTEX_STACK_CHUNK, FUTEX_STACK_CHUNK,
+					(void *)(sp + i * FUTEX_STACK_CHUNK)))
+			break;
+		e->stack_len = (i + 1) * FUTEX_STACK_CHUNK;
+	}
+	if (e->stack_len == 0) {
+		__sync_fetch_and_add(&counters.stack_copy_failed, 1);
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	__u64 seq = __sync_fetch_and_add(&stack_seq_next, 1) + 1;
+	e->seq = seq;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return seq;
+}
+
+static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(id))
+		return 0;
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	__u64 now = bpf_ktime_get_ns();
+	struct wait_start st = { .ts = now, .uaddr = uaddr, .op = op, .val = val, .owner_syscall = -1 };
+
+	/* The holder: a PI futex word holds the owner's tid; a glibc pthread_mutex_t keeps
+	 * it in __owner (int at offset 8 on x86-64). Validated against the thread list in
+	 * user space, since a condvar's futex has no owner there. */
+	if (is_pi_cmd(op & 127)) {
+		__u32 word = 0;
+		if (!bpf_probe_read_user(&word, sizeof(word), (void *)uaddr))
+			st.owner = word & 0x3fffffff;
+	} else {
+		__s32 owner = 0;
+		if (!bpf_probe_read_user(&owner, sizeof(owner), (void *)(uaddr + 8)))
+			st.owner = owner;
+	}
+	if (st.owner > 0 && (__u32)st.owner != tid) {
+		__u32 o = st.owner;
+		struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &o);
+		if (ts && ts->state == CCPROF_TS_IN_SYSCALL) {
+			st.owner_syscall = ts->syscall_nr;
+			st.owner_since_ns = ts->since_ns;
+			st.owner_ip = ts->user_ip;
+		}
+	}
+	if (take_stack_sample(tgid, uaddr, now))
+		st.stack_seq = copy_stack(tid, tgid, now);
+	else
+		__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
+	if (bpf_map_update_elem(&wait_starts, &tid, &st, BPF_ANY))
+		__sync_fetch_and_add(&counters.start_map_full, 1);
+	return 0;
+}
+
+static __always_inline int on_wait_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct wait_start *st = bpf_map_lookup_elem(&wait_starts, &tid);
+	if (!st)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 d = now - st->ts;
+	struct futex_addr_stat *s = get_stat(tgid, st->uaddr);
+	if (s) {
+		__sync_fetch_and_add(&s->waits, 1);
+		__sync_fetch_and_add(&s->wait_ns, d);
+		if (d > s->max_wait_ns)
+			s->max_wait_ns = d; /* racy max: off by one concurrent wait at worst */
+		__u32 b = 0;
+		__u64 v = d;
+#pragma unroll
+		for (int i = 0; i < 6; i++) {
+			__u32 sh = 32 >> i;
+			if (v >> sh) { v >>= sh; b += sh; }
+		}
+		if (b >= FUTEX_HIST_BUCKETS)
+			b = FUTEX_HIST_BUCKETS - 1;
+		__sync_fetch_and_add(&s->hist[b], 1);
+	}
+	struct futex_wait_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.wait_events_dropped, 1);
+	} else {
+		e->type = FUTEX_EV_WAIT;
+		e->tid = tid;
+		e->tgid = tgid;
+		e->op = st->op;
+		e->uaddr = st->uaddr;
+		e->val = st->val;
+		e->owner = st->owner;
+		e->start_ns = st->ts;
+		e->duration_ns = d;
+		e->ret = ret;
+		e->stack_seq = st->stack_seq;
+		e->owner_syscall = st->owner_syscall;
+		e->pad = 0;
+		e->owner_since_ns = st->owner_since_ns;
+		e->owner_ip = st->owner_ip;
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	}
+	bpf_map_delete_elem(&wait_starts, &tid);
+	return 0;
+}
+
+static __always_inline int on_wake(__u64 uaddr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(id))
+		return 0;
+	struct futex_addr_stat *s = get_stat(id >> 32, uaddr);
+	if (s)
+		__sync_fetch_and_add(&s->wakes, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex")
+int futex_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 uaddr = ctx->args[0];
+	__u32 op = ctx->args[1];
+	__u32 cmd = op & 127; /* strip FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+	if (cmd == 1 /* WAKE */ || cmd == 10 /* WAKE_BITSET */ || cmd == 5 /* WAKE_OP */ ||
+	    cmd == 7 /* UNLOCK_PI */)
+		return on_wake(uaddr);
+	if (!is_wait_cmd(cmd))
+		return 0;
+	return on_wait_enter(uaddr, cmd, (__u32)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex")
+int futex_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_wait_exit(ctx->ret);
+}
+
+/* futex2 syscalls (Linux 6.7+); autoload is turned off where the kernel lacks them. */
+SEC("tracepoint/syscalls/sys_enter_futex_waitv")
+int futex_waitv_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct futex_waitv w = {};
+	if (bpf_probe_read_user(&w, sizeof(w), (void *)ctx->args[0]))
+		return 0;
+	return on_wait_enter(w.uaddr, FUTEX_OP_WAITV, (__u32)w.val);
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex_waitv")
+int futex_waitv_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_wait_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex_wait")
+int futex_wait2_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_wait_enter(ctx->args[0], FUTEX_OP_WAIT2, (__u32)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex_wait")
+int futex_wait2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_wait_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex_wake")
+int futex_wake2_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_wake(ctx->args[0]);
+}
+
+static __always_inline void thread_event(struct task_struct *t, __u32 exited)
+{
+	struct futex_thread_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.thread_events_dropped, 1);
+		return;
+	}
+	e->type = FUTEX_EV_THREAD;
+	e->tid = BPF_CORE_READ(t, pid);
+	e->tgid = BPF_CORE_READ(t, tgid);
+	e->exited = exited;
+	e->time_ns = bpf_ktime_get_ns();
+	BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(futex_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	if (!bpf_map_lookup_elem(&ccprof_tgids, &ptgid))
+		return 0;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (ctgid != ptgid) {
+		/* a new process: follow it */
+		if (!follow_children)
+			return 0;
+		__u8 one = 1;
+		bpf_map_update_elem(&ccprof_tgids, &ctgid, &one, BPF_ANY);
+	}
+	thread_event(child, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(futex_thread_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&ccprof_tgids, &tgid))
+		return 0;
+	thread_event(p, 1);
+	return 0;
+}

@@ -1,0 +1,170 @@
+// ccprof: parses the command line and wires agent -> profiler -> report.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <regex>
+#include <set>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_split.h"
+#include "agent/session.h"
+#include "profiler/recording.h"
+#include "report/outputs.h"
+#include "report/terminal.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using namespace ccprof;
+
+constexpr int kExitError = 1;
+constexpr int kExitFindings = 3;  // --fail-on matched
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "ccprof: error: %s\n", message.c_str());
+  return kExitError;
+}
+
+void on_signal(int) { agent::g_stop_requested = 1; }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a nap in the drain loop ends at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+// "10", "10s", "500ms", "2m" -> seconds
+bool parse_duration(const std::string& s, double* out) {
+  std::smatch m;
+  static const std::regex re(R"(^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*$)");
+  if (!std::regex_match(s, m, re)) return false;
+  double v = std::stod(m[1]);
+  std::string unit = m[2];
+  if (unit == "ms") v /= 1000;
+  else if (unit == "m") v *= 60;
+  *out = v;
+  return v > 0;
+}
+
+struct GateOptions {
+  std::string fail_on;  // comma-separated kinds or "all"
+  double min_cost = 0;  // thread-seconds
+};
+
+// Exit code 3 when a finding of a gated kind (with at least min_cost) was raised.
+bool gate_matches(const nlohmann::json& doc, const GateOptions& g, std::string* which) {
+  if (g.fail_on.empty()) return false;
+  std::set<std::string> kinds;
+  for (auto k : absl::StrSplit(g.fail_on, ',', absl::SkipEmpty())) kinds.insert(std::string(k));
+  for (const auto& f : doc.value("findings", nlohmann::json::array())) {
+    std::string kind = f.value("kind", "");
+    if (!kinds.count("all") && !kinds.count(kind)) continue;
+    if (f["cost"].value("thread_seconds", 0.0) < g.min_cost) continue;
+    *which = kind;
+    return true;
+  }
+  return false;
+}
+
+int emit(const profiler::Recording& rec, const std::string& out_dir, bool write_recording, const GateOptions& gate,
+         int exit_code) {
+  auto doc = report::write_outputs(rec, out_dir, write_recording);
+  if (!doc.ok()) return fail(std::string(doc.status().message()));
+  std::fputs(report::render_terminal_summary(*doc, out_dir).c_str(), stdout);
+  std::fflush(stdout);
+  std::string which;
+  if (gate_matches(*doc, gate, &which)) {
+    std::fprintf(stderr, "ccprof: --fail-on: a %s finding was raised; exiting with %d\n", which.c_str(),
+                 kExitFindings);
+    return kExitFindings;
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ccprof: why your threads are slow together, and what to change"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+
+  std::string out_dir = "ccprof-out";
+  std::string duration_text;
+  GateOptions gate;
+  std::string sampler = "auto";
+  bool no_sched = false;
+
+  auto* run = app.add_subcommand("run", "launch a command with the probes attached and profile it until it exits");
+  std::vector<std::string> command;
+  run->add_option("-o,--output", out_dir, "output folder")->capture_default_str();
+  run->add_option("--duration", duration_text, "stop after this long (10, 10s, 500ms, 2m)");
+  run->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds (comma-separated, or all) is raised");
+  run->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
+  run->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
+  run->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+  run->add_option("command", command, "the command to profile (after --)")->required();
+
+  auto* attach = app.add_subcommand("attach", "profile a running process (all its threads, present and future)");
+  uint32_t pid = 0;
+  attach->add_option("-p,--pid", pid, "process id")->required();
+  attach->add_option("-o,--output", out_dir, "output folder")->capture_default_str();
+  attach->add_option("--duration", duration_text, "stop after this long (default: until Ctrl-C or the process exits)");
+  attach->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds is raised");
+  attach->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
+  attach->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
+  attach->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+
+  auto* rep = app.add_subcommand("report", "re-analyse a saved recording (no root needed) and rewrite the outputs");
+  std::string recording_path;
+  rep->add_option("recording", recording_path, "a recording.ccprof file")->required();
+  rep->add_option("-o,--output", out_dir, "output folder")->capture_default_str();
+  rep->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds is raised");
+  rep->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
+  spdlog::set_pattern("ccprof: %^%l%$: %v");
+
+  double duration = 0;
+  if (!duration_text.empty() && !parse_duration(duration_text, &duration))
+    return fail("--duration: '" + duration_text + "' is not a duration (examples: 10, 10s, 500ms, 2m)");
+  if (sampler != "auto" && sampler != "decode" && sampler != "pmu" && sampler != "off")
+    return fail("--sampler must be auto, decode, pmu or off");
+
+  if (rep->parsed()) {
+    auto rec = profiler::load_recording(recording_path);
+    if (!rec.ok()) return fail(std::string(rec.status().message()));
+    return emit(*rec, out_dir, /*write_recording=*/false, gate, 0);
+  }
+
+  agent::SessionOptions opts;
+  opts.duration_s = duration;
+  opts.status_line = isatty(STDERR_FILENO);
+  opts.memory_sampler = sampler;
+  opts.sched = !no_sched;
+  if (run->parsed()) {
+    opts.mode = agent::SessionOptions::Mode::kRun;
+    opts.command = command;
+  } else {
+    opts.mode = agent::SessionOptions::Mode::kAttach;
+    opts.pid = pid;
+  }
+  install_signal_handlers();
+  auto rec = agent::run_session(opts);
+  if (!rec.ok()) return fail(std::string(rec.status().message()));
+  if (agent::g_stop_requested) std::fprintf(stderr, "ccprof: interrupted: writing what was collected\n");
+  int code = opts.mode == agent::SessionOptions::Mode::kRun ? std::max(rec->exit_code, 0) : 0;
+  return emit(*rec, out_dir, /*write_recording=*/true, gate, code);
+}

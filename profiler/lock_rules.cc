@@ -1,0 +1,181 @@
+#include "profiler/lock_rules.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "profiler/thresholds.h"
+
+namespace ccprof::profiler {
+namespace {
+
+namespace th = thresholds;
+
+std::string pct(double share) { return absl::StrFormat("%.0f%%", share * 100); }
+
+std::string site_text(const CodeLocation& loc) {
+  if (loc.file.empty()) return loc.function;
+  std::string file = loc.file;
+  auto slash = file.rfind('/');
+  if (slash != std::string::npos) file = file.substr(slash + 1);
+  return absl::StrFormat("%s (%s:%d)", loc.function, file, loc.line);
+}
+
+Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
+  Finding f;
+  f.kind = "lock-contention";
+  f.scenario = 1;
+  const std::string name = lock_display_name(l);
+  f.title = absl::StrFormat("Threads serialise on %s", name);
+  f.cost_thread_s = l.total_wait_s;
+  f.cost_share = ctx.total_thread_seconds() > 0 ? l.total_wait_s / ctx.total_thread_seconds() : 0;
+  uint64_t top_stacks = l.sites.empty() ? 0 : l.sites.front().stacks;
+  f.confidence = (l.waits >= th::kHighConfidenceWaits && top_stacks >= th::kHighConfidenceStacks) ? "high"
+                 : l.sites.empty()                                                                ? "low"
+                                                                                                  : "medium";
+  std::string where;
+  if (!l.sites.empty()) {
+    where = absl::StrFormat(" %s of that wait is at %s", pct(l.sites.front().share), site_text(l.sites.front().loc));
+    if (l.sites.size() > 1) where += absl::StrFormat(" (%d call sites in all)", l.sites.size());
+    where += ".";
+  }
+  std::string owners;
+  if (l.event_waits && l.waits_with_owner >= l.event_waits * th::kOwnerEvidenceMinShare && !l.owners.empty()) {
+    owners = absl::StrFormat(" The lock was held by %d different threads when waits began, so it is shared "
+                             "by all of them rather than owned by one.",
+                             l.owners.size());
+    if (l.owners.size() == 1) owners = " One thread held it for every wait that named an owner.";
+  }
+  f.explanation = absl::StrFormat(
+      "%d threads waited %.3f s in %d futex waits for %s (a %s, %s region%s), %s of their time; the longest "
+      "wait was %.2f ms.%s%s Every wait is time a thread could have worked: the threads run one at a time "
+      "through this lock.",
+      l.waiters.size(), l.total_wait_s, l.waits, name, l.type, l.data.region,
+      l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
+      where, owners);
+  f.remedy.kind = "shard";
+  f.remedy.text = absl::StrFormat(
+      "Stop sharing one lock between %d threads. If the lock guards a map or table, shard it: N stripes, each "
+      "with its own mutex, chosen by the key's hash, so threads only collide when their keys share a stripe "
+      "(N ≈ 4 × threads). If each thread only accumulates (counting, collecting), give each thread its own "
+      "container and merge once at the end — no lock in the hot loop at all. Either way, keep the critical "
+      "section to the shared update itself: compute keys and values before taking the lock.",
+      l.waiters.size());
+  f.remedy.before =
+      "std::mutex g_table_mutex;\n"
+      "std::unordered_map<std::string, int64_t> g_table;\n\n"
+      "void count(const std::string& word) {\n"
+      "  std::lock_guard<std::mutex> lock(g_table_mutex);  // every thread, every word\n"
+      "  ++g_table[word];\n"
+      "}";
+  f.remedy.after =
+      "// Per-thread maps, merged once: no lock in the hot loop.\n"
+      "void worker(std::span<const std::string> words,\n"
+      "            std::unordered_map<std::string, int64_t>& out) {\n"
+      "  std::unordered_map<std::string, int64_t> local;\n"
+      "  for (const auto& w : words) ++local[w];\n"
+      "  std::lock_guard<std::mutex> lock(g_merge_mutex);  // once per thread\n"
+      "  for (auto& [k, v] : local) out[k] += v;\n"
+      "}\n"
+      "// Or a striped map: 64 shards, shard = hash(key) % 64, one mutex each.";
+  for (const auto& s : l.sites) {
+    SourceLocation loc;
+    loc.function = s.loc.function;
+    loc.file = s.loc.file;
+    loc.line = s.loc.line;
+    loc.module = s.loc.module;
+    loc.role = "waits for the lock here";
+    loc.share = s.share;
+    f.locations.push_back(std::move(loc));
+    if (f.locations.size() >= 5) break;
+  }
+  f.evidence["lock"] = lock_to_json(l, ctx);
+  return f;
+}
+
+}  // namespace
+
+bool is_contended(const LockInfo& l, double total_thread_s) {
+  (void)total_thread_s;
+  // Only futexes shown to be locks: condvar and semaphore waits are idle or handoff
+  // time, and an unclassified futex may be any of those.
+  if (l.type != "mutex" && l.type != "rwlock") return false;
+  return l.total_wait_s >= th::kLockContentionMinWaitS && l.wait_share() >= th::kLockContentionMinShare &&
+         static_cast<int>(l.waiters.size()) >= th::kLockContentionMinWaiters;
+}
+
+std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, double total_thread_s) {
+  std::vector<ContendedLock> out;
+  for (const auto& l : locks) {
+    if (!is_contended(l, total_thread_s)) continue;
+    ContendedLock c;
+    c.pid = l.pid;
+    c.uaddr = l.uaddr;
+    c.name = lock_display_name(l);
+    for (const auto& s : l.sites) c.sites.push_back(s.loc);
+    c.wait_s = l.total_wait_s;
+    c.share = l.wait_share();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<std::string> frame_names_root_first(const std::vector<Frame>& frames) {
+  std::vector<std::string> names;
+  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+    // Inlined functions become frames of their own, outermost first.
+    const auto& chain = it->loc.inline_chain;
+    if (chain.size() > 1) {
+      for (auto c = chain.rbegin(); c != chain.rend(); ++c) names.push_back(*c);
+    } else {
+      names.push_back(it->loc.function);
+    }
+  }
+  return names;
+}
+
+std::vector<Finding> lock_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks) {
+  std::vector<Finding> out;
+  for (const auto& l : locks)
+    if (is_contended(l, ctx.total_thread_seconds())) out.push_back(lock_contention_finding(l, ctx));
+
+  // Waiting stacks for the flame graphs, aggregated by identical frame lists.
+  std::map<std::pair<std::string, std::vector<std::string>>, std::pair<double, uint64_t>> agg;
+  std::unordered_map<int, double> dur;
+  for (const auto& w : ctx.rec.futex_waits)
+    if (w.stack >= 0) dur[w.stack] = w.duration_ns / 1e9;
+  for (const auto& l : locks)
+    for (int si : l.stack_indices) {
+      auto names = frame_names_root_first(ctx.frames(si));
+      if (names.empty()) continue;
+      auto& a = agg[{hex_address(l.uaddr), names}];
+      a.first += dur[si];
+      a.second++;
+    }
+  nlohmann::json stacks = nlohmann::json::array();
+  for (const auto& [k, v] : agg)
+    stacks.push_back({{"lock", k.first}, {"frames", k.second}, {"wait_s", v.first}, {"count", v.second}});
+  ctx.tables["stacks"] = std::move(stacks);
+
+  // Timeline: the waits of the contended locks (at most kTimelineMax, spread evenly).
+  constexpr size_t kTimelineMax = 20000;
+  std::vector<const FutexWait*> waits;
+  for (const auto& w : ctx.rec.futex_waits) waits.push_back(&w);
+  size_t step = waits.size() > kTimelineMax ? waits.size() / kTimelineMax + 1 : 1;
+  nlohmann::json timeline = nlohmann::json::array();
+  for (size_t i = 0; i < waits.size(); i += step) {
+    const FutexWait& w = *waits[i];
+    double start = w.start_ns > ctx.rec.start_ns ? (w.start_ns - ctx.rec.start_ns) / 1e9 : 0;
+    timeline.push_back({{"tid", w.tid},
+                        {"start_s", start},
+                        {"duration_s", w.duration_ns / 1e9},
+                        {"state", "lock-wait"},
+                        {"lock", hex_address(w.uaddr)}});
+  }
+  ctx.tables["timeline"] = std::move(timeline);
+  ctx.tables["timeline_sampling"] = {{"every_nth_wait", step}, {"waits", waits.size()}};
+  return out;
+}
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,29 @@
+#pragma once
+#include <vector>
+
+#include "profiler/analysis.h"
+#include "profiler/lock_table.h"
+
+namespace ccprof::profiler {
+
+// A lock that passed the contention thresholds, for rules that look inside its
+// critical sections (memory rules).
+struct ContendedLock {
+  uint32_t pid = 0;
+  uint64_t uaddr = 0;
+  std::string name;
+  std::vector<CodeLocation> sites;  // the user functions that take it
+  double wait_s = 0;
+  double share = 0;
+};
+
+bool is_contended(const LockInfo& lock, double total_thread_s);
+std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, double total_thread_s);
+
+// lock-contention (scenario 1). Also fills ctx.tables "stacks" and "timeline".
+std::vector<Finding> lock_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks);
+
+// Names every frame of a stack root-first for flame graphs.
+std::vector<std::string> frame_names_root_first(const std::vector<Frame>& frames);
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,201 @@
+#include "profiler/lock_table.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "profiler/thresholds.h"
+
+namespace ccprof::profiler {
+namespace {
+
+enum class StackKind { kMutex, kCondvar, kRwlock, kSemaphore, kOther };
+
+// What kind of futex user a stack shows, from the libc/libstdc++ functions in it.
+StackKind classify_stack(const std::vector<Frame>& frames) {
+  for (const Frame& f : frames) {
+    for (const std::string& fn : f.loc.inline_chain.empty() ? std::vector<std::string>{f.loc.function}
+                                                            : f.loc.inline_chain) {
+      if (absl::StrContains(fn, "pthread_cond_") || absl::StrContains(fn, "condition_variable") ||
+          absl::StrContains(fn, "__condvar"))
+        return StackKind::kCondvar;
+      if (absl::StrContains(fn, "pthread_rwlock") || absl::StrContains(fn, "shared_mutex") ||
+          absl::StrContains(fn, "rwlock"))
+        return StackKind::kRwlock;
+      if (absl::StrContains(fn, "sem_wait") || absl::StrContains(fn, "sem_timedwait") ||
+          absl::StrContains(fn, "sem_clockwait"))
+        return StackKind::kSemaphore;
+      if (absl::StrContains(fn, "pthread_mutex_") || absl::StrContains(fn, "lll_lock") ||
+          absl::StrContains(fn, "std::mutex") || absl::StrContains(fn, "mutex_lock") ||
+          absl::StrContains(fn, "lll_timedlock") ||
+          absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended"))
+        return StackKind::kMutex;
+    }
+  }
+  return StackKind::kOther;
+}
+
+bool same_site(const CodeLocation& a, const CodeLocation& b) {
+  if (!a.file.empty() || !b.file.empty()) return a.file == b.file && a.line == b.line && a.function == b.function;
+  return a.function == b.function && a.module == b.module;
+}
+
+}  // namespace
+
+std::string hex_address(uint64_t a) { return absl::StrFormat("0x%x", a); }
+
+std::string lock_display_name(const LockInfo& lock) {
+  if (!lock.data.name.empty()) return lock.data.name;
+  return absl::StrFormat("the %s lock at %s", lock.data.region, hex_address(lock.uaddr));
+}
+
+std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
+  const Recording& rec = ctx.rec;
+  std::map<std::pair<uint32_t, uint64_t>, LockInfo> locks;
+  std::set<uint32_t> known_tids;
+  for (const auto& t : rec.threads) known_tids.insert(t.tid);
+  for (const auto& w : rec.futex_waits) known_tids.insert(w.tid);
+
+  for (const auto& a : rec.futex_addrs) {
+    LockInfo& l = locks[{a.pid, a.uaddr}];
+    l.pid = a.pid;
+    l.uaddr = a.uaddr;
+    l.waits = a.waits;
+    l.wakes = a.wakes;
+    l.total_wait_s = a.wait_ns / 1e9;
+    l.max_wait_s = a.max_wait_ns / 1e9;
+    l.hist = a.hist_log2_ns;
+  }
+  bool have_kernel_totals = !rec.futex_addrs.empty();
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> val2_by_lock;
+  for (const auto& w : rec.futex_waits) {
+    LockInfo& l = locks[{w.pid, w.uaddr}];
+    l.pid = w.pid;
+    l.uaddr = w.uaddr;
+    double d = w.duration_ns / 1e9;
+    if (!have_kernel_totals) {
+      // A recording without the kernel totals (e.g. made by a test): sum the events.
+      l.waits++;
+      l.total_wait_s += d;
+      l.max_wait_s = std::max(l.max_wait_s, d);
+    }
+    l.event_waits++;
+    auto& wt = l.waiters[w.tid];
+    wt.waits++;
+    wt.wait_s += d;
+    if (w.owner_tid > 0 && static_cast<uint32_t>(w.owner_tid) != w.tid &&
+        known_tids.count(static_cast<uint32_t>(w.owner_tid))) {
+      const ThreadInfo* ot = rec.thread(static_cast<uint32_t>(w.owner_tid));
+      if (!ot || ot->pid == w.pid) {
+        l.owners[static_cast<uint32_t>(w.owner_tid)]++;
+        l.waits_with_owner++;
+        if (w.owner_syscall >= 0) l.owner_syscall_wait_s[w.owner_syscall] += d;
+      }
+    }
+    if (w.expected == 2) val2_by_lock[{w.pid, w.uaddr}]++;
+    if (w.stack >= 0) l.stack_indices.push_back(w.stack);
+  }
+
+  std::unordered_map<int, double> dur_of_stack;
+  for (const auto& w : rec.futex_waits)
+    if (w.stack >= 0) dur_of_stack[w.stack] = w.duration_ns / 1e9;
+
+  std::vector<LockInfo> out;
+  for (auto& [key, l] : locks) {
+    if (Symbolizer* sym = ctx.symbolizer(l.pid)) l.data = sym->data(l.uaddr);
+    else l.data.region = "unknown";
+    // Sites and type from the sampled stacks.
+    double sampled_total = 0;
+    for (int si : l.stack_indices) {
+      const auto& frames = ctx.frames(si);
+      if (frames.empty()) continue;
+      l.unwound_stacks++;
+      switch (classify_stack(frames)) {
+        case StackKind::kMutex: l.mutex_stacks++; break;
+        case StackKind::kCondvar: l.condvar_stacks++; break;
+        case StackKind::kRwlock: l.rwlock_stacks++; break;
+        case StackKind::kSemaphore: l.sem_stacks++; break;
+        case StackKind::kOther: break;
+      }
+      const Frame* uf = ctx.user_frame(si);
+      if (!uf) continue;
+      double d = dur_of_stack[si];
+      sampled_total += d;
+      auto it = std::find_if(l.sites.begin(), l.sites.end(),
+                             [&](const LockSite& s) { return same_site(s.loc, uf->loc); });
+      if (it == l.sites.end()) {
+        l.sites.push_back({uf->loc, 0, 0, 0, 0});
+        it = l.sites.end() - 1;
+      }
+      it->stacks++;
+      it->sampled_wait_s += d;
+    }
+    for (auto& s : l.sites) {
+      s.share = sampled_total > 0 ? s.sampled_wait_s / sampled_total
+                                  : (l.unwound_stacks ? static_cast<double>(s.stacks) / l.unwound_stacks : 0);
+      s.est_wait_s = s.share * l.total_wait_s;
+    }
+    std::sort(l.sites.begin(), l.sites.end(), [](const LockSite& a, const LockSite& b) {
+      return a.est_wait_s != b.est_wait_s ? a.est_wait_s > b.est_wait_s : a.stacks > b.stacks;
+    });
+    // Type: the stacks decide; without them, glibc's contended-mutex word value (2).
+    using thresholds::kMutexStackShare;
+    if (l.unwound_stacks) {
+      double n = static_cast<double>(l.unwound_stacks);
+      if (l.condvar_stacks / n >= kMutexStackShare) l.type = "condvar";
+      else if (l.rwlock_stacks / n >= kMutexStackShare) l.type = "rwlock";
+      else if (l.sem_stacks / n >= kMutexStackShare) l.type = "semaphore";
+      else if (l.mutex_stacks / n >= kMutexStackShare) l.type = "mutex";
+    } else if (l.event_waits && val2_by_lock[key] >= l.event_waits * kMutexStackShare) {
+      l.type = "mutex";
+    }
+    for (const auto& [tid, w] : l.waiters) l.waiter_thread_s += ctx.thread_lifetime_s(tid);
+    out.push_back(std::move(l));
+  }
+  std::sort(out.begin(), out.end(), [](const LockInfo& a, const LockInfo& b) {
+    return a.total_wait_s != b.total_wait_s ? a.total_wait_s > b.total_wait_s : a.uaddr < b.uaddr;
+  });
+  return out;
+}
+
+nlohmann::json lock_to_json(const LockInfo& l, AnalysisContext& ctx) {
+  nlohmann::json waiters = nlohmann::json::array();
+  for (const auto& [tid, w] : l.waiters)
+    waiters.push_back({{"tid", tid}, {"comm", ctx.comm(tid)}, {"waits", w.waits}, {"wait_s", w.wait_s}});
+  std::sort(waiters.begin(), waiters.end(),
+            [](const auto& a, const auto& b) { return a["wait_s"].template get<double>() > b["wait_s"].template get<double>(); });
+  nlohmann::json owners = nlohmann::json::array();
+  for (const auto& [tid, n] : l.owners) owners.push_back({{"tid", tid}, {"comm", ctx.comm(tid)}, {"seen", n}});
+  std::sort(owners.begin(), owners.end(),
+            [](const auto& a, const auto& b) { return a["seen"].template get<uint64_t>() > b["seen"].template get<uint64_t>(); });
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& s : l.sites)
+    sites.push_back({{"function", s.loc.function},
+                     {"file", s.loc.file},
+                     {"line", s.loc.line},
+                     {"wait_s", s.est_wait_s},
+                     {"share", s.share},
+                     {"stacks", s.stacks}});
+  return {{"address", hex_address(l.uaddr)},
+          {"pid", l.pid},
+          {"name", l.data.name},
+          {"region", l.data.region},
+          {"region_detail", l.data.region_detail},
+          {"type", l.type},
+          {"waits", l.waits},
+          {"total_wait_s", l.total_wait_s},
+          {"max_wait_s", l.max_wait_s},
+          {"wakes", l.wakes},
+          {"wait_share", l.wait_share()},
+          {"histogram_log2_ns", l.hist},
+          {"waiters", waiters},
+          {"owners", owners},
+          {"waits_with_owner", l.waits_with_owner},
+          {"sites", sites},
+          {"stacks_sampled", l.stack_indices.size()},
+          {"stacks_unwound", l.unwound_stacks}};
+}
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,54 @@
+#pragma once
+// The lock table: every futex address the target waited on, with exact totals (from
+// the kernel maps), per-waiter and per-owner counts, its type (mutex, condvar, ...)
+// and its call sites estimated from the sampled, unwound stacks.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "profiler/analysis.h"
+
+namespace ccprof::profiler {
+
+struct LockSite {
+  CodeLocation loc;         // the user's call site (first frame outside system code)
+  uint64_t stacks = 0;      // sampled stacks at this site
+  double sampled_wait_s = 0;
+  double est_wait_s = 0;    // the lock's total wait x this site's share of sampled wait
+  double share = 0;
+};
+
+struct LockInfo {
+  uint32_t pid = 0;
+  uint64_t uaddr = 0;
+  DataLocation data;
+  std::string type = "futex";  // mutex | condvar | rwlock | semaphore | futex
+  uint64_t waits = 0, wakes = 0;
+  double total_wait_s = 0, max_wait_s = 0;
+  std::array<uint64_t, 32> hist{};
+  struct Waiter { uint64_t waits = 0; double wait_s = 0; };
+  std::map<uint32_t, Waiter> waiters;        // from the wait events
+  std::map<uint32_t, uint64_t> owners;       // valid owner tid -> waits that saw it
+  uint64_t waits_with_owner = 0;
+  uint64_t event_waits = 0;                  // wait events received (<= waits when some dropped)
+  std::map<int32_t, double> owner_syscall_wait_s;  // owner's syscall -> wait time it explains
+  std::vector<LockSite> sites;               // by est_wait_s, descending
+  std::vector<int> stack_indices;            // Recording::stacks of its sampled waits
+  uint64_t mutex_stacks = 0, condvar_stacks = 0, rwlock_stacks = 0, sem_stacks = 0, unwound_stacks = 0;
+  // Seconds the waiting threads existed in the profile (the denominator of wait share).
+  double waiter_thread_s = 0;
+  double wait_share() const { return waiter_thread_s > 0 ? total_wait_s / waiter_thread_s : 0; }
+};
+
+// Sorted by total wait, descending.
+std::vector<LockInfo> build_lock_table(AnalysisContext& ctx);
+
+// "0x55d1c0a040a0"
+std::string hex_address(uint64_t a);
+// How a lock is named in text: its symbol, else its region.
+std::string lock_display_name(const LockInfo& lock);
+nlohmann::json lock_to_json(const LockInfo& lock, AnalysisContext& ctx);
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,250 @@
+#include "profiler/recording.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace ccprof::profiler {
+namespace {
+
+using nlohmann::json;
+
+// File layout: magic (8 bytes) | format version (u32) | payload length (u64) |
+// crc32 of payload (u32) | payload (CBOR of the JSON model below).
+constexpr char kMagic[8] = {'C', 'C', 'P', 'R', 'O', 'F', 'R', '1'};
+constexpr size_t kHeaderSize = 8 + 4 + 8 + 4;
+
+json regs_to_json(const UserRegs& r) { return json(std::vector<uint64_t>(r.begin(), r.end())); }
+UserRegs regs_from_json(const json& j) {
+  UserRegs r{};
+  auto v = j.get<std::vector<uint64_t>>();
+  if (v.size() != r.size()) throw std::runtime_error("register set has the wrong size");
+  std::copy(v.begin(), v.end(), r.begin());
+  return r;
+}
+
+json to_json_rec(const Recording& rec) {
+  json j;
+  j["ccprof_version"] = rec.ccprof_version;
+  j["mode"] = rec.mode;
+  j["command"] = rec.command;
+  j["exit_code"] = rec.exit_code;
+  j["hostname"] = rec.hostname;
+  j["kernel"] = rec.kernel;
+  j["online_cpus"] = rec.online_cpus;
+  j["start_ns"] = rec.start_ns;
+  j["end_ns"] = rec.end_ns;
+  j["memory_sampler_mode"] = rec.memory_sampler_mode;
+  j["memory_sampler_reason"] = rec.memory_sampler_reason;
+  json procs = json::array();
+  for (const auto& p : rec.processes) {
+    json maps = json::array();
+    for (const auto& m : p.maps)
+      maps.push_back({m.start, m.end, m.offset, m.perms, m.path, m.inode});
+    procs.push_back({{"pid", p.pid}, {"comm", p.comm}, {"cmdline", p.cmdline}, {"exe", p.exe}, {"maps", maps}});
+  }
+  j["processes"] = procs;
+  json threads = json::array();
+  for (const auto& t : rec.threads) threads.push_back({t.tid, t.pid, t.comm, t.start_ns, t.end_ns});
+  j["threads"] = threads;
+  json stacks = json::array();
+  for (const auto& s : rec.stacks)
+    stacks.push_back({{"pid", s.pid}, {"tid", s.tid}, {"t", s.time_ns}, {"regs", regs_to_json(s.regs)},
+                      {"stack", json::binary(s.stack)}});
+  j["stacks"] = stacks;
+  json waits = json::array();
+  for (const auto& w : rec.futex_waits)
+    waits.push_back({w.uaddr, w.pid, w.tid, w.op, w.expected, w.owner_tid, w.ret, w.start_ns, w.duration_ns,
+                     w.stack, w.owner_syscall, w.owner_syscall_since_ns, w.owner_syscall_ip});
+  j["futex_waits"] = waits;
+  json addrs = json::array();
+  for (const auto& a : rec.futex_addrs)
+    addrs.push_back({{"uaddr", a.uaddr}, {"pid", a.pid}, {"waits", a.waits}, {"wait_ns", a.wait_ns},
+                     {"max_wait_ns", a.max_wait_ns}, {"wakes", a.wakes}, {"hist", a.hist_log2_ns}});
+  j["futex_addrs"] = addrs;
+  json mem = json::array();
+  for (const auto& m : rec.memory_samples)
+    mem.push_back({{"pid", m.pid}, {"tid", m.tid}, {"cpu", m.cpu}, {"t", m.time_ns}, {"regs", regs_to_json(m.regs)},
+                   {"fs", m.fsbase}, {"addr", m.data_addr}, {"src", m.data_src}, {"w", m.weight}, {"pmu", m.pmu}});
+  j["memory_samples"] = mem;
+  j["sections"] = rec.sections;
+  j["losses"] = rec.losses;
+  return j;
+}
+
+Recording from_json_rec(const json& j) {
+  Recording rec;
+  rec.ccprof_version = j.at("ccprof_version").get<std::string>();
+  rec.mode = j.at("mode").get<std::string>();
+  rec.command = j.at("command").get<std::vector<std::string>>();
+  rec.exit_code = j.at("exit_code").get<int32_t>();
+  rec.hostname = j.at("hostname").get<std::string>();
+  rec.kernel = j.at("kernel").get<std::string>();
+  rec.online_cpus = j.at("online_cpus").get<uint32_t>();
+  rec.start_ns = j.at("start_ns").get<uint64_t>();
+  rec.end_ns = j.at("end_ns").get<uint64_t>();
+  rec.memory_sampler_mode = j.at("memory_sampler_mode").get<std::string>();
+  rec.memory_sampler_reason = j.at("memory_sampler_reason").get<std::string>();
+  for (const auto& p : j.at("processes")) {
+    ProcessInfo pi;
+    pi.pid = p.at("pid").get<uint32_t>();
+    pi.comm = p.at("comm").get<std::string>();
+    pi.cmdline = p.at("cmdline").get<std::vector<std::string>>();
+    pi.exe = p.at("exe").get<std::string>();
+    for (const auto& m : p.at("maps"))
+      pi.maps.push_back({m.at(0).get<uint64_t>(), m.at(1).get<uint64_t>(), m.at(2).get<uint64_t>(),
+                         m.at(3).get<std::string>(), m.at(4).get<std::string>(), m.at(5).get<uint64_t>()});
+    rec.processes.push_back(std::move(pi));
+  }
+  for (const auto& t : j.at("threads"))
+    rec.threads.push_back({t.at(0).get<uint32_t>(), t.at(1).get<uint32_t>(), t.at(2).get<std::string>(),
+                           t.at(3).get<uint64_t>(), t.at(4).get<uint64_t>()});
+  for (const auto& s : j.at("stacks")) {
+    StackCopy sc;
+    sc.pid = s.at("pid").get<uint32_t>();
+    sc.tid = s.at("tid").get<uint32_t>();
+    sc.time_ns = s.at("t").get<uint64_t>();
+    sc.regs = regs_from_json(s.at("regs"));
+    sc.stack = s.at("stack").get_binary();
+    rec.stacks.push_back(std::move(sc));
+  }
+  for (const auto& w : j.at("futex_waits")) {
+    FutexWait fw;
+    fw.uaddr = w.at(0).get<uint64_t>();
+    fw.pid = w.at(1).get<uint32_t>();
+    fw.tid = w.at(2).get<uint32_t>();
+    fw.op = w.at(3).get<uint32_t>();
+    fw.expected = w.at(4).get<uint32_t>();
+    fw.owner_tid = w.at(5).get<int32_t>();
+    fw.ret = w.at(6).get<int32_t>();
+    fw.start_ns = w.at(7).get<uint64_t>();
+    fw.duration_ns = w.at(8).get<uint64_t>();
+    fw.stack = w.at(9).get<int32_t>();
+    fw.owner_syscall = w.at(10).get<int32_t>();
+    fw.owner_syscall_since_ns = w.at(11).get<uint64_t>();
+    fw.owner_syscall_ip = w.at(12).get<uint64_t>();
+    if (fw.stack >= static_cast<int32_t>(rec.stacks.size())) throw std::runtime_error("futex wait names a missing stack");
+    rec.futex_waits.push_back(fw);
+  }
+  for (const auto& a : j.at("futex_addrs")) {
+    FutexAddrStats s;
+    s.uaddr = a.at("uaddr").get<uint64_t>();
+    s.pid = a.at("pid").get<uint32_t>();
+    s.waits = a.at("waits").get<uint64_t>();
+    s.wait_ns = a.at("wait_ns").get<uint64_t>();
+    s.max_wait_ns = a.at("max_wait_ns").get<uint64_t>();
+    s.wakes = a.at("wakes").get<uint64_t>();
+    auto h = a.at("hist").get<std::vector<uint64_t>>();
+    if (h.size() != s.hist_log2_ns.size()) throw std::runtime_error("futex histogram has the wrong size");
+    std::copy(h.begin(), h.end(), s.hist_log2_ns.begin());
+    rec.futex_addrs.push_back(s);
+  }
+  for (const auto& m : j.at("memory_samples")) {
+    MemorySample ms;
+    ms.pid = m.at("pid").get<uint32_t>();
+    ms.tid = m.at("tid").get<uint32_t>();
+    ms.cpu = m.at("cpu").get<uint32_t>();
+    ms.time_ns = m.at("t").get<uint64_t>();
+    ms.regs = regs_from_json(m.at("regs"));
+    ms.fsbase = m.at("fs").get<uint64_t>();
+    ms.data_addr = m.at("addr").get<uint64_t>();
+    ms.data_src = m.at("src").get<uint64_t>();
+    ms.weight = m.at("w").get<uint32_t>();
+    ms.pmu = m.at("pmu").get<bool>();
+    rec.memory_samples.push_back(ms);
+  }
+  rec.sections = j.at("sections").get<std::map<std::string, json>>();
+  rec.losses = j.at("losses").get<LossCounters>();
+  return rec;
+}
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+}  // namespace
+
+const ProcessInfo* Recording::process(uint32_t pid) const {
+  for (const auto& p : processes)
+    if (p.pid == pid) return &p;
+  return nullptr;
+}
+
+const ThreadInfo* Recording::thread(uint32_t tid) const {
+  for (const auto& t : threads)
+    if (t.tid == tid) return &t;
+  return nullptr;
+}
+
+absl::Status save_recording(const Recording& rec, const std::string& path) {
+  std::vector<uint8_t> payload = json::to_cbor(to_json_rec(rec));
+  std::string header(kMagic, sizeof kMagic);
+  put<uint32_t>(header, Recording::kFormatVersion);
+  put<uint64_t>(header, payload.size());
+  put<uint32_t>(header, crc32(0, payload.data(), payload.size()));
+
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write recording ", tmp, ": ", strerror(errno)));
+  auto write_all = [fd](const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n) {
+      ssize_t w = write(fd, c, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return false;
+      c += w;
+      n -= w;
+    }
+    return true;
+  };
+  bool ok = write_all(header.data(), header.size()) && write_all(payload.data(), payload.size()) && fsync(fd) == 0;
+  int saved = errno;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) saved = errno;
+    unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot write recording ", path, ": ", strerror(saved)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Recording> load_recording(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open recording ", path, ": ", strerror(errno)));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.size() < kHeaderSize || memcmp(data.data(), kMagic, sizeof kMagic) != 0)
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a ccprof recording (bad magic)"));
+  uint32_t version, crc;
+  uint64_t len;
+  memcpy(&version, data.data() + 8, 4);
+  memcpy(&len, data.data() + 12, 8);
+  memcpy(&crc, data.data() + 20, 4);
+  if (version != Recording::kFormatVersion)
+    return absl::InvalidArgumentError(absl::StrCat(path, ": recording format version ", version,
+                                                   " is not supported (this ccprof reads version ",
+                                                   Recording::kFormatVersion, ")"));
+  if (data.size() - kHeaderSize < len)
+    return absl::DataLossError(absl::StrCat(path, " is truncated: ", data.size() - kHeaderSize, " of ", len,
+                                            " payload bytes present"));
+  if (data.size() - kHeaderSize > len)
+    return absl::DataLossError(absl::StrCat(path, " is corrupt: trailing bytes after the payload"));
+  const auto* payload = reinterpret_cast<const uint8_t*>(data.data() + kHeaderSize);
+  if (crc32(0, payload, len) != crc)
+    return absl::DataLossError(absl::StrCat(path, " is corrupt: checksum mismatch"));
+  try {
+    json j = json::from_cbor(payload, payload + len);
+    return from_json_rec(j);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(path, " is corrupt: ", e.what()));
+  }
+}
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,290 @@
+#include "profiler/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "spdlog/spdlog.h"
+
+namespace ccprof::profiler {
+namespace {
+
+char* g_debuginfo_path = nullptr;
+const Dwfl_Callbacks kOfflineCallbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &g_debuginfo_path,
+};
+
+std::string demangle(const char* name) {
+  if (!name) return "";
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status == 0 && d) {
+    std::string s(d);
+    free(d);
+    return s;
+  }
+  return name;
+}
+
+std::string basename_of(const std::string& p) {
+  auto i = p.rfind('/');
+  return i == std::string::npos ? p : p.substr(i + 1);
+}
+
+std::string strip_params(const std::string& s) {
+  // "ns::(anonymous namespace)::count_words(int) const" -> "ns::(anonymous namespace)::count_words":
+  // cut at the '(' matching the parameter list's closing ')' at the end.
+  std::string t = s;
+  for (const char* q : {" const", " volatile", " &&", " &", " noexcept"})
+    while (t.size() > strlen(q) && t.compare(t.size() - strlen(q), strlen(q), q) == 0) t.resize(t.size() - strlen(q));
+  if (t.empty() || t.back() != ')') return s;
+  int depth = 0;
+  for (size_t i = t.size(); i-- > 0;) {
+    if (t[i] == ')') ++depth;
+    else if (t[i] == '(' && --depth == 0) {
+      std::string head = t.substr(0, i);
+      // "operator()" keeps its own parentheses.
+      if (head.size() >= 8 && head.compare(head.size() - 8, 8, "operator") == 0) return head + "()";
+      return head.empty() ? s : head;
+    }
+  }
+  return s;
+}
+
+// Name of a subprogram or inlined-subroutine DIE: its linkage name demangled when it
+// has one (qualified: "std::mutex::lock()"), else its plain name.
+std::string die_function_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  if (Dwarf_Attribute* a = dwarf_attr_integrate(die, DW_AT_linkage_name, &attr)) {
+    if (const char* s = dwarf_formstring(a)) {
+      return strip_params(demangle(s));
+    }
+  }
+  if (Dwarf_Attribute* a = dwarf_attr_integrate(die, DW_AT_name, &attr))
+    if (const char* s = dwarf_formstring(a)) return s;
+  return "";
+}
+
+}  // namespace
+
+bool is_system_object(const std::string& path) {
+  std::string b = basename_of(path);
+  static const char* kPrefixes[] = {"libc.so", "libc-", "libpthread", "libstdc++", "ld-linux", "libgcc_s",
+                                    "libm.so", "libpython", "libdl.so", "librt.so", "libc++"};
+  for (const char* p : kPrefixes)
+    if (absl::StartsWith(b, p)) return true;
+  return false;
+}
+
+bool is_system_source(const std::string& file) {
+  return absl::StartsWith(file, "/usr/include/") || absl::StartsWith(file, "/usr/lib/gcc/") ||
+         absl::StrContains(file, "/c++/") || absl::StartsWith(file, "./nptl/") ||
+         absl::StartsWith(file, "../sysdeps/") || absl::StartsWith(file, "./nptl") ||
+         absl::StartsWith(file, "../nptl/");
+}
+
+Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
+  dwfl_ = dwfl_begin(&kOfflineCallbacks);
+  if (!dwfl_) {
+    spdlog::warn("libdw: cannot start a session: {}", dwfl_errmsg(-1));
+    return;
+  }
+  dwfl_report_begin(dwfl_);
+  // One module per file: its load bias is start - offset of its lowest-offset mapping.
+  std::map<std::string, const MemoryMap*> first;
+  for (const auto& m : proc.maps) {
+    if (m.path.empty() || m.path[0] != '/' || m.inode == 0) continue;
+    auto it = first.find(m.path);
+    if (it == first.end() || m.offset < it->second->offset) first[m.path] = &m;
+  }
+  for (const auto& [path, m] : first) {
+    if (access(path.c_str(), R_OK) != 0) {
+      spdlog::debug("symbolizer: {} is not readable; its addresses stay unresolved", path);
+      continue;
+    }
+    if (!dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), -1, m->start - m->offset, false))
+      spdlog::debug("symbolizer: cannot report {}: {}", path, dwfl_errmsg(-1));
+  }
+  dwfl_report_end(dwfl_, nullptr, nullptr);
+}
+
+Symbolizer::~Symbolizer() {
+  if (dwfl_) dwfl_end(dwfl_);
+}
+
+const MemoryMap* Symbolizer::map_of(uint64_t addr) const {
+  for (const auto& m : proc_.maps)
+    if (addr >= m.start && addr < m.end) return &m;
+  return nullptr;
+}
+
+bool Symbolizer::read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>& out) const {
+  const MemoryMap* m = map_of(addr);
+  if (!m || m->path.empty() || m->path[0] != '/' || m->inode == 0) return false;
+  len = std::min<uint64_t>(len, m->end - addr);
+  int fd = open(m->path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out.resize(len);
+  ssize_t n = pread(fd, out.data(), len, static_cast<off_t>(addr - m->start + m->offset));
+  close(fd);
+  if (n <= 0) return false;
+  out.resize(static_cast<size_t>(n));
+  return true;
+}
+
+const CodeLocation& Symbolizer::code(uint64_t pc) {
+  auto it = code_cache_.find(pc);
+  if (it != code_cache_.end()) return it->second;
+  CodeLocation loc;
+  Dwfl_Module* mod = dwfl_ ? dwfl_addrmodule(dwfl_, pc) : nullptr;
+  if (!mod) {
+    if (const MemoryMap* m = map_of(pc)) {
+      loc.module = m->path.empty() ? "[anonymous]" : m->path;
+      loc.module_offset = pc - m->start + m->offset;
+    }
+    loc.function = absl::StrFormat("0x%x", pc);
+    ++unresolved_code_;
+    return code_cache_.emplace(pc, std::move(loc)).first->second;
+  }
+  Dwarf_Addr mod_low = 0;
+  const char* mod_file = nullptr;
+  dwfl_module_info(mod, nullptr, &mod_low, nullptr, nullptr, nullptr, &mod_file, nullptr);
+  const MemoryMap* m = map_of(pc);
+  loc.module = m ? m->path : (mod_file ? mod_file : "");
+  loc.module_offset = pc - mod_low;
+  loc.in_system_library = is_system_object(loc.module);
+
+  GElf_Off off = 0;
+  GElf_Sym sym;
+  const char* name = dwfl_module_addrinfo(mod, pc, &off, &sym, nullptr, nullptr, nullptr);
+  std::string symbol_name = name ? strip_params(demangle(name)) : "";
+
+  // Inline chain and the line of each level, innermost first.
+  struct Level { std::string function, file; int line; };
+  std::vector<Level> levels;
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cudie = dwfl_module_addrdie(mod, pc, &bias);
+  if (cudie) {
+    loc.has_debug_info = true;
+    std::string file;
+    int line = 0;
+    if (Dwfl_Line* l = dwfl_module_getsrc(mod, pc)) {
+      int ln = 0;
+      const char* f = dwfl_lineinfo(l, nullptr, &ln, nullptr, nullptr, nullptr);
+      if (f) file = f;
+      line = ln;
+    }
+    Dwarf_Die* scopes = nullptr;
+    int n = dwarf_getscopes(cudie, pc - bias, &scopes);
+    Dwarf_Files* files = nullptr;
+    size_t nfiles = 0;
+    dwarf_getsrcfiles(cudie, &files, &nfiles);
+    for (int i = 0; i < n; ++i) {
+      int tag = dwarf_tag(&scopes[i]);
+      if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
+      std::string fn = die_function_name(&scopes[i]);
+      if (tag == DW_TAG_subprogram && !symbol_name.empty()) fn = symbol_name;
+      levels.push_back({fn, file, line});
+      if (tag == DW_TAG_subprogram) break;
+      // The caller's location is this inlined call's call site.
+      Dwarf_Attribute attr;
+      Dwarf_Word cf = 0, cl = 0;
+      file.clear();
+      line = 0;
+      if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attr), &cf) == 0 && files) {
+        if (const char* f = dwarf_filesrc(files, cf, nullptr, nullptr)) file = f;
+      }
+      if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attr), &cl) == 0) line = static_cast<int>(cl);
+    }
+    free(scopes);
+    if (levels.empty()) levels.push_back({symbol_name, file, line});
+  } else {
+    ++missing_debug_;
+    module_debug_[loc.module] = false;
+    levels.push_back({symbol_name, "", 0});
+  }
+  for (const auto& lv : levels) loc.inline_chain.push_back(lv.function);
+  // The user's view: the innermost level whose source is not a system header.
+  const Level* pick = &levels.front();
+  for (const auto& lv : levels)
+    if (!lv.file.empty() && !is_system_source(lv.file)) {
+      pick = &lv;
+      break;
+    }
+  if (pick == &levels.front() && is_system_source(pick->file)) pick = &levels.back();
+  loc.function = pick->function.empty() ? absl::StrFormat("%s+0x%x", basename_of(loc.module), loc.module_offset)
+                                        : pick->function;
+  loc.file = pick->file;
+  loc.line = pick->line;
+  if (loc.has_debug_info) module_debug_.emplace(loc.module, true);
+  return code_cache_.emplace(pc, std::move(loc)).first->second;
+}
+
+DataLocation Symbolizer::data(uint64_t addr) {
+  DataLocation d;
+  const MemoryMap* m = map_of(addr);
+  // A global or static symbol first: .bss beyond the file's last page lives in an
+  // anonymous mapping, but the module's address range still covers it.
+  Dwfl_Module* mod = dwfl_ ? dwfl_addrmodule(dwfl_, addr) : nullptr;
+  if (mod) {
+    GElf_Off off = 0;
+    GElf_Sym sym;
+    const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, nullptr, nullptr, nullptr);
+    if (name && (sym.st_size == 0 ? off == 0 : off < sym.st_size) && GELF_ST_TYPE(sym.st_info) != STT_FUNC) {
+      const char* mod_file = nullptr;
+      dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, &mod_file, nullptr);
+      d.module = mod_file ? mod_file : (m ? m->path : "");
+      d.name = strip_params(demangle(name));
+      if (off) d.name += absl::StrFormat("+%d", off);
+      d.symbol_start = addr - off;
+      d.symbol_size = sym.st_size;
+      d.region = "global";
+      d.region_detail = basename_of(d.module);
+      return d;
+    }
+  }
+  if (!m) {
+    d.region = "unknown";
+    d.region_detail = "not in any recorded mapping";
+  } else if (m->path == "[heap]") {
+    d.region = "heap";
+    d.region_detail = "[heap]";
+  } else if (m->path == "[stack]") {
+    d.region = "stack";
+    d.region_detail = "stack of the main thread";
+  } else if (m->path.empty()) {
+    d.region = "anonymous";
+    d.region_detail = absl::StrFormat("anonymous mapping 0x%x-0x%x (heap arena or thread stack)", m->start, m->end);
+  } else if (m->path[0] == '/') {
+    d.module = m->path;
+    d.region = m->perms.find('w') != std::string::npos ? "global" : "mapped file";
+    d.region_detail = absl::StrFormat("%s+0x%x", basename_of(m->path), addr - m->start + m->offset);
+  } else {
+    d.region = "anonymous";
+    d.region_detail = m->path;
+  }
+  return d;
+}
+
+std::vector<std::string> Symbolizer::modules_without_debug_info() const {
+  std::vector<std::string> out;
+  for (const auto& [mod, has] : module_debug_)
+    if (!has) out.push_back(mod);
+  return out;
+}
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,110 @@
+#include "profiler/unwinder.h"
+
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+
+#include <cstring>
+
+namespace ccprof::profiler {
+namespace {
+
+// libdw asks for the thread's registers and memory through these callbacks; the
+// "thread" is the recorded stack copy (modelled on perf's unwind-libdw.c).
+struct UnwindState {
+  const StackCopy* stack = nullptr;
+  Symbolizer* sym = nullptr;
+  UnwindResult* out = nullptr;
+  int max_frames = 64;
+};
+
+pid_t next_thread(Dwfl*, void* dwfl_arg, void** thread_argp) {
+  auto* st = static_cast<UnwindState*>(dwfl_arg);
+  if (*thread_argp) return 0;
+  *thread_argp = dwfl_arg;
+  return static_cast<pid_t>(st->stack->tid ? st->stack->tid : 1);
+}
+
+bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* dwfl_arg) {
+  auto* st = static_cast<UnwindState*>(dwfl_arg);
+  const StackCopy& s = *st->stack;
+  uint64_t sp = s.regs[kRsp];
+  if (addr >= sp && addr + 8 <= sp + s.stack.size()) {
+    memcpy(result, s.stack.data() + (addr - sp), 8);
+    return true;
+  }
+  // Outside the copy: CFI may read constants from the binaries (rare); read from disk.
+  std::vector<uint8_t> bytes;
+  if (st->sym->read_file_bytes(addr, 8, bytes) && bytes.size() == 8) {
+    memcpy(result, bytes.data(), 8);
+    return true;
+  }
+  return false;
+}
+
+bool set_initial_registers(Dwfl_Thread* thread, void* thread_arg) {
+  auto* st = static_cast<UnwindState*>(thread_arg);
+  Dwarf_Word regs[kNumRegs];
+  for (int i = 0; i < kNumRegs; ++i) regs[i] = st->stack->regs[i];
+  return dwfl_thread_state_registers(thread, 0, kNumRegs, regs);
+}
+
+const Dwfl_Thread_Callbacks kCallbacks = {
+    .next_thread = next_thread,
+    .get_thread = nullptr,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+    .detach = nullptr,
+    .thread_detach = nullptr,
+};
+
+int on_frame(Dwfl_Frame* frame, void* arg) {
+  auto* st = static_cast<UnwindState*>(arg);
+  Dwarf_Addr pc = 0;
+  bool activation = false;
+  if (!dwfl_frame_pc(frame, &pc, &activation)) return DWARF_CB_ABORT;
+  if (pc == 0) return DWARF_CB_ABORT;
+  Frame f;
+  f.pc = pc;
+  f.lookup_pc = activation ? pc : pc - 1;
+  f.loc = st->sym->code(f.lookup_pc);
+  st->out->frames.push_back(std::move(f));
+  if (static_cast<int>(st->out->frames.size()) >= st->max_frames) return DWARF_CB_ABORT;
+  return DWARF_CB_OK;
+}
+
+}  // namespace
+
+UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames) {
+  UnwindResult result;
+  Dwfl* dwfl = sym.dwfl();
+  if (!dwfl) {
+    result.error = "no libdw session";
+    return result;
+  }
+  // dwfl_attach_state may be called once per Dwfl: the callbacks read the current
+  // stack through a slot owned by the Symbolizer, refilled for every stack.
+  if (!sym.unwind_slot) {
+    auto slot = std::make_shared<UnwindState>();
+    if (!dwfl_attach_state(dwfl, nullptr, static_cast<pid_t>(stack.tid ? stack.tid : 1), &kCallbacks, slot.get())) {
+      result.error = std::string("cannot attach unwinder: ") + dwfl_errmsg(-1);
+      return result;
+    }
+    sym.unwind_slot = slot;
+  }
+  auto* slot = static_cast<UnwindState*>(sym.unwind_slot.get());
+  *slot = UnwindState{&stack, &sym, &result, max_frames};
+  int rc = dwfl_getthread_frames(dwfl, static_cast<pid_t>(stack.tid ? stack.tid : 1), on_frame, slot);
+  if (rc == 0) {
+    result.complete = true;
+  } else if (static_cast<int>(result.frames.size()) >= max_frames) {
+    result.error = "frame limit reached";
+  } else {
+    int e = dwfl_errno();
+    result.error = e ? dwfl_errmsg(e) : "unwinding stopped";
+    // Reaching the end of the stack copy after the user's frames is the common case.
+    result.complete = false;
+  }
+  return result;
+}
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,100 @@
+#include "report/terminal.h"
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace ccprof::report {
+namespace {
+
+using nlohmann::json;
+
+// A column of the findings table: header, width, and how a finding renders in it.
+struct Column {
+  const char* header;
+  size_t width;
+  std::function<std::string(const json&)> render;
+};
+
+std::string short_file(const std::string& f) {
+  auto s = f.rfind('/');
+  return s == std::string::npos ? f : f.substr(s + 1);
+}
+
+std::string where(const json& f) {
+  const auto& locs = f.value("locations", json::array());
+  if (locs.empty()) return "-";
+  const auto& l = locs[0];
+  std::string fn = l.value("function", "");
+  std::string file = l.value("file", "");
+  if (file.empty()) return fn;
+  return absl::StrFormat("%s %s:%d", fn, short_file(file), l.value("line", 0));
+}
+
+std::string fit(std::string s, size_t w) {
+  if (s.size() <= w) return s + std::string(w - s.size(), ' ');
+  return s.substr(0, w - 1) + "~";
+}
+
+const std::vector<Column>& columns() {
+  static const std::vector<Column> cols = {
+      {"#", 2, [](const json& f) { return std::to_string(f.value("rank", 0)); }},
+      {"kind", 26, [](const json& f) { return f.value("kind", ""); }},
+      {"cost", 20,
+       [](const json& f) {
+         const auto& c = f["cost"];
+         return absl::StrFormat("%.2f thr-s (%.0f%%)", c.value("thread_seconds", 0.0), c.value("share", 0.0) * 100);
+       }},
+      {"where", 44, where},
+      {"remedy", 22, [](const json& f) { return f["remedy"].value("kind", ""); }},
+  };
+  return cols;
+}
+
+}  // namespace
+
+std::string render_terminal_summary(const json& doc, const std::string& out_dir) {
+  std::string out;
+  const auto& t = doc["target"];
+  const auto& p = doc["profile"];
+  std::vector<std::string> cmd = t.value("command", std::vector<std::string>{});
+  out += absl::StrFormat("ccprof: %s  (pid %d, %.2f s, %d threads, %.2f thread-s, memory sampler: %s)\n",
+                         absl::StrJoin(cmd, " "), t.value("pid", 0), p.value("duration_s", 0.0),
+                         p.value("threads", 0), p.value("thread_seconds", 0.0),
+                         p["memory_sampler"].value("mode", "off"));
+  const auto& s = doc["samples"];
+  out += absl::StrFormat("evidence: %d futex waits, %d of %d stack copies unwound\n", s.value("futex_waits", 0),
+                         s.value("stacks_unwound", 0), s.value("stack_copies", 0));
+  std::vector<std::string> losses;
+  for (const auto& l : doc.value("losses", json::array()))
+    if (l.value("count", 0) > 0) losses.push_back(absl::StrFormat("%s=%d", l.value("what", ""), l.value("count", 0)));
+  out += "losses: " + (losses.empty() ? std::string("none") : absl::StrJoin(losses, ", ")) + "\n\n";
+
+  const auto& findings = doc.value("findings", json::array());
+  if (findings.empty()) {
+    out += "No findings: no thread lost a material share of its time to another.\n";
+  } else {
+    std::string header, rule;
+    for (const auto& c : columns()) {
+      header += fit(c.header, c.width) + "  ";
+      rule += std::string(c.width, '-') + "  ";
+    }
+    out += header + "\n" + rule + "\n";
+    for (const auto& f : findings) {
+      std::string row;
+      for (const auto& c : columns()) row += fit(c.render(f), c.width) + "  ";
+      while (!row.empty() && row.back() == ' ') row.pop_back();
+      out += row + "\n";
+    }
+    out += "\n" + findings[0].value("title", "") + "\n  " + findings[0].value("explanation", "") + "\n";
+  }
+  if (!out_dir.empty())
+    out += absl::StrFormat("\noutputs: %s/findings.json, %s/report.html, %s/recording.ccprof\n", out_dir, out_dir,
+                           out_dir);
+  return out;
+}
+
+}  // namespace ccprof::report

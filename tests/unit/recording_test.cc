@@ -1,0 +1,117 @@
+#include "profiler/recording.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+namespace ccprof::profiler {
+namespace {
+
+Recording sample_recording() {
+  Recording r;
+  r.ccprof_version = "test";
+  r.mode = "run";
+  r.command = {"./a", "--x"};
+  r.exit_code = 7;
+  r.online_cpus = 2;
+  r.start_ns = 1000;
+  r.end_ns = 2'000'001'000;
+  r.memory_sampler_mode = "decode";
+  ProcessInfo p;
+  p.pid = 42;
+  p.comm = "a";
+  p.maps.push_back({0x1000, 0x2000, 0, "r-xp", "/bin/a", 99});
+  r.processes.push_back(p);
+  r.threads.push_back({42, 42, "a", 1000, 0});
+  StackCopy s;
+  s.pid = 42;
+  s.tid = 43;
+  s.regs[kRip] = 0x1234;
+  s.regs[kRsp] = 0x7fff0000;
+  s.stack = {1, 2, 3, 0, 255};
+  r.stacks.push_back(s);
+  FutexWait w;
+  w.uaddr = 0x5000;
+  w.pid = 42;
+  w.tid = 43;
+  w.owner_tid = 42;
+  w.duration_ns = 12345;
+  w.stack = 0;
+  w.owner_syscall = 0;
+  r.futex_waits.push_back(w);
+  FutexAddrStats a;
+  a.uaddr = 0x5000;
+  a.pid = 42;
+  a.waits = 1;
+  a.hist_log2_ns[13] = 1;
+  r.futex_addrs.push_back(a);
+  r.sections["sched"] = {{"x", 1}};
+  r.losses["futex.wait_events_dropped"] = 3;
+  return r;
+}
+
+std::string temp_path(const char* name) {
+  return std::string(::testing::TempDir()) + "/" + name + std::to_string(getpid());
+}
+
+TEST(Recording, RoundTripKeepsEveryField) {
+  Recording r = sample_recording();
+  std::string path = temp_path("rec");
+  ASSERT_TRUE(save_recording(r, path).ok());
+  auto back = load_recording(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->command, r.command);
+  EXPECT_EQ(back->exit_code, 7);
+  EXPECT_EQ(back->processes.at(0).maps.at(0).path, "/bin/a");
+  EXPECT_EQ(back->processes.at(0).maps.at(0).inode, 99u);
+  EXPECT_EQ(back->stacks.at(0).stack, r.stacks[0].stack);
+  EXPECT_EQ(back->stacks.at(0).regs[kRip], 0x1234u);
+  EXPECT_EQ(back->futex_waits.at(0).duration_ns, 12345u);
+  EXPECT_EQ(back->futex_waits.at(0).owner_syscall, 0);
+  EXPECT_EQ(back->futex_addrs.at(0).hist_log2_ns[13], 1u);
+  EXPECT_EQ(back->sections.at("sched")["x"], 1);
+  EXPECT_EQ(back->losses.at("futex.wait_events_dropped"), 3u);
+  EXPECT_DOUBLE_EQ(back->duration_s(), 2.0);
+  unlink(path.c_str());
+}
+
+TEST(Recording, TruncatedFileIsRejectedWithAClearError) {
+  std::string path = temp_path("trunc");
+  ASSERT_TRUE(save_recording(sample_recording(), path).ok());
+  std::ifstream in(path, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data.substr(0, data.size() - 10);
+  auto back = load_recording(path);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(std::string(back.status().message()).find("truncated"), std::string::npos) << back.status();
+  unlink(path.c_str());
+}
+
+TEST(Recording, CorruptPayloadIsRejected) {
+  std::string path = temp_path("corrupt");
+  ASSERT_TRUE(save_recording(sample_recording(), path).ok());
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(40);
+  f.put('\x7f');
+  f.close();
+  auto back = load_recording(path);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(std::string(back.status().message()).find("corrupt"), std::string::npos) << back.status();
+  unlink(path.c_str());
+}
+
+TEST(Recording, ForeignFileIsRejected) {
+  std::string path = temp_path("foreign");
+  std::ofstream(path) << "hello, this is not a recording at all";
+  auto back = load_recording(path);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(std::string(back.status().message()).find("not a ccprof recording"), std::string::npos);
+  EXPECT_FALSE(load_recording("/nonexistent/x").ok());
+  unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace ccprof::profiler

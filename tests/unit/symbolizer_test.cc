@@ -1,0 +1,81 @@
+#include "profiler/symbolizer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "agent/proc.h"
+
+int64_t g_symbolizer_test_array[8];
+
+__attribute__((noinline)) int symbolizer_test_function(int x) {
+  asm volatile("" ::: "memory");
+  return x * 3 + 1;
+}
+
+namespace ccprof::profiler {
+namespace {
+
+ProcessInfo self() {
+  ProcessInfo p;
+  p.pid = static_cast<uint32_t>(getpid());
+  p.maps = *agent::read_maps(p.pid);
+  return p;
+}
+
+TEST(Symbolizer, NamesAFunctionWithFileAndLine) {
+  ProcessInfo p = self();
+  Symbolizer sym(p);
+  auto addr = reinterpret_cast<uint64_t>(&symbolizer_test_function);
+  const CodeLocation& loc = sym.code(addr);
+  EXPECT_EQ(loc.function, "symbolizer_test_function");
+  EXPECT_NE(loc.file.find("symbolizer_test.cc"), std::string::npos) << loc.file;
+  EXPECT_GT(loc.line, 0);
+  EXPECT_TRUE(loc.has_debug_info);
+  EXPECT_FALSE(loc.in_system_library);
+}
+
+TEST(Symbolizer, NamesAGlobalAndTheOffsetInsideIt) {
+  ProcessInfo p = self();
+  Symbolizer sym(p);
+  DataLocation d = sym.data(reinterpret_cast<uint64_t>(&g_symbolizer_test_array[3]));
+  EXPECT_EQ(d.name, "g_symbolizer_test_array+24");
+  EXPECT_EQ(d.region, "global");
+  EXPECT_EQ(d.symbol_start, reinterpret_cast<uint64_t>(&g_symbolizer_test_array[0]));
+  EXPECT_EQ(d.symbol_size, sizeof g_symbolizer_test_array);
+}
+
+TEST(Symbolizer, HeapAndUnknownAddressesGetARegion) {
+  auto* heap = new int64_t[1 << 20];  // large: an anonymous mmap, not [heap]
+  ProcessInfo p = self();  // maps read after the allocation
+  Symbolizer sym(p);
+  DataLocation none = sym.data(0x10);
+  EXPECT_EQ(none.region, "unknown");
+  DataLocation h = sym.data(reinterpret_cast<uint64_t>(heap + 100));
+  EXPECT_TRUE(h.region == "anonymous" || h.region == "heap") << h.region;
+  EXPECT_TRUE(h.name.empty());
+  delete[] heap;
+}
+
+TEST(Symbolizer, LibcIsASystemObjectAndHeadersAreSystemSources) {
+  EXPECT_TRUE(is_system_object("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+  EXPECT_TRUE(is_system_object("/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30"));
+  EXPECT_FALSE(is_system_object("/work/build/workloads/s01-lock-contention"));
+  EXPECT_TRUE(is_system_source("/usr/include/c++/12/bits/std_mutex.h"));
+  EXPECT_FALSE(is_system_source("/work/main/tests/workloads/s01_lock_contention.cc"));
+}
+
+TEST(Symbolizer, UnreadableModuleIsCountedNotFatal) {
+  ProcessInfo p;
+  p.pid = 1;
+  p.maps.push_back({0x400000, 0x401000, 0, "r-xp", "/nonexistent/binary", 5});
+  Symbolizer sym(p);
+  const CodeLocation& loc = sym.code(0x400100);
+  EXPECT_EQ(loc.module, "/nonexistent/binary");
+  EXPECT_EQ(loc.function, "0x400100");
+  EXPECT_EQ(sym.unresolved_code(), 1u);
+  std::vector<uint8_t> bytes;
+  EXPECT_FALSE(sym.read_file_bytes(0x400100, 4, bytes));
+}
+
+}  // namespace
+}  // namespace ccprof::profiler

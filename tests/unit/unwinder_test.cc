@@ -1,0 +1,105 @@
+// Unwinds a stack copy captured from this very process (registers + a copy of the
+// stack, as the BPF collector sends them) offline with libdw, without root.
+#include "profiler/unwinder.h"
+
+#include <gtest/gtest.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "agent/proc.h"
+
+namespace ccprof::profiler {
+namespace {
+
+StackCopy g_captured;
+
+__attribute__((noinline)) void capture_here() {
+  ucontext_t uc;
+  getcontext(&uc);
+  const greg_t* g = uc.uc_mcontext.gregs;
+  StackCopy s;
+  s.pid = static_cast<uint32_t>(getpid());
+  s.tid = static_cast<uint32_t>(gettid());
+  s.regs[kRax] = g[REG_RAX];
+  s.regs[kRdx] = g[REG_RDX];
+  s.regs[kRcx] = g[REG_RCX];
+  s.regs[kRbx] = g[REG_RBX];
+  s.regs[kRsi] = g[REG_RSI];
+  s.regs[kRdi] = g[REG_RDI];
+  s.regs[kRbp] = g[REG_RBP];
+  s.regs[kRsp] = g[REG_RSP];
+  s.regs[kR8] = g[REG_R8];
+  s.regs[kR9] = g[REG_R9];
+  s.regs[kR10] = g[REG_R10];
+  s.regs[kR11] = g[REG_R11];
+  s.regs[kR12] = g[REG_R12];
+  s.regs[kR13] = g[REG_R13];
+  s.regs[kR14] = g[REG_R14];
+  s.regs[kR15] = g[REG_R15];
+  s.regs[kRip] = g[REG_RIP];
+  // Copy up to 8 KiB from sp, stopping at the end of the stack mapping, as the
+  // collector does (the main thread may have less than 8 KiB above sp).
+  uint64_t end = s.regs[kRsp] + 8192;
+  for (const auto& m : *agent::read_maps(s.pid))
+    if (s.regs[kRsp] >= m.start && s.regs[kRsp] < m.end) end = std::min(end, m.end);
+  const auto* sp = reinterpret_cast<const uint8_t*>(s.regs[kRsp]);
+  s.stack.assign(sp, sp + (end - s.regs[kRsp]));
+  g_captured = std::move(s);
+  asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void middle_frame() {
+  capture_here();
+  asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void outer_frame() {
+  middle_frame();
+  asm volatile("" ::: "memory");
+}
+
+TEST(Unwinder, UnwindsARecordedStackThroughFramesWithoutFramePointers) {
+  outer_frame();
+  ProcessInfo proc;
+  proc.pid = static_cast<uint32_t>(getpid());
+  auto maps = agent::read_maps(proc.pid);
+  ASSERT_TRUE(maps.ok());
+  proc.maps = *maps;
+  Symbolizer sym(proc);
+  UnwindResult r = unwind_stack(sym, g_captured);
+  ASSERT_GE(r.frames.size(), 3u) << r.error;
+  std::vector<std::string> names;
+  for (const auto& f : r.frames) names.push_back(f.loc.function);
+  EXPECT_NE(names[0].find("capture_here"), std::string::npos) << names[0];
+  auto pos = [&](const char* n) {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i].find(n) != std::string::npos) return static_cast<int>(i);
+    return -1;
+  };
+  std::string all;
+  for (const auto& n : names) all += n + " <- ";
+  ASSERT_GT(pos("middle_frame"), 0) << all << r.error;
+  ASSERT_GT(pos("outer_frame"), pos("middle_frame")) << all;
+  // The frame of outer_frame has its source line in this file.
+  const Frame& outer = r.frames[pos("outer_frame")];
+  EXPECT_NE(outer.loc.file.find("unwinder_test.cc"), std::string::npos) << outer.loc.file;
+  EXPECT_GT(outer.loc.line, 0);
+}
+
+TEST(Unwinder, EmptyStackCopyStopsWithoutCrashing) {
+  ProcessInfo proc;
+  proc.pid = static_cast<uint32_t>(getpid());
+  proc.maps = *agent::read_maps(proc.pid);
+  Symbolizer sym(proc);
+  StackCopy s;
+  s.tid = static_cast<uint32_t>(gettid());
+  s.regs[kRip] = reinterpret_cast<uint64_t>(&outer_frame) + 4;
+  s.regs[kRsp] = 0x1000;
+  UnwindResult r = unwind_stack(sym, s);
+  EXPECT_LE(r.frames.size(), 2u);
+}
+
+}  // namespace
+}  // namespace ccprof::profiler
