@@ -1,0 +1,261 @@
+#include "agent/sched_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "agent/proc.h"
+#include "profiler/sched_data.h"
+#include "sched_events.h"
+#include "sched.skel.h"
+#include "spdlog/spdlog.h"
+
+namespace ccprof::agent {
+namespace {
+
+using profiler::Recording;
+using profiler::SchedSection;
+using profiler::SchedThread;
+
+static_assert(SCHED_SC_CLASSES == profiler::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
+static_assert(SCHED_NUM_REGS == profiler::kNumRegs, "register layouts disagree");
+
+struct SkelDeleter {
+  void operator()(sched_bpf* s) const { sched_bpf__destroy(s); }
+};
+struct RingDeleter {
+  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
+};
+
+SchedThread thread_from_stat(const sched_thread_stat& s) {
+  SchedThread t;
+  t.pid = s.tgid;
+  t.tid = s.tid;
+  t.comm.assign(s.comm, strnlen(s.comm, sizeof s.comm));
+  t.created_ns = s.created_ns;
+  t.exited_ns = s.exited_ns;
+  t.first_seen_ns = s.first_seen_ns;
+  t.on_cpu_ns = s.on_cpu_ns;
+  t.off_cpu_ns = s.off_cpu_ns;
+  t.runq_ns = s.runq_ns;
+  t.max_runq_ns = s.max_runq_ns;
+  t.runq_count = s.runq_count;
+  t.voluntary_switches = s.vol_switches;
+  t.involuntary_switches = s.invol_switches;
+  t.wakeups = s.wakeups;
+  for (int i = 0; i < SCHED_SC_CLASSES; ++i) {
+    t.syscall_ns[i] = s.sc_ns[i];
+    t.syscall_count[i] = s.sc_count[i];
+  }
+  return t;
+}
+
+class SchedCollector : public Collector {
+ public:
+  explicit SchedCollector(const SchedOptions& opts) : opts_(opts) {}
+  const char* name() const override { return "sched"; }
+
+  absl::Status start(const SharedMaps& shared) override {
+    tgids_fd_ = shared.tgids_fd;
+    skel_.reset(sched_bpf__open());
+    if (!skel_) return absl::InternalError(absl::StrCat("sched collector: cannot open BPF object: ", strerror(errno)));
+    for (int nr = 0; nr < SCHED_MAX_SYSCALL; ++nr)
+      skel_->rodata->syscall_class[nr] = static_cast<uint8_t>(profiler::classify_syscall(nr));
+    skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
+    skel_->rodata->stacks_per_window = opts_.stacks_per_window;
+    skel_->rodata->window_ns = opts_.window_ns;
+    skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
+    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
+      return absl::InternalError(absl::StrCat("sched collector: cannot share the tgid map: ", strerror(-e)));
+    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
+      return absl::InternalError(
+          absl::StrCat("sched collector: cannot share the thread-state map: ", strerror(-e)));
+    if (int e = sched_bpf__load(skel_.get()))
+      return absl::InternalError(
+          absl::StrCat("sched collector: the kernel rejected the BPF program: ", strerror(-e)));
+    if (int e = sched_bpf__attach(skel_.get()))
+      return absl::InternalError(absl::StrCat("sched collector: cannot attach to the scheduler and syscall "
+                                              "tracepoints (tp_btf needs kernel BTF): ",
+                                              strerror(-e)));
+    events_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
+    stacks_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.stack_events), on_stack, this, nullptr));
+    if (!events_rb_ || !stacks_rb_)
+      return absl::InternalError(absl::StrCat("sched collector: cannot map ring buffers: ", strerror(errno)));
+    section_.long_syscall_ns = opts_.long_syscall_ns;
+    return absl::OkStatus();
+  }
+
+  void drain(Recording& rec) override {
+    rec_ = &rec;
+    // Stacks first: a syscall's stack copy is submitted just before its event.
+    ring_buffer__consume(stacks_rb_.get());
+    ring_buffer__consume(events_rb_.get());
+    uint64_t now = monotonic_ns();
+    if (now >= next_rss_ns_) {
+      sample_rss(now);
+      next_rss_ns_ = now + opts_.rss_interval_ns;
+    }
+  }
+
+  void finish(Recording& rec) override {
+    drain(rec);
+    uint64_t now = monotonic_ns();
+    sample_rss(now);
+    // Link long syscalls to stack copies that arrived after them.
+    for (auto& [index, seq] : pending_seq_) {
+      auto it = seq_to_stack_.find(seq);
+      if (it != seq_to_stack_.end()) section_.long_syscalls[index].stack = it->second;
+      else rec.losses["sched.stack_copies_lost"]++;
+    }
+    read_live_threads(now);
+    read_sites();
+    const sched_counters& c = skel_->bss->counters;
+    rec.losses["sched.thread_events_dropped"] += c.thread_events_dropped;
+    rec.losses["sched.syscall_events_dropped"] += c.syscall_events_dropped;
+    rec.losses["sched.stack_events_dropped"] += c.stack_events_dropped;
+    rec.losses["sched.stacks_rate_limited"] += c.stacks_rate_limited;
+    rec.losses["sched.stack_copy_failed"] += c.stack_copy_failed;
+    rec.losses["sched.thread_map_full"] += c.thread_map_full;
+    rec.losses["sched.state_map_full"] += c.state_map_full;
+    rec.losses["sched.site_map_full"] += c.site_map_full;
+    rec.losses["sched.rss_read_failed"] += rss_failed_;
+    profiler::write_sched_section(rec, section_);
+    events_rb_.reset();
+    stacks_rb_.reset();
+    skel_.reset();  // detaches every program
+  }
+
+  uint64_t events() const override { return events_; }
+  uint64_t drops() const override {
+    if (!skel_) return 0;
+    const sched_counters& c = skel_->bss->counters;
+    return c.thread_events_dropped + c.syscall_events_dropped + c.stack_events_dropped + c.thread_map_full;
+  }
+
+ private:
+  static int on_event(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<SchedCollector*>(ctx);
+    uint32_t type;
+    if (size < sizeof type) return 0;
+    memcpy(&type, data, sizeof type);
+    if (type == SCHED_EV_THREAD && size >= sizeof(sched_thread_event)) {
+      self->section_.threads.push_back(thread_from_stat(static_cast<const sched_thread_event*>(data)->stat));
+    } else if (type == SCHED_EV_SYSCALL && size >= sizeof(sched_syscall_event)) {
+      self->add_syscall(*static_cast<const sched_syscall_event*>(data));
+    }
+    ++self->events_;
+    return 0;
+  }
+
+  static int on_stack(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<SchedCollector*>(ctx);
+    if (size < sizeof(sched_stack_event)) return 0;
+    const auto* e = static_cast<const sched_stack_event*>(data);
+    profiler::StackCopy sc;
+    sc.pid = e->tgid;
+    sc.tid = e->tid;
+    sc.time_ns = e->time_ns;
+    for (int i = 0; i < SCHED_NUM_REGS; ++i) sc.regs[i] = e->regs[i];
+    uint32_t len = e->stack_len > SCHED_STACK_COPY ? SCHED_STACK_COPY : e->stack_len;
+    sc.stack.assign(e->stack, e->stack + len);
+    self->seq_to_stack_[e->seq] = static_cast<int32_t>(self->rec_->stacks.size());
+    self->rec_->stacks.push_back(std::move(sc));
+    return 0;
+  }
+
+  void add_syscall(const sched_syscall_event& e) {
+    profiler::SyscallSample s;
+    s.pid = e.tgid;
+    s.tid = e.tid;
+    s.nr = e.nr;
+    s.enter_ns = e.enter_ns;
+    s.duration_ns = e.duration_ns;
+    s.ip = e.ip;
+    if (e.stack_seq) {
+      auto it = seq_to_stack_.find(e.stack_seq);
+      if (it != seq_to_stack_.end()) s.stack = it->second;
+      else pending_seq_.emplace_back(section_.long_syscalls.size(), e.stack_seq);
+    }
+    section_.long_syscalls.push_back(s);
+  }
+
+  void sample_rss(uint64_t now) {
+    uint32_t key, next;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(tgids_fd_, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      if (!process_exists(next)) continue;
+      uint64_t rss = read_rss_bytes(next);
+      if (rss == 0) {
+        ++rss_failed_;  // a zombie or a process that just went away
+        continue;
+      }
+      section_.rss.push_back({now, next, rss});
+    }
+  }
+
+  // Threads still alive: their totals are in the map; close the intervals still open.
+  void read_live_threads(uint64_t now) {
+    int fd = bpf_map__fd(skel_->maps.threads);
+    int states_fd = bpf_map__fd(skel_->maps.ccprof_thread_states);
+    uint32_t key, next;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      sched_thread_stat s{};
+      if (bpf_map_lookup_elem(fd, &key, &s)) continue;
+      if (s.last_in_ns && now > s.last_in_ns) s.on_cpu_ns += now - s.last_in_ns;
+      if (!s.last_in_ns && s.last_out_ns && now > s.last_out_ns) s.off_cpu_ns += now - s.last_out_ns;
+      if (s.runnable_since_ns && now > s.runnable_since_ns) s.runq_ns += now - s.runnable_since_ns;
+      ccprof_thread_state ts{};
+      if (bpf_map_lookup_elem(states_fd, &key, &ts) == 0 && ts.state == CCPROF_TS_IN_SYSCALL &&
+          now > ts.since_ns) {
+        int cls = static_cast<int>(profiler::classify_syscall(ts.syscall_nr));
+        s.sc_ns[cls] += now - ts.since_ns;
+        s.sc_count[cls]++;
+      }
+      SchedThread t = thread_from_stat(s);
+      if (t.comm.empty()) t.comm = read_comm(t.pid, t.tid);
+      section_.threads.push_back(std::move(t));
+    }
+  }
+
+  void read_sites() {
+    int fd = bpf_map__fd(skel_->maps.sites);
+    sched_site_key key{}, next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      sched_site_stat s{};
+      if (bpf_map_lookup_elem(fd, &key, &s)) continue;
+      section_.syscall_sites.push_back({key.tgid, key.nr, key.ip, s.count, s.total_ns, s.max_ns});
+    }
+  }
+
+  SchedOptions opts_;
+  std::unique_ptr<sched_bpf, SkelDeleter> skel_;
+  std::unique_ptr<ring_buffer, RingDeleter> events_rb_, stacks_rb_;
+  int tgids_fd_ = -1;
+  Recording* rec_ = nullptr;
+  SchedSection section_;
+  std::unordered_map<uint64_t, int32_t> seq_to_stack_;
+  std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (long_syscalls index, stack seq)
+  uint64_t next_rss_ns_ = 0;
+  uint64_t rss_failed_ = 0;
+  uint64_t events_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> make_sched_collector(const SchedOptions& opts) {
+  return std::make_unique<SchedCollector>(opts);
+}
+
+}  // namespace ccprof::agent

@@ -1,0 +1,27 @@
+#pragma once
+// The scheduler/syscall collector (bpf/sched.bpf.c): per-thread on/off-CPU time,
+// run-queue delay, switches, thread creation and exit, time per syscall class, the
+// syscall each thread is in now (the shared ccprof_thread_states map the futex
+// collector reads), long blocking syscalls with sampled user stacks, and the
+// target's RSS over time. Writes Recording::sections["sched"] (profiler/sched_data.h).
+#include <cstdint>
+#include <memory>
+
+#include "agent/collector.h"
+
+namespace ccprof::agent {
+
+struct SchedOptions {
+  // A blocking syscall (io, sleep, poll) at least this long is recorded one by one;
+  // shorter ones are only counted. 1 ms: an I/O wait that long under a lock is what
+  // scenario 13 is about, and far longer than a cached read (~µs).
+  uint64_t long_syscall_ns = 1'000'000;
+  uint32_t stacks_per_window = 4;      // stack copies per (process, syscall, call site) per window
+  uint64_t window_ns = 100'000'000;    // 100 ms: at most 40 copies/s per call site
+  bool follow_children = true;         // add child processes to the shared tgid set
+  uint64_t rss_interval_ns = 100'000'000;  // RSS sample period (from /proc/PID/statm)
+};
+
+std::unique_ptr<Collector> make_sched_collector(const SchedOptions& opts);
+
+}  // namespace ccprof::agent

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sched collector: per target thread on/off-CPU time, run-queue delay, voluntary and
+ * involuntary switches, creation and exit, time per syscall class; the syscall each
+ * thread is in now (ccprof_thread_states, read by the futex collector to say what a
+ * lock owner is doing); per (process, syscall, call site) totals; and the long
+ * blocking syscalls with a rate-limited user stack copy. Everything is aggregated in
+ * kernel maps; only thread exits and long syscalls travel through ring buffers. */
+#include "common.bpf.h"
+#include "sched_events.h"
+#include "stack_copy.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TASK_RUNNING 0
+#define PF_EXITING 0x00000004
+
+/* Filled by user space from profiler::classify_syscall() before load. */
+const volatile __u8 syscall_class[SCHED_MAX_SYSCALL] = {};
+/* A blocking syscall at least this long is sent to user space (and maybe stack-copied). */
+const volatile __u64 long_syscall_ns = 1000000ULL;
+/* Stack copies per (process, syscall, call site) per window; the rest are still counted. */
+const volatile __u32 stacks_per_window = 4;
+const volatile __u64 window_ns = 100000000ULL;
+const volatile __u32 follow_children = 1;
+
+struct rate_state {
+	__u64 window_start;
+	__u32 count;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CCPROF_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct sched_thread_stat);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct sched_site_key);
+	__type(value, struct sched_site_stat);
+} sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sched_site_key);
+	__type(value, struct rate_state);
+} stack_rate SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+/* Stack copies go to their own buffer so a burst of them never crowds out the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} stack_events SEC(".maps");
+
+struct sched_counters counters = {};
+__u64 stack_seq_next = 0;
+/* The initial value of a new thread entry (too big for the BPF stack with the rest). */
+struct sched_thread_stat zero_thread = {};
+
+static __always_inline struct sched_thread_stat *get_thread(__u32 tid, __u32 tgid, __u64 now)
+{
+	struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &tid);
+	if (st)
+		return st;
+	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST)) {
+		st = bpf_map_lookup_elem(&threads, &tid); /* lost a race: someone created it */
+		if (!st)
+			__sync_fetch_and_add(&counters.thread_map_full, 1);
+		return st;
+	}
+	st = bpf_map_lookup_elem(&threads, &tid);
+	if (st) {
+		st->tid = tid;
+		st->tgid = tgid;
+		st->first_seen_ns = now;
+	}
+	return st;
+}
+
+static __always_inline int is_target_tgid(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&ccprof_tgids, &tgid) != NULL;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 ptgid = BPF_CORE_READ(prev, tgid);
+	if (is_target_tgid(ptgid)) {
+		__u32 ptid = BPF_CORE_READ(prev, pid);
+		/* lookup only: a dying thread's last switch must not re-create its entry */
+		struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &ptid);
+		if (st) {
+			if (st->last_in_ns && now > st->last_in_ns)
+				st->on_cpu_ns += now - st->last_in_ns;
+			st->last_in_ns = 0;
+			st->last_out_ns = now;
+			if (preempt)
+				st->invol_switches++;
+			else
+				st->vol_switches++;
+			/* preempted, or yielded / woken before it could block: still runnable */
+			st->runnable_since_ns = (preempt || prev_state == TASK_RUNNING) ? now : 0;
+		}
+	}
+	__u32 ntgid = BPF_CORE_READ(next, tgid);
+	if (!is_target_tgid(ntgid))
+		return 0;
+	__u32 ntid = BPF_CORE_READ(next, pid);
+	struct sched_thread_stat *st;
+	if (BPF_CORE_READ(next, flags) & PF_EXITING)
+		st = bpf_map_lookup_elem(&threads, &ntid);
+	else
+		st = get_thread(ntid, ntgid, now);
+	if (!st)
+		return 0;
+	if (st->last_out_ns && now > st->last_out_ns)
+		st->off_cpu_ns += now - st->last_out_ns;
+	if (st->runnable_since_ns && now > st->runnable_since_ns) {
+		__u64 d = now - st->runnable_since_ns;
+		st->runq_ns += d;
+		st->runq_count++;
+		if (d > st->max_runq_ns)
+			st->max_runq_ns = d;
+	}
+	st->runnable_since_ns = 0;
+	st->last_in_ns = now;
+	return 0;
+}
+
+static __always_inline void on_wakeup(struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (!is_target_tgid(tgid))
+		return;
+	__u32 tid = BPF_CORE_READ(p, pid);
+	__u64 now = bpf_ktime_get_ns();
+	struct sched_thread_stat *st = get_thread(tid, tgid, now);
+	if (!st)
+		return;
+	st->wakeups++;
+	/* a wakeup of a thread still on its CPU (woken before it slept) is no delay */
+	if (!st->last_in_ns && !st->runnable_since_ns)
+		st->runnable_since_ns = now;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	if (!is_target_tgid(ptgid))
+		return 0;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u32 ctid = BPF_CORE_READ(child, pid);
+	if (ctgid != ptgid) {
+		/* a new process (ctgid == ctid): follow it */
+		if (!follow_children)
+			return 0;
+		__u8 one = 1;
+		bpf_map_update_elem(&ccprof_tgids, &ctgid, &one, BPF_ANY);
+	}
+	__u64 now = bpf_ktime_get_ns();
+	struct sched_thread_stat *st = get_thread(ctid, ctgid, now);
+	if (!st)
+		return 0;
+	st->created_ns = now;
+	BPF_CORE_READ_STR_INTO(&st->comm, child, comm);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (!is_target_tgid(tgid))
+		return 0;
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&ccprof_thread_states, &tid);
+	struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (st->last_in_ns && now > st->last_in_ns)
+		st->on_cpu_ns += now - st->last_in_ns;
+	st->last_in_ns = 0;
+	st->exited_ns = now;
+	BPF_CORE_READ_STR_INTO(&st->comm, p, comm);
+	struct sched_thread_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.thread_events_dropped, 1);
+	} else {
+		e->type = SCHED_EV_THREAD;
+		e->pad = 0;
+		bpf_probe_read_kernel(&e->stat, sizeof(e->stat), st);
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	}
+	/* the totals are in user space now; free the slot for thread churn */
+	bpf_map_delete_elem(&threads, &tid);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(pid_tgid))
+		return 0;
+	__u32 tid = (__u32)pid_tgid;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 ip = BPF_CORE_READ(regs, ip);
+	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &tid);
+	if (ts) {
+		/* fields first, state last: a concurrent reader sees a consistent record */
+		ts->syscall_nr = id;
+		ts->since_ns = now;
+		ts->user_ip = ip;
+		ts->state = CCPROF_TS_IN_SYSCALL;
+		return 0;
+	}
+	struct ccprof_thread_state n = {
+		.state = CCPROF_TS_IN_SYSCALL, .syscall_nr = id, .since_ns = now, .user_ip = ip,
+	};
+	if (bpf_map_update_elem(&ccprof_thread_states, &tid, &n, BPF_ANY))
+		__sync_fetch_and_add(&counters.state_map_full, 1);
+	return 0;
+}
+
+static __always_inline int take_stack_sample(struct sched_site_key *k, __u64 now)
+{
+	struct rate_state *r = bpf_map_lookup_elem(&stack_rate, k);
+	if (!r) {
+		struct rate_state fresh = { .window_start = now, .count = 1 };
+		bpf_map_update_elem(&stack_rate, k, &fresh, BPF_ANY);
+		return 1;
+	}
+	if (now - r->window_start > window_ns) {
+		r->window_start = now;
+		r->count = 1;
+		return 1;
+	}
+	if (r->count >= stacks_per_window)
+		return 0;
+	r->count++;
+	return 1;
+}
+
+static __always_inline __u64 copy_stack(struct pt_regs *regs, __u32 tid, __u32 tgid, __u64 now)
+{
+	struct sched_stack_event *e = bpf_ringbuf_reserve(&stack_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.stack_events_dropped, 1);
+		return 0;
+	}
+	e->type = SCHED_EV_STACK;
+	e->tid = tid;
+	e->tgid = tgid;
+	e->time_ns = now;
+	ccprof_copy_user_regs(e->regs, regs);
+	__u64 sp = e->regs[7];
+	e->stack_len = CCPROF_COPY_USER_STACK(e->stack, sp, SCHED_STACK_CHUNK,
+					      SCHED_STACK_COPY / SCHED_STACK_CHUNK);
+	if (e->stack_len == 0) {
+		__sync_fetch_and_add(&counters.stack_copy_failed, 1);
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	__u64 seq = __sync_fetch_and_add(&stack_seq_next, 1) + 1;
+	e->seq = seq;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return seq;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
+	/* only target threads have a state entry: no tgid lookup needed */
+	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &tid);
+	if (!ts || ts->state != CCPROF_TS_IN_SYSCALL)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__s32 nr = ts->syscall_nr;
+	__u64 since = ts->since_ns, ip = ts->user_ip;
+	ts->state = CCPROF_TS_RUNNING;
+	ts->syscall_nr = -1;
+	__u64 d = now > since ? now - since : 0;
+
+	__u32 cls = SCHED_SC_OTHER;
+	if (nr >= 0 && nr < SCHED_MAX_SYSCALL)
+		cls = syscall_class[nr];
+	if (cls >= SCHED_SC_CLASSES)
+		cls = SCHED_SC_OTHER;
+	struct sched_thread_stat *st = get_thread(tid, tgid, now);
+	if (st) {
+		st->sc_ns[cls] += d;
+		st->sc_count[cls]++;
+	}
+	if (cls == SCHED_SC_FUTEX)
+		return 0; /* the futex collector has every wait */
+
+	struct sched_site_key k = { .tgid = tgid, .nr = nr, .ip = ip };
+	struct sched_site_stat *s = bpf_map_lookup_elem(&sites, &k);
+	if (!s) {
+		struct sched_site_stat fresh = {};
+		if (bpf_map_update_elem(&sites, &k, &fresh, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&sites, &k))
+			__sync_fetch_and_add(&counters.site_map_full, 1);
+		s = bpf_map_lookup_elem(&sites, &k);
+	}
+	if (s) {
+		__sync_fetch_and_add(&s->count, 1);
+		__sync_fetch_and_add(&s->total_ns, d);
+		if (d > s->max_ns)
+			s->max_ns = d; /* racy max: off by one concurrent call at worst */
+	}
+
+	if (d < long_syscall_ns || !(cls == SCHED_SC_IO || cls == SCHED_SC_SLEEP || cls == SCHED_SC_POLL))
+		return 0;
+	__u64 seq = 0;
+	if (take_stack_sample(&k, now))
+		seq = copy_stack(regs, tid, tgid, now);
+	else
+		__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
+	struct sched_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.syscall_events_dropped, 1);
+		return 0;
+	}
+	e->type = SCHED_EV_SYSCALL;
+	e->tid = tid;
+	e->tgid = tgid;
+	e->nr = nr;
+	e->enter_ns = since;
+	e->duration_ns = d;
+	e->ip = ip;
+	e->stack_seq = seq;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}

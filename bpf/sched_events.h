@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* sched collector (named sched_events.h, not sched.h: bpf/ is on the include path
+ * and would shadow the system <sched.h>): per-thread scheduler and syscall aggregates, long blocking
+ * syscalls with a rate-limited user stack copy, shared with user space. */
+#pragma once
+#include "common.h"
+
+#define SCHED_STACK_CHUNK 1024
+#define SCHED_STACK_COPY 8192      /* bytes of user stack copied from sp */
+#define SCHED_NUM_REGS 17          /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+#define SCHED_MAX_SYSCALL 512      /* syscall numbers >= this are classed "other" */
+
+/* Syscall classes (profiler::SyscallClass has the same values). */
+#define SCHED_SC_OTHER 0
+#define SCHED_SC_IO 1       /* read, write, pread, recv*, send*, fsync, connect, ... */
+#define SCHED_SC_SLEEP 2    /* nanosleep, clock_nanosleep */
+#define SCHED_SC_POLL 3     /* poll, select, epoll_wait, ... */
+#define SCHED_SC_FUTEX 4    /* futex, futex_waitv, futex_wait */
+#define SCHED_SC_THREAD 5   /* clone, clone3, exit, set_robust_list, ... */
+#define SCHED_SC_MEMORY 6   /* mmap, munmap, mprotect, madvise, brk */
+#define SCHED_SC_CLASSES 7
+
+enum sched_event_type { SCHED_EV_THREAD = 1, SCHED_EV_SYSCALL = 2, SCHED_EV_STACK = 3 };
+
+/* Everything counted about one target thread; the map value and, at thread exit,
+ * the event that carries the final numbers to user space. */
+struct sched_thread_stat {
+	__u32 tid;
+	__u32 tgid;
+	__u64 created_ns;       /* sched_process_fork, 0 = existed before the profile */
+	__u64 exited_ns;        /* sched_process_exit, 0 = alive */
+	__u64 first_seen_ns;
+	__u64 on_cpu_ns;
+	__u64 off_cpu_ns;       /* switched out to switched in */
+	__u64 runq_ns;          /* runnable but not running: wakeup/preemption to switch in */
+	__u64 max_runq_ns;
+	__u64 runq_count;
+	__u64 vol_switches;     /* blocked */
+	__u64 invol_switches;   /* preempted */
+	__u64 wakeups;
+	__u64 sc_ns[SCHED_SC_CLASSES];     /* wall time in syscalls of each class */
+	__u64 sc_count[SCHED_SC_CLASSES];
+	/* transient state of the accounting */
+	__u64 last_in_ns;       /* switched in at, 0 = not on a CPU (or unknown) */
+	__u64 last_out_ns;      /* switched out at, 0 = unknown */
+	__u64 runnable_since_ns;/* 0 = not waiting for a CPU */
+	char comm[16];
+};
+
+struct sched_thread_event {
+	__u32 type;             /* SCHED_EV_THREAD: a thread exited with these totals */
+	__u32 pad;
+	struct sched_thread_stat stat;
+};
+
+/* A long blocking syscall (class IO, SLEEP or POLL lasting >= long_syscall_ns). */
+struct sched_syscall_event {
+	__u32 type;             /* SCHED_EV_SYSCALL */
+	__u32 tid;
+	__u32 tgid;
+	__s32 nr;
+	__u64 enter_ns;
+	__u64 duration_ns;
+	__u64 ip;               /* user IP at entry (inside the libc wrapper) */
+	__u64 stack_seq;        /* 0 = no stack copy, else the seq of a sched_stack_event */
+};
+
+/* A copy of the thread's user stack and registers, taken at the syscall's exit (the
+ * user stack is what it was at entry: the thread was in the kernel all along). */
+struct sched_stack_event {
+	__u32 type;             /* SCHED_EV_STACK */
+	__u32 tid;
+	__u32 tgid;
+	__u32 stack_len;        /* bytes valid in stack[] */
+	__u64 seq;
+	__u64 time_ns;
+	__u64 regs[SCHED_NUM_REGS];
+	__u8 stack[SCHED_STACK_COPY];
+};
+
+/* Per (process, syscall, user IP) totals of non-futex syscalls. */
+struct sched_site_key {
+	__u32 tgid;
+	__s32 nr;
+	__u64 ip;
+};
+
+struct sched_site_stat {
+	__u64 count;
+	__u64 total_ns;
+	__u64 max_ns;
+};
+
+/* Loss counters in .bss, read by user space at the end. */
+struct sched_counters {
+	__u64 thread_events_dropped;   /* ring buffer full: an exited thread's totals lost */
+	__u64 syscall_events_dropped;  /* ring buffer full: a long syscall not recorded */
+	__u64 stack_events_dropped;    /* ring buffer full */
+	__u64 stacks_rate_limited;     /* long syscalls not stack-sampled (rate limit) */
+	__u64 stack_copy_failed;       /* first chunk of the stack copy faulted */
+	__u64 thread_map_full;         /* a thread could not be tracked */
+	__u64 state_map_full;          /* ccprof_thread_states had no room */
+	__u64 site_map_full;           /* a syscall site's totals were lost */
+};

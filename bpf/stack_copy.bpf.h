@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* User registers and user stack copies for DWARF unwinding in user space (the
+ * layout of profiler::StackCopy: registers in DWARF order, bytes from sp). */
+#pragma once
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+/* pt_regs -> DWARF register order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+static __always_inline void ccprof_copy_user_regs(__u64 *out, struct pt_regs *r)
+{
+	out[0] = BPF_CORE_READ(r, ax);
+	out[1] = BPF_CORE_READ(r, dx);
+	out[2] = BPF_CORE_READ(r, cx);
+	out[3] = BPF_CORE_READ(r, bx);
+	out[4] = BPF_CORE_READ(r, si);
+	out[5] = BPF_CORE_READ(r, di);
+	out[6] = BPF_CORE_READ(r, bp);
+	out[7] = BPF_CORE_READ(r, sp);
+	out[8] = BPF_CORE_READ(r, r8);
+	out[9] = BPF_CORE_READ(r, r9);
+	out[10] = BPF_CORE_READ(r, r10);
+	out[11] = BPF_CORE_READ(r, r11);
+	out[12] = BPF_CORE_READ(r, r12);
+	out[13] = BPF_CORE_READ(r, r13);
+	out[14] = BPF_CORE_READ(r, r14);
+	out[15] = BPF_CORE_READ(r, r15);
+	out[16] = BPF_CORE_READ(r, ip);
+}
+
+/* Copies up to `chunks` chunks of `chunk` bytes from `sp`, stopping at the first
+ * fault (a main thread may have < 8 KiB above sp). Returns the bytes copied. */
+#define CCPROF_COPY_USER_STACK(dst, sp, chunk, chunks)                                    \
+	({                                                                                 \
+		__u32 __len = 0;                                                           \
+		for (int __i = 0; __i < (chunks); __i++) {                                 \
+			if (bpf_probe_read_user((dst) + __i * (chunk), (chunk),            \
+						(void *)((sp) + __i * (chunk))))           \
+				break;                                                     \
+			__len = (__i + 1) * (chunk);                                       \
+		}                                                                          \
+		__len;                                                                     \
+	})

@@ -1,0 +1,252 @@
+#include "profiler/sched_data.h"
+
+#include <sys/syscall.h>
+
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+
+namespace ccprof::profiler {
+namespace {
+
+using nlohmann::json;
+
+struct SyscallInfo {
+  const char* name;
+  SyscallClass cls;
+};
+
+// x86-64 numbers (the recordings are made on x86-64; see third_party/vmlinux/x86).
+const std::unordered_map<int, SyscallInfo>& syscall_table() {
+  using C = SyscallClass;
+  static const std::unordered_map<int, SyscallInfo> table = {
+      // I/O on files, pipes and sockets: a thread in one of these waits for a device,
+      // a peer or the page cache, not for another thread of the process.
+      {SYS_read, {"read", C::kIo}}, {SYS_write, {"write", C::kIo}},
+      {SYS_pread64, {"pread64", C::kIo}}, {SYS_pwrite64, {"pwrite64", C::kIo}},
+      {SYS_readv, {"readv", C::kIo}}, {SYS_writev, {"writev", C::kIo}},
+      {SYS_preadv, {"preadv", C::kIo}}, {SYS_pwritev, {"pwritev", C::kIo}},
+      {SYS_preadv2, {"preadv2", C::kIo}}, {SYS_pwritev2, {"pwritev2", C::kIo}},
+      {SYS_recvfrom, {"recvfrom", C::kIo}}, {SYS_recvmsg, {"recvmsg", C::kIo}},
+      {SYS_recvmmsg, {"recvmmsg", C::kIo}}, {SYS_sendto, {"sendto", C::kIo}},
+      {SYS_sendmsg, {"sendmsg", C::kIo}}, {SYS_sendmmsg, {"sendmmsg", C::kIo}},
+      {SYS_sendfile, {"sendfile", C::kIo}}, {SYS_splice, {"splice", C::kIo}},
+      {SYS_tee, {"tee", C::kIo}}, {SYS_vmsplice, {"vmsplice", C::kIo}},
+      {SYS_copy_file_range, {"copy_file_range", C::kIo}},
+      {SYS_fsync, {"fsync", C::kIo}}, {SYS_fdatasync, {"fdatasync", C::kIo}},
+      {SYS_sync, {"sync", C::kIo}}, {SYS_syncfs, {"syncfs", C::kIo}},
+      {SYS_sync_file_range, {"sync_file_range", C::kIo}},
+      {SYS_connect, {"connect", C::kIo}}, {SYS_accept, {"accept", C::kIo}},
+      {SYS_accept4, {"accept4", C::kIo}}, {SYS_open, {"open", C::kIo}},
+      {SYS_openat, {"openat", C::kIo}}, {SYS_openat2, {"openat2", C::kIo}},
+      {SYS_fallocate, {"fallocate", C::kIo}}, {SYS_ftruncate, {"ftruncate", C::kIo}},
+      {SYS_io_getevents, {"io_getevents", C::kIo}}, {SYS_io_pgetevents, {"io_pgetevents", C::kIo}},
+      {SYS_io_uring_enter, {"io_uring_enter", C::kIo}}, {SYS_wait4, {"wait4", C::kIo}},
+      {SYS_waitid, {"waitid", C::kIo}}, {SYS_msgrcv, {"msgrcv", C::kIo}},
+      {SYS_msgsnd, {"msgsnd", C::kIo}}, {SYS_flock, {"flock", C::kIo}},
+      // Timers.
+      {SYS_nanosleep, {"nanosleep", C::kSleep}}, {SYS_clock_nanosleep, {"clock_nanosleep", C::kSleep}},
+      {SYS_pause, {"pause", C::kSleep}},
+      // Readiness of file descriptors.
+      {SYS_poll, {"poll", C::kPoll}}, {SYS_ppoll, {"ppoll", C::kPoll}},
+      {SYS_select, {"select", C::kPoll}}, {SYS_pselect6, {"pselect6", C::kPoll}},
+      {SYS_epoll_wait, {"epoll_wait", C::kPoll}}, {SYS_epoll_pwait, {"epoll_pwait", C::kPoll}},
+#ifdef SYS_epoll_pwait2
+      {SYS_epoll_pwait2, {"epoll_pwait2", C::kPoll}},
+#endif
+      // Waiting for other threads (the futex collector covers these).
+      {SYS_futex, {"futex", C::kFutex}},
+#ifdef SYS_futex_waitv
+      {SYS_futex_waitv, {"futex_waitv", C::kFutex}},
+#endif
+      {454 /* futex_wake */, {"futex_wake", C::kFutex}},
+      {455 /* futex_wait */, {"futex_wait", C::kFutex}},
+      {456 /* futex_requeue */, {"futex_requeue", C::kFutex}},
+      // Thread life cycle: what creating and ending a thread costs.
+      {SYS_clone, {"clone", C::kThread}}, {SYS_clone3, {"clone3", C::kThread}},
+      {SYS_fork, {"fork", C::kThread}}, {SYS_vfork, {"vfork", C::kThread}},
+      {SYS_exit, {"exit", C::kThread}}, {SYS_exit_group, {"exit_group", C::kThread}},
+      {SYS_set_robust_list, {"set_robust_list", C::kThread}},
+      {SYS_set_tid_address, {"set_tid_address", C::kThread}}, {SYS_rseq, {"rseq", C::kThread}},
+      {SYS_sched_yield, {"sched_yield", C::kThread}}, {SYS_execve, {"execve", C::kThread}},
+      // Address space changes (thread stacks, allocator arenas, growing buffers).
+      {SYS_mmap, {"mmap", C::kMemory}}, {SYS_munmap, {"munmap", C::kMemory}},
+      {SYS_mprotect, {"mprotect", C::kMemory}}, {SYS_madvise, {"madvise", C::kMemory}},
+      {SYS_brk, {"brk", C::kMemory}}, {SYS_mremap, {"mremap", C::kMemory}},
+      // A few common others, for names only.
+      {SYS_close, {"close", C::kOther}}, {SYS_fstat, {"fstat", C::kOther}},
+      {SYS_lseek, {"lseek", C::kOther}}, {SYS_ioctl, {"ioctl", C::kOther}},
+      {SYS_getpid, {"getpid", C::kOther}}, {SYS_gettid, {"gettid", C::kOther}},
+      {SYS_rt_sigaction, {"rt_sigaction", C::kOther}}, {SYS_rt_sigprocmask, {"rt_sigprocmask", C::kOther}},
+      {SYS_rt_sigreturn, {"rt_sigreturn", C::kOther}}, {SYS_clock_gettime, {"clock_gettime", C::kOther}},
+      {SYS_getrandom, {"getrandom", C::kOther}}, {SYS_prctl, {"prctl", C::kOther}},
+      {SYS_newfstatat, {"newfstatat", C::kOther}}, {SYS_statx, {"statx", C::kOther}},
+      {SYS_pipe2, {"pipe2", C::kOther}}, {SYS_socket, {"socket", C::kOther}},
+      {SYS_eventfd2, {"eventfd2", C::kOther}}, {SYS_epoll_ctl, {"epoll_ctl", C::kOther}},
+      {SYS_sched_getaffinity, {"sched_getaffinity", C::kOther}}, {SYS_kill, {"kill", C::kOther}},
+      {SYS_tgkill, {"tgkill", C::kOther}}, {SYS_getrusage, {"getrusage", C::kOther}},
+  };
+  return table;
+}
+
+template <typename T>
+void get_to(const json& j, const char* key, T& out) {
+  if (j.contains(key)) j.at(key).get_to(out);
+}
+
+}  // namespace
+
+SyscallClass classify_syscall(int nr) {
+  const auto& t = syscall_table();
+  auto it = t.find(nr);
+  return it == t.end() ? SyscallClass::kOther : it->second.cls;
+}
+
+std::string syscall_name(int nr) {
+  const auto& t = syscall_table();
+  auto it = t.find(nr);
+  return it == t.end() ? absl::StrCat("syscall_", nr) : std::string(it->second.name);
+}
+
+const char* syscall_class_name(SyscallClass c) {
+  switch (c) {
+    case SyscallClass::kIo: return "io";
+    case SyscallClass::kSleep: return "sleep";
+    case SyscallClass::kPoll: return "poll";
+    case SyscallClass::kFutex: return "futex";
+    case SyscallClass::kThread: return "thread";
+    case SyscallClass::kMemory: return "memory";
+    case SyscallClass::kOther: break;
+  }
+  return "other";
+}
+
+bool is_blocking_syscall(int nr) {
+  SyscallClass c = classify_syscall(nr);
+  return c == SyscallClass::kIo || c == SyscallClass::kSleep || c == SyscallClass::kPoll;
+}
+
+uint64_t SchedThread::blocking_syscall_ns() const {
+  return syscall_ns[static_cast<int>(SyscallClass::kIo)] + syscall_ns[static_cast<int>(SyscallClass::kSleep)] +
+         syscall_ns[static_cast<int>(SyscallClass::kPoll)];
+}
+
+const SchedThread* SchedSection::thread(uint32_t tid) const {
+  for (const auto& t : threads)
+    if (t.tid == tid) return &t;
+  return nullptr;
+}
+
+void to_json(json& j, const SchedSection& s) {
+  j = json::object();
+  j["version"] = SchedSection::kVersion;
+  j["long_syscall_ns"] = s.long_syscall_ns;
+  json threads = json::array();
+  for (const auto& t : s.threads) {
+    threads.push_back({{"pid", t.pid}, {"tid", t.tid}, {"comm", t.comm}, {"created_ns", t.created_ns},
+                       {"exited_ns", t.exited_ns}, {"first_seen_ns", t.first_seen_ns},
+                       {"on_cpu_ns", t.on_cpu_ns}, {"off_cpu_ns", t.off_cpu_ns}, {"runq_ns", t.runq_ns},
+                       {"max_runq_ns", t.max_runq_ns}, {"runq_count", t.runq_count},
+                       {"voluntary_switches", t.voluntary_switches},
+                       {"involuntary_switches", t.involuntary_switches}, {"wakeups", t.wakeups},
+                       {"syscall_ns", t.syscall_ns}, {"syscall_count", t.syscall_count}});
+  }
+  j["threads"] = std::move(threads);
+  // Bulky lists as positional arrays: thousands of entries in a long profile.
+  json sites = json::array();
+  for (const auto& x : s.syscall_sites) sites.push_back({x.pid, x.nr, x.ip, x.count, x.total_ns, x.max_ns});
+  j["syscall_sites"] = std::move(sites);
+  json longs = json::array();
+  for (const auto& x : s.long_syscalls)
+    longs.push_back({x.pid, x.tid, x.nr, x.enter_ns, x.duration_ns, x.ip, x.stack});
+  j["long_syscalls"] = std::move(longs);
+  json rss = json::array();
+  for (const auto& x : s.rss) rss.push_back({x.time_ns, x.pid, x.rss_bytes});
+  j["rss"] = std::move(rss);
+}
+
+void from_json(const json& j, SchedSection& s) {
+  s = SchedSection{};
+  if (!j.is_object()) throw std::runtime_error("the sched section is not an object");
+  uint32_t version = j.at("version").get<uint32_t>();
+  if (version > SchedSection::kVersion)
+    throw std::runtime_error(absl::StrCat("sched section version ", version, " is newer than this ccprof"));
+  get_to(j, "long_syscall_ns", s.long_syscall_ns);
+  for (const auto& t : j.at("threads")) {
+    SchedThread x;
+    t.at("pid").get_to(x.pid);
+    t.at("tid").get_to(x.tid);
+    get_to(t, "comm", x.comm);
+    get_to(t, "created_ns", x.created_ns);
+    get_to(t, "exited_ns", x.exited_ns);
+    get_to(t, "first_seen_ns", x.first_seen_ns);
+    get_to(t, "on_cpu_ns", x.on_cpu_ns);
+    get_to(t, "off_cpu_ns", x.off_cpu_ns);
+    get_to(t, "runq_ns", x.runq_ns);
+    get_to(t, "max_runq_ns", x.max_runq_ns);
+    get_to(t, "runq_count", x.runq_count);
+    get_to(t, "voluntary_switches", x.voluntary_switches);
+    get_to(t, "involuntary_switches", x.involuntary_switches);
+    get_to(t, "wakeups", x.wakeups);
+    get_to(t, "syscall_ns", x.syscall_ns);
+    get_to(t, "syscall_count", x.syscall_count);
+    s.threads.push_back(std::move(x));
+  }
+  for (const auto& a : j.at("syscall_sites")) {
+    SyscallSite x;
+    x.pid = a.at(0).get<uint32_t>();
+    x.nr = a.at(1).get<int32_t>();
+    x.ip = a.at(2).get<uint64_t>();
+    x.count = a.at(3).get<uint64_t>();
+    x.total_ns = a.at(4).get<uint64_t>();
+    x.max_ns = a.at(5).get<uint64_t>();
+    s.syscall_sites.push_back(x);
+  }
+  for (const auto& a : j.at("long_syscalls")) {
+    SyscallSample x;
+    x.pid = a.at(0).get<uint32_t>();
+    x.tid = a.at(1).get<uint32_t>();
+    x.nr = a.at(2).get<int32_t>();
+    x.enter_ns = a.at(3).get<uint64_t>();
+    x.duration_ns = a.at(4).get<uint64_t>();
+    x.ip = a.at(5).get<uint64_t>();
+    x.stack = a.at(6).get<int32_t>();
+    s.long_syscalls.push_back(x);
+  }
+  for (const auto& a : j.at("rss")) {
+    RssSample x;
+    x.time_ns = a.at(0).get<uint64_t>();
+    x.pid = a.at(1).get<uint32_t>();
+    x.rss_bytes = a.at(2).get<uint64_t>();
+    s.rss.push_back(x);
+  }
+}
+
+absl::StatusOr<SchedSection> read_sched_section(const Recording& rec) {
+  auto it = rec.sections.find("sched");
+  if (it == rec.sections.end()) return absl::NotFoundError("the recording has no sched section (collector off)");
+  SchedSection s;
+  try {
+    from_json(it->second, s);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("the recording's sched section is malformed: ", e.what()));
+  }
+  for (const auto& x : s.long_syscalls)
+    if (x.stack >= static_cast<int64_t>(rec.stacks.size()))
+      return absl::DataLossError(absl::StrCat("the recording's sched section names stack ", x.stack, " of ",
+                                              rec.stacks.size()));
+  return s;
+}
+
+void write_sched_section(Recording& rec, const SchedSection& s) {
+  json j;
+  to_json(j, s);
+  rec.sections["sched"] = std::move(j);
+}
+
+double littles_law_pool_size(double cores, double target_utilization, double wait_s, double compute_s) {
+  if (compute_s <= 0) return 0;  // no compute measured: the formula does not apply
+  return cores * target_utilization * (1.0 + wait_s / compute_s);
+}
+
+}  // namespace ccprof::profiler
