@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""End-to-end tests: the real ccprof binary, as root, with real BPF, against real
+programs. usage: e2e_test.py BUILD_DIR [unittest args]. Skips (exit 77) only where BPF
+cannot be used (not root)."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+CCPROF = os.path.join(BUILD, "ccprof")
+WORKLOADS = os.path.join(BUILD, "workloads")
+FIXTURES = os.path.join(BUILD, "fixtures")
+
+
+def ccprof(*args, timeout=120, **kw):
+    return subprocess.run([CCPROF, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=timeout, **kw)
+
+
+def load(out):
+    with open(os.path.join(out, "findings.json")) as f:
+        return json.load(f)
+
+
+def workload(name):
+    path = os.path.join(WORKLOADS, name)
+    if not os.path.exists(path):
+        raise unittest.SkipTest(f"workload {name} not built")
+    return path
+
+
+class E2E(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ccprof-e2e-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def out(self, name="out"):
+        return os.path.join(self.tmp, name)
+
+    def test_s01_names_the_mutex_the_call_site_and_the_remedy(self):
+        exe = workload("s01-lock-contention")
+        p = ccprof("run", "-o", self.out(), "--", exe, "--seconds=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = load(self.out())
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, doc["findings"])
+        f = lc[0]
+        self.assertLessEqual(f["rank"], 2)
+        self.assertEqual(f["remedy"]["kind"], "shard")
+        self.assertEqual(f["evidence"]["lock"]["name"], "g_table_mutex")
+        loc = f["locations"][0]
+        self.assertIn("tests/workloads/", loc["file"])
+        self.assertGreater(loc["line"], 0)
+        # the terminal summary says the same
+        self.assertIn("lock-contention", p.stdout)
+        self.assertTrue(os.path.exists(os.path.join(self.out(), "recording.ccprof")))
+
+    def test_lock_wait_total_agrees_with_the_workload_within_15_percent(self):
+        exe = workload("lock-wait-accuracy")
+        p = ccprof("run", "-o", self.out(), "--", exe, "--seconds=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        measured = float(re.search(r"measured_lock_wait_s=([0-9.]+)", p.stdout).group(1))
+        site = re.search(r"lock_call_site=(\S+):(\d+)", p.stdout)
+        doc = load(self.out())
+        locks = [l for l in doc["locks"] if l["name"] == "g_accuracy_mutex"]
+        self.assertTrue(locks, [l["name"] for l in doc["locks"]])
+        got = locks[0]["total_wait_s"]
+        self.assertGreater(measured, 0.2, "the workload must wait enough to measure")
+        self.assertLess(abs(got - measured) / measured, 0.15, f"ccprof {got:.3f} s vs measured {measured:.3f} s")
+        top = locks[0]["sites"][0]
+        self.assertEqual(os.path.basename(top["file"]), os.path.basename(site.group(1)))
+        self.assertEqual(top["line"], int(site.group(2)))
+
+    def test_exit_code_of_the_target_is_passed_through(self):
+        p = ccprof("run", "-o", self.out(), "--", "sh", "-c", "exit 7")
+        self.assertEqual(p.returncode, 7, p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.out(), "findings.json")))
+
+    def test_children_are_followed(self):
+        fixture = os.path.join(FIXTURES, "contend")
+        p = ccprof("run", "-o", self.out(), "--", "sh", "-c", f"{fixture} 1500; true")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = load(self.out())
+        names = [l["name"] for l in doc["locks"]]
+        self.assertIn("g_fixture_mutex", names)
+        self.assertGreaterEqual(doc["profile"]["processes"], 2)
+
+    def test_attach_to_a_live_process_and_detach(self):
+        fixture = os.path.join(FIXTURES, "contend")
+        target = subprocess.Popen([fixture, "100000"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.3)
+            t0 = time.time()
+            p = ccprof("attach", "--pid", str(target.pid), "--duration", "1.5", "-o", self.out())
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertLess(time.time() - t0, 10)
+            self.assertIsNone(target.poll(), "the target must survive the detach")
+            doc = load(self.out())
+            self.assertEqual(doc["target"]["mode"], "attach")
+            self.assertIn("g_fixture_mutex", [l["name"] for l in doc["locks"]])
+            self.assertTrue(any(f["kind"] == "lock-contention" for f in doc["findings"]))
+        finally:
+            target.kill()
+            target.wait()
+
+    def test_pid_that_exits_mid_profile_still_reports(self):
+        fixture = os.path.join(FIXTURES, "contend")
+        target = subprocess.Popen([fixture, "1500"], stdout=subprocess.DEVNULL)
+        time.sleep(0.1)
+        p = ccprof("attach", "--pid", str(target.pid), "--duration", "30", "-o", self.out())
+        target.wait()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = load(self.out())
+        self.assertLess(doc["profile"]["duration_s"], 29)
+        self.assertIn("g_fixture_mutex", [l["name"] for l in doc["locks"]])
+
+    def test_ctrl_c_stops_early_and_still_writes_the_outputs(self):
+        proc = subprocess.Popen([CCPROF, "run", "-o", self.out(), "--", "sleep", "30"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        self.assertIn(proc.returncode, (0, 130, 143), err)
+        self.assertIn("interrupted", err)
+        doc = load(self.out())
+        self.assertLess(doc["profile"]["duration_s"], 20)
+
+    def test_report_reanalyses_a_recording_without_root(self):
+        fixture = os.path.join(FIXTURES, "contend")
+        p = ccprof("run", "-o", self.out(), "--", fixture, "1500")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        first = load(self.out())
+        again = self.out("again")
+        os.makedirs(again)
+        os.chmod(self.tmp, 0o777)
+        os.chmod(again, 0o777)
+        os.chmod(os.path.join(self.out(), "recording.ccprof"), 0o644)
+        os.chmod(self.out(), 0o755)
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CCPROF, "report",
+               os.path.join(self.out(), "recording.ccprof"), "-o", again]
+        q = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        second = load(again)
+        self.assertEqual([f["kind"] for f in first["findings"]], [f["kind"] for f in second["findings"]])
+        self.assertEqual(first["locks"][0]["waits"], second["locks"][0]["waits"])
+
+    def test_stripped_target_reports_addresses_and_says_debug_info_is_missing(self):
+        stripped = os.path.join(self.tmp, "contend-stripped")
+        shutil.copy(os.path.join(FIXTURES, "contend"), stripped)
+        subprocess.run(["strip", "--strip-all", stripped], check=True)
+        p = ccprof("run", "-o", self.out(), "--", stripped, "1500")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = load(self.out())
+        losses = {l["what"]: l for l in doc["losses"]}
+        self.assertTrue(any(k.startswith("symbolize.no_debug_info") and "contend-stripped" in k for k in losses),
+                        list(losses))
+        self.assertTrue(doc["locks"])
+
+    def test_bad_input_gives_one_clear_line_and_no_partial_output(self):
+        cases = [
+            (["attach", "--pid", "999999", "-o", self.out("a")], "no such process"),
+            (["run", "-o", self.out("b"), "--", "/no/such/command"], "command not found"),
+            (["run", "-o", self.out("c"), "--", "no-such-command-xyz"], "command not found"),
+            (["report", "/nonexistent.ccprof", "-o", self.out("d")], "cannot open recording"),
+            (["run", "--duration", "soon", "-o", self.out("e"), "--", "true"], "not a duration"),
+        ]
+        for args, msg in cases:
+            p = ccprof(*args)
+            self.assertNotEqual(p.returncode, 0, args)
+            self.assertIn(msg, p.stderr, args)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(args[args.index("-o") + 1], "findings.json")), args)
+
+    def test_corrupt_and_truncated_recordings_are_rejected(self):
+        fixture = os.path.join(FIXTURES, "contend")
+        p = ccprof("run", "-o", self.out(), "--", fixture, "300")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rec = os.path.join(self.out(), "recording.ccprof")
+        data = open(rec, "rb").read()
+        bad = os.path.join(self.tmp, "truncated.ccprof")
+        open(bad, "wb").write(data[: len(data) // 2])
+        q = ccprof("report", bad, "-o", self.out("t"))
+        self.assertEqual(q.returncode, 1)
+        self.assertIn("truncated", q.stderr)
+        flipped = bytearray(data)
+        flipped[len(flipped) // 2] ^= 0xFF
+        open(bad, "wb").write(bytes(flipped))
+        q = ccprof("report", bad, "-o", self.out("c"))
+        self.assertEqual(q.returncode, 1)
+        self.assertIn("corrupt", q.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.out("c"), "findings.json")))
+
+    def test_missing_privileges_name_the_capability(self):
+        q = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                            CCPROF, "run", "-o", os.path.join(self.tmp, "np"), "--", "true"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(q.returncode, 1)
+        self.assertIn("CAP_BPF", q.stderr)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("e2e: skipped: needs root to load BPF programs (run the tests as root)")
+        sys.exit(77)
+    unittest.main(verbosity=2)

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""The scenario matrix (../shared/SCENARIOS.md): ccprof run on each workload's bad and
+fixed variant. Bad must raise the scenario's kind, ranked first or second, located at
+the workload's own source, with the scenario's remedy; fixed must not raise that kind.
+
+usage: matrix.py BUILD_DIR [--only 1,3,12] [--seconds 2] [--keep DIR]
+Prints one line per scenario and variant and closes with `N passed, N failed`.
+Scenarios whose workload is not built, or whose detection is not implemented in this
+ccprof yet (see IMPLEMENTED), are listed as skipped, never counted as passed."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+# (scenario, workload, kind, remedy)
+MATRIX = [
+    (1, "s01-lock-contention", "lock-contention", "shard"),
+    (2, "s02-read-mostly-lock", "read-mostly-lock", "rwlock-or-snapshot"),
+    (3, "s03-false-sharing", "false-sharing", "pad"),
+    (4, "s04-lock-for-single-word", "lock-for-single-word", "atomic"),
+    (5, "s05-pool-saturated-io", "pool-saturated-io", "resize-pool"),
+    (6, "s06-retrograde-scaling", "retrograde-scaling", "cap-concurrency"),
+    (7, "s07-per-item-synchronization", "per-item-synchronization", "batch"),
+    (8, "s08-thread-churn", "thread-churn", "use-pool"),
+    (9, "s09-gil-contention.py", "gil-contention", "multiprocessing"),
+    (10, "s10-unbounded-queue", "unbounded-queue", "bound-queue"),
+    (11, "s11-cas-retry-storm", "cas-retry-storm", "shard"),
+    (12, "s12-hot-atomic", "hot-atomic", "shard-counter"),
+    (13, "s13-lock-held-across-io", "lock-held-across-io", "move-io-out-of-lock"),
+    (14, "s14-handoff-stall", "handoff-stall", "buffer-queue"),
+]
+
+# Scenarios whose detection this ccprof implements (grows as collectors land).
+IMPLEMENTED = {1}
+
+
+def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root):
+    exe = os.path.join(build, "workloads", workload)
+    out = os.path.join(out_root, f"s{scenario:02d}-{variant}")
+    cmd = [os.path.join(build, "ccprof"), "run", "-o", out, "--", exe, f"--variant={variant}", f"--seconds={seconds}"]
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return False, "ccprof timed out"
+    if p.returncode != 0:
+        return False, f"ccprof exited {p.returncode}: {p.stderr.strip()[-300:]}"
+    try:
+        with open(os.path.join(out, "findings.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        return False, f"no readable findings.json: {e}"
+    findings = doc.get("findings", [])
+    hits = [f for f in findings if f.get("kind") == kind]
+    if variant == "fixed":
+        if hits:
+            f = hits[0]
+            return False, f"raised {kind} (rank {f['rank']}, cost {f['cost']['thread_seconds']:.3f} thr-s) on the fixed variant"
+        others = ", ".join(f"{f['kind']}#{f['rank']}" for f in findings) or "none"
+        return True, f"no {kind} (findings: {others})"
+    if not hits:
+        others = ", ".join(f"{f['kind']}#{f['rank']}" for f in findings) or "none"
+        return False, f"no {kind} finding (findings: {others})"
+    f = hits[0]
+    problems = []
+    if f["rank"] > 2:
+        problems.append(f"ranked {f['rank']}, not 1 or 2")
+    if f.get("remedy", {}).get("kind") != remedy:
+        problems.append(f"remedy {f.get('remedy', {}).get('kind')} instead of {remedy}")
+    locs = f.get("locations", [])
+    own = [l for l in locs if "tests/workloads/" in (l.get("file") or "")]
+    if not own:
+        problems.append("no location in the workload's own source: " +
+                        "; ".join(f"{l.get('function')} {l.get('file')}:{l.get('line')}" for l in locs[:3]))
+    where = f"{own[0]['function']} {os.path.basename(own[0]['file'])}:{own[0]['line']}" if own else "?"
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}"
+
+
+def main():
+    if os.geteuid() != 0:
+        print("matrix: skipped: needs root to load BPF programs")
+        return 77
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--seconds", default="2")
+    ap.add_argument("--keep", default="")
+    args = ap.parse_args()
+    only = {int(x) for x in args.only.split(",") if x}
+    out_root = args.keep or tempfile.mkdtemp(prefix="ccprof-matrix-")
+    passed = failed = skipped = 0
+    for scenario, workload, kind, remedy in MATRIX:
+        if only and scenario not in only:
+            continue
+        exe = os.path.join(args.build, "workloads", workload)
+        if not os.path.exists(exe):
+            print(f"s{scenario:02d} {kind:26s} skipped: workload {workload} not built", flush=True)
+            skipped += 2
+            continue
+        if scenario not in IMPLEMENTED and not only:
+            print(f"s{scenario:02d} {kind:26s} skipped: detection not implemented yet", flush=True)
+            skipped += 2
+            continue
+        for variant in ("bad", "fixed"):
+            ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root)
+            print(f"s{scenario:02d} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+    print(f"outputs in {out_root}")
+    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
