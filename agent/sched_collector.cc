@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/proc.h"
 #include "profiler/sched_data.h"
-#include "sched_events.h"
+#include "bpf/sched_events.h"
 #include "sched.skel.h"
 #include "spdlog/spdlog.h"
 
