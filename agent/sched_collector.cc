@@ -122,7 +122,6 @@ class SchedCollector : public Collector {
     rec.losses["sched.thread_map_full"] += c.thread_map_full;
     rec.losses["sched.state_map_full"] += c.state_map_full;
     rec.losses["sched.site_map_full"] += c.site_map_full;
-    rec.losses["sched.rss_read_failed"] += rss_failed_;
     profiler::write_sched_section(rec, section_);
     events_rb_.reset();
     stacks_rb_.reset();
@@ -191,10 +190,7 @@ class SchedCollector : public Collector {
       prev = &key;
       if (!process_exists(next)) continue;
       uint64_t rss = read_rss_bytes(next);
-      if (rss == 0) {
-        ++rss_failed_;  // a zombie or a process that just went away
-        continue;
-      }
+      if (rss == 0) continue;  // a zombie (no memory left) or a process that just went away
       section_.rss.push_back({now, next, rss});
     }
   }
@@ -248,7 +244,6 @@ class SchedCollector : public Collector {
   std::unordered_map<uint64_t, int32_t> seq_to_stack_;
   std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (long_syscalls index, stack seq)
   uint64_t next_rss_ns_ = 0;
-  uint64_t rss_failed_ = 0;
   uint64_t events_ = 0;
 };
 

@@ -3,7 +3,8 @@
  * involuntary switches, creation and exit, time per syscall class; the syscall each
  * thread is in now (ccprof_thread_states, read by the futex collector to say what a
  * lock owner is doing); per (process, syscall, call site) totals; and the long
- * blocking syscalls with a rate-limited user stack copy. Everything is aggregated in
+ * blocking syscalls with a rate-limited user stack copy, and sampled stacks of the
+ * syscalls that create threads and grow memory. Everything is aggregated in
  * kernel maps; only thread exits and long syscalls travel through ring buffers. */
 #include "common.bpf.h"
 #include "sched_events.h"
@@ -106,12 +107,17 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 				st->on_cpu_ns += now - st->last_in_ns;
 			st->last_in_ns = 0;
 			st->last_out_ns = now;
-			if (preempt)
+			/* preempted, yielded or woken before it could block: still runnable. A
+			 * user-mode thread preempted by the tick switches with preempt == false
+			 * (schedule() on the way back to user mode) and prev_state == RUNNING;
+			 * this is the kernel's own nvcsw/nivcsw split. */
+			if (preempt || prev_state == TASK_RUNNING) {
 				st->invol_switches++;
-			else
+				st->runnable_since_ns = now;
+			} else {
 				st->vol_switches++;
-			/* preempted, or yielded / woken before it could block: still runnable */
-			st->runnable_since_ns = (preempt || prev_state == TASK_RUNNING) ? now : 0;
+				st->runnable_since_ns = 0;
+			}
 		}
 	}
 	__u32 ntgid = BPF_CORE_READ(next, tgid);
@@ -340,13 +346,23 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 			s->max_ns = d; /* racy max: off by one concurrent call at worst */
 	}
 
-	if (d < long_syscall_ns || !(cls == SCHED_SC_IO || cls == SCHED_SC_SLEEP || cls == SCHED_SC_POLL))
-		return 0;
 	__u64 seq = 0;
-	if (take_stack_sample(&k, now))
+	if (cls == SCHED_SC_SPAWN || cls == SCHED_SC_MEMGROW) {
+		/* where threads are created / memory grows: only the stack-sampled ones */
+		if (!take_stack_sample(&k, now))
+			return 0;
 		seq = copy_stack(regs, tid, tgid, now);
-	else
-		__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
+		if (!seq)
+			return 0;
+	} else {
+		if (d < long_syscall_ns ||
+		    !(cls == SCHED_SC_IO || cls == SCHED_SC_SLEEP || cls == SCHED_SC_POLL))
+			return 0;
+		if (take_stack_sample(&k, now))
+			seq = copy_stack(regs, tid, tgid, now);
+		else
+			__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
+	}
 	struct sched_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&counters.syscall_events_dropped, 1);

@@ -16,9 +16,11 @@
 #define SCHED_SC_SLEEP 2    /* nanosleep, clock_nanosleep */
 #define SCHED_SC_POLL 3     /* poll, select, epoll_wait, ... */
 #define SCHED_SC_FUTEX 4    /* futex, futex_waitv, futex_wait */
-#define SCHED_SC_THREAD 5   /* clone, clone3, exit, set_robust_list, ... */
-#define SCHED_SC_MEMORY 6   /* mmap, munmap, mprotect, madvise, brk */
-#define SCHED_SC_CLASSES 7
+#define SCHED_SC_SPAWN 5    /* clone, clone3, fork, vfork: stack-sampled (where threads are made) */
+#define SCHED_SC_THREAD 6   /* exit, set_robust_list, rseq, ...: the rest of a thread's life cycle */
+#define SCHED_SC_MEMORY 7   /* munmap, mprotect, madvise */
+#define SCHED_SC_MEMGROW 8  /* mmap, brk, mremap: stack-sampled (where memory grows) */
+#define SCHED_SC_CLASSES 9
 
 enum sched_event_type { SCHED_EV_THREAD = 1, SCHED_EV_SYSCALL = 2, SCHED_EV_STACK = 3 };
 
@@ -53,7 +55,8 @@ struct sched_thread_event {
 	struct sched_thread_stat stat;
 };
 
-/* A long blocking syscall (class IO, SLEEP or POLL lasting >= long_syscall_ns). */
+/* A long blocking syscall (class IO, SLEEP or POLL lasting >= long_syscall_ns), or a
+ * stack-sampled SPAWN / MEMGROW syscall (sent only with its stack copy). */
 struct sched_syscall_event {
 	__u32 type;             /* SCHED_EV_SYSCALL */
 	__u32 tid;

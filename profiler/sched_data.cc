@@ -63,16 +63,16 @@ const std::unordered_map<int, SyscallInfo>& syscall_table() {
       {455 /* futex_wait */, {"futex_wait", C::kFutex}},
       {456 /* futex_requeue */, {"futex_requeue", C::kFutex}},
       // Thread life cycle: what creating and ending a thread costs.
-      {SYS_clone, {"clone", C::kThread}}, {SYS_clone3, {"clone3", C::kThread}},
-      {SYS_fork, {"fork", C::kThread}}, {SYS_vfork, {"vfork", C::kThread}},
+      {SYS_clone, {"clone", C::kSpawn}}, {SYS_clone3, {"clone3", C::kSpawn}},
+      {SYS_fork, {"fork", C::kSpawn}}, {SYS_vfork, {"vfork", C::kSpawn}},
       {SYS_exit, {"exit", C::kThread}}, {SYS_exit_group, {"exit_group", C::kThread}},
       {SYS_set_robust_list, {"set_robust_list", C::kThread}},
       {SYS_set_tid_address, {"set_tid_address", C::kThread}}, {SYS_rseq, {"rseq", C::kThread}},
       {SYS_sched_yield, {"sched_yield", C::kThread}}, {SYS_execve, {"execve", C::kThread}},
       // Address space changes (thread stacks, allocator arenas, growing buffers).
-      {SYS_mmap, {"mmap", C::kMemory}}, {SYS_munmap, {"munmap", C::kMemory}},
+      {SYS_mmap, {"mmap", C::kMemoryGrow}}, {SYS_munmap, {"munmap", C::kMemory}},
       {SYS_mprotect, {"mprotect", C::kMemory}}, {SYS_madvise, {"madvise", C::kMemory}},
-      {SYS_brk, {"brk", C::kMemory}}, {SYS_mremap, {"mremap", C::kMemory}},
+      {SYS_brk, {"brk", C::kMemoryGrow}}, {SYS_mremap, {"mremap", C::kMemoryGrow}},
       // A few common others, for names only.
       {SYS_close, {"close", C::kOther}}, {SYS_fstat, {"fstat", C::kOther}},
       {SYS_lseek, {"lseek", C::kOther}}, {SYS_ioctl, {"ioctl", C::kOther}},
@@ -114,8 +114,10 @@ const char* syscall_class_name(SyscallClass c) {
     case SyscallClass::kSleep: return "sleep";
     case SyscallClass::kPoll: return "poll";
     case SyscallClass::kFutex: return "futex";
+    case SyscallClass::kSpawn: return "spawn";
     case SyscallClass::kThread: return "thread";
     case SyscallClass::kMemory: return "memory";
+    case SyscallClass::kMemoryGrow: return "memory-grow";
     case SyscallClass::kOther: break;
   }
   return "other";

@@ -22,10 +22,12 @@ enum class SyscallClass : uint8_t {
   kSleep = 2,   // nanosleep, clock_nanosleep
   kPoll = 3,    // poll, select, epoll_wait, ...
   kFutex = 4,   // futex, futex_waitv, futex_wait
-  kThread = 5,  // clone, clone3, exit, set_robust_list, rseq, ...
-  kMemory = 6,  // mmap, munmap, mprotect, madvise, brk, mremap
+  kSpawn = 5,       // clone, clone3, fork, vfork (stack-sampled: where threads are made)
+  kThread = 6,      // exit, set_robust_list, rseq, ...: the rest of a thread's life cycle
+  kMemory = 7,      // munmap, mprotect, madvise
+  kMemoryGrow = 8,  // mmap, brk, mremap (stack-sampled: where memory grows)
 };
-inline constexpr int kNumSyscallClasses = 7;
+inline constexpr int kNumSyscallClasses = 9;
 
 // x86-64 syscall numbers.
 SyscallClass classify_syscall(int nr);
@@ -63,7 +65,8 @@ struct SyscallSite {
   uint64_t count = 0, total_ns = 0, max_ns = 0;
 };
 
-// One blocking syscall (io/sleep/poll) at least SchedSection::long_syscall_ns long.
+// One blocking syscall (io/sleep/poll) at least SchedSection::long_syscall_ns long,
+// or a stack-sampled spawn / memory-growth syscall (those always have a stack).
 struct SyscallSample {
   uint32_t pid = 0, tid = 0;
   int32_t nr = -1;
@@ -83,7 +86,7 @@ struct SchedSection {
   uint64_t long_syscall_ns = 0;  // the collector's threshold for SyscallSample
   std::vector<SchedThread> threads;
   std::vector<SyscallSite> syscall_sites;
-  std::vector<SyscallSample> long_syscalls;
+  std::vector<SyscallSample> long_syscalls;  // and the sampled spawn/memory-growth calls
   std::vector<RssSample> rss;
 
   const SchedThread* thread(uint32_t tid) const;
