@@ -188,8 +188,17 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
       if (f) file = f;
       line = ln;
     }
+    // dwarf_getscopes() mixes in the abstract origins of inlined functions; re-walk
+    // the concrete parents of the innermost scope instead (as eu-addr2line -i does).
+    Dwarf_Die* outer_scopes = nullptr;
     Dwarf_Die* scopes = nullptr;
-    int n = dwarf_getscopes(cudie, pc - bias, &scopes);
+    int n = 0;
+    if (dwarf_getscopes(cudie, pc - bias, &outer_scopes) > 0) {
+      Dwarf_Die innermost;
+      if (dwarf_offdie(dwarf_cu_getdwarf(cudie->cu), dwarf_dieoffset(&outer_scopes[0]), &innermost))
+        n = dwarf_getscopes_die(&innermost, &scopes);
+    }
+    free(outer_scopes);
     Dwarf_Files* files = nullptr;
     size_t nfiles = 0;
     dwarf_getsrcfiles(cudie, &files, &nfiles);
