@@ -1,0 +1,95 @@
+#pragma once
+// decode_access(): which data address a timer sample's thread had just accessed.
+//
+// A software timer sample's IP is the instruction *after* the one that was running
+// (the interrupt is taken at an instruction boundary, after the running one
+// retired). So the access is the previous instruction's memory operand, computed
+// from the sampled registers, which hold the state *after* it ran. The previous
+// instruction is found by linear decode from the start of the enclosing function
+// (x86 cannot be decoded backwards). Probe q45: 98.8% of samples yielded a correct
+// address this way, against 10% when decoding the instruction at the IP.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "profiler/recording.h"
+
+namespace ccprof::profiler {
+
+class Symbolizer;
+
+enum class AccessKind : uint8_t {
+  kRead,
+  kWrite,
+  kRmw,        // read-modify-write without a lock prefix (add [mem], 1)
+  kLockedRmw,  // lock add/xadd/inc, xchg with memory
+  kCas,        // lock cmpxchg / cmpxchg8b / cmpxchg16b
+};
+const char* access_kind_name(AccessKind k);  // "read", "write", "rmw", "locked-rmw", "cas"
+inline bool is_write(AccessKind k) { return k != AccessKind::kRead; }
+inline bool is_locked(AccessKind k) { return k == AccessKind::kLockedRmw || k == AccessKind::kCas; }
+
+// Why a sample yielded no data address. Every reason is reported as a loss.
+enum class DecodeFailure : uint8_t {
+  kNone,
+  kNoCode,             // the code is not file-backed (JIT, deleted file) or unreadable
+  kNoFunction,         // no ELF symbol covers the IP (stripped, or code outside functions)
+  kFunctionStart,      // the IP is a function's first instruction: a call or jump ran
+  kBadDecode,          // the linear decode did not land on the IP
+  kBranchTarget,       // the IP is a jump target: the previous instruction may not have run
+  kPreviousIsBranch,   // the previous instruction was a call, jump or return
+  kNoMemoryOperand,    // the previous instruction accessed no explicit memory
+  kBaseOverwritten,    // it overwrote its own base/index register: address unknowable
+  kUnsupportedSegment, // gs-relative or similar
+};
+const char* decode_failure_name(DecodeFailure f);  // "no_code", "branch_target", ...
+
+struct DecodedAccess {
+  uint64_t insn_addr = 0;  // the instruction that made the access
+  uint64_t data_addr = 0;
+  uint32_t size = 0;       // bytes
+  AccessKind kind = AccessKind::kRead;
+  bool rip_relative = false;
+  bool fs_relative = false;  // a TLS access (fs:...)
+  bool stack_relative = false;  // base register rsp or rbp
+};
+
+struct DecodeResult {
+  std::optional<DecodedAccess> access;
+  DecodeFailure failure = DecodeFailure::kNone;
+};
+
+// The memory access of one instruction: `insn` at `insn_addr` with `regs`.
+// `regs_after` = true when the registers are the state after the instruction ran:
+// then an instruction that wrote its own base or index register is rejected.
+DecodeResult decode_instruction_access(const uint8_t* insn, size_t len, uint64_t insn_addr, const UserRegs& regs,
+                                       uint64_t fsbase, bool regs_after);
+
+// The access of the instruction before `ip`, given the function's code from its start
+// (`code` holds the bytes of [func_start, func_start + code.size()), covering ip).
+// regs[kRip] is ignored; `ip` is the sampled IP.
+DecodeResult decode_previous_access(const std::vector<uint8_t>& code, uint64_t func_start, uint64_t ip,
+                                    const UserRegs& regs, uint64_t fsbase);
+
+// Decodes many samples of one process: finds function bounds (ELF symbols through
+// the Symbolizer's libdw session), reads code from the mapped files and caches the
+// decoded instructions per function.
+class AccessDecoder {
+ public:
+  explicit AccessDecoder(Symbolizer& sym);
+  ~AccessDecoder();
+  DecodeResult decode(uint64_t ip, const UserRegs& regs, uint64_t fsbase);
+
+ private:
+  struct Function;
+  const Function* function_at(uint64_t ip, DecodeFailure* why);
+  Symbolizer& sym_;
+  std::map<uint64_t, std::unique_ptr<Function>> functions_;  // by start
+  std::unordered_map<uint64_t, DecodeFailure> no_function_;  // ip -> why, for IPs outside any usable function
+};
+
+}  // namespace ccprof::profiler
