@@ -104,7 +104,7 @@ def lock_contention():
                for i, tid in enumerate(workers)]
     owners = [{"tid": tid, "comm": "worker", "seen": 3700 - 30 * i} for i, tid in enumerate(workers)]
     lock1 = lock_object(rng, table, "g_table_mutex", f"{exe} .bss", waiters, owners,
-                        [{"function": "count_words(std::string_view)", "file": src, "line": 42, "wait_s": 2.9,
+                        [{"function": "count_words(std::string_view)", "file": src, "line": 42, "wait_s": 2.83,
                           "share": 0.97, "stacks": 790},
                          {"function": "dump_table()", "file": src, "line": 71, "wait_s": 0.09, "share": 0.03,
                           "stacks": 16}])
@@ -116,8 +116,10 @@ def lock_contention():
     d["locks"] = [lock1, lock2]
     d["findings"] = [
         {"rank": 1, "kind": "lock-contention", "scenario": 1, "title": "Threads serialise on g_table_mutex",
-         "cost": {"thread_seconds": 2.99, "share": 0.336}, "confidence": "high",
-         "explanation": "4 threads waited 2.99 s for g_table_mutex (34% of all thread time, 15,040 waits); "
+         "cost": {"thread_seconds": lock1["total_wait_s"], "share": round(lock1["total_wait_s"] / 8.9, 3)},
+         "confidence": "high",
+         "explanation": f"4 threads waited {lock1['total_wait_s']:.2f} s for g_table_mutex "
+                        f"({lock1['total_wait_s'] / 8.9:.0%} of all thread time, {lock1['waits']:,} waits); "
                         "97% of the wait is at one call site, count_words() line 42, which holds the lock "
                         "for every word it counts.",
          "remedy": {"kind": "shard",
@@ -176,6 +178,10 @@ def lock_contention():
                             "wait_s": round(rng.uniform(0.01, 0.09), 4), "count": rng.randint(40, 400)})
     d["stacks"].append({"lock": table, "frames": ["_start", "__libc_start_main", "main", "dump_table()",
                                                   "pthread_mutex_lock", "__lll_lock_wait"], "wait_s": 0.09, "count": 16})
+    # The stacks of a lock add up to its total wait, as the profiler's do.
+    got = sum(s["wait_s"] for s in d["stacks"] if s["lock"] == table)
+    for st in d["stacks"]:
+        st["wait_s"] = round(st["wait_s"] * lock1["total_wait_s"] / got, 5)
     for i in range(6):
         d["stacks"].append({"lock": stats, "frames": ["_start", "__libc_start_main"] + callers +
                             ["record_batch(int)", "pthread_mutex_lock", "__lll_lock_wait"],

@@ -425,6 +425,10 @@ def run_case(case, args):
         png = out / f"{case}.png"
         png.write_bytes(base64.b64decode(shot["data"]))
         print(f"screenshot: {png}", flush=True)
+        for n, y in enumerate(range(0, height, 1000) if args.slices else []):
+            part = cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                            clip={"x": 0, "y": y, "width": 1280, "height": min(1000, height - y), "scale": 1})
+            (out / f"{case}-part{n + 1}.png").write_bytes(base64.b64decode(part["data"]))
     finally:
         browser.stop()
     return c.failed
@@ -444,6 +448,7 @@ def main():
     p.add_argument("--report-fill", required=True, help="the report_fill tool built in tests/browser/")
     p.add_argument("--out", required=True, help="folder for the pages, screenshots and browser logs")
     p.add_argument("--stacks", type=int, default=50000, help="stacks in the large report")
+    p.add_argument("--slices", action="store_true", help="also save the page in 1000-px screenshots, CASE-partN.png")
     p.add_argument("cases", nargs="+",
                    choices=["lock-contention", "lock-held-across-io", "false-sharing", "hostile-strings", "large"])
     args = p.parse_args()
