@@ -36,6 +36,16 @@ MATRIX = [
 IMPLEMENTED = {1}
 
 
+def problem_marked(path, line, slack=2):
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    lo, hi = max(0, line - 1 - slack), min(len(lines), line + slack)
+    return any("PROBLEM" in l for l in lines[lo:hi])
+
+
 def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root):
     exe = os.path.join(build, "workloads", workload)
     out = os.path.join(out_root, f"s{scenario:02d}-{variant}")
@@ -74,6 +84,10 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
         problems.append("no location in the workload's own source: " +
                         "; ".join(f"{l.get('function')} {l.get('file')}:{l.get('line')}" for l in locs[:3]))
     where = f"{own[0]['function']} {os.path.basename(own[0]['file'])}:{own[0]['line']}" if own else "?"
+    # The workloads mark the problem's own line with a `PROBLEM` comment: one of the
+    # finding's locations in the workload must be on it (or within 2 lines of it).
+    if own and not any(problem_marked(l["file"], l["line"]) for l in own):
+        problems.append(f"{where} is not the workload's PROBLEM line")
     if problems:
         return False, "; ".join(problems)
     return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}"
