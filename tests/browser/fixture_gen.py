@@ -440,13 +440,18 @@ def large(n_stacks=50000, n_threads=64, seed=50):
     d["target"]["comm"] = "big-server"
     locks = [l["address"] for l in d["locks"]] + ["0x55d1c0a05000"]
     d["locks"].append(dict(d["locks"][1], address=locks[2], name="g_pool_mutex"))
+    # Stacks walk a random call graph (each function calls 4 others, the first most often),
+    # so the flame graph has wide towers and a long tail of narrow ones, like real code.
     funcs = [f"svc{i % 7}::Part{i % 13}::step_{i}(int)" for i in range(400)]
+    callees = {f: rng.sample(funcs, 4) for f in funcs}
+    roots = funcs[:6]
     stacks, seen = [], set()
     while len(stacks) < n_stacks:
-        depth = rng.randint(4, 16)
-        frames = ["_start", "__libc_start_main", "main", "std::thread::_State_impl<worker_main>::_M_run"]
-        # A skewed choice gives a flame graph with wide and narrow towers, like real code.
-        frames += [funcs[min(len(funcs) - 1, int(rng.expovariate(1 / 25)))] for _ in range(depth)]
+        f = rng.choices(roots, weights=[30, 20, 10, 5, 3, 1])[0]
+        frames = ["_start", "__libc_start_main", "main", "std::thread::_State_impl<worker_main>::_M_run", f]
+        for _ in range(rng.randint(3, 18)):
+            f = rng.choices(callees[f], weights=[8, 4, 2, 1])[0]
+            frames.append(f)
         frames += ["pthread_mutex_lock", "__lll_lock_wait"]
         key = tuple(frames)
         if key in seen:

@@ -306,6 +306,26 @@ def check_common(c, doc, dom, events, page_url):
     c.check(not foreign, "no network request besides the page itself", foreign[:5])
 
 
+ZOOM = r"""
+(() => {
+  const c = document.querySelector('#findings canvas.flamegraph');
+  if (!c) return null;
+  const r = c.getBoundingClientRect(), before = +c.dataset.boxes, t = performance.now();
+  c.dispatchEvent(new MouseEvent('click', { clientX: r.left + 20, clientY: r.top + 5 * 18 + 9, bubbles: true }));
+  const ms = performance.now() - t;
+  const reset = c.closest('.flame-box').querySelector('button');
+  return { ms, before, after: +c.dataset.boxes, zoomed: !reset.hidden };
+})()
+"""
+
+
+def check_zoom(c, cdp):
+    z = cdp.evaluate(ZOOM)
+    c.check(z is not None and z["zoomed"] and z["after"] > 0, "clicking a flame-graph frame zooms into it", z)
+    if z:
+        print(f"FIGURE [{c.case}] flame graph zoom redraw: {z['ms']:.1f} ms ({z['before']} -> {z['after']} boxes)")
+
+
 def check_locks(c, doc, dom):
     findings = doc["findings"]
     for card, i in zip(dom["findings"], ranked(findings)):
@@ -409,6 +429,8 @@ def run_case(case, args):
         check_common(c, doc, dom, cdp.events, page_url)
         if case in ("lock-contention", "lock-held-across-io", "large"):
             check_locks(c, doc, dom)
+            check_zoom(c, cdp)
+            cdp.evaluate("document.querySelector('#findings .flame-box button').click()")   # back to the whole graph
         if case in ("false-sharing", "hostile-strings"):
             check_cache_lines(c, doc, dom)
         if case == "hostile-strings":
@@ -417,6 +439,9 @@ def run_case(case, args):
             print(f"FIGURE [{case}] report with {len(doc['stacks']):,} stacks and {len(doc['timeline']):,} timeline "
                   f"events ({html.stat().st_size / 1e6:.1f} MB): drawn {dom['readyMs']:.0f} ms after navigation "
                   f"start (script {dom['renderMs']:.0f} ms; {wall_ms:.0f} ms as seen by the test)", flush=True)
+        late = [e for e in cdp.events if e["method"] == "Runtime.exceptionThrown" or
+                (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))]
+        c.check(not late, "no JavaScript errors after the interactions", json.dumps(late)[:1500])
         # Screenshot of the whole page (first 8000 px of a very long one).
         metrics = cdp.call("Page.getLayoutMetrics")
         height = min(8000, int(metrics.get("cssContentSize", metrics.get("contentSize"))["height"]))
