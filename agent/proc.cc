@@ -91,8 +91,14 @@ std::string read_exe(uint32_t pid) {
 }
 
 bool process_exists(uint32_t pid) {
-  if (kill(static_cast<pid_t>(pid), 0) == 0) return true;
-  return errno == EPERM;
+  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  // A zombie (exited, not yet reaped by its parent) has nothing left to profile.
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string s;
+  std::getline(in, s);
+  auto rp = s.rfind(')');
+  if (rp != std::string::npos && rp + 2 < s.size() && (s[rp + 2] == 'Z' || s[rp + 2] == 'X')) return false;
+  return true;
 }
 
 uint64_t read_rss_bytes(uint32_t pid) {

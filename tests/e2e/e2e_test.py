@@ -185,15 +185,18 @@ class E2E(unittest.TestCase):
         p = ccprof("run", "-o", self.out(), "--", fixture, "300")
         self.assertEqual(p.returncode, 0, p.stderr)
         rec = os.path.join(self.out(), "recording.ccprof")
-        data = open(rec, "rb").read()
+        with open(rec, "rb") as f:
+            data = f.read()
         bad = os.path.join(self.tmp, "truncated.ccprof")
-        open(bad, "wb").write(data[: len(data) // 2])
+        with open(bad, "wb") as f:
+            f.write(data[: len(data) // 2])
         q = ccprof("report", bad, "-o", self.out("t"))
         self.assertEqual(q.returncode, 1)
         self.assertIn("truncated", q.stderr)
         flipped = bytearray(data)
         flipped[len(flipped) // 2] ^= 0xFF
-        open(bad, "wb").write(bytes(flipped))
+        with open(bad, "wb") as f:
+            f.write(bytes(flipped))
         q = ccprof("report", bad, "-o", self.out("c"))
         self.assertEqual(q.returncode, 1)
         self.assertIn("corrupt", q.stderr)
