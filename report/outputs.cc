@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "profiler/analysis.h"
 #include "report/findings_json.h"
+#include "report/html_report.h"
 
 namespace ccprof::report {
 
@@ -23,6 +24,7 @@ absl::StatusOr<nlohmann::json> write_outputs(const profiler::Recording& rec, con
   profiler::Analysis analysis = profiler::analyze(rec);
   nlohmann::json doc = build_findings_document(rec, analysis);
   if (auto s = write_findings_json(doc, out_dir + "/findings.json"); !s.ok()) return s;
+  if (auto s = write_html_report(doc, out_dir + "/report.html"); !s.ok()) return s;
   return doc;
 }
 
