@@ -35,6 +35,8 @@ inline int hardware_threads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+inline double burn_rounds_per_us();
+
 [[noreturn]] inline void usage_error(const char* program, const std::string& message) {
   std::fprintf(stderr, "%s: %s (usage: --variant=bad|fixed --seconds=N --threads=N)\n",
                program, message.c_str());
@@ -81,6 +83,7 @@ inline Options parse_options(int argc, char** argv, int default_threads, int max
       usage_error(program, "unknown argument '" + std::string(arg) + "'");
     }
   }
+  burn_rounds_per_us();  // calibrate cpu_work() before any workload thread runs
   return options;
 }
 
@@ -129,7 +132,31 @@ __attribute__((noinline)) inline uint64_t burn_cpu(uint64_t seed, int rounds) {
   return x;
 }
 
-// Busy-works (no sleeping) for about `duration`.
+// burn_cpu rounds per microsecond on this machine: the fastest of many short
+// trials, so that other load on the machine does not shrink the work.
+inline double burn_rounds_per_us() {
+  static const double rounds_per_us = [] {
+    constexpr int kRounds = 2000;
+    double best_us = 1e9;
+    uint64_t x = 1;
+    for (int trial = 0; trial < 200; ++trial) {
+      auto begin = Clock::now();
+      x = burn_cpu(x, kRounds);
+      best_us = std::min(best_us, std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+    }
+    return kRounds / std::max(best_us, 1e-3);
+  }();
+  return rounds_per_us;
+}
+
+// A fixed amount of CPU work that takes about `duration` on an idle core.
+// Unlike a wall-clock busy loop it does the same work when the thread is
+// preempted, so both variants of a workload do the same work per item.
+inline uint64_t cpu_work(std::chrono::nanoseconds duration, uint64_t seed = 1) {
+  return burn_cpu(seed, static_cast<int>(burn_rounds_per_us() * duration.count() / 1000.0));
+}
+
+// Busy-works (no sleeping) until about `duration` of wall time has passed.
 inline uint64_t burn_for(std::chrono::nanoseconds duration) {
   uint64_t x = 1;
   auto end = Clock::now() + duration;

@@ -50,7 +50,7 @@ __attribute__((noinline)) int wait_for_upstream_reply() {
 
 __attribute__((noinline)) uint64_t handle_task(const Task& task) {
   wait_for_upstream_reply();
-  return burn_for(kComputeTime) ^ task.id;
+  return cpu_work(kComputeTime, task.id);
 }
 
 static void submit(Task task) {

@@ -22,7 +22,7 @@ constexpr auto kTaskTime = 20us;
 std::atomic<int64_t> g_next_task;  // fixed: the pool's task queue head
 
 __attribute__((noinline)) void run_task(int64_t task) {
-  uint64_t result = burn_for(kTaskTime) ^ static_cast<uint64_t>(task);
+  uint64_t result = cpu_work(kTaskTime, static_cast<uint64_t>(task));
   asm volatile("" : : "r"(result));  // keep the work
 }
 

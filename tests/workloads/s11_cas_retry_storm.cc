@@ -22,7 +22,7 @@ constexpr int kMaxThreads = 64;
 constexpr uint32_t kNodes = 1024;
 constexpr uint32_t kNil = UINT32_MAX;
 
-struct Node {
+struct alignas(64) Node {  // one node per line: only the head is shared
   std::atomic<uint32_t> next;
   uint64_t payload;
 };
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     if (options.bad())
       push_shared(i, &unused);
     else
-      push_local(g_local_stacks[i % options.threads], i, &unused);
+      push_local(g_local_stacks[i * options.threads / kNodes], i, &unused);
   }
 
   std::vector<int64_t> ops(options.threads), retries(options.threads);

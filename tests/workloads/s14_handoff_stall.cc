@@ -75,8 +75,8 @@ __attribute__((noinline)) bool receive_buffered(uint64_t* item) {
   return true;
 }
 
-__attribute__((noinline)) uint64_t prepare_item(uint64_t n) { return burn_for(kPrepareTime) ^ n; }
-__attribute__((noinline)) uint64_t process_item(uint64_t item) { return burn_for(kProcessTime) ^ item; }
+__attribute__((noinline)) uint64_t prepare_item(uint64_t n) { return cpu_work(kPrepareTime, n); }
+__attribute__((noinline)) uint64_t process_item(uint64_t item) { return cpu_work(kProcessTime, item); }
 
 static int64_t produce(const Options& options) {
   int64_t sent = 0;
