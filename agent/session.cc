@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/collector.h"
 #include "agent/futex_collector.h"
+#include "agent/sched_collector.h"
 #include "agent/proc.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
@@ -286,6 +287,13 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   FutexOptions fo;
   fo.follow_children = opts.follow_children;
   collectors.push_back(make_futex_collector(fo));
+  // sched collector (agent/sched_collector.h): keeps ccprof_thread_states for the futex
+  // collector's owner join; it also follows child processes (idempotent with futex's).
+  if (opts.sched) {
+    SchedOptions so;
+    so.follow_children = opts.follow_children;
+    collectors.push_back(make_sched_collector(so));
+  }
   for (auto& c : collectors) {
     if (auto s = c->start(shared); !s.ok()) {
       abandon_child();
