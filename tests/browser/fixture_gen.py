@@ -472,6 +472,27 @@ def large(n_stacks=50000, n_threads=64, seed=50):
     return d
 
 
+def sparse():
+    """Optional parts missing, odd values: the page must still draw without an error."""
+    return {
+        "schema_version": 1,
+        "target": {"command": []},
+        "profile": {"memory_sampler": {"mode": "off", "reason": ""}},
+        "findings": [
+            {"rank": 2, "kind": "thread-churn", "scenario": 8, "title": "no cost, no locations",
+             "evidence": {"creations_per_s": 5200.0, "median_lifetime_s": 0.0002}},
+            {"rank": 1, "kind": "lock-contention", "title": "lock given by address only",
+             "cost": {"thread_seconds": 0, "share": 0}, "evidence": {"lock": "0xdead"},
+             "locations": [{"function": "", "file": "", "line": 0, "snippet": {"available": True, "lines": []}}]},
+            {"rank": 3, "kind": "false-sharing", "title": "offsets out of range",
+             "evidence": {"cache_line": {"offsets": [{"offset": 70, "size": 0, "threads": [{"tid": 1, "writes": 1}]},
+                                                     {"offset": 60, "size": 16, "threads": [{"tid": 2, "reads": 1}]}]}}},
+        ],
+        "stacks": [{"lock": "0xdead", "frames": [], "wait_s": 0, "count": 0}],
+        "timeline": [{"tid": 1, "start_s": 0, "duration_s": 0, "state": "running"}],
+    }
+
+
 FIXTURES = {
     "lock-contention": lock_contention,
     "lock-held-across-io": lock_held_across_io,

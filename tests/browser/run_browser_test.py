@@ -3,7 +3,7 @@
 (ccprof::report::write_html_report), load it in headless Chromium, and check what it shows.
 
     run_browser_test.py --report-fill BUILD/tests/browser/report_fill --out DIR CASE [CASE...]
-    CASE: lock-contention | lock-held-across-io | false-sharing | hostile-strings | large
+    CASE: lock-contention | lock-held-across-io | false-sharing | hostile-strings | large | sparse
 
 Talks to Chromium over the DevTools protocol (a small websocket client, standard library
 only) so it sees console errors, exceptions, dialogs and network requests. Exits 0 when all
@@ -326,6 +326,16 @@ def check_zoom(c, cdp):
         print(f"FIGURE [{c.case}] flame graph zoom redraw: {z['ms']:.1f} ms ({z['before']} -> {z['after']} boxes)")
 
 
+def check_sparse(c, doc, dom, events):
+    c.check(dom["status"] == "ok", "page with missing optional parts rendered", dom["status"])
+    order = ranked(doc["findings"])
+    c.check([f["index"] for f in dom["findings"]] == order, "findings in rank order", dom["findings"])
+    errors = [e for e in events if e["method"] == "Runtime.exceptionThrown" or
+              (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))]
+    c.check(not errors, "no JavaScript errors on sparse or odd input", json.dumps(errors)[:1500])
+    c.check("could not be drawn" not in dom["bodyText"], "every part drawn, none replaced by an error box")
+
+
 def check_locks(c, doc, dom):
     findings = doc["findings"]
     for card, i in zip(dom["findings"], ranked(findings)):
@@ -393,9 +403,9 @@ def run_case(case, args):
     c = Checks(case)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if case == "large":
-        doc = fixture_gen.large(n_stacks=args.stacks)
-        fixture = out / "large.json"
+    if case in ("large", "sparse"):
+        doc = fixture_gen.large(n_stacks=args.stacks) if case == "large" else fixture_gen.sparse()
+        fixture = out / f"{case}.json"
         fixture.write_text(json.dumps(doc))
     else:
         fixture = HERE / "fixtures" / f"{case}.json"
@@ -426,7 +436,10 @@ def run_case(case, args):
         dom = cdp.evaluate(DOM_SUMMARY)
         data = cdp.evaluate("JSON.parse(document.getElementById('ccprof-data').textContent)") \
             if case == "hostile-strings" else None
-        check_common(c, doc, dom, cdp.events, page_url)
+        if case == "sparse":
+            check_sparse(c, doc, dom, cdp.events)
+        else:
+            check_common(c, doc, dom, cdp.events, page_url)
         if case in ("lock-contention", "lock-held-across-io", "large"):
             check_locks(c, doc, dom)
             check_zoom(c, cdp)
@@ -475,7 +488,8 @@ def main():
     p.add_argument("--stacks", type=int, default=50000, help="stacks in the large report")
     p.add_argument("--slices", action="store_true", help="also save the page in 1000-px screenshots, CASE-partN.png")
     p.add_argument("cases", nargs="+",
-                   choices=["lock-contention", "lock-held-across-io", "false-sharing", "hostile-strings", "large"])
+                   choices=["lock-contention", "lock-held-across-io", "false-sharing", "hostile-strings", "large",
+                            "sparse"])
     args = p.parse_args()
     args.chromium = find_chromium(args.chromium)
     if not args.chromium:
