@@ -1,0 +1,41 @@
+#pragma once
+// The memory-access sampler collector, two modes behind one interface:
+//  - decode: PERF_COUNT_SW_CPU_CLOCK on every online CPU with a BPF program that
+//    keeps the target's user-mode samples (registers + fsbase); the analysis decodes
+//    the instruction before each sampled IP (profiler/decode_access.h).
+//  - pmu: precise memory samples (Intel PEBS load latency + stores, AMD IBS op)
+//    with PERF_SAMPLE_ADDR | DATA_SRC | IP | TID | TIME | WEIGHT, events from libpfm4.
+// Both fill Recording::memory_samples; rec.sections["memory_sampler"] says how.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "agent/capabilities.h"
+#include "agent/collector.h"
+
+namespace ccprof::agent {
+
+// Default sampling rate per CPU. Measured on the 2-vCPU VM (s03 bad, 2 threads):
+// see the overhead notes in memory_sampler.cc. An odd rate avoids lock-step with
+// periodic work on 1 ms / 10 ms ticks.
+inline constexpr uint32_t kDefaultMemorySampleHz = 997;
+
+struct MemorySamplerOptions {
+  std::string mode = "auto";  // auto | decode | pmu | off
+  uint32_t frequency_hz = kDefaultMemorySampleHz;  // samples per second per CPU; 0 = default
+  uint32_t ring_bytes = 8u << 20;  // decode mode's BPF ring buffer (power of two)
+};
+
+// Resolves opts.mode against the machine: "decode", "pmu" or "off", with the reason.
+// `caps` may come from probe_capabilities() (done once by the caller) or be null
+// (then only what the choice needs is probed).
+std::string resolve_memory_sampler_mode(const MemorySamplerOptions& opts, const Capabilities* caps,
+                                        std::string* reason);
+
+// The collector for a resolved mode ("decode" or "pmu"; "auto" is resolved inside).
+// Its finish() sets rec.memory_sampler_mode/_reason and rec.sections["memory_sampler"]
+// ({mode, frequency_hz, period_ns, events}); every drop is counted in rec.losses as
+// "sampler.*". When PMU mode fails to start under "auto", it falls back to decode.
+std::unique_ptr<Collector> make_memory_sampler(const MemorySamplerOptions& opts);
+
+}  // namespace ccprof::agent
