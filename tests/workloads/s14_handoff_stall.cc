@@ -1,6 +1,6 @@
 // Scenario 14 — fan-out through a channel with the wrong buffer size.
 //
-// One producer prepares items (~3 us each) and hands them to --threads
+// One producer prepares items (~1 us each) and hands them to --threads
 // workers (default 4) that process them (~12 us each).
 //   bad:   the channel has capacity 0 (a rendezvous): the producer puts an
 //          item in the slot and waits until a worker has taken it, and a
@@ -23,7 +23,7 @@
 using namespace ccprof::workloads;
 using namespace std::chrono_literals;
 
-constexpr auto kPrepareTime = 3us;
+constexpr auto kPrepareTime = 1us;
 constexpr auto kProcessTime = 12us;
 
 std::mutex g_channel_mutex;
