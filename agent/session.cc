@@ -152,8 +152,15 @@ class Snapshotter {
       if (p->comm.empty()) p->comm = read_comm(pid, pid);
       if (p->cmdline.empty()) p->cmdline = read_cmdline(pid);
       std::string exe = read_exe(pid);
-      if (!exe.empty()) p->exe = exe;
       auto& seen = map_keys_[pid];
+      if (!exe.empty() && !p->exe.empty() && exe != p->exe) {
+        // The process exec'd (a launcher, a shell, `env`): the old image is gone.
+        p->maps.clear();
+        seen.clear();
+        p->comm = read_comm(pid, pid);
+        p->cmdline = read_cmdline(pid);
+      }
+      if (!exe.empty()) p->exe = exe;
       for (auto& m : *maps) {
         auto key = std::make_tuple(m.start, m.end, m.offset, m.path);
         if (seen.insert(key).second) p->maps.push_back(std::move(m));
