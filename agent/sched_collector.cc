@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/syscall.h>
 
 #include <cerrno>
 #include <cstring>
@@ -30,6 +31,21 @@ struct SkelDeleter {
 struct RingDeleter {
   void operator()(ring_buffer* r) const { ring_buffer__free(r); }
 };
+
+// glibc's clone/clone3 wrappers end their unwind info before the syscall ("in the
+// child the unwind info will be wrong"), so a stack copied at their syscall does not
+// unwind. They push nothing: the return address into pthread_create/fork is at sp.
+// Pop it, so the copy starts in the caller, which has unwind info.
+void pop_return_address(profiler::StackCopy& sc) {
+  if (sc.stack.size() < 16) return;
+  uint64_t ret = 0;
+  memcpy(&ret, sc.stack.data(), sizeof ret);
+  sc.regs[profiler::kRip] = ret;
+  sc.regs[profiler::kRsp] += 8;
+  sc.stack.erase(sc.stack.begin(), sc.stack.begin() + 8);
+}
+
+bool is_clone_wrapper_syscall(int nr) { return nr == SYS_clone || nr == SYS_clone3; }
 
 SchedThread thread_from_stat(const sched_thread_stat& s) {
   SchedThread t;
@@ -108,8 +124,12 @@ class SchedCollector : public Collector {
     // Link long syscalls to stack copies that arrived after them.
     for (auto& [index, seq] : pending_seq_) {
       auto it = seq_to_stack_.find(seq);
-      if (it != seq_to_stack_.end()) section_.long_syscalls[index].stack = it->second;
-      else rec.losses["sched.stack_copies_lost"]++;
+      if (it == seq_to_stack_.end()) {
+        rec.losses["sched.stack_copies_lost"]++;
+        continue;
+      }
+      section_.long_syscalls[index].stack = it->second;
+      if (is_clone_wrapper_syscall(section_.long_syscalls[index].nr)) pop_return_address(rec.stacks[it->second]);
     }
     read_live_threads(now);
     read_sites();
@@ -176,8 +196,12 @@ class SchedCollector : public Collector {
     s.ip = e.ip;
     if (e.stack_seq) {
       auto it = seq_to_stack_.find(e.stack_seq);
-      if (it != seq_to_stack_.end()) s.stack = it->second;
-      else pending_seq_.emplace_back(section_.long_syscalls.size(), e.stack_seq);
+      if (it != seq_to_stack_.end()) {
+        s.stack = it->second;
+        if (is_clone_wrapper_syscall(s.nr)) pop_return_address(rec_->stacks[s.stack]);
+      } else {
+        pending_seq_.emplace_back(section_.long_syscalls.size(), e.stack_seq);
+      }
     }
     section_.long_syscalls.push_back(s);
   }
