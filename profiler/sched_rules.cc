@@ -687,6 +687,16 @@ std::vector<Finding> unbounded_queue(AnalysisContext& ctx, const SchedSection& s
       if (ul == user_lock.end())
         ul = user_lock.emplace(w.uaddr, !sym || !is_system_object(sym->data(w.uaddr).module)).first;
       if (!ul->second) continue;
+      // The allocator's own arena lock (thread arenas live in anonymous memory) is not the queue's.
+      bool in_allocator = false;
+      for (const Frame& fr : ctx.frames(w.stack)) {
+        if (!fr.loc.in_system_library) break;
+        const std::string& fn = fr.loc.function;
+        if (fn.find("malloc") != std::string::npos || fn.find("free") != std::string::npos ||
+            fn.find("arena") != std::string::npos)
+          in_allocator = true;
+      }
+      if (in_allocator) continue;
       if (++used > kMaxStacksPerFinding) break;
       if (const Frame* uf = ctx.user_frame(w.stack)) enqueue_sites.add(uf->loc, 1);
     }
