@@ -25,7 +25,10 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 	__sync_fetch_and_add(&counters.target, 1);
 	/* ctx->regs is the interrupted context; cs RPL 3 = user mode. The event has
 	 * exclude_kernel set, so this only counts what slips through. */
-	if ((ctx->regs.cs & 3) != 3) {
+	/* cs is a u16 in pt_regs, but the verifier allows only 8-byte ctx loads: read
+	 * the whole word (pt_regs slot 17 on x86-64). */
+	__u64 cs = ((volatile __u64 *)ctx)[17];
+	if ((cs & 3) != 3) {
 		__sync_fetch_and_add(&counters.kernel_mode, 1);
 		return 0;
 	}
