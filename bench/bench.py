@@ -1,0 +1,722 @@
+#!/usr/bin/env python3
+"""ccprof benchmark: what ccprof costs the target, side by side with perf, and how much it can take.
+
+    python3 bench/bench.py BUILD_DIR [--quick] [--output PATH] [--rounds N] [--seconds S]
+                                     [--only overhead,capacity,analysis,attach,bpf]
+
+Measures, always with `ccprof run` / `ccprof attach` at default settings:
+  overhead   each workload's own printed throughput (`throughput=<n>`) unprofiled, under
+             ccprof, under `perf record -e cpu-clock -g` and `--call-graph dwarf`; the modes
+             run in a shuffled order inside each round and every ratio compares a profiled
+             run with the unprofiled run of the same round (median and spread over rounds).
+  capacity   bench/futex-storm at increasing futex-wait rates: the highest rate with zero
+             drops, and beyond it that every wait the target made is accounted for
+             (target's own count == kernel totals; kernel totals == events + counted drops).
+  analysis   for a 10 s profile of a busy target: time from the target's exit to ccprof's
+             exit (outputs written), with the phases from `ccprof -v`; ccprof's peak RSS.
+  attach     time from starting `ccprof attach` to the futex probes being live, from the
+             target's own timestamp of each wait and the number of waits ccprof counted.
+  bpf        BPF program run time per program (BPF_ENABLE_STATS while ccprof runs).
+
+Prints one table and writes the same figures as JSON (bench/results/<date>-<host>.json by
+default). `--quick` (CI) runs everything once, briefly: it proves the benchmark works and
+asserts nothing about timings; it fails only when ccprof itself fails to run.
+Needs root (exit 77 otherwise, which ctest reports as skipped).
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BUDGET_LOSS_PCT = 3.0
+GOAL_LOSS_PCT = 2.0
+BUDGET_POST_EXIT_S = 2.0
+BUDGET_RSS_MIB = 300.0
+BUDGET_ATTACH_S = 1.0
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+THROUGHPUT_RE = re.compile(r"^throughput=([0-9.eE+-]+)", re.M)
+STORM_RE = re.compile(r"futex_words=(0x[0-9a-f]+)-(0x[0-9a-f]+) waits=(\d+) handoffs=(\d+) "
+                      r"nvcsw=(\d+) nivcsw=(\d+) elapsed_s=([0-9.]+)")
+# Counters that mean "an event was lost", as opposed to sampled-by-design (rate limits).
+DROP_RE = re.compile(r"^(futex|sched|sampler)\..*(dropped|drops|map_full|_lost)")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def now():
+    return time.monotonic()
+
+
+# ---------------------------------------------------------------- running things
+
+class Run:
+    """One child process, with stderr lines time-stamped as they arrive."""
+
+    def __init__(self, argv, cwd=None):
+        self.argv = argv
+        self.t_start = now()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+        self.stderr_lines = []  # (monotonic time, line)
+        self.stdout = b""
+        self._err_t = threading.Thread(target=self._read_err, daemon=True)
+        self._out_t = threading.Thread(target=self._read_out, daemon=True)
+        self._err_t.start()
+        self._out_t.start()
+        self.rusage = None
+        self.rc = None
+        self.t_end = None
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append((now(), line.decode(errors="replace").rstrip("\n")))
+
+    def _read_out(self):
+        self.stdout = self.proc.stdout.read()
+
+    def wait(self, timeout):
+        deadline = now() + timeout
+        while True:
+            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid == self.proc.pid:
+                self.t_end = now()
+                self.rc = os.waitstatus_to_exitcode(status)
+                self.proc.returncode = self.rc
+                self.rusage = ru
+                break
+            if now() > deadline:
+                self.proc.kill()
+                pid, status, ru = os.wait4(self.proc.pid, 0)
+                self.t_end = now()
+                self.rc = -9
+                self.proc.returncode = self.rc
+                self.rusage = ru
+                break
+            time.sleep(0.005)
+        self._out_t.join(5)
+        self._err_t.join(5)
+        return self.rc
+
+    @property
+    def wall_s(self):
+        return self.t_end - self.t_start
+
+    def out_text(self):
+        return self.stdout.decode(errors="replace")
+
+    def err_text(self):
+        return "\n".join(l for _, l in self.stderr_lines)
+
+
+def run_once(argv, timeout):
+    r = Run(argv)
+    r.wait(timeout)
+    return r
+
+
+def throughput_of(text):
+    m = THROUGHPUT_RE.search(text)
+    return float(m.group(1)) if m else None
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def losses_of(doc):
+    return {l["what"]: l["count"] for l in (doc or {}).get("losses", [])}
+
+
+def drops_of(losses):
+    return {k: v for k, v in losses.items() if DROP_RE.match(k) and v}
+
+
+def quantiles(xs):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": xs[0], "max": xs[-1], "n": len(xs)}
+
+
+# ---------------------------------------------------------------- machine
+
+def machine_info(build):
+    info = {"hostname": socket.gethostname(), "cpus": os.cpu_count(), "kernel": os.uname().release}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            info["cpu_model"] = m.group(1).strip() if m else ""
+    except OSError:
+        pass
+    info["pmu"] = os.path.exists("/sys/bus/event_source/devices/cpu") or \
+        os.path.exists("/sys/bus/event_source/devices/cpu_core")
+    with open("/proc/meminfo") as f:
+        m = re.search(r"MemTotal:\s+(\d+)", f.read())
+        info["mem_gib"] = round(int(m.group(1)) / 1048576, 1) if m else None
+    try:
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip() != ""
+        info["git"] = commit + ("+dirty" if dirty else "")
+    except OSError:
+        info["git"] = ""
+    return info
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+# ---------------------------------------------------------------- overhead
+
+def overhead(ctx):
+    wl = ctx.workloads
+    secs = ctx.seconds
+    modes = ["base", "ccprof"]
+    if ctx.perf:
+        modes += ["perf_g", "perf_dwarf"]
+    workloads = {
+        "s01-lock-contention": [os.path.join(wl, "s01-lock-contention"), f"--seconds={secs}"],
+        "s03-false-sharing": [os.path.join(wl, "s03-false-sharing"), f"--seconds={secs}"],
+        "s13-lock-held-across-io": [os.path.join(wl, "s13-lock-held-across-io"), f"--seconds={secs}"],
+        "cpu-bound": [os.path.join(ctx.benchdir, "cpu-bound"), f"--seconds={secs}"],
+    }
+    result = {}
+    for name, target in workloads.items():
+        runs = []
+        for rnd in range(ctx.rounds):
+            order = modes[:]
+            random.Random(f"{name}/{rnd}").shuffle(order)
+            for mode in order:
+                out = os.path.join(ctx.tmp, f"ovh-{name}-{rnd}-{mode}")
+                if mode == "base":
+                    argv = target
+                elif mode == "ccprof":
+                    argv = [ctx.ccprof, "run", "-o", out, "--"] + target
+                elif mode == "perf_g":
+                    argv = ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-o", out + ".perf.data", "--"] + target
+                else:
+                    argv = ["perf", "record", "-q", "-e", "cpu-clock", "--call-graph", "dwarf", "-o",
+                            out + ".perf.data", "--"] + target
+                r = run_once(argv, timeout=secs * 4 + 120)
+                thr = throughput_of(r.out_text())
+                row = {"round": rnd, "mode": mode, "throughput": thr, "wall_s": round(r.wall_s, 3), "rc": r.rc}
+                if mode == "ccprof":
+                    doc = read_json(os.path.join(out, "findings.json"))
+                    row["findings_json"] = doc is not None
+                    row["drops"] = drops_of(losses_of(doc))
+                    if r.rc != 0 or doc is None:
+                        row["error"] = r.err_text()[-500:]
+                        ctx.failures.append(f"ccprof run {name}: rc={r.rc}: {r.err_text()[-300:]}")
+                    shutil.rmtree(out, ignore_errors=True)
+                elif mode.startswith("perf"):
+                    if r.rc != 0:
+                        row["error"] = r.err_text()[-300:]
+                    try:
+                        os.unlink(out + ".perf.data")
+                    except OSError:
+                        pass
+                if thr is None and mode != "ccprof" and mode != "base":
+                    log(f"bench: {name} under {mode} printed no throughput (rc={r.rc})")
+                runs.append(row)
+                log(f"  overhead {name:26s} round {rnd} {mode:10s} throughput={thr} wall={r.wall_s:.2f}s")
+        base = {r["round"]: r["throughput"] for r in runs if r["mode"] == "base" and r["throughput"]}
+        ratios = {}
+        for mode in modes[1:]:
+            xs = [r["throughput"] / base[r["round"]] for r in runs
+                  if r["mode"] == mode and r["throughput"] and r["round"] in base]
+            q = quantiles(xs)
+            if q:
+                q["loss_pct"] = round((1 - q["median"]) * 100, 2)
+                for k in ("median", "min", "max"):
+                    q[k] = round(q[k], 4)
+            ratios[mode] = q
+        result[name] = {"command": target, "base_throughput": quantiles(list(base.values())),
+                        "ratio": ratios, "runs": runs}
+    return result
+
+
+# ---------------------------------------------------------------- capacity
+
+def storm_counts(ccprof_stdout, doc):
+    m = STORM_RE.search(ccprof_stdout)
+    if not m or doc is None:
+        return None
+    lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+    waits, handoffs, nvcsw, nivcsw, elapsed = (int(m.group(3)), int(m.group(4)), int(m.group(5)),
+                                               int(m.group(6)), float(m.group(7)))
+    kernel_storm = events_storm = kernel_all = 0
+    for lk in doc.get("locks", []):
+        a = int(lk["address"], 16)
+        kernel_all += lk["waits"]
+        if lo <= a <= hi:
+            kernel_storm += lk["waits"]
+            events_storm += sum(w["waits"] for w in lk.get("waiters", []))
+    losses = losses_of(doc)
+    events_all = doc.get("samples", {}).get("futex_waits", 0)
+    return {
+        "target_waits": waits, "handoffs": handoffs, "elapsed_s": elapsed,
+        "waits_per_s": round(waits / elapsed, 1) if elapsed else 0,
+        "switches_per_s": round((nvcsw + nivcsw) / elapsed, 1) if elapsed else 0,
+        "kernel_waits_on_target_words": kernel_storm, "events_on_target_words": events_storm,
+        "kernel_waits_all": kernel_all, "events_all": events_all,
+        "drops": drops_of(losses),
+        "stacks_rate_limited": losses.get("futex.stacks_rate_limited", 0),
+        # Every wait the target made is in the kernel totals (or counted as not recorded) ...
+        "unaccounted_target_vs_kernel": waits - kernel_storm - losses.get("futex.start_map_full", 0),
+        # ... and every wait in the kernel totals is an event or a counted drop.
+        "unaccounted_kernel_vs_events": kernel_all - events_all - losses.get("futex.wait_events_dropped", 0),
+    }
+
+
+def capacity(ctx):
+    storm = os.path.join(ctx.benchdir, "futex-storm")
+    secs = 1 if ctx.quick else 2
+    rates = [2000, 0] if ctx.quick else [1000, 5000, 20000, 50000, 100000, 0]
+    series_defs = [
+        {"name": "one lock per pair", "pairs": 2, "locks": 1},
+        {"name": "a new lock each wait", "pairs": 2, "locks": 4096},
+    ]
+    out = []
+    for sd in series_defs:
+        runs = []
+        for rate in rates:
+            d = os.path.join(ctx.tmp, f"cap-{sd['locks']}-{rate}")
+            argv = [ctx.ccprof, "run", "-o", d, "--", storm, f"--seconds={secs}", f"--rate={rate}",
+                    f"--pairs={sd['pairs']}", f"--locks={sd['locks']}"]
+            r = run_once(argv, timeout=secs * 10 + 120)
+            doc = read_json(os.path.join(d, "findings.json"))
+            row = {"requested_rate": rate or "unpaced", "rc": r.rc, "ccprof_wall_s": round(r.wall_s, 2)}
+            c = storm_counts(r.out_text(), doc)
+            if c is None:
+                row["error"] = r.err_text()[-500:]
+                ctx.failures.append(f"capacity run rate={rate} locks={sd['locks']}: rc={r.rc}: {r.err_text()[-300:]}")
+            else:
+                row.update(c)
+            shutil.rmtree(d, ignore_errors=True)
+            runs.append(row)
+            log(f"  capacity {sd['name']:22s} rate={rate or 'unpaced':>7} -> "
+                f"{row.get('waits_per_s')} waits/s drops={row.get('drops')} "
+                f"unaccounted={row.get('unaccounted_target_vs_kernel')}/{row.get('unaccounted_kernel_vs_events')}")
+        ok = [r for r in runs if "waits_per_s" in r]
+        clean = [r["waits_per_s"] for r in ok if not r["drops"]]
+        dropping = [r["waits_per_s"] for r in ok if r["drops"]]
+        silent = [r for r in ok if r["unaccounted_target_vs_kernel"] != 0 or r["unaccounted_kernel_vs_events"] != 0]
+        out.append(dict(sd, runs=runs,
+                        max_zero_drop_waits_per_s=max(clean) if clean else None,
+                        lowest_dropping_waits_per_s=min(dropping) if dropping else None,
+                        machine_limited=not dropping,
+                        silent_loss_runs=len(silent)))
+    return out
+
+
+# ---------------------------------------------------------------- analysis cost
+
+def child_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except OSError:
+        return None
+
+
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        return s[s.rindex(")") + 2]
+    except (OSError, ValueError):
+        return None
+
+
+def vm_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            m = re.search(r"VmHWM:\s+(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def analysis_cost(ctx):
+    secs = 2 if ctx.quick else 10
+    targets = {"s01-lock-contention": [os.path.join(ctx.workloads, "s01-lock-contention"), f"--seconds={secs}"]}
+    if not ctx.quick:
+        targets["cpu-bound"] = [os.path.join(ctx.benchdir, "cpu-bound"), f"--seconds={secs}"]
+    rows = []
+    for name, target in targets.items():
+        for rep in range(1 if ctx.quick else 2):
+            d = os.path.join(ctx.tmp, f"ana-{name}-{rep}")
+            r = Run([ctx.ccprof, "-v", "run", "-o", d, "--"] + target)
+            tpid = None
+            t_target_exit = None
+            hwm = 0
+            deadline = now() + secs * 6 + 120
+            # Watch the target (ccprof's child) go: a zombie or gone is "exited".
+            while r.proc.poll() is None and now() < deadline:
+                if tpid is None:
+                    tpid = child_of(r.proc.pid)
+                elif t_target_exit is None and proc_state(tpid) in (None, "Z", "X"):
+                    t_target_exit = now()
+                h = vm_hwm_kib(r.proc.pid)
+                if h:
+                    hwm = max(hwm, h)
+                time.sleep(0.005)
+            r.wait(60)
+            doc = read_json(os.path.join(d, "findings.json"))
+            t_session_end = next((t for t, l in r.stderr_lines if "session ended" in l), None)
+            row = {"target": name, "profile_s": secs, "rc": r.rc, "ccprof_wall_s": round(r.wall_s, 3)}
+            if t_target_exit is None or doc is None:
+                row["error"] = r.err_text()[-500:]
+                ctx.failures.append(f"analysis run {name}: rc={r.rc}: {r.err_text()[-300:]}")
+            else:
+                row["post_exit_s"] = round(r.t_end - t_target_exit, 3)
+                if t_session_end:
+                    row["collect_tail_s"] = round(t_session_end - t_target_exit, 3)
+                    row["analyse_and_write_s"] = round(r.t_end - t_session_end, 3)
+                row["peak_rss_mib"] = round(hwm / 1024, 1)
+                # wait4's ru_maxrss covers ccprof and the children it reaped (the target): an upper bound
+                row["peak_rss_wait4_mib"] = round(r.rusage.ru_maxrss / 1024, 1)
+                row["ccprof_cpu_s"] = round(r.rusage.ru_utime + r.rusage.ru_stime, 2)
+                row["futex_waits"] = doc.get("samples", {}).get("futex_waits")
+                row["stack_copies"] = doc.get("samples", {}).get("stack_copies")
+                row["memory_samples"] = doc.get("samples", {}).get("memory_samples")
+                row["drops"] = drops_of(losses_of(doc))
+                row["output_bytes"] = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+            shutil.rmtree(d, ignore_errors=True)
+            rows.append(row)
+            log(f"  analysis {name} rep {rep}: post_exit={row.get('post_exit_s')}s "
+                f"(collect tail {row.get('collect_tail_s')}s, analyse+write {row.get('analyse_and_write_s')}s) "
+                f"rss={row.get('peak_rss_mib')} MiB")
+    return rows
+
+
+# ---------------------------------------------------------------- attach latency
+
+def attach_latency(ctx):
+    storm = os.path.join(ctx.benchdir, "futex-storm")
+    reps = 1 if ctx.quick else 3
+    rate = 10000
+    rows = []
+    for rep in range(reps):
+        ts_path = os.path.join(ctx.tmp, f"att-{rep}.ts")
+        d = os.path.join(ctx.tmp, f"att-{rep}")
+        target = Run([storm, "--seconds=3.5", f"--rate={rate}", "--pairs=1", f"--timestamps={ts_path}"])
+        time.sleep(1.0)
+        t0_ns = time.monotonic_ns()  # CLOCK_MONOTONIC, the clock the target stamps its waits with
+        t0 = now()
+        r = Run([ctx.ccprof, "-v", "attach", "--pid", str(target.proc.pid), "-o", d])
+        target.wait(60)
+        r.wait(120)
+        doc = read_json(os.path.join(d, "findings.json"))
+        m = STORM_RE.search(target.out_text())
+        row = {"rc": r.rc, "wait_rate_per_s": rate}
+        try:
+            with open(ts_path) as f:
+                stamps = [int(x) for x in f.read().split()]
+        except OSError:
+            stamps = []
+        if doc is None or not m or not stamps:
+            row["error"] = r.err_text()[-500:]
+            ctx.failures.append(f"attach run: rc={r.rc}: {r.err_text()[-300:]}")
+        else:
+            lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+            counted = sum(lk["waits"] for lk in doc.get("locks", []) if lo <= int(lk["address"], 16) <= hi)
+            n = len(stamps)
+            row.update({"target_waits": n, "counted_waits": counted})
+            if 0 < counted < n:
+                # The waits ccprof counted are the last `counted` the target entered: the futex
+                # probes went live between the entry of wait n-counted-1 and wait n-counted.
+                row["probes_live_s"] = round((stamps[n - counted] - t0_ns) / 1e9, 4)
+                row["probes_live_lower_bound_s"] = round((stamps[n - counted - 1] - t0_ns) / 1e9, 4)
+            else:
+                row["error"] = f"cannot place the attach: ccprof counted {counted} of {n} waits"
+            t_attached = next((t for t, l in r.stderr_lines if "attached to pid" in l), None)
+            if t_attached:
+                row["all_collectors_attached_s"] = round(t_attached - t0, 4)
+        shutil.rmtree(d, ignore_errors=True)
+        rows.append(row)
+        log(f"  attach rep {rep}: probes live after {row.get('probes_live_s')} s, all collectors attached "
+            f"after {row.get('all_collectors_attached_s')} s")
+    return rows
+
+
+# ---------------------------------------------------------------- BPF run time
+
+class BpfStats:
+    """BPF_ENABLE_STATS through the bpf syscall: on while the fd is open, refcounted by the
+    kernel, so it neither clobbers nor is clobbered by kernel.bpf_stats_enabled."""
+
+    def __init__(self):
+        self.fd = -1
+        libc = ctypes.CDLL(None, use_errno=True)
+        attr = (ctypes.c_uint8 * 16)()  # enable_stats.type = BPF_STATS_RUN_TIME (0)
+        self.fd = libc.syscall(321, 32, ctypes.byref(attr), ctypes.sizeof(attr))  # SYS_bpf, BPF_ENABLE_STATS
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def bpf_cost(ctx):
+    if not shutil.which("bpftool"):
+        return {"skipped": "bpftool not found"}
+    stats = BpfStats()
+    if stats.fd < 0:
+        return {"skipped": "BPF_ENABLE_STATS refused"}
+    secs = 1 if ctx.quick else 3
+    targets = {
+        "futex-storm unpaced": [os.path.join(ctx.benchdir, "futex-storm"), f"--seconds={secs}", "--pairs=2"],
+        "s01-lock-contention": [os.path.join(ctx.workloads, "s01-lock-contention"), f"--seconds={secs}"],
+        "cpu-bound": [os.path.join(ctx.benchdir, "cpu-bound"), f"--seconds={secs}"],
+    }
+    out = {}
+    try:
+        for name, target in targets.items():
+            d = os.path.join(ctx.tmp, "bpf")
+            r = Run([ctx.ccprof, "run", "-o", d, "--"] + target)
+            last = {}
+            while r.proc.poll() is None:
+                p = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True)
+                try:
+                    for prog in json.loads(p.stdout or "[]"):
+                        if any(x.get("pid") == r.proc.pid for x in prog.get("pids", [])):
+                            last[prog["id"]] = prog
+                except ValueError:
+                    pass
+                time.sleep(0.25)
+            r.wait(60)
+            thr = throughput_of(r.out_text())
+            elapsed = secs
+            progs = []
+            for prog in last.values():
+                cnt, ns = prog.get("run_cnt", 0), prog.get("run_time_ns", 0)
+                progs.append({"name": prog.get("name"), "type": prog.get("type"), "run_cnt": cnt,
+                              "run_time_ns": ns, "avg_ns": round(ns / cnt) if cnt else None})
+            progs.sort(key=lambda p: -p["run_time_ns"])
+            total_ns = sum(p["run_time_ns"] for p in progs)
+            out[name] = {"programs": progs, "total_bpf_s": round(total_ns / 1e9, 4),
+                         "bpf_cpu_share_of_one_cpu": round(total_ns / 1e9 / elapsed, 4), "throughput": thr,
+                         "note": "last sample ~0.25 s before ccprof detached: a lower bound"}
+            shutil.rmtree(d, ignore_errors=True)
+            log(f"  bpf {name}: {total_ns / 1e6:.1f} ms of BPF in {secs} s: " +
+                ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in progs[:5]))
+    finally:
+        stats.close()
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+def budgets(res):
+    rows = []
+    for name, w in res.get("overhead", {}).items():
+        c = w["ratio"].get("ccprof")
+        d = w["ratio"].get("perf_dwarf")
+        if c:
+            rows.append({"budget": f"throughput loss {name} <= {BUDGET_LOSS_PCT}% (goal {GOAL_LOSS_PCT}%)",
+                         "value": f"{c['loss_pct']}%", "met": c["loss_pct"] <= BUDGET_LOSS_PCT,
+                         "goal_met": c["loss_pct"] <= GOAL_LOSS_PCT})
+            if d:
+                rows.append({"budget": f"ccprof loss < perf dwarf loss on {name}",
+                             "value": f"{c['loss_pct']}% vs {d['loss_pct']}%",
+                             "met": c["loss_pct"] < d["loss_pct"]})
+    ana = [a for a in res.get("analysis", []) if "post_exit_s" in a]
+    if ana:
+        worst = max(a["post_exit_s"] for a in ana)
+        rows.append({"budget": f"outputs <= {BUDGET_POST_EXIT_S} s after target exit "
+                               f"({ana[0]['profile_s']} s profile)",
+                     "value": f"{worst} s (worst)", "met": worst <= BUDGET_POST_EXIT_S})
+        rss = max(a["peak_rss_mib"] for a in ana)
+        rows.append({"budget": f"ccprof peak RSS < {BUDGET_RSS_MIB} MiB", "value": f"{rss} MiB",
+                     "met": rss < BUDGET_RSS_MIB})
+    att = [a["probes_live_s"] for a in res.get("attach", []) if "probes_live_s" in a]
+    if att:
+        worst = max(att)
+        rows.append({"budget": f"probes live <= {BUDGET_ATTACH_S} s after `ccprof attach`",
+                     "value": f"{worst} s (worst)", "met": worst <= BUDGET_ATTACH_S})
+    for s in res.get("capacity", []):
+        rows.append({"budget": f"no silent loss ({s['name']})",
+                     "value": f"{s['silent_loss_runs']} runs with unaccounted waits",
+                     "met": s["silent_loss_runs"] == 0})
+    return rows
+
+
+def fmt_ratio(q):
+    if not q:
+        return "-"
+    return f"{q['loss_pct']:+.1f}% [{(1 - q['max']) * 100:+.1f}..{(1 - q['min']) * 100:+.1f}]"
+
+
+def print_tables(res):
+    m = res["machine"]
+    print(f"\nccprof benchmark ({res['mode']}), {res['date']}, {m['hostname']}: {m['cpus']} CPUs "
+          f"{m.get('cpu_model', '')}, {'PMU' if m['pmu'] else 'no PMU'}, kernel {m['kernel']}, ccprof {m['git']}")
+    print(f"load average at start {res['loadavg_start']}, at end {res['loadavg_end']} "
+          f"(other load on the machine makes every figure noisier)")
+    if "overhead" in res:
+        print("\nThroughput loss, median over rounds [best..worst] (each vs the unprofiled run of its round)")
+        hdr = f"{'workload':26s} {'unprofiled (median)':>22s}  {'ccprof':>22s}  {'perf -g':>22s}  {'perf dwarf':>22s}"
+        print(hdr)
+        print("-" * len(hdr))
+        for name, w in res["overhead"].items():
+            b = w["base_throughput"]
+            print(f"{name:26s} {(b['median'] if b else 0):>22.4g}  {fmt_ratio(w['ratio'].get('ccprof')):>22s}  "
+                  f"{fmt_ratio(w['ratio'].get('perf_g')):>22s}  {fmt_ratio(w['ratio'].get('perf_dwarf')):>22s}")
+    if "capacity" in res:
+        print("\nCollector capacity (bench/futex-storm under ccprof run)")
+        hdr = (f"{'series':22s} {'requested':>9s} {'waits/s':>9s} {'switch/s':>9s} {'target':>8s} "
+               f"{'kernel':>8s} {'events':>8s} {'drops':>26s} {'unacc.':>7s}")
+        print(hdr)
+        print("-" * len(hdr))
+        for s in res["capacity"]:
+            for r in s["runs"]:
+                if "waits_per_s" not in r:
+                    print(f"{s['name']:22s} {str(r['requested_rate']):>9s}  error: see JSON")
+                    continue
+                drops = ",".join(f"{k.split('.', 1)[1]}={v}" for k, v in r["drops"].items()) or "0"
+                print(f"{s['name']:22s} {str(r['requested_rate']):>9s} {r['waits_per_s']:>9.0f} "
+                      f"{r['switches_per_s']:>9.0f} {r['target_waits']:>8d} {r['kernel_waits_on_target_words']:>8d} "
+                      f"{r['events_on_target_words']:>8d} {drops[:26]:>26s} "
+                      f"{r['unaccounted_target_vs_kernel'] + r['unaccounted_kernel_vs_events']:>7d}")
+            lim = " (no drops up to what the machine generates)" if s["machine_limited"] else ""
+            print(f"  -> highest zero-drop rate: {s['max_zero_drop_waits_per_s']} waits/s{lim}; "
+                  f"runs with unaccounted waits: {s['silent_loss_runs']}")
+    if "analysis" in res:
+        print("\nAnalysis cost (ccprof run of a busy target)")
+        hdr = (f"{'target':22s} {'profile':>7s} {'post-exit':>9s} {'tail':>6s} {'analyse':>8s} "
+               f"{'RSS MiB':>8s} {'cpu s':>6s} {'waits':>8s} {'stacks':>7s} {'mem smp':>8s}")
+        print(hdr)
+        print("-" * len(hdr))
+        for a in res["analysis"]:
+            if "post_exit_s" not in a:
+                print(f"{a['target']:22s} error: see JSON")
+                continue
+            print(f"{a['target']:22s} {a['profile_s']:>6}s {a['post_exit_s']:>8.3f}s "
+                  f"{a.get('collect_tail_s', float('nan')):>5.2f}s {a.get('analyse_and_write_s', float('nan')):>7.2f}s "
+                  f"{a['peak_rss_mib']:>8.1f} {a['ccprof_cpu_s']:>6.2f} {a['futex_waits'] or 0:>8d} "
+                  f"{a['stack_copies'] or 0:>7d} {a['memory_samples'] or 0:>8d}")
+    if "attach" in res:
+        print("\nAttach (futex-storm at 10k waits/s, attached 1 s into its run)")
+        for i, a in enumerate(res["attach"]):
+            print(f"  rep {i}: futex probes live after {a.get('probes_live_s')} s "
+                  f"(> {a.get('probes_live_lower_bound_s')} s); all collectors attached after "
+                  f"{a.get('all_collectors_attached_s')} s; counted {a.get('counted_waits')} of "
+                  f"{a.get('target_waits')} waits {a.get('error', '')}")
+    if "bpf" in res and "skipped" not in res["bpf"]:
+        print("\nBPF program run time (BPF_ENABLE_STATS; lower bound)")
+        for name, b in res["bpf"].items():
+            progs = ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in b["programs"][:6])
+            print(f"  {name:22s} {b['total_bpf_s'] * 1000:8.1f} ms = {b['bpf_cpu_share_of_one_cpu'] * 100:.2f}% "
+                  f"of a CPU: {progs}")
+    print("\nBudgets (reported, not asserted)")
+    for b in res["budgets"]:
+        mark = "met   " if b["met"] else "MISSED"
+        goal = "" if "goal_met" not in b else ("  (goal met)" if b["goal_met"] else "  (goal missed)")
+        print(f"  {mark} {b['budget']}: {b['value']}{goal}")
+
+
+# ---------------------------------------------------------------- main
+
+class Ctx:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build", help="the build folder (holds ccprof, workloads/, bench/)")
+    ap.add_argument("--quick", action="store_true", help="CI: everything once, briefly; asserts no timings")
+    ap.add_argument("--output", help="JSON path (default bench/results/<date>-<host>.json)")
+    ap.add_argument("--rounds", type=int, help="overhead rounds (default 5; quick 1)")
+    ap.add_argument("--seconds", type=float, help="seconds per overhead run (default 3; quick 0.5)")
+    ap.add_argument("--only", help="comma-separated sections: overhead,capacity,analysis,attach,bpf")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = ap.parse_args()
+
+    if os.geteuid() != 0:
+        log("bench: skipped: needs root to load BPF programs")
+        return 77
+    build = os.path.abspath(args.build)
+    ctx = Ctx()
+    ctx.quick = args.quick
+    ctx.ccprof = os.path.join(build, "ccprof")
+    ctx.workloads = os.path.join(build, "workloads")
+    ctx.benchdir = os.path.join(build, "bench")
+    ctx.rounds = args.rounds or (1 if args.quick else 5)
+    ctx.seconds = args.seconds or (0.5 if args.quick else 3)
+    ctx.perf = shutil.which("perf") is not None
+    ctx.failures = []
+    for p in [ctx.ccprof, os.path.join(ctx.benchdir, "cpu-bound"), os.path.join(ctx.benchdir, "futex-storm"),
+              os.path.join(ctx.workloads, "s01-lock-contention")]:
+        if not os.access(p, os.X_OK):
+            log(f"bench: {p} is missing: build first (cmake --build {args.build})")
+            return 1
+    sections = (args.only or "overhead,capacity,analysis,attach,bpf").split(",")
+    ctx.tmp = tempfile.mkdtemp(prefix="ccprof-bench-")
+
+    res = {"schema_version": 1, "mode": "quick" if ctx.quick else "full",
+           "date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "machine": machine_info(build), "loadavg_start": loadavg(),
+           "settings": {"rounds": ctx.rounds, "seconds_per_run": ctx.seconds, "perf": ctx.perf,
+                        "ccprof": "default settings (ccprof run/attach -o DIR)"}}
+    if not ctx.perf:
+        log("bench: perf not found: the perf baselines are skipped")
+    started = now()
+    try:
+        steps = [("overhead", overhead), ("capacity", capacity), ("analysis", analysis_cost),
+                 ("attach", attach_latency), ("bpf", bpf_cost)]
+        for key, fn in steps:
+            if key in sections:
+                log(f"bench: {key}")
+                res[key] = fn(ctx)
+    finally:
+        if not args.keep:
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        else:
+            log(f"bench: scratch kept in {ctx.tmp}")
+    res["loadavg_end"] = loadavg()
+    res["bench_wall_s"] = round(now() - started, 1)
+    res["budgets"] = budgets(res)
+    res["failures"] = ctx.failures
+
+    path = args.output
+    if not path:
+        day = datetime.date.today().isoformat()
+        path = os.path.join(HERE, "results", f"{day}-{res['machine']['hostname']}{'-quick' if ctx.quick else ''}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    print_tables(res)
+    print(f"\nwrote {path} ({res['bench_wall_s']} s)")
+    if ctx.failures:
+        log("bench: ccprof failed in %d runs:\n  %s" % (len(ctx.failures), "\n  ".join(ctx.failures)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
