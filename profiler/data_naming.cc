@@ -1,0 +1,179 @@
+#include "profiler/data_naming.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace ccprof::profiler {
+namespace {
+
+// Variables with a static address, per Dwarf: address (unbiased) -> DIE offset.
+using VariableIndex = std::map<Dwarf_Addr, Dwarf_Off>;
+
+bool static_address(Dwarf_Die* var, Dwarf_Addr* out) {
+  Dwarf_Attribute attr;
+  if (!dwarf_attr(var, DW_AT_location, &attr)) return false;
+  Dwarf_Op* expr = nullptr;
+  size_t len = 0;
+  if (dwarf_getlocation(&attr, &expr, &len) != 0 || len != 1 || expr[0].atom != DW_OP_addr) return false;
+  *out = expr[0].number;
+  return true;
+}
+
+void index_scope(Dwarf_Die* scope, VariableIndex& idx, int depth) {
+  Dwarf_Die child;
+  if (depth > 8 || dwarf_child(scope, &child) != 0) return;
+  do {
+    int tag = dwarf_tag(&child);
+    Dwarf_Addr a;
+    if (tag == DW_TAG_variable && static_address(&child, &a)) idx.emplace(a, dwarf_dieoffset(&child));
+    else if (tag == DW_TAG_namespace || tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block)
+      index_scope(&child, idx, depth + 1);  // function-local statics live under their subprogram
+  } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+const VariableIndex& variables_of(Dwarf* dw) {
+  static std::mutex mu;
+  static std::map<Dwarf*, VariableIndex> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(dw);
+  if (it != cache.end()) return it->second;
+  VariableIndex& idx = cache[dw];
+  Dwarf_Off off = 0, next = 0;
+  size_t hsize = 0;
+  while (dwarf_nextcu(dw, off, &next, &hsize, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu;
+    if (dwarf_offdie(dw, off + hsize, &cu)) index_scope(&cu, idx, 0);
+    off = next;
+  }
+  return idx;
+}
+
+bool type_of(Dwarf_Die* die, Dwarf_Die* out) {
+  Dwarf_Attribute attr;
+  return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, out);
+}
+
+// Strips typedefs and cv/atomic qualifiers.
+bool strip(Dwarf_Die* t) {
+  for (int i = 0; i < 16; ++i) {
+    int tag = dwarf_tag(t);
+    if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+        tag != DW_TAG_atomic_type && tag != DW_TAG_restrict_type)
+      return true;
+    if (!type_of(t, t)) return false;
+  }
+  return false;
+}
+
+int64_t type_size(Dwarf_Die* t) {
+  Dwarf_Word size = 0;
+  Dwarf_Die s = *t;
+  if (!strip(&s) || dwarf_aggregate_size(&s, &size) != 0) return -1;
+  return static_cast<int64_t>(size);
+}
+
+// Appends the member path of byte `off` inside type `t` to `out`.
+void walk(Dwarf_Die t, uint64_t off, std::string& out, int depth) {
+  if (depth > 12 || !strip(&t)) return;
+  int tag = dwarf_tag(&t);
+  if (tag == DW_TAG_array_type) {
+    Dwarf_Die elem;
+    if (!type_of(&t, &elem)) return;
+    std::vector<uint64_t> dims;
+    Dwarf_Die sub;
+    if (dwarf_child(&t, &sub) == 0) {
+      do {
+        if (dwarf_tag(&sub) != DW_TAG_subrange_type) continue;
+        Dwarf_Attribute a;
+        Dwarf_Word v = 0;
+        if (dwarf_formudata(dwarf_attr(&sub, DW_AT_count, &a), &v) == 0) dims.push_back(v);
+        else if (dwarf_formudata(dwarf_attr(&sub, DW_AT_upper_bound, &a), &v) == 0) dims.push_back(v + 1);
+        else dims.push_back(0);  // flexible or unknown bound
+      } while (dwarf_siblingof(&sub, &sub) == 0);
+    }
+    int64_t esize = type_size(&elem);
+    if (esize <= 0) return;
+    if (dims.empty()) dims.push_back(0);
+    for (size_t i = 0; i < dims.size(); ++i) {
+      uint64_t stride = static_cast<uint64_t>(esize);
+      for (size_t j = i + 1; j < dims.size(); ++j) stride *= dims[j] ? dims[j] : 1;
+      absl::StrAppend(&out, "[", off / stride, "]");
+      off %= stride;
+    }
+    walk(elem, off, out, depth + 1);
+    return;
+  }
+  if (tag == DW_TAG_structure_type || tag == DW_TAG_class_type || tag == DW_TAG_union_type) {
+    Dwarf_Die m;
+    if (dwarf_child(&t, &m) != 0) return;
+    do {
+      int mt = dwarf_tag(&m);
+      if (mt != DW_TAG_member && mt != DW_TAG_inheritance) continue;
+      Dwarf_Attribute a;
+      Dwarf_Word loc = 0;
+      if (dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &loc) != 0) {
+        if (tag != DW_TAG_union_type) continue;
+        loc = 0;
+      }
+      Dwarf_Die mtype;
+      if (!type_of(&m, &mtype)) continue;
+      int64_t msize = type_size(&mtype);
+      if (msize <= 0 || off < loc || off >= loc + static_cast<uint64_t>(msize)) continue;
+      const char* name = dwarf_diename(&m);
+      // Library internals (std::atomic's _M_i, __owner) say nothing to the user: stop there.
+      if (mt == DW_TAG_member && name && (absl::StartsWith(name, "_M_") || absl::StartsWith(name, "__"))) {
+        if (off - loc) absl::StrAppend(&out, "+", off - loc);
+        return;
+      }
+      if (mt == DW_TAG_member && name) absl::StrAppend(&out, ".", name);
+      walk(mtype, off - loc, out, depth + 1);
+      return;
+    } while (dwarf_siblingof(&m, &m) == 0);
+    absl::StrAppend(&out, "+", off);  // padding
+    return;
+  }
+  if (off) absl::StrAppend(&out, "+", off);
+}
+
+std::string base_name(const std::string& symbol_name) {
+  auto plus = symbol_name.rfind('+');
+  return plus == std::string::npos ? symbol_name : symbol_name.substr(0, plus);
+}
+
+}  // namespace
+
+std::string data_member_name(Symbolizer& sym, uint64_t addr) {
+  DataLocation d = sym.data(addr);
+  if (d.region != "global" || d.name.empty() || d.symbol_start == 0) return "";
+  Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), addr) : nullptr;
+  if (!mod) return "";
+  Dwarf_Addr bias = 0;
+  Dwarf* dw = dwfl_module_getdwarf(mod, &bias);
+  if (!dw) return "";
+  const VariableIndex& vars = variables_of(dw);
+  auto it = vars.find(d.symbol_start - bias);
+  if (it == vars.end()) return "";
+  Dwarf_Die var, type;
+  if (!dwarf_offdie(dw, it->second, &var) || !type_of(&var, &type)) return "";
+  std::string out = base_name(d.name);
+  walk(type, addr - d.symbol_start, out, 0);
+  return out;
+}
+
+std::string describe_data(Symbolizer& sym, uint64_t addr) {
+  std::string member = data_member_name(sym, addr);
+  if (!member.empty()) return member;
+  DataLocation d = sym.data(addr);
+  if (!d.name.empty()) return d.name;
+  return d.region_detail.empty() ? d.region : d.region_detail;
+}
+
+}  // namespace ccprof::profiler
