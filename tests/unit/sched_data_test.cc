@@ -1,0 +1,126 @@
+// The sched section of a Recording: syscall classes, JSON round trip through a saved
+// recording, malformed input, Little's law.
+#include "profiler/sched_data.h"
+
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace ccprof::profiler {
+namespace {
+
+TEST(SyscallClass, BlockingSyscallsAreIoSleepOrPoll) {
+  EXPECT_EQ(classify_syscall(SYS_read), SyscallClass::kIo);
+  EXPECT_EQ(classify_syscall(SYS_pread64), SyscallClass::kIo);
+  EXPECT_EQ(classify_syscall(SYS_fsync), SyscallClass::kIo);
+  EXPECT_EQ(classify_syscall(SYS_clock_nanosleep), SyscallClass::kSleep);
+  EXPECT_EQ(classify_syscall(SYS_poll), SyscallClass::kPoll);
+  EXPECT_EQ(classify_syscall(SYS_epoll_wait), SyscallClass::kPoll);
+  EXPECT_EQ(classify_syscall(SYS_futex), SyscallClass::kFutex);
+  EXPECT_EQ(classify_syscall(SYS_clone3), SyscallClass::kSpawn);
+  EXPECT_EQ(classify_syscall(SYS_brk), SyscallClass::kMemoryGrow);
+  EXPECT_EQ(classify_syscall(SYS_munmap), SyscallClass::kMemory);
+  EXPECT_EQ(classify_syscall(SYS_getpid), SyscallClass::kOther);
+  EXPECT_EQ(classify_syscall(-1), SyscallClass::kOther);
+  EXPECT_TRUE(is_blocking_syscall(SYS_recvfrom));
+  EXPECT_TRUE(is_blocking_syscall(SYS_nanosleep));
+  EXPECT_FALSE(is_blocking_syscall(SYS_futex));
+  EXPECT_FALSE(is_blocking_syscall(SYS_mmap));
+  EXPECT_EQ(syscall_name(SYS_poll), "poll");
+  EXPECT_EQ(syscall_name(4242), "syscall_4242");
+  EXPECT_STREQ(syscall_class_name(SyscallClass::kIo), "io");
+}
+
+SchedSection sample_section() {
+  SchedSection s;
+  s.long_syscall_ns = 1'000'000;
+  SchedThread t;
+  t.pid = 10;
+  t.tid = 11;
+  t.comm = "worker \"<x>\"";
+  t.created_ns = 5;
+  t.exited_ns = 900;
+  t.on_cpu_ns = 100;
+  t.off_cpu_ns = 700;
+  t.runq_ns = 50;
+  t.max_runq_ns = 20;
+  t.runq_count = 3;
+  t.voluntary_switches = 7;
+  t.involuntary_switches = 2;
+  t.wakeups = 6;
+  t.syscall_ns[static_cast<int>(SyscallClass::kIo)] = 400;
+  t.syscall_ns[static_cast<int>(SyscallClass::kPoll)] = 150;
+  t.syscall_count[static_cast<int>(SyscallClass::kIo)] = 4;
+  s.threads.push_back(t);
+  s.syscall_sites.push_back({10, SYS_read, 0x7f0000001234ull, 4, 400, 200});
+  s.long_syscalls.push_back({10, 11, SYS_read, 100, 2'000'000, 0x7f0000001234ull, 0});
+  s.rss.push_back({1000, 10, 1ull << 33});  // above 2^32: must survive the round trip
+  return s;
+}
+
+TEST(SchedSection, RoundTripsThroughASavedRecording) {
+  Recording rec;
+  rec.start_ns = 1;
+  rec.end_ns = 1000;
+  rec.stacks.resize(1);
+  write_sched_section(rec, sample_section());
+  std::string path = testing::TempDir() + "/sched_data_test.ccprof";
+  ASSERT_TRUE(save_recording(rec, path).ok());
+  auto back = load_recording(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(back.ok()) << back.status();
+  auto s = read_sched_section(*back);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->threads.size(), 1u);
+  const SchedThread& t = s->threads[0];
+  EXPECT_EQ(t.comm, "worker \"<x>\"");
+  EXPECT_EQ(t.exited_ns, 900u);
+  EXPECT_EQ(t.runq_count, 3u);
+  EXPECT_EQ(t.blocking_syscall_ns(), 550u);
+  EXPECT_EQ(t.syscall_count[static_cast<int>(SyscallClass::kIo)], 4u);
+  ASSERT_EQ(s->syscall_sites.size(), 1u);
+  EXPECT_EQ(s->syscall_sites[0].ip, 0x7f0000001234ull);
+  ASSERT_EQ(s->long_syscalls.size(), 1u);
+  EXPECT_EQ(s->long_syscalls[0].stack, 0);
+  EXPECT_EQ(s->long_syscalls[0].duration_ns, 2'000'000u);
+  ASSERT_EQ(s->rss.size(), 1u);
+  EXPECT_EQ(s->rss[0].rss_bytes, 1ull << 33);
+  EXPECT_EQ(s->long_syscall_ns, 1'000'000u);
+  EXPECT_NE(s->thread(11), nullptr);
+  EXPECT_EQ(s->thread(12), nullptr);
+}
+
+TEST(SchedSection, MissingIsNotFound) {
+  Recording rec;
+  auto s = read_sched_section(rec);
+  EXPECT_TRUE(absl::IsNotFound(s.status()));
+}
+
+TEST(SchedSection, MalformedIsDataLossWithAReason) {
+  Recording rec;
+  rec.sections["sched"] = nlohmann::json{{"version", 1}, {"threads", "not a list"}};
+  auto s = read_sched_section(rec);
+  EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
+
+  rec.sections["sched"] = nlohmann::json{{"version", 99}};
+  s = read_sched_section(rec);
+  EXPECT_TRUE(absl::IsDataLoss(s.status()));
+  EXPECT_NE(s.status().message().find("newer"), std::string::npos);
+
+  // A stack index beyond the recording's stacks.
+  write_sched_section(rec, sample_section());
+  s = read_sched_section(rec);  // rec.stacks is empty
+  EXPECT_TRUE(absl::IsDataLoss(s.status()));
+}
+
+TEST(LittlesLaw, SeedExample) {
+  // 4 cores, 90% target, 5 ms compute, 95 ms wait: 4 x 0.9 x 20 = 72 threads.
+  EXPECT_DOUBLE_EQ(littles_law_pool_size(4, 0.9, 0.095, 0.005), 72.0);
+  EXPECT_DOUBLE_EQ(littles_law_pool_size(2, 0.9, 0, 1), 1.8);  // CPU-bound: ≈ cores
+  EXPECT_EQ(littles_law_pool_size(2, 0.9, 1, 0), 0);           // nothing computed: undefined
+}
+
+}  // namespace
+}  // namespace ccprof::profiler
