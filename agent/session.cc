@@ -23,6 +23,9 @@
 #include "absl/strings/str_join.h"
 #include "agent/collector.h"
 #include "agent/futex_collector.h"
+#include "agent/lockrate_collector.h"
+#include "agent/memory_sampler.h"
+#include "agent/sched_collector.h"
 #include "agent/sched_collector.h"
 #include "agent/proc.h"
 #include "agent/tracefs.h"
@@ -251,7 +254,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   }
   rec.online_cpus = static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN));
   rec.memory_sampler_mode = "off";
-  rec.memory_sampler_reason = "the memory-access sampler is not built into this ccprof yet";
+  rec.memory_sampler_reason = "turned off with --sampler off";
 
   uint32_t target = 0;
   std::optional<LaunchedChild> child;
@@ -290,23 +293,41 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   bpf_map_update_elem(tgids.get(), &target, &one, BPF_ANY);
   SharedMaps shared{tgids.get(), states.get()};
 
-  std::vector<std::unique_ptr<Collector>> collectors;
+  // Collectors: futex is the foundation; the others add evidence. An optional one that
+  // cannot start on this machine is reported as a loss, not a failure.
+  struct Planned {
+    std::unique_ptr<Collector> collector;
+    bool required;
+  };
+  std::vector<Planned> planned;
   FutexOptions fo;
   fo.follow_children = opts.follow_children;
-  collectors.push_back(make_futex_collector(fo));
-  // sched collector (agent/sched_collector.h): keeps ccprof_thread_states for the futex
-  // collector's owner join; it also follows child processes (idempotent with futex's).
-  if (opts.sched) {
-    SchedOptions so;
-    so.follow_children = opts.follow_children;
-    collectors.push_back(make_sched_collector(so));
+  planned.push_back({make_futex_collector(fo), true});
+  if (opts.sched) planned.push_back({make_sched_collector(SchedOptions{}), true});
+  LockRateOptions lo;
+  lo.target_pid = target;
+  planned.push_back({make_lockrate_collector(lo), false});
+  if (opts.memory_sampler != "off") {
+    MemorySamplerOptions mo;
+    mo.mode = opts.memory_sampler;
+    if (opts.sample_hz) mo.frequency_hz = opts.sample_hz;
+    planned.push_back({make_memory_sampler(mo), opts.memory_sampler != "auto"});
   }
-  for (auto& c : collectors) {
-    if (auto s = c->start(shared); !s.ok()) {
-      abandon_child();
-      return s;
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (auto& p : planned) {
+    if (auto s = p.collector->start(shared); !s.ok()) {
+      if (p.required) {
+        abandon_child();
+        return s;
+      }
+      spdlog::warn("{}", std::string(s.message()));
+      rec.losses[absl::StrCat(p.collector->name(), ".not_started")]++;
+      if (std::string(p.collector->name()) == "memory-sampler")
+        rec.memory_sampler_reason = absl::StrCat("could not start: ", s.message());
+      continue;
     }
-    spdlog::debug("collector {} attached", c->name());
+    spdlog::debug("collector {} attached", p.collector->name());
+    collectors.push_back(std::move(p.collector));
   }
 
   rec.start_ns = monotonic_ns();

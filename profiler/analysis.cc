@@ -4,6 +4,7 @@
 
 #include "profiler/lock_rules.h"
 #include "profiler/lock_table.h"
+#include "profiler/sched_rules.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
@@ -76,6 +77,7 @@ Analysis analyze(const Recording& rec) {
   Analysis out;
   std::vector<LockInfo> locks = build_lock_table(ctx);
   for (auto& f : lock_rules(ctx, locks)) out.findings.push_back(std::move(f));
+  for (auto& f : sched_rules(ctx, locks)) out.findings.push_back(std::move(f));
   rank_findings(out.findings);
 
   nlohmann::json lock_rows = nlohmann::json::array();

@@ -1,0 +1,124 @@
+#include "agent/lockrate_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "agent/proc.h"
+#include "bpf/lockrate.h"
+#include "lockrate.skel.h"
+#include "spdlog/spdlog.h"
+
+namespace ccprof::agent {
+namespace {
+
+struct SkelDeleter {
+  void operator()(lockrate_bpf* s) const { lockrate_bpf__destroy(s); }
+};
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+
+class LockRateCollector : public Collector {
+ public:
+  explicit LockRateCollector(const LockRateOptions& o) : opts_(o) {}
+  const char* name() const override { return "lockrate"; }
+
+  absl::Status start(const SharedMaps& shared) override {
+    skel_.reset(lockrate_bpf__open());
+    if (!skel_) return absl::InternalError(absl::StrCat("lockrate collector: cannot open BPF object: ", strerror(errno)));
+    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
+      return absl::InternalError(absl::StrCat("lockrate collector: cannot share the tgid map: ", strerror(-e)));
+    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
+      return absl::InternalError(absl::StrCat("lockrate collector: cannot share the thread-state map: ", strerror(-e)));
+    if (int e = lockrate_bpf__load(skel_.get()))
+      return absl::InternalError(absl::StrCat("lockrate collector: the kernel rejected the BPF program: ", strerror(-e)));
+    start_ns_ = monotonic_ns();
+    next_window_ns_ = start_ns_ + opts_.first_window_ns;
+    return absl::OkStatus();
+  }
+
+  void drain(profiler::Recording& rec) override {
+    uint64_t now = monotonic_ns();
+    if (link_) {
+      if (now >= window_end_ns_) close_window(now);
+      return;
+    }
+    if (now < next_window_ns_ || failed_) return;
+    next_window_ns_ = now + opts_.period_ns;
+    if (libc_.empty() && !find_libc()) return;
+    LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "pthread_mutex_lock");
+    bpf_link* l = bpf_program__attach_uprobe_opts(skel_->progs.lockrate_mutex_lock,
+                                                  static_cast<pid_t>(opts_.target_pid), libc_.c_str(), 0, &uo);
+    if (!l) {
+      spdlog::debug("lockrate: cannot attach a uprobe to {}:pthread_mutex_lock: {}", libc_, strerror(errno));
+      failed_ = true;
+      rec.losses["lockrate.uprobe_attach_failed"]++;
+      return;
+    }
+    link_.reset(l);
+    window_start_ns_ = monotonic_ns();
+    window_end_ns_ = window_start_ns_ + opts_.window_ns;
+  }
+
+  void finish(profiler::Recording& rec) override {
+    if (link_) close_window(monotonic_ns());
+    nlohmann::json entries = nlohmann::json::array();
+    int fd = bpf_map__fd(skel_->maps.lock_calls);
+    lockrate_key key{}, next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      uint64_t n = 0;
+      if (bpf_map_lookup_elem(fd, &key, &n) == 0) entries.push_back({key.tgid, key.tid, key.lock, key.caller, n});
+    }
+    rec.sections["lockrate"] = {{"window_s", window_total_ns_ / 1e9},
+                                {"windows", windows_},
+                                {"libc", libc_},
+                                {"entries", entries}};
+    if (skel_->bss->counters.map_full) rec.losses["lockrate.map_full"] += skel_->bss->counters.map_full;
+    skel_.reset();
+  }
+
+  uint64_t events() const override { return 0; }
+  uint64_t drops() const override { return 0; }
+
+ private:
+  bool find_libc() {
+    auto maps = read_maps(opts_.target_pid);
+    if (!maps.ok()) return false;
+    for (const auto& m : *maps)
+      if (absl::StrContains(m.path, "/libc.so") || absl::StrContains(m.path, "/libc-2.")) {
+        libc_ = m.path;
+        return true;
+      }
+    return false;  // statically linked or not mapped yet: try at the next window
+  }
+
+  void close_window(uint64_t now) {
+    link_.reset();  // detaches: from here on the target runs without traps
+    window_total_ns_ += now - window_start_ns_;
+    windows_++;
+  }
+
+  LockRateOptions opts_;
+  std::unique_ptr<lockrate_bpf, SkelDeleter> skel_;
+  std::unique_ptr<bpf_link, LinkDeleter> link_;
+  std::string libc_;
+  bool failed_ = false;
+  uint64_t start_ns_ = 0, next_window_ns_ = 0, window_start_ns_ = 0, window_end_ns_ = 0, window_total_ns_ = 0;
+  uint64_t windows_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> make_lockrate_collector(const LockRateOptions& opts) {
+  return std::make_unique<LockRateCollector>(opts);
+}
+
+}  // namespace ccprof::agent
