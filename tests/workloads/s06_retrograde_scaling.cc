@@ -23,7 +23,7 @@ using namespace ccprof::workloads;
 
 constexpr int kMaxThreads = 64;
 constexpr int kBuckets = 32;
-constexpr int kWorkRounds = 32;  // the request's own work (~0.1 us)
+constexpr int kWorkRounds = 128;  // the request's own work (~0.2 us)
 
 struct alignas(64) LatencyHistogram {  // one per worker, on its own lines
   int64_t counts[kBuckets];
