@@ -1,0 +1,218 @@
+#include "agent/scale_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <regex>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "agent/session.h"
+#include "agent/unique_fd.h"
+#include "spdlog/spdlog.h"
+
+namespace ccprof::agent {
+namespace {
+
+std::string shown(const std::vector<std::string>& argv) { return absl::StrJoin(argv, " "); }
+
+// The last non-empty line of a command's stderr, for an error message.
+std::string last_line(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipWhitespace());
+  if (lines.empty()) return "";
+  std::string l = lines.back();
+  if (l.size() > 200) l = l.substr(0, 200) + "...";
+  return l;
+}
+
+absl::StatusOr<std::regex> compile_metric(const std::string& metric) {
+  try {
+    return std::regex(metric, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("--metric '", metric, "' is not a valid regex: ", e.what()));
+  }
+}
+
+absl::StatusOr<double> extract_with(const std::string& out, const std::regex& re, const std::string& metric) {
+  std::smatch m;
+  if (!std::regex_search(out, m, re)) return absl::NotFoundError(absl::StrCat("its output has no match for --metric '", metric, "'"));
+  std::string text = m.size() > 1 ? m[1].str() : m[0].str();
+  double v = 0;
+  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &v) || !std::isfinite(v) || v < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metric '", metric, "' matched '", text, "', which is not a number >= 0"));
+  return v;
+}
+
+}  // namespace
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t k = values.size() / 2;
+  return values.size() % 2 ? values[k] : (values[k - 1] + values[k]) / 2;
+}
+
+absl::StatusOr<std::vector<int>> parse_thread_counts(const std::string& text) {
+  std::vector<int> out;
+  std::set<int> seen;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int n = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &n) || n < 1 || n > 100000)
+      return absl::InvalidArgumentError(
+          absl::StrCat("--threads: '", part, "' is not a thread count (a whole number >= 1; example: 1,2,4,8,16)"));
+    if (!seen.insert(n).second) return absl::InvalidArgumentError(absl::StrCat("--threads: ", n, " is listed twice"));
+    out.push_back(n);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("--threads: no thread counts (example: 1,2,4,8,16)");
+  return out;
+}
+
+std::vector<std::string> substitute_threads(const std::vector<std::string>& command, int threads) {
+  std::vector<std::string> argv;
+  for (const auto& a : command) argv.push_back(absl::StrReplaceAll(a, {{kThreadsPlaceholder, std::to_string(threads)}}));
+  return argv;
+}
+
+absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) {
+  if (argv.empty()) return absl::InvalidArgumentError("no command to run");
+  int out_pipe[2], err_pipe[2], exec_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC))
+    return absl::InternalError(absl::StrCat("cannot create pipes: ", strerror(errno)));
+  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]), err_r(err_pipe[0]), err_w(err_pipe[1]);
+  UniqueFd exec_r(exec_pipe[0]), exec_w(exec_pipe[1]);
+
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
+  if (pid == 0) {
+    dup2(out_w.get(), STDOUT_FILENO);
+    dup2(err_w.get(), STDERR_FILENO);
+    execvp(cargv[0], cargv.data());
+    int e = errno;  // exec failed: tell the parent why through the close-on-exec pipe
+    (void)!write(exec_w.get(), &e, sizeof e);
+    _exit(127);
+  }
+  out_w.reset();
+  err_w.reset();
+  exec_w.reset();
+
+  CommandResult result;
+  int exec_errno = 0;
+  bool exec_failed = read(exec_r.get(), &exec_errno, sizeof exec_errno) == sizeof exec_errno;
+
+  struct pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, n);
+      } else if (n == 0 || errno != EINTR) {
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (exec_failed)
+    return absl::NotFoundError(absl::StrCat("cannot run ", argv[0], ": ", strerror(exec_errno)));
+  if (WIFSIGNALED(status)) {
+    result.exit_code = -1;
+    result.signal = WTERMSIG(status);
+  } else {
+    result.exit_code = WEXITSTATUS(status);
+  }
+  return result;
+}
+
+absl::StatusOr<double> extract_metric(const std::string& out, const std::string& metric) {
+  auto re = compile_metric(metric);
+  if (!re.ok()) return re.status();
+  return extract_with(out, *re, metric);
+}
+
+absl::StatusOr<ScaleMeasurements> measure_scaling(const ScaleOptions& opts) {
+  if (opts.command.empty()) return absl::InvalidArgumentError("no command to run (put it after --)");
+  bool has_placeholder = std::any_of(opts.command.begin(), opts.command.end(), [](const std::string& a) {
+    return a.find(kThreadsPlaceholder) != std::string::npos;
+  });
+  if (!has_placeholder)
+    return absl::InvalidArgumentError(absl::StrCat("the command has no ", kThreadsPlaceholder,
+                                                   " argument: every thread count would run the same thing (example: "
+                                                   "-- ./server --workers={threads})"));
+  if (opts.threads.empty()) return absl::InvalidArgumentError("--threads: no thread counts");
+  if (opts.runs < 1) return absl::InvalidArgumentError("--runs must be at least 1");
+  std::regex re;
+  if (!opts.metric.empty()) {
+    auto compiled = compile_metric(opts.metric);
+    if (!compiled.ok()) return compiled.status();
+    re = *std::move(compiled);
+  }
+
+  ScaleMeasurements m;
+  m.metric = opts.metric.empty() ? "1 / wall time (runs per second)"
+                                 : absl::StrCat("first number matching --metric '", opts.metric, "' in stdout");
+  for (int n : opts.threads) {
+    ScaleStep step;
+    step.threads = n;
+    step.argv = substitute_threads(opts.command, n);
+    for (int r = 0; r < opts.runs; ++r) {
+      if (g_stop_requested) return absl::CancelledError("interrupted: no outputs written");
+      auto where = [&] { return absl::StrFormat("at %d thread%s, run %d of %d (%s)", n, n == 1 ? "" : "s", r + 1, opts.runs, shown(step.argv)); };
+      auto res = run_command(step.argv);
+      if (!res.ok()) return absl::Status(res.status().code(), absl::StrCat(where(), ": ", res.status().message()));
+      if (res->signal)
+        return absl::AbortedError(absl::StrCat(where(), ": killed by signal ", res->signal, " (", strsignal(res->signal), ")"));
+      if (res->exit_code != 0) {
+        std::string why = last_line(res->err);
+        return absl::AbortedError(
+            absl::StrCat(where(), ": exited with status ", res->exit_code, why.empty() ? "" : ": " + why));
+      }
+      double x = 0;
+      if (opts.metric.empty()) {
+        x = res->wall_s > 0 ? 1 / res->wall_s : 0;
+      } else {
+        auto v = extract_with(res->out, re, opts.metric);
+        if (!v.ok()) return absl::Status(v.status().code(), absl::StrCat(where(), ": ", v.status().message()));
+        x = *v;
+      }
+      step.throughputs.push_back(x);
+      step.wall_s.push_back(res->wall_s);
+      spdlog::info("scale: {} threads, run {}/{}: throughput {:.6g} ({:.2f} s)", n, r + 1, opts.runs, x, res->wall_s);
+    }
+    step.median = median(step.throughputs);
+    m.steps.push_back(std::move(step));
+  }
+  return m;
+}
+
+}  // namespace ccprof::agent
