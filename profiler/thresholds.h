@@ -107,4 +107,75 @@ inline constexpr size_t kQueueMinSamples = 5;
 // blocked (futex waits, sleeps, I/O) while memory grew.
 inline constexpr double kQueueProducerMaxBlockedShare = 0.2;
 
+// ---- memory (memory-access sampler: false sharing, hot atomics, CAS storms, ------
+// ---- and what contended locks' critical sections touch) ---------------------------
+
+// A cache line needs at least this many sampled accesses before any conclusion: at
+// the default ~1 kHz per CPU that is ~20 ms of CPU time on the line, above the
+// noise of a few stray samples on a line touched once.
+inline constexpr uint64_t kMemoryMinLineSamples = 20;
+// A thread takes part in a line's false sharing when at least this many of its
+// samples hit the line (fewer is an occasional touch, not a ping-pong).
+inline constexpr uint64_t kFalseSharingMinThreadSamples = 5;
+// ...and the line is a finding when the participating threads spent at least this
+// share of their samples on it: below 10% padding the line would not move the
+// program's throughput measurably. s03 bad spends ~95% there, s03 fixed 0% (one
+// thread per line).
+inline constexpr double kFalseSharingMinSampleShare = 0.10;
+// A hot atomic: one word, locked read-modify-writes from at least this many
+// threads...
+inline constexpr int kHotAtomicMinThreads = 2;
+// ...taking at least this share of those threads' samples (s12 bad: nearly all;
+// a counter bumped once per request of real work: well under 10%).
+inline constexpr double kHotAtomicMinSampleShare = 0.10;
+// A CAS retry storm: the word's accesses take at least this share of the
+// threads' samples (load, compare-exchange, retry is all they do)...
+inline constexpr double kCasStormMinSampleShare = 0.20;
+// ...and compare-exchanges are at least this share of the locked accesses on it
+// (otherwise it is a fetch_add counter: hot-atomic).
+inline constexpr double kCasStormMinCasShare = 0.5;
+// A sampled address within this distance above the sampled stack pointer (or the
+// 128-byte red zone below it) is the thread's own stack: never shared, never shown.
+inline constexpr uint64_t kStackWindowBytes = 64 * 1024;
+// A contended lock's critical sections need at least this many sampled non-stack
+// accesses to writable memory before we say what they do.
+inline constexpr uint64_t kLockAccessMinSamples = 5;
+// read-mostly-lock: at least this share of those accesses are reads (the rare
+// writer's stores, e.g. s02's reload every 100 ms, stay below 5%).
+inline constexpr double kReadMostlyMinReadShare = 0.95;
+// lock-for-single-word: every store goes to one word, and that word takes at least
+// this share of the critical sections' accesses (the rest: reads of other data).
+inline constexpr double kSingleWordMinShare = 0.5;
+
+
+// ---- queues and handoffs (futex + lockrate collectors) ----------------------------
+namespace queues {
+// per-item-synchronization: a queue's mutex taken at least this often per second, as
+// counted by the lockrate uprobe windows. The count is a lower bound: every call traps
+// into the uprobe (~1-3 µs here), which slows the target while the window is open.
+// At 20,000/s the lock round trips (~50-100 ns each when the line bounces between
+// cores) already cost a few percent of a core, and batching removes nearly all of them;
+// the fixed s07 (256 items per acquisition) stays near 2,000/s.
+inline constexpr double kPerItemMinAcquisitionsPerS = 20000;
+// ...from at least this many call sites (a producer side and a consumer side).
+inline constexpr int kPerItemMinSites = 2;
+// handoff-stall: each item costs a producer wait and a consumer wake. A wake/wait pair
+// costs ~10 µs here (two futex syscalls and two context switches), so this many pairs
+// per second spend >= 5% of a core on the handoff alone; the fixed s14 (buffer of
+// 2 x workers) and s07 (batched) stay near 1,000-2,000/s.
+inline constexpr double kHandoffMinPairsPerS = 5000;
+// ...and the producer blocks about once per consumer wake-up: a buffer would let it
+// run ahead, so a ratio far below 1 means there is one (s14 fixed: ~0.2).
+inline constexpr double kHandoffMinPairRatio = 0.5;
+inline constexpr double kHandoffMaxPairRatio = 2.0;
+}  // namespace queues
+
+// ---- the CPython GIL ---------------------------------------------------------------
+namespace gil {
+// Threads waiting for the interpreter lock this share of their time: CPU-bound Python
+// threads on 2+ cores wait 50-80%; I/O-bound ones that release the GIL wait far less.
+inline constexpr double kMinWaitShare = 0.10;
+inline constexpr int kMinWaiters = 2;
+}  // namespace gil
+
 }  // namespace ccprof::profiler::thresholds

@@ -1,0 +1,524 @@
+#include "profiler/memory_rules.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "profiler/data_naming.h"
+#include "profiler/decode_access.h"
+#include "profiler/lock_table.h"
+#include "profiler/pmu_record.h"
+#include "profiler/thresholds.h"
+
+namespace ccprof::profiler {
+namespace th = thresholds;
+namespace {
+
+std::string hex(uint64_t a) { return absl::StrFormat("0x%x", a); }
+std::string pct(double x) { return absl::StrFormat("%.0f%%", 100 * x); }
+
+std::string join_numbers(const std::vector<uint32_t>& v) {
+  std::vector<std::string> s;
+  for (auto x : v) s.push_back(std::to_string(x));
+  if (s.size() <= 1) return absl::StrJoin(s, "");
+  return absl::StrCat(absl::StrJoin(s.begin(), s.end() - 1, ", "), " and ", s.back());
+}
+
+uint64_t samples_of(const MemoryRuleEnv& env, uint32_t tid) {
+  auto it = env.thread_samples.find(tid);
+  return it == env.thread_samples.end() ? 0 : it->second;
+}
+
+// Thread-seconds an amount of samples stands for.
+double cost_of(const MemoryRuleEnv& env, const std::map<uint32_t, uint64_t>& samples_by_tid) {
+  double s = 0;
+  for (const auto& [tid, n] : samples_by_tid) {
+    if (env.period_s > 0) {
+      s += n * env.period_s;
+    } else {
+      uint64_t all = samples_of(env, tid);
+      auto lt = env.thread_lifetime_s.find(tid);
+      if (all && lt != env.thread_lifetime_s.end()) s += lt->second * n / static_cast<double>(all);
+    }
+  }
+  return s;
+}
+
+std::string confidence_of(uint64_t samples) {
+  return samples >= 200 ? "high" : samples >= 50 ? "medium" : "low";
+}
+
+// The instructions behind some offsets of a line, as source locations (merged per line).
+std::vector<SourceLocation> locations_of(const CacheLine& line, const std::set<uint32_t>& offsets,
+                                         const std::set<uint32_t>& tids, const MemoryRuleEnv& env) {
+  std::map<std::tuple<std::string, std::string, int>, SourceLocation> by_line;
+  uint64_t total = 0;
+  for (uint32_t off : offsets) {
+    const OffsetStats& o = line.offsets.at(off);
+    for (const auto& [ip, ic] : o.instructions) {
+      uint64_t n = ic.count;
+      total += n;
+      CodeLocation c = env.code(line.pid, ip);
+      auto key = std::make_tuple(c.function, c.file, c.line);
+      auto it = by_line.find(key);
+      if (it == by_line.end()) {
+        SourceLocation s;
+        s.function = c.function;
+        s.file = c.file;
+        s.line = c.line;
+        s.address = ip;
+        s.module = c.module;
+        s.role = absl::StrCat(is_write(ic.kind) ? "writes" : "reads", " offset ", off, " (",
+                              env.data_name(line.pid, line.address + off), ")");
+        it = by_line.emplace(key, s).first;
+      }
+      it->second.share += n;
+    }
+  }
+  (void)tids;
+  std::vector<SourceLocation> out;
+  for (auto& [k, s] : by_line) {
+    s.share = total ? s.share / total : 0;
+    out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.share > b.share; });
+  return out;
+}
+
+std::string common_name(const CacheLine& line, const MemoryRuleEnv& env) {
+  // The variable the line belongs to: the data name of its first sampled offset, cut
+  // at the first '[' or '.', e.g. "g_counters".
+  if (line.offsets.empty()) return "";
+  std::string n = env.data_name(line.pid, line.address + line.offsets.begin()->first);
+  auto cut = n.find_first_of("[.+");
+  return cut == std::string::npos ? n : n.substr(0, cut);
+}
+
+bool overlap(const AccessCounts& a, const AccessCounts& b) {
+  return a.first_ns <= b.last_ns && b.first_ns <= a.last_ns;
+}
+
+}  // namespace
+
+nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env) {
+  nlohmann::json offsets = nlohmann::json::array();
+  for (const auto& [off, o] : line.offsets) {
+    nlohmann::json threads = nlohmann::json::array();
+    for (const auto& [tid, c] : o.threads)
+      threads.push_back({{"tid", tid},
+                         {"comm", env.comm ? env.comm(tid) : ""},
+                         {"reads", c.reads},
+                         {"writes", c.writes},
+                         {"rmws", c.rmws + c.locked + c.cas},
+                         {"locked", c.locked + c.cas},
+                         {"cas", c.cas},
+                         {"hitm", c.hitm}});
+    nlohmann::json insns = nlohmann::json::array();
+    for (const auto& [ip, ic] : o.instructions) {
+      CodeLocation c = env.code(line.pid, ip);
+      insns.push_back({{"address", hex(ip)},
+                       {"function", c.function},
+                       {"file", c.file},
+                       {"line", c.line},
+                       {"kind", access_kind_name(ic.kind)},
+                       {"count", ic.count}});
+    }
+    offsets.push_back({{"offset", off},
+                       {"size", o.size},
+                       {"member", env.data_name(line.pid, line.address + off)},
+                       {"threads", threads},
+                       {"instructions", insns}});
+  }
+  return {{"address", hex(line.address)},
+          {"name", common_name(line, env)},
+          {"region", env.region ? env.region(line.pid, line.address) : ""},
+          {"samples", line.total.samples()},
+          {"hitm", line.total.hitm},
+          {"offsets", offsets}};
+}
+
+std::vector<Finding> cacheline_findings(const CacheLineTable& table, const MemoryRuleEnv& env) {
+  std::vector<Finding> out;
+  for (const CacheLine* lp : table.by_samples()) {
+    const CacheLine& line = *lp;
+    if (line.total.samples() < th::kMemoryMinLineSamples) continue;
+    const std::string var = common_name(line, env);
+    const std::string line_desc = absl::StrCat("line ", hex(line.address), var.empty() ? "" : absl::StrCat(" (", var, ")"));
+
+    // ---- one word under locked read-modify-writes: hot-atomic or cas-retry-storm
+    std::set<uint32_t> atomic_tids;
+    for (const auto& [off, o] : line.offsets) {
+      if (env.lock_words.count({line.pid, line.address + off})) continue;
+      std::map<uint32_t, uint64_t> word_by_tid;
+      uint64_t locked = 0, cas = 0;
+      for (const auto& [tid, c] : o.threads) {
+        if (c.locked + c.cas == 0) continue;
+        word_by_tid[tid] = c.samples();
+        locked += c.locked;
+        cas += c.cas;
+      }
+      if (static_cast<int>(word_by_tid.size()) < th::kHotAtomicMinThreads) continue;
+      bool in_user_code = false;
+      for (const auto& [ip, ic] : o.instructions)
+        if (is_locked(ic.kind) && !env.code(line.pid, ip).in_system_library) in_user_code = true;
+      if (!in_user_code) continue;  // a lock's own word inside libc: the lock rules' business
+      uint64_t word = 0, all = 0;
+      for (const auto& [tid, n] : word_by_tid) {
+        word += n;
+        all += samples_of(env, tid);
+      }
+      const double share = all ? static_cast<double>(word) / all : 0;
+      const double cas_share = static_cast<double>(cas) / (locked + cas);
+      const bool storm = cas_share >= th::kCasStormMinCasShare && share >= th::kCasStormMinSampleShare;
+      const bool hot = !storm && share >= th::kHotAtomicMinSampleShare;
+      if (!storm && !hot) continue;
+      for (const auto& [tid, n] : word_by_tid) atomic_tids.insert(tid);
+      const std::string member = env.data_name(line.pid, line.address + off);
+      Finding f;
+      f.kind = storm ? "cas-retry-storm" : "hot-atomic";
+      f.scenario = storm ? 11 : 12;
+      f.cost_thread_s = cost_of(env, word_by_tid);
+      f.cost_share = env.total_thread_s > 0 ? f.cost_thread_s / env.total_thread_s : 0;
+      f.confidence = confidence_of(word);
+      if (storm) {
+        f.title = absl::StrCat(word_by_tid.size(), " threads retry compare-exchange on ", member);
+        f.explanation = absl::StrCat(
+            word_by_tid.size(), " threads ran locked compare-exchange on the same word ", member, " (", hex(line.address + off),
+            "): ", cas, " of its ", word, " samples were CAS instructions, and the word took ", pct(share),
+            " of those threads' samples. Every failed CAS moves the cache line to another core and starts over, "
+            "so adding threads adds retries, not throughput.");
+        f.remedy.kind = "shard";
+        f.remedy.text =
+            "Give each thread its own structure (per-thread stacks or free lists, merged or stolen from only when "
+            "empty) so compare-exchanges rarely meet; under this much contention a plain mutex may beat the "
+            "lock-free loop, because waiting threads sleep instead of retrying.";
+        f.remedy.before =
+            "std::atomic<Node*> head;\nvoid push(Node* n) {\n  n->next = head.load();\n"
+            "  while (!head.compare_exchange_weak(n->next, n)) {}\n}";
+        f.remedy.after =
+            "struct alignas(64) Shard { std::atomic<Node*> head; };\nShard shards[kThreads];\n"
+            "void push(Node* n) {  // each thread pushes to its own shard\n  auto& h = shards[thread_index()].head;\n"
+            "  n->next = h.load(std::memory_order_relaxed);\n  while (!h.compare_exchange_weak(n->next, n)) {}\n}";
+      } else {
+        f.title = absl::StrCat(word_by_tid.size(), " threads hammer one atomic: ", member);
+        f.explanation = absl::StrCat(
+            word_by_tid.size(), " threads ran locked read-modify-writes on the same word ", member, " (",
+            hex(line.address + off), "): ", locked + cas, " locked accesses among ", word,
+            " samples on it, ", pct(share),
+            " of those threads' samples. Each one must own the cache line exclusively, so the threads take turns "
+            "on it.");
+        f.remedy.kind = "shard-counter";
+        f.remedy.text =
+            "Give each thread its own counter cell on its own cache line (alignas(64)) and sum the cells when the "
+            "total is read; reads become rarer and slower, updates stay on the core.";
+        f.remedy.before = "std::atomic<int64_t> g_requests;\nvoid on_request() { g_requests.fetch_add(1); }";
+        f.remedy.after =
+            "struct alignas(64) Cell { std::atomic<int64_t> n; };\nCell g_requests[kMaxThreads];\n"
+            "void on_request() { g_requests[thread_index()].n.fetch_add(1, std::memory_order_relaxed); }\n"
+            "int64_t total() { int64_t s = 0; for (auto& c : g_requests) s += c.n.load(); return s; }";
+      }
+      std::set<uint32_t> tids;
+      for (const auto& [tid, n] : word_by_tid) tids.insert(tid);
+      f.locations = locations_of(line, {off}, tids, env);
+      f.evidence["cache_line"] = cache_line_json(line, env);
+      f.evidence["word"] = {{"address", hex(line.address + off)}, {"member", member}, {"threads", word_by_tid.size()},
+                            {"samples", word}, {"locked", locked}, {"cas", cas}, {"share", share}};
+      out.push_back(std::move(f));
+    }
+
+    // ---- false sharing: threads on disjoint bytes of the line, at least one writing
+    auto fp = footprints(line);
+    std::vector<uint32_t> part;
+    for (const auto& [tid, c] : line.threads)
+      if (c.samples() >= th::kFalseSharingMinThreadSamples && !atomic_tids.count(tid)) part.push_back(tid);
+    std::set<uint32_t> involved;
+    for (size_t i = 0; i < part.size(); ++i)
+      for (size_t j = i + 1; j < part.size(); ++j) {
+        const auto& a = fp[part[i]];
+        const auto& b = fp[part[j]];
+        if (!(a.written | b.written)) continue;
+        if ((a.written & b.accessed) || (b.written & a.accessed)) continue;  // true sharing between them
+        if (!overlap(line.threads.at(part[i]), line.threads.at(part[j]))) continue;
+        involved.insert(part[i]);
+        involved.insert(part[j]);
+      }
+    if (involved.size() < 2) continue;
+    std::map<uint32_t, uint64_t> line_by_tid;
+    uint64_t on_line = 0, stores = 0, all = 0;
+    for (uint32_t tid : involved) {
+      const AccessCounts& c = line.threads.at(tid);
+      line_by_tid[tid] = c.samples();
+      on_line += c.samples();
+      stores += c.stores();
+      all += samples_of(env, tid);
+    }
+    const double share = all ? static_cast<double>(on_line) / all : 0;
+    if (share < th::kFalseSharingMinSampleShare) continue;
+    std::set<uint32_t> offs;
+    std::vector<uint32_t> written_offs;
+    for (const auto& [off, o] : line.offsets) {
+      bool by_involved = false, written = false;
+      for (const auto& [tid, c] : o.threads)
+        if (involved.count(tid)) {
+          by_involved = true;
+          written = written || c.stores();
+        }
+      if (by_involved) offs.insert(off);
+      if (written) written_offs.push_back(off);
+    }
+    Finding f;
+    f.kind = "false-sharing";
+    f.scenario = 3;
+    f.title = absl::StrCat("False sharing: ", involved.size(), " threads write separate parts of ", line_desc);
+    f.cost_thread_s = cost_of(env, line_by_tid);
+    f.cost_share = env.total_thread_s > 0 ? f.cost_thread_s / env.total_thread_s : 0;
+    f.confidence = confidence_of(on_line);
+    std::vector<std::string> per_thread;
+    for (uint32_t tid : involved) {
+      std::vector<std::string> mine;
+      for (const auto& [off, o] : line.offsets)
+        if (o.threads.count(tid) && o.threads.at(tid).stores()) mine.push_back(env.data_name(line.pid, line.address + off));
+      if (!mine.empty()) per_thread.push_back(absl::StrCat("thread ", tid, ": ", absl::StrJoin(mine, ", ")));
+    }
+    f.explanation = absl::StrCat(
+        involved.size(), " threads wrote offsets ", join_numbers(written_offs), " of ", line_desc, " (",
+        absl::StrJoin(per_thread, "; "), "); no two of them touch the same bytes, yet ", pct(share),
+        " of their samples were accesses to this line (", pct(on_line ? static_cast<double>(stores) / on_line : 0),
+        " of those stores). Every store takes the whole 64-byte line away from the other cores, so the threads "
+        "wait for each other's cache misses although they share no data.",
+        line.total.hitm ? absl::StrCat(" The PMU saw ", line.total.hitm, " HITM accesses on it.") : "");
+    f.remedy.kind = "pad";
+    f.remedy.text =
+        "Give each thread's data its own cache line: align the per-thread slots to 64 bytes "
+        "(alignas(std::hardware_destructive_interference_size)), or keep the counts thread-local and merge them "
+        "once at the end.";
+    f.remedy.before = "int64_t counters[kThreads];  // 8 threads' counters in one 64-byte line\n"
+                      "void work(int i) { for (...) counters[i]++; }";
+    f.remedy.after = "struct alignas(64) Slot { int64_t n; };\nSlot counters[kThreads];  // one line per thread\n"
+                     "void work(int i) { for (...) counters[i].n++; }";
+    f.locations = locations_of(line, offs, involved, env);
+    f.evidence["cache_line"] = cache_line_json(line, env);
+    f.evidence["threads"] = involved.size();
+    f.evidence["line_sample_share"] = share;
+    f.evidence["store_share"] = on_line ? static_cast<double>(stores) / on_line : 0;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,
+                                          const std::vector<ContendedLock>& locks, const MemoryRuleEnv& env) {
+  std::vector<Finding> out;
+  auto key_of = [](const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); };
+  for (const auto& lock : locks) {
+    std::set<std::string> fns;
+    for (const auto& s : lock.sites)
+      if (!s.in_system_library) fns.insert(key_of(s));
+    if (fns.empty()) continue;
+    uint64_t n = 0, reads = 0;
+    std::map<uint64_t, uint64_t> words, written;  // word address -> accesses / stores
+    std::map<std::tuple<std::string, std::string, int>, SourceLocation> locs;
+    for (const auto& a : accesses) {
+      if (a.pid != lock.pid) continue;
+      if (a.data_addr >= lock.uaddr && a.data_addr < lock.uaddr + 40) continue;  // the mutex itself
+      CodeLocation c = env.code(a.pid, a.insn_addr);
+      if (c.in_system_library || !fns.count(key_of(c))) continue;
+      if (env.shared_data && !env.shared_data(a.pid, a.data_addr)) continue;
+      ++n;
+      const uint64_t word = a.data_addr & ~uint64_t{7};
+      ++words[word];
+      if (is_write(a.kind)) ++written[word];
+      else ++reads;
+      auto k = std::make_tuple(c.function, c.file, c.line);
+      auto it = locs.find(k);
+      if (it == locs.end()) {
+        SourceLocation s;
+        s.function = c.function;
+        s.file = c.file;
+        s.line = c.line;
+        s.address = a.insn_addr;
+        s.module = c.module;
+        s.role = absl::StrCat(is_write(a.kind) ? "writes " : "reads ", env.data_name(a.pid, a.data_addr),
+                              " under ", lock.name);
+        it = locs.emplace(k, s).first;
+      }
+      it->second.share += 1;
+    }
+    if (n < th::kLockAccessMinSamples) continue;
+    std::vector<SourceLocation> locations;
+    for (auto& [k, s] : locs) {
+      s.share /= n;
+      locations.push_back(s);
+    }
+    std::sort(locations.begin(), locations.end(), [](const auto& a, const auto& b) { return a.share > b.share; });
+    const double read_share = static_cast<double>(reads) / n;
+    Finding f;
+    f.cost_thread_s = lock.wait_s;
+    f.cost_share = env.total_thread_s > 0 ? lock.wait_s / env.total_thread_s : 0;
+    f.confidence = confidence_of(n * 10);
+    f.locations = locations;
+    f.evidence["lock"] = {{"address", hex(lock.uaddr)}, {"name", lock.name}, {"wait_s", lock.wait_s},
+                          {"wait_share", lock.share}};
+    f.evidence["critical_section"] = {{"samples", n}, {"reads", reads}, {"writes", n - reads},
+                                      {"words", words.size()}, {"words_written", written.size()},
+                                      {"functions", std::vector<std::string>(fns.begin(), fns.end())}};
+    if (read_share >= th::kReadMostlyMinReadShare) {
+      f.kind = "read-mostly-lock";
+      f.scenario = 2;
+      f.title = absl::StrCat("Readers serialise on ", lock.name, " although they only read");
+      f.explanation = absl::StrCat(
+          "Threads waited ", absl::StrFormat("%.2f", lock.wait_s), " s (", pct(lock.share),
+          " of their time) for ", lock.name, ", and ", pct(read_share), " of the ", n,
+          " sampled accesses to shared data in the functions that hold it (", absl::StrJoin(fns, ", "),
+          ") were reads of ", words.size(), " words: readers exclude each other for nothing.");
+      f.remedy.kind = "rwlock-or-snapshot";
+      f.remedy.text =
+          "Let readers share: a std::shared_mutex (shared_lock for readers) if writes must stay in place, or "
+          "better publish an immutable snapshot through an atomic pointer so readers take no lock at all and the "
+          "rare writer swaps in a new copy.";
+      f.remedy.before = "std::mutex m; Config cfg;\nint read() { std::lock_guard g(m); return use(cfg); }";
+      f.remedy.after =
+          "std::atomic<std::shared_ptr<const Config>> cfg;\nint read() { return use(*cfg.load()); }\n"
+          "void reload(Config c) { cfg.store(std::make_shared<const Config>(std::move(c))); }";
+    } else if (written.size() == 1 &&
+               static_cast<double>(words.at(written.begin()->first)) / n >= th::kSingleWordMinShare) {
+      const uint64_t w = written.begin()->first;
+      const std::string member = env.data_name(lock.pid, w);
+      f.kind = "lock-for-single-word";
+      f.scenario = 4;
+      f.title = absl::StrCat(lock.name, " guards a single word: ", member);
+      f.explanation = absl::StrCat(
+          "Threads waited ", absl::StrFormat("%.2f", lock.wait_s), " s (", pct(lock.share), " of their time) for ",
+          lock.name, ", yet every sampled store in the functions that hold it (", absl::StrJoin(fns, ", "),
+          ") went to one word, ", member, " (", words.at(w), " of ", n,
+          " sampled accesses): the critical section is one read-modify-write, which one atomic instruction does "
+          "without parking threads.");
+      f.remedy.kind = "atomic";
+      f.remedy.text =
+          "Replace the mutex and the word with a std::atomic and one fetch_add (or compare_exchange for other "
+          "updates); if that word then shows up as a hot atomic, shard it per thread.";
+      f.remedy.before = "std::mutex m; int64_t count;\nvoid hit() { std::lock_guard g(m); ++count; }";
+      f.remedy.after = "std::atomic<int64_t> count;\nvoid hit() { count.fetch_add(1, std::memory_order_relaxed); }";
+    } else {
+      continue;
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<ContendedLock>& locks) {
+  const Recording& rec = ctx.rec;
+  MemoryRuleEnv env;
+  env.total_thread_s = ctx.total_thread_seconds();
+  auto sec = rec.sections.find("memory_sampler");
+  if (sec != rec.sections.end() && sec->second.contains("period_ns"))
+    env.period_s = sec->second["period_ns"].get<uint64_t>() / 1e9;
+  for (const auto& t : rec.threads) env.thread_lifetime_s[t.tid] = ctx.thread_lifetime_s(t.tid);
+  for (const auto& a : rec.futex_addrs) env.lock_words.insert({a.pid, a.uaddr});
+  for (const auto& l : locks) env.lock_words.insert({l.pid, l.uaddr});
+  env.code = [&ctx](uint32_t pid, uint64_t ip) {
+    Symbolizer* s = ctx.symbolizer(pid);
+    return s ? s->code(ip) : CodeLocation{};
+  };
+  env.data_name = [&ctx](uint32_t pid, uint64_t addr) {
+    Symbolizer* s = ctx.symbolizer(pid);
+    return s ? describe_data(*s, addr) : hex(addr);
+  };
+  env.region = [&ctx](uint32_t pid, uint64_t addr) {
+    Symbolizer* s = ctx.symbolizer(pid);
+    return s ? s->data(addr).region : std::string("unknown");
+  };
+  env.shared_data = [&ctx](uint32_t pid, uint64_t addr) {
+    Symbolizer* s = ctx.symbolizer(pid);
+    if (!s) return true;
+    const MemoryMap* m = s->map_of(addr);
+    if (m && m->perms.find('w') == std::string::npos) return false;  // constants, RELRO GOT
+    if (m && is_system_object(m->path)) return false;                // libc's own data
+    return true;
+  };
+  env.comm = [&ctx](uint32_t tid) { return ctx.comm(tid); };
+
+  CacheLineTable table;
+  std::vector<MemoryAccess> accesses;
+  std::map<uint32_t, std::unique_ptr<AccessDecoder>> decoders;
+  std::map<std::string, uint64_t> failures;
+  uint64_t with_address = 0, stack = 0;
+  for (const auto& m : rec.memory_samples) {
+    ++env.thread_samples[m.tid];
+    Symbolizer* sym = ctx.symbolizer(m.pid);
+    MemoryAccess a;
+    a.pid = m.pid;
+    a.tid = m.tid;
+    a.time_ns = m.time_ns;
+    a.insn_addr = m.regs[kRip];
+    if (m.pmu) {
+      if (!m.data_addr) {
+        ++failures["pmu_no_address"];
+        continue;
+      }
+      DataSource ds = decode_data_src(m.data_src);
+      a.data_addr = m.data_addr;
+      a.hitm = is_contended_transfer(ds);
+      a.size = 8;
+      a.kind = ds.store ? AccessKind::kWrite : AccessKind::kRead;
+      // The precise IP is the accessing instruction itself: its bytes give size and lock.
+      std::vector<uint8_t> code;
+      if (sym && sym->read_file_bytes(a.insn_addr, 15, code)) {
+        DecodeResult r = decode_instruction_access(code.data(), code.size(), a.insn_addr, m.regs, m.fsbase, false);
+        if (r.access) {
+          a.size = r.access->size;
+          if (r.access->kind != AccessKind::kRead && r.access->kind != AccessKind::kWrite) a.kind = r.access->kind;
+        }
+      }
+      if (ds.locked && !is_locked(a.kind)) a.kind = AccessKind::kLockedRmw;
+    } else {
+      if (!sym) {
+        ++failures["no_process_maps"];
+        continue;
+      }
+      auto& dec = decoders[m.pid];
+      if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
+      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase);
+      if (!r.access) {
+        ++failures[decode_failure_name(r.failure)];
+        continue;
+      }
+      a.insn_addr = r.access->insn_addr;
+      a.data_addr = r.access->data_addr;
+      a.size = r.access->size;
+      a.kind = r.access->kind;
+      const uint64_t sp = m.regs[kRsp];
+      if (r.access->fs_relative || (a.data_addr + 128 >= sp && a.data_addr < sp + th::kStackWindowBytes)) {
+        ++with_address;
+        ++stack;  // the thread's own stack or TLS: private by construction
+        continue;
+      }
+    }
+    ++with_address;
+    table.add(a);
+    accesses.push_back(a);
+  }
+  for (const auto& [why, n] : failures) ctx.losses[absl::StrCat("sampler.no_address.", why)] += n;
+  const uint64_t total = rec.memory_samples.size();
+  ctx.tables["memory"] = {{"mode", rec.memory_sampler_mode},
+                          {"samples", total},
+                          {"with_address", with_address},
+                          {"address_yield", total ? static_cast<double>(with_address) / total : 0},
+                          {"private_stack_or_tls", stack},
+                          {"no_address", failures}};
+  nlohmann::json lines = nlohmann::json::array();
+  for (const CacheLine* l : table.by_samples()) {
+    if (lines.size() >= 20 || l->total.samples() < th::kMemoryMinLineSamples) break;
+    lines.push_back(cache_line_json(*l, env));
+  }
+  ctx.tables["cache_lines"] = lines;
+
+  std::vector<Finding> out = cacheline_findings(table, env);
+  for (auto& f : lock_access_findings(accesses, locks, env)) out.push_back(std::move(f));
+  return out;
+}
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,47 @@
+#pragma once
+// Rules on the memory-access samples: false-sharing (scenario 3), hot-atomic (12),
+// cas-retry-storm (11) from the cache-line table; read-mostly-lock (2) and
+// lock-for-single-word (4) from the sampled accesses inside the functions that take
+// a contended lock.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "profiler/analysis.h"
+#include "profiler/cacheline_table.h"
+#include "profiler/lock_rules.h"
+
+namespace ccprof::profiler {
+
+// Decodes every memory sample, builds the cache-line table, fills ctx.tables
+// "memory" (yield and why samples had no address) and "cache_lines" (the top lines),
+// counts the samples without an address in ctx.losses ("sampler.no_address.*"), and
+// returns the findings of every memory rule.
+std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<ContendedLock>& locks);
+
+// What the rules need besides the accesses (a seam for tests).
+struct MemoryRuleEnv {
+  std::function<CodeLocation(uint32_t pid, uint64_t ip)> code;
+  std::function<std::string(uint32_t pid, uint64_t addr)> data_name;  // "g_counters[3]"
+  std::function<std::string(uint32_t pid, uint64_t addr)> region;     // "global", "heap", ...
+  // Whether an address is program data that threads can share (writable, not in a
+  // system library's data); reads of constants and GOT entries are not.
+  std::function<bool(uint32_t pid, uint64_t addr)> shared_data;
+  std::function<std::string(uint32_t tid)> comm;
+  std::map<uint32_t, uint64_t> thread_samples;  // every sample per thread (with an address or not)
+  double period_s = 0;                          // CPU seconds per sample (decode mode); 0 = unknown
+  std::map<uint32_t, double> thread_lifetime_s; // for the cost when period_s is unknown (PMU mode)
+  double total_thread_s = 0;
+  std::set<std::pair<uint32_t, uint64_t>> lock_words;  // futex words: locks, not hot atomics
+};
+
+std::vector<Finding> cacheline_findings(const CacheLineTable& table, const MemoryRuleEnv& env);
+std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,
+                                          const std::vector<ContendedLock>& locks, const MemoryRuleEnv& env);
+// evidence.cache_line of docs/findings-schema.md
+nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env);
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,191 @@
+#include "profiler/memory_rules.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_format.h"
+
+namespace ccprof::profiler {
+namespace {
+
+constexpr uint64_t kLine = 0x55d1c0a04080;
+
+MemoryRuleEnv env_for(std::map<uint32_t, uint64_t> thread_samples) {
+  MemoryRuleEnv env;
+  env.code = [](uint32_t, uint64_t ip) {
+    CodeLocation c;
+    c.function = ip >= 0x402000 ? "read_config_locked" : "bump";
+    c.inline_chain = {c.function};
+    c.file = "/src/w.cc";
+    c.line = static_cast<int>(ip & 0xff);
+    return c;
+  };
+  env.data_name = [](uint32_t, uint64_t a) {
+    if (a >= kLine && a < kLine + 64) return absl::StrFormat("g_counters[%d]", (a - kLine) / 8);
+    return absl::StrFormat("0x%x", a);
+  };
+  env.region = [](uint32_t, uint64_t) { return std::string("global"); };
+  env.comm = [](uint32_t) { return std::string("worker"); };
+  env.thread_samples = std::move(thread_samples);
+  env.period_s = 0.001;
+  env.total_thread_s = 8;
+  return env;
+}
+
+void add(CacheLineTable& t, uint32_t tid, uint64_t addr, AccessKind k, int n, uint64_t ip, uint64_t t0 = 1000) {
+  for (int i = 0; i < n; ++i) {
+    MemoryAccess a;
+    a.pid = 1;
+    a.tid = tid;
+    a.time_ns = t0 + i * 1000;
+    a.insn_addr = ip;
+    a.data_addr = addr;
+    a.size = 8;
+    a.kind = k;
+    t.add(a);
+  }
+}
+
+const Finding* find(const std::vector<Finding>& fs, const std::string& kind) {
+  for (const auto& f : fs)
+    if (f.kind == kind) return &f;
+  return nullptr;
+}
+
+TEST(MemoryRules, FalseSharingOfPerThreadSlots) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 4; ++i) {
+    add(t, 100 + i, kLine + 8 * i, AccessKind::kRead, 80, 0x401010);
+    add(t, 100 + i, kLine + 8 * i, AccessKind::kWrite, 15, 0x401017);
+  }
+  auto env = env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}});
+  auto fs = cacheline_findings(t, env);
+  const Finding* f = find(fs, "false-sharing");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->remedy.kind, "pad");
+  EXPECT_EQ(f->scenario, 3);
+  EXPECT_NE(f->explanation.find("4 threads wrote offsets 0, 8, 16 and 24"), std::string::npos) << f->explanation;
+  EXPECT_NE(f->explanation.find("95% of their samples"), std::string::npos) << f->explanation;
+  EXPECT_NEAR(f->cost_thread_s, 4 * 95 * 0.001, 1e-9);
+  EXPECT_EQ(f->evidence["cache_line"]["address"], absl::StrFormat("0x%x", kLine));
+  EXPECT_EQ(f->evidence["cache_line"]["name"], "g_counters");
+  EXPECT_EQ(f->evidence["cache_line"]["offsets"].size(), 4u);
+  EXPECT_EQ(f->evidence["cache_line"]["offsets"][1]["member"], "g_counters[1]");
+  ASSERT_FALSE(f->locations.empty());
+  EXPECT_EQ(f->locations[0].function, "bump");
+  EXPECT_FALSE(find(fs, "hot-atomic"));
+}
+
+TEST(MemoryRules, PaddedSlotsAreNotFalseSharing) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 4; ++i) add(t, 100 + i, kLine + 64 * i, AccessKind::kWrite, 90, 0x401017);
+  auto fs = cacheline_findings(t, env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}}));
+  EXPECT_TRUE(fs.empty());
+}
+
+TEST(MemoryRules, ThreadsThatNeverOverlapInTimeAreNotFalseSharing) {
+  CacheLineTable t;
+  add(t, 100, kLine, AccessKind::kWrite, 50, 0x401017, 1000);
+  add(t, 101, kLine + 8, AccessKind::kWrite, 50, 0x401017, 10'000'000);
+  EXPECT_TRUE(cacheline_findings(t, env_for({{100, 60}, {101, 60}})).empty());
+}
+
+TEST(MemoryRules, SharedWordUnderLockedAddIsAHotAtomicNotFalseSharing) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 3; ++i) add(t, 100 + i, kLine, AccessKind::kLockedRmw, 60, 0x401020);
+  auto fs = cacheline_findings(t, env_for({{100, 100}, {101, 100}, {102, 100}}));
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].kind, "hot-atomic");
+  EXPECT_EQ(fs[0].remedy.kind, "shard-counter");
+  EXPECT_EQ(fs[0].scenario, 12);
+}
+
+TEST(MemoryRules, CompareExchangeLoopIsACasRetryStorm) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 4; ++i) {
+    add(t, 100 + i, kLine + 16, AccessKind::kRead, 20, 0x401030);
+    add(t, 100 + i, kLine + 16, AccessKind::kCas, 40, 0x401038);
+  }
+  auto fs = cacheline_findings(t, env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}}));
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].kind, "cas-retry-storm");
+  EXPECT_EQ(fs[0].remedy.kind, "shard");
+  EXPECT_EQ(fs[0].evidence["word"]["cas"], 160);
+}
+
+TEST(MemoryRules, AMutexWordIsNotAHotAtomic) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 3; ++i) add(t, 100 + i, kLine, AccessKind::kCas, 60, 0x401020);
+  auto env = env_for({{100, 100}, {101, 100}, {102, 100}});
+  env.lock_words.insert({1, kLine});
+  EXPECT_TRUE(cacheline_findings(t, env).empty());
+}
+
+TEST(MemoryRules, FewSamplesOnALineSayNothing) {
+  CacheLineTable t;
+  add(t, 100, kLine, AccessKind::kWrite, 6, 0x401017);
+  add(t, 101, kLine + 8, AccessKind::kWrite, 6, 0x401017);
+  EXPECT_TRUE(cacheline_findings(t, env_for({{100, 10}, {101, 10}})).empty());
+}
+
+std::vector<MemoryAccess> accesses(std::initializer_list<std::tuple<uint64_t, uint64_t, AccessKind, int>> spec) {
+  std::vector<MemoryAccess> out;
+  for (auto [ip, addr, kind, n] : spec)
+    for (int i = 0; i < n; ++i) {
+      MemoryAccess a;
+      a.pid = 1;
+      a.tid = 100 + i % 3;
+      a.insn_addr = ip;
+      a.data_addr = addr;
+      a.size = 8;
+      a.kind = kind;
+      out.push_back(a);
+    }
+  return out;
+}
+
+ContendedLock lock_taken_in(const std::string& fn) {
+  ContendedLock l;
+  l.pid = 1;
+  l.uaddr = 0x55d1c0a05000;
+  l.name = "g_config_mutex";
+  CodeLocation site;
+  site.function = fn;
+  site.inline_chain = {"std::mutex::lock", fn};
+  l.sites.push_back(site);
+  l.wait_s = 1.5;
+  l.share = 0.4;
+  return l;
+}
+
+TEST(MemoryRules, LockWhoseCriticalSectionOnlyReadsIsReadMostly) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRead, 30},
+                       {0x402018, 0x55d1c0a06008, AccessKind::kRead, 30},
+                       {0x402020, 0x55d1c0a05000, AccessKind::kCas, 30}});  // the mutex word: ignored
+  auto fs = lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env_for({}));
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].kind, "read-mostly-lock");
+  EXPECT_EQ(fs[0].remedy.kind, "rwlock-or-snapshot");
+  EXPECT_DOUBLE_EQ(fs[0].cost_thread_s, 1.5);
+  EXPECT_EQ(fs[0].evidence["critical_section"]["samples"], 60);
+}
+
+TEST(MemoryRules, LockAroundOneIncrementIsLockForSingleWord) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRmw, 20}, {0x402030, 0x55d1c0a07000, AccessKind::kRead, 3}});
+  auto fs = lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env_for({}));
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].kind, "lock-for-single-word");
+  EXPECT_EQ(fs[0].remedy.kind, "atomic");
+}
+
+TEST(MemoryRules, LockGuardingRealWorkRaisesNeither) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kWrite, 20},
+                       {0x402018, 0x55d1c0a06040, AccessKind::kWrite, 20},
+                       {0x402020, 0x55d1c0a06080, AccessKind::kRead, 20}});
+  EXPECT_TRUE(lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env_for({})).empty());
+  // Accesses in other functions do not count for the lock.
+  auto other = accesses({{0x401010, 0x55d1c0a06000, AccessKind::kRead, 50}});
+  EXPECT_TRUE(lock_access_findings(other, {lock_taken_in("read_config_locked")}, env_for({})).empty());
+}
+
+}  // namespace
+}  // namespace ccprof::profiler
