@@ -178,4 +178,24 @@ inline constexpr double kMinWaitShare = 0.10;
 inline constexpr int kMinWaiters = 2;
 }  // namespace gil
 
+// ---- scale (`ccprof scale`: profiler/scale_rules.cc) --------------------------------
+
+// Thread counts `ccprof scale` needs: λ, α and β are three unknowns, so fewer thread
+// counts leave α and β undetermined (usl_fit then reports no fit).
+inline constexpr int kScaleMinThreadCounts = 3;
+// retrograde-scaling: the median throughput at the largest N measured is at least this
+// share below the best median measured. Run-to-run noise of a whole-program run on this
+// shared 2-core machine is ~10% (s06 fixed: 11.5-12.6 M ops/s across N); s06 bad falls
+// ~60% from its peak by 16 threads. A 20% loss is also where capping is worth a change.
+inline constexpr double kRetrogradeMinDrop = 0.2;
+// ...and the fitted peak N* (best whole N) lies inside the measured range, below the
+// largest N: a fit whose peak is past the last point predicts decline, it did not see it.
+// ...and the USL describes the points at least this well (R²): below ~0.6 the curve is
+// not the shape of the data (a noise spike, a bimodal run), so its peak is no advice.
+inline constexpr double kRetrogradeMinR2 = 0.6;
+// Confidence "high" when the fit explains at least this share of the variance and at
+// least this many thread counts were measured (else "medium").
+inline constexpr double kRetrogradeHighConfidenceR2 = 0.9;
+inline constexpr int kRetrogradeHighConfidencePoints = 5;
+
 }  // namespace ccprof::profiler::thresholds
