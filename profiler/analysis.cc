@@ -1,9 +1,13 @@
 #include "profiler/analysis.h"
 
 #include <algorithm>
+#include <set>
 
 #include "profiler/lock_rules.h"
 #include "profiler/lock_table.h"
+#include "profiler/gil_rules.h"
+#include "profiler/lock_rates.h"
+#include "profiler/queue_rules.h"
 #include "profiler/sched_rules.h"
 #include "spdlog/spdlog.h"
 
@@ -72,12 +76,36 @@ std::string AnalysisContext::comm(uint32_t tid) const {
   return t ? t->comm : "";
 }
 
+namespace {
+
+// A lock whose waits are mostly explained by a more specific diagnosis (its owner
+// held it across I/O) gets that finding alone: "shard it" would be the wrong advice.
+void prefer_specific_lock_findings(std::vector<Finding>& findings) {
+  std::set<std::string> explained;
+  for (const auto& f : findings) {
+    if (f.kind != "lock-held-across-io" || !f.evidence.contains("lock")) continue;
+    double total = f.evidence["lock"].value("total_wait_s", 0.0);
+    double explained_s = f.evidence.value("explained_wait_s", 0.0);
+    if (total > 0 && explained_s / total >= 0.5) explained.insert(f.evidence["lock"].value("address", ""));
+  }
+  std::erase_if(findings, [&](const Finding& f) {
+    return f.kind == "lock-contention" && f.evidence.contains("lock") &&
+           explained.count(f.evidence["lock"].value("address", ""));
+  });
+}
+
+}  // namespace
+
 Analysis analyze(const Recording& rec) {
   AnalysisContext ctx(rec);
   Analysis out;
   std::vector<LockInfo> locks = build_lock_table(ctx);
   for (auto& f : lock_rules(ctx, locks)) out.findings.push_back(std::move(f));
   for (auto& f : sched_rules(ctx, locks)) out.findings.push_back(std::move(f));
+  std::vector<LockRate> rates = build_lock_rates(ctx);
+  for (auto& f : queue_rules(ctx, locks, rates)) out.findings.push_back(std::move(f));
+  for (auto& f : gil_rules(ctx, locks)) out.findings.push_back(std::move(f));
+  prefer_specific_lock_findings(out.findings);
   rank_findings(out.findings);
 
   nlohmann::json lock_rows = nlohmann::json::array();

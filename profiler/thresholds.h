@@ -159,6 +159,13 @@ namespace queues {
 inline constexpr double kPerItemMinAcquisitionsPerS = 20000;
 // ...from at least this many call sites (a producer side and a consumer side).
 inline constexpr int kPerItemMinSites = 2;
+// ...and, where the memory sampler ran, the threads taking it spend at least this
+// share of their CPU samples in lock/condvar code: s07 bad ~55%, s07 fixed ~2% (one
+// acquisition per 256 items). Without samples the rate alone decides.
+inline constexpr double kPerItemMinSyncShare = 0.20;
+// A thread counts as a waiter of a condition variable when it has at least this share
+// of the variable's wait time (glibc signalers wait briefly on internal words).
+inline constexpr double kCondvarWaiterMinShare = 0.05;
 // handoff-stall: each item costs a producer wait and a consumer wake. A wake/wait pair
 // costs ~10 µs here (two futex syscalls and two context switches), so this many pairs
 // per second spend >= 5% of a core on the handoff alone; the fixed s14 (buffer of
