@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -18,7 +19,9 @@
 #include "agent/proc.h"
 #include "agent/unique_fd.h"
 #include "bpf/common.h"
+#include "profiler/analysis.h"
 #include "profiler/decode_access.h"
+#include "profiler/memory_rules.h"
 #include "profiler/symbolizer.h"
 
 namespace ccprof {
@@ -170,7 +173,10 @@ TEST_F(MemorySamplerE2E, FixtureEverySlotSampleBelongsToItsOwner) {
 TEST_F(MemorySamplerE2E, S03BadAttributesEverySlotToOneThread) {
   std::string exe = std::string(CCPROF_BUILD_DIR) + "/workloads/s03-false-sharing";
   if (access(exe.c_str(), X_OK) != 0) GTEST_SKIP() << exe << " is not built";
-  ProfiledRun run = profile({exe, "--variant=bad", "--seconds=2"}, 997);
+  // CCPROF_SAMPLE_HZ overrides the rate (for overhead measurements by hand).
+  const char* hz = getenv("CCPROF_SAMPLE_HZ");
+  ProfiledRun run = profile({exe, "--variant=bad", "--seconds=2"}, hz ? static_cast<uint32_t>(atoi(hz)) : 997);
+  printf("s03 output: %s", run.stdout_text.c_str());
   Tally t = decode_all(run, "g_counters", 8);
   SCOPED_TRACE(describe(t));
   printf("s03 bad: %s\n", describe(t).c_str());
@@ -180,6 +186,24 @@ TEST_F(MemorySamplerE2E, S03BadAttributesEverySlotToOneThread) {
     EXPECT_EQ(slots.size(), 1u) << "tid " << tid;
     EXPECT_TRUE(used.insert(slots.begin()->first).second) << "slot shared by two threads";
   }
+  // The rules on the same recording: one false-sharing finding whose written offsets
+  // are the threads' slots, at the increment's source line.
+  run.rec.start_ns = run.rec.memory_samples.empty() ? 0 : run.rec.memory_samples.front().time_ns;
+  run.rec.end_ns = run.rec.memory_samples.empty() ? 0 : run.rec.memory_samples.back().time_ns;
+  profiler::AnalysisContext ctx(run.rec);
+  auto findings = profiler::memory_rules(ctx, {});
+  const profiler::Finding* fs = nullptr;
+  for (const auto& f : findings)
+    if (f.kind == "false-sharing") fs = &f;
+  ASSERT_NE(fs, nullptr);
+  printf("finding: %s\n%s\n", fs->title.c_str(), fs->explanation.c_str());
+  std::set<int> offsets;
+  for (const auto& o : fs->evidence["cache_line"]["offsets"]) offsets.insert(o["offset"].get<int>() / 8);
+  EXPECT_EQ(offsets, used);
+  EXPECT_EQ(fs->evidence["cache_line"]["name"], "g_counters");
+  ASSERT_FALSE(fs->locations.empty());
+  EXPECT_EQ(fs->locations[0].function, "bump_shared_line");
+  EXPECT_NE(fs->locations[0].file.find("s03_false_sharing.cc"), std::string::npos);
 }
 
 }  // namespace
