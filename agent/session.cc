@@ -311,7 +311,17 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     MemorySamplerOptions mo;
     mo.mode = opts.memory_sampler;
     if (opts.sample_hz) mo.frequency_hz = opts.sample_hz;
-    planned.push_back({make_memory_sampler(mo), opts.memory_sampler != "auto"});
+    if (auto sampler = make_memory_sampler(mo)) {
+      planned.push_back({std::move(sampler), opts.memory_sampler != "auto"});
+    } else {
+      std::string reason;
+      rec.memory_sampler_mode = resolve_memory_sampler_mode(mo, nullptr, &reason);
+      rec.memory_sampler_reason = reason;
+      if (opts.memory_sampler != "auto") {
+        abandon_child();
+        return absl::FailedPreconditionError(absl::StrCat("--sampler ", opts.memory_sampler, " is not available: ", reason));
+      }
+    }
   }
   std::vector<std::unique_ptr<Collector>> collectors;
   for (auto& p : planned) {

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_split.h"
+#include "agent/capabilities.h"
 #include "agent/session.h"
 #include "profiler/recording.h"
 #include "report/outputs.h"
@@ -129,6 +130,8 @@ int main(int argc, char** argv) {
   rep->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds is raised");
   rep->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
 
+  auto* doctor = app.add_subcommand("doctor", "say what this machine lets ccprof do, and which mode each collector uses");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -142,6 +145,14 @@ int main(int argc, char** argv) {
     return fail("--duration: '" + duration_text + "' is not a duration (examples: 10, 10s, 500ms, 2m)");
   if (sampler != "auto" && sampler != "decode" && sampler != "pmu" && sampler != "off")
     return fail("--sampler must be auto, decode, pmu or off");
+
+  if (doctor->parsed()) {
+    agent::Capabilities caps = agent::probe_capabilities();
+    std::fputs(agent::format_doctor(caps).c_str(), stdout);
+    std::string why;
+    if (!agent::can_profile(caps, &why)) return fail(why);
+    return 0;
+  }
 
   if (rep->parsed()) {
     auto rec = profiler::load_recording(recording_path);

@@ -7,6 +7,8 @@
 #include "profiler/lock_table.h"
 #include "profiler/gil_rules.h"
 #include "profiler/lock_rates.h"
+#include "profiler/lock_rules.h"
+#include "profiler/memory_rules.h"
 #include "profiler/queue_rules.h"
 #include "profiler/sched_rules.h"
 #include "spdlog/spdlog.h"
@@ -78,11 +80,14 @@ std::string AnalysisContext::comm(uint32_t tid) const {
 
 namespace {
 
-// A lock whose waits are mostly explained by a more specific diagnosis (its owner
-// held it across I/O) gets that finding alone: "shard it" would be the wrong advice.
+// A lock whose waits are explained by a more specific diagnosis (its owner held it
+// across I/O; its critical sections only read; it guards one word) gets that finding
+// alone: "shard it" would be the wrong advice.
 void prefer_specific_lock_findings(std::vector<Finding>& findings) {
   std::set<std::string> explained;
   for (const auto& f : findings) {
+    if ((f.kind == "read-mostly-lock" || f.kind == "lock-for-single-word") && f.evidence.contains("lock"))
+      explained.insert(f.evidence["lock"].value("address", ""));
     if (f.kind != "lock-held-across-io" || !f.evidence.contains("lock")) continue;
     double total = f.evidence["lock"].value("total_wait_s", 0.0);
     double explained_s = f.evidence.value("explained_wait_s", 0.0);
@@ -105,6 +110,7 @@ Analysis analyze(const Recording& rec) {
   std::vector<LockRate> rates = build_lock_rates(ctx);
   for (auto& f : queue_rules(ctx, locks, rates)) out.findings.push_back(std::move(f));
   for (auto& f : gil_rules(ctx, locks)) out.findings.push_back(std::move(f));
+  for (auto& f : memory_rules(ctx, contended_locks(locks, ctx.total_thread_seconds()))) out.findings.push_back(std::move(f));
   prefer_specific_lock_findings(out.findings);
   rank_findings(out.findings);
 

@@ -22,7 +22,7 @@
 #include "agent/sched_collector.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
-#include "common.h"
+#include "bpf/common.h"
 #include "profiler/sched_data.h"
 #include "profiler/symbolizer.h"
 #include "profiler/unwinder.h"
