@@ -73,7 +73,7 @@ class Run:
         self.t_start = now()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
         self.stderr_lines = []  # (monotonic time, line)
-        self.stdout = b""
+        self.stdout_lines = []  # (monotonic time, line): spdlog's default logger writes to stdout
         self._err_t = threading.Thread(target=self._read_err, daemon=True)
         self._out_t = threading.Thread(target=self._read_out, daemon=True)
         self._err_t.start()
@@ -87,17 +87,26 @@ class Run:
             self.stderr_lines.append((now(), line.decode(errors="replace").rstrip("\n")))
 
     def _read_out(self):
-        self.stdout = self.proc.stdout.read()
+        for line in self.proc.stdout:
+            self.stdout_lines.append((now(), line.decode(errors="replace")))
+
+    def running(self):
+        """Reaps the child (keeping its rusage) once it has exited; never use Popen.poll()."""
+        if self.rc is not None:
+            return False
+        pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid != self.proc.pid:
+            return True
+        self.t_end = now()
+        self.rc = os.waitstatus_to_exitcode(status)
+        self.proc.returncode = self.rc
+        self.rusage = ru
+        return False
 
     def wait(self, timeout):
         deadline = now() + timeout
         while True:
-            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid == self.proc.pid:
-                self.t_end = now()
-                self.rc = os.waitstatus_to_exitcode(status)
-                self.proc.returncode = self.rc
-                self.rusage = ru
+            if not self.running():
                 break
             if now() > deadline:
                 self.proc.kill()
@@ -117,7 +126,14 @@ class Run:
         return self.t_end - self.t_start
 
     def out_text(self):
-        return self.stdout.decode(errors="replace")
+        return "".join(l for _, l in self.stdout_lines)
+
+    def line_time(self, needle):
+        """When a line containing `needle` arrived on stdout or stderr (None if never)."""
+        for t, l in sorted(self.stdout_lines + self.stderr_lines):
+            if needle in l:
+                return t
+        return None
 
     def err_text(self):
         return "\n".join(l for _, l in self.stderr_lines)
@@ -375,7 +391,7 @@ def analysis_cost(ctx):
             hwm = 0
             deadline = now() + secs * 6 + 120
             # Watch the target (ccprof's child) go: a zombie or gone is "exited".
-            while r.proc.poll() is None and now() < deadline:
+            while r.running() and now() < deadline:
                 if tpid is None:
                     tpid = child_of(r.proc.pid)
                 elif t_target_exit is None and proc_state(tpid) in (None, "Z", "X"):
@@ -386,7 +402,7 @@ def analysis_cost(ctx):
                 time.sleep(0.005)
             r.wait(60)
             doc = read_json(os.path.join(d, "findings.json"))
-            t_session_end = next((t for t, l in r.stderr_lines if "session ended" in l), None)
+            t_session_end = r.line_time("session ended")
             row = {"target": name, "profile_s": secs, "rc": r.rc, "ccprof_wall_s": round(r.wall_s, 3)}
             if t_target_exit is None or doc is None:
                 row["error"] = r.err_text()[-500:]
@@ -453,7 +469,7 @@ def attach_latency(ctx):
                 row["probes_live_lower_bound_s"] = round((stamps[n - counted - 1] - t0_ns) / 1e9, 4)
             else:
                 row["error"] = f"cannot place the attach: ccprof counted {counted} of {n} waits"
-            t_attached = next((t for t, l in r.stderr_lines if "attached to pid" in l), None)
+            t_attached = r.line_time("attached to pid")
             if t_attached:
                 row["all_collectors_attached_s"] = round(t_attached - t0, 4)
         shutil.rmtree(d, ignore_errors=True)
@@ -481,6 +497,41 @@ class BpfStats:
             self.fd = -1
 
 
+def bpf_prog_fdinfo(pid):
+    """prog_id -> {run_time_ns, run_cnt, prog_tag} for every BPF program fd the process holds."""
+    out = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if "prog_id:" not in text:
+            continue
+        kv = dict(re.findall(r"^(\w+):\s*(\S+)", text, re.M))
+        out[int(kv["prog_id"])] = {"run_time_ns": int(kv.get("run_time_ns", 0)), "run_cnt": int(kv.get("run_cnt", 0)),
+                                   "prog_tag": kv.get("prog_tag")}
+    return out
+
+
+_names = {}
+
+
+def bpf_prog_names():
+    """prog_id -> name, from bpftool (names of programs loaded right now, cached)."""
+    p = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True)
+    try:
+        for prog in json.loads(p.stdout or "[]"):
+            _names[prog["id"]] = prog.get("name")
+    except ValueError:
+        pass
+    return _names
+
+
 def bpf_cost(ctx):
     if not shutil.which("bpftool"):
         return {"skipped": "bpftool not found"}
@@ -499,31 +550,29 @@ def bpf_cost(ctx):
             d = os.path.join(ctx.tmp, "bpf")
             r = Run([ctx.ccprof, "run", "-o", d, "--"] + target)
             last = {}
-            while r.proc.poll() is None:
-                p = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True)
-                try:
-                    for prog in json.loads(p.stdout or "[]"):
-                        if any(x.get("pid") == r.proc.pid for x in prog.get("pids", [])):
-                            last[prog["id"]] = prog
-                except ValueError:
-                    pass
-                time.sleep(0.25)
+            while r.running():
+                for prog_id, st in bpf_prog_fdinfo(r.proc.pid).items():
+                    if prog_id not in _names:
+                        bpf_prog_names()
+                    last[prog_id] = st
+                time.sleep(0.1)
             r.wait(60)
             thr = throughput_of(r.out_text())
             elapsed = secs
             progs = []
-            for prog in last.values():
+            names = _names
+            for prog_id, prog in last.items():
                 cnt, ns = prog.get("run_cnt", 0), prog.get("run_time_ns", 0)
-                progs.append({"name": prog.get("name"), "type": prog.get("type"), "run_cnt": cnt,
+                progs.append({"id": prog_id, "name": names.get(prog_id, prog.get("prog_tag")), "run_cnt": cnt,
                               "run_time_ns": ns, "avg_ns": round(ns / cnt) if cnt else None})
             progs.sort(key=lambda p: -p["run_time_ns"])
             total_ns = sum(p["run_time_ns"] for p in progs)
             out[name] = {"programs": progs, "total_bpf_s": round(total_ns / 1e9, 4),
                          "bpf_cpu_share_of_one_cpu": round(total_ns / 1e9 / elapsed, 4), "throughput": thr,
-                         "note": "last sample ~0.25 s before ccprof detached: a lower bound"}
+                         "note": "read from /proc/PID/fdinfo every 0.25 s until ccprof exits: a lower bound"}
             shutil.rmtree(d, ignore_errors=True)
             log(f"  bpf {name}: {total_ns / 1e6:.1f} ms of BPF in {secs} s: " +
-                ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in progs[:5]))
+                ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in progs[:5] if p["run_cnt"]))
     finally:
         stats.close()
     return out
@@ -578,7 +627,8 @@ def print_tables(res):
     print(f"load average at start {res['loadavg_start']}, at end {res['loadavg_end']} "
           f"(other load on the machine makes every figure noisier)")
     if "overhead" in res:
-        print("\nThroughput loss, median over rounds [best..worst] (each vs the unprofiled run of its round)")
+        print("\nThroughput loss (+ = slower), median over rounds [best..worst]; each run vs the unprofiled run "
+              "of its round")
         hdr = f"{'workload':26s} {'unprofiled (median)':>22s}  {'ccprof':>22s}  {'perf -g':>22s}  {'perf dwarf':>22s}"
         print(hdr)
         print("-" * len(hdr))
@@ -629,7 +679,7 @@ def print_tables(res):
     if "bpf" in res and "skipped" not in res["bpf"]:
         print("\nBPF program run time (BPF_ENABLE_STATS; lower bound)")
         for name, b in res["bpf"].items():
-            progs = ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in b["programs"][:6])
+            progs = ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in b["programs"][:6] if p["run_cnt"])
             print(f"  {name:22s} {b['total_bpf_s'] * 1000:8.1f} ms = {b['bpf_cpu_share_of_one_cpu'] * 100:.2f}% "
                   f"of a CPU: {progs}")
     print("\nBudgets (reported, not asserted)")
