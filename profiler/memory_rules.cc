@@ -358,7 +358,19 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     f.cost_thread_s = lock.wait_s;
     f.cost_share = env.total_thread_s > 0 ? lock.wait_s / env.total_thread_s : 0;
     f.confidence = confidence_of(n * 10);
-    f.locations = locations;
+    // Where the lock is taken first (that is the line to change), then the accesses
+    // inside the critical section that show what it protects.
+    for (const auto& site : lock.sites) {
+      SourceLocation s;
+      s.function = site.function;
+      s.file = site.file;
+      s.line = site.line;
+      s.module = site.module;
+      s.role = absl::StrCat("takes ", lock.name);
+      f.locations.push_back(s);
+      if (f.locations.size() >= 2) break;
+    }
+    f.locations.insert(f.locations.end(), locations.begin(), locations.end());
     f.evidence["lock"] = {{"address", hex(lock.uaddr)}, {"name", lock.name}, {"wait_s", lock.wait_s},
                           {"wait_share", lock.share}};
     f.evidence["critical_section"] = {{"samples", n}, {"reads", reads}, {"writes", n - reads},
