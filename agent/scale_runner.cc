@@ -185,13 +185,24 @@ absl::StatusOr<ScaleMeasurements> measure_scaling(const ScaleOptions& opts) {
     ScaleStep step;
     step.threads = n;
     step.argv = substitute_threads(opts.command, n);
-    for (int r = 0; r < opts.runs; ++r) {
+    m.steps.push_back(std::move(step));
+  }
+  // Rounds: every thread count once per round, rather than all runs of one count in a
+  // row, so that a slow spell of the machine (other load) spreads over all counts
+  // instead of bending the curve at one of them.
+  for (int r = 0; r < opts.runs; ++r) {
+    for (auto& step : m.steps) {
+      const int n = step.threads;
       if (g_stop_requested) return absl::CancelledError("interrupted: no outputs written");
-      auto where = [&] { return absl::StrFormat("at %d thread%s, run %d of %d (%s)", n, n == 1 ? "" : "s", r + 1, opts.runs, shown(step.argv)); };
+      auto where = [&] {
+        return absl::StrFormat("at %d thread%s, run %d of %d (%s)", n, n == 1 ? "" : "s", r + 1, opts.runs,
+                               shown(step.argv));
+      };
       auto res = run_command(step.argv);
       if (!res.ok()) return absl::Status(res.status().code(), absl::StrCat(where(), ": ", res.status().message()));
       if (res->signal)
-        return absl::AbortedError(absl::StrCat(where(), ": killed by signal ", res->signal, " (", strsignal(res->signal), ")"));
+        return absl::AbortedError(
+            absl::StrCat(where(), ": killed by signal ", res->signal, " (", strsignal(res->signal), ")"));
       if (res->exit_code != 0) {
         std::string why = last_line(res->err);
         return absl::AbortedError(
@@ -209,9 +220,8 @@ absl::StatusOr<ScaleMeasurements> measure_scaling(const ScaleOptions& opts) {
       step.wall_s.push_back(res->wall_s);
       spdlog::info("scale: {} threads, run {}/{}: throughput {:.6g} ({:.2f} s)", n, r + 1, opts.runs, x, res->wall_s);
     }
-    step.median = median(step.throughputs);
-    m.steps.push_back(std::move(step));
   }
+  for (auto& step : m.steps) step.median = median(step.throughputs);
   return m;
 }
 

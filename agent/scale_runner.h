@@ -57,8 +57,8 @@ absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv);
 // capture group when it has one) as a number.
 absl::StatusOr<double> extract_metric(const std::string& out, const std::string& metric);
 
-// Checks the options (placeholder present, valid regex, counts, runs) and runs every
-// step. A run that fails (non-zero exit, signal, no metric) is an error naming the
+// Checks the options (placeholder present, valid regex, counts, runs) and runs the
+// command `runs` rounds, each thread count once per round. A run that fails (non-zero exit, signal, no metric) is an error naming the
 // thread count and the command. Stops with an error when g_stop_requested is set.
 absl::StatusOr<ScaleMeasurements> measure_scaling(const ScaleOptions& opts);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/capabilities.h"
 #include "agent/session.h"
+#include "cli/scale_command.h"
 #include "profiler/recording.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
@@ -123,6 +124,26 @@ int main(int argc, char** argv) {
   attach->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
   attach->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
 
+  // `ccprof scale` (cli/scale_command.cc): USL fit over thread counts.
+  auto* scale = app.add_subcommand("scale", "run a command at several thread counts, fit the Universal Scalability "
+                                            "Law and report the peak");
+  cli::ScaleCommandOptions scale_opts;
+  scale->add_option("-o,--output", scale_opts.out_dir, "output folder")->capture_default_str();
+  scale->add_option("--threads", scale_opts.threads, "thread counts to run, comma-separated; {threads} in the command "
+                                                     "becomes each")->capture_default_str();
+  scale->add_option("--runs", scale_opts.runs, "runs per thread count (the median is used)")->capture_default_str();
+  scale->add_option("--metric", scale_opts.metric, "regex over the command's stdout whose first group is its "
+                                                   "throughput (default: 1 / wall time)");
+  scale->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds (or all) is raised");
+  scale->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
+  scale->add_option("--sampler", sampler, "memory-access sampler of the profiled run: auto, decode, pmu or off")
+      ->capture_default_str();
+  scale->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector in the profiled run");
+  bool scale_no_profile = false;
+  scale->add_flag("--no-profile", scale_no_profile, "do not profile the largest thread count (no source locations)");
+  scale->add_option("command", scale_opts.command, "the command, with {threads} in its arguments (after --)")
+      ->required();
+
   auto* rep = app.add_subcommand("report", "re-analyse a saved recording (no root needed) and rewrite the outputs");
   std::string recording_path;
   rep->add_option("recording", recording_path, "a recording.ccprof file")->required();
@@ -151,6 +172,22 @@ int main(int argc, char** argv) {
     std::fputs(agent::format_doctor(caps).c_str(), stdout);
     std::string why;
     if (!agent::can_profile(caps, &why)) return fail(why);
+    return 0;
+  }
+
+  if (scale->parsed()) {
+    install_signal_handlers();
+    scale_opts.sampler = sampler;
+    scale_opts.sched = !no_sched;
+    scale_opts.profile = !scale_no_profile;
+    auto doc = cli::run_scale(scale_opts);
+    if (!doc.ok()) return fail(std::string(doc.status().message()));
+    std::string which;
+    if (gate_matches(*doc, gate, &which)) {
+      std::fprintf(stderr, "ccprof: --fail-on: a %s finding was raised; exiting with %d\n", which.c_str(),
+                   kExitFindings);
+      return kExitFindings;
+    }
     return 0;
   }
 

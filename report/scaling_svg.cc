@@ -170,15 +170,15 @@ std::string render_scaling_svg(const json& t) {
         "</circle>\n",
         sx(n), sy(num(p, "throughput")), n, si(num(p, "throughput")));
   }
-  // Legend.
-  double lx = kLeft + pw - 190, ly = kTop + ph - 52;
+  // Legend: one row under the plot, left of the axis title.
+  const double lx = kLeft, ly = kHeight - 18;
   s += absl::StrFormat(
       "<g class=\"legend\"><circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#111\"/>"
-      "<text x=\"%.1f\" y=\"%.1f\">measured (median)</text>"
+      "<text x=\"%.1f\" y=\"%.1f\">median</text>"
       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"#999\"/><text x=\"%.1f\" y=\"%.1f\">each run</text>"
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f6feb\" stroke-width=\"2\"/>"
       "<text x=\"%.1f\" y=\"%.1f\">USL fit</text></g>\n",
-      lx, ly, lx + 12, ly + 4, lx, ly + 16, lx + 12, ly + 20, lx - 6, ly + 32, lx + 6, ly + 32, lx + 12, ly + 36);
+      lx, ly - 4, lx + 9, ly, lx + 70, ly - 4, lx + 78, ly, lx + 145, ly - 4, lx + 165, ly - 4, lx + 171, ly);
   s += "</svg>\n";
   return s;
 }
