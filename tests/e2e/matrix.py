@@ -98,6 +98,72 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
     return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}"
 
 
+# ---- scenario 6: `ccprof scale` instead of `ccprof run` ---------------------------------
+# The retrograde region is a property of throughput across thread counts, so this case
+# runs `ccprof scale` over 1..16 threads (3 runs each, the workload's own throughput line)
+# instead of profiling one run. Short runs keep both variants under ~60 s on 2 cores:
+# 5 thread counts x 3 runs x 0.4 s, plus one profiled run at 16 threads for the bad one.
+SCALE_SCENARIO = 6
+SCALE_THREADS = "1,2,4,8,16"
+SCALE_RUNS = "3"
+SCALE_SECONDS = "0.4"
+
+
+def run_scale_case(build, scenario, workload, kind, remedy, variant, seconds, out_root):
+    exe = os.path.join(build, "workloads", workload)
+    out = os.path.join(out_root, f"s{scenario:02d}-{variant}")
+    cmd = [os.path.join(build, "ccprof"), "scale", "-o", out, "--threads", SCALE_THREADS, "--runs", SCALE_RUNS,
+           "--metric", r"throughput=([0-9.]+)", "--", exe, f"--variant={variant}", "--threads={threads}",
+           f"--seconds={SCALE_SECONDS}"]
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return False, "ccprof scale timed out"
+    if p.returncode != 0:
+        return False, f"ccprof scale exited {p.returncode}: {p.stderr.strip()[-300:]}"
+    try:
+        with open(os.path.join(out, "findings.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        return False, f"no readable findings.json: {e}"
+    if not os.path.exists(os.path.join(out, "scaling.svg")):
+        return False, "no scaling.svg"
+    table = doc.get("scale", {})
+    fit, verdict = table.get("fit", {}), table.get("retrograde", {})
+    curve = ", ".join(f"{p['threads']}:{p['throughput'] / 1e6:.2f}M" for p in table.get("points", []))
+    peak = fit.get("peak_n")
+    summary = (f"alpha={fit.get('alpha', 0):.3g} beta={fit.get('beta', 0):.3g} R2={fit.get('r2', 0):.2f} "
+               f"peak N*={'none' if peak is None else f'{peak:.1f}'} [{curve}]")
+    findings = doc.get("findings", [])
+    hits = [f for f in findings if f.get("kind") == kind]
+    if variant == "fixed":
+        if hits or verdict.get("detected"):
+            return False, f"raised {kind} on the fixed variant: {verdict.get('reason')}; {summary}"
+        return True, f"no {kind}: {verdict.get('reason')}; {summary}"
+    if not hits:
+        return False, f"no {kind} finding: {verdict.get('reason')}; {summary}"
+    f = hits[0]
+    problems = []
+    largest = max(int(n) for n in SCALE_THREADS.split(","))
+    if peak is None or not (1 <= peak < largest):
+        problems.append(f"fitted peak {peak} is not inside 1..{largest}")
+    if f["rank"] > 2:
+        problems.append(f"ranked {f['rank']}, not 1 or 2")
+    if f.get("remedy", {}).get("kind") != remedy:
+        problems.append(f"remedy {f.get('remedy', {}).get('kind')} instead of {remedy}")
+    locs = f.get("locations", [])
+    own = [l for l in locs if "tests/workloads/" in (l.get("file") or "")]
+    if not own:
+        problems.append("no location in the workload's own source: " +
+                        "; ".join(f"{l.get('function')} {l.get('file')}:{l.get('line')}" for l in locs[:3]))
+    where = f"{own[0]['function']} {os.path.basename(own[0]['file'])}:{own[0]['line']}" if own else "?"
+    if own and not any(problem_marked(l["file"], l["line"]) for l in own):
+        problems.append(f"{where} is not the workload's PROBLEM line")
+    if problems:
+        return False, "; ".join(problems) + "; " + summary
+    return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}; {summary}"
+
+
 def main():
     if os.geteuid() != 0:
         print("matrix: skipped: needs root to load BPF programs")
@@ -124,7 +190,8 @@ def main():
             skipped += 2
             continue
         for variant in ("bad", "fixed"):
-            ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root)
+            case = run_scale_case if scenario == SCALE_SCENARIO else run_case
+            ok, msg = case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root)
             print(f"s{scenario:02d} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
             if ok:
                 passed += 1
