@@ -113,7 +113,10 @@ std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, d
     c.pid = l.pid;
     c.uaddr = l.uaddr;
     c.name = lock_display_name(l);
-    for (const auto& s : l.sites) c.sites.push_back(s.loc);
+    for (const auto& s : l.sites) {
+      c.sites.push_back(s.loc);
+      c.site_pcs.insert(c.site_pcs.end(), s.return_pcs.begin(), s.return_pcs.end());
+    }
     c.wait_s = l.total_wait_s;
     c.share = l.wait_share();
     out.push_back(std::move(c));

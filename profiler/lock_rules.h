@@ -13,6 +13,7 @@ struct ContendedLock {
   uint64_t uaddr = 0;
   std::string name;
   std::vector<CodeLocation> sites;  // the user functions that take it
+  std::vector<uint64_t> site_pcs;   // return addresses of their lock calls (start of the critical section)
   double wait_s = 0;
   double share = 0;
 };

@@ -126,9 +126,12 @@ std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
       auto it = std::find_if(l.sites.begin(), l.sites.end(),
                              [&](const LockSite& s) { return same_site(s.loc, uf->loc); });
       if (it == l.sites.end()) {
-        l.sites.push_back({uf->loc, 0, 0, 0, 0});
+        l.sites.push_back({uf->loc, 0, 0, 0, 0, {}});
         it = l.sites.end() - 1;
       }
+      if (std::find(it->return_pcs.begin(), it->return_pcs.end(), uf->pc) == it->return_pcs.end() &&
+          it->return_pcs.size() < 8)
+        it->return_pcs.push_back(uf->pc);
       it->stacks++;
       it->sampled_wait_s += d;
     }

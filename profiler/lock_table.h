@@ -18,6 +18,7 @@ struct LockSite {
   double sampled_wait_s = 0;
   double est_wait_s = 0;    // the lock's total wait x this site's share of sampled wait
   double share = 0;
+  std::vector<uint64_t> return_pcs;  // distinct return addresses of the lock call at this site
 };
 
 struct LockInfo {

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
 #include "profiler/lock_table.h"
@@ -421,6 +423,76 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
   return out;
 }
 
+std::optional<Finding> static_single_word_finding(Symbolizer& sym, const ContendedLock& lock,
+                                                  const MemoryRuleEnv& env) {
+  std::set<uint64_t> words, written;
+  std::vector<CriticalSectionAccess> shared;
+  for (uint64_t pc : lock.site_pcs) {
+    CriticalSection cs = decode_critical_section(sym, pc);
+    // Only a section decoded up to the unlock call, with every access's address known.
+    if (!cs.decoded || cs.stop != "call" || cs.dynamic_accesses > 0) return std::nullopt;
+    for (const auto& a : cs.accesses) {
+      if (a.data_addr >= lock.uaddr && a.data_addr < lock.uaddr + 40) continue;  // the mutex itself
+      if (env.shared_data && !env.shared_data(lock.pid, a.data_addr)) continue;
+      shared.push_back(a);
+      words.insert(a.data_addr & ~uint64_t{7});
+      if (a.write) written.insert(a.data_addr & ~uint64_t{7});
+    }
+  }
+  if (words.size() != 1 || written.size() != 1 || shared.size() > th::kStaticCriticalSectionMaxAccesses)
+    return std::nullopt;
+  const uint64_t w = *words.begin();
+  const std::string member = env.data_name(lock.pid, w);
+  Finding f;
+  f.kind = "lock-for-single-word";
+  f.scenario = 4;
+  f.cost_thread_s = lock.wait_s;
+  f.cost_share = env.total_thread_s > 0 ? lock.wait_s / env.total_thread_s : 0;
+  f.confidence = "medium";
+  f.title = absl::StrCat(lock.name, " guards a single word: ", member);
+  f.explanation = absl::StrCat(
+      "Threads waited ", absl::StrFormat("%.2f", lock.wait_s), " s (", pct(lock.share), " of their time) for ",
+      lock.name, ". Its critical section is too short for timer samples to land in, so ccprof read its code: "
+      "between the lock call and the unlock call there ", shared.size() == 1 ? "is one access" : "are only accesses",
+      " to shared data, all to one word, ", member,
+      ": one read-modify-write that a single atomic instruction does without parking threads.");
+  f.remedy.kind = "atomic";
+  f.remedy.text =
+      "Replace the mutex and the word with a std::atomic and one fetch_add (or compare_exchange for other "
+      "updates); if that word then shows up as a hot atomic, shard it per thread.";
+  f.remedy.before = "std::mutex m; int64_t count;\nvoid hit() { std::lock_guard g(m); ++count; }";
+  f.remedy.after = "std::atomic<int64_t> count;\nvoid hit() { count.fetch_add(1, std::memory_order_relaxed); }";
+  for (const auto& site : lock.sites) {
+    SourceLocation s;
+    s.function = site.function;
+    s.file = site.file;
+    s.line = site.line;
+    s.module = site.module;
+    s.role = absl::StrCat("takes ", lock.name);
+    f.locations.push_back(s);
+    if (f.locations.size() >= 2) break;
+  }
+  nlohmann::json insns = nlohmann::json::array();
+  for (const auto& a : shared) {
+    CodeLocation c = env.code(lock.pid, a.insn_addr);
+    SourceLocation s;
+    s.function = c.function;
+    s.file = c.file;
+    s.line = c.line;
+    s.address = a.insn_addr;
+    s.module = c.module;
+    s.role = absl::StrCat(a.write ? (a.read ? "updates " : "writes ") : "reads ", member, " under ", lock.name);
+    f.locations.push_back(s);
+    insns.push_back({{"address", hex(a.insn_addr)}, {"data", hex(a.data_addr)}, {"size", a.size},
+                     {"read", a.read}, {"write", a.write}, {"function", c.function}, {"line", c.line}});
+  }
+  f.evidence["lock"] = {{"address", hex(lock.uaddr)}, {"name", lock.name}, {"wait_s", lock.wait_s},
+                        {"wait_share", lock.share}};
+  f.evidence["critical_section"] = {{"source", "static decode of the code between lock and unlock"},
+                                    {"accesses", insns}, {"words", 1}, {"words_written", 1}};
+  return f;
+}
+
 std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<ContendedLock>& locks) {
   const Recording& rec = ctx.rec;
   MemoryRuleEnv env;
@@ -530,6 +602,17 @@ std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<Conten
 
   std::vector<Finding> out = cacheline_findings(table, env);
   for (auto& f : lock_access_findings(accesses, locks, env)) out.push_back(std::move(f));
+  // Tiny critical sections get few timer samples: where the samples could not say
+  // what a contended lock protects, read the critical section's code instead.
+  std::set<std::string> decided;
+  for (const auto& f : out)
+    if (f.evidence.contains("lock")) decided.insert(f.evidence["lock"].value("address", ""));
+  for (const auto& lock : locks) {
+    if (decided.count(hex(lock.uaddr))) continue;
+    Symbolizer* sym = ctx.symbolizer(lock.pid);
+    if (!sym || lock.site_pcs.empty()) continue;
+    if (auto f = static_single_word_finding(*sym, lock, env)) out.push_back(std::move(*f));
+  }
   return out;
 }
 

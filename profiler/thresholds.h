@@ -146,6 +146,10 @@ inline constexpr double kReadMostlyMinReadShare = 0.95;
 // lock-for-single-word: every store goes to one word, and that word takes at least
 // this share of the critical sections' accesses (the rest: reads of other data).
 inline constexpr double kSingleWordMinShare = 0.5;
+// Without enough samples, the critical section's code decides (static decode from the
+// lock call to the unlock call): a single word, touched by at most this many
+// instructions (load + store, or one RMW per site: ++x is one `add [rip+x], 1`).
+inline constexpr size_t kStaticCriticalSectionMaxAccesses = 4;
 
 
 // ---- queues and handoffs (futex + lockrate collectors) ----------------------------
