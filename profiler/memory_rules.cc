@@ -13,6 +13,7 @@
 #include "profiler/lock_table.h"
 #include "profiler/pmu_record.h"
 #include "profiler/thresholds.h"
+#include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
 namespace th = thresholds;
@@ -348,7 +349,12 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       }
       it->second.share += 1;
     }
-    if (n < th::kLockAccessMinSamples) continue;
+    if (n < th::kLockAccessMinSamples) {
+      spdlog::debug("critical sections of {}: {} sampled accesses, too few to judge", lock.name, n);
+      continue;
+    }
+    spdlog::debug("critical sections of {}: {} sampled accesses, {} reads, {} words, {} written", lock.name, n,
+                  reads, words.size(), written.size());
     std::vector<SourceLocation> locations;
     for (auto& [k, s] : locs) {
       s.share /= n;
@@ -430,7 +436,11 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
   for (uint64_t pc : lock.site_pcs) {
     CriticalSection cs = decode_critical_section(sym, pc);
     // Only a section decoded up to the unlock call, with every access's address known.
-    if (!cs.decoded || cs.stop != "call" || cs.dynamic_accesses > 0) return std::nullopt;
+    if (!cs.decoded || cs.stop != "call" || cs.dynamic_accesses > 0) {
+      spdlog::debug("critical section of {} at {}: not used (stop={}, dynamic accesses={})", lock.name, hex(pc),
+                    cs.stop, cs.dynamic_accesses);
+      return std::nullopt;
+    }
     for (const auto& a : cs.accesses) {
       if (a.data_addr >= lock.uaddr && a.data_addr < lock.uaddr + 40) continue;  // the mutex itself
       if (env.shared_data && !env.shared_data(lock.pid, a.data_addr)) continue;
@@ -439,8 +449,11 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
       if (a.write) written.insert(a.data_addr & ~uint64_t{7});
     }
   }
-  if (words.size() != 1 || written.size() != 1 || shared.size() > th::kStaticCriticalSectionMaxAccesses)
+  if (words.size() != 1 || written.size() != 1 || shared.size() > th::kStaticCriticalSectionMaxAccesses) {
+    spdlog::debug("critical section of {}: {} words, {} written, {} accesses: not a single word", lock.name,
+                  words.size(), written.size(), shared.size());
     return std::nullopt;
+  }
   const uint64_t w = *words.begin();
   const std::string member = env.data_name(lock.pid, w);
   Finding f;
