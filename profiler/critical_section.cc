@@ -34,7 +34,15 @@ CriticalSection decode_critical_section(Symbolizer& sym, uint64_t pc, int max_in
       break;
     }
     if (insn.mnemonic == ZYDIS_MNEMONIC_JMP) {
-      cs.stop = "jmp";
+      // A forward jump within the code read: follow it. Anything else ends the section:
+      // at -O2 the unlock is often a tail call (`jmp pthread_mutex_unlock@plt`).
+      ZyanU64 target = 0;
+      if (ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], ip, &target)) &&
+          target > ip && target < pc + code.size() && sym.code(target).function == sym.code(ip).function) {
+        off = target - pc;
+        continue;
+      }
+      cs.stop = "tail-call";
       break;
     }
     for (int i = 0; i < insn.operand_count_visible; ++i) {

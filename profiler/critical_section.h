@@ -20,7 +20,7 @@ struct CriticalSectionAccess {
 
 struct CriticalSection {
   bool decoded = false;
-  std::string stop;  // why decoding stopped: "call", "ret", "jmp", "limit", "undecodable", "no code"
+  std::string stop;  // why decoding stopped: "call", "tail-call", "ret", "limit", "undecodable", "no code"
   int instructions = 0;
   std::vector<CriticalSectionAccess> accesses;  // non-stack accesses with a static address
   int dynamic_accesses = 0;  // non-stack accesses through registers (address unknown statically)

@@ -436,7 +436,7 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
   for (uint64_t pc : lock.site_pcs) {
     CriticalSection cs = decode_critical_section(sym, pc);
     // Only a section decoded up to the unlock call, with every access's address known.
-    if (!cs.decoded || cs.stop != "call" || cs.dynamic_accesses > 0) {
+    if (!cs.decoded || (cs.stop != "call" && cs.stop != "tail-call") || cs.dynamic_accesses > 0) {
       spdlog::debug("critical section of {} at {}: not used (stop={}, dynamic accesses={})", lock.name, hex(pc),
                     cs.stop, cs.dynamic_accesses);
       return std::nullopt;
