@@ -1,5 +1,7 @@
 #include "profiler/recording.h"
 
+#include "profiler/atomic_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -191,29 +193,9 @@ absl::Status save_recording(const Recording& rec, const std::string& path) {
   put<uint64_t>(header, payload.size());
   put<uint32_t>(header, crc32(0, payload.data(), payload.size()));
 
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write recording ", tmp, ": ", strerror(errno)));
-  auto write_all = [fd](const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
-    while (n) {
-      ssize_t w = write(fd, c, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      c += w;
-      n -= w;
-    }
-    return true;
-  };
-  bool ok = write_all(header.data(), header.size()) && write_all(payload.data(), payload.size()) && fsync(fd) == 0;
-  int saved = errno;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) saved = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("cannot write recording ", path, ": ", strerror(saved)));
-  }
-  return absl::OkStatus();
+  std::string data = header;
+  data.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+  return write_file_atomically(path, data);
 }
 
 absl::StatusOr<Recording> load_recording(const std::string& path) {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "report/atomic_file.h"
+#include "profiler/atomic_file.h"
 
 namespace ccprof::report {
 namespace {
@@ -124,7 +124,7 @@ json build_findings_document(const profiler::Recording& rec, const profiler::Ana
 }
 
 absl::Status write_findings_json(const json& doc, const std::string& path) {
-  return write_file_atomically(path, doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  return profiler::write_file_atomically(path, doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace ccprof::report

@@ -1,12 +1,9 @@
 #include "report/html_report.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <filesystem>
+#include "profiler/atomic_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <cstdio>
+
 
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
@@ -24,24 +21,6 @@ namespace {
 // spells this opening tag, so the first match is the data block.
 constexpr std::string_view kDataOpen = R"(<script id="ccprof-data" type="application/json">)";
 constexpr std::string_view kScriptClose = "</script>";
-
-// "WHAT: strerror(err)", with the status code that matches err.
-absl::Status errno_status(int err, const std::string& what) {
-  return absl::ErrnoToStatus(err, what);
-}
-
-// Writes all of `data` to `fd`, retrying short writes and EINTR.
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -105,40 +84,7 @@ absl::Status write_html_report(const nlohmann::json& findings, const std::string
   if (!page.ok()) {
     return absl::Status(page.status().code(), absl::StrCat("cannot write report ", path, ": ", page.status().message()));
   }
-  const std::filesystem::path target(path);
-  std::filesystem::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-  // Same folder as the target, so the rename below stays within one filesystem.
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) {
-    return errno_status(errno, absl::StrCat("cannot write report ", path, ": cannot create a temporary file in ", dir.string()));
-  }
-  auto fail = [&](int err, const std::string& step) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return errno_status(err, absl::StrCat("cannot write report ", path, ": ", step));
-  };
-  // mkstemp makes 0600; a report is meant to be read by others, like any output file.
-  if (::fchmod(fd, 0644) != 0) return fail(errno, "cannot set the temporary file's mode");
-  if (!write_all(fd, *page)) return fail(errno, absl::StrCat("cannot write ", tmp));
-  if (::fsync(fd) != 0) return fail(errno, absl::StrCat("cannot flush ", tmp));
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return errno_status(err, absl::StrCat("cannot write report ", path, ": cannot close ", tmp));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return errno_status(err, absl::StrCat("cannot write report ", path, ": cannot rename ", tmp, " to it"));
-  }
-  // Make the rename itself durable; failing here changes nothing the reader sees.
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return absl::OkStatus();
+  return profiler::write_file_atomically(path, *page);
 }
 
 }  // namespace ccprof::report
