@@ -367,6 +367,17 @@ def proc_state(pid):
         return None
 
 
+def self_cpu_s(pid):
+    """utime + stime of the process itself (not its children), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def vm_hwm_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -389,6 +400,7 @@ def analysis_cost(ctx):
             tpid = None
             t_target_exit = None
             hwm = 0
+            cpu = cpu_at_exit = None
             deadline = now() + secs * 6 + 120
             # Watch the target (ccprof's child) go: a zombie or gone is "exited".
             while r.running() and now() < deadline:
@@ -396,6 +408,9 @@ def analysis_cost(ctx):
                     tpid = child_of(r.proc.pid)
                 elif t_target_exit is None and proc_state(tpid) in (None, "Z", "X"):
                     t_target_exit = now()
+                    cpu_at_exit = cpu
+                c = self_cpu_s(r.proc.pid)
+                cpu = c if c is not None else cpu
                 h = vm_hwm_kib(r.proc.pid)
                 if h:
                     hwm = max(hwm, h)
@@ -415,7 +430,9 @@ def analysis_cost(ctx):
                 row["peak_rss_mib"] = round(hwm / 1024, 1)
                 # wait4's ru_maxrss covers ccprof and the children it reaped (the target): an upper bound
                 row["peak_rss_wait4_mib"] = round(r.rusage.ru_maxrss / 1024, 1)
-                row["ccprof_cpu_s"] = round(r.rusage.ru_utime + r.rusage.ru_stime, 2)
+                # ccprof's own CPU (not the target's), polled: while the target ran, and in all
+                row["ccprof_cpu_while_profiling_s"] = cpu_at_exit
+                row["ccprof_cpu_s"] = cpu
                 row["futex_waits"] = doc.get("samples", {}).get("futex_waits")
                 row["stack_copies"] = doc.get("samples", {}).get("stack_copies")
                 row["memory_samples"] = doc.get("samples", {}).get("memory_samples")
@@ -497,39 +514,32 @@ class BpfStats:
             self.fd = -1
 
 
-def bpf_prog_fdinfo(pid):
-    """prog_id -> {run_time_ns, run_cnt, prog_tag} for every BPF program fd the process holds."""
-    out = {}
+def bpf_prog_ids(pid):
+    """Ids of the BPF programs whose fds the process holds (from /proc/PID/fdinfo)."""
+    ids = set()
     try:
         fds = os.listdir(f"/proc/{pid}/fdinfo")
     except OSError:
-        return out
+        return ids
     for fd in fds:
         try:
             with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                text = f.read()
+                m = re.search(r"^prog_id:\s*(\d+)", f.read(), re.M)
         except OSError:
             continue
-        if "prog_id:" not in text:
-            continue
-        kv = dict(re.findall(r"^(\w+):\s*(\S+)", text, re.M))
-        out[int(kv["prog_id"])] = {"run_time_ns": int(kv.get("run_time_ns", 0)), "run_cnt": int(kv.get("run_cnt", 0)),
-                                   "prog_tag": kv.get("prog_tag")}
-    return out
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
 
 
-_names = {}
-
-
-def bpf_prog_names():
-    """prog_id -> name, from bpftool (names of programs loaded right now, cached)."""
+def bpf_prog_stats(ids):
+    """id -> bpftool's view (name, run_cnt, run_time_ns). The run counters in fdinfo lag
+    behind here (seen stale for seconds on 6.18), bpftool's BPF_OBJ_GET_INFO_BY_FD does not."""
     p = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True)
     try:
-        for prog in json.loads(p.stdout or "[]"):
-            _names[prog["id"]] = prog.get("name")
+        return {prog["id"]: prog for prog in json.loads(p.stdout or "[]") if prog["id"] in ids}
     except ValueError:
-        pass
-    return _names
+        return {}
 
 
 def bpf_cost(ctx):
@@ -551,25 +561,21 @@ def bpf_cost(ctx):
             r = Run([ctx.ccprof, "run", "-o", d, "--"] + target)
             last = {}
             while r.running():
-                for prog_id, st in bpf_prog_fdinfo(r.proc.pid).items():
-                    if prog_id not in _names:
-                        bpf_prog_names()
-                    last[prog_id] = st
+                last.update(bpf_prog_stats(bpf_prog_ids(r.proc.pid)))
                 time.sleep(0.1)
             r.wait(60)
             thr = throughput_of(r.out_text())
             elapsed = secs
             progs = []
-            names = _names
             for prog_id, prog in last.items():
                 cnt, ns = prog.get("run_cnt", 0), prog.get("run_time_ns", 0)
-                progs.append({"id": prog_id, "name": names.get(prog_id, prog.get("prog_tag")), "run_cnt": cnt,
+                progs.append({"id": prog_id, "name": prog.get("name"), "type": prog.get("type"), "run_cnt": cnt,
                               "run_time_ns": ns, "avg_ns": round(ns / cnt) if cnt else None})
             progs.sort(key=lambda p: -p["run_time_ns"])
             total_ns = sum(p["run_time_ns"] for p in progs)
             out[name] = {"programs": progs, "total_bpf_s": round(total_ns / 1e9, 4),
                          "bpf_cpu_share_of_one_cpu": round(total_ns / 1e9 / elapsed, 4), "throughput": thr,
-                         "note": "read from /proc/PID/fdinfo every 0.25 s until ccprof exits: a lower bound"}
+                         "note": "bpftool every ~0.1 s until ccprof exits: a lower bound"}
             shutil.rmtree(d, ignore_errors=True)
             log(f"  bpf {name}: {total_ns / 1e6:.1f} ms of BPF in {secs} s: " +
                 ", ".join(f"{p['name']} {p['run_cnt']}x{p['avg_ns']}ns" for p in progs[:5] if p["run_cnt"]))
@@ -656,9 +662,10 @@ def print_tables(res):
             print(f"  -> highest zero-drop rate: {s['max_zero_drop_waits_per_s']} waits/s{lim}; "
                   f"runs with unaccounted waits: {s['silent_loss_runs']}")
     if "analysis" in res:
-        print("\nAnalysis cost (ccprof run of a busy target)")
+        print("\nAnalysis cost (ccprof run of a busy target; post-exit = tail (collectors finish) + analyse "
+              "and write; cpu s = ccprof's own CPU while the target ran / in all)")
         hdr = (f"{'target':22s} {'profile':>7s} {'post-exit':>9s} {'tail':>6s} {'analyse':>8s} "
-               f"{'RSS MiB':>8s} {'cpu s':>6s} {'waits':>8s} {'stacks':>7s} {'mem smp':>8s}")
+               f"{'RSS MiB':>8s} {'cpu s':>11s} {'waits':>8s} {'stacks':>7s} {'mem smp':>8s}")
         print(hdr)
         print("-" * len(hdr))
         for a in res["analysis"]:
@@ -667,7 +674,8 @@ def print_tables(res):
                 continue
             print(f"{a['target']:22s} {a['profile_s']:>6}s {a['post_exit_s']:>8.3f}s "
                   f"{a.get('collect_tail_s', float('nan')):>5.2f}s {a.get('analyse_and_write_s', float('nan')):>7.2f}s "
-                  f"{a['peak_rss_mib']:>8.1f} {a['ccprof_cpu_s']:>6.2f} {a['futex_waits'] or 0:>8d} "
+                  f"{a['peak_rss_mib']:>8.1f} {a['ccprof_cpu_while_profiling_s'] or 0:>5.2f}/{a['ccprof_cpu_s'] or 0:>5.2f} "
+                  f"{a['futex_waits'] or 0:>8d} "
                   f"{a['stack_copies'] or 0:>7d} {a['memory_samples'] or 0:>8d}")
     if "attach" in res:
         print("\nAttach (futex-storm at 10k waits/s, attached 1 s into its run)")
