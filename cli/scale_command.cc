@@ -144,6 +144,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
   profiler::Analysis profile;
   std::vector<profiler::SourceLocation> sites;
   std::string sites_what;
+  json sites_lock;  // the profile's lock those sites take, shown with the finding
   if (verdict.retrograde && opts.profile) {
     agent::SessionOptions session;
     session.mode = agent::SessionOptions::Mode::kRun;
@@ -164,7 +165,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
     if (profiled.ok()) {
       rec = *std::move(profiled);
       profile = profiler::analyze(rec);
-      sites = profiler::contention_sites(profile, &sites_what);
+      sites = profiler::contention_sites(profile, &sites_what, &sites_lock);
     } else {
       spdlog::warn("cannot profile the run at {} threads, so the finding has no source location: {}", largest,
                    std::string(profiled.status().message()));
@@ -177,6 +178,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
   doc_analysis.tables["scale"] = profiler::scale_table(study, *fit, verdict);
   doc_analysis.tables["scale"]["profiled_threads"] = verdict.retrograde && opts.profile ? json(largest) : json(nullptr);
   if (auto f = profiler::retrograde_finding(study, *fit, verdict, sites, sites_what, largest)) {
+    if (!sites_lock.is_null()) f->evidence["lock"] = sites_lock;
     doc_analysis.findings.push_back(*std::move(f));
   }
   json doc = report::build_findings_document(rec, doc_analysis);

@@ -82,7 +82,8 @@ RetrogradeVerdict assess_retrograde(const ScaleStudy& study, const UslFit& fit) 
   return v;
 }
 
-std::vector<SourceLocation> contention_sites(const Analysis& profile, std::string* what) {
+std::vector<SourceLocation> contention_sites(const Analysis& profile, std::string* what, json* lock) {
+  if (lock) *lock = nullptr;
   auto located = [](const Finding& f) {
     std::vector<SourceLocation> out;
     for (const auto& l : f.locations)
@@ -100,6 +101,7 @@ std::vector<SourceLocation> contention_sites(const Analysis& profile, std::strin
         std::string name = l.value("name", "");
         *what = absl::StrFormat("%s (%s finding: %.2f s of waiting)", name.empty() ? l.value("address", "a lock") : name,
                                 f.kind, l.value("total_wait_s", l.value("wait_s", 0.0)));
+        if (lock) *lock = l;
       } else {
         *what = absl::StrFormat("the %s finding", f.kind);
       }
@@ -121,6 +123,7 @@ std::vector<SourceLocation> contention_sites(const Analysis& profile, std::strin
       std::string name = locks[0].value("name", "");
       *what = absl::StrFormat("%s (the most-waited lock: %.2f s)", name.empty() ? locks[0].value("address", "a lock") : name,
                               locks[0].value("total_wait_s", 0.0));
+      if (lock) *lock = locks[0];
       return out;
     }
   }

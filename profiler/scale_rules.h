@@ -49,7 +49,9 @@ RetrogradeVerdict assess_retrograde(const ScaleStudy& study, const UslFit& fit);
 // top-ranked lock finding's locations, else any finding's located sites, else the
 // most-waited lock's sites. `what` says where they came from ("g_stats_mutex, 97% of
 // 2.1 s of waiting"). Empty when the profile shows no contention with a source line.
-std::vector<SourceLocation> contention_sites(const Analysis& profile, std::string* what);
+// `lock`, when given, receives that lock's table entry (findings.json's <lock>), or null.
+std::vector<SourceLocation> contention_sites(const Analysis& profile, std::string* what,
+                                             nlohmann::json* lock = nullptr);
 
 // The finding, when the verdict is retrograde.
 std::optional<Finding> retrograde_finding(const ScaleStudy& study, const UslFit& fit, const RetrogradeVerdict& v,

@@ -98,9 +98,11 @@ TEST(ScaleRules, ContentionSitesPreferTheLockFinding) {
   lock.locations.push_back({"record_latency_shared", "/src/s06.cc", 55});
   a.findings = {other, lock};
   std::string what;
-  auto sites = contention_sites(a, &what);
+  nlohmann::json lock_json;
+  auto sites = contention_sites(a, &what, &lock_json);
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_EQ(sites[0].function, "record_latency_shared");
+  EXPECT_EQ(lock_json["name"], "g_stats_mutex");
   EXPECT_NE(what.find("g_stats_mutex"), std::string::npos) << what;
 
   Analysis only_table;
