@@ -48,12 +48,24 @@ std::string describe_loss(const std::string& name) {
   static const std::map<std::string, std::string> kText = {
       {"futex.wait_events_dropped", "futex waits whose event was lost when the ring buffer was full (totals stay exact)"},
       {"futex.stack_events_dropped", "stack copies lost when the stack ring buffer was full"},
-      {"futex.stacks_rate_limited", "waits not stack-sampled because of the per-lock rate limit (by design; totals exact)"},
       {"futex.stack_copy_failed", "stack copies that faulted on the first chunk"},
       {"futex.stack_copies_lost", "waits whose stack copy never arrived"},
       {"futex.addr_map_full", "futex addresses beyond the kernel map's capacity: their totals are missing"},
       {"futex.start_map_full", "waits not recorded because the in-flight map was full"},
       {"futex.thread_events_dropped", "thread create/exit events lost (lifetimes come from /proc instead)"},
+      {"sched.thread_events_dropped", "thread create/exit events lost when the ring buffer was full"},
+      {"sched.syscall_events_dropped", "long blocking syscalls whose event was lost (per-thread totals stay exact)"},
+      {"sched.stack_events_dropped", "syscall stack copies lost when the ring buffer was full"},
+      {"sched.stack_copy_failed", "syscall stack copies that faulted on the first chunk"},
+      {"sched.thread_map_full", "threads beyond the kernel map's capacity: their times are missing"},
+      {"sched.state_map_full", "threads whose current syscall could not be tracked (owner states incomplete)"},
+      {"sched.site_map_full", "syscall call sites beyond the kernel map's capacity"},
+      {"sampler.ringbuf_drops", "memory-access samples lost when the ring buffer was full"},
+      {"sampler.kernel_mode_samples", "timer samples that hit the kernel (no user instruction to decode)"},
+      {"sampler.pmu_lost_records", "PMU sample records the kernel reported lost"},
+      {"sampler.pmu_unparsed_records", "PMU records that could not be parsed"},
+      {"lockrate.uprobe_attach_failed", "the lock-rate uprobe could not be attached (no lock acquisition rates)"},
+      {"lockrate.map_full", "lock call sites beyond the lock-rate map's capacity"},
       {"unwind.failed", "stack copies that could not be unwound at all"},
       {"unwind.no_user_frame", "unwound stacks that never reached the program's own code"},
       {"unwind.unknown_process", "stacks of a process whose mappings were never read"},
@@ -61,6 +73,8 @@ std::string describe_loss(const std::string& name) {
   };
   auto it = kText.find(name);
   if (it != kText.end()) return it->second;
+  if (absl::StartsWith(name, "sampler.no_address."))
+    return "memory samples without a data address: " + name.substr(19);
   if (absl::StartsWith(name, "symbolize.no_debug_info: "))
     return "no debug info: functions from the symbol table only, no file:line (install its -dbgsym or build with -g)";
   return "";
@@ -87,8 +101,17 @@ json build_findings_document(const profiler::Recording& rec, const profiler::Ana
   doc["samples"] = a.tables.value("samples", json::object());
   json losses = json::array();
   const json loss_table = a.tables.value("losses", json::object());
-  for (const auto& [k, v] : loss_table.items())
+  uint64_t rate_limited = 0;
+  for (const auto& [k, v] : loss_table.items()) {
+    // Stack copies skipped by a rate limit are sampling by design (the totals they
+    // would add to are exact): shown with the samples, not as a loss.
+    if (absl::EndsWith(k, ".stacks_rate_limited")) {
+      rate_limited += v.get<uint64_t>();
+      continue;
+    }
     losses.push_back({{"what", k}, {"count", v}, {"detail", describe_loss(k)}});
+  }
+  doc["samples"]["stack_copies_skipped_by_rate_limit"] = rate_limited;
   doc["losses"] = losses;
 
   std::map<std::string, std::vector<std::string>> cache;
