@@ -79,6 +79,7 @@ class LockRateCollector : public Collector {
     }
     rec.sections["lockrate"] = {{"window_s", window_total_ns_ / 1e9},
                                 {"windows", windows_},
+                                {"intervals_ns", intervals_},
                                 {"libc", libc_},
                                 {"entries", entries}};
     if (skel_->bss->counters.map_full) rec.losses["lockrate.map_full"] += skel_->bss->counters.map_full;
@@ -104,6 +105,7 @@ class LockRateCollector : public Collector {
     link_.reset();  // detaches: from here on the target runs without traps
     window_total_ns_ += now - window_start_ns_;
     windows_++;
+    intervals_.push_back({window_start_ns_, now});
   }
 
   LockRateOptions opts_;
@@ -113,6 +115,7 @@ class LockRateCollector : public Collector {
   bool failed_ = false;
   uint64_t start_ns_ = 0, next_window_ns_ = 0, window_start_ns_ = 0, window_end_ns_ = 0, window_total_ns_ = 0;
   uint64_t windows_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> intervals_;  // [start, end) of each window
 };
 
 }  // namespace

@@ -49,4 +49,16 @@ std::vector<LockRate> build_lock_rates(AnalysisContext& ctx) {
   return out;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> lock_rate_windows(const Recording& rec) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  auto it = rec.sections.find("lockrate");
+  if (it == rec.sections.end() || !it->second.contains("intervals_ns")) return out;
+  try {
+    out = it->second["intervals_ns"].get<std::vector<std::pair<uint64_t, uint64_t>>>();
+  } catch (const std::exception&) {
+    out.clear();
+  }
+  return out;
+}
+
 }  // namespace ccprof::profiler

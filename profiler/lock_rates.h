@@ -29,4 +29,7 @@ struct LockRate {
 // Empty when the collector did not run or never opened a window.
 std::vector<LockRate> build_lock_rates(AnalysisContext& ctx);
 
+// The [start, end) CLOCK_MONOTONIC intervals in which the lockrate uprobe counted.
+std::vector<std::pair<uint64_t, uint64_t>> lock_rate_windows(const Recording& rec);
+
 }  // namespace ccprof::profiler

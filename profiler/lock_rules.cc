@@ -113,9 +113,19 @@ std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, d
     c.pid = l.pid;
     c.uaddr = l.uaddr;
     c.name = lock_display_name(l);
+    uint64_t stacks = 0, direct = 0;
     for (const auto& s : l.sites) {
       c.sites.push_back(s.loc);
       c.site_pcs.insert(c.site_pcs.end(), s.return_pcs.begin(), s.return_pcs.end());
+      stacks += s.stacks;
+      direct += s.direct_stacks;
+    }
+    c.direct = stacks == 0 || direct * 2 >= stacks;
+    for (const auto& other : locks) {
+      if (other.type != "condvar" || other.pid != l.pid) continue;
+      for (const auto& cs : other.sites)
+        for (const auto& s : l.sites)
+          if (cs.loc.function == s.loc.function) c.with_condvar = true;
     }
     c.wait_s = l.total_wait_s;
     c.share = l.wait_share();

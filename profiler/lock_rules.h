@@ -14,6 +14,8 @@ struct ContendedLock {
   std::string name;
   std::vector<CodeLocation> sites;  // the user functions that take it
   std::vector<uint64_t> site_pcs;   // return addresses of their lock calls (start of the critical section)
+  bool direct = true;     // the user's code calls the lock function itself (not via free(), ...)
+  bool with_condvar = false;  // condition variables are waited on in the same functions: a queue
   double wait_s = 0;
   double share = 0;
 };

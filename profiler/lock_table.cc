@@ -129,6 +129,12 @@ std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
         l.sites.push_back({uf->loc, 0, 0, 0, 0, {}});
         it = l.sites.end() - 1;
       }
+      // Direct: the frame the user's function called is the lock function itself (not
+      // free() taking the allocator's arena lock on the user's behalf).
+      size_t ui = static_cast<size_t>(uf - frames.data());
+      if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) &&
+          frames[ui - 1].loc.in_system_library)
+        it->direct_stacks++;
       if (std::find(it->return_pcs.begin(), it->return_pcs.end(), uf->pc) == it->return_pcs.end() &&
           it->return_pcs.size() < 8)
         it->return_pcs.push_back(uf->pc);

@@ -19,6 +19,7 @@ struct LockSite {
   double est_wait_s = 0;    // the lock's total wait x this site's share of sampled wait
   double share = 0;
   std::vector<uint64_t> return_pcs;  // distinct return addresses of the lock call at this site
+  uint64_t direct_stacks = 0;        // stacks where this function itself calls the lock function
 };
 
 struct LockInfo {

@@ -316,6 +316,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
   std::vector<Finding> out;
   auto key_of = [](const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); };
   for (const auto& lock : locks) {
+    if (!lock.direct) continue;  // a lock taken inside a library call: its critical section is not the user's
     std::set<std::string> fns;
     for (const auto& s : lock.sites)
       if (!s.in_system_library) fns.insert(key_of(s));
@@ -384,7 +385,12 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     f.evidence["critical_section"] = {{"samples", n}, {"reads", reads}, {"writes", n - reads},
                                       {"words", words.size()}, {"words_written", written.size()},
                                       {"functions", std::vector<std::string>(fns.begin(), fns.end())}};
-    if (read_share >= th::kReadMostlyMinReadShare) {
+    // Read-mostly needs more evidence than a handful of samples, and only for a lock the
+    // program takes itself around shared data: not a queue's mutex (its condition
+    // variable waits are in the same functions: pushes and pops write), not the
+    // allocator's arena lock taken inside free().
+    if (read_share >= th::kReadMostlyMinReadShare && n >= th::kReadMostlyMinSamples && lock.direct &&
+        !lock.with_condvar) {
       f.kind = "read-mostly-lock";
       f.scenario = 2;
       f.title = absl::StrCat("Readers serialise on ", lock.name, " although they only read");

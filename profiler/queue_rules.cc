@@ -58,6 +58,7 @@ struct Condvar {
   double wait_s = 0;
   std::map<uint32_t, double> wait_by_tid;
   std::set<uint32_t> waiters;
+  std::set<uint64_t> futexes;
   std::vector<CodeLocation> sites;
 };
 
@@ -75,6 +76,7 @@ std::vector<Condvar> group_condvars(const std::vector<LockInfo>& locks) {
     }
     c.waits += l.waits;
     c.wait_s += l.total_wait_s;
+    c.futexes.insert(l.uaddr);
     for (const auto& [tid, w] : l.waiters) c.wait_by_tid[tid] += w.wait_s;
     for (const auto& s : l.sites) c.sites.push_back(s.loc);
   }
@@ -255,9 +257,28 @@ std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInf
   double duration = ctx.rec.duration_s();
   std::vector<Condvar> condvars = group_condvars(locks);
 
+  // Where the lockrate windows ran, the producer's items are its lock calls in them,
+  // and its condvar waits that began in them say how many of those items it blocked on.
+  const auto windows = lock_rate_windows(ctx.rec);
+  auto in_window = [&](uint64_t t) {
+    for (const auto& [a, b] : windows)
+      if (t >= a && t < b) return true;
+    return false;
+  };
+  auto producer_waits_per_item = [&](const Condvar& p) -> double {
+    if (windows.empty() || rates.empty()) return -1;
+    uint64_t calls = 0, waits = 0;
+    for (const auto& r : rates)
+      for (const auto& s : r.sites)
+        if (std::any_of(s.tids.begin(), s.tids.end(), [&](uint32_t t) { return p.waiters.count(t); }))
+          calls += s.calls;
+    for (const auto& w : ctx.rec.futex_waits)
+      if (p.futexes.count(w.uaddr) && p.waiters.count(w.tid) && in_window(w.start_ns)) ++waits;
+    return calls ? static_cast<double>(waits) / calls : -1;
+  };
+
   // handoff-stall: two condition variables of one process waited on by disjoint sets
   // of threads, the producer side blocking about once per consumer wake-up, fast.
-  std::set<std::pair<size_t, size_t>> used;
   for (size_t i = 0; i < condvars.size() && duration > 0; ++i)
     for (size_t j = 0; j < condvars.size(); ++j) {
       const Condvar& p = condvars[i];
@@ -270,7 +291,17 @@ std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInf
       double ratio = static_cast<double>(p.waits) / c.waits;
       if (p.waits / duration < th::kHandoffMinPairsPerS) continue;
       if (ratio < th::kHandoffMinPairRatio || ratio > th::kHandoffMaxPairRatio) continue;
-      out.push_back(handoff_finding(ctx, p, c, duration));
+      // The decisive test where it can be made: a rendezvous blocks the producer on
+      // (nearly) every item; a buffer lets it hand most items over without waiting.
+      double per_item = producer_waits_per_item(p);
+      if (per_item >= 0 && per_item < th::kHandoffMinWaitsPerItem) continue;
+      Finding f = handoff_finding(ctx, p, c, duration);
+      f.evidence["producer_waits_per_item"] = per_item >= 0 ? nlohmann::json(per_item) : nlohmann::json(nullptr);
+      if (per_item >= 0)
+        f.explanation += absl::StrFormat(" While its lock calls were counted, the producer blocked on %.0f%% of the "
+                                         "items it sent.",
+                                         std::min(per_item, 1.0) * 100);
+      out.push_back(std::move(f));
     }
 
   // per-item-synchronization: a condition-variable queue's mutex taken per item.

@@ -143,6 +143,9 @@ inline constexpr uint64_t kLockAccessMinSamples = 5;
 // read-mostly-lock: at least this share of those accesses are reads (the rare
 // writer's stores, e.g. s02's reload every 100 ms, stay below 5%).
 inline constexpr double kReadMostlyMinReadShare = 0.95;
+// ...and at least this many sampled accesses: "only reads" from 5 samples is chance
+// (a queue's critical section that writes once per batch can show 5 reads in a row).
+inline constexpr uint64_t kReadMostlyMinSamples = 20;
 // lock-for-single-word: every store goes to one word, and that word takes at least
 // this share of the critical sections' accesses (the rest: reads of other data).
 inline constexpr double kSingleWordMinShare = 0.5;
@@ -179,6 +182,10 @@ inline constexpr double kHandoffMinPairsPerS = 5000;
 // run ahead, so a ratio far below 1 means there is one (s14 fixed: ~0.2).
 inline constexpr double kHandoffMinPairRatio = 0.5;
 inline constexpr double kHandoffMaxPairRatio = 2.0;
+// Where the lockrate windows give the producer's items (its lock calls), it must have
+// blocked on at least this share of them: a rendezvous blocks on every item (s14 bad:
+// ~1.0); with a buffer the producer blocks only when it is full.
+inline constexpr double kHandoffMinWaitsPerItem = 0.8;
 }  // namespace queues
 
 // ---- the CPython GIL ---------------------------------------------------------------
