@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "profiler/thresholds.h"
@@ -55,6 +56,47 @@ Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
       l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
       where, owners);
   f.remedy.kind = "shard";
+  // A lock the allocator takes inside malloc()/free() on the program's behalf.
+  std::string via;
+  for (const auto& s : l.sites)
+    if (s.direct_stacks * 2 < s.stacks && !s.via.empty()) via = s.via;
+  if (absl::StrContains(via, "free") || absl::StrContains(via, "malloc") || absl::StrContains(via, "alloc") ||
+      absl::StrContains(via, "operator delete") || absl::StrContains(via, "operator new")) {
+    f.title = absl::StrFormat("Threads serialise on the allocator's lock (taken inside %s)", via);
+    f.explanation += absl::StrFormat(" The lock is not the program's: %s takes it (glibc malloc's arena lock).",
+                                     via);
+    f.remedy.text = absl::StrFormat(
+        "The threads contend inside the memory allocator (%s). Allocate less in the hot path (reuse buffers, "
+        "reserve containers once, move ownership instead of copying), free memory on the thread that allocated it, "
+        "or link a thread-caching allocator (jemalloc, tcmalloc, mimalloc) whose per-thread caches shard the "
+        "allocator's state.",
+        via);
+    f.remedy.before =
+        "for (...) {\n"
+        "  std::deque<Item> batch;  // allocates and frees blocks every round\n"
+        "  take(batch);\n"
+        "}";
+    f.remedy.after =
+        "std::deque<Item> batch;  // one container, reused\n"
+        "for (...) {\n"
+        "  take(batch);\n"
+        "  batch.clear();  // keeps its storage\n"
+        "}";
+    f.evidence["lock"] = lock_to_json(l, ctx);
+    f.evidence["taken_inside"] = via;
+    for (const auto& s : l.sites) {
+      SourceLocation loc;
+      loc.function = s.loc.function;
+      loc.file = s.loc.file;
+      loc.line = s.loc.line;
+      loc.module = s.loc.module;
+      loc.role = absl::StrFormat("calls %s, which waits for the allocator's lock", via);
+      loc.share = s.share;
+      f.locations.push_back(std::move(loc));
+      if (f.locations.size() >= 5) break;
+    }
+    return f;
+  }
   f.remedy.text = absl::StrFormat(
       "Stop sharing one lock between %d threads. If the lock guards a map or table, shard it: N stripes, each "
       "with its own mutex, chosen by the key's hash, so threads only collide when their keys share a stripe "

@@ -135,6 +135,9 @@ std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
       if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) &&
           frames[ui - 1].loc.in_system_library)
         it->direct_stacks++;
+      else if (ui > 0 && it->via.empty())
+        it->via = frames[ui - 1].loc.inline_chain.empty() ? frames[ui - 1].loc.function
+                                                          : frames[ui - 1].loc.inline_chain.back();
       if (std::find(it->return_pcs.begin(), it->return_pcs.end(), uf->pc) == it->return_pcs.end() &&
           it->return_pcs.size() < 8)
         it->return_pcs.push_back(uf->pc);

@@ -20,6 +20,7 @@ struct LockSite {
   double share = 0;
   std::vector<uint64_t> return_pcs;  // distinct return addresses of the lock call at this site
   uint64_t direct_stacks = 0;        // stacks where this function itself calls the lock function
+  std::string via;                   // otherwise the library function it called that took the lock ("free")
 };
 
 struct LockInfo {
