@@ -13,8 +13,8 @@
 namespace ccprof::profiler {
 namespace {
 
-absl::Status error(int err, const std::string& path, const std::string& step) {
-  std::string msg = absl::StrCat("cannot write ", path, ": ", step, ": ", strerror(err));
+absl::Status error(int err, const std::string& what, const std::string& path, const std::string& step) {
+  std::string msg = absl::StrCat("cannot write ", what, what.empty() ? "" : " ", path, ": ", step, ": ", strerror(err));
   if (err == ENOENT) return absl::NotFoundError(msg);
   if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(msg);
   return absl::InternalError(msg);
@@ -22,18 +22,18 @@ absl::Status error(int err, const std::string& path, const std::string& step) {
 
 }  // namespace
 
-absl::Status write_file_atomically(const std::string& path, std::string_view content) {
+absl::Status write_file_atomically(const std::string& path, std::string_view content, const std::string& what) {
   const std::filesystem::path target(path);
   std::filesystem::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   // Same folder as the target, so the rename stays within one filesystem.
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   const int fd = mkstemp(tmp.data());
-  if (fd < 0) return error(errno, path, "cannot create a temporary file in " + dir.string());
+  if (fd < 0) return error(errno, what, path, "cannot create a temporary file in " + dir.string());
   auto fail = [&](int err, const std::string& step) {
     close(fd);
     unlink(tmp.c_str());
-    return error(err, path, step);
+    return error(err, what, path, step);
   };
   // mkstemp makes 0600; outputs are meant to be read by others.
   if (fchmod(fd, 0644) != 0) return fail(errno, "cannot set the temporary file's mode");
@@ -50,12 +50,12 @@ absl::Status write_file_atomically(const std::string& path, std::string_view con
   if (close(fd) != 0) {
     const int err = errno;
     unlink(tmp.c_str());
-    return error(err, path, "cannot close " + tmp);
+    return error(err, what, path, "cannot close " + tmp);
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     unlink(tmp.c_str());
-    return error(err, path, "cannot rename " + tmp + " to it");
+    return error(err, what, path, "cannot rename " + tmp + " to it");
   }
   // Make the rename itself durable; failing here changes nothing a reader sees.
   if (const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {

@@ -84,7 +84,7 @@ absl::Status write_html_report(const nlohmann::json& findings, const std::string
   if (!page.ok()) {
     return absl::Status(page.status().code(), absl::StrCat("cannot write report ", path, ": ", page.status().message()));
   }
-  return profiler::write_file_atomically(path, *page);
+  return profiler::write_file_atomically(path, *page, "report");
 }
 
 }  // namespace ccprof::report
