@@ -85,6 +85,23 @@ class E2E(unittest.TestCase):
         self.assertEqual(p.returncode, 7, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(self.out(), "findings.json")))
 
+    def test_fail_on_gates_ci_with_exit_code_3(self):
+        fixture = os.path.join(FIXTURES, "contend")
+        p = ccprof("run", "-o", self.out("a"), "--fail-on", "lock-contention", "--", fixture, "1500")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("--fail-on", p.stderr)
+        p = ccprof("run", "-o", self.out("b"), "--fail-on", "all", "--", fixture, "1500")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        # other kinds, or a cost floor above what the lock cost: the target's exit code
+        p = ccprof("run", "-o", self.out("c"), "--fail-on", "false-sharing,hot-atomic", "--", fixture, "1500")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = ccprof("run", "-o", self.out("d"), "--fail-on", "all", "--min-cost", "1000", "--", fixture, "1500")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # report re-applies the gate to a recording
+        q = ccprof("report", os.path.join(self.out("a"), "recording.ccprof"), "-o", self.out("e"),
+                   "--fail-on", "lock-contention")
+        self.assertEqual(q.returncode, 3, q.stderr)
+
     def test_children_are_followed(self):
         fixture = os.path.join(FIXTURES, "contend")
         p = ccprof("run", "-o", self.out(), "--", "sh", "-c", f"{fixture} 1500; true")
