@@ -5,6 +5,7 @@
  * creation/exit (following child processes into the shared tgid set). */
 #include "common.bpf.h"
 #include "futex.h"
+#include "stack_copy.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -111,28 +112,6 @@ static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
 	return 1;
 }
 
-/* pt_regs -> DWARF register order */
-static __always_inline void copy_regs(__u64 *out, struct pt_regs *r)
-{
-	out[0] = BPF_CORE_READ(r, ax);
-	out[1] = BPF_CORE_READ(r, dx);
-	out[2] = BPF_CORE_READ(r, cx);
-	out[3] = BPF_CORE_READ(r, bx);
-	out[4] = BPF_CORE_READ(r, si);
-	out[5] = BPF_CORE_READ(r, di);
-	out[6] = BPF_CORE_READ(r, bp);
-	out[7] = BPF_CORE_READ(r, sp);
-	out[8] = BPF_CORE_READ(r, r8);
-	out[9] = BPF_CORE_READ(r, r9);
-	out[10] = BPF_CORE_READ(r, r10);
-	out[11] = BPF_CORE_READ(r, r11);
-	out[12] = BPF_CORE_READ(r, r12);
-	out[13] = BPF_CORE_READ(r, r13);
-	out[14] = BPF_CORE_READ(r, r14);
-	out[15] = BPF_CORE_READ(r, r15);
-	out[16] = BPF_CORE_READ(r, ip);
-}
-
 static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
 {
 	struct futex_stack_event *e = bpf_ringbuf_reserve(&stack_events, sizeof(*e), 0);
@@ -146,16 +125,9 @@ static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
 	e->tid = tid;
 	e->tgid = tgid;
 	e->time_ns = now;
-	copy_regs(e->regs, regs);
+	ccprof_copy_user_regs(e->regs, regs);
 	__u64 sp = e->regs[7];
-	e->stack_len = 0;
-	/* 1 KiB chunks, stopping at the first fault: a main thread may have < 8 KiB above sp */
-	for (int i = 0; i < FUTEX_STACK_COPY / FUTEX_STACK_CHUNK; i++) {
-		if (bpf_probe_read_user(e->stack + i * FUTEX_STACK_CHUNK, FUTEX_STACK_CHUNK,
-					(void *)(sp + i * FUTEX_STACK_CHUNK)))
-			break;
-		e->stack_len = (i + 1) * FUTEX_STACK_CHUNK;
-	}
+	e->stack_len = CCPROF_COPY_USER_STACK(e->stack, sp, FUTEX_STACK_CHUNK, FUTEX_STACK_COPY / FUTEX_STACK_CHUNK);
 	if (e->stack_len == 0) {
 		__sync_fetch_and_add(&counters.stack_copy_failed, 1);
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
