@@ -123,14 +123,7 @@ std::vector<Finding> gil_rules(AnalysisContext& ctx, const std::vector<LockInfo>
     }
     for (const auto* part : g.parts)
       for (const auto& site : part->sites) {
-        SourceLocation s;
-        s.function = site.loc.function;
-        s.file = site.loc.file;
-        s.line = site.loc.line;
-        s.module = site.loc.module;
-        s.role = "the interpreter waits for the GIL here";
-        s.share = site.share;
-        f.locations.push_back(s);
+        f.locations.push_back(to_source_location(site.loc, "the interpreter waits for the GIL here", site.share));
         break;
       }
     nlohmann::json waiters = nlohmann::json::array();

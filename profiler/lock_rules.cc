@@ -85,14 +85,8 @@ Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
     f.evidence["lock"] = lock_to_json(l, ctx);
     f.evidence["taken_inside"] = via;
     for (const auto& s : l.sites) {
-      SourceLocation loc;
-      loc.function = s.loc.function;
-      loc.file = s.loc.file;
-      loc.line = s.loc.line;
-      loc.module = s.loc.module;
-      loc.role = absl::StrFormat("calls %s, which waits for the allocator's lock", via);
-      loc.share = s.share;
-      f.locations.push_back(std::move(loc));
+      f.locations.push_back(
+          to_source_location(s.loc, absl::StrFormat("calls %s, which waits for the allocator's lock", via), s.share));
       if (f.locations.size() >= 5) break;
     }
     return f;
@@ -122,14 +116,7 @@ Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
       "}\n"
       "// Or a striped map: 64 shards, shard = hash(key) % 64, one mutex each.";
   for (const auto& s : l.sites) {
-    SourceLocation loc;
-    loc.function = s.loc.function;
-    loc.file = s.loc.file;
-    loc.line = s.loc.line;
-    loc.module = s.loc.module;
-    loc.role = "waits for the lock here";
-    loc.share = s.share;
-    f.locations.push_back(std::move(loc));
+    f.locations.push_back(to_source_location(s.loc, "waits for the lock here", s.share));
     if (f.locations.size() >= 5) break;
   }
   f.evidence["lock"] = lock_to_json(l, ctx);

@@ -24,17 +24,6 @@ std::string site_text(const CodeLocation& l) {
   return absl::StrFormat("%s (%s:%d)", l.function, short_file(l.file), l.line);
 }
 
-SourceLocation to_location(const CodeLocation& l, const std::string& role, double share) {
-  SourceLocation s;
-  s.function = l.function;
-  s.file = l.file;
-  s.line = l.line;
-  s.module = l.module;
-  s.role = role;
-  s.share = share;
-  return s;
-}
-
 bool is_sync_function(const std::string& fn) {
   static const char* kNames[] = {"pthread_mutex_", "lll_lock", "lll_unlock", "pthread_cond_", "__condvar",
                                  "futex", "std::mutex", "std::condition_variable", "__gthread_mutex",
@@ -132,11 +121,11 @@ Finding handoff_finding(AnalysisContext& ctx, const Condvar& producer, const Con
       "bool receive(Item* it) { return q.pop(it); }   // waits only if empty",
       2 * workers, 2 * workers);
   for (const auto& l : producer.sites) {
-    f.locations.push_back(to_location(l, "the producer waits for a worker to take the item", producer.wait_s / f.cost_thread_s));
+    f.locations.push_back(to_source_location(l, "the producer waits for a worker to take the item", producer.wait_s / f.cost_thread_s));
     break;
   }
   for (const auto& l : consumer.sites) {
-    f.locations.push_back(to_location(l, "workers wait for the producer's next item", consumer.wait_s / f.cost_thread_s));
+    f.locations.push_back(to_source_location(l, "workers wait for the producer's next item", consumer.wait_s / f.cost_thread_s));
     break;
   }
   f.evidence = {{"producer_condvar", producer.name},
@@ -210,7 +199,7 @@ Finding per_item_finding(AnalysisContext& ctx, const LockRate& r, const LockInfo
       "}\n"
       "// consumer: { std::lock_guard lk(mu); local.swap(q); }  then process `local` unlocked";
   for (const auto& s : r.sites) {
-    f.locations.push_back(to_location(s.loc, absl::StrFormat("takes the lock %.0f times/s", s.per_s),
+    f.locations.push_back(to_source_location(s.loc, absl::StrFormat("takes the lock %.0f times/s", s.per_s),
                                       r.calls ? static_cast<double>(s.calls) / r.calls : 0));
     if (f.locations.size() >= 4) break;
   }

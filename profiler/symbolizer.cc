@@ -81,6 +81,17 @@ std::string die_function_name(Dwarf_Die* die) {
 
 }  // namespace
 
+SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share) {
+  SourceLocation s;
+  s.function = loc.function;
+  s.file = loc.file;
+  s.line = loc.line;
+  s.module = loc.module;
+  s.role = std::move(role);
+  s.share = share;
+  return s;
+}
+
 bool is_system_object(const std::string& path) {
   std::string b = basename_of(path);
   static const char* kPrefixes[] = {"libc.so", "libc-", "libpthread", "libstdc++", "ld-linux", "libgcc_s",

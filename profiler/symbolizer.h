@@ -71,6 +71,9 @@ class Symbolizer {
   uint64_t unresolved_code_ = 0, missing_debug_ = 0;
 };
 
+// A finding's location from a symbolized code location.
+SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share = 0);
+
 // Whether a path is a system library whose frames are skipped when looking for the
 // user's call site (libc, libpthread, libstdc++, ld.so, libgcc, libpython).
 bool is_system_object(const std::string& path);
