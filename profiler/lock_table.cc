@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "profiler/data_naming.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
@@ -104,8 +105,16 @@ std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
 
   std::vector<LockInfo> out;
   for (auto& [key, l] : locks) {
-    if (Symbolizer* sym = ctx.symbolizer(l.pid)) l.data = sym->data(l.uaddr);
-    else l.data.region = "unknown";
+    if (Symbolizer* sym = ctx.symbolizer(l.pid)) {
+      l.data = sym->data(l.uaddr);
+      // `Cache::mu_` inside a global object: name the member, as the source does.
+      if (!l.data.name.empty() && l.data.name.find('+') != std::string::npos) {
+        std::string member = data_member_name(*sym, l.uaddr);
+        if (!member.empty()) l.data.name = member;
+      }
+    } else {
+      l.data.region = "unknown";
+    }
     // Sites and type from the sampled stacks.
     double sampled_total = 0;
     for (int si : l.stack_indices) {
