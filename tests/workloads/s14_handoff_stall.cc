@@ -1,7 +1,7 @@
 // Scenario 14 — fan-out through a channel with the wrong buffer size.
 //
 // One producer prepares items (~1 us each) and hands them to --threads
-// workers (default 4) that process them (~12 us each).
+// workers (default 4) that process them (~30 us each).
 //   bad:   the channel has capacity 0 (a rendezvous): the producer puts an
 //          item in the slot and waits until a worker has taken it, and a
 //          worker waits for the producer's next item, so every item costs a
@@ -24,7 +24,7 @@ using namespace ccprof::workloads;
 using namespace std::chrono_literals;
 
 constexpr auto kPrepareTime = 1us;
-constexpr auto kProcessTime = 12us;
+constexpr auto kProcessTime = 30us;
 
 std::mutex g_channel_mutex;
 std::condition_variable g_item_ready;  // a worker may take an item
