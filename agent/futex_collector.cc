@@ -72,13 +72,16 @@ class FutexCollector : public Collector {
 
   void finish(Recording& rec) override {
     drain(rec);
-    // Link waits to their stack copies (a copy may have arrived after its wait).
-    for (size_t i = 0; i < pending_seq_.size(); ++i) {
-      if (!pending_seq_[i].second) continue;
-      auto it = seq_to_stack_.find(pending_seq_[i].second);
-      if (it != seq_to_stack_.end()) rec.futex_waits[pending_seq_[i].first].stack = it->second;
+    // Link waits to their stack copies (a copy may arrive after its wait).
+    for (size_t i = 0; i < wait_seq_.size(); ++i) {
+      if (!wait_seq_[i]) continue;
+      auto it = seq_to_stack_.find(wait_seq_[i]);
+      if (it != seq_to_stack_.end()) rec.futex_waits[i].stack = it->second;
       else rec.losses["futex.stack_copies_lost"]++;
     }
+    rec.sections["futex"] = {{"wait_events_seen", waits_seen_},
+                             {"wait_events_kept", rec.futex_waits.size()},
+                             {"keep_every", keep_every_}};
     // Exact totals from the kernel maps.
     int fd = bpf_map__fd(skel_->maps.addr_stats);
     futex_addr_key key{}, next{};
@@ -107,9 +110,8 @@ class FutexCollector : public Collector {
     rec.losses["futex.addr_map_full"] += c.addr_map_full;
     rec.losses["futex.start_map_full"] += c.start_map_full;
     rec.losses["futex.thread_events_dropped"] += c.thread_events_dropped;
-    events_rb_.reset();
-    stacks_rb_.reset();
-    skel_.reset();  // detaches every program
+    // Detaching happens when the collector is destroyed: the session does that off the
+    // critical path (closing tracepoint links takes ~60 ms each on this kernel).
   }
 
   uint64_t events() const override { return waits_seen_; }
@@ -150,6 +152,7 @@ class FutexCollector : public Collector {
   }
 
   void add_wait(const futex_wait_event& e) {
+    // (the event fields are copied below; the stack copy is linked in finish())
     profiler::FutexWait w;
     w.uaddr = e.uaddr;
     w.pid = e.tgid;
@@ -163,14 +166,30 @@ class FutexCollector : public Collector {
     w.owner_syscall = e.owner_syscall;
     w.owner_syscall_since_ns = e.owner_since_ns;
     w.owner_syscall_ip = e.owner_ip;
-    auto it = seq_to_stack_.find(e.stack_seq);
-    if (e.stack_seq && it != seq_to_stack_.end()) {
-      w.stack = it->second;
-    } else if (e.stack_seq) {
-      pending_seq_.emplace_back(rec_->futex_waits.size(), e.stack_seq);
-    }
-    rec_->futex_waits.push_back(w);
     ++waits_seen_;
+    // Every wait with a stack copy is kept; of the others, 1 in keep_every_. When the
+    // kept waits reach the cap, every other one of them is dropped and the stride
+    // doubles: a uniform sample over the whole profile in bounded memory (the kernel's
+    // per-lock totals stay exact; rules scale per-thread sums by keep_every).
+    if (!e.stack_seq && waits_seen_ % keep_every_ != 0) return;
+    rec_->futex_waits.push_back(w);
+    wait_seq_.push_back(e.stack_seq);
+    if (rec_->futex_waits.size() >= kMaxKeptWaits) thin_out();
+  }
+
+  void thin_out() {
+    auto& waits = rec_->futex_waits;
+    size_t out = 0, plain = 0;
+    for (size_t i = 0; i < waits.size(); ++i) {
+      bool keep = wait_seq_[i] != 0 || (plain++ % 2 == 0);
+      if (!keep) continue;
+      waits[out] = waits[i];
+      wait_seq_[out] = wait_seq_[i];
+      ++out;
+    }
+    waits.resize(out);
+    wait_seq_.resize(out);
+    keep_every_ *= 2;
   }
 
   void add_thread(const futex_thread_event& e) {
@@ -195,8 +214,11 @@ class FutexCollector : public Collector {
   std::unique_ptr<ring_buffer, RingDeleter> events_rb_, stacks_rb_;
   Recording* rec_ = nullptr;
   std::unordered_map<uint64_t, int32_t> seq_to_stack_;
-  std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (wait index, stack seq)
+  // Wait events kept in memory at most (~100 bytes each in the recording).
+  static constexpr size_t kMaxKeptWaits = 200'000;
+  std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits
   uint64_t waits_seen_ = 0;
+  uint64_t keep_every_ = 1;
 };
 
 }  // namespace

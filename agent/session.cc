@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -38,6 +39,11 @@ namespace ccprof::agent {
 volatile std::sig_atomic_t g_stop_requested = 0;
 
 namespace {
+
+std::thread& detach_thread() {
+  static std::thread t;
+  return t;
+}
 
 using profiler::Recording;
 
@@ -222,6 +228,10 @@ void sleep_ns(uint64_t ns) {
 
 }  // namespace
 
+void join_detach() {
+  if (detach_thread().joinable()) detach_thread().join();
+}
+
 absl::Status check_privileges() {
   if (geteuid() == 0) return absl::OkStatus();
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -239,6 +249,7 @@ absl::Status check_privileges() {
 }
 
 absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
+  join_detach();  // a previous session's probes (ccprof scale runs several)
   if (auto s = check_privileges(); !s.ok()) return s;
   libbpf_set_print(libbpf_log);
   if (auto s = ensure_tracefs(); !s.ok()) return s;
@@ -413,7 +424,9 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   rec.end_ns = monotonic_ns();
   if (!target_gone) snap.snapshot(read_tgids(tgids.get()), rec.end_ns);
   for (auto& c : collectors) c->finish(rec);
-  collectors.clear();  // detach before the target is released
+  // Detach on a thread of its own: closing the tracepoint links waits for the kernel
+  // (~60 ms each here), which need not delay the analysis. join_detach() waits for it.
+  detach_thread() = std::thread([cs = std::move(collectors)]() mutable { cs.clear(); });
   for (auto& t : rec.threads) {
     if (t.start_ns < rec.start_ns) t.start_ns = rec.start_ns;
     if (t.end_ns == 0 || t.end_ns > rec.end_ns) t.end_ns = rec.end_ns;

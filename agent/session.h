@@ -31,6 +31,9 @@ extern volatile std::sig_atomic_t g_stop_requested;
 // Checks root or CAP_BPF + CAP_PERFMON; the message names what is missing.
 absl::Status check_privileges();
 
+// Returns once everything is collected; the probes are detached on a background
+// thread while the caller analyses: call join_detach() before exiting.
 absl::StatusOr<profiler::Recording> run_session(const SessionOptions& opts);
+void join_detach();
 
 }  // namespace ccprof::agent

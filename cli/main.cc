@@ -92,7 +92,7 @@ int emit(const profiler::Recording& rec, const std::string& out_dir, bool write_
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int ccprof_main(int argc, char** argv) {
   CLI::App app{"ccprof: why your threads are slow together, and what to change"};
   app.require_subcommand(1);
   bool verbose = false;
@@ -215,4 +215,10 @@ int main(int argc, char** argv) {
   if (agent::g_stop_requested) std::fprintf(stderr, "ccprof: interrupted: writing what was collected\n");
   int code = opts.mode == agent::SessionOptions::Mode::kRun ? std::max(rec->exit_code, 0) : 0;
   return emit(*rec, out_dir, /*write_recording=*/true, gate, code);
+}
+
+int main(int argc, char** argv) {
+  int rc = ccprof_main(argc, argv);
+  agent::join_detach();  // the probes are detached on a thread while the outputs are written
+  return rc;
 }

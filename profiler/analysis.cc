@@ -89,7 +89,8 @@ void prefer_specific_lock_findings(std::vector<Finding>& findings) {
     if ((f.kind == "read-mostly-lock" || f.kind == "lock-for-single-word") && f.evidence.contains("lock"))
       explained.insert(f.evidence["lock"].value("address", ""));
     if (f.kind != "lock-held-across-io" || !f.evidence.contains("lock")) continue;
-    double total = f.evidence["lock"].value("total_wait_s", 0.0);
+    // Against the waits the events cover (the agent may keep only a sample of them).
+    double total = f.evidence.value("event_wait_s", f.evidence["lock"].value("total_wait_s", 0.0));
     double explained_s = f.evidence.value("explained_wait_s", 0.0);
     if (total > 0 && explained_s / total >= 0.5) explained.insert(f.evidence["lock"].value("address", ""));
   }
@@ -143,7 +144,11 @@ Analysis analyze(const Recording& rec) {
   uint64_t unwound = 0;
   for (size_t i = 0; i < rec.stacks.size(); ++i)
     if (!ctx.frames(static_cast<int>(i)).empty()) ++unwound;
-  out.tables["samples"] = {{"futex_waits", rec.futex_waits.size()},
+  uint64_t waits_seen = rec.futex_waits.size();
+  if (auto it = rec.sections.find("futex"); it != rec.sections.end())
+    waits_seen = it->second.value("wait_events_seen", waits_seen);
+  out.tables["samples"] = {{"futex_waits", waits_seen},
+                           {"futex_wait_events_kept", rec.futex_waits.size()},
                            {"stack_copies", rec.stacks.size()},
                            {"stacks_unwound", unwound},
                            {"memory_samples", rec.memory_samples.size()}};

@@ -103,8 +103,26 @@ std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
   for (const auto& w : rec.futex_waits)
     if (w.stack >= 0) dur_of_stack[w.stack] = w.duration_ns / 1e9;
 
+  // Event sums per lock, to scale per-thread figures to the kernel's exact totals when
+  // the agent kept only a sample of the wait events (long, busy profiles) or some
+  // events were dropped.
+  std::map<std::pair<uint32_t, uint64_t>, double> event_wait_s;
+  for (const auto& w : rec.futex_waits) event_wait_s[{w.pid, w.uaddr}] += w.duration_ns / 1e9;
+
   std::vector<LockInfo> out;
   for (auto& [key, l] : locks) {
+    if (have_kernel_totals && l.event_waits && l.waits > l.event_waits && event_wait_s[key] > 0) {
+      const double scale_n = static_cast<double>(l.waits) / l.event_waits;
+      const double scale_s = l.total_wait_s / event_wait_s[key];
+      for (auto& [tid, w] : l.waiters) {
+        w.waits = static_cast<uint64_t>(w.waits * scale_n + 0.5);
+        w.wait_s *= scale_s;
+      }
+      for (auto& [tid, n] : l.owners) n = static_cast<uint64_t>(n * scale_n + 0.5);
+      l.waits_with_owner = static_cast<uint64_t>(l.waits_with_owner * scale_n + 0.5);
+      for (auto& [sc, t] : l.owner_syscall_wait_s) t *= scale_s;
+      l.event_waits = l.waits;
+    }
     if (Symbolizer* sym = ctx.symbolizer(l.pid)) {
       l.data = sym->data(l.uaddr);
       // `Cache::mu_` inside a global object: name the member, as the source does.

@@ -263,7 +263,11 @@ std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInf
           calls += s.calls;
     for (const auto& w : ctx.rec.futex_waits)
       if (p.futexes.count(w.uaddr) && p.waiters.count(w.tid) && in_window(w.start_ns)) ++waits;
-    return calls ? static_cast<double>(waits) / calls : -1;
+    // The agent keeps 1 in keep_every wait events on long, busy profiles.
+    uint64_t keep_every = 1;
+    if (auto it = ctx.rec.sections.find("futex"); it != ctx.rec.sections.end())
+      keep_every = std::max<uint64_t>(1, it->second.value("keep_every", uint64_t{1}));
+    return calls ? static_cast<double>(waits * keep_every) / calls : -1;
   };
 
   // handoff-stall: two condition variables of one process waited on by disjoint sets

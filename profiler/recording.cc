@@ -32,6 +32,57 @@ UserRegs regs_from_json(const json& j) {
   return r;
 }
 
+// A FutexWait as a fixed 72-byte little-endian record (x86-64 only writes and reads it).
+constexpr size_t kPackedWaitSize = 72;
+
+template <typename T>
+void append_le(std::vector<uint8_t>& out, T v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), p, p + sizeof v);
+}
+
+template <typename T>
+T read_le(const uint8_t*& p) {
+  T v;
+  memcpy(&v, p, sizeof v);
+  p += sizeof v;
+  return v;
+}
+
+void pack_wait(const FutexWait& w, std::vector<uint8_t>& out) {
+  append_le(out, w.uaddr);
+  append_le(out, w.pid);
+  append_le(out, w.tid);
+  append_le(out, w.op);
+  append_le(out, w.expected);
+  append_le(out, w.owner_tid);
+  append_le(out, w.ret);
+  append_le(out, w.start_ns);
+  append_le(out, w.duration_ns);
+  append_le(out, w.stack);
+  append_le(out, w.owner_syscall);
+  append_le(out, w.owner_syscall_since_ns);
+  append_le(out, w.owner_syscall_ip);
+}
+
+FutexWait unpack_wait(const uint8_t* p) {
+  FutexWait w;
+  w.uaddr = read_le<uint64_t>(p);
+  w.pid = read_le<uint32_t>(p);
+  w.tid = read_le<uint32_t>(p);
+  w.op = read_le<uint32_t>(p);
+  w.expected = read_le<uint32_t>(p);
+  w.owner_tid = read_le<int32_t>(p);
+  w.ret = read_le<int32_t>(p);
+  w.start_ns = read_le<uint64_t>(p);
+  w.duration_ns = read_le<uint64_t>(p);
+  w.stack = read_le<int32_t>(p);
+  w.owner_syscall = read_le<int32_t>(p);
+  w.owner_syscall_since_ns = read_le<uint64_t>(p);
+  w.owner_syscall_ip = read_le<uint64_t>(p);
+  return w;
+}
+
 json to_json_rec(const Recording& rec) {
   json j;
   j["ccprof_version"] = rec.ccprof_version;
@@ -61,11 +112,12 @@ json to_json_rec(const Recording& rec) {
     stacks.push_back({{"pid", s.pid}, {"tid", s.tid}, {"t", s.time_ns}, {"regs", regs_to_json(s.regs)},
                       {"stack", json::binary(s.stack)}});
   j["stacks"] = stacks;
-  json waits = json::array();
-  for (const auto& w : rec.futex_waits)
-    waits.push_back({w.uaddr, w.pid, w.tid, w.op, w.expected, w.owner_tid, w.ret, w.start_ns, w.duration_ns,
-                     w.stack, w.owner_syscall, w.owner_syscall_since_ns, w.owner_syscall_ip});
-  j["futex_waits"] = waits;
+  // Waits are the bulk of a busy profile: packed records, not one JSON value each.
+  std::vector<uint8_t> packed;
+  packed.reserve(rec.futex_waits.size() * kPackedWaitSize);
+  for (const auto& w : rec.futex_waits) pack_wait(w, packed);
+  j["futex_waits_packed"] = json::binary(std::move(packed));
+  j["futex_wait_record_size"] = kPackedWaitSize;
   json addrs = json::array();
   for (const auto& a : rec.futex_addrs)
     addrs.push_back({{"uaddr", a.uaddr}, {"pid", a.pid}, {"waits", a.waits}, {"wait_ns", a.wait_ns},
@@ -117,21 +169,13 @@ Recording from_json_rec(const json& j) {
     sc.stack = s.at("stack").get_binary();
     rec.stacks.push_back(std::move(sc));
   }
-  for (const auto& w : j.at("futex_waits")) {
-    FutexWait fw;
-    fw.uaddr = w.at(0).get<uint64_t>();
-    fw.pid = w.at(1).get<uint32_t>();
-    fw.tid = w.at(2).get<uint32_t>();
-    fw.op = w.at(3).get<uint32_t>();
-    fw.expected = w.at(4).get<uint32_t>();
-    fw.owner_tid = w.at(5).get<int32_t>();
-    fw.ret = w.at(6).get<int32_t>();
-    fw.start_ns = w.at(7).get<uint64_t>();
-    fw.duration_ns = w.at(8).get<uint64_t>();
-    fw.stack = w.at(9).get<int32_t>();
-    fw.owner_syscall = w.at(10).get<int32_t>();
-    fw.owner_syscall_since_ns = w.at(11).get<uint64_t>();
-    fw.owner_syscall_ip = w.at(12).get<uint64_t>();
+  if (j.at("futex_wait_record_size").get<size_t>() != kPackedWaitSize)
+    throw std::runtime_error("futex wait records have an unknown size");
+  const auto& packed = j.at("futex_waits_packed").get_binary();
+  if (packed.size() % kPackedWaitSize) throw std::runtime_error("futex wait records are cut short");
+  rec.futex_waits.reserve(packed.size() / kPackedWaitSize);
+  for (size_t off = 0; off < packed.size(); off += kPackedWaitSize) {
+    FutexWait fw = unpack_wait(packed.data() + off);
     if (fw.stack >= static_cast<int32_t>(rec.stacks.size())) throw std::runtime_error("futex wait names a missing stack");
     rec.futex_waits.push_back(fw);
   }
