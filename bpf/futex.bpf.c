@@ -11,6 +11,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Stack copies per lock per 100 ms window; the rest of the waits are still counted. */
 const volatile __u32 stacks_per_window = 16;
+/* ...and per CPU per window over all locks, so a program with thousands of locks cannot
+ * flood the stack ring buffer with 8 KiB copies (200 per 100 ms = 16 MB/s per CPU). */
+const volatile __u32 cpu_stacks_per_window = 200;
 const volatile __u64 window_ns = 100000000ULL;
 const volatile __u32 follow_children = 1;
 
@@ -54,6 +57,13 @@ struct {
 } stack_rate SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rate_state);
+} cpu_stack_rate SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
@@ -92,7 +102,23 @@ static __always_inline int is_pi_cmd(__u32 cmd)
 	return cmd == 6 || cmd == 13;
 }
 
-static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
+static __always_inline int cpu_budget_left(__u64 now)
+{
+	__u32 zero = 0;
+	struct rate_state *r = bpf_map_lookup_elem(&cpu_stack_rate, &zero);
+	if (!r)
+		return 0;
+	if (now - r->window_start > window_ns) {
+		r->window_start = now;
+		r->count = 0;
+	}
+	if (r->count >= cpu_stacks_per_window)
+		return 0;
+	r->count++;
+	return 1;
+}
+
+static __always_inline int lock_budget_left(__u32 tgid, __u64 uaddr, __u64 now)
 {
 	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
 	struct rate_state *r = bpf_map_lookup_elem(&stack_rate, &k);
@@ -110,6 +136,11 @@ static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
 		return 0;
 	r->count++;
 	return 1;
+}
+
+static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
+{
+	return lock_budget_left(tgid, uaddr, now) && cpu_budget_left(now);
 }
 
 static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
