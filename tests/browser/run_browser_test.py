@@ -408,7 +408,8 @@ def run_case(case, args):
         fixture = out / f"{case}.json"
         fixture.write_text(json.dumps(doc))
     else:
-        fixture = HERE / "fixtures" / f"{case}.json"
+        # A real findings.json made by ccprof (--findings CASE=PATH) or the case's fixture.
+        fixture = Path(args.findings[case]) if case in args.findings else HERE / "fixtures" / f"{case}.json"
         doc = json.loads(fixture.read_text(encoding="utf-8"))
     html = out / f"{case}.html"
     if html.exists():
@@ -490,7 +491,10 @@ def main():
     p.add_argument("cases", nargs="+",
                    choices=["lock-contention", "lock-held-across-io", "false-sharing", "hostile-strings", "large",
                             "sparse"])
+    p.add_argument("--findings", action="append", default=[], metavar="CASE=PATH",
+                   help="check a findings.json made by ccprof instead of the case's fixture")
     args = p.parse_args()
+    args.findings = dict(f.split("=", 1) for f in args.findings)
     args.chromium = find_chromium(args.chromium)
     if not args.chromium:
         print("SKIP: Chromium not found (install Debian's chromium package to run the browser tests)")
