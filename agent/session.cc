@@ -376,7 +376,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
 
   const uint64_t deadline = opts.duration_s > 0 ? rec.start_ns + static_cast<uint64_t>(opts.duration_s * 1e9) : 0;
   uint64_t next_snapshot = 0, next_status = rec.start_ns + kStatusIntervalNs;
-  bool target_gone = false, printed_status = false;
+  bool target_gone = false;
   std::string stop_reason;
   while (true) {
     uint64_t now = monotonic_ns();
@@ -406,21 +406,19 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
       stop_reason = "duration reached";
       break;
     }
-    if (opts.status_line && now >= next_status) {
-      uint64_t events = 0, drops = 0;
+    if (opts.on_progress && now >= next_status) {
+      SessionProgress p;
+      p.elapsed_s = (now - rec.start_ns) / 1e9;
+      p.pid = target;
       for (auto& c : collectors) {
-        events += c->events();
-        drops += c->drops();
+        p.events += c->events();
+        p.drops += c->drops();
       }
-      fprintf(stderr, "\r\033[Kccprof: %5.1f s  pid %u  events %llu  drops %llu", (now - rec.start_ns) / 1e9,
-              target, static_cast<unsigned long long>(events), static_cast<unsigned long long>(drops));
-      fflush(stderr);
-      printed_status = true;
+      opts.on_progress(p);
       next_status = now + kStatusIntervalNs;
     }
     sleep_ns(kDrainIntervalNs);
   }
-  if (printed_status) fprintf(stderr, "\r\033[K");
   rec.end_ns = monotonic_ns();
   if (!target_gone) snap.snapshot(read_tgids(tgids.get()), rec.end_ns);
   for (auto& c : collectors) c->finish(rec);

@@ -4,6 +4,7 @@
 // the Recording. Kernel access lives here and in the collectors only.
 #include <csignal>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,13 +13,20 @@
 
 namespace ccprof::agent {
 
+// What the session reports while it runs (every ~250 ms).
+struct SessionProgress {
+  double elapsed_s = 0;
+  uint32_t pid = 0;
+  uint64_t events = 0, drops = 0;
+};
+
 struct SessionOptions {
   enum class Mode { kRun, kAttach };
   Mode mode = Mode::kRun;
   std::vector<std::string> command;  // kRun
   uint32_t pid = 0;                  // kAttach
   double duration_s = 0;             // 0: until the target exits (kRun) or Ctrl-C (kAttach)
-  bool status_line = false;          // a live status line on stderr (terminals only)
+  std::function<void(const SessionProgress&)> on_progress;  // e.g. a status line on a terminal
   bool follow_children = true;
   std::string memory_sampler = "auto";  // auto | decode | pmu | off
   uint32_t sample_hz = 0;               // 0: the sampler's default

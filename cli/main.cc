@@ -199,7 +199,14 @@ int ccprof_main(int argc, char** argv) {
 
   agent::SessionOptions opts;
   opts.duration_s = duration;
-  opts.status_line = isatty(STDERR_FILENO);
+  bool status_shown = false;
+  if (isatty(STDERR_FILENO))
+    opts.on_progress = [&status_shown](const agent::SessionProgress& p) {
+      std::fprintf(stderr, "\r\033[Kccprof: %5.1f s  pid %u  events %llu  drops %llu", p.elapsed_s, p.pid,
+                   static_cast<unsigned long long>(p.events), static_cast<unsigned long long>(p.drops));
+      std::fflush(stderr);
+      status_shown = true;
+    };
   opts.memory_sampler = sampler;
   opts.sched = !no_sched;
   if (run->parsed()) {
@@ -211,6 +218,7 @@ int ccprof_main(int argc, char** argv) {
   }
   install_signal_handlers();
   auto rec = agent::run_session(opts);
+  if (status_shown) std::fprintf(stderr, "\r\033[K");  // clear the status line
   if (!rec.ok()) return fail(std::string(rec.status().message()));
   if (agent::g_stop_requested) std::fprintf(stderr, "ccprof: interrupted: writing what was collected\n");
   int code = opts.mode == agent::SessionOptions::Mode::kRun ? std::max(rec->exit_code, 0) : 0;

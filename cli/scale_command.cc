@@ -151,7 +151,6 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
     session.command = agent::substitute_threads(opts.command, largest);
     session.memory_sampler = opts.sampler;
     session.sched = opts.sched;
-    session.status_line = false;
     spdlog::info("scale: profiling one run at {} threads", largest);
     // The profiled run's own output is not the summary's business: send it to /dev/null.
     int saved_stdout = dup(STDOUT_FILENO);
