@@ -89,7 +89,11 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
       while (!row.empty() && row.back() == ' ') row.pop_back();
       out += row + "\n";
     }
-    out += "\n" + findings[0].value("title", "") + "\n  " + findings[0].value("explanation", "") + "\n";
+    // Each finding's why, in its own numbers (wait share, pool size, rates, growth).
+    for (const auto& f : findings) {
+      out += absl::StrFormat("\n#%d %s\n  %s\n  -> %s\n", f.value("rank", 0), f.value("title", ""),
+                             f.value("explanation", ""), f["remedy"].value("text", ""));
+    }
   }
   if (!out_dir.empty())
     out += absl::StrFormat("\noutputs: %s/findings.json, %s/report.html, %s/recording.ccprof\n", out_dir, out_dir,

@@ -80,6 +80,18 @@ class E2E(unittest.TestCase):
         self.assertEqual(os.path.basename(top["file"]), os.path.basename(site.group(1)))
         self.assertEqual(top["line"], int(site.group(2)))
 
+    def test_oversubscription_with_32_cpu_bound_threads_on_this_machine_not_with_2(self):
+        exe = workload("s12-hot-atomic")
+        if os.cpu_count() > 4:
+            self.skipTest("the 32-thread case is sized for a machine with few cores")
+        p = ccprof("run", "-o", self.out("many"), "--", exe, "--variant=fixed", "--threads=32", "--seconds=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        kinds = [f["kind"] for f in load(self.out("many"))["findings"]]
+        self.assertIn("oversubscription", kinds)
+        p = ccprof("run", "-o", self.out("two"), "--", exe, "--variant=fixed", "--threads=2", "--seconds=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("oversubscription", [f["kind"] for f in load(self.out("two"))["findings"]])
+
     def test_exit_code_of_the_target_is_passed_through(self):
         p = ccprof("run", "-o", self.out(), "--", "sh", "-c", "exit 7")
         self.assertEqual(p.returncode, 7, p.stderr)

@@ -100,6 +100,7 @@ TEST(Terminal, SummaryHasTheTableInRankOrderAndTheLosses) {
   EXPECT_NE(text.find("1.50 thr-s (25%)"), std::string::npos) << text;
   EXPECT_NE(text.find("futex.wait_events_dropped=2"), std::string::npos) << text;
   EXPECT_NE(text.find("/tmp/out/findings.json"), std::string::npos);
+  EXPECT_NE(text.find("#2 Threads serialise on g_m"), std::string::npos) << text;  // every finding's why
 }
 
 TEST(Terminal, NoFindingsSaysSo) {
