@@ -29,12 +29,6 @@ struct wait_start {
 	__s32 owner_syscall;
 };
 
-struct rate_state {
-	__u64 window_start;
-	__u32 count;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CCPROF_MAX_THREADS);
@@ -53,14 +47,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct futex_addr_key);
-	__type(value, struct rate_state);
+	__type(value, struct ccprof_rate_state);
 } stack_rate SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct rate_state);
+	__type(value, struct ccprof_rate_state);
 } cpu_stack_rate SEC(".maps");
 
 struct {
@@ -105,37 +99,20 @@ static __always_inline int is_pi_cmd(__u32 cmd)
 static __always_inline int cpu_budget_left(__u64 now)
 {
 	__u32 zero = 0;
-	struct rate_state *r = bpf_map_lookup_elem(&cpu_stack_rate, &zero);
-	if (!r)
-		return 0;
-	if (now - r->window_start > window_ns) {
-		r->window_start = now;
-		r->count = 0;
-	}
-	if (r->count >= cpu_stacks_per_window)
-		return 0;
-	r->count++;
-	return 1;
+	struct ccprof_rate_state *r = bpf_map_lookup_elem(&cpu_stack_rate, &zero);
+	return r && ccprof_rate_take(r, now, window_ns, cpu_stacks_per_window);
 }
 
 static __always_inline int lock_budget_left(__u32 tgid, __u64 uaddr, __u64 now)
 {
 	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
-	struct rate_state *r = bpf_map_lookup_elem(&stack_rate, &k);
+	struct ccprof_rate_state *r = bpf_map_lookup_elem(&stack_rate, &k);
 	if (!r) {
-		struct rate_state fresh = { .window_start = now, .count = 1 };
+		struct ccprof_rate_state fresh = { .window_start = now, .count = 1 };
 		bpf_map_update_elem(&stack_rate, &k, &fresh, BPF_ANY);
 		return 1;
 	}
-	if (now - r->window_start > window_ns) {
-		r->window_start = now;
-		r->count = 1;
-		return 1;
-	}
-	if (r->count >= stacks_per_window)
-		return 0;
-	r->count++;
-	return 1;
+	return ccprof_rate_take(r, now, window_ns, stacks_per_window);
 }
 
 static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)

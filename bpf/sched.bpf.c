@@ -24,12 +24,6 @@ const volatile __u32 stacks_per_window = 4;
 const volatile __u64 window_ns = 100000000ULL;
 const volatile __u32 follow_children = 1;
 
-struct rate_state {
-	__u64 window_start;
-	__u32 count;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CCPROF_MAX_THREADS);
@@ -48,7 +42,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct sched_site_key);
-	__type(value, struct rate_state);
+	__type(value, struct ccprof_rate_state);
 } stack_rate SEC(".maps");
 
 struct {
@@ -258,21 +252,13 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 
 static __always_inline int take_stack_sample(struct sched_site_key *k, __u64 now)
 {
-	struct rate_state *r = bpf_map_lookup_elem(&stack_rate, k);
+	struct ccprof_rate_state *r = bpf_map_lookup_elem(&stack_rate, k);
 	if (!r) {
-		struct rate_state fresh = { .window_start = now, .count = 1 };
+		struct ccprof_rate_state fresh = { .window_start = now, .count = 1 };
 		bpf_map_update_elem(&stack_rate, k, &fresh, BPF_ANY);
 		return 1;
 	}
-	if (now - r->window_start > window_ns) {
-		r->window_start = now;
-		r->count = 1;
-		return 1;
-	}
-	if (r->count >= stacks_per_window)
-		return 0;
-	r->count++;
-	return 1;
+	return ccprof_rate_take(r, now, window_ns, stacks_per_window);
 }
 
 static __always_inline __u64 copy_stack(struct pt_regs *regs, __u32 tid, __u32 tgid, __u64 now)

@@ -6,6 +6,26 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
+/* A fixed-window rate limit (stack copies per window), one per key or per CPU. */
+struct ccprof_rate_state {
+	__u64 window_start;
+	__u32 count;
+	__u32 pad;
+};
+
+/* Counts one event in `r`'s window; 1 while the window has room, else 0. */
+static __always_inline int ccprof_rate_take(struct ccprof_rate_state *r, __u64 now, __u64 window_ns, __u32 limit)
+{
+	if (now - r->window_start > window_ns) {
+		r->window_start = now;
+		r->count = 0;
+	}
+	if (r->count >= limit)
+		return 0;
+	r->count++;
+	return 1;
+}
+
 /* pt_regs -> DWARF register order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
 static __always_inline void ccprof_copy_user_regs(__u64 *out, struct pt_regs *r)
 {

@@ -311,6 +311,23 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
   return out;
 }
 
+// The lock's call sites first: that is the line to change.
+void add_lock_sites(Finding& f, const ContendedLock& lock) {
+  for (const auto& site : lock.sites) {
+    f.locations.push_back(to_source_location(site, absl::StrCat("takes ", lock.name)));
+    if (f.locations.size() >= 2) break;
+  }
+}
+
+void set_atomic_remedy(Finding& f) {
+  f.remedy.kind = "atomic";
+  f.remedy.text =
+      "Replace the mutex and the word with a std::atomic and one fetch_add (or compare_exchange for other "
+      "updates); if that word then shows up as a hot atomic, shard it per thread.";
+  f.remedy.before = "std::mutex m; int64_t count;\nvoid hit() { std::lock_guard g(m); ++count; }";
+  f.remedy.after = "std::atomic<int64_t> count;\nvoid hit() { count.fetch_add(1, std::memory_order_relaxed); }";
+}
+
 std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,
                                           const std::vector<ContendedLock>& locks, const MemoryRuleEnv& env) {
   std::vector<Finding> out;
@@ -369,16 +386,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     f.confidence = confidence_of(n * 10);
     // Where the lock is taken first (that is the line to change), then the accesses
     // inside the critical section that show what it protects.
-    for (const auto& site : lock.sites) {
-      SourceLocation s;
-      s.function = site.function;
-      s.file = site.file;
-      s.line = site.line;
-      s.module = site.module;
-      s.role = absl::StrCat("takes ", lock.name);
-      f.locations.push_back(s);
-      if (f.locations.size() >= 2) break;
-    }
+    add_lock_sites(f, lock);
     f.locations.insert(f.locations.end(), locations.begin(), locations.end());
     f.evidence["lock"] = {{"address", hex(lock.uaddr)}, {"name", lock.name}, {"wait_s", lock.wait_s},
                           {"wait_share", lock.share}};
@@ -421,12 +429,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
           ") went to one word, ", member, " (", words.at(w), " of ", n,
           " sampled accesses): the critical section is one read-modify-write, which one atomic instruction does "
           "without parking threads.");
-      f.remedy.kind = "atomic";
-      f.remedy.text =
-          "Replace the mutex and the word with a std::atomic and one fetch_add (or compare_exchange for other "
-          "updates); if that word then shows up as a hot atomic, shard it per thread.";
-      f.remedy.before = "std::mutex m; int64_t count;\nvoid hit() { std::lock_guard g(m); ++count; }";
-      f.remedy.after = "std::atomic<int64_t> count;\nvoid hit() { count.fetch_add(1, std::memory_order_relaxed); }";
+      set_atomic_remedy(f);
     } else {
       continue;
     }
@@ -475,22 +478,8 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
       "between the lock call and the unlock call there ", shared.size() == 1 ? "is one access" : "are only accesses",
       " to shared data, all to one word, ", member,
       ": one read-modify-write that a single atomic instruction does without parking threads.");
-  f.remedy.kind = "atomic";
-  f.remedy.text =
-      "Replace the mutex and the word with a std::atomic and one fetch_add (or compare_exchange for other "
-      "updates); if that word then shows up as a hot atomic, shard it per thread.";
-  f.remedy.before = "std::mutex m; int64_t count;\nvoid hit() { std::lock_guard g(m); ++count; }";
-  f.remedy.after = "std::atomic<int64_t> count;\nvoid hit() { count.fetch_add(1, std::memory_order_relaxed); }";
-  for (const auto& site : lock.sites) {
-    SourceLocation s;
-    s.function = site.function;
-    s.file = site.file;
-    s.line = site.line;
-    s.module = site.module;
-    s.role = absl::StrCat("takes ", lock.name);
-    f.locations.push_back(s);
-    if (f.locations.size() >= 2) break;
-  }
+  set_atomic_remedy(f);
+  add_lock_sites(f, lock);
   nlohmann::json insns = nlohmann::json::array();
   for (const auto& a : shared) {
     CodeLocation c = env.code(lock.pid, a.insn_addr);
