@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "profiler/recording.h"
+#include "model/recording.h"
 
 namespace ccprof::agent {
 
@@ -23,10 +23,10 @@ class Collector {
   // open -> set read-only data -> reuse the shared maps -> load -> attach, each step checked.
   virtual absl::Status start(const SharedMaps& shared) = 0;
   // Called every ~20 ms: move what the kernel has into the recording (cheap, no blocking).
-  virtual void drain(profiler::Recording& rec) = 0;
+  virtual void drain(model::Recording& rec) = 0;
   // Called once at the end: final drain, read the in-kernel aggregates and loss counters
   // (as "NAME.counter" entries in rec.losses), detach.
-  virtual void finish(profiler::Recording& rec) = 0;
+  virtual void finish(model::Recording& rec) = 0;
   // For the status line.
   virtual uint64_t events() const = 0;
   virtual uint64_t drops() const = 0;

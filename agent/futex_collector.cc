@@ -16,7 +16,7 @@
 namespace ccprof::agent {
 namespace {
 
-using profiler::Recording;
+using model::Recording;
 
 struct SkelDeleter {
   void operator()(futex_bpf* s) const { futex_bpf__destroy(s); }
@@ -79,9 +79,7 @@ class FutexCollector : public Collector {
       if (it != seq_to_stack_.end()) rec.futex_waits[i].stack = it->second;
       else rec.losses["futex.stack_copies_lost"]++;
     }
-    rec.sections["futex"] = {{"wait_events_seen", waits_seen_},
-                             {"wait_events_kept", rec.futex_waits.size()},
-                             {"keep_every", keep_every_}};
+    rec.futex = {waits_seen_, rec.futex_waits.size(), keep_every_};
     // Exact totals from the kernel maps.
     int fd = bpf_map__fd(skel_->maps.addr_stats);
     futex_addr_key key{}, next{};
@@ -92,7 +90,7 @@ class FutexCollector : public Collector {
       futex_addr_stat s{};
       if (bpf_map_lookup_elem(fd, &key, &s)) continue;
       if (s.waits == 0) continue;  // addresses only woken, never waited on
-      profiler::FutexAddrStats a;
+      model::FutexAddrStats a;
       a.uaddr = key.uaddr;
       a.pid = key.tgid;
       a.waits = s.waits;
@@ -139,7 +137,7 @@ class FutexCollector : public Collector {
     auto* self = static_cast<FutexCollector*>(ctx);
     if (size < sizeof(futex_stack_event)) return 0;
     const auto* e = static_cast<const futex_stack_event*>(data);
-    profiler::StackCopy sc;
+    model::StackCopy sc;
     sc.pid = e->tgid;
     sc.tid = e->tid;
     sc.time_ns = e->time_ns;
@@ -153,7 +151,7 @@ class FutexCollector : public Collector {
 
   void add_wait(const futex_wait_event& e) {
     // (the event fields are copied below; the stack copy is linked in finish())
-    profiler::FutexWait w;
+    model::FutexWait w;
     w.uaddr = e.uaddr;
     w.pid = e.tgid;
     w.tid = e.tid;
@@ -200,7 +198,7 @@ class FutexCollector : public Collector {
       if (!comm.empty()) t.comm = comm;
       return;
     }
-    profiler::ThreadInfo t;
+    model::ThreadInfo t;
     t.tid = e.tid;
     t.pid = e.tgid;
     t.comm = comm;

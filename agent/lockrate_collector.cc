@@ -42,7 +42,7 @@ class LockRateCollector : public Collector {
     return absl::OkStatus();
   }
 
-  void drain(profiler::Recording& rec) override {
+  void drain(model::Recording& rec) override {
     uint64_t now = monotonic_ns();
     if (link_) {
       if (now >= window_end_ns_) close_window(now);
@@ -65,9 +65,9 @@ class LockRateCollector : public Collector {
     window_end_ns_ = window_start_ns_ + opts_.window_ns;
   }
 
-  void finish(profiler::Recording& rec) override {
+  void finish(model::Recording& rec) override {
     if (link_) close_window(monotonic_ns());
-    nlohmann::json entries = nlohmann::json::array();
+    model::LockRateSection& sec = rec.lockrate;
     int fd = bpf_map__fd(skel_->maps.lock_calls);
     lockrate_key key{}, next{};
     void* prev = nullptr;
@@ -75,13 +75,13 @@ class LockRateCollector : public Collector {
       key = next;
       prev = &key;
       uint64_t n = 0;
-      if (bpf_map_lookup_elem(fd, &key, &n) == 0) entries.push_back({key.tgid, key.tid, key.lock, key.caller, n});
+      if (bpf_map_lookup_elem(fd, &key, &n) == 0) sec.entries.push_back({key.tgid, key.tid, key.lock, key.caller, n});
     }
-    rec.sections["lockrate"] = {{"window_s", window_total_ns_ / 1e9},
-                                {"windows", windows_},
-                                {"intervals_ns", intervals_},
-                                {"libc", libc_},
-                                {"entries", entries}};
+    rec.has_lockrate = true;
+    sec.window_s = window_total_ns_ / 1e9;
+    sec.windows = windows_;
+    sec.intervals_ns = intervals_;
+    sec.libc = libc_;
     if (skel_->bss->counters.map_full) rec.losses["lockrate.map_full"] += skel_->bss->counters.map_full;
     skel_.reset();
   }

@@ -20,7 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/unique_fd.h"
 #include "bpf/sample.h"
-#include "profiler/pmu_record.h"
+#include "model/pmu_record.h"
 #include "sample.skel.h"
 #include "spdlog/spdlog.h"
 
@@ -31,7 +31,7 @@
 namespace ccprof::agent {
 namespace {
 
-using profiler::Recording;
+using model::Recording;
 
 std::vector<int> online_cpus() {
   std::vector<int> cpus;
@@ -60,13 +60,11 @@ uint32_t effective_hz(const MemorySamplerOptions& o) { return o.frequency_hz ? o
 
 void write_section(Recording& rec, const std::string& mode, const std::string& reason, uint32_t hz,
                    const std::vector<std::string>& events) {
-  rec.memory_sampler_mode = mode;
-  rec.memory_sampler_reason = reason;
-  rec.sections["memory_sampler"] = {{"mode", mode},
-                                    {"reason", reason},
-                                    {"frequency_hz", hz},
-                                    {"period_ns", mode == "decode" && hz ? 1000000000ull / hz : 0},
-                                    {"events", events}};
+  rec.memory_sampler.mode = mode;
+  rec.memory_sampler.reason = reason;
+  rec.memory_sampler.frequency_hz = hz;
+  rec.memory_sampler.period_ns = mode == "decode" && hz ? 1000000000ull / hz : 0;
+  rec.memory_sampler.events = events;
 }
 
 // ---- decode mode -------------------------------------------------------------------
@@ -137,8 +135,8 @@ class DecodeSampler : public Collector {
     rec.losses["sampler.ringbuf_drops"] += c.ringbuf_drops;
     rec.losses["sampler.kernel_mode_samples"] += c.kernel_mode;
     write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
-    rec.sections["memory_sampler"]["target_samples"] = c.target;
-    rec.sections["memory_sampler"]["all_samples"] = c.samples;
+    rec.memory_sampler.target_samples = c.target;
+    rec.memory_sampler.all_samples = c.samples;
     rb_.reset();
     fds_.clear();
     skel_.reset();
@@ -152,7 +150,7 @@ class DecodeSampler : public Collector {
     auto* self = static_cast<DecodeSampler*>(ctx);
     if (size < sizeof(sample_event)) return 0;
     const auto* e = static_cast<const sample_event*>(data);
-    profiler::MemorySample m;
+    model::MemorySample m;
     m.pid = e->tgid;
     m.tid = e->tid;
     m.cpu = e->cpu;
@@ -277,16 +275,16 @@ class PmuSampler : public Collector {
       buf.resize(h.size);
       for (size_t i = 0; i < h.size; ++i) buf[i] = data[(tail + i) % size];
       if (h.type == PERF_RECORD_SAMPLE) {
-        auto ps = profiler::parse_sample_record(buf.data(), buf.size(), kPmuSampleType);
+        auto ps = model::parse_sample_record(buf.data(), buf.size(), kPmuSampleType);
         if (!ps.ok()) {
           ++unparsed_;
         } else if (is_target(ps->pid)) {
-          profiler::MemorySample m;
+          model::MemorySample m;
           m.pid = ps->pid;
           m.tid = ps->tid;
           m.cpu = ps->cpu;
           m.time_ns = ps->time;
-          m.regs[profiler::kRip] = ps->ip;
+          m.regs[model::kRip] = ps->ip;
           m.data_addr = ps->addr;
           m.data_src = ps->data_src;
           m.weight = static_cast<uint32_t>(ps->weight);

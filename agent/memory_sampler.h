@@ -5,7 +5,7 @@
 //    the instruction before each sampled IP (profiler/decode_access.h).
 //  - pmu: precise memory samples (Intel PEBS load latency + stores, AMD IBS op)
 //    with PERF_SAMPLE_ADDR | DATA_SRC | IP | TID | TIME | WEIGHT, events from libpfm4.
-// Both fill Recording::memory_samples; rec.sections["memory_sampler"] says how.
+// Both fill Recording::memory_samples; rec.memory_sampler says how.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,7 +33,7 @@ std::string resolve_memory_sampler_mode(const MemorySamplerOptions& opts, const 
                                         std::string* reason);
 
 // The collector for a resolved mode ("decode" or "pmu"; "auto" is resolved inside).
-// Its finish() sets rec.memory_sampler_mode/_reason and rec.sections["memory_sampler"]
+// Its finish() fills rec.memory_sampler
 // ({mode, frequency_hz, period_ns, events}); every drop is counted in rec.losses as
 // "sampler.*". When PMU mode fails to start under "auto", it falls back to decode.
 std::unique_ptr<Collector> make_memory_sampler(const MemorySamplerOptions& opts);

@@ -22,12 +22,12 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-std::vector<profiler::MemoryMap> parse_maps(const std::string& text) {
-  std::vector<profiler::MemoryMap> maps;
+std::vector<model::MemoryMap> parse_maps(const std::string& text) {
+  std::vector<model::MemoryMap> maps;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    profiler::MemoryMap m;
+    model::MemoryMap m;
     char perms[8] = {0};
     unsigned long long start, end, offset, inode;
     unsigned dev_major, dev_minor;
@@ -47,7 +47,7 @@ std::vector<profiler::MemoryMap> parse_maps(const std::string& text) {
   return maps;
 }
 
-absl::StatusOr<std::vector<profiler::MemoryMap>> read_maps(uint32_t pid) {
+absl::StatusOr<std::vector<model::MemoryMap>> read_maps(uint32_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/maps"));
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read /proc/", pid, "/maps: ", strerror(errno)));
   std::stringstream ss;

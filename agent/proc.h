@@ -5,13 +5,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "profiler/recording.h"
+#include "model/recording.h"
 
 namespace ccprof::agent {
 
-absl::StatusOr<std::vector<profiler::MemoryMap>> read_maps(uint32_t pid);
+absl::StatusOr<std::vector<model::MemoryMap>> read_maps(uint32_t pid);
 // Parses the text of a /proc/PID/maps file (exposed for tests).
-std::vector<profiler::MemoryMap> parse_maps(const std::string& text);
+std::vector<model::MemoryMap> parse_maps(const std::string& text);
 std::vector<uint32_t> list_threads(uint32_t pid);
 std::string read_comm(uint32_t pid, uint32_t tid);
 std::vector<std::string> read_cmdline(uint32_t pid);

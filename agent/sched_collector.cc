@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/proc.h"
-#include "profiler/sched_data.h"
+#include "model/recording.h"
 #include "bpf/sched_events.h"
 #include "sched.skel.h"
 #include "spdlog/spdlog.h"
@@ -18,12 +18,12 @@
 namespace ccprof::agent {
 namespace {
 
-using profiler::Recording;
-using profiler::SchedSection;
-using profiler::SchedThread;
+using model::Recording;
+using model::SchedSection;
+using model::SchedThread;
 
-static_assert(SCHED_SC_CLASSES == profiler::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
-static_assert(SCHED_NUM_REGS == profiler::kNumRegs, "register layouts disagree");
+static_assert(SCHED_SC_CLASSES == model::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
+static_assert(SCHED_NUM_REGS == model::kNumRegs, "register layouts disagree");
 
 struct SkelDeleter {
   void operator()(sched_bpf* s) const { sched_bpf__destroy(s); }
@@ -36,12 +36,12 @@ struct RingDeleter {
 // child the unwind info will be wrong"), so a stack copied at their syscall does not
 // unwind. They push nothing: the return address into pthread_create/fork is at sp.
 // Pop it, so the copy starts in the caller, which has unwind info.
-void pop_return_address(profiler::StackCopy& sc) {
+void pop_return_address(model::StackCopy& sc) {
   if (sc.stack.size() < 16) return;
   uint64_t ret = 0;
   memcpy(&ret, sc.stack.data(), sizeof ret);
-  sc.regs[profiler::kRip] = ret;
-  sc.regs[profiler::kRsp] += 8;
+  sc.regs[model::kRip] = ret;
+  sc.regs[model::kRsp] += 8;
   sc.stack.erase(sc.stack.begin(), sc.stack.begin() + 8);
 }
 
@@ -80,7 +80,7 @@ class SchedCollector : public Collector {
     skel_.reset(sched_bpf__open());
     if (!skel_) return absl::InternalError(absl::StrCat("sched collector: cannot open BPF object: ", strerror(errno)));
     for (int nr = 0; nr < SCHED_MAX_SYSCALL; ++nr)
-      skel_->rodata->syscall_class[nr] = static_cast<uint8_t>(profiler::classify_syscall(nr));
+      skel_->rodata->syscall_class[nr] = static_cast<uint8_t>(model::classify_syscall(nr));
     skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
@@ -142,7 +142,8 @@ class SchedCollector : public Collector {
     rec.losses["sched.thread_map_full"] += c.thread_map_full;
     rec.losses["sched.state_map_full"] += c.state_map_full;
     rec.losses["sched.site_map_full"] += c.site_map_full;
-    profiler::write_sched_section(rec, section_);
+    rec.has_sched = true;
+    rec.sched = section_;
     // Detaching happens when the collector is destroyed: the session does that off the
     // critical path (closing tracepoint links takes ~60 ms each on this kernel).
   }
@@ -173,7 +174,7 @@ class SchedCollector : public Collector {
     auto* self = static_cast<SchedCollector*>(ctx);
     if (size < sizeof(sched_stack_event)) return 0;
     const auto* e = static_cast<const sched_stack_event*>(data);
-    profiler::StackCopy sc;
+    model::StackCopy sc;
     sc.pid = e->tgid;
     sc.tid = e->tid;
     sc.time_ns = e->time_ns;
@@ -186,7 +187,7 @@ class SchedCollector : public Collector {
   }
 
   void add_syscall(const sched_syscall_event& e) {
-    profiler::SyscallSample s;
+    model::SyscallSample s;
     s.pid = e.tgid;
     s.tid = e.tid;
     s.nr = e.nr;
@@ -235,7 +236,7 @@ class SchedCollector : public Collector {
       ccprof_thread_state ts{};
       if (bpf_map_lookup_elem(states_fd, &key, &ts) == 0 && ts.state == CCPROF_TS_IN_SYSCALL &&
           now > ts.since_ns) {
-        int cls = static_cast<int>(profiler::classify_syscall(ts.syscall_nr));
+        int cls = static_cast<int>(model::classify_syscall(ts.syscall_nr));
         s.sc_ns[cls] += now - ts.since_ns;
         s.sc_count[cls]++;
       }

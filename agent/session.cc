@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <optional>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -45,7 +46,7 @@ std::thread& detach_thread() {
   return t;
 }
 
-using profiler::Recording;
+using model::Recording;
 
 constexpr uint64_t kDrainIntervalNs = 20'000'000;     // ring buffers are read without wakeups
 constexpr uint64_t kSnapshotIntervalNs = 100'000'000;  // /proc maps and threads
@@ -157,7 +158,7 @@ class Snapshotter {
     for (uint32_t pid : tgids) {
       auto maps = read_maps(pid);
       if (!maps.ok() || maps->empty()) continue;  // gone, or a zombie
-      profiler::ProcessInfo* p = process(pid);
+      model::ProcessInfo* p = process(pid);
       if (p->comm.empty()) p->comm = read_comm(pid, pid);
       if (p->cmdline.empty()) p->cmdline = read_cmdline(pid);
       std::string exe = read_exe(pid);
@@ -177,7 +178,7 @@ class Snapshotter {
       std::set<uint32_t> alive;
       for (uint32_t tid : list_threads(pid)) {
         alive.insert(tid);
-        profiler::ThreadInfo* t = thread(tid, pid);
+        model::ThreadInfo* t = thread(tid, pid);
         if (t->start_ns == 0) t->start_ns = thread_start_ns(pid, tid);
         std::string comm = read_comm(pid, tid);
         if (!comm.empty()) t->comm = comm;
@@ -189,14 +190,14 @@ class Snapshotter {
   }
 
  private:
-  profiler::ProcessInfo* process(uint32_t pid) {
+  model::ProcessInfo* process(uint32_t pid) {
     for (auto& p : rec_.processes)
       if (p.pid == pid) return &p;
     rec_.processes.push_back({});
     rec_.processes.back().pid = pid;
     return &rec_.processes.back();
   }
-  profiler::ThreadInfo* thread(uint32_t tid, uint32_t pid) {
+  model::ThreadInfo* thread(uint32_t tid, uint32_t pid) {
     for (auto& t : rec_.threads)
       if (t.tid == tid) return &t;
     rec_.threads.push_back({});
@@ -255,7 +256,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   if (auto s = ensure_tracefs(); !s.ok()) return s;
 
   Recording rec;
-  rec.ccprof_version = "0.1.0";
+  rec.ccprof_version = model::kCcprofVersion;
   rec.mode = opts.mode == SessionOptions::Mode::kRun ? "run" : "attach";
   rec.command = opts.command;
   utsname u{};
@@ -264,8 +265,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     rec.kernel = u.release;
   }
   rec.online_cpus = static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN));
-  rec.memory_sampler_mode = "off";
-  rec.memory_sampler_reason = "turned off with --sampler off";
+  rec.memory_sampler.mode = "off";
+  rec.memory_sampler.reason = "turned off with --sampler off";
 
   uint32_t target = 0;
   std::optional<LaunchedChild> child;
@@ -326,8 +327,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
       planned.push_back({std::move(sampler), opts.memory_sampler != "auto"});
     } else {
       std::string reason;
-      rec.memory_sampler_mode = resolve_memory_sampler_mode(mo, nullptr, &reason);
-      rec.memory_sampler_reason = reason;
+      rec.memory_sampler.mode = resolve_memory_sampler_mode(mo, nullptr, &reason);
+      rec.memory_sampler.reason = reason;
       if (opts.memory_sampler != "auto") {
         abandon_child();
         return absl::FailedPreconditionError(absl::StrCat("--sampler ", opts.memory_sampler, " is not available: ", reason));
@@ -344,7 +345,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
       spdlog::warn("{}", std::string(s.message()));
       rec.losses[absl::StrCat(p.collector->name(), ".not_started")]++;
       if (std::string(p.collector->name()) == "memory-sampler")
-        rec.memory_sampler_reason = absl::StrCat("could not start: ", s.message());
+        rec.memory_sampler.reason = absl::StrCat("could not start: ", s.message());
       continue;
     }
     spdlog::debug("collector {} attached", p.collector->name());

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "profiler/recording.h"
+#include "model/recording.h"
 
 namespace ccprof::agent {
 
@@ -41,7 +41,7 @@ absl::Status check_privileges();
 
 // Returns once everything is collected; the probes are detached on a background
 // thread while the caller analyses: call join_detach() before exiting.
-absl::StatusOr<profiler::Recording> run_session(const SessionOptions& opts);
+absl::StatusOr<model::Recording> run_session(const SessionOptions& opts);
 void join_detach();
 
 }  // namespace ccprof::agent

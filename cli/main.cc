@@ -13,7 +13,9 @@
 #include "agent/capabilities.h"
 #include "agent/session.h"
 #include "cli/scale_command.h"
-#include "profiler/recording.h"
+#include "model/recording.h"
+#include "profiler/analysis.h"
+#include "report/findings_json.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
 #include "spdlog/spdlog.h"
@@ -75,14 +77,15 @@ bool gate_matches(const nlohmann::json& doc, const GateOptions& g, std::string* 
   return false;
 }
 
-int emit(const profiler::Recording& rec, const std::string& out_dir, bool write_recording, const GateOptions& gate,
+int emit(const model::Recording& rec, const std::string& out_dir, bool write_recording, const GateOptions& gate,
          int exit_code) {
-  auto doc = report::write_outputs(rec, out_dir, write_recording);
-  if (!doc.ok()) return fail(std::string(doc.status().message()));
-  std::fputs(report::render_terminal_summary(*doc, out_dir).c_str(), stdout);
+  const nlohmann::json doc = report::build_findings_document(rec, profiler::analyze(rec));
+  if (auto s = report::write_outputs(doc, write_recording ? &rec : nullptr, out_dir); !s.ok())
+    return fail(std::string(s.message()));
+  std::fputs(report::render_terminal_summary(doc, out_dir).c_str(), stdout);
   std::fflush(stdout);
   std::string which;
-  if (gate_matches(*doc, gate, &which)) {
+  if (gate_matches(doc, gate, &which)) {
     std::fprintf(stderr, "ccprof: --fail-on: a %s finding was raised; exiting with %d\n", which.c_str(),
                  kExitFindings);
     return kExitFindings;
@@ -192,7 +195,7 @@ int ccprof_main(int argc, char** argv) {
   }
 
   if (rep->parsed()) {
-    auto rec = profiler::load_recording(recording_path);
+    auto rec = model::load_recording(recording_path);
     if (!rec.ok()) return fail(std::string(rec.status().message()));
     return emit(*rec, out_dir, /*write_recording=*/false, gate, 0);
   }

@@ -19,7 +19,7 @@
 #include "profiler/scale_rules.h"
 #include "profiler/thresholds.h"
 #include "report/findings_json.h"
-#include "report/html_report.h"
+#include "report/outputs.h"
 #include "report/scaling_svg.h"
 #include "spdlog/spdlog.h"
 
@@ -43,9 +43,9 @@ std::string pad(std::string s, size_t w) { return s.size() >= w ? s : s + std::s
 
 // The recording that stands in for a profile when none was taken (no retrograde
 // region, or profiling failed): it gives the document its usual header.
-profiler::Recording unprofiled(const ScaleCommandOptions& opts, const std::string& why) {
-  profiler::Recording r;
-  r.ccprof_version = "0.1.0";
+model::Recording unprofiled(const ScaleCommandOptions& opts, const std::string& why) {
+  model::Recording r;
+  r.ccprof_version = model::kCcprofVersion;
   r.mode = "scale";
   r.command = opts.command;
   r.exit_code = 0;
@@ -55,8 +55,8 @@ profiler::Recording unprofiled(const ScaleCommandOptions& opts, const std::strin
     r.kernel = u.release;
   }
   r.online_cpus = static_cast<uint32_t>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  r.memory_sampler_mode = "off";
-  r.memory_sampler_reason = why;
+  r.memory_sampler.mode = "off";
+  r.memory_sampler.reason = why;
   return r;
 }
 
@@ -140,7 +140,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
   // run at the largest N (the normal `ccprof run` pipeline) and take its contended
   // lock's call sites as the finding's locations.
   const int largest = threads->back();
-  profiler::Recording rec = unprofiled(opts, "ccprof scale takes wall-clock measurements; no profile was needed");
+  model::Recording rec = unprofiled(opts, "ccprof scale takes wall-clock measurements; no profile was needed");
   profiler::Analysis profile;
   std::vector<profiler::SourceLocation> sites;
   std::string sites_what;
@@ -185,12 +185,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
   doc["target"]["command"] = opts.command;
   if (rec.mode != "scale") doc["target"]["profiled_command"] = rec.command;
 
-  std::error_code ec;
-  std::filesystem::create_directories(opts.out_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create output folder ", opts.out_dir, ": ", ec.message()));
-  if (auto s = report::write_findings_json(doc, opts.out_dir + "/findings.json"); !s.ok()) return s;
-  if (auto s = report::write_html_report(doc, opts.out_dir + "/report.html"); !s.ok()) return s;
-  if (auto s = report::write_scaling_svg(doc["scale"], opts.out_dir + "/" + report::kScalingSvgFile); !s.ok()) return s;
+  if (auto s = report::write_outputs(doc, nullptr, opts.out_dir); !s.ok()) return s;
 
   std::fputs(summary(doc, *fit, verdict, opts.out_dir).c_str(), stdout);
   std::fflush(stdout);

@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "profiler/recording.h"
+#include "profiler/model_names.h"
 
 namespace ccprof::profiler {
 

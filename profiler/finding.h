@@ -27,6 +27,18 @@ struct Remedy {
   std::string after;     // and of the fix
 };
 
+// What a finding is about: the object the remedy changes. Findings on the same subject
+// are arbitrated (profiler/analysis.cc) and matched across profiles by it.
+enum class SubjectKind { kNone, kLock, kCacheLine, kWord, kProcess, kThreadPool, kCallSite };
+
+struct Subject {
+  SubjectKind kind = SubjectKind::kNone;
+  uint32_t pid = 0;
+  uint64_t address = 0;  // lock, cache line or word address; 0 for processes and pools
+  std::string name;      // how the text names it ("g_table_mutex", "the heap line at 0x...")
+  bool operator==(const Subject& o) const { return kind == o.kind && pid == o.pid && address == o.address; }
+};
+
 struct Finding {
   std::string kind;      // "lock-contention", "false-sharing", ...
   int scenario = 0;      // 1..14 (SCENARIOS.md)
@@ -38,6 +50,10 @@ struct Finding {
   Remedy remedy;
   std::vector<SourceLocation> locations;
   nlohmann::json evidence = nlohmann::json::object();  // kind-specific, see the schema
+  Subject subject;
+  // Whether this finding explains its subject well enough that a general diagnosis
+  // of the same subject (catalog: KindInfo::general) is dropped in its favour.
+  bool explains_subject = true;
 };
 
 // Ranks by cost (thread-seconds, then share, then kind for a stable order).

@@ -5,17 +5,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "profiler/catalog.h"
+#include "profiler/rule.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
 namespace {
 
 namespace th = thresholds::gil;
-
-std::string base(const std::string& p) {
-  auto s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
 
 // The GIL lives in the interpreter's runtime state: `_PyRuntime` (3.8-3.11: ceval.gil;
 // 3.12+: the main interpreter is embedded in it too), a global of the interpreter.
@@ -31,14 +29,8 @@ std::string script_of(const ProcessInfo* p) {
   return "";
 }
 
-}  // namespace
-
-bool is_python_object(const std::string& path) {
-  std::string b = base(path);
-  return absl::StartsWith(b, "libpython") || absl::StartsWith(b, "python");
-}
-
-std::vector<Finding> gil_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks) {
+std::vector<Finding> gil_contention(const Index& ctx) {
+  const std::vector<LockInfo>& locks = ctx.locks;
   std::vector<Finding> out;
   // Per process: the GIL's futex words (its condvar and mutex) together.
   struct Gil {
@@ -78,23 +70,21 @@ std::vector<Finding> gil_rules(AnalysisContext& ctx, const std::vector<LockInfo>
     const ProcessInfo* proc = ctx.rec.process(pid);
     std::string script = script_of(proc);
     std::string module = g.parts.front()->data.module;
-    Finding f;
-    f.kind = "gil-contention";
-    f.scenario = 9;
+    Finding f = new_finding("gil-contention");
+    f.subject = {SubjectKind::kProcess, pid, 0, script.empty() ? short_file(module) : short_file(script)};
     f.title = absl::StrFormat("%zu Python threads take turns holding the GIL", g.waiters.size());
     f.cost_thread_s = g.wait_s;
-    f.cost_share = ctx.total_thread_seconds() > 0 ? g.wait_s / ctx.total_thread_seconds() : 0;
+    f.cost_share = ctx.cost_share(g.wait_s);
     f.confidence = g.stacks ? "high" : "medium";
     f.explanation = absl::StrFormat(
         "%zu threads of the Python process %d%s waited %.3f s for the interpreter lock (GIL) in %d waits, %.0f%% "
         "of their time. The futexes are the GIL's own, inside _PyRuntime in %s%s. Only one thread runs Python "
         "bytecode at a time: CPU-bound threads add waiting, not throughput.",
-        g.waiters.size(), pid, script.empty() ? "" : " (" + base(script) + ")", g.wait_s, g.waits, share * 100,
-        base(module),
+        g.waiters.size(), pid, script.empty() ? "" : " (" + short_file(script) + ")", g.wait_s, g.waits, share * 100,
+        short_file(module),
         g.stacks ? absl::StrFormat(", and %d of %d sampled waiting stacks are in the interpreter", g.python_frames,
                                    g.stacks)
                  : "");
-    f.remedy.kind = "multiprocessing";
     f.remedy.text = absl::StrFormat(
         "Run the CPU-bound work in processes instead of threads (multiprocessing or "
         "concurrent.futures.ProcessPoolExecutor with ~%d workers, one per core), or move the hot loop into native "
@@ -113,14 +103,9 @@ std::vector<Finding> gil_rules(AnalysisContext& ctx, const std::vector<LockInfo>
         "    results = list(pool.map(crunch, chunks))";
     // Where: the script (Python lines are not resolved from native stacks), then the
     // interpreter's waiting site.
-    if (!script.empty()) {
-      SourceLocation s;
-      s.function = "<module>";
-      s.file = script;
-      s.role = "the Python program whose threads contend (Python frames are not resolved)";
-      s.share = 1.0;
-      f.locations.push_back(s);
-    }
+    if (!script.empty())
+      f.locations.push_back(file_location(script, "<module>",
+                                          "the Python program whose threads contend (Python frames are not resolved)", 1.0));
     for (const auto* part : g.parts)
       for (const auto& site : part->sites) {
         f.locations.push_back(to_source_location(site.loc, "the interpreter waits for the GIL here", site.share));
@@ -139,10 +124,23 @@ std::vector<Finding> gil_rules(AnalysisContext& ctx, const std::vector<LockInfo>
                   {"waiters", waiters},
                   {"stacks_in_interpreter", g.python_frames},
                   {"stacks", g.stacks}};
-    if (!g.parts.empty()) f.evidence["lock"] = lock_to_json(*g.parts.front(), ctx);
+    if (!g.parts.empty()) f.evidence["lock"] = lock_to_json(*g.parts.front(), ctx.threads);
     out.push_back(std::move(f));
   }
   return out;
+}
+
+}  // namespace
+
+bool is_python_object(const std::string& path) {
+  std::string b = short_file(path);
+  return absl::StartsWith(b, "libpython") || absl::StartsWith(b, "python");
+}
+
+std::vector<std::unique_ptr<Rule>> gil_rule_family() {
+  std::vector<std::unique_ptr<Rule>> rules;
+  rules.push_back(make_rule({"gil-contention"}, &gil_contention));
+  return rules;
 }
 
 }  // namespace ccprof::profiler

@@ -5,9 +5,12 @@
 #include <set>
 #include <vector>
 
-#include "profiler/analysis.h"
+#include "profiler/model_names.h"
+#include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
+
+class Index;
 
 struct LockRateSite {
   CodeLocation loc;  // the caller of pthread_mutex_lock
@@ -27,9 +30,6 @@ struct LockRate {
 };
 
 // Empty when the collector did not run or never opened a window.
-std::vector<LockRate> build_lock_rates(AnalysisContext& ctx);
-
-// The [start, end) CLOCK_MONOTONIC intervals in which the lockrate uprobe counted.
-std::vector<std::pair<uint64_t, uint64_t>> lock_rate_windows(const Recording& rec);
+std::vector<LockRate> build_lock_rates(const Index& index);
 
 }  // namespace ccprof::profiler

@@ -6,6 +6,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "profiler/catalog.h"
+#include "profiler/rule.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
@@ -13,24 +16,13 @@ namespace {
 
 namespace th = thresholds;
 
-std::string pct(double share) { return absl::StrFormat("%.0f%%", share * 100); }
-
-std::string site_text(const CodeLocation& loc) {
-  if (loc.file.empty()) return loc.function;
-  std::string file = loc.file;
-  auto slash = file.rfind('/');
-  if (slash != std::string::npos) file = file.substr(slash + 1);
-  return absl::StrFormat("%s (%s:%d)", loc.function, file, loc.line);
-}
-
-Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
-  Finding f;
-  f.kind = "lock-contention";
-  f.scenario = 1;
+Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
+  Finding f = new_finding("lock-contention");
   const std::string name = lock_display_name(l);
+  f.subject = lock_subject(l);
   f.title = absl::StrFormat("Threads serialise on %s", name);
   f.cost_thread_s = l.total_wait_s;
-  f.cost_share = ctx.total_thread_seconds() > 0 ? l.total_wait_s / ctx.total_thread_seconds() : 0;
+  f.cost_share = ctx.cost_share(l.total_wait_s);
   uint64_t top_stacks = l.sites.empty() ? 0 : l.sites.front().stacks;
   f.confidence = (l.waits >= th::kHighConfidenceWaits && top_stacks >= th::kHighConfidenceStacks) ? "high"
                  : l.sites.empty()                                                                ? "low"
@@ -55,7 +47,6 @@ Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
       l.waiters.size(), l.total_wait_s, l.waits, name, l.type, l.data.region,
       l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
       where, owners);
-  f.remedy.kind = "shard";
   // A lock the allocator takes inside malloc()/free() on the program's behalf.
   std::string via;
   for (const auto& s : l.sites)
@@ -82,7 +73,7 @@ Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
         "  take(batch);\n"
         "  batch.clear();  // keeps its storage\n"
         "}";
-    f.evidence["lock"] = lock_to_json(l, ctx);
+    f.evidence["lock"] = lock_to_json(l, ctx.threads);
     f.evidence["taken_inside"] = via;
     for (const auto& s : l.sites) {
       f.locations.push_back(
@@ -119,7 +110,7 @@ Finding lock_contention_finding(const LockInfo& l, AnalysisContext& ctx) {
     f.locations.push_back(to_source_location(s.loc, "waits for the lock here", s.share));
     if (f.locations.size() >= 5) break;
   }
-  f.evidence["lock"] = lock_to_json(l, ctx);
+  f.evidence["lock"] = lock_to_json(l, ctx.threads);
   return f;
 }
 
@@ -139,6 +130,7 @@ std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, d
   for (const auto& l : locks) {
     if (!is_contended(l, total_thread_s)) continue;
     ContendedLock c;
+    c.info = &l;
     c.pid = l.pid;
     c.uaddr = l.uaddr;
     c.name = lock_display_name(l);
@@ -163,61 +155,27 @@ std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, d
   return out;
 }
 
-std::vector<std::string> frame_names_root_first(const std::vector<Frame>& frames) {
-  std::vector<std::string> names;
-  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
-    // Inlined functions become frames of their own, outermost first.
-    const auto& chain = it->loc.inline_chain;
-    if (chain.size() > 1) {
-      for (auto c = chain.rbegin(); c != chain.rend(); ++c) names.push_back(*c);
-    } else {
-      names.push_back(it->loc.function);
-    }
-  }
-  return names;
+Subject lock_subject(uint32_t pid, uint64_t uaddr, const std::string& name) {
+  return {SubjectKind::kLock, pid, uaddr, name};
 }
 
-std::vector<Finding> lock_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks) {
+Subject lock_subject(const LockInfo& lock) { return lock_subject(lock.pid, lock.uaddr, lock_display_name(lock)); }
+
+namespace {
+
+std::vector<Finding> lock_contention(const Index& index) {
   std::vector<Finding> out;
-  for (const auto& l : locks)
-    if (is_contended(l, ctx.total_thread_seconds())) out.push_back(lock_contention_finding(l, ctx));
-
-  // Waiting stacks for the flame graphs, aggregated by identical frame lists.
-  std::map<std::pair<std::string, std::vector<std::string>>, std::pair<double, uint64_t>> agg;
-  std::unordered_map<int, double> dur;
-  for (const auto& w : ctx.rec.futex_waits)
-    if (w.stack >= 0) dur[w.stack] = w.duration_ns / 1e9;
-  for (const auto& l : locks)
-    for (int si : l.stack_indices) {
-      auto names = frame_names_root_first(ctx.frames(si));
-      if (names.empty()) continue;
-      auto& a = agg[{hex_address(l.uaddr), names}];
-      a.first += dur[si];
-      a.second++;
-    }
-  nlohmann::json stacks = nlohmann::json::array();
-  for (const auto& [k, v] : agg)
-    stacks.push_back({{"lock", k.first}, {"frames", k.second}, {"wait_s", v.first}, {"count", v.second}});
-  ctx.tables["stacks"] = std::move(stacks);
-
-  // Timeline: the waits of the contended locks (at most kTimelineMax, spread evenly).
-  constexpr size_t kTimelineMax = 20000;
-  std::vector<const FutexWait*> waits;
-  for (const auto& w : ctx.rec.futex_waits) waits.push_back(&w);
-  size_t step = waits.size() > kTimelineMax ? waits.size() / kTimelineMax + 1 : 1;
-  nlohmann::json timeline = nlohmann::json::array();
-  for (size_t i = 0; i < waits.size(); i += step) {
-    const FutexWait& w = *waits[i];
-    double start = w.start_ns > ctx.rec.start_ns ? (w.start_ns - ctx.rec.start_ns) / 1e9 : 0;
-    timeline.push_back({{"tid", w.tid},
-                        {"start_s", start},
-                        {"duration_s", w.duration_ns / 1e9},
-                        {"state", "lock-wait"},
-                        {"lock", hex_address(w.uaddr)}});
-  }
-  ctx.tables["timeline"] = std::move(timeline);
-  ctx.tables["timeline_sampling"] = {{"every_nth_wait", step}, {"waits", waits.size()}};
+  for (const auto& l : index.locks)
+    if (is_contended(l, index.total_thread_seconds())) out.push_back(lock_contention_finding(l, index));
   return out;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Rule>> lock_rule_family() {
+  std::vector<std::unique_ptr<Rule>> rules;
+  rules.push_back(make_rule({"lock-contention"}, &lock_contention));
+  return rules;
 }
 
 }  // namespace ccprof::profiler

@@ -1,7 +1,7 @@
 #pragma once
 #include <vector>
 
-#include "profiler/analysis.h"
+#include "profiler/index.h"
 #include "profiler/lock_table.h"
 
 namespace ccprof::profiler {
@@ -9,6 +9,7 @@ namespace ccprof::profiler {
 // A lock that passed the contention thresholds, for rules that look inside its
 // critical sections (memory rules).
 struct ContendedLock {
+  const LockInfo* info = nullptr;  // its row in the lock table
   uint32_t pid = 0;
   uint64_t uaddr = 0;
   std::string name;
@@ -23,10 +24,8 @@ struct ContendedLock {
 bool is_contended(const LockInfo& lock, double total_thread_s);
 std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, double total_thread_s);
 
-// lock-contention (scenario 1). Also fills ctx.tables "stacks" and "timeline".
-std::vector<Finding> lock_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks);
-
-// Names every frame of a stack root-first for flame graphs.
-std::vector<std::string> frame_names_root_first(const std::vector<Frame>& frames);
+// A finding's subject for a lock.
+Subject lock_subject(const LockInfo& lock);
+Subject lock_subject(uint32_t pid, uint64_t uaddr, const std::string& name);
 
 }  // namespace ccprof::profiler

@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "profiler/data_naming.h"
+#include "profiler/index.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
@@ -38,21 +40,14 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
   return StackKind::kOther;
 }
 
-bool same_site(const CodeLocation& a, const CodeLocation& b) {
-  if (!a.file.empty() || !b.file.empty()) return a.file == b.file && a.line == b.line && a.function == b.function;
-  return a.function == b.function && a.module == b.module;
-}
-
 }  // namespace
-
-std::string hex_address(uint64_t a) { return absl::StrFormat("0x%x", a); }
 
 std::string lock_display_name(const LockInfo& lock) {
   if (!lock.data.name.empty()) return lock.data.name;
   return absl::StrFormat("the %s lock at %s", lock.data.region, hex_address(lock.uaddr));
 }
 
-std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
+std::vector<LockInfo> build_lock_table(const Index& ctx) {
   const Recording& rec = ctx.rec;
   std::map<std::pair<uint32_t, uint64_t>, LockInfo> locks;
   std::set<uint32_t> known_tids;
@@ -199,14 +194,14 @@ std::vector<LockInfo> build_lock_table(AnalysisContext& ctx) {
   return out;
 }
 
-nlohmann::json lock_to_json(const LockInfo& l, AnalysisContext& ctx) {
+nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
   nlohmann::json waiters = nlohmann::json::array();
   for (const auto& [tid, w] : l.waiters)
-    waiters.push_back({{"tid", tid}, {"comm", ctx.comm(tid)}, {"waits", w.waits}, {"wait_s", w.wait_s}});
+    waiters.push_back({{"tid", tid}, {"comm", threads.comm(tid)}, {"waits", w.waits}, {"wait_s", w.wait_s}});
   std::sort(waiters.begin(), waiters.end(),
             [](const auto& a, const auto& b) { return a["wait_s"].template get<double>() > b["wait_s"].template get<double>(); });
   nlohmann::json owners = nlohmann::json::array();
-  for (const auto& [tid, n] : l.owners) owners.push_back({{"tid", tid}, {"comm", ctx.comm(tid)}, {"seen", n}});
+  for (const auto& [tid, n] : l.owners) owners.push_back({{"tid", tid}, {"comm", threads.comm(tid)}, {"seen", n}});
   std::sort(owners.begin(), owners.end(),
             [](const auto& a, const auto& b) { return a["seen"].template get<uint64_t>() > b["seen"].template get<uint64_t>(); });
   nlohmann::json sites = nlohmann::json::array();

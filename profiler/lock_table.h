@@ -8,9 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "profiler/analysis.h"
+#include <nlohmann/json.hpp>
+
+#include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
+
+class Index;
+class ThreadTable;
 
 struct LockSite {
   CodeLocation loc;         // the user's call site (first frame outside system code)
@@ -45,13 +50,12 @@ struct LockInfo {
   double wait_share() const { return waiter_thread_s > 0 ? total_wait_s / waiter_thread_s : 0; }
 };
 
-// Sorted by total wait, descending.
-std::vector<LockInfo> build_lock_table(AnalysisContext& ctx);
+// Sorted by total wait, descending. Needs the index's threads and symbols.
+std::vector<LockInfo> build_lock_table(const Index& index);
 
-// "0x55d1c0a040a0"
-std::string hex_address(uint64_t a);
 // How a lock is named in text: its symbol, else its region.
 std::string lock_display_name(const LockInfo& lock);
-nlohmann::json lock_to_json(const LockInfo& lock, AnalysisContext& ctx);
+// The lock's row: findings.json's locks[] and every finding's evidence.lock (one shape).
+nlohmann::json lock_to_json(const LockInfo& lock, const ThreadTable& threads);
 
 }  // namespace ccprof::profiler

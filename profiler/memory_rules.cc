@@ -10,8 +10,10 @@
 #include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
+#include "profiler/catalog.h"
 #include "profiler/lock_table.h"
-#include "profiler/pmu_record.h"
+#include "profiler/rule.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
 
@@ -19,8 +21,7 @@ namespace ccprof::profiler {
 namespace th = thresholds;
 namespace {
 
-std::string hex(uint64_t a) { return absl::StrFormat("0x%x", a); }
-std::string pct(double x) { return absl::StrFormat("%.0f%%", 100 * x); }
+std::string hex(uint64_t a) { return hex_address(a); }
 
 std::string join_numbers(const std::vector<uint32_t>& v) {
   std::vector<std::string> s;
@@ -50,7 +51,9 @@ double cost_of(const MemoryRuleEnv& env, const std::map<uint32_t, uint64_t>& sam
 }
 
 std::string confidence_of(uint64_t samples) {
-  return samples >= 200 ? "high" : samples >= 50 ? "medium" : "low";
+  return samples >= th::kMemoryHighConfidenceSamples ? "high"
+         : samples >= th::kMemoryMediumConfidenceSamples ? "medium"
+                                                          : "low";
 }
 
 // The instructions behind some offsets of a line, as source locations (merged per line).
@@ -67,15 +70,9 @@ std::vector<SourceLocation> locations_of(const CacheLine& line, const std::set<u
       auto key = std::make_tuple(c.function, c.file, c.line);
       auto it = by_line.find(key);
       if (it == by_line.end()) {
-        SourceLocation s;
-        s.function = c.function;
-        s.file = c.file;
-        s.line = c.line;
-        s.address = ip;
-        s.module = c.module;
-        s.role = absl::StrCat(is_write(ic.kind) ? "writes" : "reads", " offset ", off, " (",
-                              env.data_name(line.pid, line.address + off), ")");
-        it = by_line.emplace(key, s).first;
+        std::string role = absl::StrCat(is_write(ic.kind) ? "writes" : "reads", " offset ", off, " (",
+                                        env.data_name(line.pid, line.address + off), ")");
+        it = by_line.emplace(key, to_source_location(c, std::move(role), 0, ip)).first;
       }
       it->second.share += n;
     }
@@ -179,11 +176,10 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
       if (!storm && !hot) continue;
       for (const auto& [tid, n] : word_by_tid) atomic_tids.insert(tid);
       const std::string member = env.data_name(line.pid, line.address + off);
-      Finding f;
-      f.kind = storm ? "cas-retry-storm" : "hot-atomic";
-      f.scenario = storm ? 11 : 12;
+      Finding f = new_finding(storm ? "cas-retry-storm" : "hot-atomic");
+      f.subject = {SubjectKind::kWord, line.pid, line.address + off, member};
       f.cost_thread_s = cost_of(env, word_by_tid);
-      f.cost_share = env.total_thread_s > 0 ? f.cost_thread_s / env.total_thread_s : 0;
+      f.cost_share = env.cost_share(f.cost_thread_s);
       f.confidence = confidence_of(word);
       if (storm) {
         f.title = absl::StrCat(word_by_tid.size(), " threads retry compare-exchange on ", member);
@@ -192,7 +188,6 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
             "): ", cas, " of its ", word, " samples were CAS instructions, and the word took ", pct(share),
             " of those threads' samples. Every failed CAS moves the cache line to another core and starts over, "
             "so adding threads adds retries, not throughput.");
-        f.remedy.kind = "shard";
         f.remedy.text =
             "Give each thread its own structure (per-thread stacks or free lists, merged or stolen from only when "
             "empty) so compare-exchanges rarely meet; under this much contention a plain mutex may beat the "
@@ -212,7 +207,6 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
             " samples on it, ", pct(share),
             " of those threads' samples. Each one must own the cache line exclusively, so the threads take turns "
             "on it.");
-        f.remedy.kind = "shard-counter";
         f.remedy.text =
             "Give each thread its own counter cell on its own cache line (alignas(64)) and sum the cells when the "
             "total is read; reads become rarer and slower, updates stay on the core.";
@@ -271,12 +265,11 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
       if (by_involved) offs.insert(off);
       if (written) written_offs.push_back(off);
     }
-    Finding f;
-    f.kind = "false-sharing";
-    f.scenario = 3;
+    Finding f = new_finding("false-sharing");
+    f.subject = {SubjectKind::kCacheLine, line.pid, line.address, var.empty() ? line_desc : var};
     f.title = absl::StrCat("False sharing: ", involved.size(), " threads write separate parts of ", line_desc);
     f.cost_thread_s = cost_of(env, line_by_tid);
-    f.cost_share = env.total_thread_s > 0 ? f.cost_thread_s / env.total_thread_s : 0;
+    f.cost_share = env.cost_share(f.cost_thread_s);
     f.confidence = confidence_of(on_line);
     std::vector<std::string> per_thread;
     for (uint32_t tid : involved) {
@@ -292,7 +285,6 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
         " of those stores). Every store takes the whole 64-byte line away from the other cores, so the threads "
         "wait for each other's cache misses although they share no data.",
         line.total.hitm ? absl::StrCat(" The PMU saw ", line.total.hitm, " HITM accesses on it.") : "");
-    f.remedy.kind = "pad";
     f.remedy.text =
         "Give each thread's data its own cache line: align the per-thread slots to 64 bytes "
         "(alignas(std::hardware_destructive_interference_size)), or keep the counts thread-local and merge them "
@@ -311,6 +303,12 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
   return out;
 }
 
+// evidence.lock: the lock's row of the lock table (the same shape in every finding).
+nlohmann::json lock_evidence(const ContendedLock& lock, const MemoryRuleEnv& env) {
+  static const ThreadTable kNoThreads;
+  return lock_to_json(*lock.info, env.threads ? *env.threads : kNoThreads);
+}
+
 // The lock's call sites first: that is the line to change.
 void add_lock_sites(Finding& f, const ContendedLock& lock) {
   for (const auto& site : lock.sites) {
@@ -320,7 +318,6 @@ void add_lock_sites(Finding& f, const ContendedLock& lock) {
 }
 
 void set_atomic_remedy(Finding& f) {
-  f.remedy.kind = "atomic";
   f.remedy.text =
       "Replace the mutex and the word with a std::atomic and one fetch_add (or compare_exchange for other "
       "updates); if that word then shows up as a hot atomic, shard it per thread.";
@@ -355,15 +352,9 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       auto k = std::make_tuple(c.function, c.file, c.line);
       auto it = locs.find(k);
       if (it == locs.end()) {
-        SourceLocation s;
-        s.function = c.function;
-        s.file = c.file;
-        s.line = c.line;
-        s.address = a.insn_addr;
-        s.module = c.module;
-        s.role = absl::StrCat(is_write(a.kind) ? "writes " : "reads ", env.data_name(a.pid, a.data_addr),
-                              " under ", lock.name);
-        it = locs.emplace(k, s).first;
+        std::string role = absl::StrCat(is_write(a.kind) ? "writes " : "reads ", env.data_name(a.pid, a.data_addr),
+                                        " under ", lock.name);
+        it = locs.emplace(k, to_source_location(c, std::move(role), 0, a.insn_addr)).first;
       }
       it->second.share += 1;
     }
@@ -381,15 +372,15 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     std::sort(locations.begin(), locations.end(), [](const auto& a, const auto& b) { return a.share > b.share; });
     const double read_share = static_cast<double>(reads) / n;
     Finding f;
+    f.subject = lock_subject(lock.pid, lock.uaddr, lock.name);
     f.cost_thread_s = lock.wait_s;
-    f.cost_share = env.total_thread_s > 0 ? lock.wait_s / env.total_thread_s : 0;
+    f.cost_share = env.cost_share(lock.wait_s);
     f.confidence = confidence_of(n * 10);
     // Where the lock is taken first (that is the line to change), then the accesses
     // inside the critical section that show what it protects.
     add_lock_sites(f, lock);
     f.locations.insert(f.locations.end(), locations.begin(), locations.end());
-    f.evidence["lock"] = {{"address", hex(lock.uaddr)}, {"name", lock.name}, {"wait_s", lock.wait_s},
-                          {"wait_share", lock.share}};
+    f.evidence["lock"] = lock_evidence(lock, env);
     f.evidence["critical_section"] = {{"samples", n}, {"reads", reads}, {"writes", n - reads},
                                       {"words", words.size()}, {"words_written", written.size()},
                                       {"functions", std::vector<std::string>(fns.begin(), fns.end())}};
@@ -399,15 +390,13 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     // allocator's arena lock taken inside free().
     if (read_share >= th::kReadMostlyMinReadShare && n >= th::kReadMostlyMinSamples && lock.direct &&
         !lock.with_condvar) {
-      f.kind = "read-mostly-lock";
-      f.scenario = 2;
+      set_kind(f, "read-mostly-lock");
       f.title = absl::StrCat("Readers serialise on ", lock.name, " although they only read");
       f.explanation = absl::StrCat(
           "Threads waited ", absl::StrFormat("%.2f", lock.wait_s), " s (", pct(lock.share),
           " of their time) for ", lock.name, ", and ", pct(read_share), " of the ", n,
           " sampled accesses to shared data in the functions that hold it (", absl::StrJoin(fns, ", "),
           ") were reads of ", words.size(), " words: readers exclude each other for nothing.");
-      f.remedy.kind = "rwlock-or-snapshot";
       f.remedy.text =
           "Let readers share: a std::shared_mutex (shared_lock for readers) if writes must stay in place, or "
           "better publish an immutable snapshot through an atomic pointer so readers take no lock at all and the "
@@ -420,8 +409,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
                static_cast<double>(words.at(written.begin()->first)) / n >= th::kSingleWordMinShare) {
       const uint64_t w = written.begin()->first;
       const std::string member = env.data_name(lock.pid, w);
-      f.kind = "lock-for-single-word";
-      f.scenario = 4;
+      set_kind(f, "lock-for-single-word");
       f.title = absl::StrCat(lock.name, " guards a single word: ", member);
       f.explanation = absl::StrCat(
           "Threads waited ", absl::StrFormat("%.2f", lock.wait_s), " s (", pct(lock.share), " of their time) for ",
@@ -465,11 +453,10 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
   }
   const uint64_t w = *words.begin();
   const std::string member = env.data_name(lock.pid, w);
-  Finding f;
-  f.kind = "lock-for-single-word";
-  f.scenario = 4;
+  Finding f = new_finding("lock-for-single-word");
+  f.subject = lock_subject(lock.pid, lock.uaddr, lock.name);
   f.cost_thread_s = lock.wait_s;
-  f.cost_share = env.total_thread_s > 0 ? lock.wait_s / env.total_thread_s : 0;
+  f.cost_share = env.cost_share(lock.wait_s);
   f.confidence = "medium";
   f.title = absl::StrCat(lock.name, " guards a single word: ", member);
   f.explanation = absl::StrCat(
@@ -494,35 +481,28 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
     insns.push_back({{"address", hex(a.insn_addr)}, {"data", hex(a.data_addr)}, {"size", a.size},
                      {"read", a.read}, {"write", a.write}, {"function", c.function}, {"line", c.line}});
   }
-  f.evidence["lock"] = {{"address", hex(lock.uaddr)}, {"name", lock.name}, {"wait_s", lock.wait_s},
-                        {"wait_share", lock.share}};
+  f.evidence["lock"] = lock_evidence(lock, env);
   f.evidence["critical_section"] = {{"source", "static decode of the code between lock and unlock"},
                                     {"accesses", insns}, {"words", 1}, {"words_written", 1}};
   return f;
 }
 
-std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<ContendedLock>& locks) {
+MemoryRuleEnv memory_rule_env(const Index& ctx) {
   const Recording& rec = ctx.rec;
   MemoryRuleEnv env;
   env.total_thread_s = ctx.total_thread_seconds();
-  auto sec = rec.sections.find("memory_sampler");
-  if (sec != rec.sections.end() && sec->second.contains("period_ns"))
-    env.period_s = sec->second["period_ns"].get<uint64_t>() / 1e9;
-  for (const auto& t : rec.threads) env.thread_lifetime_s[t.tid] = ctx.thread_lifetime_s(t.tid);
+  env.period_s = ctx.memory.period_s;
+  env.thread_samples = ctx.memory.thread_samples;
+  env.threads = &ctx.threads;
+  for (const auto& t : ctx.threads.rows()) env.thread_lifetime_s[t.tid] = t.lifetime_s;
   for (const auto& a : rec.futex_addrs) env.lock_words.insert({a.pid, a.uaddr});
-  for (const auto& l : locks) env.lock_words.insert({l.pid, l.uaddr});
-  env.code = [&ctx](uint32_t pid, uint64_t ip) {
-    Symbolizer* s = ctx.symbolizer(pid);
-    return s ? s->code(ip) : CodeLocation{};
-  };
+  for (const auto& l : ctx.locks) env.lock_words.insert({l.pid, l.uaddr});
+  env.code = [&ctx](uint32_t pid, uint64_t ip) { return ctx.code(pid, ip); };
   env.data_name = [&ctx](uint32_t pid, uint64_t addr) {
     Symbolizer* s = ctx.symbolizer(pid);
     return s ? describe_data(*s, addr) : hex(addr);
   };
-  env.region = [&ctx](uint32_t pid, uint64_t addr) {
-    Symbolizer* s = ctx.symbolizer(pid);
-    return s ? s->data(addr).region : std::string("unknown");
-  };
+  env.region = [&ctx](uint32_t pid, uint64_t addr) { return ctx.data(pid, addr).region; };
   env.shared_data = [&ctx](uint32_t pid, uint64_t addr) {
     Symbolizer* s = ctx.symbolizer(pid);
     if (!s) return true;
@@ -532,96 +512,41 @@ std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<Conten
     return true;
   };
   env.comm = [&ctx](uint32_t tid) { return ctx.comm(tid); };
+  return env;
+}
 
-  CacheLineTable table;
-  std::vector<MemoryAccess> accesses;
-  std::map<uint32_t, std::unique_ptr<AccessDecoder>> decoders;
-  std::map<std::string, uint64_t> failures;
-  uint64_t with_address = 0, stack = 0;
-  for (const auto& m : rec.memory_samples) {
-    ++env.thread_samples[m.tid];
-    Symbolizer* sym = ctx.symbolizer(m.pid);
-    MemoryAccess a;
-    a.pid = m.pid;
-    a.tid = m.tid;
-    a.time_ns = m.time_ns;
-    a.insn_addr = m.regs[kRip];
-    if (m.pmu) {
-      if (!m.data_addr) {
-        ++failures["pmu_no_address"];
-        continue;
-      }
-      DataSource ds = decode_data_src(m.data_src);
-      a.data_addr = m.data_addr;
-      a.hitm = is_contended_transfer(ds);
-      a.size = 8;
-      a.kind = ds.store ? AccessKind::kWrite : AccessKind::kRead;
-      // The precise IP is the accessing instruction itself: its bytes give size and lock.
-      std::vector<uint8_t> code;
-      if (sym && sym->read_file_bytes(a.insn_addr, 15, code)) {
-        DecodeResult r = decode_instruction_access(code.data(), code.size(), a.insn_addr, m.regs, m.fsbase, false);
-        if (r.access) {
-          a.size = r.access->size;
-          if (r.access->kind != AccessKind::kRead && r.access->kind != AccessKind::kWrite) a.kind = r.access->kind;
-        }
-      }
-      if (ds.locked && !is_locked(a.kind)) a.kind = AccessKind::kLockedRmw;
-    } else {
-      if (!sym) {
-        ++failures["no_process_maps"];
-        continue;
-      }
-      auto& dec = decoders[m.pid];
-      if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
-      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase);
-      if (!r.access) {
-        ++failures[decode_failure_name(r.failure)];
-        continue;
-      }
-      a.insn_addr = r.access->insn_addr;
-      a.data_addr = r.access->data_addr;
-      a.size = r.access->size;
-      a.kind = r.access->kind;
-      const uint64_t sp = m.regs[kRsp];
-      if (r.access->fs_relative || (a.data_addr + 128 >= sp && a.data_addr < sp + th::kStackWindowBytes)) {
-        ++with_address;
-        ++stack;  // the thread's own stack or TLS: private by construction
-        continue;
-      }
-    }
-    ++with_address;
-    table.add(a);
-    accesses.push_back(a);
-  }
-  for (const auto& [why, n] : failures) ctx.losses[absl::StrCat("sampler.no_address.", why)] += n;
-  const uint64_t total = rec.memory_samples.size();
-  ctx.tables["memory"] = {{"mode", rec.memory_sampler_mode},
-                          {"samples", total},
-                          {"with_address", with_address},
-                          {"address_yield", total ? static_cast<double>(with_address) / total : 0},
-                          {"private_stack_or_tls", stack},
-                          {"no_address", failures}};
-  nlohmann::json lines = nlohmann::json::array();
-  for (const CacheLine* l : table.by_samples()) {
-    if (lines.size() >= 20 || l->total.samples() < th::kMemoryMinLineSamples) break;
-    lines.push_back(cache_line_json(*l, env));
-  }
-  ctx.tables["cache_lines"] = lines;
+namespace {
 
-  std::vector<Finding> out = cacheline_findings(table, env);
-  for (auto& f : lock_access_findings(accesses, locks, env)) out.push_back(std::move(f));
+// false-sharing (3), hot-atomic (12), cas-retry-storm (11): the cache-line table.
+std::vector<Finding> cache_line_rules(const Index& ctx) {
+  return cacheline_findings(ctx.memory.lines, memory_rule_env(ctx));
+}
+
+// read-mostly-lock (2), lock-for-single-word (4): what contended locks' critical
+// sections access.
+std::vector<Finding> critical_section_rules(const Index& ctx) {
+  const MemoryRuleEnv env = memory_rule_env(ctx);
+  const std::vector<ContendedLock> locks = contended_locks(ctx.locks, ctx.total_thread_seconds());
+  std::vector<Finding> out = lock_access_findings(ctx.memory.accesses, locks, env);
   // Tiny critical sections get few timer samples: where the samples could not say
   // what a contended lock protects, read the critical section's code instead.
-  std::set<std::string> decided;
-  for (const auto& f : out)
-    if (f.evidence.contains("lock")) decided.insert(f.evidence["lock"].value("address", ""));
   for (const auto& lock : locks) {
-    if (decided.count(hex(lock.uaddr))) continue;
+    const Subject subject = lock_subject(lock.pid, lock.uaddr, lock.name);
+    if (std::any_of(out.begin(), out.end(), [&](const Finding& f) { return f.subject == subject; })) continue;
     Symbolizer* sym = ctx.symbolizer(lock.pid);
     if (!sym || lock.site_pcs.empty()) continue;
     if (auto f = static_single_word_finding(*sym, lock, env)) out.push_back(std::move(*f));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Rule>> memory_rule_family() {
+  std::vector<std::unique_ptr<Rule>> rules;
+  rules.push_back(make_rule({"false-sharing", "hot-atomic", "cas-retry-storm"}, &cache_line_rules));
+  rules.push_back(make_rule({"read-mostly-lock", "lock-for-single-word"}, &critical_section_rules));
+  return rules;
 }
 
 }  // namespace ccprof::profiler

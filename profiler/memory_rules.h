@@ -3,6 +3,7 @@
 // cas-retry-storm (11) from the cache-line table; read-mostly-lock (2) and
 // lock-for-single-word (4) from the sampled accesses inside the functions that take
 // a contended lock.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -10,17 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "profiler/analysis.h"
 #include "profiler/cacheline_table.h"
+#include "profiler/index.h"
 #include "profiler/lock_rules.h"
 
 namespace ccprof::profiler {
 
-// Decodes every memory sample, builds the cache-line table, fills ctx.tables
-// "memory" (yield and why samples had no address) and "cache_lines" (the top lines),
-// counts the samples without an address in ctx.losses ("sampler.no_address.*"), and
-// returns the findings of every memory rule.
-std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<ContendedLock>& locks);
+// The rules are in memory_rule_family() (profiler/rule.h); the accesses they read are
+// decoded by the index (profiler/index.cc).
 
 // What the rules need besides the accesses (a seam for tests).
 struct MemoryRuleEnv {
@@ -36,7 +34,14 @@ struct MemoryRuleEnv {
   std::map<uint32_t, double> thread_lifetime_s; // for the cost when period_s is unknown (PMU mode)
   double total_thread_s = 0;
   std::set<std::pair<uint32_t, uint64_t>> lock_words;  // futex words: locks, not hot atomics
+  const ThreadTable* threads = nullptr;                 // names in the locks' evidence rows
+  double cost_share(double thread_s) const {
+    return total_thread_s > 0 ? std::clamp(thread_s / total_thread_s, 0.0, 1.0) : 0;
+  }
 };
+
+// The environment of a real profile, from its index.
+MemoryRuleEnv memory_rule_env(const Index& index);
 
 std::vector<Finding> cacheline_findings(const CacheLineTable& table, const MemoryRuleEnv& env);
 std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,

@@ -7,22 +7,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "profiler/catalog.h"
+#include "profiler/lock_rules.h"
+#include "profiler/rule.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
 namespace {
 
 namespace th = thresholds::queues;
-
-std::string short_file(const std::string& f) {
-  auto s = f.rfind('/');
-  return s == std::string::npos ? f : f.substr(s + 1);
-}
-
-std::string site_text(const CodeLocation& l) {
-  if (l.file.empty()) return l.function;
-  return absl::StrFormat("%s (%s:%d)", l.function, short_file(l.file), l.line);
-}
 
 bool is_sync_function(const std::string& fn) {
   static const char* kNames[] = {"pthread_mutex_", "lll_lock", "lll_unlock", "pthread_cond_", "__condvar",
@@ -43,6 +37,7 @@ std::string condvar_key(const LockInfo& l) {
 struct Condvar {
   std::string name;
   uint32_t pid = 0;
+  uint64_t address = 0;  // the variable's (its symbol's start, or its first futex word's line)
   uint64_t waits = 0;
   double wait_s = 0;
   std::map<uint32_t, double> wait_by_tid;
@@ -57,6 +52,7 @@ std::vector<Condvar> group_condvars(const std::vector<LockInfo>& locks) {
     if (l.type != "condvar") continue;
     Condvar& c = by_key[condvar_key(l)];
     c.pid = l.pid;
+    if (!c.address) c.address = l.data.symbol_start ? l.data.symbol_start : (l.uaddr & ~uint64_t{63});
     if (c.name.empty()) {
       c.name = l.data.name;
       auto plus = c.name.find('+');
@@ -80,17 +76,16 @@ std::vector<Condvar> group_condvars(const std::vector<LockInfo>& locks) {
   return out;
 }
 
-Finding handoff_finding(AnalysisContext& ctx, const Condvar& producer, const Condvar& consumer, double duration) {
-  Finding f;
-  f.kind = "handoff-stall";
-  f.scenario = 14;
+Finding handoff_finding(const Index& ctx, const Condvar& producer, const Condvar& consumer, double duration) {
+  Finding f = new_finding("handoff-stall");
+  f.subject = lock_subject(producer.pid, producer.address, producer.name);
   size_t workers = consumer.waiters.size();
   double pairs_per_s = producer.waits / duration;
   f.title = absl::StrFormat("Every item is a rendezvous: %zu producer%s and %zu workers take turns blocking",
                             producer.waiters.size(), producer.waiters.size() == 1 ? "" : "s", workers);
   f.cost_thread_s = producer.wait_s + consumer.wait_s;
-  f.cost_share = ctx.total_thread_seconds() > 0 ? f.cost_thread_s / ctx.total_thread_seconds() : 0;
-  f.confidence = producer.waits >= 1000 ? "high" : "medium";
+  f.cost_share = ctx.cost_share(f.cost_thread_s);
+  f.confidence = producer.waits >= th::kHandoffHighConfidenceWaits ? "high" : "medium";
   double ratio = consumer.waits ? static_cast<double>(producer.waits) / consumer.waits : 0;
   f.explanation = absl::StrFormat(
       "The producer side waited on %s %d times (%.0f per second, %.3f s in all) and the %zu workers waited on "
@@ -99,7 +94,6 @@ Finding handoff_finding(AnalysisContext& ctx, const Condvar& producer, const Con
       "a worker takes the item and idle workers stop until the producer has the next one.",
       producer.name, producer.waits, pairs_per_s, producer.wait_s, workers, consumer.name, consumer.waits,
       consumer.wait_s, ratio);
-  f.remedy.kind = "buffer-queue";
   f.remedy.text = absl::StrFormat(
       "Give the channel a buffer so the producer can run ahead while workers are busy: a bounded queue with "
       "capacity between %zu and %zu (workers to 2 x workers) absorbs the jitter between the sides, keeps the "
@@ -143,24 +137,29 @@ Finding handoff_finding(AnalysisContext& ctx, const Condvar& producer, const Con
   return f;
 }
 
-Finding per_item_finding(AnalysisContext& ctx, const LockRate& r, const LockInfo* info,
+Finding per_item_finding(const Index& ctx, const LockRate& r, const LockInfo* info,
                          const std::vector<const Condvar*>& condvars) {
-  Finding f;
-  f.kind = "per-item-synchronization";
-  f.scenario = 7;
-  std::string name = info ? lock_display_name(*info) : absl::StrFormat("the mutex at 0x%x", r.lock);
-  if (!info && ctx.symbolizer(r.pid)) {
-    DataLocation d = ctx.symbolizer(r.pid)->data(r.lock);
-    if (!d.name.empty()) name = d.name;
+  Finding f = new_finding("per-item-synchronization");
+  // A lock taken per item need not be contended: then it has no row in the lock table,
+  // and its evidence is a row of the same shape with no waits.
+  LockInfo uncontended;
+  if (!info) {
+    uncontended.pid = r.pid;
+    uncontended.uaddr = r.lock;
+    uncontended.type = "mutex";
+    uncontended.data = ctx.data(r.pid, r.lock);
+    info = &uncontended;
   }
+  std::string name = lock_display_name(*info);
+  f.subject = lock_subject(*info);
   double threads_s = 0;
   for (uint32_t tid : r.tids) threads_s += ctx.thread_lifetime_s(tid);
   double share = sync_sample_share(ctx, r.pid, r.tids);
   double cv_wait = 0;
   for (const auto* c : condvars) cv_wait += c->wait_s;
   f.title = absl::StrFormat("%s is taken at least %.0f times per second, once per item", name, r.per_s);
-  f.cost_thread_s = share >= 0 ? share * threads_s : cv_wait + (info ? info->total_wait_s : 0);
-  f.cost_share = ctx.total_thread_seconds() > 0 ? f.cost_thread_s / ctx.total_thread_seconds() : 0;
+  f.cost_thread_s = share >= 0 ? share * threads_s : cv_wait + info->total_wait_s;
+  f.cost_share = ctx.cost_share(f.cost_thread_s);
   f.confidence = share >= 0 ? "high" : "medium";
   std::vector<std::string> sites;
   for (const auto& s : r.sites) sites.push_back(absl::StrFormat("%s %.0f/s", site_text(s.loc), s.per_s));
@@ -178,7 +177,6 @@ Finding per_item_finding(AnalysisContext& ctx, const LockRate& r, const LockInfo
       "that bounces between the producer's and the consumer's cores, plus a notify.%s",
       r.tids.size(), name, r.per_s, r.window_s * 1e3, r.sites.size(), absl::StrJoin(sites, ", "),
       absl::StrJoin(cvs, " and "), share_text);
-  f.remedy.kind = "batch";
   f.remedy.text = absl::StrFormat(
       "Move items in batches: the producer fills a local vector and pushes it under one acquisition; the consumer "
       "swaps the whole queue out under one acquisition and works on it unlocked. With batches of ~256 items the "
@@ -210,8 +208,7 @@ Finding per_item_finding(AnalysisContext& ctx, const LockRate& r, const LockInfo
                          {"line", s.loc.line},
                          {"acquisitions_per_s", s.per_s},
                          {"threads", s.tids.size()}});
-  f.evidence = {{"lock_address", absl::StrFormat("0x%x", r.lock)},
-                {"lock", name},
+  f.evidence = {{"lock", lock_to_json(*info, ctx.threads)},
                 {"acquisitions_per_s", r.per_s},
                 {"acquisitions_counted", r.calls},
                 {"uprobe_window_s", r.window_s},
@@ -219,13 +216,12 @@ Finding per_item_finding(AnalysisContext& ctx, const LockRate& r, const LockInfo
                 {"sites", site_rows},
                 {"condvars", cvs},
                 {"sync_share", share >= 0 ? nlohmann::json(share) : nlohmann::json(nullptr)}};
-  if (info) f.evidence["lock_table"] = lock_to_json(*info, ctx);
   return f;
 }
 
 }  // namespace
 
-double sync_sample_share(AnalysisContext& ctx, uint32_t pid, const std::set<uint32_t>& tids) {
+double sync_sample_share(const Index& ctx, uint32_t pid, const std::set<uint32_t>& tids) {
   Symbolizer* sym = ctx.symbolizer(pid);
   if (!sym) return -1;
   uint64_t total = 0, sync = 0;
@@ -240,15 +236,19 @@ double sync_sample_share(AnalysisContext& ctx, uint32_t pid, const std::set<uint
   return total ? static_cast<double>(sync) / total : -1;
 }
 
-std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks,
-                                 const std::vector<LockRate>& rates) {
+namespace {
+
+// handoff-stall (scenario 14).
+std::vector<Finding> handoff_stall(const Index& ctx) {
+  const std::vector<LockRate>& rates = ctx.lock_rates;
   std::vector<Finding> out;
   double duration = ctx.rec.duration_s();
-  std::vector<Condvar> condvars = group_condvars(locks);
+  std::vector<Condvar> condvars = group_condvars(ctx.locks);
 
   // Where the lockrate windows ran, the producer's items are its lock calls in them,
   // and its condvar waits that began in them say how many of those items it blocked on.
-  const auto windows = lock_rate_windows(ctx.rec);
+  static const std::vector<std::pair<uint64_t, uint64_t>> kNone;
+  const auto& windows = ctx.rec.has_lockrate ? ctx.rec.lockrate.intervals_ns : kNone;
   auto in_window = [&](uint64_t t) {
     for (const auto& [a, b] : windows)
       if (t >= a && t < b) return true;
@@ -264,9 +264,7 @@ std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInf
     for (const auto& w : ctx.rec.futex_waits)
       if (p.futexes.count(w.uaddr) && p.waiters.count(w.tid) && in_window(w.start_ns)) ++waits;
     // The agent keeps 1 in keep_every wait events on long, busy profiles.
-    uint64_t keep_every = 1;
-    if (auto it = ctx.rec.sections.find("futex"); it != ctx.rec.sections.end())
-      keep_every = std::max<uint64_t>(1, it->second.value("keep_every", uint64_t{1}));
+    const uint64_t keep_every = std::max<uint64_t>(1, ctx.rec.futex.keep_every);
     return calls ? static_cast<double>(waits * keep_every) / calls : -1;
   };
 
@@ -296,9 +294,14 @@ std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInf
                                          std::min(per_item, 1.0) * 100);
       out.push_back(std::move(f));
     }
+  return out;
+}
 
-  // per-item-synchronization: a condition-variable queue's mutex taken per item.
-  for (const auto& r : rates) {
+// per-item-synchronization (scenario 7): a condition-variable queue's mutex taken per item.
+std::vector<Finding> per_item_synchronization(const Index& ctx) {
+  std::vector<Finding> out;
+  std::vector<Condvar> condvars = group_condvars(ctx.locks);
+  for (const auto& r : ctx.lock_rates) {
     if (r.per_s < th::kPerItemMinAcquisitionsPerS) continue;
     if (static_cast<int>(r.sites.size()) < th::kPerItemMinSites || r.tids.size() < 2) continue;
     std::set<std::string> lock_functions;
@@ -318,12 +321,18 @@ std::vector<Finding> queue_rules(AnalysisContext& ctx, const std::vector<LockInf
     // can: per-item locking spends a large share of the threads' time in lock code.
     double share = sync_sample_share(ctx, r.pid, r.tids);
     if (share >= 0 && share < th::kPerItemMinSyncShare) continue;
-    const LockInfo* info = nullptr;
-    for (const auto& l : locks)
-      if (l.pid == r.pid && l.uaddr == r.lock) info = &l;
-    out.push_back(per_item_finding(ctx, r, info, related));
+    out.push_back(per_item_finding(ctx, r, ctx.lock(r.pid, r.lock), related));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Rule>> queue_rule_family() {
+  std::vector<std::unique_ptr<Rule>> rules;
+  rules.push_back(make_rule({"handoff-stall"}, &handoff_stall));
+  rules.push_back(make_rule({"per-item-synchronization"}, &per_item_synchronization));
+  return rules;
 }
 
 }  // namespace ccprof::profiler

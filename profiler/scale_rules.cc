@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "profiler/catalog.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
@@ -12,8 +14,6 @@ namespace {
 
 namespace th = thresholds;
 using nlohmann::json;
-
-std::string pct(double share) { return absl::StrFormat("%.0f%%", share * 100); }
 
 // 11300000 -> "11.3M", 950 -> "950", 0.52 -> "0.52": throughput in the command's own unit.
 std::string rate(double x) {
@@ -26,14 +26,9 @@ std::string rate(double x) {
   return absl::StrFormat("%.3g%s", x, suffix[i]);
 }
 
-std::string short_file(const std::string& f) {
-  auto s = f.rfind('/');
-  return s == std::string::npos ? f : f.substr(s + 1);
-}
-
 json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-std::string threads_word(int n) { return absl::StrFormat("%d thread%s", n, n == 1 ? "" : "s"); }
+std::string threads_word(int n) { return count_of(n, "thread", "threads"); }
 
 }  // namespace
 
@@ -90,25 +85,29 @@ std::vector<SourceLocation> contention_sites(const Analysis& profile, std::strin
       if (!l.file.empty() && l.line > 0) out.push_back(l);
     return out;
   };
+  const json locks = profile.tables.value("locks", json::array());
+  auto lock_row = [&](const Subject& s) -> json {
+    for (const auto& l : locks)
+      if (l.value("address", "") == hex_address(s.address) && l.value("pid", 0u) == s.pid) return l;
+    return nullptr;
+  };
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& f : profile.findings) {
-      bool is_lock = f.evidence.is_object() && f.evidence.contains("lock");
+      bool is_lock = f.subject.kind == SubjectKind::kLock;
       if (pass == 0 && !is_lock) continue;
       auto sites = located(f);
       if (sites.empty()) continue;
       if (is_lock) {
-        const auto& l = f.evidence["lock"];
-        std::string name = l.value("name", "");
-        *what = absl::StrFormat("%s (%s finding: %.2f s of waiting)", name.empty() ? l.value("address", "a lock") : name,
-                                f.kind, l.value("total_wait_s", l.value("wait_s", 0.0)));
-        if (lock) *lock = l;
+        json row = lock_row(f.subject);
+        double wait_s = row.is_object() ? row.value("total_wait_s", f.cost_thread_s) : f.cost_thread_s;
+        *what = absl::StrFormat("%s (%s finding: %.2f s of waiting)", f.subject.name, f.kind, wait_s);
+        if (lock) *lock = row;
       } else {
         *what = absl::StrFormat("the %s finding", f.kind);
       }
       return sites;
     }
   }
-  const json locks = profile.tables.value("locks", json::array());
   if (!locks.empty()) {
     std::vector<SourceLocation> out;
     for (const auto& s : locks[0].value("sites", json::array())) {
@@ -135,9 +134,8 @@ std::optional<Finding> retrograde_finding(const ScaleStudy& study, const UslFit&
                                           const std::vector<SourceLocation>& sites, const std::string& sites_what,
                                           int profiled_threads) {
   if (!v.retrograde) return std::nullopt;
-  Finding f;
-  f.kind = "retrograde-scaling";
-  f.scenario = 6;
+  Finding f = new_finding("retrograde-scaling");
+  f.subject = {SubjectKind::kProcess, 0, 0, study.command.empty() ? "" : study.command.front()};
   const int cap = fit.peak_n_whole;
   f.title = absl::StrFormat("Throughput peaks at %s and falls %s by %d", threads_word(cap), pct(v.drop),
                             v.largest_threads);
@@ -184,7 +182,6 @@ std::optional<Finding> retrograde_finding(const ScaleStudy& study, const UslFit&
       threads_word(first->threads), rate(v.measured_peak), threads_word(v.measured_peak_threads), rate(v.at_largest),
       v.largest_threads, pct(v.drop), fit.alpha, fit.beta, fit.r2, fit.peak_n, cap, where);
 
-  f.remedy.kind = "cap-concurrency";
   f.remedy.text = absl::StrFormat(
       "Cap the concurrency at the fitted peak: size the thread pool (or the semaphore, connection limit or "
       "parallelism setting) at %d instead of %d; running more workers burns CPU to go slower (%s less throughput "

@@ -8,7 +8,10 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "profiler/sched_data.h"
+#include "profiler/catalog.h"
+#include "profiler/lock_rules.h"
+#include "profiler/rule.h"
+#include "profiler/text.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
@@ -19,37 +22,10 @@ using nlohmann::json;
 
 // ---- helpers ------------------------------------------------------------------------
 
-std::string pct(double share) { return absl::StrFormat("%.0f%%", share * 100); }
 std::string mib(double bytes) { return absl::StrFormat("%.0f MiB", bytes / (1024.0 * 1024.0)); }
 
-std::string short_file(const std::string& file) {
-  auto slash = file.rfind('/');
-  return slash == std::string::npos ? file : file.substr(slash + 1);
-}
-
-std::string site_text(const CodeLocation& loc) {
-  if (loc.file.empty()) return loc.function.empty() ? "an unknown function" : loc.function;
-  return absl::StrFormat("%s (%s:%d)", loc.function, short_file(loc.file), loc.line);
-}
-
-uint64_t life_start(const SchedThread& t, const Recording& rec) {
-  uint64_t s = t.created_ns ? t.created_ns : rec.start_ns;
-  return std::max(s, rec.start_ns);
-}
-uint64_t life_end(const SchedThread& t, const Recording& rec) {
-  uint64_t e = t.exited_ns ? t.exited_ns : rec.end_ns;
-  return rec.end_ns ? std::min(e, rec.end_ns) : e;
-}
-double life_s(const SchedThread& t, const Recording& rec) {
-  uint64_t s = life_start(t, rec), e = life_end(t, rec);
-  return e > s ? (e - s) / 1e9 : 0;
-}
-
-uint64_t class_ns(const SchedThread& t, SyscallClass c) { return t.syscall_ns[static_cast<int>(c)]; }
-uint64_t class_count(const SchedThread& t, SyscallClass c) { return t.syscall_count[static_cast<int>(c)]; }
 uint64_t blocking_count(const SchedThread& t) {
-  return class_count(t, SyscallClass::kIo) + class_count(t, SyscallClass::kSleep) +
-         class_count(t, SyscallClass::kPoll);
+  return t.class_count(SyscallClass::kIo) + t.class_count(SyscallClass::kSleep) + t.class_count(SyscallClass::kPoll);
 }
 
 double median(std::vector<double> v) {
@@ -57,21 +33,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// The frames of a stack outside system libraries and headers, innermost first.
-std::vector<const Frame*> user_frames(AnalysisContext& ctx, int stack) {
-  std::vector<const Frame*> out;
-  for (const Frame& f : ctx.frames(stack)) {
-    if (f.loc.in_system_library || f.loc.module.empty()) continue;
-    if (!f.loc.file.empty() && is_system_source(f.loc.file)) continue;
-    out.push_back(&f);
-  }
-  return out;
-}
-
-bool same_site(const CodeLocation& a, const CodeLocation& b) {
-  return a.function == b.function && a.file == b.file && a.line == b.line && a.module == b.module;
 }
 
 // Weighted call sites, turned into the finding's locations (by weight, with shares).
@@ -90,16 +51,8 @@ class SiteTally {
   bool empty() const { return sites_.empty(); }
   void append_to(std::vector<SourceLocation>& out, const std::string& role, size_t max_sites) {
     std::sort(sites_.begin(), sites_.end(), [](const Site& a, const Site& b) { return a.weight > b.weight; });
-    for (size_t i = 0; i < sites_.size() && i < max_sites; ++i) {
-      SourceLocation l;
-      l.function = sites_[i].loc.function;
-      l.file = sites_[i].loc.file;
-      l.line = sites_[i].loc.line;
-      l.module = sites_[i].loc.module;
-      l.role = role;
-      l.share = total_ > 0 ? sites_[i].weight / total_ : 0;
-      out.push_back(std::move(l));
-    }
+    for (size_t i = 0; i < sites_.size() && i < max_sites; ++i)
+      out.push_back(to_source_location(sites_[i].loc, role, total_ > 0 ? sites_[i].weight / total_ : 0));
   }
   const CodeLocation* top() {
     if (sites_.empty()) return nullptr;
@@ -125,12 +78,11 @@ class SiteTally {
   double total_ = 0;
 };
 
-constexpr size_t kMaxStacksPerFinding = 256;  // unwinding is the expensive part
+using th::kMaxStacksPerFinding;
 
-void fill_cost(Finding& f, AnalysisContext& ctx, double cost_s) {
+void fill_cost(Finding& f, const Index& ctx, double cost_s) {
   f.cost_thread_s = cost_s;
-  double total = ctx.total_thread_seconds();
-  f.cost_share = total > 0 ? std::min(1.0, cost_s / total) : 0;
+  f.cost_share = ctx.cost_share(cost_s);
 }
 
 // ---- lock-held-across-io (scenario 13) ------------------------------------------------
@@ -140,12 +92,11 @@ struct OwnerSyscall {
   uint64_t waits = 0;
 };
 
-std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSection& sec,
-                                         const std::vector<LockInfo>& locks) {
+std::vector<Finding> lock_held_across_io(const Index& ctx) {
+  if (!ctx.sched()) return {};
+  const SchedSection& sec = *ctx.sched();
   const Recording& rec = ctx.rec;
-  std::map<uint32_t, uint32_t> pid_of;  // tid -> pid of every known target thread
-  for (const auto& t : rec.threads) pid_of[t.tid] = t.pid;
-  for (const auto& t : sec.threads) pid_of[t.tid] = t.pid;
+  const std::vector<LockInfo>& locks = ctx.locks;
   std::map<std::pair<uint32_t, uint64_t>, std::vector<const FutexWait*>> waits_of;
   for (const auto& w : rec.futex_waits) waits_of[{w.pid, w.uaddr}].push_back(&w);
 
@@ -164,8 +115,8 @@ std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSectio
       double d = w->duration_ns / 1e9;
       total_s += d;
       if (w->owner_tid <= 0 || static_cast<uint32_t>(w->owner_tid) == w->tid) continue;
-      auto o = pid_of.find(static_cast<uint32_t>(w->owner_tid));
-      if (o == pid_of.end() || o->second != w->pid) continue;  // not a thread of the target: no owner
+      const ThreadRow* o = ctx.threads.find(static_cast<uint32_t>(w->owner_tid));
+      if (!o || o->pid != w->pid) continue;  // not a thread of the target: no owner
       if (w->owner_syscall < 0 || !is_blocking_syscall(w->owner_syscall)) continue;
       explained_s += d;
       ++explained_waits;
@@ -196,7 +147,7 @@ std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSectio
       if (exact) owner_io_ms.push_back(s.duration_ns / 1e6);
       if (s.stack < 0 || used >= kMaxStacksPerFinding) continue;
       ++used;
-      auto ufs = user_frames(ctx, s.stack);
+      auto ufs = ctx.user_frames(s.stack);
       if (ufs.empty()) continue;
       double w = s.duration_ns / 1e9;
       io_sites.add(ufs.front()->loc, w);
@@ -219,9 +170,10 @@ std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSectio
     const std::string name = lock_display_name(l);
     const std::string calls = absl::StrJoin(names, ", ");
 
-    Finding f;
-    f.kind = "lock-held-across-io";
-    f.scenario = 13;
+    Finding f = new_finding("lock-held-across-io");
+    f.subject = lock_subject(l);
+    // It replaces the general lock-contention finding when it explains most of the wait.
+    f.explains_subject = total_s > 0 && explained_s / total_s >= th::kIoExplainsLockShare;
     f.title = absl::StrFormat("%s is held across blocking I/O (%s)", name, calls);
     fill_cost(f, ctx, cost_s);
     f.confidence = explained_waits >= th::kHighConfidenceWaits && (!holder_sites.empty() || !io_sites.empty())
@@ -242,7 +194,6 @@ std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSectio
         "lock serialises every thread behind one thread's I/O: throughput is capped at one I/O at a time, "
         "whatever the number of threads or cores.",
         explained_waits, name, explained_s, pct(share), calls, owners.size(), where, io_time);
-    f.remedy.kind = "move-io-out-of-lock";
     f.remedy.text = absl::StrFormat(
         "Hold %s only over the in-memory state, never across %s: look the key up under the lock, release it, "
         "do the I/O with no lock held, then lock again briefly to insert the result (first writer wins). The "
@@ -283,16 +234,9 @@ std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSectio
     }
     for (const auto& s : l.sites) {
       if (f.locations.size() >= 6) break;
-      SourceLocation loc;
-      loc.function = s.loc.function;
-      loc.file = s.loc.file;
-      loc.line = s.loc.line;
-      loc.module = s.loc.module;
-      loc.role = "waits for the lock here";
-      loc.share = s.share;
-      f.locations.push_back(std::move(loc));
+      f.locations.push_back(to_source_location(s.loc, "waits for the lock here", s.share));
     }
-    f.evidence["lock"] = lock_to_json(l, ctx);
+    f.evidence["lock"] = lock_to_json(l, ctx.threads);
     f.evidence["wait_share"] = share;
     f.evidence["explained_wait_s"] = explained_s;
     f.evidence["explained_waits"] = explained_waits;
@@ -309,7 +253,9 @@ std::vector<Finding> lock_held_across_io(AnalysisContext& ctx, const SchedSectio
 
 // ---- pool-saturated-io (scenario 5) ------------------------------------------------------
 
-std::vector<Finding> pool_saturated_io(AnalysisContext& ctx, const SchedSection& sec) {
+std::vector<Finding> pool_saturated_io(const Index& ctx) {
+  if (!ctx.sched()) return {};
+  const SchedSection& sec = *ctx.sched();
   const Recording& rec = ctx.rec;
   const double duration = rec.duration_s();
   const double cores = std::max<uint32_t>(1, rec.online_cpus);
@@ -327,7 +273,7 @@ std::vector<Finding> pool_saturated_io(AnalysisContext& ctx, const SchedSection&
   std::map<GroupKey, std::vector<const SchedThread*>> groups;
   for (const auto& t : sec.threads) {
     if (t.tid == t.pid) continue;  // the main thread submits and joins; it is not a worker
-    double life = life_s(t, rec);
+    double life = ctx.thread_lifetime_s(t.tid);
     if (life < th::kPoolMinLifetimeShare * duration) continue;
     if (blocking_count(t) / life < th::kPoolMinBlockingCallsPerS) continue;
     std::pair<int32_t, uint64_t> site{-1, 0};
@@ -348,7 +294,7 @@ std::vector<Finding> pool_saturated_io(AnalysisContext& ctx, const SchedSection&
     size_t saturated = 0;
     json per_worker = json::array();
     for (const SchedThread* t : workers) {
-      double life = life_s(*t, rec), on = t->on_cpu_ns / 1e9, io = t->blocking_syscall_ns() / 1e9;
+      double life = ctx.thread_lifetime_s(t->tid), on = t->on_cpu_ns / 1e9, io = t->blocking_syscall_ns() / 1e9;
       double busy = std::min(1.0, (on + io) / life);
       if (busy >= th::kPoolMinBusyShare) ++saturated;
       sum_on += on;
@@ -375,16 +321,15 @@ std::vector<Finding> pool_saturated_io(AnalysisContext& ctx, const SchedSection&
     for (const auto& s : sec.long_syscalls) {
       if (s.stack < 0 || !tids.count(s.tid) || !is_blocking_syscall(s.nr)) continue;
       if (++used > kMaxStacksPerFinding) break;
-      auto ufs = user_frames(ctx, s.stack);
+      auto ufs = ctx.user_frames(s.stack);
       if (ufs.empty()) continue;
       io_sites.add(ufs[0]->loc, s.duration_ns / 1e9);
       if (ufs.size() > 1) callers.add(ufs[1]->loc, s.duration_ns / 1e9);
     }
     double ratio = sum_on > 0 ? sum_io / sum_on : 0;
 
-    Finding f;
-    f.kind = "pool-saturated-io";
-    f.scenario = 5;
+    Finding f = new_finding("pool-saturated-io");
+    f.subject = {SubjectKind::kThreadPool, pid, 0, absl::StrFormat("the pool of %d threads", n)};
     f.title = absl::StrFormat("A pool of %d threads is saturated by blocking I/O while the CPUs idle", n);
     fill_cost(f, ctx, sum_io);
     f.confidence = io_sites.empty() ? "medium" : "high";
@@ -398,7 +343,6 @@ std::vector<Finding> pool_saturated_io(AnalysisContext& ctx, const SchedSection&
         "threads ≈ cores × utilisation × (1 + wait/compute) = %g × %.1f × (1 + %.0f) ≈ %d threads.",
         n, pct(busy_share), pct(io_share), call, ratio, pct(cpu_util), cores, where, cores,
         th::kPoolTargetUtilization, ratio, suggested_n);
-    f.remedy.kind = "resize-pool";
     f.remedy.text = absl::StrFormat(
         "Size the I/O pool by Little's law, not by the core count: about %d threads for this wait/compute "
         "ratio (%d now), and keep CPU-bound work on a separate pool of ≈ %g threads (bulkhead). Or stop "
@@ -440,7 +384,9 @@ std::vector<Finding> pool_saturated_io(AnalysisContext& ctx, const SchedSection&
 
 // ---- oversubscription -----------------------------------------------------------------------
 
-std::vector<Finding> oversubscription(AnalysisContext& ctx, const SchedSection& sec) {
+std::vector<Finding> oversubscription(const Index& ctx) {
+  if (!ctx.sched()) return {};
+  const SchedSection& sec = *ctx.sched();
   const Recording& rec = ctx.rec;
   const double duration = rec.duration_s();
   const double cores = std::max<uint32_t>(1, rec.online_cpus);
@@ -448,7 +394,7 @@ std::vector<Finding> oversubscription(AnalysisContext& ctx, const SchedSection& 
   if (duration <= 0) return out;
   std::map<uint32_t, std::vector<const SchedThread*>> cpu_bound;
   for (const auto& t : sec.threads) {
-    double life = life_s(t, rec);
+    double life = ctx.thread_lifetime_s(t.tid);
     if (life < th::kOversubMinLifetimeShare * duration) continue;
     if ((t.on_cpu_ns + t.runq_ns) / 1e9 < th::kOversubCpuBoundShare * life) continue;
     cpu_bound[t.pid].push_back(&t);
@@ -461,7 +407,7 @@ std::vector<Finding> oversubscription(AnalysisContext& ctx, const SchedSection& 
     for (const SchedThread* t : threads) {
       on += t->on_cpu_ns / 1e9;
       runq += t->runq_ns / 1e9;
-      life += life_s(*t, rec);
+      life += ctx.thread_lifetime_s(t->tid);
       max_runq = std::max(max_runq, t->max_runq_ns / 1e9);
       invol += t->involuntary_switches;
       vol += t->voluntary_switches;
@@ -476,13 +422,12 @@ std::vector<Finding> oversubscription(AnalysisContext& ctx, const SchedSection& 
     for (const auto& s : sec.long_syscalls) {
       if (s.pid != pid || s.stack < 0 || classify_syscall(s.nr) != SyscallClass::kSpawn) continue;
       if (++used > kMaxStacksPerFinding) break;
-      auto ufs = user_frames(ctx, s.stack);
+      auto ufs = ctx.user_frames(s.stack);
       if (!ufs.empty()) spawn_sites.add(ufs[0]->loc, 1);
     }
 
-    Finding f;
-    f.kind = "oversubscription";
-    f.scenario = 0;  // not one of the 14 scenarios (the seed's "pool too large for CPU work")
+    Finding f = new_finding("oversubscription");
+    f.subject = {SubjectKind::kThreadPool, pid, 0, absl::StrFormat("%d CPU-bound threads", n)};
     f.title = absl::StrFormat("%d CPU-bound threads share %g cores", n, cores);
     fill_cost(f, ctx, runq);
     f.confidence = "high";
@@ -493,7 +438,6 @@ std::vector<Finding> oversubscription(AnalysisContext& ctx, const SchedSection& 
         "voluntary switches). More threads than cores add switches and cache misses, not throughput.",
         n, pct((on + runq) / life), cores, runnable_avg, runnable_avg / cores, runq, pct(runq_share),
         max_runq * 1e3, invol_rate, invol, vol);
-    f.remedy.kind = "resize-pool";
     f.remedy.text = absl::StrFormat(
         "Run CPU-bound work on about as many threads as cores (%g here, perhaps %g + 1 to cover page faults), "
         "and split the work into more tasks than threads instead of more threads: a fixed pool draining a "
@@ -526,7 +470,9 @@ std::vector<Finding> oversubscription(AnalysisContext& ctx, const SchedSection& 
 
 // ---- thread-churn (scenario 8) -------------------------------------------------------------
 
-std::vector<Finding> thread_churn(AnalysisContext& ctx, const SchedSection& sec) {
+std::vector<Finding> thread_churn(const Index& ctx) {
+  if (!ctx.sched()) return {};
+  const SchedSection& sec = *ctx.sched();
   const Recording& rec = ctx.rec;
   const double duration = rec.duration_s();
   std::vector<Finding> out;
@@ -539,13 +485,13 @@ std::vector<Finding> thread_churn(AnalysisContext& ctx, const SchedSection& sec)
     double overhead = 0, start_delay = 0;
     for (const SchedThread* t : threads) {
       switches += t->voluntary_switches + t->involuntary_switches;
-      overhead += (class_ns(*t, SyscallClass::kSpawn) + class_ns(*t, SyscallClass::kThread) +
-                   class_ns(*t, SyscallClass::kMemory) + class_ns(*t, SyscallClass::kMemoryGrow)) /
+      overhead += (t->class_ns(SyscallClass::kSpawn) + t->class_ns(SyscallClass::kThread) +
+                   t->class_ns(SyscallClass::kMemory) + t->class_ns(SyscallClass::kMemoryGrow)) /
                   1e9;
       if (!t->created_ns || t->created_ns < rec.start_ns) continue;
       ++created;
       if (t->exited_ns) {
-        double life = life_s(*t, rec);
+        double life = ctx.thread_lifetime_s(t->tid);
         lifetimes.push_back(life);
         task_cpu.push_back(t->on_cpu_ns / 1e9);
         if (life < th::kChurnMaxMedianLifetimeS) start_delay += t->runq_ns / 1e9;
@@ -562,14 +508,13 @@ std::vector<Finding> thread_churn(AnalysisContext& ctx, const SchedSection& sec)
     for (const auto& s : sec.long_syscalls) {
       if (s.pid != pid || s.stack < 0 || classify_syscall(s.nr) != SyscallClass::kSpawn) continue;
       if (++used > kMaxStacksPerFinding) break;
-      auto ufs = user_frames(ctx, s.stack);
+      auto ufs = ctx.user_frames(s.stack);
       if (!ufs.empty()) spawn_sites.add(ufs[0]->loc, 1);
     }
     double cost = overhead + start_delay;
 
-    Finding f;
-    f.kind = "thread-churn";
-    f.scenario = 8;
+    Finding f = new_finding("thread-churn");
+    f.subject = {SubjectKind::kProcess, pid, 0, ctx.comm(pid)};
     f.title = absl::StrFormat("%.0f threads created per second, each living %.0f µs", rate, med_life * 1e6);
     fill_cost(f, ctx, cost);
     f.confidence = spawn_sites.empty() ? "medium" : "high";
@@ -582,7 +527,6 @@ std::vector<Finding> thread_churn(AnalysisContext& ctx, const SchedSection& sec)
         "context %.0f times a second. A thread costs ~10-100 µs to create and ~MB of stack; the task is "
         "smaller than its thread.",
         created, duration, rate, med_life * 1e6, med_cpu * 1e6, where, cost, switches / duration);
-    f.remedy.kind = "use-pool";
     f.remedy.text =
         "Decouple tasks from OS threads: start a fixed pool of ≈ cores threads once and hand them tasks "
         "through a queue (or an atomic index into the task list), instead of std::thread per task. For I/O "
@@ -614,7 +558,9 @@ std::vector<Finding> thread_churn(AnalysisContext& ctx, const SchedSection& sec)
 
 // ---- unbounded-queue (scenario 10) -----------------------------------------------------------
 
-std::vector<Finding> unbounded_queue(AnalysisContext& ctx, const SchedSection& sec) {
+std::vector<Finding> unbounded_queue(const Index& ctx) {
+  if (!ctx.sched()) return {};
+  const SchedSection& sec = *ctx.sched();
   const Recording& rec = ctx.rec;
   const double duration = rec.duration_s();
   std::vector<Finding> out;
@@ -665,9 +611,9 @@ std::vector<Finding> unbounded_queue(AnalysisContext& ctx, const SchedSection& s
     double producer_blocked = 1;
     for (const auto& t : sec.threads) {
       if (t.pid != pid) continue;
-      double life = life_s(t, rec);
-      if (life < 0.5 * duration) continue;
-      double blocked = (t.blocking_syscall_ns() + class_ns(t, SyscallClass::kFutex)) / 1e9 / life;
+      double life = ctx.thread_lifetime_s(t.tid);
+      if (life < th::kQueueProducerMinLifeShare * duration) continue;
+      double blocked = (t.blocking_syscall_ns() + t.class_ns(SyscallClass::kFutex)) / 1e9 / life;
       if (blocked > th::kQueueProducerMaxBlockedShare) continue;
       if (!producer || grow_samples[t.tid] > grow_samples[producer->tid] ||
           (grow_samples[t.tid] == grow_samples[producer->tid] && t.on_cpu_ns > producer->on_cpu_ns)) {
@@ -704,18 +650,20 @@ std::vector<Finding> unbounded_queue(AnalysisContext& ctx, const SchedSection& s
     for (const auto& s : sec.long_syscalls) {
       if (s.tid != producer->tid || s.stack < 0 || classify_syscall(s.nr) != SyscallClass::kMemoryGrow) continue;
       if (++used > kMaxStacksPerFinding) break;
-      auto ufs = user_frames(ctx, s.stack);
+      auto ufs = ctx.user_frames(s.stack);
       if (!ufs.empty()) alloc_sites.add(ufs[0]->loc, 1);
     }
-    double producer_life = life_s(*producer, rec);
+    double producer_life = ctx.thread_lifetime_s(producer->tid);
     double cost = producer->on_cpu_ns / 1e9 * (producer_life > 0 ? std::min(1.0, window_s / producer_life) : 1);
 
-    Finding f;
-    f.kind = "unbounded-queue";
-    f.scenario = 10;
+    Finding f = new_finding("unbounded-queue");
+    f.subject = {SubjectKind::kProcess, pid, 0, ctx.comm(pid)};
     f.title = absl::StrFormat("Memory grows %s/s while the producer never blocks", mib(slope));
     fill_cost(f, ctx, cost);
-    f.confidence = rising_share > 0.9 && producer_blocked < 0.05 ? "high" : "medium";
+    f.confidence = rising_share > th::kQueueHighConfidenceRisingShare &&
+                           producer_blocked < th::kQueueHighConfidenceMaxBlockedShare
+                       ? "high"
+                       : "medium";
     std::string where;
     if (const CodeLocation* e = enqueue_sites.top())
       where = absl::StrFormat(" It enqueues at %s without ever waiting for space.", site_text(*e));
@@ -728,7 +676,6 @@ std::vector<Finding> unbounded_queue(AnalysisContext& ctx, const SchedSection& s
         "a bigger queue only delays that.",
         mib(lo), mib(hi), window_s, mib(slope), pct(rising_share), producer->tid, producer->comm,
         pct(producer_blocked), where);
-    f.remedy.kind = "bound-queue";
     f.remedy.text =
         "Bound the queue so that a full queue blocks the producer (back-pressure): a capacity of a few hundred "
         "to a few thousand items absorbs bursts; the producer then runs at the consumer's pace and memory "
@@ -763,44 +710,21 @@ std::vector<Finding> unbounded_queue(AnalysisContext& ctx, const SchedSection& s
   return out;
 }
 
-void fill_tables(AnalysisContext& ctx, const SchedSection& sec) {
-  for (const auto& t : sec.threads) {
-    json& row = ctx.thread_extra[t.tid];
-    auto add = [&](const char* key, double v) { row[key] = (row.contains(key) ? row[key].get<double>() : 0.0) + v; };
-    add("on_cpu_s", t.on_cpu_ns / 1e9);
-    add("io_s", t.blocking_syscall_ns() / 1e9);
-    add("runnable_s", t.runq_ns / 1e9);
-    add("voluntary_switches", static_cast<double>(t.voluntary_switches));
-    add("involuntary_switches", static_cast<double>(t.involuntary_switches));
-  }
-  // RSS over time for the report's memory chart (at most ~600 points per process).
-  std::map<uint32_t, std::vector<const RssSample*>> by_pid;
-  for (const auto& r : sec.rss) by_pid[r.pid].push_back(&r);
-  json rss = json::array();
-  for (const auto& [pid, v] : by_pid) {
-    size_t step = std::max<size_t>(1, v.size() / 600);
-    for (size_t i = 0; i < v.size(); i += step)
-      rss.push_back({{"pid", pid},
-                     {"t_s", v[i]->time_ns > ctx.rec.start_ns ? (v[i]->time_ns - ctx.rec.start_ns) / 1e9 : 0.0},
-                     {"rss_bytes", v[i]->rss_bytes}});
-  }
-  ctx.tables["rss"] = std::move(rss);
-}
-
 }  // namespace
 
-std::vector<Finding> sched_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks) {
-  auto sec = read_sched_section(ctx.rec);
-  if (!sec.ok()) {
-    if (!absl::IsNotFound(sec.status())) ctx.losses["sched.section_malformed"]++;
-    return {};
-  }
-  fill_tables(ctx, *sec);
-  std::vector<Finding> out;
-  for (auto* rule : {&pool_saturated_io, &oversubscription, &thread_churn, &unbounded_queue})
-    for (auto& f : rule(ctx, *sec)) out.push_back(std::move(f));
-  for (auto& f : lock_held_across_io(ctx, *sec, locks)) out.push_back(std::move(f));
-  return out;
+std::vector<std::unique_ptr<Rule>> sched_rule_family() {
+  std::vector<std::unique_ptr<Rule>> rules;
+  rules.push_back(make_rule({"lock-held-across-io"}, &lock_held_across_io));
+  rules.push_back(make_rule({"pool-saturated-io"}, &pool_saturated_io));
+  rules.push_back(make_rule({"oversubscription"}, &oversubscription));
+  rules.push_back(make_rule({"thread-churn"}, &thread_churn));
+  rules.push_back(make_rule({"unbounded-queue"}, &unbounded_queue));
+  return rules;
+}
+
+double littles_law_pool_size(double cores, double target_utilization, double wait_s, double compute_s) {
+  if (compute_s <= 0) return 0;  // no compute measured: the formula does not apply
+  return cores * target_utilization * (1.0 + wait_s / compute_s);
 }
 
 }  // namespace ccprof::profiler

@@ -1,19 +1,12 @@
 #pragma once
-// Rules over the sched collector's section (profiler/sched_data.h) and the futex
-// waits' owner syscalls:
-//   lock-held-across-io (13), pool-saturated-io (5), oversubscription,
-//   thread-churn (8), unbounded-queue (10).
-#include <vector>
-
-#include "profiler/analysis.h"
-#include "profiler/finding.h"
-#include "profiler/lock_table.h"
+// Rules over the sched collector's section (model/sections.h) and the futex waits'
+// owner syscalls: lock-held-across-io (13), pool-saturated-io (5), oversubscription,
+// thread-churn (8), unbounded-queue (10). They are in sched_rule_family()
+// (profiler/rule.h) and raise nothing when the sched collector did not run.
 
 namespace ccprof::profiler {
 
-// Returns no findings when the recording has no sched section (collector off); a
-// malformed section is counted in ctx.losses ("sched.section_malformed").
-// Also fills ctx.thread_extra (on_cpu_s, io_s, runnable_s, ...) and ctx.tables["rss"].
-std::vector<Finding> sched_rules(AnalysisContext& ctx, const std::vector<LockInfo>& locks);
+// Little's law pool size: cores x target utilisation x (1 + wait / compute).
+double littles_law_pool_size(double cores, double target_utilization, double wait_s, double compute_s);
 
 }  // namespace ccprof::profiler

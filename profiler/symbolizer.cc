@@ -81,12 +81,22 @@ std::string die_function_name(Dwarf_Die* die) {
 
 }  // namespace
 
-SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share) {
+SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share, uint64_t address) {
   SourceLocation s;
   s.function = loc.function;
   s.file = loc.file;
   s.line = loc.line;
   s.module = loc.module;
+  s.address = address;
+  s.role = std::move(role);
+  s.share = share;
+  return s;
+}
+
+SourceLocation file_location(std::string file, std::string function, std::string role, double share) {
+  SourceLocation s;
+  s.function = std::move(function);
+  s.file = std::move(file);
   s.role = std::move(role);
   s.share = share;
   return s;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "profiler/finding.h"
-#include "profiler/recording.h"
+#include "profiler/model_names.h"
 
 typedef struct Dwfl Dwfl;
 typedef struct Dwfl_Module Dwfl_Module;
@@ -72,7 +72,10 @@ class Symbolizer {
 };
 
 // A finding's location from a symbolized code location.
-SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share = 0);
+SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share = 0,
+                                  uint64_t address = 0);
+// A finding's location that is a file, not an instruction (a script, a config file).
+SourceLocation file_location(std::string file, std::string function, std::string role, double share = 0);
 
 // Whether a path is a system library whose frames are skipped when looking for the
 // user's call site (libc, libpthread, libstdc++, ld.so, libgcc, libpython).

@@ -1,6 +1,7 @@
 #pragma once
 // Every threshold a rule uses, named, with the reason for its value. The fixed
 // variants of the scenario workloads (SCENARIOS.md) are the false-positive check.
+#include <cstddef>
 #include <cstdint>
 
 namespace ccprof::profiler::thresholds {
@@ -106,6 +107,12 @@ inline constexpr size_t kQueueMinSamples = 5;
 // The producer never blocks: some thread spent at most this share of its life
 // blocked (futex waits, sleeps, I/O) while memory grew.
 inline constexpr double kQueueProducerMaxBlockedShare = 0.2;
+// The producer is a thread that lived through at least half of the profile (not a
+// short-lived helper).
+inline constexpr double kQueueProducerMinLifeShare = 0.5;
+// "high" confidence: RSS rose in nearly every interval and the producer almost never blocked.
+inline constexpr double kQueueHighConfidenceRisingShare = 0.9;
+inline constexpr double kQueueHighConfidenceMaxBlockedShare = 0.05;
 
 // ---- memory (memory-access sampler: false sharing, hot atomics, CAS storms, ------
 // ---- and what contended locks' critical sections touch) ---------------------------
@@ -114,6 +121,9 @@ inline constexpr double kQueueProducerMaxBlockedShare = 0.2;
 // the default ~1 kHz per CPU that is ~20 ms of CPU time on the line, above the
 // noise of a few stray samples on a line touched once.
 inline constexpr uint64_t kMemoryMinLineSamples = 20;
+// Confidence of a memory finding by the samples behind it.
+inline constexpr uint64_t kMemoryHighConfidenceSamples = 200;
+inline constexpr uint64_t kMemoryMediumConfidenceSamples = 50;
 // A thread takes part in a line's false sharing when at least this many of its
 // samples hit the line (fewer is an occasional touch, not a ping-pong).
 inline constexpr uint64_t kFalseSharingMinThreadSamples = 5;
@@ -186,6 +196,8 @@ inline constexpr double kHandoffMaxPairRatio = 2.0;
 // blocked on at least this share of them: a rendezvous blocks on every item (s14 bad:
 // ~1.0); with a buffer the producer blocks only when it is full.
 inline constexpr double kHandoffMinWaitsPerItem = 0.8;
+// Producer waits over which a hand-off stall is "high" confidence (a long, steady pattern).
+inline constexpr uint64_t kHandoffHighConfidenceWaits = 1000;
 }  // namespace queues
 
 // ---- the CPython GIL ---------------------------------------------------------------
@@ -215,5 +227,20 @@ inline constexpr double kRetrogradeMinR2 = 0.6;
 // least this many thread counts were measured (else "medium").
 inline constexpr double kRetrogradeHighConfidenceR2 = 0.9;
 inline constexpr int kRetrogradeHighConfidencePoints = 5;
+
+// Stacks unwound per finding at most: unwinding is the expensive part of the analysis,
+// and a few hundred stacks name the sites as well as thousands.
+inline constexpr size_t kMaxStacksPerFinding = 256;
+// lock-held-across-io replaces lock-contention on the same lock when the owner's
+// blocking syscalls explain at least this share of the waits (else both are shown).
+inline constexpr double kIoExplainsLockShare = 0.5;
+
+// ---- report sizes (what the tables keep; no diagnosis depends on them) -----------
+// A timeline of more waits than this is thinned evenly: the page stays responsive.
+inline constexpr size_t kTimelineMaxWaits = 20000;
+// The hottest cache lines shown in the cache-line table.
+inline constexpr size_t kReportMaxCacheLines = 20;
+// Points per process in the RSS chart.
+inline constexpr size_t kRssMaxPoints = 600;
 
 }  // namespace ccprof::profiler::thresholds

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "profiler/recording.h"
+#include "profiler/model_names.h"
 #include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {

@@ -5,13 +5,17 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "profiler/atomic_file.h"
+#include "model/atomic_file.h"
+#include "profiler/catalog.h"
 
 namespace ccprof::report {
 namespace {
 
 using nlohmann::json;
 
+// 2: every finding's evidence.lock is the lock's table row (it was a name, a short
+// object or the row); findings carry a typed "subject"; the document has a "catalog".
+constexpr int kSchemaVersion = 2;
 constexpr int kSnippetContext = 4;  // lines before and after the hot line
 
 json source_snippet(const std::string& file, int line, std::map<std::string, std::vector<std::string>>& cache) {
@@ -44,45 +48,24 @@ json location_json(const profiler::SourceLocation& l) {
 
 }  // namespace
 
-std::string describe_loss(const std::string& name) {
-  static const std::map<std::string, std::string> kText = {
-      {"futex.wait_events_dropped", "futex waits whose event was lost when the ring buffer was full (totals stay exact)"},
-      {"futex.stack_events_dropped", "stack copies lost when the stack ring buffer was full"},
-      {"futex.stack_copy_failed", "stack copies that faulted on the first chunk"},
-      {"futex.stack_copies_lost", "waits whose stack copy never arrived"},
-      {"futex.addr_map_full", "futex addresses beyond the kernel map's capacity: their totals are missing"},
-      {"futex.start_map_full", "waits not recorded because the in-flight map was full"},
-      {"futex.thread_events_dropped", "thread create/exit events lost (lifetimes come from /proc instead)"},
-      {"sched.thread_events_dropped", "thread create/exit events lost when the ring buffer was full"},
-      {"sched.syscall_events_dropped", "long blocking syscalls whose event was lost (per-thread totals stay exact)"},
-      {"sched.stack_events_dropped", "syscall stack copies lost when the ring buffer was full"},
-      {"sched.stack_copy_failed", "syscall stack copies that faulted on the first chunk"},
-      {"sched.thread_map_full", "threads beyond the kernel map's capacity: their times are missing"},
-      {"sched.state_map_full", "threads whose current syscall could not be tracked (owner states incomplete)"},
-      {"sched.site_map_full", "syscall call sites beyond the kernel map's capacity"},
-      {"sampler.ringbuf_drops", "memory-access samples lost when the ring buffer was full"},
-      {"sampler.kernel_mode_samples", "timer samples that hit the kernel (no user instruction to decode)"},
-      {"sampler.pmu_lost_records", "PMU sample records the kernel reported lost"},
-      {"sampler.pmu_unparsed_records", "PMU records that could not be parsed"},
-      {"lockrate.uprobe_attach_failed", "the lock-rate uprobe could not be attached (no lock acquisition rates)"},
-      {"lockrate.map_full", "lock call sites beyond the lock-rate map's capacity"},
-      {"unwind.failed", "stack copies that could not be unwound at all"},
-      {"unwind.no_user_frame", "unwound stacks that never reached the program's own code"},
-      {"unwind.unknown_process", "stacks of a process whose mappings were never read"},
-      {"symbolize.unresolved_code_addresses", "instruction addresses outside any known module (JIT or unmapped)"},
-  };
-  auto it = kText.find(name);
-  if (it != kText.end()) return it->second;
-  if (absl::StartsWith(name, "sampler.no_address."))
-    return "memory samples without a data address: " + name.substr(19);
-  if (absl::StartsWith(name, "symbolize.no_debug_info: "))
-    return "no debug info: functions from the symbol table only, no file:line (install its -dbgsym or build with -g)";
-  return "";
+json catalog_json() {
+  json kinds = json::array();
+  for (const auto& k : profiler::finding_kinds())
+    kinds.push_back({{"kind", k.kind},
+                     {"scenario", k.scenario},
+                     {"remedy_kind", k.remedy_kind},
+                     {"label", k.label},
+                     {"remedy", k.remedy},
+                     {"subject", profiler::subject_kind_name(k.subject)},
+                     {"general", k.general}});
+  json losses = json::array();
+  for (const auto& l : profiler::loss_counters()) losses.push_back({{"name", l.name}, {"detail", l.detail}});
+  return {{"kinds", kinds}, {"losses", losses}};
 }
 
-json build_findings_document(const profiler::Recording& rec, const profiler::Analysis& a, bool snippets) {
+json build_findings_document(const model::Recording& rec, const profiler::Analysis& a, bool snippets) {
   json doc;
-  doc["schema_version"] = 1;
+  doc["schema_version"] = kSchemaVersion;
   doc["tool"] = {{"name", "ccprof"}, {"version", rec.ccprof_version}};
   uint32_t pid = rec.processes.empty() ? 0 : rec.processes.front().pid;
   std::string comm = rec.processes.empty() ? "" : rec.processes.front().comm;
@@ -97,7 +80,7 @@ json build_findings_document(const profiler::Recording& rec, const profiler::Ana
                     {"hostname", rec.hostname},
                     {"kernel", rec.kernel},
                     {"processes", rec.processes.size()},
-                    {"memory_sampler", {{"mode", rec.memory_sampler_mode}, {"reason", rec.memory_sampler_reason}}}};
+                    {"memory_sampler", {{"mode", rec.memory_sampler.mode}, {"reason", rec.memory_sampler.reason}}}};
   doc["samples"] = a.tables.value("samples", json::object());
   json losses = json::array();
   const json loss_table = a.tables.value("losses", json::object());
@@ -109,7 +92,7 @@ json build_findings_document(const profiler::Recording& rec, const profiler::Ana
       rate_limited += v.get<uint64_t>();
       continue;
     }
-    losses.push_back({{"what", k}, {"count", v}, {"detail", describe_loss(k)}});
+    losses.push_back({{"what", k}, {"count", v}, {"detail", profiler::describe_loss(k)}});
   }
   doc["samples"]["stack_copies_skipped_by_rate_limit"] = rate_limited;
   doc["losses"] = losses;
@@ -136,9 +119,15 @@ json build_findings_document(const profiler::Recording& rec, const profiler::Ana
                           {"text", f.remedy.text},
                           {"example", {{"language", f.remedy.language}, {"before", f.remedy.before}, {"after", f.remedy.after}}}}},
                         {"locations", locs},
+                        {"subject",
+                         {{"kind", profiler::subject_kind_name(f.subject.kind)},
+                          {"pid", f.subject.pid},
+                          {"address", f.subject.address ? json(absl::StrFormat("0x%x", f.subject.address)) : json(nullptr)},
+                          {"name", f.subject.name}}},
                         {"evidence", f.evidence}});
   }
   doc["findings"] = findings;
+  doc["catalog"] = catalog_json();
   for (const char* table : {"locks", "threads", "stacks", "timeline", "timeline_sampling"})
     doc[table] = a.tables.value(table, json::array());
   for (const auto& [k, v] : a.tables.items())
@@ -147,7 +136,7 @@ json build_findings_document(const profiler::Recording& rec, const profiler::Ana
 }
 
 absl::Status write_findings_json(const json& doc, const std::string& path) {
-  return profiler::write_file_atomically(path, doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  return model::write_file_atomically(path, doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace ccprof::report

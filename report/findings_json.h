@@ -6,17 +6,17 @@
 
 #include "absl/status/status.h"
 #include "profiler/analysis.h"
-#include "profiler/recording.h"
+#include "model/recording.h"
 
 namespace ccprof::report {
 
-// Explains every loss counter name in one sentence (shown beside the count).
-std::string describe_loss(const std::string& name);
-
 // Builds the whole document. With `snippets`, each location carries the source lines
 // around it when the file is on disk (and says why not otherwise).
-nlohmann::json build_findings_document(const profiler::Recording& rec, const profiler::Analysis& analysis,
+nlohmann::json build_findings_document(const model::Recording& rec, const profiler::Analysis& analysis,
                                        bool snippets = true);
+
+// The catalog of finding kinds (profiler/catalog.h) as findings.json's "catalog".
+nlohmann::json catalog_json();
 
 absl::Status write_findings_json(const nlohmann::json& doc, const std::string& path);
 

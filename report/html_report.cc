@@ -1,6 +1,6 @@
 #include "report/html_report.h"
 
-#include "profiler/atomic_file.h"
+#include "model/atomic_file.h"
 
 #include <cstdio>
 
@@ -84,7 +84,7 @@ absl::Status write_html_report(const nlohmann::json& findings, const std::string
   if (!page.ok()) {
     return absl::Status(page.status().code(), absl::StrCat("cannot write report ", path, ": ", page.status().message()));
   }
-  return profiler::write_file_atomically(path, *page, "report");
+  return model::write_file_atomically(path, *page, "report");
 }
 
 }  // namespace ccprof::report

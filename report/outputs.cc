@@ -1,31 +1,27 @@
 #include "report/outputs.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "profiler/analysis.h"
 #include "report/findings_json.h"
 #include "report/html_report.h"
+#include "report/scaling_svg.h"
 
 namespace ccprof::report {
 
-absl::StatusOr<nlohmann::json> write_outputs(const profiler::Recording& rec, const std::string& out_dir,
-                                             bool write_recording) {
+absl::Status write_outputs(const nlohmann::json& doc, const model::Recording* recording, const std::string& out_dir) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create output folder ", out_dir, ": ", ec.message()));
-  if (write_recording) {
-    if (auto s = profiler::save_recording(rec, out_dir + "/" + kRecordingFile); !s.ok()) return s;
+  if (recording) {
+    if (auto s = model::save_recording(*recording, out_dir + "/" + kRecordingFile); !s.ok()) return s;
   }
-  profiler::Analysis analysis = profiler::analyze(rec);
-  nlohmann::json doc = build_findings_document(rec, analysis);
   if (auto s = write_findings_json(doc, out_dir + "/findings.json"); !s.ok()) return s;
   if (auto s = write_html_report(doc, out_dir + "/report.html"); !s.ok()) return s;
-  return doc;
+  if (doc.contains("scale")) {
+    if (auto s = write_scaling_svg(doc["scale"], out_dir + "/" + kScalingSvgFile); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ccprof::report

@@ -1,19 +1,20 @@
 #pragma once
-// Writes every output of one profile into a folder: findings.json, report.html and
-// (for live profiles) the recording that `ccprof report` re-reads.
+// The only writer of ccprof's outputs, for `run`, `attach`, `report` and `scale`
+// alike: the recording (for live profiles), findings.json, report.html and, for a
+// scale study, scaling.svg, all in one output folder.
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "absl/status/statusor.h"
-#include "profiler/recording.h"
+#include "absl/status/status.h"
+#include "model/recording.h"
 
 namespace ccprof::report {
 
 inline constexpr const char* kRecordingFile = "recording.ccprof";
 
-// Returns the findings document that was written.
-absl::StatusOr<nlohmann::json> write_outputs(const profiler::Recording& rec, const std::string& out_dir,
-                                             bool write_recording);
+// `doc` is a findings document (report/findings_json.h). `recording` is saved beside
+// it when given (live profiles); `ccprof report` and `scale` pass nullptr.
+absl::Status write_outputs(const nlohmann::json& doc, const model::Recording* recording, const std::string& out_dir);
 
 }  // namespace ccprof::report

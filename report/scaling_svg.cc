@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "profiler/atomic_file.h"
+#include "model/atomic_file.h"
 
 namespace ccprof::report {
 namespace {
@@ -184,7 +184,7 @@ std::string render_scaling_svg(const json& t) {
 }
 
 absl::Status write_scaling_svg(const json& scale_table, const std::string& path) {
-  return profiler::write_file_atomically(path, render_scaling_svg(scale_table));
+  return model::write_file_atomically(path, render_scaling_svg(scale_table));
 }
 
 }  // namespace ccprof::report

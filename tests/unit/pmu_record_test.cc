@@ -1,4 +1,4 @@
-#include "profiler/pmu_record.h"
+#include "model/pmu_record.h"
 
 #include <gtest/gtest.h>
 #include <linux/perf_event.h>
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-namespace ccprof::profiler {
+namespace ccprof::model {
 namespace {
 
 // Builds a PERF_RECORD_SAMPLE byte by byte, in the order linux/perf_event.h lists
@@ -171,4 +171,4 @@ TEST(DataSrc, RemoteCacheHitmFromTheOldLevelBits) {
 }
 
 }  // namespace
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

@@ -1,4 +1,4 @@
-#include "profiler/atomic_file.h"
+#include "model/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace ccprof::profiler {
+namespace ccprof::model {
 namespace {
 
 absl::Status error(int err, const std::string& what, const std::string& path, const std::string& step) {
@@ -65,4 +65,4 @@ absl::Status write_file_atomically(const std::string& path, std::string_view con
   return absl::OkStatus();
 }
 
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

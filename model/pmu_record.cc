@@ -1,4 +1,4 @@
-#include "profiler/pmu_record.h"
+#include "model/pmu_record.h"
 
 #include <linux/perf_event.h>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace ccprof::profiler {
+namespace ccprof::model {
 namespace {
 
 class Reader {
@@ -152,4 +152,4 @@ DataSource decode_data_src(uint64_t v) {
   return d;
 }
 
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

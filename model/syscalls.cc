@@ -1,4 +1,4 @@
-#include "profiler/sched_data.h"
+#include "model/syscalls.h"
 
 #include <sys/syscall.h>
 
@@ -6,10 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace ccprof::profiler {
+namespace ccprof::model {
 namespace {
-
-using nlohmann::json;
 
 struct SyscallInfo {
   const char* name;
@@ -89,11 +87,6 @@ const std::unordered_map<int, SyscallInfo>& syscall_table() {
   return table;
 }
 
-template <typename T>
-void get_to(const json& j, const char* key, T& out) {
-  if (j.contains(key)) j.at(key).get_to(out);
-}
-
 }  // namespace
 
 SyscallClass classify_syscall(int nr) {
@@ -128,127 +121,4 @@ bool is_blocking_syscall(int nr) {
   return c == SyscallClass::kIo || c == SyscallClass::kSleep || c == SyscallClass::kPoll;
 }
 
-uint64_t SchedThread::blocking_syscall_ns() const {
-  return syscall_ns[static_cast<int>(SyscallClass::kIo)] + syscall_ns[static_cast<int>(SyscallClass::kSleep)] +
-         syscall_ns[static_cast<int>(SyscallClass::kPoll)];
-}
-
-const SchedThread* SchedSection::thread(uint32_t tid) const {
-  for (const auto& t : threads)
-    if (t.tid == tid) return &t;
-  return nullptr;
-}
-
-void to_json(json& j, const SchedSection& s) {
-  j = json::object();
-  j["version"] = SchedSection::kVersion;
-  j["long_syscall_ns"] = s.long_syscall_ns;
-  json threads = json::array();
-  for (const auto& t : s.threads) {
-    threads.push_back({{"pid", t.pid}, {"tid", t.tid}, {"comm", t.comm}, {"created_ns", t.created_ns},
-                       {"exited_ns", t.exited_ns}, {"first_seen_ns", t.first_seen_ns},
-                       {"on_cpu_ns", t.on_cpu_ns}, {"off_cpu_ns", t.off_cpu_ns}, {"runq_ns", t.runq_ns},
-                       {"max_runq_ns", t.max_runq_ns}, {"runq_count", t.runq_count},
-                       {"voluntary_switches", t.voluntary_switches},
-                       {"involuntary_switches", t.involuntary_switches}, {"wakeups", t.wakeups},
-                       {"syscall_ns", t.syscall_ns}, {"syscall_count", t.syscall_count}});
-  }
-  j["threads"] = std::move(threads);
-  // Bulky lists as positional arrays: thousands of entries in a long profile.
-  json sites = json::array();
-  for (const auto& x : s.syscall_sites) sites.push_back({x.pid, x.nr, x.ip, x.count, x.total_ns, x.max_ns});
-  j["syscall_sites"] = std::move(sites);
-  json longs = json::array();
-  for (const auto& x : s.long_syscalls)
-    longs.push_back({x.pid, x.tid, x.nr, x.enter_ns, x.duration_ns, x.ip, x.stack});
-  j["long_syscalls"] = std::move(longs);
-  json rss = json::array();
-  for (const auto& x : s.rss) rss.push_back({x.time_ns, x.pid, x.rss_bytes});
-  j["rss"] = std::move(rss);
-}
-
-void from_json(const json& j, SchedSection& s) {
-  s = SchedSection{};
-  if (!j.is_object()) throw std::runtime_error("the sched section is not an object");
-  uint32_t version = j.at("version").get<uint32_t>();
-  if (version > SchedSection::kVersion)
-    throw std::runtime_error(absl::StrCat("sched section version ", version, " is newer than this ccprof"));
-  get_to(j, "long_syscall_ns", s.long_syscall_ns);
-  for (const auto& t : j.at("threads")) {
-    SchedThread x;
-    t.at("pid").get_to(x.pid);
-    t.at("tid").get_to(x.tid);
-    get_to(t, "comm", x.comm);
-    get_to(t, "created_ns", x.created_ns);
-    get_to(t, "exited_ns", x.exited_ns);
-    get_to(t, "first_seen_ns", x.first_seen_ns);
-    get_to(t, "on_cpu_ns", x.on_cpu_ns);
-    get_to(t, "off_cpu_ns", x.off_cpu_ns);
-    get_to(t, "runq_ns", x.runq_ns);
-    get_to(t, "max_runq_ns", x.max_runq_ns);
-    get_to(t, "runq_count", x.runq_count);
-    get_to(t, "voluntary_switches", x.voluntary_switches);
-    get_to(t, "involuntary_switches", x.involuntary_switches);
-    get_to(t, "wakeups", x.wakeups);
-    get_to(t, "syscall_ns", x.syscall_ns);
-    get_to(t, "syscall_count", x.syscall_count);
-    s.threads.push_back(std::move(x));
-  }
-  for (const auto& a : j.at("syscall_sites")) {
-    SyscallSite x;
-    x.pid = a.at(0).get<uint32_t>();
-    x.nr = a.at(1).get<int32_t>();
-    x.ip = a.at(2).get<uint64_t>();
-    x.count = a.at(3).get<uint64_t>();
-    x.total_ns = a.at(4).get<uint64_t>();
-    x.max_ns = a.at(5).get<uint64_t>();
-    s.syscall_sites.push_back(x);
-  }
-  for (const auto& a : j.at("long_syscalls")) {
-    SyscallSample x;
-    x.pid = a.at(0).get<uint32_t>();
-    x.tid = a.at(1).get<uint32_t>();
-    x.nr = a.at(2).get<int32_t>();
-    x.enter_ns = a.at(3).get<uint64_t>();
-    x.duration_ns = a.at(4).get<uint64_t>();
-    x.ip = a.at(5).get<uint64_t>();
-    x.stack = a.at(6).get<int32_t>();
-    s.long_syscalls.push_back(x);
-  }
-  for (const auto& a : j.at("rss")) {
-    RssSample x;
-    x.time_ns = a.at(0).get<uint64_t>();
-    x.pid = a.at(1).get<uint32_t>();
-    x.rss_bytes = a.at(2).get<uint64_t>();
-    s.rss.push_back(x);
-  }
-}
-
-absl::StatusOr<SchedSection> read_sched_section(const Recording& rec) {
-  auto it = rec.sections.find("sched");
-  if (it == rec.sections.end()) return absl::NotFoundError("the recording has no sched section (collector off)");
-  SchedSection s;
-  try {
-    from_json(it->second, s);
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("the recording's sched section is malformed: ", e.what()));
-  }
-  for (const auto& x : s.long_syscalls)
-    if (x.stack >= static_cast<int64_t>(rec.stacks.size()))
-      return absl::DataLossError(absl::StrCat("the recording's sched section names stack ", x.stack, " of ",
-                                              rec.stacks.size()));
-  return s;
-}
-
-void write_sched_section(Recording& rec, const SchedSection& s) {
-  json j;
-  to_json(j, s);
-  rec.sections["sched"] = std::move(j);
-}
-
-double littles_law_pool_size(double cores, double target_utilization, double wait_s, double compute_s) {
-  if (compute_s <= 0) return 0;  // no compute measured: the formula does not apply
-  return cores * target_utilization * (1.0 + wait_s / compute_s);
-}
-
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

@@ -1,6 +1,4 @@
-#include "profiler/recording.h"
-
-#include "profiler/atomic_file.h"
+#include "model/recording.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,8 +10,44 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include <nlohmann/json.hpp>
 
-namespace ccprof::profiler {
+#include "model/atomic_file.h"
+
+namespace ccprof::model {
+
+// One (de)serializer per struct; the JSON keys are the field names, spelled once here.
+// (ADL finds these in ccprof::model when nlohmann converts the types.)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemoryMap, start, end, offset, perms, path, inode)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, comm, cmdline, exe, maps)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadInfo, tid, pid, comm, start_ns, end_ns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexAddrStats, uaddr, pid, waits, wait_ns, max_wait_ns, wakes, hist_log2_ns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySample, pid, tid, cpu, time_ns, regs, fsbase, data_addr, data_src, weight, pmu)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexSection, wait_events_seen, wait_events_kept, keep_every)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
+                                   target_samples, all_samples)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exited_ns, first_seen_ns, on_cpu_ns,
+                                   off_cpu_ns, runq_ns, max_runq_ns, runq_count, voluntary_switches,
+                                   involuntary_switches, wakeups, syscall_ns, syscall_count)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSite, pid, nr, ip, count, total_ns, max_ns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSample, pid, tid, nr, enter_ns, duration_ns, ip, stack)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssSample, time_ns, pid, rss_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedSection, long_syscall_ns, threads, syscall_sites, long_syscalls, rss)
+
+// Stack bytes as CBOR byte strings, not arrays of numbers.
+void to_json(nlohmann::json& j, const StackCopy& s) {
+  j = {{"pid", s.pid}, {"tid", s.tid}, {"time_ns", s.time_ns}, {"regs", s.regs}, {"stack", nlohmann::json::binary(s.stack)}};
+}
+void from_json(const nlohmann::json& j, StackCopy& s) {
+  j.at("pid").get_to(s.pid);
+  j.at("tid").get_to(s.tid);
+  j.at("time_ns").get_to(s.time_ns);
+  j.at("regs").get_to(s.regs);
+  s.stack = j.at("stack").get_binary();
+}
+
 namespace {
 
 using nlohmann::json;
@@ -22,15 +56,6 @@ using nlohmann::json;
 // crc32 of payload (u32) | payload (CBOR of the JSON model below).
 constexpr char kMagic[8] = {'C', 'C', 'P', 'R', 'O', 'F', 'R', '1'};
 constexpr size_t kHeaderSize = 8 + 4 + 8 + 4;
-
-json regs_to_json(const UserRegs& r) { return json(std::vector<uint64_t>(r.begin(), r.end())); }
-UserRegs regs_from_json(const json& j) {
-  UserRegs r{};
-  auto v = j.get<std::vector<uint64_t>>();
-  if (v.size() != r.size()) throw std::runtime_error("register set has the wrong size");
-  std::copy(v.begin(), v.end(), r.begin());
-  return r;
-}
 
 // A FutexWait as a fixed 72-byte little-endian record (x86-64 only writes and reads it).
 constexpr size_t kPackedWaitSize = 72;
@@ -84,91 +109,51 @@ FutexWait unpack_wait(const uint8_t* p) {
 }
 
 json to_json_rec(const Recording& rec) {
-  json j;
-  j["ccprof_version"] = rec.ccprof_version;
-  j["mode"] = rec.mode;
-  j["command"] = rec.command;
-  j["exit_code"] = rec.exit_code;
-  j["hostname"] = rec.hostname;
-  j["kernel"] = rec.kernel;
-  j["online_cpus"] = rec.online_cpus;
-  j["start_ns"] = rec.start_ns;
-  j["end_ns"] = rec.end_ns;
-  j["memory_sampler_mode"] = rec.memory_sampler_mode;
-  j["memory_sampler_reason"] = rec.memory_sampler_reason;
-  json procs = json::array();
-  for (const auto& p : rec.processes) {
-    json maps = json::array();
-    for (const auto& m : p.maps)
-      maps.push_back({m.start, m.end, m.offset, m.perms, m.path, m.inode});
-    procs.push_back({{"pid", p.pid}, {"comm", p.comm}, {"cmdline", p.cmdline}, {"exe", p.exe}, {"maps", maps}});
-  }
-  j["processes"] = procs;
-  json threads = json::array();
-  for (const auto& t : rec.threads) threads.push_back({t.tid, t.pid, t.comm, t.start_ns, t.end_ns});
-  j["threads"] = threads;
-  json stacks = json::array();
-  for (const auto& s : rec.stacks)
-    stacks.push_back({{"pid", s.pid}, {"tid", s.tid}, {"t", s.time_ns}, {"regs", regs_to_json(s.regs)},
-                      {"stack", json::binary(s.stack)}});
-  j["stacks"] = stacks;
+  json j = {{"ccprof_version", rec.ccprof_version}, {"mode", rec.mode},         {"command", rec.command},
+            {"exit_code", rec.exit_code},           {"hostname", rec.hostname}, {"kernel", rec.kernel},
+            {"online_cpus", rec.online_cpus},       {"start_ns", rec.start_ns}, {"end_ns", rec.end_ns},
+            {"processes", rec.processes},           {"threads", rec.threads},   {"stacks", rec.stacks},
+            {"futex_addrs", rec.futex_addrs},       {"memory_samples", rec.memory_samples},
+            {"futex", rec.futex},                   {"memory_sampler", rec.memory_sampler},
+            {"losses", rec.losses}};
+  if (rec.has_lockrate) j["lockrate"] = rec.lockrate;
+  if (rec.has_sched) j["sched"] = rec.sched;
   // Waits are the bulk of a busy profile: packed records, not one JSON value each.
   std::vector<uint8_t> packed;
   packed.reserve(rec.futex_waits.size() * kPackedWaitSize);
   for (const auto& w : rec.futex_waits) pack_wait(w, packed);
   j["futex_waits_packed"] = json::binary(std::move(packed));
   j["futex_wait_record_size"] = kPackedWaitSize;
-  json addrs = json::array();
-  for (const auto& a : rec.futex_addrs)
-    addrs.push_back({{"uaddr", a.uaddr}, {"pid", a.pid}, {"waits", a.waits}, {"wait_ns", a.wait_ns},
-                     {"max_wait_ns", a.max_wait_ns}, {"wakes", a.wakes}, {"hist", a.hist_log2_ns}});
-  j["futex_addrs"] = addrs;
-  json mem = json::array();
-  for (const auto& m : rec.memory_samples)
-    mem.push_back({{"pid", m.pid}, {"tid", m.tid}, {"cpu", m.cpu}, {"t", m.time_ns}, {"regs", regs_to_json(m.regs)},
-                   {"fs", m.fsbase}, {"addr", m.data_addr}, {"src", m.data_src}, {"w", m.weight}, {"pmu", m.pmu}});
-  j["memory_samples"] = mem;
-  j["sections"] = rec.sections;
-  j["losses"] = rec.losses;
   return j;
+}
+
+void check_stack_index(int32_t stack, const Recording& rec, const char* who) {
+  if (stack >= static_cast<int32_t>(rec.stacks.size()))
+    throw std::runtime_error(absl::StrCat(who, " names stack ", stack, " of ", rec.stacks.size()));
 }
 
 Recording from_json_rec(const json& j) {
   Recording rec;
-  rec.ccprof_version = j.at("ccprof_version").get<std::string>();
-  rec.mode = j.at("mode").get<std::string>();
-  rec.command = j.at("command").get<std::vector<std::string>>();
-  rec.exit_code = j.at("exit_code").get<int32_t>();
-  rec.hostname = j.at("hostname").get<std::string>();
-  rec.kernel = j.at("kernel").get<std::string>();
-  rec.online_cpus = j.at("online_cpus").get<uint32_t>();
-  rec.start_ns = j.at("start_ns").get<uint64_t>();
-  rec.end_ns = j.at("end_ns").get<uint64_t>();
-  rec.memory_sampler_mode = j.at("memory_sampler_mode").get<std::string>();
-  rec.memory_sampler_reason = j.at("memory_sampler_reason").get<std::string>();
-  for (const auto& p : j.at("processes")) {
-    ProcessInfo pi;
-    pi.pid = p.at("pid").get<uint32_t>();
-    pi.comm = p.at("comm").get<std::string>();
-    pi.cmdline = p.at("cmdline").get<std::vector<std::string>>();
-    pi.exe = p.at("exe").get<std::string>();
-    for (const auto& m : p.at("maps"))
-      pi.maps.push_back({m.at(0).get<uint64_t>(), m.at(1).get<uint64_t>(), m.at(2).get<uint64_t>(),
-                         m.at(3).get<std::string>(), m.at(4).get<std::string>(), m.at(5).get<uint64_t>()});
-    rec.processes.push_back(std::move(pi));
-  }
-  for (const auto& t : j.at("threads"))
-    rec.threads.push_back({t.at(0).get<uint32_t>(), t.at(1).get<uint32_t>(), t.at(2).get<std::string>(),
-                           t.at(3).get<uint64_t>(), t.at(4).get<uint64_t>()});
-  for (const auto& s : j.at("stacks")) {
-    StackCopy sc;
-    sc.pid = s.at("pid").get<uint32_t>();
-    sc.tid = s.at("tid").get<uint32_t>();
-    sc.time_ns = s.at("t").get<uint64_t>();
-    sc.regs = regs_from_json(s.at("regs"));
-    sc.stack = s.at("stack").get_binary();
-    rec.stacks.push_back(std::move(sc));
-  }
+  j.at("ccprof_version").get_to(rec.ccprof_version);
+  j.at("mode").get_to(rec.mode);
+  j.at("command").get_to(rec.command);
+  j.at("exit_code").get_to(rec.exit_code);
+  j.at("hostname").get_to(rec.hostname);
+  j.at("kernel").get_to(rec.kernel);
+  j.at("online_cpus").get_to(rec.online_cpus);
+  j.at("start_ns").get_to(rec.start_ns);
+  j.at("end_ns").get_to(rec.end_ns);
+  j.at("processes").get_to(rec.processes);
+  j.at("threads").get_to(rec.threads);
+  j.at("stacks").get_to(rec.stacks);
+  j.at("futex_addrs").get_to(rec.futex_addrs);
+  j.at("memory_samples").get_to(rec.memory_samples);
+  j.at("futex").get_to(rec.futex);
+  j.at("memory_sampler").get_to(rec.memory_sampler);
+  j.at("losses").get_to(rec.losses);
+  if ((rec.has_lockrate = j.contains("lockrate"))) j.at("lockrate").get_to(rec.lockrate);
+  if ((rec.has_sched = j.contains("sched"))) j.at("sched").get_to(rec.sched);
+  for (const auto& x : rec.sched.long_syscalls) check_stack_index(x.stack, rec, "a sched syscall sample");
   if (j.at("futex_wait_record_size").get<size_t>() != kPackedWaitSize)
     throw std::runtime_error("futex wait records have an unknown size");
   const auto& packed = j.at("futex_waits_packed").get_binary();
@@ -176,38 +161,9 @@ Recording from_json_rec(const json& j) {
   rec.futex_waits.reserve(packed.size() / kPackedWaitSize);
   for (size_t off = 0; off < packed.size(); off += kPackedWaitSize) {
     FutexWait fw = unpack_wait(packed.data() + off);
-    if (fw.stack >= static_cast<int32_t>(rec.stacks.size())) throw std::runtime_error("futex wait names a missing stack");
+    check_stack_index(fw.stack, rec, "a futex wait");
     rec.futex_waits.push_back(fw);
   }
-  for (const auto& a : j.at("futex_addrs")) {
-    FutexAddrStats s;
-    s.uaddr = a.at("uaddr").get<uint64_t>();
-    s.pid = a.at("pid").get<uint32_t>();
-    s.waits = a.at("waits").get<uint64_t>();
-    s.wait_ns = a.at("wait_ns").get<uint64_t>();
-    s.max_wait_ns = a.at("max_wait_ns").get<uint64_t>();
-    s.wakes = a.at("wakes").get<uint64_t>();
-    auto h = a.at("hist").get<std::vector<uint64_t>>();
-    if (h.size() != s.hist_log2_ns.size()) throw std::runtime_error("futex histogram has the wrong size");
-    std::copy(h.begin(), h.end(), s.hist_log2_ns.begin());
-    rec.futex_addrs.push_back(s);
-  }
-  for (const auto& m : j.at("memory_samples")) {
-    MemorySample ms;
-    ms.pid = m.at("pid").get<uint32_t>();
-    ms.tid = m.at("tid").get<uint32_t>();
-    ms.cpu = m.at("cpu").get<uint32_t>();
-    ms.time_ns = m.at("t").get<uint64_t>();
-    ms.regs = regs_from_json(m.at("regs"));
-    ms.fsbase = m.at("fs").get<uint64_t>();
-    ms.data_addr = m.at("addr").get<uint64_t>();
-    ms.data_src = m.at("src").get<uint64_t>();
-    ms.weight = m.at("w").get<uint32_t>();
-    ms.pmu = m.at("pmu").get<bool>();
-    rec.memory_samples.push_back(ms);
-  }
-  rec.sections = j.at("sections").get<std::map<std::string, json>>();
-  rec.losses = j.at("losses").get<LossCounters>();
   return rec;
 }
 
@@ -273,4 +229,14 @@ absl::StatusOr<Recording> load_recording(const std::string& path) {
   }
 }
 
-}  // namespace ccprof::profiler
+uint64_t SchedThread::blocking_syscall_ns() const {
+  return class_ns(SyscallClass::kIo) + class_ns(SyscallClass::kSleep) + class_ns(SyscallClass::kPoll);
+}
+
+const SchedThread* SchedSection::thread(uint32_t tid) const {
+  for (const auto& t : threads)
+    if (t.tid == tid) return &t;
+  return nullptr;
+}
+
+}  // namespace ccprof::model

@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace ccprof::profiler {
+namespace ccprof::model {
 
 struct PmuSample {
   uint64_t ip = 0;
@@ -46,4 +46,4 @@ DataSource decode_data_src(uint64_t data_src);
 // reports instead of HITM for a line modified in another core).
 inline bool is_contended_transfer(const DataSource& d) { return d.hitm || d.peer; }
 
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

@@ -10,9 +10,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <nlohmann/json.hpp>
+#include "model/sections.h"
 
-namespace ccprof::profiler {
+namespace ccprof::model {
+
+// ccprof's version (CMakeLists.txt: project VERSION), written into every recording.
+inline constexpr const char* kCcprofVersion = CCPROF_VERSION;
 
 // x86-64 user registers in DWARF register-number order (what libdw and Zydis want):
 // rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip.
@@ -104,7 +107,8 @@ struct MemorySample {
 };
 
 struct Recording {
-  static constexpr uint32_t kFormatVersion = 1;
+  // 2: typed sections (futex, lockrate, memory_sampler, sched), keys spelled once.
+  static constexpr uint32_t kFormatVersion = 2;
 
   std::string ccprof_version;
   std::string mode;  // "run" or "attach"
@@ -113,8 +117,6 @@ struct Recording {
   std::string hostname, kernel;
   uint32_t online_cpus = 0;
   uint64_t start_ns = 0, end_ns = 0;  // CLOCK_MONOTONIC
-  std::string memory_sampler_mode;    // "decode", "pmu" or "off"
-  std::string memory_sampler_reason;  // why that mode
 
   std::vector<ProcessInfo> processes;
   std::vector<ThreadInfo> threads;
@@ -122,9 +124,14 @@ struct Recording {
   std::vector<FutexWait> futex_waits;
   std::vector<FutexAddrStats> futex_addrs;
   std::vector<MemorySample> memory_samples;
-  // Collector sections owned by their collectors, kept as JSON so each family
-  // (de)serializes its own types (e.g. "sched": profiler/sched_data.h).
-  std::map<std::string, nlohmann::json> sections;
+  // The collectors' own sections; a collector that did not run leaves its section empty
+  // (has_* false), which the rules read as "not measured", never as zero.
+  FutexSection futex;
+  MemorySamplerSection memory_sampler;
+  bool has_lockrate = false;
+  LockRateSection lockrate;
+  bool has_sched = false;
+  SchedSection sched;
   LossCounters losses;
 
   const ProcessInfo* process(uint32_t pid) const;
@@ -137,4 +144,4 @@ absl::Status save_recording(const Recording& rec, const std::string& path);
 // Rejects truncated, corrupt or foreign files with a message that says which.
 absl::StatusOr<Recording> load_recording(const std::string& path);
 
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

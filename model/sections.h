@@ -1,0 +1,108 @@
+#pragma once
+// The collectors' sections of a Recording, one typed struct each. Each collector
+// writes its own section; the rules read them through the index (profiler/index.h).
+// (De)serialization is in model/codec.cc, one function pair per struct.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/syscalls.h"
+
+namespace ccprof::model {
+
+// ---- futex collector ---------------------------------------------------------------
+
+// How the agent sampled the wait events (the kernel's per-address totals stay exact).
+struct FutexSection {
+  uint64_t wait_events_seen = 0;  // waits the ring buffer delivered
+  uint64_t wait_events_kept = 0;  // kept in Recording::futex_waits (a uniform sample when busy)
+  uint64_t keep_every = 1;        // 1 in N when sampling
+};
+
+// ---- lockrate collector (uprobe windows on pthread_mutex_lock) ---------------------
+
+struct LockCallCount {
+  uint32_t pid = 0, tid = 0;
+  uint64_t lock = 0, caller = 0;  // mutex address, return address of the call
+  uint64_t calls = 0;
+};
+
+struct LockRateSection {
+  double window_s = 0;  // how long the uprobe was attached in all
+  uint64_t windows = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> intervals_ns;  // [start, end) CLOCK_MONOTONIC
+  std::string libc;                                          // the object the uprobe was on
+  std::vector<LockCallCount> entries;
+};
+
+// ---- memory sampler ---------------------------------------------------------------
+
+struct MemorySamplerSection {
+  std::string mode = "off";  // "decode", "pmu" or "off"
+  std::string reason;        // why that mode
+  uint32_t frequency_hz = 0;
+  uint64_t period_ns = 0;    // CPU time per sample in decode mode, 0 otherwise
+  std::vector<std::string> events;
+  uint64_t target_samples = 0, all_samples = 0;  // what the BPF program saw
+};
+
+// ---- sched collector ----------------------------------------------------------------
+
+struct SchedThread {
+  uint32_t pid = 0, tid = 0;
+  std::string comm;
+  uint64_t created_ns = 0;     // 0 = existed before the profile
+  uint64_t exited_ns = 0;      // 0 = alive when the profile ended
+  uint64_t first_seen_ns = 0;
+  uint64_t on_cpu_ns = 0;
+  uint64_t off_cpu_ns = 0;     // switched out to switched in (includes runq_ns after preemption)
+  uint64_t runq_ns = 0;        // runnable, waiting for a CPU (wakeup or preemption -> on CPU)
+  uint64_t max_runq_ns = 0;
+  uint64_t runq_count = 0;
+  uint64_t voluntary_switches = 0, involuntary_switches = 0;
+  uint64_t wakeups = 0;
+  std::array<uint64_t, kNumSyscallClasses> syscall_ns{};  // wall time in syscalls, by class
+  std::array<uint64_t, kNumSyscallClasses> syscall_count{};
+
+  uint64_t blocking_syscall_ns() const;  // io + sleep + poll
+  uint64_t class_ns(SyscallClass c) const { return syscall_ns[static_cast<int>(c)]; }
+  uint64_t class_count(SyscallClass c) const { return syscall_count[static_cast<int>(c)]; }
+};
+
+// Totals per (process, syscall, user IP of the syscall instruction). Futex excluded.
+struct SyscallSite {
+  uint32_t pid = 0;
+  int32_t nr = -1;
+  uint64_t ip = 0;
+  uint64_t count = 0, total_ns = 0, max_ns = 0;
+};
+
+// One blocking syscall (io/sleep/poll) at least SchedSection::long_syscall_ns long,
+// or a stack-sampled spawn / memory-growth syscall (those always have a stack).
+struct SyscallSample {
+  uint32_t pid = 0, tid = 0;
+  int32_t nr = -1;
+  uint64_t enter_ns = 0, duration_ns = 0;
+  uint64_t ip = 0;
+  int32_t stack = -1;  // index into Recording::stacks, -1 when not sampled
+};
+
+struct RssSample {
+  uint64_t time_ns = 0;  // CLOCK_MONOTONIC
+  uint32_t pid = 0;
+  uint64_t rss_bytes = 0;
+};
+
+struct SchedSection {
+  uint64_t long_syscall_ns = 0;  // the collector's threshold for SyscallSample
+  std::vector<SchedThread> threads;
+  std::vector<SyscallSite> syscall_sites;
+  std::vector<SyscallSample> long_syscalls;  // and the sampled spawn/memory-growth calls
+  std::vector<RssSample> rss;
+
+  const SchedThread* thread(uint32_t tid) const;
+};
+
+}  // namespace ccprof::model

@@ -1,0 +1,237 @@
+#include "profiler/index.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "model/pmu_record.h"
+#include "profiler/decode_access.h"
+#include "profiler/thresholds.h"
+
+namespace ccprof::profiler {
+
+// ---- threads ---------------------------------------------------------------------
+
+ThreadTable::ThreadTable(const Recording& rec) {
+  auto clip = [&](uint64_t start, uint64_t end, ThreadRow& row) {
+    row.created_in_profile = start > rec.start_ns;
+    row.exited_in_profile = end && end < rec.end_ns;
+    row.start_ns = std::max(start, rec.start_ns);
+    row.end_ns = end ? std::min(end, rec.end_ns) : rec.end_ns;
+    row.lifetime_s = row.end_ns > row.start_ns ? (row.end_ns - row.start_ns) / 1e9 : 0;
+  };
+  for (const auto& t : rec.threads) {
+    ThreadRow row;
+    row.tid = t.tid;
+    row.pid = t.pid;
+    row.comm = t.comm;
+    const SchedThread* st = rec.has_sched ? rec.sched.thread(t.tid) : nullptr;
+    row.sched = st;
+    // The scheduler's fork and exit events are the kernel's own times: prefer them.
+    clip(st && st->created_ns ? st->created_ns : t.start_ns, st && st->exited_ns ? st->exited_ns : t.end_ns, row);
+    add(std::move(row));
+  }
+  if (!rec.has_sched) return;
+  // Threads only the sched collector saw (created and gone between two /proc reads).
+  for (const auto& t : rec.sched.threads) {
+    if (find(t.tid)) continue;
+    ThreadRow row;
+    row.tid = t.tid;
+    row.pid = t.pid;
+    row.comm = t.comm;
+    row.sched = &t;
+    clip(t.created_ns, t.exited_ns, row);
+    add(std::move(row));
+  }
+}
+
+void ThreadTable::add(ThreadRow row) {
+  auto it = by_tid_.find(row.tid);
+  if (it != by_tid_.end()) {
+    total_s_ -= rows_[it->second].lifetime_s;
+    total_s_ += row.lifetime_s;
+    rows_[it->second] = std::move(row);
+    return;
+  }
+  total_s_ += row.lifetime_s;
+  by_tid_[row.tid] = rows_.size();
+  rows_.push_back(std::move(row));
+}
+
+const ThreadRow* ThreadTable::find(uint32_t tid) const {
+  auto it = by_tid_.find(tid);
+  return it == by_tid_.end() ? nullptr : &rows_[it->second];
+}
+
+double ThreadTable::lifetime_s(uint32_t tid) const {
+  const ThreadRow* r = find(tid);
+  return r ? r->lifetime_s : 0;
+}
+
+std::string ThreadTable::comm(uint32_t tid) const {
+  const ThreadRow* r = find(tid);
+  return r ? r->comm : "";
+}
+
+// ---- symbols and stacks ----------------------------------------------------------
+
+Index::Index(const Recording& r) : rec(r), threads(r) {}
+Index::~Index() = default;
+
+Symbolizer* Index::symbolizer(uint32_t pid) const {
+  auto it = syms_.find(pid);
+  if (it != syms_.end()) return it->second.get();
+  const ProcessInfo* p = rec.process(pid);
+  if (!p) return nullptr;
+  return syms_.emplace(pid, std::make_unique<Symbolizer>(*p)).first->second.get();
+}
+
+const std::vector<Frame>& Index::frames(int stack_index) const {
+  auto it = frames_.find(stack_index);
+  if (it != frames_.end()) return it->second;
+  std::vector<Frame> frames;
+  if (stack_index >= 0 && stack_index < static_cast<int>(rec.stacks.size())) {
+    const StackCopy& s = rec.stacks[stack_index];
+    if (Symbolizer* sym = symbolizer(s.pid)) {
+      UnwindResult r = unwind_stack(*sym, s);
+      if (r.frames.empty()) {
+        losses["unwind.failed"]++;
+      } else if (!r.complete) {
+        // Stopping at the end of the copied stack after the user's frames is normal;
+        // it is a loss only when no user frame was reached.
+        bool user = false;
+        for (const auto& f : r.frames)
+          if (!f.loc.in_system_library && !is_system_source(f.loc.file)) user = true;
+        if (!user) losses["unwind.no_user_frame"]++;
+      }
+      frames = std::move(r.frames);
+    } else {
+      losses["unwind.unknown_process"]++;
+    }
+  }
+  return frames_.emplace(stack_index, std::move(frames)).first->second;
+}
+
+std::vector<const Frame*> Index::user_frames(int stack_index) const {
+  std::vector<const Frame*> out;
+  for (const Frame& f : frames(stack_index)) {
+    if (f.loc.in_system_library || f.loc.module.empty()) continue;
+    if (!f.loc.file.empty() && is_system_source(f.loc.file)) continue;
+    out.push_back(&f);
+  }
+  return out;
+}
+
+const Frame* Index::user_frame(int stack_index) const {
+  for (const Frame& f : frames(stack_index)) {
+    if (f.loc.in_system_library || f.loc.module.empty()) continue;
+    if (!f.loc.file.empty() && is_system_source(f.loc.file)) continue;
+    return &f;
+  }
+  return nullptr;
+}
+
+CodeLocation Index::code(uint32_t pid, uint64_t pc) const {
+  Symbolizer* s = symbolizer(pid);
+  return s ? s->code(pc) : CodeLocation{};
+}
+
+DataLocation Index::data(uint32_t pid, uint64_t addr) const {
+  Symbolizer* s = symbolizer(pid);
+  if (s) return s->data(addr);
+  DataLocation d;
+  d.region = "unknown";
+  return d;
+}
+
+double Index::cost_share(double thread_s) const {
+  const double total = total_thread_seconds();
+  return total > 0 ? std::clamp(thread_s / total, 0.0, 1.0) : 0;
+}
+
+const LockInfo* Index::lock(uint32_t pid, uint64_t uaddr) const {
+  for (const auto& l : locks)
+    if (l.pid == pid && l.uaddr == uaddr) return &l;
+  return nullptr;
+}
+
+// ---- memory accesses -------------------------------------------------------------
+
+namespace {
+
+// Decodes every memory sample into a data access and builds the cache-line table.
+void index_memory(Index& idx) {
+  const Recording& rec = idx.rec;
+  MemoryIndex& mem = idx.memory;
+  mem.period_s = rec.memory_sampler.period_ns / 1e9;
+  mem.samples = rec.memory_samples.size();
+  std::map<uint32_t, std::unique_ptr<AccessDecoder>> decoders;
+  for (const auto& m : rec.memory_samples) {
+    ++mem.thread_samples[m.tid];
+    Symbolizer* sym = idx.symbolizer(m.pid);
+    MemoryAccess a;
+    a.pid = m.pid;
+    a.tid = m.tid;
+    a.time_ns = m.time_ns;
+    a.insn_addr = m.regs[kRip];
+    if (m.pmu) {
+      if (!m.data_addr) {
+        ++mem.no_address["pmu_no_address"];
+        continue;
+      }
+      model::DataSource ds = model::decode_data_src(m.data_src);
+      a.data_addr = m.data_addr;
+      a.hitm = model::is_contended_transfer(ds);
+      a.size = 8;
+      a.kind = ds.store ? AccessKind::kWrite : AccessKind::kRead;
+      // The precise IP is the accessing instruction itself: its bytes give size and lock.
+      std::vector<uint8_t> code;
+      if (sym && sym->read_file_bytes(a.insn_addr, 15, code)) {
+        DecodeResult r = decode_instruction_access(code.data(), code.size(), a.insn_addr, m.regs, m.fsbase, false);
+        if (r.access) {
+          a.size = r.access->size;
+          if (r.access->kind != AccessKind::kRead && r.access->kind != AccessKind::kWrite) a.kind = r.access->kind;
+        }
+      }
+      if (ds.locked && !is_locked(a.kind)) a.kind = AccessKind::kLockedRmw;
+    } else {
+      if (!sym) {
+        ++mem.no_address["no_process_maps"];
+        continue;
+      }
+      auto& dec = decoders[m.pid];
+      if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
+      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase);
+      if (!r.access) {
+        ++mem.no_address[decode_failure_name(r.failure)];
+        continue;
+      }
+      a.insn_addr = r.access->insn_addr;
+      a.data_addr = r.access->data_addr;
+      a.size = r.access->size;
+      a.kind = r.access->kind;
+      const uint64_t sp = m.regs[kRsp];
+      if (r.access->fs_relative ||
+          (a.data_addr + 128 >= sp && a.data_addr < sp + thresholds::kStackWindowBytes)) {
+        ++mem.with_address;
+        ++mem.private_stack_or_tls;  // the thread's own stack or TLS: private by construction
+        continue;
+      }
+    }
+    ++mem.with_address;
+    mem.lines.add(a);
+    mem.accesses.push_back(a);
+  }
+  for (const auto& [why, n] : mem.no_address) idx.losses[absl::StrCat("sampler.no_address.", why)] += n;
+}
+
+}  // namespace
+
+std::unique_ptr<Index> build_index(const Recording& rec) {
+  auto idx = std::make_unique<Index>(rec);
+  idx->locks = build_lock_table(*idx);
+  idx->lock_rates = build_lock_rates(*idx);
+  index_memory(*idx);
+  return idx;
+}
+
+}  // namespace ccprof::profiler

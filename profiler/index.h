@@ -1,0 +1,111 @@
+#pragma once
+// The index: what the rules read, built once from a Recording before any rule runs.
+//
+//   Recording (model/) --build_index--> Index --rules (profiler/rule.h)--> Findings
+//                                         \--build_tables (profiler/tables.h)--> report tables
+//
+// It holds typed views of the recording: one thread table, the lock table, the lock
+// rates, the decoded memory accesses and their cache-line table, and the symbol and
+// stack lookups (libdw). Rules only read it; tests build one by hand (`Index idx(rec)`
+// and fill the views they need) without a kernel, a symbolizer or a real binary.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/recording.h"
+#include "profiler/cacheline_table.h"
+#include "profiler/finding.h"
+#include "profiler/lock_rates.h"
+#include "profiler/lock_table.h"
+#include "profiler/symbolizer.h"
+#include "profiler/unwinder.h"
+
+namespace ccprof::profiler {
+
+// One row per thread of the profile, with one lifetime rule for every rule and table:
+// from its creation (or the profile's start) to its exit (or the profile's end).
+struct ThreadRow {
+  uint32_t tid = 0, pid = 0;
+  std::string comm;
+  uint64_t start_ns = 0, end_ns = 0;  // clipped to the profile
+  bool created_in_profile = false, exited_in_profile = false;
+  double lifetime_s = 0;
+  const SchedThread* sched = nullptr;  // what the sched collector measured, when it ran
+};
+
+class ThreadTable {
+ public:
+  ThreadTable() = default;
+  // From the recording's threads and, for threads only the sched collector saw, its rows.
+  explicit ThreadTable(const Recording& rec);
+  // Adds or replaces a row (tests; threads the recording lacks).
+  void add(ThreadRow row);
+  const ThreadRow* find(uint32_t tid) const;
+  double lifetime_s(uint32_t tid) const;
+  std::string comm(uint32_t tid) const;
+  double total_s() const { return total_s_; }
+  const std::vector<ThreadRow>& rows() const { return rows_; }
+
+ private:
+  std::vector<ThreadRow> rows_;
+  std::map<uint32_t, size_t> by_tid_;
+  double total_s_ = 0;
+};
+
+// The memory sampler's samples, decoded into data accesses.
+struct MemoryIndex {
+  CacheLineTable lines;                         // shared data only (not the thread's stack/TLS)
+  std::vector<MemoryAccess> accesses;           // the same accesses, in sample order
+  std::map<uint32_t, uint64_t> thread_samples;  // every sample per thread (with an address or not)
+  uint64_t samples = 0, with_address = 0, private_stack_or_tls = 0;
+  std::map<std::string, uint64_t> no_address;   // why samples had no data address
+  double period_s = 0;                          // CPU seconds per sample (decode mode); 0 = unknown
+};
+
+class Index {
+ public:
+  // An empty index over `rec`: no locks, no rates, no accesses (tests fill what they need).
+  explicit Index(const Recording& rec);
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  const Recording& rec;
+  ThreadTable threads;
+  std::vector<LockInfo> locks;  // by total wait, descending
+  std::vector<LockRate> lock_rates;
+  MemoryIndex memory;
+  const SchedSection* sched() const { return rec.has_sched ? &rec.sched : nullptr; }
+
+  // Symbols and stacks. Lookups are cached, so they are logically const.
+  Symbolizer* symbolizer(uint32_t pid) const;  // nullptr when the process is not recorded
+  // Frames of Recording::stacks[i], innermost first (unwound once, cached).
+  const std::vector<Frame>& frames(int stack_index) const;
+  // The first frame outside system libraries/headers: the user's call site; nullptr
+  // when the stack has none (or did not unwind).
+  const Frame* user_frame(int stack_index) const;
+  // The user frames of a stack, innermost first.
+  std::vector<const Frame*> user_frames(int stack_index) const;
+  CodeLocation code(uint32_t pid, uint64_t pc) const;
+  DataLocation data(uint32_t pid, uint64_t addr) const;
+
+  double total_thread_seconds() const { return threads.total_s(); }
+  std::string comm(uint32_t tid) const { return threads.comm(tid); }
+  double thread_lifetime_s(uint32_t tid) const { return threads.lifetime_s(tid); }
+  double cost_share(double thread_s) const;  // of all thread-seconds, capped to [0, 1]
+  const LockInfo* lock(uint32_t pid, uint64_t uaddr) const;
+
+  // What the index could not resolve (merged into the report's losses).
+  mutable LossCounters losses;
+
+ private:
+  mutable std::map<uint32_t, std::unique_ptr<Symbolizer>> syms_;
+  mutable std::map<int, std::vector<Frame>> frames_;
+};
+
+// Builds every view of the index from the recording.
+std::unique_ptr<Index> build_index(const Recording& rec);
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,32 @@
+#pragma once
+// The data model's names as the analysis uses them: profiler/ reads model/ types
+// everywhere, so they are imported once here instead of qualified at every use.
+#include "model/recording.h"
+
+namespace ccprof::profiler {
+
+using model::FutexAddrStats;
+using model::FutexOp;
+using model::FutexWait;
+using model::LockCallCount;
+using model::LossCounters;
+using model::MemoryMap;
+using model::MemorySample;
+using model::ProcessInfo;
+using model::Recording;
+using model::RssSample;
+using model::SchedSection;
+using model::SchedThread;
+using model::StackCopy;
+using model::SyscallClass;
+using model::SyscallSample;
+using model::SyscallSite;
+using model::ThreadInfo;
+using model::UserRegs;
+using model::classify_syscall;
+using model::is_blocking_syscall;
+using model::syscall_class_name;
+using model::syscall_name;
+using enum model::DwarfReg;
+
+}  // namespace ccprof::profiler

@@ -1,0 +1,32 @@
+#include "profiler/text.h"
+
+#include "absl/strings/str_format.h"
+
+namespace ccprof::profiler {
+
+std::string pct(double share) { return absl::StrFormat("%.0f%%", share * 100); }
+
+std::string hex_address(uint64_t a) { return absl::StrFormat("0x%x", a); }
+
+std::string short_file(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string site_text(const CodeLocation& loc) {
+  std::string fn = loc.function;
+  if (fn.empty()) fn = loc.module.empty() ? "an unknown function" : absl::StrFormat("%s+0x%x", short_file(loc.module), loc.module_offset);
+  if (loc.file.empty() || loc.line <= 0) return fn;
+  return absl::StrFormat("%s (%s:%d)", fn, short_file(loc.file), loc.line);
+}
+
+bool same_site(const CodeLocation& a, const CodeLocation& b) {
+  if (!a.file.empty() || !b.file.empty()) return a.file == b.file && a.line == b.line && a.function == b.function;
+  return a.function == b.function && a.module == b.module;
+}
+
+std::string count_of(uint64_t n, const std::string& singular, const std::string& plural) {
+  return absl::StrFormat("%d %s", n, n == 1 ? singular : plural);
+}
+
+}  // namespace ccprof::profiler

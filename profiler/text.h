@@ -1,0 +1,26 @@
+#pragma once
+// How findings write numbers, addresses and places: one definition of each, shared by
+// every rule so the same thing always reads the same way.
+#include <cstdint>
+#include <string>
+
+#include "profiler/symbolizer.h"
+
+namespace ccprof::profiler {
+
+// 0.237 -> "24%"
+std::string pct(double share);
+// "0x55d1c0a040a0"
+std::string hex_address(uint64_t a);
+// "/src/app/log.cc" -> "log.cc"
+std::string short_file(const std::string& path);
+// "flush_locked (log.cc:212)"; the function alone without a line; "module+0x1a2b" when
+// even the function is unknown (a stripped binary).
+std::string site_text(const CodeLocation& loc);
+// The same source place: file, line and function where there is a line, otherwise the
+// same function in the same module.
+bool same_site(const CodeLocation& a, const CodeLocation& b);
+// "1 thread", "4 threads"
+std::string count_of(uint64_t n, const std::string& singular, const std::string& plural);
+
+}  // namespace ccprof::profiler
