@@ -306,7 +306,15 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
 // evidence.lock: the lock's row of the lock table (the same shape in every finding).
 nlohmann::json lock_evidence(const ContendedLock& lock, const MemoryRuleEnv& env) {
   static const ThreadTable kNoThreads;
-  return lock_to_json(*lock.info, env.threads ? *env.threads : kNoThreads);
+  const ThreadTable& threads = env.threads ? *env.threads : kNoThreads;
+  if (lock.info) return lock_to_json(*lock.info, threads);
+  // A lock built without its table row (tests): a row of the same shape from what is known.
+  LockInfo row;
+  row.pid = lock.pid;
+  row.uaddr = lock.uaddr;
+  row.data.name = lock.name;
+  row.total_wait_s = lock.wait_s;
+  return lock_to_json(row, threads);
 }
 
 // The lock's call sites first: that is the line to change.

@@ -19,7 +19,8 @@
 #include "agent/proc.h"
 #include "agent/unique_fd.h"
 #include "bpf/common.h"
-#include "profiler/analysis.h"
+#include "profiler/index.h"
+#include "profiler/rule.h"
 #include "profiler/decode_access.h"
 #include "profiler/memory_rules.h"
 #include "profiler/symbolizer.h"
@@ -168,7 +169,7 @@ TEST_F(MemorySamplerE2E, FixtureEverySlotSampleBelongsToItsOwner) {
     EXPECT_EQ(slots.size(), 1u);
     EXPECT_EQ(slots.begin()->first, owner[tid]);
   }
-  EXPECT_EQ(run.rec.memory_sampler_mode, "decode");
+  EXPECT_EQ(run.rec.memory_sampler.mode, "decode");
 }
 
 // Scenario 3 (bad): thread i increments g_counters[i]; each thread's sampled
@@ -193,8 +194,8 @@ TEST_F(MemorySamplerE2E, S03BadAttributesEverySlotToOneThread) {
   // are the threads' slots, at the increment's source line.
   run.rec.start_ns = run.rec.memory_samples.empty() ? 0 : run.rec.memory_samples.front().time_ns;
   run.rec.end_ns = run.rec.memory_samples.empty() ? 0 : run.rec.memory_samples.back().time_ns;
-  profiler::AnalysisContext ctx(run.rec);
-  auto findings = profiler::memory_rules(ctx, {});
+  auto index = profiler::build_index(run.rec);
+  auto findings = profiler::rule_for("false-sharing")->run(*index);
   const profiler::Finding* fs = nullptr;
   for (const auto& f : findings)
     if (f.kind == "false-sharing") fs = &f;

@@ -23,7 +23,7 @@
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
 #include "bpf/common.h"
-#include "profiler/sched_data.h"
+#include "profiler/model_names.h"
 #include "profiler/symbolizer.h"
 #include "profiler/unwinder.h"
 
@@ -133,8 +133,8 @@ TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   collector->finish(rec);
   EXPECT_TRUE(child_followed) << "the forked child was not added to ccprof_tgids";
 
-  auto section = profiler::read_sched_section(rec);
-  ASSERT_TRUE(section.ok()) << section.status();
+  ASSERT_TRUE(rec.has_sched);
+  const profiler::SchedSection* section = &rec.sched;
   for (const auto& [what, n] : rec.losses)
     if (what.rfind("sched.", 0) == 0 && what != "sched.stacks_rate_limited") EXPECT_EQ(n, 0u) << what;
 

@@ -60,9 +60,9 @@ TEST(FindingsJson, DocumentFollowsTheSchema) {
   rec.command = {"./w", "<script>"};
   rec.start_ns = 0;
   rec.end_ns = 2'000'000'000;
-  rec.memory_sampler_mode = "decode";
+  rec.memory_sampler.mode = "decode";
   nlohmann::json doc = build_findings_document(rec, sample_analysis(src));
-  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["schema_version"], 2);
   EXPECT_EQ(doc["target"]["command"][1], "<script>");
   EXPECT_DOUBLE_EQ(doc["profile"]["duration_s"].get<double>(), 2.0);
   EXPECT_DOUBLE_EQ(doc["profile"]["thread_seconds"].get<double>(), 6.0);

@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "profiler/analysis.h"
+#include "profiler/lock_table.h"
+#include "tests/unit/rule_test_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -45,9 +46,9 @@ Recording python_process(int threads) {
 
 TEST(GilRules, ThreadsWaitingOnTheRuntimeGilRaiseGilContention) {
   Recording r = python_process(4);
-  AnalysisContext ctx(r);
-  std::vector<LockInfo> locks = {gil_part(4, 1.0, "_PyRuntime+432", "/usr/lib/libpython3.11.so.1.0")};
-  auto f = gil_rules(ctx, locks);
+  Index idx(r);
+  idx.locks = {gil_part(4, 1.0, "_PyRuntime+432", "/usr/lib/libpython3.11.so.1.0")};
+  auto f = run_rule("gil-contention", idx);
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].kind, "gil-contention");
   EXPECT_EQ(f[0].remedy.kind, "multiprocessing");
@@ -60,13 +61,17 @@ TEST(GilRules, ThreadsWaitingOnTheRuntimeGilRaiseGilContention) {
 
 TEST(GilRules, OtherFutexesAndLightWaitingDoNotRaiseIt) {
   Recording r = python_process(4);
-  AnalysisContext ctx(r);
+  Index ctx(r);
+  auto gil_rules = [&ctx](std::vector<LockInfo> locks) {
+    ctx.locks = std::move(locks);
+    return run_rule("gil-contention", ctx);
+  };
   // A futex in a C library, not the interpreter's runtime state.
-  EXPECT_TRUE(gil_rules(ctx, {gil_part(4, 1.0, "g_queue", "/usr/lib/libfoo.so")}).empty());
+  EXPECT_TRUE(gil_rules({gil_part(4, 1.0, "g_queue", "/usr/lib/libfoo.so")}).empty());
   // The GIL, but threads wait 1% of their time (I/O-bound threads release it).
-  EXPECT_TRUE(gil_rules(ctx, {gil_part(4, 0.02, "_PyRuntime+432", "/usr/bin/python3.11")}).empty());
+  EXPECT_TRUE(gil_rules({gil_part(4, 0.02, "_PyRuntime+432", "/usr/bin/python3.11")}).empty());
   // One waiter is not contention.
-  EXPECT_TRUE(gil_rules(ctx, {gil_part(1, 1.5, "_PyRuntime+432", "/usr/bin/python3.11")}).empty());
+  EXPECT_TRUE(gil_rules({gil_part(1, 1.5, "_PyRuntime+432", "/usr/bin/python3.11")}).empty());
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "profiler/analysis.h"
+#include "tests/unit/rule_test_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -46,10 +46,13 @@ Recording base(int threads) {
 
 // Without stacks or symbols the type comes from nothing: mark condvars by hand through
 // the lock table the rule receives.
-std::vector<LockInfo> condvar_locks(AnalysisContext& ctx) {
-  std::vector<LockInfo> locks = build_lock_table(ctx);
-  for (auto& l : locks) l.type = "condvar";
-  return locks;
+void mark_condvars(Index& idx) {
+  idx.locks = build_lock_table(idx);
+  for (auto& l : idx.locks) l.type = "condvar";
+}
+
+std::vector<Finding> queue_rules(const Index& idx) {
+  return run_rules({"handoff-stall", "per-item-synchronization"}, idx);
 }
 
 TEST(QueueRules, RendezvousRaisesHandoffStallWithACapacity) {
@@ -58,9 +61,9 @@ TEST(QueueRules, RendezvousRaisesHandoffStallWithACapacity) {
   Recording r = base(5);
   add_waits(r, 0x1000, 100, 20000, 0.5);
   for (uint32_t t = 101; t <= 104; ++t) add_waits(r, 0x2000, t, 5000, 0.6);
-  AnalysisContext ctx(r);
-  auto locks = condvar_locks(ctx);
-  auto findings = queue_rules(ctx, locks, {});
+  Index ctx(r);
+  mark_condvars(ctx);
+  auto findings = queue_rules(ctx);
   ASSERT_EQ(findings.size(), 1u);
   const Finding& f = findings[0];
   EXPECT_EQ(f.kind, "handoff-stall");
@@ -77,9 +80,9 @@ TEST(QueueRules, BufferedQueueDoesNotRaiseHandoffStall) {
   Recording r = base(5);
   add_waits(r, 0x1000, 100, 4000, 0.4);
   for (uint32_t t = 101; t <= 104; ++t) add_waits(r, 0x2000, t, 5000, 0.6);
-  AnalysisContext ctx(r);
-  auto locks = condvar_locks(ctx);
-  EXPECT_TRUE(queue_rules(ctx, locks, {}).empty());
+  Index ctx(r);
+  mark_condvars(ctx);
+  EXPECT_TRUE(queue_rules(ctx).empty());
 }
 
 TEST(QueueRules, SlowAlternationIsNotAStall) {
@@ -87,16 +90,17 @@ TEST(QueueRules, SlowAlternationIsNotAStall) {
   Recording r = base(2);
   add_waits(r, 0x1000, 100, 2000, 0.5);
   add_waits(r, 0x2000, 101, 2000, 0.5);
-  AnalysisContext ctx(r);
-  auto locks = condvar_locks(ctx);
-  EXPECT_TRUE(queue_rules(ctx, locks, {}).empty());
+  Index ctx(r);
+  mark_condvars(ctx);
+  EXPECT_TRUE(queue_rules(ctx).empty());
 }
 
 TEST(QueueRules, PerItemNeedsAQueueAndARate) {
   Recording r = base(2);
   add_waits(r, 0x2000, 101, 100, 0.1);
-  AnalysisContext ctx(r);
-  auto locks = condvar_locks(ctx);
+  Index ctx(r);
+  mark_condvars(ctx);
+  auto& locks = ctx.locks;
   CodeLocation push, pop;
   push.function = "push_item";
   pop.function = "pop_item";
@@ -109,20 +113,26 @@ TEST(QueueRules, PerItemNeedsAQueueAndARate) {
   rate.per_s = 50000;
   rate.tids = {100, 101};
   rate.sites = {{push, 1000, 25000, {100}}, {pop, 1000, 25000, {101}}};
-  auto findings = queue_rules(ctx, locks, {rate});
+  ctx.lock_rates = {rate};
+  auto findings = queue_rules(ctx);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].kind, "per-item-synchronization");
   EXPECT_EQ(findings[0].remedy.kind, "batch");
   EXPECT_EQ(findings[0].evidence["acquisitions_per_s"], 50000);
+  // evidence.lock is the lock's row, as for every lock finding (an uncontended lock: no waits).
+  EXPECT_EQ(findings[0].evidence["lock"]["address"], "0x3000");
+  EXPECT_EQ(findings[0].evidence["lock"]["waits"], 0);
+  EXPECT_EQ(findings[0].subject.kind, SubjectKind::kLock);
+  EXPECT_EQ(findings[0].subject.address, 0x3000u);
   EXPECT_TRUE(findings[0].evidence["sync_share"].is_null());  // no CPU samples recorded
 
   // The same rate on a lock no condition variable is used with: not a queue.
   locks[0].sites[0].loc.function = "elsewhere";
-  EXPECT_TRUE(queue_rules(ctx, locks, {rate}).empty());
+  EXPECT_TRUE(queue_rules(ctx).empty());
   // A queue lock taken rarely: batched already.
   locks[0].sites[0].loc.function = "pop_item";
-  rate.per_s = 2000;
-  EXPECT_TRUE(queue_rules(ctx, locks, {rate}).empty());
+  ctx.lock_rates[0].per_s = 2000;
+  EXPECT_TRUE(queue_rules(ctx).empty());
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "profiler/recording.h"
+#include "model/recording.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-namespace ccprof::profiler {
+namespace ccprof::model {
 namespace {
 
 Recording sample_recording() {
@@ -19,7 +19,7 @@ Recording sample_recording() {
   r.online_cpus = 2;
   r.start_ns = 1000;
   r.end_ns = 2'000'001'000;
-  r.memory_sampler_mode = "decode";
+  r.memory_sampler.mode = "decode";
   ProcessInfo p;
   p.pid = 42;
   p.comm = "a";
@@ -48,7 +48,8 @@ Recording sample_recording() {
   a.waits = 1;
   a.hist_log2_ns[13] = 1;
   r.futex_addrs.push_back(a);
-  r.sections["sched"] = {{"x", 1}};
+  r.has_sched = true;
+  r.sched.long_syscall_ns = 7;
   r.losses["futex.wait_events_dropped"] = 3;
   return r;
 }
@@ -72,7 +73,8 @@ TEST(Recording, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->futex_waits.at(0).duration_ns, 12345u);
   EXPECT_EQ(back->futex_waits.at(0).owner_syscall, 0);
   EXPECT_EQ(back->futex_addrs.at(0).hist_log2_ns[13], 1u);
-  EXPECT_EQ(back->sections.at("sched")["x"], 1);
+  ASSERT_TRUE(back->has_sched);
+  EXPECT_EQ(back->sched.long_syscall_ns, 7u);
   EXPECT_EQ(back->losses.at("futex.wait_events_dropped"), 3u);
   EXPECT_DOUBLE_EQ(back->duration_s(), 2.0);
   unlink(path.c_str());
@@ -114,4 +116,4 @@ TEST(Recording, ForeignFileIsRejected) {
 }
 
 }  // namespace
-}  // namespace ccprof::profiler
+}  // namespace ccprof::model

@@ -93,10 +93,13 @@ TEST(ScaleRules, ContentionSitesPreferTheLockFinding) {
   other.locations.push_back({"main", "/src/w.cc", 10});
   Finding lock;
   lock.kind = "lock-contention";
-  lock.evidence["lock"] = {{"name", "g_stats_mutex"}, {"total_wait_s", 2.5}};
+  lock.subject = {SubjectKind::kLock, 7, 0x5000, "g_stats_mutex"};
+  lock.cost_thread_s = 2.5;
   lock.locations.push_back({"", "", 0});  // unlocated frames are skipped
   lock.locations.push_back({"record_latency_shared", "/src/s06.cc", 55});
   a.findings = {other, lock};
+  a.tables["locks"] = nlohmann::json::array(
+      {{{"address", "0x5000"}, {"pid", 7}, {"name", "g_stats_mutex"}, {"total_wait_s", 2.5}}});
   std::string what;
   nlohmann::json lock_json;
   auto sites = contention_sites(a, &what, &lock_json);

@@ -6,7 +6,8 @@
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 
-#include "profiler/sched_data.h"
+#include "profiler/tables.h"
+#include "tests/unit/rule_test_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -43,6 +44,8 @@ SchedThread make_thread(const ThreadShape& s) {
   return t;
 }
 
+std::vector<Finding> sched_rules(const Index& idx);
+
 struct Fixture {
   Recording rec;
   SchedSection sec;
@@ -63,11 +66,18 @@ struct Fixture {
     rec.threads.push_back(t);
   }
   std::vector<Finding> run() {
-    write_sched_section(rec, sec);
-    AnalysisContext ctx(rec);
-    return sched_rules(ctx, locks);
+    rec.has_sched = true;
+    rec.sched = sec;
+    Index idx(rec);
+    idx.locks = locks;
+    return sched_rules(idx);
   }
 };
+
+std::vector<Finding> sched_rules(const Index& idx) {
+  return run_rules({"lock-held-across-io", "pool-saturated-io", "oversubscription", "thread-churn", "unbounded-queue"},
+                   idx);
+}
 
 const Finding* find(const std::vector<Finding>& fs, const std::string& kind) {
   for (const auto& f : fs)
@@ -77,16 +87,8 @@ const Finding* find(const std::vector<Finding>& fs, const std::string& kind) {
 
 TEST(SchedRules, NoSectionNoFindings) {
   Recording rec;
-  AnalysisContext ctx(rec);
-  EXPECT_TRUE(sched_rules(ctx, {}).empty());
-}
-
-TEST(SchedRules, MalformedSectionIsALoss) {
-  Recording rec;
-  rec.sections["sched"] = nlohmann::json::array();
-  AnalysisContext ctx(rec);
-  EXPECT_TRUE(sched_rules(ctx, {}).empty());
-  EXPECT_EQ(ctx.losses["sched.section_malformed"], 1u);
+  Index ctx(rec);
+  EXPECT_TRUE(sched_rules(ctx).empty());
 }
 
 // s05 bad: 2 workers (= cores) each blocked in poll() ~99% of the time, CPUs idle.
@@ -300,17 +302,21 @@ TEST(LockHeldAcrossIo, CondvarDoesNotFire) {
   EXPECT_EQ(find(fx.run(), "lock-held-across-io"), nullptr);
 }
 
-TEST(SchedRules, FillsThreadTimesForTheReport) {
+TEST(SchedRules, TheThreadsTableCarriesTheSchedulerTimes) {
   Fixture fx;
   fx.add({100, 101, 0.001, 1.999, 0.5, 0.25, 1.0, 10});
-  write_sched_section(fx.rec, fx.sec);
-  AnalysisContext ctx(fx.rec);
-  sched_rules(ctx, {});
-  ASSERT_TRUE(ctx.thread_extra.count(101));
-  EXPECT_DOUBLE_EQ(ctx.thread_extra[101]["on_cpu_s"].get<double>(), 0.5);
-  EXPECT_DOUBLE_EQ(ctx.thread_extra[101]["io_s"].get<double>(), 1.0);
-  EXPECT_DOUBLE_EQ(ctx.thread_extra[101]["runnable_s"].get<double>(), 0.25);
-  EXPECT_TRUE(ctx.tables["rss"].is_array());
+  fx.rec.has_sched = true;
+  fx.rec.sched = fx.sec;
+  Index ctx(fx.rec);
+  nlohmann::json tables = build_tables(ctx);
+  ASSERT_EQ(tables["threads"].size(), 1u);
+  const auto& row = tables["threads"][0];
+  EXPECT_EQ(row["tid"], 101);
+  EXPECT_DOUBLE_EQ(row["on_cpu_s"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(row["io_s"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(row["runnable_s"].get<double>(), 0.25);
+  EXPECT_NEAR(row["lifetime_s"].get<double>(), 1.998, 1e-9);  // one lifetime rule: created to exited
+  EXPECT_TRUE(tables["rss"].is_array());
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
-// The sched section of a Recording: syscall classes, JSON round trip through a saved
-// recording, malformed input, Little's law.
-#include "profiler/sched_data.h"
+// The typed sections of a Recording: syscall classes, the sections' round trip
+// through a saved recording, a section that names a missing stack, Little's law.
+#include "model/recording.h"
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
+
+#include "profiler/model_names.h"
+#include "profiler/sched_rules.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -65,14 +68,30 @@ TEST(SchedSection, RoundTripsThroughASavedRecording) {
   rec.start_ns = 1;
   rec.end_ns = 1000;
   rec.stacks.resize(1);
-  write_sched_section(rec, sample_section());
-  std::string path = testing::TempDir() + "/sched_data_test.ccprof";
-  ASSERT_TRUE(save_recording(rec, path).ok());
-  auto back = load_recording(path);
+  rec.has_sched = true;
+  rec.sched = sample_section();
+  rec.has_lockrate = true;
+  rec.lockrate.window_s = 0.04;
+  rec.lockrate.intervals_ns = {{10, 20}, {30, 40}};
+  rec.lockrate.entries.push_back({10, 11, 0x5000, 0x401234, 77});
+  rec.futex = {500, 100, 5};
+  rec.memory_sampler.mode = "decode";
+  rec.memory_sampler.period_ns = 1'000'000;
+  std::string path = testing::TempDir() + "/sections_test.ccprof";
+  ASSERT_TRUE(model::save_recording(rec, path).ok());
+  auto back = model::load_recording(path);
   std::remove(path.c_str());
   ASSERT_TRUE(back.ok()) << back.status();
-  auto s = read_sched_section(*back);
-  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(back->has_sched);
+  const SchedSection* s = &back->sched;
+  ASSERT_TRUE(back->has_lockrate);
+  EXPECT_EQ(back->lockrate.intervals_ns.size(), 2u);
+  ASSERT_EQ(back->lockrate.entries.size(), 1u);
+  EXPECT_EQ(back->lockrate.entries[0].calls, 77u);
+  EXPECT_EQ(back->lockrate.entries[0].caller, 0x401234u);
+  EXPECT_EQ(back->futex.keep_every, 5u);
+  EXPECT_EQ(back->memory_sampler.mode, "decode");
+  EXPECT_EQ(back->memory_sampler.period_ns, 1'000'000u);
   ASSERT_EQ(s->threads.size(), 1u);
   const SchedThread& t = s->threads[0];
   EXPECT_EQ(t.comm, "worker \"<x>\"");
@@ -92,27 +111,27 @@ TEST(SchedSection, RoundTripsThroughASavedRecording) {
   EXPECT_EQ(s->thread(12), nullptr);
 }
 
-TEST(SchedSection, MissingIsNotFound) {
+TEST(SchedSection, AbsentSectionsStayAbsent) {
   Recording rec;
-  auto s = read_sched_section(rec);
-  EXPECT_TRUE(absl::IsNotFound(s.status()));
+  std::string path = testing::TempDir() + "/sections_absent.ccprof";
+  ASSERT_TRUE(model::save_recording(rec, path).ok());
+  auto back = model::load_recording(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->has_sched);
+  EXPECT_FALSE(back->has_lockrate);
 }
 
-TEST(SchedSection, MalformedIsDataLossWithAReason) {
+TEST(SchedSection, AStackIndexBeyondTheStacksIsCorrupt) {
   Recording rec;
-  rec.sections["sched"] = nlohmann::json{{"version", 1}, {"threads", "not a list"}};
-  auto s = read_sched_section(rec);
-  EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
-
-  rec.sections["sched"] = nlohmann::json{{"version", 99}};
-  s = read_sched_section(rec);
-  EXPECT_TRUE(absl::IsDataLoss(s.status()));
-  EXPECT_NE(s.status().message().find("newer"), std::string::npos);
-
-  // A stack index beyond the recording's stacks.
-  write_sched_section(rec, sample_section());
-  s = read_sched_section(rec);  // rec.stacks is empty
-  EXPECT_TRUE(absl::IsDataLoss(s.status()));
+  rec.has_sched = true;
+  rec.sched = sample_section();  // names stack 0; rec.stacks is empty
+  std::string path = testing::TempDir() + "/sections_bad_stack.ccprof";
+  ASSERT_TRUE(model::save_recording(rec, path).ok());
+  auto back = model::load_recording(path);
+  std::remove(path.c_str());
+  EXPECT_TRUE(absl::IsDataLoss(back.status())) << back.status();
+  EXPECT_NE(back.status().message().find("stack 0"), std::string::npos) << back.status();
 }
 
 TEST(LittlesLaw, SeedExample) {

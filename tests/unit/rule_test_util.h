@@ -1,0 +1,31 @@
+#pragma once
+// Drives one rule from a hand-built index: the unit tests' seam into profiler/rule.h.
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "profiler/index.h"
+#include "profiler/rule.h"
+
+namespace ccprof::profiler {
+
+// The findings of the rule that raises `kind` (every kind that rule raises).
+inline std::vector<Finding> run_rule(std::string_view kind, const Index& index) {
+  const Rule* rule = rule_for(kind);
+  EXPECT_NE(rule, nullptr) << "no rule raises " << kind;
+  return rule ? rule->run(index) : std::vector<Finding>{};
+}
+
+// The findings of the rules that raise any of `kinds`.
+inline std::vector<Finding> run_rules(std::initializer_list<std::string_view> kinds, const Index& index) {
+  std::vector<const Rule*> rules;
+  for (auto k : kinds)
+    if (const Rule* r = rule_for(k); r && std::find(rules.begin(), rules.end(), r) == rules.end()) rules.push_back(r);
+  std::vector<Finding> out;
+  for (const Rule* r : rules)
+    for (auto& f : r->run(index)) out.push_back(std::move(f));
+  return out;
+}
+
+}  // namespace ccprof::profiler
