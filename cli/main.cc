@@ -155,6 +155,7 @@ int ccprof_main(int argc, char** argv) {
   rep->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
 
   auto* doctor = app.add_subcommand("doctor", "say what this machine lets ccprof do, and which mode each collector uses");
+  auto* catalog = app.add_subcommand("catalog", "print the finding kinds and loss counters ccprof knows, as JSON");
 
   try {
     app.parse(argc, argv);
@@ -169,6 +170,11 @@ int ccprof_main(int argc, char** argv) {
     return fail("--duration: '" + duration_text + "' is not a duration (examples: 10, 10s, 500ms, 2m)");
   if (sampler != "auto" && sampler != "decode" && sampler != "pmu" && sampler != "off")
     return fail("--sampler must be auto, decode, pmu or off");
+
+  if (catalog->parsed()) {
+    std::fputs((report::catalog_json().dump(2) + "\n").c_str(), stdout);
+    return 0;
+  }
 
   if (doctor->parsed()) {
     agent::Capabilities caps = agent::probe_capabilities();

@@ -14,6 +14,7 @@ namespace ccprof::profiler {
 struct KindInfo {
   std::string_view kind;         // "lock-contention"
   int scenario;                  // 1..14 of SCENARIOS.md; 0 = beyond the matrix
+  std::string_view scenario_title;  // the seed's name of the scenario ("the Python GIL")
   std::string_view remedy_kind;  // "shard"
   std::string_view label;        // "Lock contention"
   std::string_view remedy;       // one line: what the remedy is

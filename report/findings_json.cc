@@ -53,6 +53,7 @@ json catalog_json() {
   for (const auto& k : profiler::finding_kinds())
     kinds.push_back({{"kind", k.kind},
                      {"scenario", k.scenario},
+                     {"scenario_title", k.scenario_title},
                      {"remedy_kind", k.remedy_kind},
                      {"label", k.label},
                      {"remedy", k.remedy},

@@ -14,23 +14,32 @@ import subprocess
 import sys
 import tempfile
 
-# (scenario, workload, kind, remedy)
-MATRIX = [
-    (1, "s01-lock-contention", "lock-contention", "shard"),
-    (2, "s02-read-mostly-lock", "read-mostly-lock", "rwlock-or-snapshot"),
-    (3, "s03-false-sharing", "false-sharing", "pad"),
-    (4, "s04-lock-for-single-word", "lock-for-single-word", "atomic"),
-    (5, "s05-pool-saturated-io", "pool-saturated-io", "resize-pool"),
-    (6, "s06-retrograde-scaling", "retrograde-scaling", "cap-concurrency"),
-    (7, "s07-per-item-synchronization", "per-item-synchronization", "batch"),
-    (8, "s08-thread-churn", "thread-churn", "use-pool"),
-    (9, "s09-gil-contention.py", "gil-contention", "multiprocessing"),
-    (10, "s10-unbounded-queue", "unbounded-queue", "bound-queue"),
-    (11, "s11-cas-retry-storm", "cas-retry-storm", "shard"),
-    (12, "s12-hot-atomic", "hot-atomic", "shard-counter"),
-    (13, "s13-lock-held-across-io", "lock-held-across-io", "move-io-out-of-lock"),
-    (14, "s14-handoff-stall", "handoff-stall", "buffer-queue"),
+# (scenario, workload); each scenario's kind and remedy come from ccprof's own catalog
+# (`ccprof catalog`, profiler/catalog.cc), so the matrix cannot drift from the rules.
+WORKLOADS = [
+    (1, "s01-lock-contention"),
+    (2, "s02-read-mostly-lock"),
+    (3, "s03-false-sharing"),
+    (4, "s04-lock-for-single-word"),
+    (5, "s05-pool-saturated-io"),
+    (6, "s06-retrograde-scaling"),
+    (7, "s07-per-item-synchronization"),
+    (8, "s08-thread-churn"),
+    (9, "s09-gil-contention.py"),
+    (10, "s10-unbounded-queue"),
+    (11, "s11-cas-retry-storm"),
+    (12, "s12-hot-atomic"),
+    (13, "s13-lock-held-across-io"),
+    (14, "s14-handoff-stall"),
 ]
+
+
+def load_matrix(build):
+    """(scenario, workload, kind, remedy) for each scenario, from `ccprof catalog`."""
+    out = subprocess.run([os.path.join(build, "ccprof"), "catalog"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    by_scenario = {k["scenario"]: k for k in json.loads(out)["kinds"] if k["scenario"] > 0}
+    return [(n, w, by_scenario[n]["kind"], by_scenario[n]["remedy_kind"]) for n, w in WORKLOADS]
+
 
 # Scenarios whose detection this ccprof implements (grows as collectors land).
 IMPLEMENTED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
@@ -177,7 +186,7 @@ def main():
     only = {int(x) for x in args.only.split(",") if x}
     out_root = args.keep or tempfile.mkdtemp(prefix="ccprof-matrix-")
     passed = failed = skipped = 0
-    for scenario, workload, kind, remedy in MATRIX:
+    for scenario, workload, kind, remedy in load_matrix(args.build):
         if only and scenario not in only:
             continue
         exe = os.path.join(args.build, "workloads", workload)
