@@ -1,3 +1,4 @@
+#include "agent/stack_events.h"
 #include "agent/futex_collector.h"
 
 #include <bpf/bpf.h>
@@ -75,8 +76,8 @@ class FutexCollector : public Collector {
     // Link waits to their stack copies (a copy may arrive after its wait).
     for (size_t i = 0; i < wait_seq_.size(); ++i) {
       if (!wait_seq_[i]) continue;
-      auto it = seq_to_stack_.find(wait_seq_[i]);
-      if (it != seq_to_stack_.end()) rec.futex_waits[i].stack = it->second;
+      const int32_t stack = stacks_.index_of(wait_seq_[i]);
+      if (stack >= 0) rec.futex_waits[i].stack = stack;
       else rec.losses["futex.stack_copies_lost"]++;
     }
     rec.futex = {waits_seen_, rec.futex_waits.size(), keep_every_};
@@ -135,17 +136,7 @@ class FutexCollector : public Collector {
 
   static int on_stack(void* ctx, void* data, size_t size) {
     auto* self = static_cast<FutexCollector*>(ctx);
-    if (size < sizeof(futex_stack_event)) return 0;
-    const auto* e = static_cast<const futex_stack_event*>(data);
-    model::StackCopy sc;
-    sc.pid = e->tgid;
-    sc.tid = e->tid;
-    sc.time_ns = e->time_ns;
-    for (int i = 0; i < CCPROF_NUM_REGS; ++i) sc.regs[i] = e->regs[i];
-    uint32_t len = e->stack_len > FUTEX_STACK_COPY ? FUTEX_STACK_COPY : e->stack_len;
-    sc.stack.assign(e->stack, e->stack + len);
-    self->seq_to_stack_[e->seq] = static_cast<int32_t>(self->rec_->stacks.size());
-    self->rec_->stacks.push_back(std::move(sc));
+    self->stacks_.receive(*self->rec_, data, size);
     return 0;
   }
 
@@ -211,7 +202,7 @@ class FutexCollector : public Collector {
   std::unique_ptr<futex_bpf, SkelDeleter> skel_;
   std::unique_ptr<ring_buffer, RingDeleter> events_rb_, stacks_rb_;
   Recording* rec_ = nullptr;
-  std::unordered_map<uint64_t, int32_t> seq_to_stack_;
+  StackReceiver stacks_;
   // Wait events kept in memory at most (~100 bytes each in the recording).
   static constexpr size_t kMaxKeptWaits = 200'000;
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits

@@ -1,3 +1,4 @@
+#include "agent/stack_events.h"
 #include "agent/sched_collector.h"
 
 #include <bpf/bpf.h>
@@ -23,7 +24,6 @@ using model::SchedSection;
 using model::SchedThread;
 
 static_assert(SCHED_SC_CLASSES == model::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
-static_assert(SCHED_NUM_REGS == model::kNumRegs, "register layouts disagree");
 
 struct SkelDeleter {
   void operator()(sched_bpf* s) const { sched_bpf__destroy(s); }
@@ -84,7 +84,6 @@ class SchedCollector : public Collector {
     skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
-    skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
     if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
       return absl::InternalError(absl::StrCat("sched collector: cannot share the tgid map: ", strerror(-e)));
     if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
@@ -123,13 +122,13 @@ class SchedCollector : public Collector {
     sample_rss(now);
     // Link long syscalls to stack copies that arrived after them.
     for (auto& [index, seq] : pending_seq_) {
-      auto it = seq_to_stack_.find(seq);
-      if (it == seq_to_stack_.end()) {
+      const int32_t stack = stacks_.index_of(seq);
+      if (stack < 0) {
         rec.losses["sched.stack_copies_lost"]++;
         continue;
       }
-      section_.long_syscalls[index].stack = it->second;
-      if (is_clone_wrapper_syscall(section_.long_syscalls[index].nr)) pop_return_address(rec.stacks[it->second]);
+      section_.long_syscalls[index].stack = stack;
+      if (is_clone_wrapper_syscall(section_.long_syscalls[index].nr)) pop_return_address(rec.stacks[stack]);
     }
     read_live_threads(now);
     read_sites();
@@ -172,17 +171,7 @@ class SchedCollector : public Collector {
 
   static int on_stack(void* ctx, void* data, size_t size) {
     auto* self = static_cast<SchedCollector*>(ctx);
-    if (size < sizeof(sched_stack_event)) return 0;
-    const auto* e = static_cast<const sched_stack_event*>(data);
-    model::StackCopy sc;
-    sc.pid = e->tgid;
-    sc.tid = e->tid;
-    sc.time_ns = e->time_ns;
-    for (int i = 0; i < SCHED_NUM_REGS; ++i) sc.regs[i] = e->regs[i];
-    uint32_t len = e->stack_len > SCHED_STACK_COPY ? SCHED_STACK_COPY : e->stack_len;
-    sc.stack.assign(e->stack, e->stack + len);
-    self->seq_to_stack_[e->seq] = static_cast<int32_t>(self->rec_->stacks.size());
-    self->rec_->stacks.push_back(std::move(sc));
+    self->stacks_.receive(*self->rec_, data, size);
     return 0;
   }
 
@@ -195,9 +184,8 @@ class SchedCollector : public Collector {
     s.duration_ns = e.duration_ns;
     s.ip = e.ip;
     if (e.stack_seq) {
-      auto it = seq_to_stack_.find(e.stack_seq);
-      if (it != seq_to_stack_.end()) {
-        s.stack = it->second;
+      if (const int32_t stack = stacks_.index_of(e.stack_seq); stack >= 0) {
+        s.stack = stack;
         if (is_clone_wrapper_syscall(s.nr)) pop_return_address(rec_->stacks[s.stack]);
       } else {
         pending_seq_.emplace_back(section_.long_syscalls.size(), e.stack_seq);
@@ -265,7 +253,7 @@ class SchedCollector : public Collector {
   int tgids_fd_ = -1;
   Recording* rec_ = nullptr;
   SchedSection section_;
-  std::unordered_map<uint64_t, int32_t> seq_to_stack_;
+  StackReceiver stacks_;
   std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (long_syscalls index, stack seq)
   uint64_t next_rss_ns_ = 0;
   uint64_t events_ = 0;

@@ -18,7 +18,6 @@ struct SchedOptions {
   uint64_t long_syscall_ns = 1'000'000;
   uint32_t stacks_per_window = 4;      // stack copies per (process, syscall, call site) per window
   uint64_t window_ns = 100'000'000;    // 100 ms: at most 40 copies/s per call site
-  bool follow_children = true;         // add child processes to the shared tgid set
   uint64_t rss_interval_ns = 100'000'000;  // RSS sample period (from /proc/PID/statm)
 };
 

@@ -28,7 +28,6 @@
 #include "agent/lockrate_collector.h"
 #include "agent/memory_sampler.h"
 #include "agent/sched_collector.h"
-#include "agent/sched_collector.h"
 #include "agent/proc.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
@@ -312,6 +311,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     bool required;
   };
   std::vector<Planned> planned;
+  // futex first: it alone adds child processes to ccprof_tgids, and the sched program's
+  // fork handler, attached after it, relies on that decision (bpf/sched.bpf.c).
   FutexOptions fo;
   fo.follow_children = opts.follow_children;
   planned.push_back({make_futex_collector(fo), true});

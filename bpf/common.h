@@ -6,6 +6,25 @@
 #endif
 
 #define CCPROF_MAX_TGIDS 1024
+
+/* user registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+#define CCPROF_NUM_REGS 17
+#define CCPROF_STACK_CHUNK 1024
+#define CCPROF_STACK_COPY 8192      /* bytes of user stack copied from sp */
+
+/* A copy of a thread's user stack and registers (bpf/stack_copy.bpf.h writes it; the
+ * futex and sched collectors each send them on their own ring buffer, and agent/
+ * turns them into model::StackCopy). `type` is the collector's own event type. */
+struct ccprof_stack_event {
+	__u32 type;
+	__u32 tid;
+	__u32 tgid;
+	__u32 stack_len;       /* bytes valid in stack[] */
+	__u64 seq;             /* > 0; the waits and syscalls that took it name it */
+	__u64 time_ns;
+	__u64 regs[CCPROF_NUM_REGS];
+	__u8 stack[CCPROF_STACK_COPY];
+};
 #define CCPROF_MAX_THREADS 32768
 
 /* ccprof_thread_state.state */

@@ -122,29 +122,9 @@ static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
 
 static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
 {
-	struct futex_stack_event *e = bpf_ringbuf_reserve(&stack_events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&counters.stack_events_dropped, 1);
-		return 0;
-	}
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	e->type = FUTEX_EV_STACK;
-	e->tid = tid;
-	e->tgid = tgid;
-	e->time_ns = now;
-	ccprof_copy_user_regs(e->regs, regs);
-	__u64 sp = e->regs[7];
-	e->stack_len = CCPROF_COPY_USER_STACK(e->stack, sp, FUTEX_STACK_CHUNK, FUTEX_STACK_COPY / FUTEX_STACK_CHUNK);
-	if (e->stack_len == 0) {
-		__sync_fetch_and_add(&counters.stack_copy_failed, 1);
-		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		return 0;
-	}
-	__u64 seq = __sync_fetch_and_add(&stack_seq_next, 1) + 1;
-	e->seq = seq;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	return seq;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return ccprof_send_stack(&stack_events, FUTEX_EV_STACK, regs, tid, tgid, now, &stack_seq_next,
+				 &counters.stack_events_dropped, &counters.stack_copy_failed);
 }
 
 static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)

@@ -3,15 +3,10 @@
 #pragma once
 #include "common.h"
 
-#define FUTEX_STACK_CHUNK 1024
-#define FUTEX_STACK_COPY 8192      /* bytes of user stack copied from sp */
 #define FUTEX_HIST_BUCKETS 32
 #define FUTEX_OP_WAITV 100         /* futex_waitv(2), not an op of futex(2) */
 #define FUTEX_OP_WAIT2 101         /* futex_wait(2) (futex2) */
 #define FUTEX_OP_WAKE2 102         /* futex_wake(2) (futex2) */
-
-/* user registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
-#define CCPROF_NUM_REGS 17
 
 enum futex_event_type { FUTEX_EV_WAIT = 1, FUTEX_EV_STACK = 2, FUTEX_EV_THREAD = 3 };
 
@@ -38,24 +33,14 @@ struct futex_wait_event {
 	__u64 start_ns;
 	__u64 duration_ns;
 	__s64 ret;
-	__u64 stack_seq;       /* 0 = no stack copy, else the seq of a futex_stack_event */
+	__u64 stack_seq;       /* 0 = no stack copy, else the seq of a ccprof_stack_event */
 	__s32 owner_syscall;   /* -1 = owner not in a syscall / unknown */
 	__u32 pad;
 	__u64 owner_since_ns;
 	__u64 owner_ip;
 };
 
-/* A copy of the waiter's user stack at wait start. */
-struct futex_stack_event {
-	__u32 type;            /* FUTEX_EV_STACK */
-	__u32 tid;
-	__u32 tgid;
-	__u32 stack_len;       /* bytes valid in stack[] */
-	__u64 seq;
-	__u64 time_ns;
-	__u64 regs[CCPROF_NUM_REGS];
-	__u8 stack[FUTEX_STACK_COPY];
-};
+/* The waiter's user stack at wait start: a ccprof_stack_event of type FUTEX_EV_STACK. */
 
 /* A thread of a target was created or exited. */
 struct futex_thread_event {

@@ -22,7 +22,6 @@ const volatile __u64 long_syscall_ns = 1000000ULL;
 /* Stack copies per (process, syscall, call site) per window; the rest are still counted. */
 const volatile __u32 stacks_per_window = 4;
 const volatile __u64 window_ns = 100000000ULL;
-const volatile __u32 follow_children = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -177,13 +176,11 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	__u32 ctid = BPF_CORE_READ(child, pid);
-	if (ctgid != ptgid) {
-		/* a new process (ctgid == ctid): follow it */
-		if (!follow_children)
-			return 0;
-		__u8 one = 1;
-		bpf_map_update_elem(&ccprof_tgids, &ctgid, &one, BPF_ANY);
-	}
+	/* Whether a new process is followed is the futex program's decision (it owns
+	 * ccprof_tgids and is attached first, so its fork handler has run): a child process
+	 * it did not add is not a target. */
+	if (ctgid != ptgid && !is_target_tgid(ctgid))
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct sched_thread_stat *st = get_thread(ctid, ctgid, now);
 	if (!st)
@@ -263,28 +260,8 @@ static __always_inline int take_stack_sample(struct sched_site_key *k, __u64 now
 
 static __always_inline __u64 copy_stack(struct pt_regs *regs, __u32 tid, __u32 tgid, __u64 now)
 {
-	struct sched_stack_event *e = bpf_ringbuf_reserve(&stack_events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&counters.stack_events_dropped, 1);
-		return 0;
-	}
-	e->type = SCHED_EV_STACK;
-	e->tid = tid;
-	e->tgid = tgid;
-	e->time_ns = now;
-	ccprof_copy_user_regs(e->regs, regs);
-	__u64 sp = e->regs[7];
-	e->stack_len = CCPROF_COPY_USER_STACK(e->stack, sp, SCHED_STACK_CHUNK,
-					      SCHED_STACK_COPY / SCHED_STACK_CHUNK);
-	if (e->stack_len == 0) {
-		__sync_fetch_and_add(&counters.stack_copy_failed, 1);
-		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		return 0;
-	}
-	__u64 seq = __sync_fetch_and_add(&stack_seq_next, 1) + 1;
-	e->seq = seq;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	return seq;
+	return ccprof_send_stack(&stack_events, SCHED_EV_STACK, regs, tid, tgid, now, &stack_seq_next,
+				 &counters.stack_events_dropped, &counters.stack_copy_failed);
 }
 
 SEC("tp_btf/sys_exit")

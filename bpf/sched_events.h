@@ -5,9 +5,6 @@
 #pragma once
 #include "common.h"
 
-#define SCHED_STACK_CHUNK 1024
-#define SCHED_STACK_COPY 8192      /* bytes of user stack copied from sp */
-#define SCHED_NUM_REGS 17          /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
 #define SCHED_MAX_SYSCALL 512      /* syscall numbers >= this are classed "other" */
 
 /* Syscall classes (profiler::SyscallClass has the same values). */
@@ -65,21 +62,12 @@ struct sched_syscall_event {
 	__u64 enter_ns;
 	__u64 duration_ns;
 	__u64 ip;               /* user IP at entry (inside the libc wrapper) */
-	__u64 stack_seq;        /* 0 = no stack copy, else the seq of a sched_stack_event */
+	__u64 stack_seq;        /* 0 = no stack copy, else the seq of a ccprof_stack_event */
 };
 
-/* A copy of the thread's user stack and registers, taken at the syscall's exit (the
- * user stack is what it was at entry: the thread was in the kernel all along). */
-struct sched_stack_event {
-	__u32 type;             /* SCHED_EV_STACK */
-	__u32 tid;
-	__u32 tgid;
-	__u32 stack_len;        /* bytes valid in stack[] */
-	__u64 seq;
-	__u64 time_ns;
-	__u64 regs[SCHED_NUM_REGS];
-	__u8 stack[SCHED_STACK_COPY];
-};
+/* The thread's user stack and registers, taken at the syscall's exit (the user stack
+ * is what it was at entry: the thread was in the kernel all along): a
+ * ccprof_stack_event of type SCHED_EV_STACK. */
 
 /* Per (process, syscall, user IP) totals of non-futex syscalls. */
 struct sched_site_key {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent/proc.h"
+#include "agent/futex_collector.h"
 #include "agent/sched_collector.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
@@ -92,11 +93,16 @@ TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   uint8_t one = 1;
   ASSERT_EQ(bpf_map_update_elem(tgids.get(), &self, &one, BPF_ANY), 0);
 
+  // The futex collector owns following child processes; the sched program relies on
+  // its decision, so it is started first, as the session does.
+  auto futex = agent::make_futex_collector(agent::FutexOptions{});
+  auto fst = futex->start(agent::SharedMaps{tgids.get(), states.get()});
+  ASSERT_TRUE(fst.ok()) << fst;
   auto collector = agent::make_sched_collector(agent::SchedOptions{});
   auto st = collector->start(agent::SharedMaps{tgids.get(), states.get()});
   ASSERT_TRUE(st.ok()) << st;
 
-  profiler::Recording rec;
+  model::Recording rec;
   rec.start_ns = agent::monotonic_ns();
   const int cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   const int spinners = 2 * cores;
@@ -131,7 +137,9 @@ TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   rec.processes.back().pid = self;
   rec.processes.back().maps = *agent::read_maps(self);
   collector->finish(rec);
+  futex->finish(rec);
   EXPECT_TRUE(child_followed) << "the forked child was not added to ccprof_tgids";
+  EXPECT_NE(rec.sched.thread(static_cast<uint32_t>(child)), nullptr) << "the sched program did not follow the child";
 
   ASSERT_TRUE(rec.has_sched);
   const profiler::SchedSection* section = &rec.sched;

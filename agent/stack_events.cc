@@ -1,0 +1,30 @@
+#include "agent/stack_events.h"
+
+#include <algorithm>
+
+#include "bpf/common.h"
+
+namespace ccprof::agent {
+
+static_assert(CCPROF_NUM_REGS == model::kNumRegs, "bpf/common.h and model/recording.h disagree on registers");
+
+void StackReceiver::receive(model::Recording& rec, const void* data, size_t size) {
+  if (size < sizeof(ccprof_stack_event)) return;
+  const auto* e = static_cast<const ccprof_stack_event*>(data);
+  model::StackCopy sc;
+  sc.pid = e->tgid;
+  sc.tid = e->tid;
+  sc.time_ns = e->time_ns;
+  std::copy(e->regs, e->regs + CCPROF_NUM_REGS, sc.regs.begin());
+  const uint32_t len = std::min<uint32_t>(e->stack_len, CCPROF_STACK_COPY);
+  sc.stack.assign(e->stack, e->stack + len);
+  seq_to_stack_[e->seq] = static_cast<int32_t>(rec.stacks.size());
+  rec.stacks.push_back(std::move(sc));
+}
+
+int32_t StackReceiver::index_of(uint64_t seq) const {
+  auto it = seq_to_stack_.find(seq);
+  return it == seq_to_stack_.end() ? -1 : it->second;
+}
+
+}  // namespace ccprof::agent
