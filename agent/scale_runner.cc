@@ -1,5 +1,7 @@
 #include "agent/scale_runner.h"
 
+#include "agent/launcher.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -90,34 +92,14 @@ std::vector<std::string> substitute_threads(const std::vector<std::string>& comm
 
 absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) {
   if (argv.empty()) return absl::InvalidArgumentError("no command to run");
-  int out_pipe[2], err_pipe[2], exec_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC))
-    return absl::InternalError(absl::StrCat("cannot create pipes: ", strerror(errno)));
-  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]), err_r(err_pipe[0]), err_w(err_pipe[1]);
-  UniqueFd exec_r(exec_pipe[0]), exec_w(exec_pipe[1]);
-
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-
   auto start = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
-  if (pid == 0) {
-    dup2(out_w.get(), STDOUT_FILENO);
-    dup2(err_w.get(), STDERR_FILENO);
-    execvp(cargv[0], cargv.data());
-    int e = errno;  // exec failed: tell the parent why through the close-on-exec pipe
-    (void)!write(exec_w.get(), &e, sizeof e);
-    _exit(127);
-  }
-  out_w.reset();
-  err_w.reset();
-  exec_w.reset();
-
+  auto launched = launch(argv, LaunchOptions{.capture_output = true});
+  if (!launched.ok()) return launched.status();
+  const pid_t pid = launched->pid;
+  UniqueFd out_r = std::move(launched->out_fd), err_r = std::move(launched->err_fd);
   CommandResult result;
-  int exec_errno = 0;
-  bool exec_failed = read(exec_r.get(), &exec_errno, sizeof exec_errno) == sizeof exec_errno;
+  // Exec failures are known before any output: the child wrote its errno and exited.
+  if (auto s = wait_for_exec(*launched, argv[0]); !s.ok()) return absl::NotFoundError(s.message());
 
   struct pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
@@ -143,8 +125,6 @@ absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) 
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (exec_failed)
-    return absl::NotFoundError(absl::StrCat("cannot run ", argv[0], ": ", strerror(exec_errno)));
   if (WIFSIGNALED(status)) {
     result.exit_code = -1;
     result.signal = WTERMSIG(status);

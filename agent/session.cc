@@ -25,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/collector.h"
 #include "agent/futex_collector.h"
+#include "agent/launcher.h"
 #include "agent/lockrate_collector.h"
 #include "agent/memory_sampler.h"
 #include "agent/sched_collector.h"
@@ -63,68 +64,6 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
 
 bool has_cap(const __user_cap_data_struct* data, int cap) {
   return data[cap / 32].effective & (1u << (cap % 32));
-}
-
-// Where the probes of a run are attached before the target's first instruction:
-// the child waits on a pipe after fork until the parent says go, then execs.
-struct LaunchedChild {
-  pid_t pid = -1;
-  UniqueFd go_fd;         // write end: one byte lets the child exec
-  UniqueFd exec_err_fd;   // read end: the child's errno if exec failed, EOF on success
-};
-
-absl::StatusOr<std::string> resolve_command(const std::string& cmd) {
-  if (cmd.find('/') != std::string::npos) {
-    if (access(cmd.c_str(), F_OK) != 0) return absl::NotFoundError(absl::StrCat("command not found: ", cmd));
-    if (access(cmd.c_str(), X_OK) != 0) return absl::PermissionDeniedError(absl::StrCat("not executable: ", cmd));
-    return cmd;
-  }
-  const char* path = getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string full = dir + "/" + cmd;
-    if (access(full.c_str(), X_OK) == 0) return full;
-    start = end + 1;
-  }
-  return absl::NotFoundError(absl::StrCat("command not found: ", cmd));
-}
-
-absl::StatusOr<LaunchedChild> launch_stopped(const std::vector<std::string>& command) {
-  auto resolved = resolve_command(command.at(0));
-  if (!resolved.ok()) return resolved.status();
-  int go[2], err[2];
-  if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
-    return absl::InternalError(absl::StrCat("cannot create pipes: ", strerror(errno)));
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
-  if (pid == 0) {
-    close(go[1]);
-    close(err[0]);
-    char c;
-    ssize_t n;
-    do n = read(go[0], &c, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(127);  // the profiler went away before attaching
-    std::vector<char*> argv;
-    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(resolved->c_str(), argv.data());
-    int e = errno;
-    (void)!write(err[1], &e, sizeof e);
-    _exit(127);
-  }
-  close(go[0]);
-  close(err[1]);
-  LaunchedChild child;
-  child.pid = pid;
-  child.go_fd.reset(go[1]);
-  child.exec_err_fd.reset(err[0]);
-  return child;
 }
 
 uint64_t thread_start_ns(uint32_t pid, uint32_t tid) {
@@ -268,7 +207,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   rec.memory_sampler.reason = "turned off with --sampler off";
 
   uint32_t target = 0;
-  std::optional<LaunchedChild> child;
+  std::optional<Launched> child;
   if (opts.mode == SessionOptions::Mode::kAttach) {
     if (opts.pid == 0 || !process_exists(opts.pid))
       return absl::NotFoundError(absl::StrCat("cannot attach to pid ", opts.pid, ": no such process"));
@@ -276,18 +215,15 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     rec.command = read_cmdline(target);
   } else {
     if (opts.command.empty()) return absl::InvalidArgumentError("no command to run: give it after --");
-    auto launched = launch_stopped(opts.command);
+    // The child waits before exec until the probes are live.
+    auto launched = launch(opts.command, LaunchOptions{.hold_before_exec = true});
     if (!launched.ok()) return launched.status();
     child = std::move(*launched);
     target = static_cast<uint32_t>(child->pid);
   }
   // From here on, a launched child must not be left waiting.
   auto abandon_child = [&]() {
-    if (child && child->pid > 0) {
-      child->go_fd.reset();  // EOF: the child exits 127 without exec
-      waitpid(child->pid, nullptr, 0);
-      child->pid = -1;
-    }
+    if (child) abandon(*child);
   };
 
   UniqueFd tgids(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
@@ -357,21 +293,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   Snapshotter snap(rec);
   if (child) {
     // Probes are live: let the child exec, and learn whether exec worked.
-    char go = 1;
-    if (write(child->go_fd.get(), &go, 1) != 1) {
-      abandon_child();
-      return absl::InternalError("cannot start the target");
-    }
-    child->go_fd.reset();
-    int exec_errno = 0;
-    ssize_t n;
-    do n = read(child->exec_err_fd.get(), &exec_errno, sizeof exec_errno);
-    while (n < 0 && errno == EINTR);
-    if (n == sizeof exec_errno) {
-      waitpid(child->pid, nullptr, 0);
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot execute ", opts.command[0], ": ", strerror(exec_errno)));
-    }
+    if (auto s = wait_for_exec(*child, opts.command[0]); !s.ok()) return s;
   } else {
     spdlog::info("attached to pid {} ({})", target, read_comm(target, target));
   }

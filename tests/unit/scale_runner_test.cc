@@ -34,7 +34,7 @@ TEST(ScaleRunner, RunsACommandAndCapturesItsOutput) {
 TEST(ScaleRunner, CommandNotFoundIsAnError) {
   auto r = run_command({"/nonexistent/ccprof-no-such-program"});
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("cannot run /nonexistent/ccprof-no-such-program"), std::string::npos);
+  EXPECT_NE(r.status().message().find("command not found: /nonexistent/ccprof-no-such-program"), std::string::npos);
 }
 
 TEST(ScaleRunner, ExtractsTheFirstCaptureGroup) {
