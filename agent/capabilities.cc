@@ -245,11 +245,29 @@ std::string choose_memory_sampler_mode(const Capabilities& c, const std::string&
   return "off";
 }
 
+namespace {
+
+// The one rule on privileges: root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN implies both).
+std::string missing_privileges(bool root, bool cap_bpf, bool cap_perfmon) {
+  if (root || (cap_bpf && cap_perfmon)) return "";
+  return absl::StrCat("run as root or grant", cap_bpf ? "" : " CAP_BPF", cap_perfmon ? "" : " CAP_PERFMON");
+}
+
+}  // namespace
+
+absl::Status check_privileges() {
+  const uint64_t eff = effective_caps();
+  const bool admin = has_cap(eff, CAP_SYS_ADMIN);
+  std::string missing = missing_privileges(geteuid() == 0, has_cap(eff, 39 /* CAP_BPF */) || admin,
+                                           has_cap(eff, 38 /* CAP_PERFMON */) || admin);
+  if (missing.empty()) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat("ccprof cannot load its probes: ", missing, " (e.g. with sudo)"));
+}
+
 bool can_profile(const Capabilities& c, std::string* why) {
   std::vector<std::string> missing;
-  if (!c.root && !(c.cap_bpf && c.cap_perfmon))
-    missing.push_back(absl::StrCat("privileges: run as root or grant", c.cap_bpf ? "" : " CAP_BPF",
-                                   c.cap_perfmon ? "" : " CAP_PERFMON"));
+  if (std::string m = missing_privileges(c.root, c.cap_bpf, c.cap_perfmon); !m.empty())
+    missing.push_back(absl::StrCat("privileges: ", m));
   if (!c.bpf_ok) missing.push_back(absl::StrCat("BPF maps cannot be created: ", c.bpf_error));
   if (!c.ringbuf) missing.push_back("the kernel has no BPF ring buffer (needs Linux 5.8+)");
   if (!c.btf) missing.push_back("the kernel has no BTF at /sys/kernel/btf/vmlinux (CO-RE needs it)");

@@ -4,6 +4,8 @@
 #include <linux/perf_event.h>
 
 #include <string>
+
+#include "absl/status/status.h"
 #include <vector>
 
 namespace ccprof::agent {
@@ -55,6 +57,10 @@ struct Capabilities {
 Capabilities probe_capabilities();
 // The `ccprof doctor` text: what the machine can do and what each collector will use.
 std::string format_doctor(const Capabilities& caps);
+// Whether this process may load BPF programs: root, or CAP_BPF and CAP_PERFMON
+// (CAP_SYS_ADMIN implies both). The error says what is missing.
+absl::Status check_privileges();
+
 // Whether a profile can be taken at all (BPF, tracepoints, privileges); `why` says
 // what is missing when not.
 bool can_profile(const Capabilities& caps, std::string* why);

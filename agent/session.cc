@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "agent/capabilities.h"
 #include "agent/collector.h"
 #include "agent/futex_collector.h"
 #include "agent/launcher.h"
@@ -62,9 +63,6 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
   return 0;
 }
 
-bool has_cap(const __user_cap_data_struct* data, int cap) {
-  return data[cap / 32].effective & (1u << (cap % 32));
-}
 
 uint64_t thread_start_ns(uint32_t pid, uint32_t tid) {
   // /proc/PID/task/TID/stat field 22: start time in clock ticks since boot.
@@ -169,22 +167,6 @@ void sleep_ns(uint64_t ns) {
 
 void join_detach() {
   if (detach_thread().joinable()) detach_thread().join();
-}
-
-absl::Status check_privileges() {
-  if (geteuid() == 0) return absl::OkStatus();
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
-  if (syscall(SYS_capget, &hdr, data) != 0)
-    return absl::PermissionDeniedError("cannot read this process's capabilities; run ccprof as root");
-  constexpr int kCapPerfmon = 38, kCapBpf = 39, kCapSysAdmin = 21;
-  if (has_cap(data, kCapSysAdmin) || (has_cap(data, kCapBpf) && has_cap(data, kCapPerfmon)))
-    return absl::OkStatus();
-  std::vector<std::string> missing;
-  if (!has_cap(data, kCapBpf)) missing.push_back("CAP_BPF");
-  if (!has_cap(data, kCapPerfmon)) missing.push_back("CAP_PERFMON");
-  return absl::PermissionDeniedError(absl::StrCat("ccprof needs ", absl::StrJoin(missing, " and "),
-                                                  " (or root) to load its probes: run it with sudo"));
 }
 
 absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
