@@ -1,4 +1,5 @@
 #include "agent/stack_events.h"
+#include "agent/bpf_map.h"
 #include "agent/futex_collector.h"
 
 #include <bpf/bpf.h>
@@ -82,25 +83,13 @@ class FutexCollector : public Collector {
     }
     rec.futex = {waits_seen_, rec.futex_waits.size(), keep_every_};
     // Exact totals from the kernel maps.
-    int fd = bpf_map__fd(skel_->maps.addr_stats);
-    futex_addr_key key{}, next{};
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      futex_addr_stat s{};
-      if (bpf_map_lookup_elem(fd, &key, &s)) continue;
-      if (s.waits == 0) continue;  // addresses only woken, never waited on
-      model::FutexAddrStats a;
-      a.uaddr = key.uaddr;
-      a.pid = key.tgid;
-      a.waits = s.waits;
-      a.wait_ns = s.wait_ns;
-      a.max_wait_ns = s.max_wait_ns;
-      a.wakes = s.wakes;
-      for (int i = 0; i < FUTEX_HIST_BUCKETS; ++i) a.hist_log2_ns[i] = s.hist[i];
-      rec.futex_addrs.push_back(a);
-    }
+    for_each_map_entry<futex_addr_key, futex_addr_stat>(
+        bpf_map__fd(skel_->maps.addr_stats), [&](const futex_addr_key& key, const futex_addr_stat& s) {
+          if (s.waits == 0) return;  // addresses only woken, never waited on
+          model::FutexAddrStats a{key.uaddr, key.tgid, s.waits, s.wait_ns, s.max_wait_ns, s.wakes, {}};
+          std::copy(s.hist, s.hist + FUTEX_HIST_BUCKETS, a.hist_log2_ns.begin());
+          rec.futex_addrs.push_back(a);
+        });
     const futex_counters& c = skel_->bss->counters;
     rec.losses["futex.wait_events_dropped"] += c.wait_events_dropped;
     rec.losses["futex.stack_events_dropped"] += c.stack_events_dropped;

@@ -1,4 +1,5 @@
 #include "agent/lockrate_collector.h"
+#include "agent/bpf_map.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -68,15 +69,10 @@ class LockRateCollector : public Collector {
   void finish(model::Recording& rec) override {
     if (link_) close_window(monotonic_ns());
     model::LockRateSection& sec = rec.lockrate;
-    int fd = bpf_map__fd(skel_->maps.lock_calls);
-    lockrate_key key{}, next{};
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      uint64_t n = 0;
-      if (bpf_map_lookup_elem(fd, &key, &n) == 0) sec.entries.push_back({key.tgid, key.tid, key.lock, key.caller, n});
-    }
+    for_each_map_entry<lockrate_key, uint64_t>(bpf_map__fd(skel_->maps.lock_calls),
+                                               [&](const lockrate_key& key, uint64_t n) {
+                                                 sec.entries.push_back({key.tgid, key.tid, key.lock, key.caller, n});
+                                               });
     rec.has_lockrate = true;
     sec.window_s = window_total_ns_ / 1e9;
     sec.windows = windows_;

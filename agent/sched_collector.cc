@@ -1,4 +1,5 @@
 #include "agent/stack_events.h"
+#include "agent/bpf_map.h"
 #include "agent/sched_collector.h"
 
 #include <bpf/bpf.h>
@@ -195,29 +196,19 @@ class SchedCollector : public Collector {
   }
 
   void sample_rss(uint64_t now) {
-    uint32_t key, next;
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(tgids_fd_, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      if (!process_exists(next)) continue;
-      uint64_t rss = read_rss_bytes(next);
-      if (rss == 0) continue;  // a zombie (no memory left) or a process that just went away
-      section_.rss.push_back({now, next, rss});
-    }
+    for_each_map_entry<uint32_t, uint8_t>(tgids_fd_, [&](uint32_t tgid, uint8_t) {
+      if (!process_exists(tgid)) return;
+      uint64_t rss = read_rss_bytes(tgid);
+      if (rss == 0) return;  // a zombie (no memory left) or a process that just went away
+      section_.rss.push_back({now, tgid, rss});
+    });
   }
 
   // Threads still alive: their totals are in the map; close the intervals still open.
   void read_live_threads(uint64_t now) {
-    int fd = bpf_map__fd(skel_->maps.threads);
     int states_fd = bpf_map__fd(skel_->maps.ccprof_thread_states);
-    uint32_t key, next;
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      sched_thread_stat s{};
-      if (bpf_map_lookup_elem(fd, &key, &s)) continue;
+    for_each_map_entry<uint32_t, sched_thread_stat>(bpf_map__fd(skel_->maps.threads), [&](uint32_t key,
+                                                                                          sched_thread_stat s) {
       if (s.last_in_ns && now > s.last_in_ns) s.on_cpu_ns += now - s.last_in_ns;
       if (!s.last_in_ns && s.last_out_ns && now > s.last_out_ns) s.off_cpu_ns += now - s.last_out_ns;
       if (s.runnable_since_ns && now > s.runnable_since_ns) s.runq_ns += now - s.runnable_since_ns;
@@ -231,20 +222,14 @@ class SchedCollector : public Collector {
       SchedThread t = thread_from_stat(s);
       if (t.comm.empty()) t.comm = read_comm(t.pid, t.tid);
       section_.threads.push_back(std::move(t));
-    }
+    });
   }
 
   void read_sites() {
-    int fd = bpf_map__fd(skel_->maps.sites);
-    sched_site_key key{}, next{};
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      sched_site_stat s{};
-      if (bpf_map_lookup_elem(fd, &key, &s)) continue;
-      section_.syscall_sites.push_back({key.tgid, key.nr, key.ip, s.count, s.total_ns, s.max_ns});
-    }
+    for_each_map_entry<sched_site_key, sched_site_stat>(
+        bpf_map__fd(skel_->maps.sites), [&](const sched_site_key& key, const sched_site_stat& s) {
+          section_.syscall_sites.push_back({key.tgid, key.nr, key.ip, s.count, s.total_ns, s.max_ns});
+        });
   }
 
   SchedOptions opts_;

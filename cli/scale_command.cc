@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "profiler/text.h"
 #include "absl/strings/str_join.h"
 #include "agent/scale_runner.h"
 #include "agent/session.h"
@@ -28,16 +29,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string si(double x) {
-  if (!std::isfinite(x)) return "-";
-  const char* suffix[] = {"", "k", "M", "G", "T"};
-  int i = 0;
-  while (std::fabs(x) >= 1000 && i < 4) {
-    x /= 1000;
-    ++i;
-  }
-  return absl::StrFormat("%.3g%s", x, suffix[i]);
-}
 
 std::string pad(std::string s, size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }
 
@@ -69,21 +60,21 @@ std::string summary(const json& doc, const profiler::UslFit& fit, const profiler
   out += "threads  throughput  fitted      runs\n-------  ----------  ----------  ----\n";
   for (const auto& p : t["points"]) {
     std::vector<std::string> runs;
-    for (const auto& r : p["runs"]) runs.push_back(si(r.get<double>()));
+    for (const auto& r : p["runs"]) runs.push_back(profiler::si_number(r.get<double>()));
     out += absl::StrFormat("%s  %s  %s  %s\n", pad(std::to_string(p.value("threads", 0)), 7),
-                           pad(si(p.value("throughput", 0.0)), 10), pad(si(p.value("fitted", 0.0)), 10),
+                           pad(profiler::si_number(p.value("throughput", 0.0)), 10), pad(profiler::si_number(p.value("fitted", 0.0)), 10),
                            absl::StrJoin(runs, " "));
   }
   out += "\n";
   if (fit.fitted) {
     out += absl::StrFormat("USL fit: alpha=%.4g (contention)  beta=%.4g (coherency)  lambda=%s  R^2=%.3f\n", fit.alpha,
-                           fit.beta, si(fit.lambda), fit.r2);
+                           fit.beta, profiler::si_number(fit.lambda), fit.r2);
     if (fit.has_peak())
       out += absl::StrFormat("peak: N*=%.2f (best whole N=%d, %s); throughput declines beyond N=%d\n", fit.peak_n,
-                             fit.peak_n_whole, si(fit.peak_throughput), fit.peak_n_whole);
+                             fit.peak_n_whole, profiler::si_number(fit.peak_throughput), fit.peak_n_whole);
     else
       out += absl::StrFormat("peak: none (beta=0): throughput levels off at %s instead of declining\n",
-                             si(fit.peak_throughput));
+                             profiler::si_number(fit.peak_throughput));
   } else {
     out += "USL fit: none: " + fit.note + "\n";
   }

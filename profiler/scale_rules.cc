@@ -15,16 +15,6 @@ namespace {
 namespace th = thresholds;
 using nlohmann::json;
 
-// 11300000 -> "11.3M", 950 -> "950", 0.52 -> "0.52": throughput in the command's own unit.
-std::string rate(double x) {
-  const char* suffix[] = {"", "k", "M", "G", "T"};
-  int i = 0;
-  while (std::fabs(x) >= 1000 && i < 4) {
-    x /= 1000;
-    ++i;
-  }
-  return absl::StrFormat("%.3g%s", x, suffix[i]);
-}
 
 json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
@@ -66,7 +56,7 @@ RetrogradeVerdict assess_retrograde(const ScaleStudy& study, const UslFit& fit) 
   } else if (v.drop < th::kRetrogradeMinDrop) {
     v.reason = absl::StrFormat(
         "throughput at %d is only %s below the best measured (%s at %d); a retrograde region needs %s",
-        largest->threads, pct(std::max(v.drop, 0.0)), rate(best->median), best->threads, pct(th::kRetrogradeMinDrop));
+        largest->threads, pct(std::max(v.drop, 0.0)), si_number(best->median), best->threads, pct(th::kRetrogradeMinDrop));
   } else if (fit.r2 < th::kRetrogradeMinR2) {
     v.reason = absl::StrFormat("the fit is too poor to trust (R^2 = %.2f < %.2f)", fit.r2, th::kRetrogradeMinR2);
   } else {
@@ -178,8 +168,8 @@ std::optional<Finding> retrograde_finding(const ScaleStudy& study, const UslFit&
       "of threads keeping each other's data consistent), R^2 = %.2f. The fitted peak is N* = sqrt((1 - alpha) / "
       "beta) = %.1f, best whole N = %d; beyond it each added thread adds more coordination than work, so "
       "throughput goes down.%s",
-      absl::StrJoin(counts, ", "), study.runs, study.runs == 1 ? "" : "s", study.metric, rate(first->median),
-      threads_word(first->threads), rate(v.measured_peak), threads_word(v.measured_peak_threads), rate(v.at_largest),
+      absl::StrJoin(counts, ", "), study.runs, study.runs == 1 ? "" : "s", study.metric, si_number(first->median),
+      threads_word(first->threads), si_number(v.measured_peak), threads_word(v.measured_peak_threads), si_number(v.at_largest),
       v.largest_threads, pct(v.drop), fit.alpha, fit.beta, fit.r2, fit.peak_n, cap, where);
 
   f.remedy.text = absl::StrFormat(

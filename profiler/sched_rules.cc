@@ -80,9 +80,50 @@ class SiteTally {
 
 using th::kMaxStacksPerFinding;
 
+// What every sched rule starts from; the rules run only when the collector ran and the
+// profile has a duration.
+struct SchedView {
+  const SchedSection& sec;
+  const Recording& rec;
+  double duration_s;
+  double cores;
+};
+
+using SchedRule = std::vector<Finding> (*)(const Index&, const SchedView&);
+
+class SiteTally;
+void add_spawn_sites(const Index& ctx, const SchedSection& sec, uint32_t pid, SiteTally& sites);
+
+template <SchedRule rule>
+std::vector<Finding> with_sched(const Index& ctx) {
+  const SchedSection* sec = ctx.sched();
+  if (!sec || ctx.rec.duration_s() <= 0) return {};
+  return rule(ctx, SchedView{*sec, ctx.rec, ctx.rec.duration_s(), static_cast<double>(std::max<uint32_t>(1, ctx.rec.online_cpus))});
+}
+
+// The user frames of the stack-sampled syscalls that `pick` selects, at most
+// kMaxStacksPerFinding of them (unwinding is the expensive part).
+template <typename Pick, typename Use>
+void for_sampled_syscalls(const Index& ctx, const SchedSection& sec, Pick pick, Use use) {
+  size_t used = 0;
+  for (const auto& s : sec.long_syscalls) {
+    if (s.stack < 0 || !pick(s)) continue;
+    if (++used > th::kMaxStacksPerFinding) break;
+    auto ufs = ctx.user_frames(s.stack);
+    if (!ufs.empty()) use(s, ufs);
+  }
+}
+
 void fill_cost(Finding& f, const Index& ctx, double cost_s) {
   f.cost_thread_s = cost_s;
   f.cost_share = ctx.cost_share(cost_s);
+}
+
+// Where a process's threads were created (its stack-sampled clone calls).
+void add_spawn_sites(const Index& ctx, const SchedSection& sec, uint32_t pid, SiteTally& sites) {
+  for_sampled_syscalls(
+      ctx, sec, [&](const SyscallSample& s) { return s.pid == pid && classify_syscall(s.nr) == SyscallClass::kSpawn; },
+      [&](const SyscallSample&, const std::vector<const Frame*>& ufs) { sites.add(ufs[0]->loc, 1); });
 }
 
 // ---- lock-held-across-io (scenario 13) ------------------------------------------------
@@ -92,10 +133,9 @@ struct OwnerSyscall {
   uint64_t waits = 0;
 };
 
-std::vector<Finding> lock_held_across_io(const Index& ctx) {
-  if (!ctx.sched()) return {};
-  const SchedSection& sec = *ctx.sched();
-  const Recording& rec = ctx.rec;
+std::vector<Finding> lock_held_across_io(const Index& ctx, const SchedView& v) {
+  const SchedSection& sec = v.sec;
+  const Recording& rec = v.rec;
   const std::vector<LockInfo>& locks = ctx.locks;
   std::map<std::pair<uint32_t, uint64_t>, std::vector<const FutexWait*>> waits_of;
   for (const auto& w : rec.futex_waits) waits_of[{w.pid, w.uaddr}].push_back(&w);
@@ -253,14 +293,9 @@ std::vector<Finding> lock_held_across_io(const Index& ctx) {
 
 // ---- pool-saturated-io (scenario 5) ------------------------------------------------------
 
-std::vector<Finding> pool_saturated_io(const Index& ctx) {
-  if (!ctx.sched()) return {};
-  const SchedSection& sec = *ctx.sched();
-  const Recording& rec = ctx.rec;
-  const double duration = rec.duration_s();
-  const double cores = std::max<uint32_t>(1, rec.online_cpus);
+std::vector<Finding> pool_saturated_io(const Index& ctx, const SchedView& v) {
+  const auto& [sec, rec, duration, cores] = v;
   std::vector<Finding> out;
-  if (duration <= 0) return out;
 
   std::map<uint32_t, double> on_cpu_of_pid;
   for (const auto& t : sec.threads) on_cpu_of_pid[t.pid] += t.on_cpu_ns / 1e9;
@@ -317,15 +352,12 @@ std::vector<Finding> pool_saturated_io(const Index& ctx) {
     SiteTally io_sites, callers;
     std::set<uint32_t> tids;
     for (const SchedThread* t : workers) tids.insert(t->tid);
-    size_t used = 0;
-    for (const auto& s : sec.long_syscalls) {
-      if (s.stack < 0 || !tids.count(s.tid) || !is_blocking_syscall(s.nr)) continue;
-      if (++used > kMaxStacksPerFinding) break;
-      auto ufs = ctx.user_frames(s.stack);
-      if (ufs.empty()) continue;
-      io_sites.add(ufs[0]->loc, s.duration_ns / 1e9);
-      if (ufs.size() > 1) callers.add(ufs[1]->loc, s.duration_ns / 1e9);
-    }
+    for_sampled_syscalls(
+        ctx, sec, [&](const SyscallSample& s) { return tids.count(s.tid) && is_blocking_syscall(s.nr); },
+        [&](const SyscallSample& s, const std::vector<const Frame*>& ufs) {
+          io_sites.add(ufs[0]->loc, s.duration_ns / 1e9);
+          if (ufs.size() > 1) callers.add(ufs[1]->loc, s.duration_ns / 1e9);
+        });
     double ratio = sum_on > 0 ? sum_io / sum_on : 0;
 
     Finding f = new_finding("pool-saturated-io");
@@ -384,14 +416,9 @@ std::vector<Finding> pool_saturated_io(const Index& ctx) {
 
 // ---- oversubscription -----------------------------------------------------------------------
 
-std::vector<Finding> oversubscription(const Index& ctx) {
-  if (!ctx.sched()) return {};
-  const SchedSection& sec = *ctx.sched();
-  const Recording& rec = ctx.rec;
-  const double duration = rec.duration_s();
-  const double cores = std::max<uint32_t>(1, rec.online_cpus);
+std::vector<Finding> oversubscription(const Index& ctx, const SchedView& v) {
+  const auto& [sec, rec, duration, cores] = v;
   std::vector<Finding> out;
-  if (duration <= 0) return out;
   std::map<uint32_t, std::vector<const SchedThread*>> cpu_bound;
   for (const auto& t : sec.threads) {
     double life = ctx.thread_lifetime_s(t.tid);
@@ -418,13 +445,7 @@ std::vector<Finding> oversubscription(const Index& ctx) {
     double invol_rate = invol / duration;
     // Where those threads were created, when that happened inside the profile.
     SiteTally spawn_sites;
-    size_t used = 0;
-    for (const auto& s : sec.long_syscalls) {
-      if (s.pid != pid || s.stack < 0 || classify_syscall(s.nr) != SyscallClass::kSpawn) continue;
-      if (++used > kMaxStacksPerFinding) break;
-      auto ufs = ctx.user_frames(s.stack);
-      if (!ufs.empty()) spawn_sites.add(ufs[0]->loc, 1);
-    }
+    add_spawn_sites(ctx, sec, pid, spawn_sites);
 
     Finding f = new_finding("oversubscription");
     f.subject = {SubjectKind::kThreadPool, pid, 0, absl::StrFormat("%d CPU-bound threads", n)};
@@ -470,13 +491,9 @@ std::vector<Finding> oversubscription(const Index& ctx) {
 
 // ---- thread-churn (scenario 8) -------------------------------------------------------------
 
-std::vector<Finding> thread_churn(const Index& ctx) {
-  if (!ctx.sched()) return {};
-  const SchedSection& sec = *ctx.sched();
-  const Recording& rec = ctx.rec;
-  const double duration = rec.duration_s();
+std::vector<Finding> thread_churn(const Index& ctx, const SchedView& v) {
+  const auto& [sec, rec, duration, cores] = v;
   std::vector<Finding> out;
-  if (duration <= 0) return out;
   std::map<uint32_t, std::vector<const SchedThread*>> by_pid;
   for (const auto& t : sec.threads) by_pid[t.pid].push_back(&t);
   for (const auto& [pid, threads] : by_pid) {
@@ -504,13 +521,7 @@ std::vector<Finding> thread_churn(const Index& ctx) {
       continue;
     double med_cpu = median(task_cpu);
     SiteTally spawn_sites;
-    size_t used = 0;
-    for (const auto& s : sec.long_syscalls) {
-      if (s.pid != pid || s.stack < 0 || classify_syscall(s.nr) != SyscallClass::kSpawn) continue;
-      if (++used > kMaxStacksPerFinding) break;
-      auto ufs = ctx.user_frames(s.stack);
-      if (!ufs.empty()) spawn_sites.add(ufs[0]->loc, 1);
-    }
+    add_spawn_sites(ctx, sec, pid, spawn_sites);
     double cost = overhead + start_delay;
 
     Finding f = new_finding("thread-churn");
@@ -558,13 +569,9 @@ std::vector<Finding> thread_churn(const Index& ctx) {
 
 // ---- unbounded-queue (scenario 10) -----------------------------------------------------------
 
-std::vector<Finding> unbounded_queue(const Index& ctx) {
-  if (!ctx.sched()) return {};
-  const SchedSection& sec = *ctx.sched();
-  const Recording& rec = ctx.rec;
-  const double duration = rec.duration_s();
+std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
+  const auto& [sec, rec, duration, cores] = v;
   std::vector<Finding> out;
-  if (duration <= 0) return out;
   std::map<uint32_t, std::vector<RssSample>> rss_of;
   for (const auto& r : sec.rss) rss_of[r.pid].push_back(r);
   for (auto& [pid, samples] : rss_of) {
@@ -714,11 +721,11 @@ std::vector<Finding> unbounded_queue(const Index& ctx) {
 
 std::vector<std::unique_ptr<Rule>> sched_rule_family() {
   std::vector<std::unique_ptr<Rule>> rules;
-  rules.push_back(make_rule({"lock-held-across-io"}, &lock_held_across_io));
-  rules.push_back(make_rule({"pool-saturated-io"}, &pool_saturated_io));
-  rules.push_back(make_rule({"oversubscription"}, &oversubscription));
-  rules.push_back(make_rule({"thread-churn"}, &thread_churn));
-  rules.push_back(make_rule({"unbounded-queue"}, &unbounded_queue));
+  rules.push_back(make_rule({"lock-held-across-io"}, &with_sched<lock_held_across_io>));
+  rules.push_back(make_rule({"pool-saturated-io"}, &with_sched<pool_saturated_io>));
+  rules.push_back(make_rule({"oversubscription"}, &with_sched<oversubscription>));
+  rules.push_back(make_rule({"thread-churn"}, &with_sched<thread_churn>));
+  rules.push_back(make_rule({"unbounded-queue"}, &with_sched<unbounded_queue>));
   return rules;
 }
 

@@ -1,5 +1,7 @@
 #include "profiler/text.h"
 
+#include <cmath>
+
 #include "absl/strings/str_format.h"
 
 namespace ccprof::profiler {
@@ -23,6 +25,17 @@ std::string site_text(const CodeLocation& loc) {
 bool same_site(const CodeLocation& a, const CodeLocation& b) {
   if (!a.file.empty() || !b.file.empty()) return a.file == b.file && a.line == b.line && a.function == b.function;
   return a.function == b.function && a.module == b.module;
+}
+
+std::string si_number(double x) {
+  if (!std::isfinite(x)) return "-";
+  const char* suffix[] = {"", "k", "M", "G", "T"};
+  int i = 0;
+  while (std::fabs(x) >= 1000 && i < 4) {
+    x /= 1000;
+    ++i;
+  }
+  return absl::StrFormat("%.3g%s", x, suffix[i]);
 }
 
 std::string count_of(uint64_t n, const std::string& singular, const std::string& plural) {

@@ -20,6 +20,8 @@ std::string site_text(const CodeLocation& loc);
 // The same source place: file, line and function where there is a line, otherwise the
 // same function in the same module.
 bool same_site(const CodeLocation& a, const CodeLocation& b);
+// 11300000 -> "11.3M", 950 -> "950", 0.52 -> "0.52"; "-" when not finite.
+std::string si_number(double x);
 // "1 thread", "4 threads"
 std::string count_of(uint64_t n, const std::string& singular, const std::string& plural);
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "profiler/text.h"
 #include "absl/strings/str_join.h"
 #include "model/atomic_file.h"
 
@@ -36,16 +37,6 @@ std::string escape(const std::string& s) {
   return out;
 }
 
-// 11300000 -> "11.3M"
-std::string si(double x) {
-  const char* suffix[] = {"", "k", "M", "G", "T"};
-  int i = 0;
-  while (std::fabs(x) >= 1000 && i < 4) {
-    x /= 1000;
-    ++i;
-  }
-  return absl::StrFormat("%.3g%s", x, suffix[i]);
-}
 
 // A "nice" tick step (1, 2 or 5 times a power of ten) giving about `ticks` ticks up to `top`.
 double tick_step(double top, int ticks) {
@@ -122,7 +113,7 @@ std::string render_scaling_svg(const json& t) {
     s += absl::StrFormat(
         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#333\">%s</text>\n",
-        kLeft, sy(y), kLeft + pw, sy(y), kLeft - 6, sy(y) + 4, si(y));
+        kLeft, sy(y), kLeft + pw, sy(y), kLeft - 6, sy(y) + 4, profiler::si_number(y));
   for (const auto& p : points) {
     double n = num(p, "threads");
     s += absl::StrFormat(
@@ -157,7 +148,7 @@ std::string render_scaling_svg(const json& t) {
         "stroke-dasharray=\"5,4\"/>\n"
         "<text x=\"%.1f\" y=\"%.1f\" fill=\"#b42318\">peak N*=%.1f (%s)</text>\n",
         sx(peak_n), kTop, sx(peak_n), kTop + ph, sx(peak_n) + 5, sy(model(peak_n)) - 8, peak_n,
-        si(model(peak_n)));
+        profiler::si_number(model(peak_n)));
   }
   // Every run (small, grey) and the medians (large).
   for (const auto& p : points) {
@@ -168,7 +159,7 @@ std::string render_scaling_svg(const json& t) {
     s += absl::StrFormat(
         "<circle class=\"measured\" cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#111\"><title>%g threads: %s</title>"
         "</circle>\n",
-        sx(n), sy(num(p, "throughput")), n, si(num(p, "throughput")));
+        sx(n), sy(num(p, "throughput")), n, profiler::si_number(num(p, "throughput")));
   }
   // Legend: one row under the plot, left of the axis title.
   const double lx = kLeft, ly = kHeight - 18;
