@@ -131,19 +131,18 @@ class FutexCollector : public Collector {
 
   void add_wait(const futex_wait_event& e) {
     // (the event fields are copied below; the stack copy is linked in finish())
-    model::FutexWait w;
-    w.uaddr = e.uaddr;
-    w.pid = e.tgid;
-    w.tid = e.tid;
-    w.op = e.op;
-    w.expected = e.val;
-    w.owner_tid = e.owner;
-    w.ret = static_cast<int32_t>(e.ret);
-    w.start_ns = e.start_ns;
-    w.duration_ns = e.duration_ns;
-    w.owner_syscall = e.owner_syscall;
-    w.owner_syscall_since_ns = e.owner_since_ns;
-    w.owner_syscall_ip = e.owner_ip;
+    model::FutexWait w{.uaddr = e.uaddr,
+                       .pid = e.tgid,
+                       .tid = e.tid,
+                       .op = e.op,
+                       .expected = e.val,
+                       .owner_tid = e.owner,
+                       .ret = static_cast<int32_t>(e.ret),
+                       .start_ns = e.start_ns,
+                       .duration_ns = e.duration_ns,
+                       .owner_syscall = e.owner_syscall,
+                       .owner_syscall_since_ns = e.owner_since_ns,
+                       .owner_syscall_ip = e.owner_ip};
     ++waits_seen_;
     // Every wait with a stack copy is kept; of the others, 1 in keep_every_. When the
     // kept waits reach the cap, every other one of them is dropped and the stride

@@ -49,25 +49,22 @@ void pop_return_address(model::StackCopy& sc) {
 bool is_clone_wrapper_syscall(int nr) { return nr == SYS_clone || nr == SYS_clone3; }
 
 SchedThread thread_from_stat(const sched_thread_stat& s) {
-  SchedThread t;
-  t.pid = s.tgid;
-  t.tid = s.tid;
-  t.comm.assign(s.comm, strnlen(s.comm, sizeof s.comm));
-  t.created_ns = s.created_ns;
-  t.exited_ns = s.exited_ns;
-  t.first_seen_ns = s.first_seen_ns;
-  t.on_cpu_ns = s.on_cpu_ns;
-  t.off_cpu_ns = s.off_cpu_ns;
-  t.runq_ns = s.runq_ns;
-  t.max_runq_ns = s.max_runq_ns;
-  t.runq_count = s.runq_count;
-  t.voluntary_switches = s.vol_switches;
-  t.involuntary_switches = s.invol_switches;
-  t.wakeups = s.wakeups;
-  for (int i = 0; i < SCHED_SC_CLASSES; ++i) {
-    t.syscall_ns[i] = s.sc_ns[i];
-    t.syscall_count[i] = s.sc_count[i];
-  }
+  SchedThread t{.pid = s.tgid,
+                .tid = s.tid,
+                .comm = std::string(s.comm, strnlen(s.comm, sizeof s.comm)),
+                .created_ns = s.created_ns,
+                .exited_ns = s.exited_ns,
+                .first_seen_ns = s.first_seen_ns,
+                .on_cpu_ns = s.on_cpu_ns,
+                .off_cpu_ns = s.off_cpu_ns,
+                .runq_ns = s.runq_ns,
+                .max_runq_ns = s.max_runq_ns,
+                .runq_count = s.runq_count,
+                .voluntary_switches = s.vol_switches,
+                .involuntary_switches = s.invol_switches,
+                .wakeups = s.wakeups};
+  std::copy(s.sc_ns, s.sc_ns + SCHED_SC_CLASSES, t.syscall_ns.begin());
+  std::copy(s.sc_count, s.sc_count + SCHED_SC_CLASSES, t.syscall_count.begin());
   return t;
 }
 
@@ -177,13 +174,8 @@ class SchedCollector : public Collector {
   }
 
   void add_syscall(const sched_syscall_event& e) {
-    model::SyscallSample s;
-    s.pid = e.tgid;
-    s.tid = e.tid;
-    s.nr = e.nr;
-    s.enter_ns = e.enter_ns;
-    s.duration_ns = e.duration_ns;
-    s.ip = e.ip;
+    model::SyscallSample s{
+        .pid = e.tgid, .tid = e.tid, .nr = e.nr, .enter_ns = e.enter_ns, .duration_ns = e.duration_ns, .ip = e.ip};
     if (e.stack_seq) {
       if (const int32_t stack = stacks_.index_of(e.stack_seq); stack >= 0) {
         s.stack = stack;

@@ -74,37 +74,26 @@ T read_le(const uint8_t*& p) {
   return v;
 }
 
+// The packed record's fields, in order: one list for the writer and the reader.
+#define CCPROF_PACKED_WAIT_FIELDS(X)                                                                   \
+  X(uaddr) X(pid) X(tid) X(op) X(expected) X(owner_tid) X(ret) X(start_ns) X(duration_ns) X(stack) \
+  X(owner_syscall) X(owner_syscall_since_ns) X(owner_syscall_ip)
+
+#define CCPROF_FIELD_SIZE(f) +sizeof(FutexWait::f)
+static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) == kPackedWaitSize, "packed wait layout changed");
+#undef CCPROF_FIELD_SIZE
+
 void pack_wait(const FutexWait& w, std::vector<uint8_t>& out) {
-  append_le(out, w.uaddr);
-  append_le(out, w.pid);
-  append_le(out, w.tid);
-  append_le(out, w.op);
-  append_le(out, w.expected);
-  append_le(out, w.owner_tid);
-  append_le(out, w.ret);
-  append_le(out, w.start_ns);
-  append_le(out, w.duration_ns);
-  append_le(out, w.stack);
-  append_le(out, w.owner_syscall);
-  append_le(out, w.owner_syscall_since_ns);
-  append_le(out, w.owner_syscall_ip);
+#define CCPROF_PACK(f) append_le(out, w.f);
+  CCPROF_PACKED_WAIT_FIELDS(CCPROF_PACK)
+#undef CCPROF_PACK
 }
 
 FutexWait unpack_wait(const uint8_t* p) {
   FutexWait w;
-  w.uaddr = read_le<uint64_t>(p);
-  w.pid = read_le<uint32_t>(p);
-  w.tid = read_le<uint32_t>(p);
-  w.op = read_le<uint32_t>(p);
-  w.expected = read_le<uint32_t>(p);
-  w.owner_tid = read_le<int32_t>(p);
-  w.ret = read_le<int32_t>(p);
-  w.start_ns = read_le<uint64_t>(p);
-  w.duration_ns = read_le<uint64_t>(p);
-  w.stack = read_le<int32_t>(p);
-  w.owner_syscall = read_le<int32_t>(p);
-  w.owner_syscall_since_ns = read_le<uint64_t>(p);
-  w.owner_syscall_ip = read_le<uint64_t>(p);
+#define CCPROF_UNPACK(f) w.f = read_le<decltype(w.f)>(p);
+  CCPROF_PACKED_WAIT_FIELDS(CCPROF_UNPACK)
+#undef CCPROF_UNPACK
   return w;
 }
 
