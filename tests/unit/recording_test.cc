@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "tests/unit/recording_util.h"
+
 namespace ccprof::model {
 namespace {
 
@@ -26,26 +28,12 @@ Recording sample_recording() {
   p.maps.push_back({0x1000, 0x2000, 0, "r-xp", "/bin/a", 99});
   r.processes.push_back(p);
   r.threads.push_back({42, 42, "a", 1000, 0});
-  StackCopy s;
-  s.pid = 42;
-  s.tid = 43;
-  s.regs[kRip] = 0x1234;
-  s.regs[kRsp] = 0x7fff0000;
-  s.stack = {1, 2, 3, 0, 255};
-  r.stacks.push_back(s);
-  FutexWait w;
-  w.uaddr = 0x5000;
-  w.pid = 42;
-  w.tid = 43;
-  w.owner_tid = 42;
-  w.duration_ns = 12345;
-  w.stack = 0;
-  w.owner_syscall = 0;
-  r.futex_waits.push_back(w);
-  FutexAddrStats a;
-  a.uaddr = 0x5000;
-  a.pid = 42;
-  a.waits = 1;
+  r.stacks.push_back({.pid = 42, .tid = 43, .regs = {}, .stack = {1, 2, 3, 0, 255}});
+  r.stacks[0].regs[kRip] = 0x1234;
+  r.stacks[0].regs[kRsp] = 0x7fff0000;
+  r.futex_waits.push_back(
+      {.uaddr = 0x5000, .pid = 42, .tid = 43, .owner_tid = 42, .duration_ns = 12345, .stack = 0, .owner_syscall = 0});
+  FutexAddrStats a{.uaddr = 0x5000, .pid = 42, .waits = 1};
   a.hist_log2_ns[13] = 1;
   r.futex_addrs.push_back(a);
   r.has_sched = true;
@@ -54,15 +42,11 @@ Recording sample_recording() {
   return r;
 }
 
-std::string temp_path(const char* name) {
-  return std::string(::testing::TempDir()) + "/" + name + std::to_string(getpid());
-}
+std::string temp_path(const char* name) { return temp_recording_path(name); }
 
 TEST(Recording, RoundTripKeepsEveryField) {
   Recording r = sample_recording();
-  std::string path = temp_path("rec");
-  ASSERT_TRUE(save_recording(r, path).ok());
-  auto back = load_recording(path);
+  auto back = round_trip(r, "rec");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->command, r.command);
   EXPECT_EQ(back->exit_code, 7);
@@ -77,7 +61,6 @@ TEST(Recording, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->sched.long_syscall_ns, 7u);
   EXPECT_EQ(back->losses.at("futex.wait_events_dropped"), 3u);
   EXPECT_DOUBLE_EQ(back->duration_s(), 2.0);
-  unlink(path.c_str());
 }
 
 TEST(Recording, TruncatedFileIsRejectedWithAClearError) {

@@ -10,6 +10,7 @@
 
 #include "profiler/model_names.h"
 #include "profiler/sched_rules.h"
+#include "tests/unit/recording_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -39,20 +40,19 @@ TEST(SyscallClass, BlockingSyscallsAreIoSleepOrPoll) {
 SchedSection sample_section() {
   SchedSection s;
   s.long_syscall_ns = 1'000'000;
-  SchedThread t;
-  t.pid = 10;
-  t.tid = 11;
-  t.comm = "worker \"<x>\"";
-  t.created_ns = 5;
-  t.exited_ns = 900;
-  t.on_cpu_ns = 100;
-  t.off_cpu_ns = 700;
-  t.runq_ns = 50;
-  t.max_runq_ns = 20;
-  t.runq_count = 3;
-  t.voluntary_switches = 7;
-  t.involuntary_switches = 2;
-  t.wakeups = 6;
+  SchedThread t{.pid = 10,
+                .tid = 11,
+                .comm = "worker \"<x>\"",
+                .created_ns = 5,
+                .exited_ns = 900,
+                .on_cpu_ns = 100,
+                .off_cpu_ns = 700,
+                .runq_ns = 50,
+                .max_runq_ns = 20,
+                .runq_count = 3,
+                .voluntary_switches = 7,
+                .involuntary_switches = 2,
+                .wakeups = 6};
   t.syscall_ns[static_cast<int>(SyscallClass::kIo)] = 400;
   t.syscall_ns[static_cast<int>(SyscallClass::kPoll)] = 150;
   t.syscall_count[static_cast<int>(SyscallClass::kIo)] = 4;
@@ -77,10 +77,7 @@ TEST(SchedSection, RoundTripsThroughASavedRecording) {
   rec.futex = {500, 100, 5};
   rec.memory_sampler.mode = "decode";
   rec.memory_sampler.period_ns = 1'000'000;
-  std::string path = testing::TempDir() + "/sections_test.ccprof";
-  ASSERT_TRUE(model::save_recording(rec, path).ok());
-  auto back = model::load_recording(path);
-  std::remove(path.c_str());
+  auto back = model::round_trip(rec, "sections");
   ASSERT_TRUE(back.ok()) << back.status();
   ASSERT_TRUE(back->has_sched);
   const SchedSection* s = &back->sched;
@@ -112,11 +109,7 @@ TEST(SchedSection, RoundTripsThroughASavedRecording) {
 }
 
 TEST(SchedSection, AbsentSectionsStayAbsent) {
-  Recording rec;
-  std::string path = testing::TempDir() + "/sections_absent.ccprof";
-  ASSERT_TRUE(model::save_recording(rec, path).ok());
-  auto back = model::load_recording(path);
-  std::remove(path.c_str());
+  auto back = model::round_trip(Recording{}, "sections_absent");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_FALSE(back->has_sched);
   EXPECT_FALSE(back->has_lockrate);
@@ -126,10 +119,7 @@ TEST(SchedSection, AStackIndexBeyondTheStacksIsCorrupt) {
   Recording rec;
   rec.has_sched = true;
   rec.sched = sample_section();  // names stack 0; rec.stacks is empty
-  std::string path = testing::TempDir() + "/sections_bad_stack.ccprof";
-  ASSERT_TRUE(model::save_recording(rec, path).ok());
-  auto back = model::load_recording(path);
-  std::remove(path.c_str());
+  auto back = model::round_trip(rec, "sections_bad_stack");
   EXPECT_TRUE(absl::IsDataLoss(back.status())) << back.status();
   EXPECT_NE(back.status().message().find("stack 0"), std::string::npos) << back.status();
 }
