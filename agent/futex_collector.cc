@@ -20,12 +20,6 @@ namespace {
 
 using model::Recording;
 
-struct SkelDeleter {
-  void operator()(futex_bpf* s) const { futex_bpf__destroy(s); }
-};
-struct RingDeleter {
-  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
-};
 
 class FutexCollector : public Collector {
  public:
@@ -187,8 +181,8 @@ class FutexCollector : public Collector {
   }
 
   FutexOptions opts_;
-  std::unique_ptr<futex_bpf, SkelDeleter> skel_;
-  std::unique_ptr<ring_buffer, RingDeleter> events_rb_, stacks_rb_;
+  SkeletonPtr<futex_bpf, &futex_bpf__destroy> skel_;
+  RingBufferPtr events_rb_, stacks_rb_;
   Recording* rec_ = nullptr;
   StackReceiver stacks_;
   // Wait events kept in memory at most (~100 bytes each in the recording).

@@ -17,12 +17,6 @@
 namespace ccprof::agent {
 namespace {
 
-struct SkelDeleter {
-  void operator()(lockrate_bpf* s) const { lockrate_bpf__destroy(s); }
-};
-struct LinkDeleter {
-  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
 
 class LockRateCollector : public Collector {
  public:
@@ -105,8 +99,8 @@ class LockRateCollector : public Collector {
   }
 
   LockRateOptions opts_;
-  std::unique_ptr<lockrate_bpf, SkelDeleter> skel_;
-  std::unique_ptr<bpf_link, LinkDeleter> link_;
+  SkeletonPtr<lockrate_bpf, &lockrate_bpf__destroy> skel_;
+  LinkPtr link_;
   std::string libc_;
   bool failed_ = false;
   uint64_t start_ns_ = 0, next_window_ns_ = 0, window_start_ns_ = 0, window_end_ns_ = 0, window_total_ns_ = 0;

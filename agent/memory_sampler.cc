@@ -1,4 +1,5 @@
 #include "agent/memory_sampler.h"
+#include "agent/bpf_map.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -69,15 +70,6 @@ void write_section(Recording& rec, const std::string& mode, const std::string& r
 
 // ---- decode mode -------------------------------------------------------------------
 
-struct SkelDeleter {
-  void operator()(sample_bpf* s) const { sample_bpf__destroy(s); }
-};
-struct RingDeleter {
-  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
-};
-struct LinkDeleter {
-  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
 
 class DecodeSampler : public Collector {
  public:
@@ -164,10 +156,10 @@ class DecodeSampler : public Collector {
 
   MemorySamplerOptions opts_;
   std::string reason_;
-  std::unique_ptr<sample_bpf, SkelDeleter> skel_;
-  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  SkeletonPtr<sample_bpf, &sample_bpf__destroy> skel_;
+  std::vector<LinkPtr> links_;
   std::vector<UniqueFd> fds_;
-  std::unique_ptr<ring_buffer, RingDeleter> rb_;
+  RingBufferPtr rb_;
   Recording* rec_ = nullptr;
   uint64_t samples_ = 0;
 };

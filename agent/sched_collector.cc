@@ -26,12 +26,6 @@ using model::SchedThread;
 
 static_assert(SCHED_SC_CLASSES == model::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
 
-struct SkelDeleter {
-  void operator()(sched_bpf* s) const { sched_bpf__destroy(s); }
-};
-struct RingDeleter {
-  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
-};
 
 // glibc's clone/clone3 wrappers end their unwind info before the syscall ("in the
 // child the unwind info will be wrong"), so a stack copied at their syscall does not
@@ -225,8 +219,8 @@ class SchedCollector : public Collector {
   }
 
   SchedOptions opts_;
-  std::unique_ptr<sched_bpf, SkelDeleter> skel_;
-  std::unique_ptr<ring_buffer, RingDeleter> events_rb_, stacks_rb_;
+  SkeletonPtr<sched_bpf, &sched_bpf__destroy> skel_;
+  RingBufferPtr events_rb_, stacks_rb_;
   int tgids_fd_ = -1;
   Recording* rec_ = nullptr;
   SchedSection section_;
