@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+
+struct bpf_map;
 #include "model/recording.h"
 
 namespace ccprof::agent {
@@ -15,6 +17,10 @@ struct SharedMaps {
   int tgids_fd = -1;          // ccprof_tgids: u32 tgid -> u8
   int thread_states_fd = -1;  // ccprof_thread_states: u32 tid -> ccprof_thread_state
 };
+
+// Makes a skeleton's copies of the shared maps use the session's (before load).
+// `who` names the collector in the error.
+absl::Status share_maps(bpf_map* tgids, bpf_map* thread_states, const SharedMaps& shared, const char* who);
 
 class Collector {
  public:

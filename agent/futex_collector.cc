@@ -32,10 +32,8 @@ class FutexCollector : public Collector {
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
     skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
-      return absl::InternalError(absl::StrCat("futex collector: cannot share the tgid map: ", strerror(-e)));
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
-      return absl::InternalError(absl::StrCat("futex collector: cannot share the thread-state map: ", strerror(-e)));
+    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "futex collector"); !s.ok())
+      return s;
     // futex2 syscalls exist from Linux 6.7: attach them only where the kernel has them.
     struct Optional { bpf_program* prog; const char* event; };
     for (Optional o : {Optional{skel_->progs.futex_waitv_enter, "sys_enter_futex_waitv"},

@@ -26,10 +26,8 @@ class LockRateCollector : public Collector {
   absl::Status start(const SharedMaps& shared) override {
     skel_.reset(lockrate_bpf__open());
     if (!skel_) return absl::InternalError(absl::StrCat("lockrate collector: cannot open BPF object: ", strerror(errno)));
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
-      return absl::InternalError(absl::StrCat("lockrate collector: cannot share the tgid map: ", strerror(-e)));
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
-      return absl::InternalError(absl::StrCat("lockrate collector: cannot share the thread-state map: ", strerror(-e)));
+    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "lockrate collector"); !s.ok())
+      return s;
     if (int e = lockrate_bpf__load(skel_.get()))
       return absl::InternalError(absl::StrCat("lockrate collector: the kernel rejected the BPF program: ", strerror(-e)));
     start_ns_ = monotonic_ns();

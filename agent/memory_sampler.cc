@@ -79,10 +79,8 @@ class DecodeSampler : public Collector {
   absl::Status start(const SharedMaps& shared) override {
     skel_.reset(sample_bpf__open());
     if (!skel_) return absl::InternalError(absl::StrCat("memory sampler: cannot open BPF object: ", strerror(errno)));
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
-      return absl::InternalError(absl::StrCat("memory sampler: cannot share the tgid map: ", strerror(-e)));
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
-      return absl::InternalError(absl::StrCat("memory sampler: cannot share the thread-state map: ", strerror(-e)));
+    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "memory sampler"); !s.ok())
+      return s;
     bpf_map__set_max_entries(skel_->maps.samples, opts_.ring_bytes);
     if (int e = sample_bpf__load(skel_.get()))
       return absl::InternalError(absl::StrCat("memory sampler: the kernel rejected the BPF program: ", strerror(-e)));

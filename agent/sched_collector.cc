@@ -76,11 +76,8 @@ class SchedCollector : public Collector {
     skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_tgids, shared.tgids_fd))
-      return absl::InternalError(absl::StrCat("sched collector: cannot share the tgid map: ", strerror(-e)));
-    if (int e = bpf_map__reuse_fd(skel_->maps.ccprof_thread_states, shared.thread_states_fd))
-      return absl::InternalError(
-          absl::StrCat("sched collector: cannot share the thread-state map: ", strerror(-e)));
+    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "sched collector"); !s.ok())
+      return s;
     if (int e = sched_bpf__load(skel_.get()))
       return absl::InternalError(
           absl::StrCat("sched collector: the kernel rejected the BPF program: ", strerror(-e)));
