@@ -107,25 +107,24 @@ int ccprof_main(int argc, char** argv) {
   std::string sampler = "auto";
   bool no_sched = false;
 
+  // The options `run` and `attach` share.
+  auto add_profile_options = [&](CLI::App* sub, const char* duration_help) {
+    sub->add_option("-o,--output", out_dir, "output folder")->capture_default_str();
+    sub->add_option("--duration", duration_text, duration_help);
+    sub->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds (comma-separated, or all) is raised");
+    sub->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
+    sub->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
+    sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+  };
   auto* run = app.add_subcommand("run", "launch a command with the probes attached and profile it until it exits");
   std::vector<std::string> command;
-  run->add_option("-o,--output", out_dir, "output folder")->capture_default_str();
-  run->add_option("--duration", duration_text, "stop after this long (10, 10s, 500ms, 2m)");
-  run->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds (comma-separated, or all) is raised");
-  run->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
-  run->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
-  run->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+  add_profile_options(run, "stop after this long (10, 10s, 500ms, 2m)");
   run->add_option("command", command, "the command to profile (after --)")->required();
 
   auto* attach = app.add_subcommand("attach", "profile a running process (all its threads, present and future)");
   uint32_t pid = 0;
   attach->add_option("-p,--pid", pid, "process id")->required();
-  attach->add_option("-o,--output", out_dir, "output folder")->capture_default_str();
-  attach->add_option("--duration", duration_text, "stop after this long (default: until Ctrl-C or the process exits)");
-  attach->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds is raised");
-  attach->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
-  attach->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
-  attach->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+  add_profile_options(attach, "stop after this long (default: until Ctrl-C or the process exits)");
 
   // `ccprof scale` (cli/scale_command.cc): USL fit over thread counts.
   auto* scale = app.add_subcommand("scale", "run a command at several thread counts, fit the Universal Scalability "

@@ -55,21 +55,28 @@ def problem_marked(path, line, slack=2):
     return any("PROBLEM" in l for l in lines[lo:hi])
 
 
+def profile(cmd, out, what):
+    """Runs a ccprof command; (findings document, None) or (None, why it failed)."""
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, f"{what} timed out"
+    if p.returncode != 0:
+        return None, f"{what} exited {p.returncode}: {p.stderr.strip()[-300:]}"
+    try:
+        with open(os.path.join(out, "findings.json")) as f:
+            return json.load(f), None
+    except (OSError, ValueError) as e:
+        return None, f"no readable findings.json: {e}"
+
+
 def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root):
     exe = os.path.join(build, "workloads", workload)
     out = os.path.join(out_root, f"s{scenario:02d}-{variant}")
     cmd = [os.path.join(build, "ccprof"), "run", "-o", out, "--", exe, f"--variant={variant}", f"--seconds={seconds}"]
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        return False, "ccprof timed out"
-    if p.returncode != 0:
-        return False, f"ccprof exited {p.returncode}: {p.stderr.strip()[-300:]}"
-    try:
-        with open(os.path.join(out, "findings.json")) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        return False, f"no readable findings.json: {e}"
+    doc, why = profile(cmd, out, "ccprof")
+    if doc is None:
+        return False, why
     findings = doc.get("findings", [])
     hits = [f for f in findings if f.get("kind") == kind]
     if variant == "fixed":
@@ -124,17 +131,9 @@ def run_scale_case(build, scenario, workload, kind, remedy, variant, seconds, ou
     cmd = [os.path.join(build, "ccprof"), "scale", "-o", out, "--threads", SCALE_THREADS, "--runs", SCALE_RUNS,
            "--metric", r"throughput=([0-9.]+)", "--", exe, f"--variant={variant}", "--threads={threads}",
            f"--seconds={SCALE_SECONDS}"]
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        return False, "ccprof scale timed out"
-    if p.returncode != 0:
-        return False, f"ccprof scale exited {p.returncode}: {p.stderr.strip()[-300:]}"
-    try:
-        with open(os.path.join(out, "findings.json")) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        return False, f"no readable findings.json: {e}"
+    doc, why = profile(cmd, out, "ccprof scale")
+    if doc is None:
+        return False, why
     if not os.path.exists(os.path.join(out, "scaling.svg")):
         return False, "no scaling.svg"
     table = doc.get("scale", {})
