@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "profiler/analysis.h"
+#include "profiler/catalog.h"
+#include "tests/unit/rule_test_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -105,6 +107,61 @@ TEST(LockRules, RankingPutsTheCostliestLockFirst) {
   ASSERT_EQ(a.findings.size(), 2u);
   EXPECT_EQ(a.findings[0].evidence["lock"]["address"], "0x6000");
   EXPECT_GT(a.findings[0].cost_thread_s, a.findings[1].cost_thread_s);
+}
+
+// The rule alone, from a hand-built lock table row.
+TEST(LockRules, TheRuleReadsTheLockTableRow) {
+  Recording r;
+  r.start_ns = 0;
+  r.end_ns = 2 * kSec;
+  for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
+  Index idx(r);
+  LockInfo l;
+  l.pid = 1;
+  l.uaddr = 0x7000;
+  l.type = "mutex";
+  l.data.name = "g_stats_mutex";
+  l.waits = 400;
+  l.total_wait_s = 1.6;
+  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {100, 0.4};
+  l.waiter_thread_s = 8;
+  idx.locks = {l};
+  auto fs = run_rule("lock-contention", idx);
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].subject.kind, SubjectKind::kLock);
+  EXPECT_EQ(fs[0].subject.address, 0x7000u);
+  EXPECT_EQ(fs[0].subject.name, "g_stats_mutex");
+  EXPECT_NEAR(fs[0].cost_share, 0.2, 1e-9);
+  EXPECT_EQ(fs[0].evidence["lock"]["name"], "g_stats_mutex");
+  // The same lock as a condition variable: idle time, not contention.
+  idx.locks[0].type = "condvar";
+  EXPECT_TRUE(run_rule("lock-contention", idx).empty());
+}
+
+Finding on_lock(const char* kind, uint64_t address, double cost, bool explains = true) {
+  Finding f = new_finding(kind);
+  f.subject = {SubjectKind::kLock, 1, address, "m"};
+  f.cost_thread_s = cost;
+  f.explains_subject = explains;
+  return f;
+}
+
+TEST(Arbitration, ASpecificFindingReplacesLockContentionOnTheSameLock) {
+  std::vector<Finding> fs = {on_lock("lock-contention", 0x10, 2.0), on_lock("lock-held-across-io", 0x10, 1.9),
+                             on_lock("lock-contention", 0x20, 0.5)};
+  arbitrate(fs);
+  ASSERT_EQ(fs.size(), 2u);
+  EXPECT_EQ(fs[0].kind, "lock-held-across-io");
+  EXPECT_EQ(fs[1].kind, "lock-contention");
+  EXPECT_EQ(fs[1].subject.address, 0x20u);
+}
+
+TEST(Arbitration, AFindingThatExplainsTooLittleLeavesLockContention) {
+  std::vector<Finding> fs = {on_lock("lock-contention", 0x10, 2.0),
+                             on_lock("lock-held-across-io", 0x10, 0.4, /*explains=*/false)};
+  arbitrate(fs);
+  ASSERT_EQ(fs.size(), 2u);
+  EXPECT_EQ(fs[0].kind, "lock-contention");  // ranked by cost
 }
 
 }  // namespace
