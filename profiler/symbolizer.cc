@@ -30,6 +30,9 @@ const Dwfl_Callbacks kOfflineCallbacks = {
 
 std::string demangle(const char* name) {
   if (!name) return "";
+  // Only mangled names: __cxa_demangle also decodes bare type codes, so a C function
+  // named `w` would come back as `wchar_t` and one named `i` as `int`.
+  if (strncmp(name, "_Z", 2) != 0) return name;
   int status = 0;
   char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
   if (status == 0 && d) {

@@ -12,8 +12,22 @@ __attribute__((noinline)) int symbolizer_test_function(int x) {
   return x * 3 + 1;
 }
 
+// One- and two-letter C names, which are also Itanium type codes (w = wchar_t, i = int).
+extern "C" {
+__attribute__((noinline)) int w(int x) {
+  asm volatile("" ::: "memory");
+  return x + 7;
+}
+__attribute__((noinline)) int ab(int x) {
+  asm volatile("" ::: "memory");
+  return x * 5;
+}
+int64_t i[4];
+}
+
 namespace ccprof::profiler {
 namespace {
+
 
 ProcessInfo self() {
   ProcessInfo p;
@@ -75,6 +89,14 @@ TEST(Symbolizer, UnreadableModuleIsCountedNotFatal) {
   EXPECT_EQ(sym.unresolved_code(), 1u);
   std::vector<uint8_t> bytes;
   EXPECT_FALSE(sym.read_file_bytes(0x400100, 4, bytes));
+}
+
+TEST(Symbolizer, ShortCNamesAreNamesNotTypeCodes) {
+  ProcessInfo p = self();
+  Symbolizer sym(p);
+  EXPECT_EQ(sym.code(reinterpret_cast<uint64_t>(&w)).function, "w");
+  EXPECT_EQ(sym.code(reinterpret_cast<uint64_t>(&ab)).function, "ab");
+  EXPECT_EQ(sym.data(reinterpret_cast<uint64_t>(&i[1])).name, "i+8");
 }
 
 }  // namespace
