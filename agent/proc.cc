@@ -101,11 +101,14 @@ bool process_exists(uint32_t pid) {
   return true;
 }
 
-uint64_t read_rss_bytes(uint32_t pid) {
+ResidentMemory read_resident_memory(uint32_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/statm"));
-  uint64_t size = 0, resident = 0;
-  if (!(in >> size >> resident)) return 0;
-  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t size = 0, resident = 0, shared = 0;
+  if (!(in >> size >> resident >> shared)) return {};
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return {resident * page, (resident > shared ? resident - shared : 0) * page};
 }
+
+uint64_t read_rss_bytes(uint32_t pid) { return read_resident_memory(pid).rss_bytes; }
 
 }  // namespace ccprof::agent

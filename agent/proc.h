@@ -21,5 +21,11 @@ bool process_exists(uint32_t pid);
 uint64_t monotonic_ns();
 // Resident set size in bytes, 0 when the process is gone.
 uint64_t read_rss_bytes(uint32_t pid);
+// Resident memory of a process, all of it and its anonymous part (resident - shared:
+// statm's shared pages are the file-backed and shmem ones). Zeros when it is gone.
+struct ResidentMemory {
+  uint64_t rss_bytes = 0, anon_bytes = 0;
+};
+ResidentMemory read_resident_memory(uint32_t pid);
 
 }  // namespace ccprof::agent

@@ -181,9 +181,9 @@ class SchedCollector : public Collector {
   void sample_rss(uint64_t now) {
     for_each_map_entry<uint32_t, uint8_t>(tgids_fd_, [&](uint32_t tgid, uint8_t) {
       if (!process_exists(tgid)) return;
-      uint64_t rss = read_rss_bytes(tgid);
-      if (rss == 0) return;  // a zombie (no memory left) or a process that just went away
-      section_.rss.push_back({now, tgid, rss});
+      const ResidentMemory m = read_resident_memory(tgid);
+      if (m.rss_bytes == 0) return;  // a zombie (no memory left) or a process that just went away
+      section_.rss.push_back({now, tgid, m.rss_bytes, m.anon_bytes});
     });
   }
 

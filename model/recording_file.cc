@@ -33,7 +33,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exit
                                    involuntary_switches, wakeups, syscall_ns, syscall_count)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSite, pid, nr, ip, count, total_ns, max_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSample, pid, tid, nr, enter_ns, duration_ns, ip, stack)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssSample, time_ns, pid, rss_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssSample, time_ns, pid, rss_bytes, anon_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedSection, long_syscall_ns, threads, syscall_sites, long_syscalls, rss)
 
 // Stack bytes as CBOR byte strings, not arrays of numbers.

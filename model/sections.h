@@ -93,6 +93,9 @@ struct RssSample {
   uint64_t time_ns = 0;  // CLOCK_MONOTONIC
   uint32_t pid = 0;
   uint64_t rss_bytes = 0;
+  // The anonymous part (RssAnon): heap, stacks, private mappings. File pages (an mmap'd
+  // input being read) are resident memory too, but no queue ever holds them.
+  uint64_t anon_bytes = 0;
 };
 
 struct SchedSection {

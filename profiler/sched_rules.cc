@@ -579,17 +579,17 @@ std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
     std::sort(samples.begin(), samples.end(), [](auto& a, auto& b) { return a.time_ns < b.time_ns; });
     size_t i_min = 0;
     for (size_t i = 1; i < samples.size(); ++i)
-      if (samples[i].rss_bytes < samples[i_min].rss_bytes) i_min = i;
+      if (samples[i].anon_bytes < samples[i_min].anon_bytes) i_min = i;
     size_t i_max = i_min;
     for (size_t i = i_min; i < samples.size(); ++i)
-      if (samples[i].rss_bytes > samples[i_max].rss_bytes) i_max = i;
+      if (samples[i].anon_bytes > samples[i_max].anon_bytes) i_max = i;
     if (i_max - i_min + 1 < th::kQueueMinSamples) continue;
-    double lo = samples[i_min].rss_bytes, hi = samples[i_max].rss_bytes, growth = hi - lo;
+    double lo = samples[i_min].anon_bytes, hi = samples[i_max].anon_bytes, growth = hi - lo;
     if (growth < th::kQueueMinGrowthBytes || growth < th::kQueueMinGrowthShare * lo) continue;
     // Steady: RSS rose in most intervals where it moved at all (by more than 256 KiB).
     size_t rising = 0, moving = 0;
     for (size_t i = i_min + 1; i <= i_max; ++i) {
-      double d = static_cast<double>(samples[i].rss_bytes) - samples[i - 1].rss_bytes;
+      double d = static_cast<double>(samples[i].anon_bytes) - samples[i - 1].anon_bytes;
       if (std::fabs(d) < 256.0 * 1024) continue;
       ++moving;
       if (d > 0) ++rising;
@@ -599,7 +599,7 @@ std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
     // Least-squares slope over the growth window.
     double n = i_max - i_min + 1, st = 0, sr = 0, stt = 0, str = 0;
     for (size_t i = i_min; i <= i_max; ++i) {
-      double t = (samples[i].time_ns - samples[i_min].time_ns) / 1e9, r = samples[i].rss_bytes;
+      double t = (samples[i].time_ns - samples[i_min].time_ns) / 1e9, r = samples[i].anon_bytes;
       st += t;
       sr += r;
       stt += t * t;
@@ -677,7 +677,7 @@ std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
     else if (const CodeLocation* a = alloc_sites.top())
       where = absl::StrFormat(" The memory is allocated at %s.", site_text(*a));
     f.explanation = absl::StrFormat(
-        "The resident memory grew from %s to %s in %.1f s (%s/s, rising in %s of the samples), while thread "
+        "The anonymous resident memory (heap, not file pages) grew from %s to %s in %.1f s (%s/s, rising in %s of the samples), while thread "
         "%d (%s) was blocked only %s of its life: nothing slows the producer down, so the rate gap between it "
         "and its consumer turns into queued items in memory.%s Left running, the process ends out of memory; "
         "a bigger queue only delays that.",

@@ -190,10 +190,14 @@ TEST(ThreadChurn, PoolDoesNotFire) {
   EXPECT_EQ(find(fx.run(), "thread-churn"), nullptr);
 }
 
-void add_rss(Fixture& fx, double from_mib, double to_mib) {
-  for (int i = 0; i <= 19; ++i)
-    fx.sec.rss.push_back({kStart + static_cast<uint64_t>(i) * 100 * kMs, 100,
-                          static_cast<uint64_t>((from_mib + (to_mib - from_mib) * i / 19.0) * 1048576)});
+// RSS from `from_mib` to `to_mib` over the profile; `anon` false: the growth is file
+// pages (an mmap'd input being read), the anonymous part stays at from_mib.
+void add_rss(Fixture& fx, double from_mib, double to_mib, bool anon = true) {
+  for (int i = 0; i <= 19; ++i) {
+    const auto mib = static_cast<uint64_t>((from_mib + (to_mib - from_mib) * i / 19.0) * 1048576);
+    fx.sec.rss.push_back({kStart + static_cast<uint64_t>(i) * 100 * kMs, 100, mib,
+                          anon ? mib : static_cast<uint64_t>(from_mib * 1048576)});
+  }
 }
 
 // s10 bad: RSS climbs ~50 MiB/s; the producer never blocks.
@@ -220,6 +224,17 @@ TEST(UnboundedQueue, FlatRssDoesNotFire) {
   fx.add({100, 101, 0.002, 1.999, 0.3, 0.2, 0, 0, 1.5});
   fx.add({100, 102, 0.002, 1.999, 1.0, 1.0});
   add_rss(fx, 3.5, 3.9);
+  EXPECT_EQ(find(fx.run(), "unbounded-queue"), nullptr);
+}
+
+// A reader that maps its input and walks through it: RSS grows by file pages while the
+// reader never blocks, but nothing is queued.
+TEST(UnboundedQueue, FilePagesOfAnMmapReaderAreNotAQueue) {
+  Fixture fx;
+  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
+  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
+  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
+  add_rss(fx, 3, 98, /*anon=*/false);
   EXPECT_EQ(find(fx.run(), "unbounded-queue"), nullptr);
 }
 
