@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/capabilities.h"
 #include "agent/session.h"
+#include "cli/export_command.h"
 #include "cli/scale_command.h"
 #include "profiler/recording.h"
 #include "report/outputs.h"
@@ -151,6 +152,9 @@ int ccprof_main(int argc, char** argv) {
   rep->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds is raised");
   rep->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
 
+  cli::ExportCommand export_cmd;
+  cli::register_export_command(app, export_cmd);
+
   auto* doctor = app.add_subcommand("doctor", "say what this machine lets ccprof do, and which mode each collector uses");
 
   try {
@@ -189,6 +193,11 @@ int ccprof_main(int argc, char** argv) {
       return kExitFindings;
     }
     return 0;
+  }
+
+  if (export_cmd.sub->parsed()) {
+    auto s = cli::run_export(export_cmd);
+    return s.ok() ? 0 : fail(std::string(s.message()));
   }
 
   if (rep->parsed()) {

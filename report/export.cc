@@ -1,0 +1,43 @@
+#include "report/export.h"
+
+#include "profiler/analysis.h"
+#include "profiler/atomic_file.h"
+#include "report/export_collapsed.h"
+#include "report/export_pprof.h"
+#include "report/export_profile.h"
+#include "report/export_trace.h"
+
+namespace ccprof::report {
+
+absl::Status export_recording(const profiler::Recording& rec, const ExportOptions& opts) {
+  if (opts.format != "pprof" && opts.format != "collapsed" && opts.format != "chrome-trace")
+    return absl::InvalidArgumentError("--format must be pprof, collapsed or chrome-trace, not '" + opts.format + "'");
+  if (opts.profile != "contention" && opts.profile != "offcpu")
+    return absl::InvalidArgumentError(
+        opts.profile == "memory"
+            ? "--profile memory is not implemented yet (contention and offcpu are)"
+            : "--profile must be contention or offcpu, not '" + opts.profile + "'");
+  if (opts.out_path.empty()) return absl::InvalidArgumentError("-o FILE is required");
+
+  profiler::AnalysisContext ctx(rec);
+  if (opts.format == "chrome-trace")
+    return profiler::write_file_atomically(opts.out_path, render_chrome_trace(ctx).dump() + "\n", "trace");
+
+  ExportProfile profile;
+  if (opts.profile == "offcpu") {
+    auto p = build_offcpu_profile(ctx);
+    if (!p.ok())
+      return absl::FailedPreconditionError("no off-CPU profile: the recording has no scheduler data (" +
+                                           std::string(p.status().message()) + ")");
+    profile = std::move(*p);
+  } else {
+    profile = build_contention_profile(ctx);
+  }
+  if (opts.format == "collapsed")
+    return profiler::write_file_atomically(opts.out_path, render_collapsed(profile), "folded stacks");
+  auto gz = gzip_bytes(encode_pprof(profile, rec));
+  if (!gz.ok()) return gz.status();
+  return profiler::write_file_atomically(opts.out_path, *gz, "pprof profile");
+}
+
+}  // namespace ccprof::report
