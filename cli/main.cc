@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/capabilities.h"
 #include "agent/session.h"
+#include "cli/diff_command.h"
 #include "cli/export_command.h"
 #include "cli/scale_command.h"
 #include "profiler/recording.h"
@@ -154,6 +155,8 @@ int ccprof_main(int argc, char** argv) {
 
   cli::ExportCommand export_cmd;
   cli::register_export_command(app, export_cmd);
+  cli::DiffCommand diff_cmd;
+  cli::register_diff_command(app, diff_cmd);
 
   auto* doctor = app.add_subcommand("doctor", "say what this machine lets ccprof do, and which mode each collector uses");
 
@@ -198,6 +201,17 @@ int ccprof_main(int argc, char** argv) {
   if (export_cmd.sub->parsed()) {
     auto s = cli::run_export(export_cmd);
     return s.ok() ? 0 : fail(std::string(s.message()));
+  }
+
+  if (diff_cmd.sub->parsed()) {
+    auto diff = cli::run_diff(diff_cmd);
+    if (!diff.ok()) return fail(std::string(diff.status().message()));
+    if (diff_cmd.fail_on_regression && diff->value("regression", false)) {
+      std::fprintf(stderr, "ccprof: --fail-on-regression: a finding is new or regressed; exiting with %d\n",
+                   kExitFindings);
+      return kExitFindings;
+    }
+    return 0;
   }
 
   if (rep->parsed()) {
