@@ -197,7 +197,8 @@ DOM_SUMMARY = r"""
     for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
     return n;
   };
-  const flame = (c) => ({ boxes: +c.dataset.boxes, stacks: +c.dataset.stacks, inked: inked(c), width: c.width, height: c.height });
+  const flame = (c) => ({ boxes: +c.dataset.boxes, stacks: +c.dataset.stacks, inked: inked(c), width: c.width, height: c.height,
+    total: +c.dataset.total, basis: (c.closest('.flame-box').querySelector('.flame-basis') || { dataset: {} }).dataset.basis });
   const timeline = (c) => ({ bars: +c.dataset.bars, rows: +c.dataset.rows, inked: inked(c) });
   return {
     status: document.body.getAttribute('data-ccprof-status'),
@@ -218,6 +219,8 @@ DOM_SUMMARY = r"""
     })),
     overview: q('#overview .ov-title').map(txt),
     losses: q('#losses tbody tr').map((r) => q('td', r).map(txt)),
+    foldedLosses: q('#losses details tbody tr').map((r) => txt(r.querySelector('td'))),
+    lossesFoldedOpen: q('#losses details').some((d) => d.open),
     threads: q('#threads tbody tr').map((r) => q('td', r).map(txt)),
     command: txt(document.getElementById('command')),
     collection: txt(document.getElementById('collection')),
@@ -267,9 +270,14 @@ def check_common(c, doc, dom, events, page_url):
     c.check([f["kind"] for f in dom["findings"]] == [findings[i]["kind"] for i in order], "each card shows its kind")
     c.check(dom["overview"] == [findings[i]["title"] for i in order], "overview lists the findings in rank order")
     losses = doc.get("losses", [])
-    c.check([r[0] for r in dom["losses"]] == [l["what"] for l in losses] and
-            all(r[1] == f"{l['count']:,}" for r, l in zip(dom["losses"], losses)),
-            f"header shows all {len(losses)} losses with their counts", f"{dom['losses']}")
+    # Non-zero counters first (in the document's order), then the zero ones, folded.
+    lost = [l for l in losses if l["count"] > 0]
+    zero = [l for l in losses if not l["count"] > 0]
+    c.check([r[0] for r in dom["losses"]] == [l["what"] for l in lost + zero] and
+            all(r[1] == f"{l['count']:,}" for r, l in zip(dom["losses"], lost + zero)),
+            f"header shows all {len(losses)} losses with their counts, non-zero first", f"{dom['losses']}")
+    c.check(dom["foldedLosses"] == [l["what"] for l in zero] and not dom["lossesFoldedOpen"],
+            f"the {len(zero)} zero loss counters are folded", f"{dom['foldedLosses']}")
     argv = doc["target"]["command"]
     try:
         shown = shlex.split(dom["command"])
@@ -347,6 +355,15 @@ def check_locks(c, doc, dom):
         fl = card["flames"]
         c.check(len(fl) == 1 and fl[0]["stacks"] == n and fl[0]["boxes"] > 0 and fl[0]["inked"] > 1000,
                 f"finding #{findings[i]['rank']}: flame graph of its lock's {n} stacks is drawn", fl)
+        timed = any(s.get("wait_s", 0) > 0 for s in doc["stacks"] if s["lock"] == addr)
+        if fl and timed:
+            total = ev["lock"]["total_wait_s"]
+            c.check(fl[0]["basis"] in ("wait", "scaled-wait") and abs(fl[0]["total"] - total) <= 1e-6 * max(1, total),
+                    f"finding #{findings[i]['rank']}: flame graph says its widths are wait time, scaled to the "
+                    f"lock's exact {total:.3f} s", fl)
+        elif fl:
+            c.check(fl[0]["basis"] == "stacks", f"finding #{findings[i]['rank']}: flame graph says its widths "
+                    "are sampled stacks (no wait times)", fl)
         tl = card["timelines"]
         c.check(len(tl) == 1 and tl[0]["bars"] > 0 and tl[0]["rows"] > 0 and tl[0]["inked"] > 100,
                 f"finding #{findings[i]['rank']}: per-thread timeline is drawn", tl)
