@@ -20,7 +20,7 @@ void register_export_command(CLI::App& app, ExportCommand& cmd) {
   cmd.sub->add_option("recording", cmd.recording, "a recording.ccprof file, or the output folder that holds it")
       ->required();
   cmd.sub->add_option("--format", cmd.opts.format, "pprof, collapsed or chrome-trace")->capture_default_str();
-  cmd.sub->add_option("--profile", cmd.opts.profile, "for pprof and collapsed: contention or offcpu")
+  cmd.sub->add_option("--profile", cmd.opts.profile, "for pprof and collapsed: contention, offcpu or memory")
       ->capture_default_str();
   cmd.sub->add_option("-o,--output", cmd.opts.out_path, "the file to write")->required();
 }

@@ -12,11 +12,8 @@ namespace ccprof::report {
 absl::Status export_recording(const profiler::Recording& rec, const ExportOptions& opts) {
   if (opts.format != "pprof" && opts.format != "collapsed" && opts.format != "chrome-trace")
     return absl::InvalidArgumentError("--format must be pprof, collapsed or chrome-trace, not '" + opts.format + "'");
-  if (opts.profile != "contention" && opts.profile != "offcpu")
-    return absl::InvalidArgumentError(
-        opts.profile == "memory"
-            ? "--profile memory is not implemented yet (contention and offcpu are)"
-            : "--profile must be contention or offcpu, not '" + opts.profile + "'");
+  if (opts.profile != "contention" && opts.profile != "offcpu" && opts.profile != "memory")
+    return absl::InvalidArgumentError("--profile must be contention, offcpu or memory, not '" + opts.profile + "'");
   if (opts.out_path.empty()) return absl::InvalidArgumentError("-o FILE is required");
 
   profiler::AnalysisContext ctx(rec);
@@ -30,6 +27,8 @@ absl::Status export_recording(const profiler::Recording& rec, const ExportOption
       return absl::FailedPreconditionError("no off-CPU profile: the recording has no scheduler data (" +
                                            std::string(p.status().message()) + ")");
     profile = std::move(*p);
+  } else if (opts.profile == "memory") {
+    profile = build_memory_profile(ctx);
   } else {
     profile = build_contention_profile(ctx);
   }

@@ -10,7 +10,7 @@ namespace ccprof::report {
 
 struct ExportOptions {
   std::string format = "pprof";         // pprof | collapsed | chrome-trace
-  std::string profile = "contention";   // contention | offcpu (pprof and collapsed)
+  std::string profile = "contention";   // contention | offcpu | memory (pprof and collapsed)
   std::string out_path;
 };
 

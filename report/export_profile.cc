@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_format.h"
 #include "profiler/lock_table.h"
+#include "profiler/analysis.h"
+#include "profiler/thresholds.h"
 #include "profiler/sched_data.h"
 
 namespace ccprof::report {
@@ -112,6 +114,56 @@ ExportProfile build_contention_profile(AnalysisContext& ctx) {
   if (unsampled_locks)
     p.comments.push_back(absl::StrFormat("%d locks had no sampled stack: their waits are under one pseudo frame",
                                          unsampled_locks));
+  return p;
+}
+
+ExportProfile build_memory_profile(AnalysisContext& ctx) {
+  const auto& rec = ctx.rec;
+  ExportProfile p;
+  p.kind = "memory";
+  p.sample_types = {{"samples", "count"}};
+  p.default_sample_type = "samples";
+  p.duration_ns = static_cast<int64_t>(rec.end_ns - rec.start_ns);
+  // The same decoding and cache-line table as the report (a second analysis of the
+  // recording; the export keeps its own context for the frames).
+  profiler::Analysis analysis = profiler::analyze(rec);
+  const nlohmann::json lines = analysis.tables.value("cache_lines", nlohmann::json::array());
+  const nlohmann::json mem = analysis.tables.value("memory", nlohmann::json::object());
+  p.comments.push_back("ccprof memory profile: decoded memory-access samples (mode " +
+                       mem.value("mode", std::string("unknown")) + ") on the cache lines the report shows");
+  p.comments.push_back(absl::StrFormat(
+      "%d memory samples, %d with a data address; only the hottest %d lines with at least %d samples are exported",
+      mem.value("samples", 0), mem.value("with_address", 0), lines.size(),
+      profiler::thresholds::kMemoryMinLineSamples));
+  for (const auto& line : lines) {
+    std::string name = line.value("name", "");
+    std::string address = line.value("address", "");
+    for (const auto& off : line.value("offsets", nlohmann::json::array())) {
+      for (const auto& insn : off.value("instructions", nlohmann::json::array())) {
+        uint64_t ip = std::stoull(insn.value("address", "0x0"), nullptr, 16);
+        ExportFrame f;
+        // The process whose mappings hold the instruction (lines carry no pid).
+        for (const auto& proc : rec.processes) {
+          profiler::Symbolizer* sym = ctx.symbolizer(proc.pid);
+          if (sym && sym->map_of(ip)) {
+            f = {proc.pid, ip, &sym->code(ip), ""};
+            break;
+          }
+        }
+        if (!f.loc) f.pseudo = insn.value("function", std::string("[unknown instruction]"));
+        p.samples.push_back({{f},
+                             {insn.value("count", int64_t{0})},
+                             {{"cache_line", name.empty() ? address : name},
+                              {"cache_line_address", address},
+                              {"member", off.value("member", "")},
+                              {"access", insn.value("kind", "")},
+                              {"region", line.value("region", "")},
+                              // A string: pprof drops numeric labels whose value is 0.
+                              {"offset", std::to_string(off.value("offset", int64_t{0}))}},
+                             {}});
+      }
+    }
+  }
   return p;
 }
 

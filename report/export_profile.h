@@ -50,6 +50,12 @@ ExportProfile build_contention_profile(profiler::AnalysisContext& ctx);
 // NotFound when the recording has no sched section.
 absl::StatusOr<ExportProfile> build_offcpu_profile(profiler::AnalysisContext& ctx);
 
+// Memory accesses (samples/count) of the cache lines the report shows (the hottest
+// lines, see "cache_lines" in docs/findings-schema.md): one sample per line, offset and
+// instruction, labelled with the cache line, the member at that offset and the access
+// kind (read, write, rmw, locked-rmw, cas).
+ExportProfile build_memory_profile(profiler::AnalysisContext& ctx);
+
 // Splits `total` over `weights` in proportion, rounding so that the parts sum to
 // `total` exactly (cumulative rounding). All zero weights split evenly.
 std::vector<int64_t> apportion(int64_t total, const std::vector<double>& weights);

@@ -130,6 +130,26 @@ class Export(unittest.TestCase):
         self.assertLessEqual(lock, lock_wait * (1 + TOLERANCE))
         self.assertGreater(lock, 0)
 
+    def test_pprof_memory_counts_the_report_cache_lines(self):
+        path = self.export("memory.pb.gz", "--format=pprof", "--profile=memory")
+        lines = self.doc["cache_lines"]
+        want = sum(i["count"] for l in lines for o in l["offsets"] for i in o["instructions"])
+        p = run("go", "tool", "pprof", "-top", "-nodefraction=0", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        if not lines:
+            self.assertIn("Total samples = 0", p.stdout)
+            return
+        m = re.search(r"of (\d+) total", p.stdout)
+        self.assertTrue(m, p.stdout)
+        self.assertEqual(int(m.group(1)), want)
+        hottest = max(lines, key=lambda l: l["samples"])
+        fn = max((i for o in hottest["offsets"] for i in o["instructions"]), key=lambda i: i["count"])["function"]
+        self.assertIn(fn, p.stdout)
+        tags = run("go", "tool", "pprof", "-tags", path).stdout
+        for key in ("cache_line:", "member:", "access:", "offset:"):
+            self.assertIn(key, tags)
+        self.assertIn(hottest["name"] or hottest["address"], tags)
+
     def test_collapsed_is_folded_stacks_summing_to_the_wait(self):
         path = self.export("contention.folded", "--format=collapsed")
         with open(path) as f:
