@@ -15,6 +15,7 @@
 #include "cli/diff_command.h"
 #include "cli/export_command.h"
 #include "cli/scale_command.h"
+#include "cli/serve_command.h"
 #include "profiler/recording.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
@@ -157,6 +158,8 @@ int ccprof_main(int argc, char** argv) {
   cli::register_export_command(app, export_cmd);
   cli::DiffCommand diff_cmd;
   cli::register_diff_command(app, diff_cmd);
+  cli::ServeCommand serve_cmd;
+  cli::register_serve_command(app, serve_cmd);
 
   auto* doctor = app.add_subcommand("doctor", "say what this machine lets ccprof do, and which mode each collector uses");
 
@@ -200,6 +203,15 @@ int ccprof_main(int argc, char** argv) {
 
   if (export_cmd.sub->parsed()) {
     auto s = cli::run_export(export_cmd);
+    return s.ok() ? 0 : fail(std::string(s.message()));
+  }
+
+  if (serve_cmd.sub->parsed()) {
+    double window = 0;
+    if (!parse_duration(serve_cmd.window_text, &window))
+      return fail("--window: '" + serve_cmd.window_text + "' is not a duration (examples: 10s, 500ms, 2m)");
+    install_signal_handlers();
+    auto s = cli::run_serve(serve_cmd, window);
     return s.ok() ? 0 : fail(std::string(s.message()));
   }
 
