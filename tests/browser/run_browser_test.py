@@ -225,6 +225,14 @@ DOM_SUMMARY = r"""
     command: txt(document.getElementById('command')),
     collection: txt(document.getElementById('collection')),
     allStacksFlames: q('#locks canvas.flamegraph').map(flame),
+    scale: (() => {
+      const sec = document.getElementById('scale');
+      const g = sec && sec.querySelector('svg.scaling');
+      return sec ? { points: g ? +g.dataset.points : 0, dots: g ? q('circle.point', g).length : 0,
+        runs: g ? q('circle.run', g).length : 0, fit: !!(g && g.querySelector('path.fit')),
+        retro: !!(g && g.querySelector('rect.retrograde')), rows: q('table tbody tr', sec).map((r) => q('td', r).map(txt)),
+        text: sec.innerText } : null;
+    })(),
     bodyText: document.body.innerText,
     scripts: document.scripts.length,
     images: document.images.length,
@@ -401,6 +409,23 @@ def check_cache_lines(c, doc, dom):
                     f"finding #{f['rank']}: {len(tids_at)} threads, each at its own offsets {offsets}", tids_at)
 
 
+def check_scale(c, doc, dom):
+    t = doc["scale"]
+    sc = dom["scale"]
+    if not c.check(sc is not None, "the scale section is shown"):
+        return
+    pts = t["points"]
+    c.check(sc["dots"] == len(pts) and sc["runs"] == sum(len(p["runs"]) for p in pts),
+            f"the chart has a dot per thread count ({len(pts)}) and per run", sc)
+    c.check(sc["fit"] == bool(t["fit"].get("fitted")), "the fitted USL curve is drawn when there is a fit", sc)
+    c.check(sc["retro"] == bool(t["retrograde"].get("detected")), "the retrograde region is shaded when detected", sc)
+    c.check([int(r[0]) for r in sc["rows"]] == [p["threads"] for p in pts], "the table has a row per thread count",
+            sc["rows"])
+    c.check(t["retrograde"]["reason"] in sc["text"], "the verdict is shown", sc["text"][:300])
+    c.check(f"{t['fit']['alpha']:.3g}" in sc["text"] and f"{t['fit']['beta']:.3g}" in sc["text"],
+            "alpha and beta of the fit are shown", sc["text"][-300:])
+
+
 def check_hostile(c, doc, dom, html_path, data):
     c.check(dom["xss"] is None, "no injected script ran (window.__ccprof_xss unset)", dom["xss"])
     c.check(dom["scripts"] == 2 and dom["images"] == 0 and dom["handlers"] == 0,
@@ -466,6 +491,10 @@ def run_case(case, args):
             check_cache_lines(c, doc, dom)
         if case == "hostile-strings":
             check_hostile(c, doc, dom, html, data)
+        if case == "scale":
+            check_scale(c, doc, dom)
+        elif case != "sparse":
+            c.check(dom["scale"] is None, "no scale section without a scale table", dom["scale"])
         if case == "large":
             print(f"FIGURE [{case}] report with {len(doc['stacks']):,} stacks and {len(doc['timeline']):,} timeline "
                   f"events ({html.stat().st_size / 1e6:.1f} MB): drawn {dom['readyMs']:.0f} ms after navigation "
@@ -507,7 +536,7 @@ def main():
     p.add_argument("--slices", action="store_true", help="also save the page in 1000-px screenshots, CASE-partN.png")
     p.add_argument("cases", nargs="+",
                    choices=["lock-contention", "lock-held-across-io", "false-sharing", "hostile-strings", "large",
-                            "sparse"])
+                            "sparse", "scale"])
     p.add_argument("--findings", action="append", default=[], metavar="CASE=PATH",
                    help="check a findings.json made by ccprof instead of the case's fixture")
     args = p.parse_args()
