@@ -12,10 +12,13 @@
 #include "absl/strings/str_split.h"
 #include "agent/capabilities.h"
 #include "agent/session.h"
+#include "cli/diff_command.h"
+#include "cli/export_command.h"
 #include "cli/scale_command.h"
 #include "model/recording.h"
 #include "profiler/analysis.h"
 #include "report/findings_json.h"
+#include "cli/serve_command.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
 #include "spdlog/spdlog.h"
@@ -153,6 +156,13 @@ int ccprof_main(int argc, char** argv) {
   rep->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds is raised");
   rep->add_option("--min-cost", gate.min_cost, "with --fail-on: minimum cost in thread-seconds");
 
+  cli::ExportCommand export_cmd;
+  cli::register_export_command(app, export_cmd);
+  cli::DiffCommand diff_cmd;
+  cli::register_diff_command(app, diff_cmd);
+  cli::ServeCommand serve_cmd;
+  cli::register_serve_command(app, serve_cmd);
+
   auto* doctor = app.add_subcommand("doctor", "say what this machine lets ccprof do, and which mode each collector uses");
   auto* catalog = app.add_subcommand("catalog", "print the finding kinds and loss counters ccprof knows, as JSON");
 
@@ -193,6 +203,31 @@ int ccprof_main(int argc, char** argv) {
     std::string which;
     if (gate_matches(*doc, gate, &which)) {
       std::fprintf(stderr, "ccprof: --fail-on: a %s finding was raised; exiting with %d\n", which.c_str(),
+                   kExitFindings);
+      return kExitFindings;
+    }
+    return 0;
+  }
+
+  if (export_cmd.sub->parsed()) {
+    auto s = cli::run_export(export_cmd);
+    return s.ok() ? 0 : fail(std::string(s.message()));
+  }
+
+  if (serve_cmd.sub->parsed()) {
+    double window = 0;
+    if (!parse_duration(serve_cmd.window_text, &window))
+      return fail("--window: '" + serve_cmd.window_text + "' is not a duration (examples: 10s, 500ms, 2m)");
+    install_signal_handlers();
+    auto s = cli::run_serve(serve_cmd, window);
+    return s.ok() ? 0 : fail(std::string(s.message()));
+  }
+
+  if (diff_cmd.sub->parsed()) {
+    auto diff = cli::run_diff(diff_cmd);
+    if (!diff.ok()) return fail(std::string(diff.status().message()));
+    if (diff_cmd.fail_on_regression && diff->value("regression", false)) {
+      std::fprintf(stderr, "ccprof: --fail-on-regression: a finding is new or regressed; exiting with %d\n",
                    kExitFindings);
       return kExitFindings;
     }

@@ -251,6 +251,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
     levels.push_back({symbol_name, "", 0});
   }
   for (const auto& lv : levels) loc.inline_chain.push_back(lv.function);
+  for (const auto& lv : levels) loc.inline_levels.push_back({lv.function, lv.file, lv.line});
   // The user's view: the innermost level whose source is not a system header.
   const Level* pick = &levels.front();
   for (const auto& lv : levels)

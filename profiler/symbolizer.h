@@ -26,6 +26,9 @@ struct CodeLocation {
   bool has_debug_info = false;
   bool in_system_library = false;  // libc, libstdc++, ld.so, libpthread, libpython...
   std::vector<std::string> inline_chain;  // innermost first, e.g. {"std::mutex::lock", "count_words"}
+  // The same levels with their own source line (for exports that keep inlined frames).
+  struct InlineLevel { std::string function, file; int line = 0; };
+  std::vector<InlineLevel> inline_levels;
 };
 
 struct DataLocation {

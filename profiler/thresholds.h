@@ -228,6 +228,18 @@ inline constexpr double kRetrogradeMinR2 = 0.6;
 inline constexpr double kRetrogradeHighConfidenceR2 = 0.9;
 inline constexpr int kRetrogradeHighConfidencePoints = 5;
 
+// ---- ccprof diff (report/diff.cc) ----------------------------------------------------
+
+// Two profiles of the same program differ by noise: a matched finding is "unchanged"
+// unless its cost share moved by more than this fraction of itself AND by more than
+// kDiffNoiseAbsoluteShare of the profile. Contention varies run to run with scheduling:
+// five 2 s runs of s01 bad on a busy 2-CPU VM cost 26%, 30%, 30%, 34% and 37% of thread
+// time (up to ~20% of the share apart), so a smaller band would call noise a
+// regression; a real fix or regression moves the share by far more (s01 bad -> fixed:
+// ~30% -> no finding).
+inline constexpr double kDiffNoiseRelative = 0.25;
+inline constexpr double kDiffNoiseAbsoluteShare = 0.02;
+
 // Stacks unwound per finding at most: unwinding is the expensive part of the analysis,
 // and a few hundred stacks name the sites as well as thousands.
 inline constexpr size_t kMaxStacksPerFinding = 256;

@@ -9,6 +9,7 @@ pkgs=(
   libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 linux-perf chromium procps
+  libprotobuf-dev protobuf-compiler golang-go prometheus
 )
 missing=()
 for p in "${pkgs[@]}"; do

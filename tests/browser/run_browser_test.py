@@ -197,7 +197,8 @@ DOM_SUMMARY = r"""
     for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
     return n;
   };
-  const flame = (c) => ({ boxes: +c.dataset.boxes, stacks: +c.dataset.stacks, inked: inked(c), width: c.width, height: c.height });
+  const flame = (c) => ({ boxes: +c.dataset.boxes, stacks: +c.dataset.stacks, inked: inked(c), width: c.width, height: c.height,
+    total: +c.dataset.total, basis: (c.closest('.flame-box').querySelector('.flame-basis') || { dataset: {} }).dataset.basis });
   const timeline = (c) => ({ bars: +c.dataset.bars, rows: +c.dataset.rows, inked: inked(c) });
   return {
     status: document.body.getAttribute('data-ccprof-status'),
@@ -218,10 +219,20 @@ DOM_SUMMARY = r"""
     })),
     overview: q('#overview .ov-title').map(txt),
     losses: q('#losses tbody tr').map((r) => q('td', r).map(txt)),
+    foldedLosses: q('#losses details tbody tr').map((r) => txt(r.querySelector('td'))),
+    lossesFoldedOpen: q('#losses details').some((d) => d.open),
     threads: q('#threads tbody tr').map((r) => q('td', r).map(txt)),
     command: txt(document.getElementById('command')),
     collection: txt(document.getElementById('collection')),
     allStacksFlames: q('#locks canvas.flamegraph').map(flame),
+    scale: (() => {
+      const sec = document.getElementById('scale');
+      const g = sec && sec.querySelector('svg.scaling');
+      return sec ? { points: g ? +g.dataset.points : 0, dots: g ? q('circle.point', g).length : 0,
+        runs: g ? q('circle.run', g).length : 0, fit: !!(g && g.querySelector('path.fit')),
+        retro: !!(g && g.querySelector('rect.retrograde')), rows: q('table tbody tr', sec).map((r) => q('td', r).map(txt)),
+        text: sec.innerText } : null;
+    })(),
     bodyText: document.body.innerText,
     scripts: document.scripts.length,
     images: document.images.length,
@@ -267,9 +278,14 @@ def check_common(c, doc, dom, events, page_url):
     c.check([f["kind"] for f in dom["findings"]] == [findings[i]["kind"] for i in order], "each card shows its kind")
     c.check(dom["overview"] == [findings[i]["title"] for i in order], "overview lists the findings in rank order")
     losses = doc.get("losses", [])
-    c.check([r[0] for r in dom["losses"]] == [l["what"] for l in losses] and
-            all(r[1] == f"{l['count']:,}" for r, l in zip(dom["losses"], losses)),
-            f"header shows all {len(losses)} losses with their counts", f"{dom['losses']}")
+    # Non-zero counters first (in the document's order), then the zero ones, folded.
+    lost = [l for l in losses if l["count"] > 0]
+    zero = [l for l in losses if not l["count"] > 0]
+    c.check([r[0] for r in dom["losses"]] == [l["what"] for l in lost + zero] and
+            all(r[1] == f"{l['count']:,}" for r, l in zip(dom["losses"], lost + zero)),
+            f"header shows all {len(losses)} losses with their counts, non-zero first", f"{dom['losses']}")
+    c.check(dom["foldedLosses"] == [l["what"] for l in zero] and not dom["lossesFoldedOpen"],
+            f"the {len(zero)} zero loss counters are folded", f"{dom['foldedLosses']}")
     argv = doc["target"]["command"]
     try:
         shown = shlex.split(dom["command"])
@@ -347,6 +363,15 @@ def check_locks(c, doc, dom):
         fl = card["flames"]
         c.check(len(fl) == 1 and fl[0]["stacks"] == n and fl[0]["boxes"] > 0 and fl[0]["inked"] > 1000,
                 f"finding #{findings[i]['rank']}: flame graph of its lock's {n} stacks is drawn", fl)
+        timed = any(s.get("wait_s", 0) > 0 for s in doc["stacks"] if s["lock"] == addr)
+        if fl and timed:
+            total = ev["lock"]["total_wait_s"]
+            c.check(fl[0]["basis"] in ("wait", "scaled-wait") and abs(fl[0]["total"] - total) <= 1e-6 * max(1, total),
+                    f"finding #{findings[i]['rank']}: flame graph says its widths are wait time, scaled to the "
+                    f"lock's exact {total:.3f} s", fl)
+        elif fl:
+            c.check(fl[0]["basis"] == "stacks", f"finding #{findings[i]['rank']}: flame graph says its widths "
+                    "are sampled stacks (no wait times)", fl)
         tl = card["timelines"]
         c.check(len(tl) == 1 and tl[0]["bars"] > 0 and tl[0]["rows"] > 0 and tl[0]["inked"] > 100,
                 f"finding #{findings[i]['rank']}: per-thread timeline is drawn", tl)
@@ -382,6 +407,23 @@ def check_cache_lines(c, doc, dom):
             offsets = sorted(o for s in tids_at.values() for o in s)
             c.check(len(tids_at) >= 2 and len(offsets) == len(set(offsets)),
                     f"finding #{f['rank']}: {len(tids_at)} threads, each at its own offsets {offsets}", tids_at)
+
+
+def check_scale(c, doc, dom):
+    t = doc["scale"]
+    sc = dom["scale"]
+    if not c.check(sc is not None, "the scale section is shown"):
+        return
+    pts = t["points"]
+    c.check(sc["dots"] == len(pts) and sc["runs"] == sum(len(p["runs"]) for p in pts),
+            f"the chart has a dot per thread count ({len(pts)}) and per run", sc)
+    c.check(sc["fit"] == bool(t["fit"].get("fitted")), "the fitted USL curve is drawn when there is a fit", sc)
+    c.check(sc["retro"] == bool(t["retrograde"].get("detected")), "the retrograde region is shaded when detected", sc)
+    c.check([int(r[0]) for r in sc["rows"]] == [p["threads"] for p in pts], "the table has a row per thread count",
+            sc["rows"])
+    c.check(t["retrograde"]["reason"] in sc["text"], "the verdict is shown", sc["text"][:300])
+    c.check(f"{t['fit']['alpha']:.3g}" in sc["text"] and f"{t['fit']['beta']:.3g}" in sc["text"],
+            "alpha and beta of the fit are shown", sc["text"][-300:])
 
 
 def check_hostile(c, doc, dom, html_path, data):
@@ -449,6 +491,10 @@ def run_case(case, args):
             check_cache_lines(c, doc, dom)
         if case == "hostile-strings":
             check_hostile(c, doc, dom, html, data)
+        if case == "scale":
+            check_scale(c, doc, dom)
+        elif case != "sparse":
+            c.check(dom["scale"] is None, "no scale section without a scale table", dom["scale"])
         if case == "large":
             print(f"FIGURE [{case}] report with {len(doc['stacks']):,} stacks and {len(doc['timeline']):,} timeline "
                   f"events ({html.stat().st_size / 1e6:.1f} MB): drawn {dom['readyMs']:.0f} ms after navigation "
@@ -490,7 +536,7 @@ def main():
     p.add_argument("--slices", action="store_true", help="also save the page in 1000-px screenshots, CASE-partN.png")
     p.add_argument("cases", nargs="+",
                    choices=["lock-contention", "lock-held-across-io", "false-sharing", "hostile-strings", "large",
-                            "sparse"])
+                            "sparse", "scale"])
     p.add_argument("--findings", action="append", default=[], metavar="CASE=PATH",
                    help="check a findings.json made by ccprof instead of the case's fixture")
     args = p.parse_args()

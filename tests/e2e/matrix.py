@@ -3,6 +3,8 @@
 fixed variant. Bad must raise the scenario's kind, ranked first or second, located at
 the workload's own source, with the scenario's remedy; fixed must not raise that kind.
 
+Each pair whose two runs wrote findings.json is then checked with `ccprof diff`.
+
 usage: matrix.py BUILD_DIR [--only 1,3,12] [--seconds 2] [--keep DIR]
 Prints one line per scenario and variant and closes with `N passed, N failed`.
 Scenarios whose workload is not built, or whose detection is not implemented in this
@@ -172,6 +174,37 @@ def run_scale_case(build, scenario, workload, kind, remedy, variant, seconds, ou
     return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}; {summary}"
 
 
+# ---- ccprof diff on each bad/fixed pair (reuses the two outputs, no extra profiling) ----
+def run_diff_case(build, scenario, kind, out_root):
+    """bad -> fixed: every finding of the scenario's kind is `fixed`; fixed -> bad with
+    --fail-on-regression: it is `new` (or `regressed`) and ccprof exits 3."""
+    bad, fixed = (os.path.join(out_root, f"s{scenario:02d}-{v}") for v in ("bad", "fixed"))
+    ccprof = os.path.join(build, "ccprof")
+    problems, notes = [], []
+    diff_out = os.path.join(out_root, f"s{scenario:02d}-diff")
+    p = subprocess.run([ccprof, "diff", bad, fixed, "-o", diff_out], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    if p.returncode != 0:
+        return False, f"diff bad fixed exited {p.returncode}: {p.stderr.strip()[-300:]}"
+    with open(os.path.join(diff_out, "diff.json")) as f:
+        entries = json.load(f)["entries"]
+    mine = [e for e in entries if e["kind"] == kind]
+    if not mine or any(e["verdict"] != "fixed" for e in mine):
+        problems.append("bad->fixed: " + (", ".join(f"{e['subject']}={e['verdict']}" for e in mine) or f"no {kind}"))
+    others = [f"{e['kind']}={e['verdict']}" for e in entries if e["kind"] != kind]
+    if others:
+        notes.append("others: " + ", ".join(others))
+    p = subprocess.run([ccprof, "diff", fixed, bad, "--fail-on-regression"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    if p.returncode != 3:
+        problems.append(f"fixed->bad --fail-on-regression exited {p.returncode}, not 3")
+    if not any(l.split()[:1] == [kind] and l.rstrip().endswith(("new", "regressed")) for l in p.stdout.splitlines()):
+        problems.append(f"fixed->bad: no new/regressed {kind} row")
+    if problems:
+        return False, "; ".join(problems + notes)
+    return True, f"bad->fixed: {len(mine)} {kind} fixed; fixed->bad: new, exit 3" + ("; " + notes[0] if notes else "")
+
+
 def main():
     if os.geteuid() != 0:
         print("matrix: skipped: needs root to load BPF programs")
@@ -201,6 +234,13 @@ def main():
             case = run_scale_case if scenario == SCALE_SCENARIO else run_case
             ok, msg = case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root)
             print(f"s{scenario:02d} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+        if all(os.path.exists(os.path.join(out_root, f"s{scenario:02d}-{v}", "findings.json")) for v in ("bad", "fixed")):
+            ok, msg = run_diff_case(args.build, scenario, kind, out_root)
+            print(f"s{scenario:02d} diff  {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
             if ok:
                 passed += 1
             else:

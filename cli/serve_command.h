@@ -1,0 +1,31 @@
+#pragma once
+// `ccprof serve --listen ADDR:PORT (--pid PID | --comm NAME) [--window 10s]`: profiles
+// the target in back-to-back windows and serves /metrics (Prometheus), /findings (the
+// last window's findings.json) and /debug/pprof/{contention,offcpu} (the last window).
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/status/status.h"
+
+namespace ccprof::cli {
+
+struct ServeCommand {
+  CLI::App* sub = nullptr;
+  std::string listen;       // "127.0.0.1:9464"
+  uint32_t pid = 0;
+  std::string comm;         // re-resolved before every window: follows restarts
+  std::string window_text = "10s";
+  std::string sampler = "auto";
+  bool no_sched = false;
+};
+
+void register_serve_command(CLI::App& app, ServeCommand& cmd);
+// Runs until SIGINT/SIGTERM (agent::g_stop_requested).
+absl::Status run_serve(const ServeCommand& cmd, double window_s);
+
+// The oldest (lowest-pid) process whose /proc/PID/comm is `comm`; 0 when none.
+uint32_t find_process_by_comm(const std::string& comm);
+
+}  // namespace ccprof::cli
