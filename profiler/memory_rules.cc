@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "profiler/address_yield.h"
 #include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
@@ -537,10 +538,13 @@ std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<Conten
   std::vector<MemoryAccess> accesses;
   std::map<uint32_t, std::unique_ptr<AccessDecoder>> decoders;
   std::map<std::string, uint64_t> failures;
+  AddressYield yield;
   uint64_t with_address = 0, stack = 0;
   for (const auto& m : rec.memory_samples) {
     ++env.thread_samples[m.tid];
     Symbolizer* sym = ctx.symbolizer(m.pid);
+    AddressYield::Module& ym = yield.module(sym, m.regs[kRip]);
+    ++ym.samples;
     MemoryAccess a;
     a.pid = m.pid;
     a.tid = m.tid;
@@ -549,8 +553,10 @@ std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<Conten
     if (m.pmu) {
       if (!m.data_addr) {
         ++failures["pmu_no_address"];
+        ++ym.no_address["pmu_no_address"];
         continue;
       }
+      ++ym.with_address;
       DataSource ds = decode_data_src(m.data_src);
       a.data_addr = m.data_addr;
       a.hitm = is_contended_transfer(ds);
@@ -569,20 +575,28 @@ std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<Conten
     } else {
       if (!sym) {
         ++failures["no_process_maps"];
+        ++ym.no_address["no_process_maps"];
         continue;
       }
       auto& dec = decoders[m.pid];
       if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
-      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase);
+      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase, &m.stack_windows);
+      if (r.eh_frame_bounds) ++ym.eh_frame_bounds;
       if (!r.access) {
         ++failures[decode_failure_name(r.failure)];
+        ++ym.no_address[decode_failure_name(r.failure)];
         continue;
+      }
+      if (r.recovery != DecodeRecovery::kNone) {
+        ++yield.recovered[decode_recovery_name(r.recovery)];
+        ++ym.recovered[decode_recovery_name(r.recovery)];
       }
       a.insn_addr = r.access->insn_addr;
       a.data_addr = r.access->data_addr;
       a.size = r.access->size;
       a.kind = r.access->kind;
       const uint64_t sp = m.regs[kRsp];
+      ++ym.with_address;
       if (r.access->fs_relative || (a.data_addr + 128 >= sp && a.data_addr < sp + th::kStackWindowBytes)) {
         ++with_address;
         ++stack;  // the thread's own stack or TLS: private by construction
@@ -600,7 +614,14 @@ std::vector<Finding> memory_rules(AnalysisContext& ctx, const std::vector<Conten
                           {"with_address", with_address},
                           {"address_yield", total ? static_cast<double>(with_address) / total : 0},
                           {"private_stack_or_tls", stack},
-                          {"no_address", failures}};
+                          {"samples_touching_memory", AddressYield::touching_memory(total, failures)},
+                          {"memory_address_yield",
+                           AddressYield::touching_memory(total, failures)
+                               ? static_cast<double>(with_address) / AddressYield::touching_memory(total, failures)
+                               : 0.0},
+                          {"no_address", failures},
+                          {"recovered", yield.recovered},
+                          {"by_module", yield.modules_json()}};
   nlohmann::json lines = nlohmann::json::array();
   for (const CacheLine* l : table.by_samples()) {
     if (lines.size() >= 20 || l->total.samples() < th::kMemoryMinLineSamples) break;

@@ -124,9 +124,17 @@ json to_json_rec(const Recording& rec) {
                      {"max_wait_ns", a.max_wait_ns}, {"wakes", a.wakes}, {"hist", a.hist_log2_ns}});
   j["futex_addrs"] = addrs;
   json mem = json::array();
-  for (const auto& m : rec.memory_samples)
-    mem.push_back({{"pid", m.pid}, {"tid", m.tid}, {"cpu", m.cpu}, {"t", m.time_ns}, {"regs", regs_to_json(m.regs)},
-                   {"fs", m.fsbase}, {"addr", m.data_addr}, {"src", m.data_src}, {"w", m.weight}, {"pmu", m.pmu}});
+  for (const auto& m : rec.memory_samples) {
+    json s = {{"pid", m.pid}, {"tid", m.tid}, {"cpu", m.cpu}, {"t", m.time_ns}, {"regs", regs_to_json(m.regs)},
+              {"fs", m.fsbase}, {"addr", m.data_addr}, {"src", m.data_src}, {"w", m.weight}, {"pmu", m.pmu}};
+    // Optional key: recordings without it (older ones) load with no windows.
+    if (!m.stack_windows.empty()) {
+      json ws = json::array();
+      for (const auto& w : m.stack_windows) ws.push_back({{"a", w.addr}, {"b", json::binary(w.bytes)}});
+      s["sw"] = ws;
+    }
+    mem.push_back(std::move(s));
+  }
   j["memory_samples"] = mem;
   j["sections"] = rec.sections;
   j["losses"] = rec.losses;
@@ -204,6 +212,14 @@ Recording from_json_rec(const json& j) {
     ms.data_src = m.at("src").get<uint64_t>();
     ms.weight = m.at("w").get<uint32_t>();
     ms.pmu = m.at("pmu").get<bool>();
+    if (auto sw = m.find("sw"); sw != m.end()) {
+      for (const auto& w : *sw) {
+        StackWindow win;
+        win.addr = w.at("a").get<uint64_t>();
+        win.bytes = w.at("b").get_binary();
+        ms.stack_windows.push_back(std::move(win));
+      }
+    }
     rec.memory_samples.push_back(ms);
   }
   rec.sections = j.at("sections").get<std::map<std::string, json>>();
