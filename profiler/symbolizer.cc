@@ -108,7 +108,21 @@ bool is_system_source(const std::string& file) {
          absl::StartsWith(file, "../nptl/");
 }
 
+// elfutils' default search path for separate debug files (next to the binary, in
+// .debug/ beside it, and /usr/lib/debug, each also by build ID under .build-id/),
+// extended by the directories in $CCPROF_DEBUGINFO_PATH (colon-separated): a
+// stripped binary's debug file is found there as DIR/.build-id/xx/yyyy.debug.
+static void init_debuginfo_path() {
+  static std::string path = [] {
+    std::string p = ":.debug:/usr/lib/debug";
+    if (const char* extra = getenv("CCPROF_DEBUGINFO_PATH"); extra && *extra) p = absl::StrCat(p, ":", extra);
+    return p;
+  }();
+  g_debuginfo_path = path.data();
+}
+
 Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
+  init_debuginfo_path();
   dwfl_ = dwfl_begin(&kOfflineCallbacks);
   if (!dwfl_) {
     spdlog::warn("libdw: cannot start a session: {}", dwfl_errmsg(-1));

@@ -3,13 +3,21 @@
 fixed variant. Bad must raise the scenario's kind, ranked first or second, located at
 the workload's own source, with the scenario's remedy; fixed must not raise that kind.
 
-usage: matrix.py BUILD_DIR [--only 1,3,12] [--seconds 2] [--keep DIR]
+usage: matrix.py BUILD_DIR [--only 1,3,12] [--seconds 2] [--keep DIR] [--variants MODES|all]
 Prints one line per scenario and variant and closes with `N passed, N failed`.
+
+--variants runs the build-variant matrix instead: the scenarios of VARIANT_SCENARIOS
+built as users build them (tests/workloads/CMakeLists.txt): -O0 -g (O0), -O3 (O3),
+stripped with a separate debug file found by build ID (stripped-debug) and stripped
+with none (stripped). The checks are the same; a stripped build without debug info
+locates by module+offset, which must map (addr2line on the unstripped -O2 twin, the
+same code) to the workload's PROBLEM line.
 Scenarios whose workload is not built, or whose detection is not implemented in this
 ccprof yet (see IMPLEMENTED), are listed as skipped, never counted as passed."""
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,6 +40,11 @@ MATRIX = [
     (14, "s14-handoff-stall", "handoff-stall", "buffer-queue"),
 ]
 
+# The build-variant matrix: the memory scenarios plus 1 and 13 (all 13 C++ scenarios in
+# all four modes would add ~15 minutes to CI on 2 cores).
+VARIANT_SCENARIOS = {1, 2, 3, 4, 11, 12, 13}
+VARIANT_MODES = ["O0", "O3", "stripped-debug", "stripped"]
+
 # Scenarios whose detection this ccprof implements (grows as collectors land).
 IMPLEMENTED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 
@@ -46,12 +59,41 @@ def problem_marked(path, line, slack=2):
     return any("PROBLEM" in l for l in lines[lo:hi])
 
 
-def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root):
-    exe = os.path.join(build, "workloads", workload)
-    out = os.path.join(out_root, f"s{scenario:02d}-{variant}")
+def workload_path(build, workload, mode=None):
+    return os.path.join(build, "workloads", mode, workload) if mode else os.path.join(build, "workloads", workload)
+
+
+def stripped_locations(build, workload, locs):
+    """Locations in a stripped workload without debug info are `module+0xOFFSET`: turn
+    them into file:line with addr2line on the unstripped -O2 build (the same code)."""
+    out = []
+    for l in locs:
+        m = re.search(r"\+0x([0-9a-f]+)$", l.get("function") or "")
+        if not m or os.path.basename(l.get("module") or "") != workload:
+            continue
+        # -i: the inline chain, innermost first (an inlined std::atomic member names the
+        # header first, then the workload's line that called it).
+        p = subprocess.run(["addr2line", "-i", "-e", workload_path(build, workload), "0x" + m.group(1)],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for where in p.stdout.splitlines():
+            where = where.strip().split(" ")[0]
+            if ":" in where:
+                path, line = where.rsplit(":", 1)
+                if line.isdigit():
+                    out.append({"function": l["function"], "file": path, "line": int(line)})
+    return out
+
+
+def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root, mode=None):
+    exe = workload_path(build, workload, mode)
+    out = os.path.join(out_root, f"s{scenario:02d}-{mode + '-' if mode else ''}{variant}")
     cmd = [os.path.join(build, "ccprof"), "run", "-o", out, "--", exe, f"--variant={variant}", f"--seconds={seconds}"]
+    env = dict(os.environ)
+    env.pop("CCPROF_DEBUGINFO_PATH", None)
+    if mode == "stripped-debug":
+        env["CCPROF_DEBUGINFO_PATH"] = os.path.abspath(os.path.join(build, "workloads", "debug"))
     try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
     except subprocess.TimeoutExpired:
         return False, "ccprof timed out"
     if p.returncode != 0:
@@ -79,6 +121,8 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
     if f.get("remedy", {}).get("kind") != remedy:
         problems.append(f"remedy {f.get('remedy', {}).get('kind')} instead of {remedy}")
     locs = f.get("locations", [])
+    if mode == "stripped":
+        locs = stripped_locations(build, workload, locs)
     own = [l for l in locs if "tests/workloads/" in (l.get("file") or "")]
     python = workload.endswith(".py")
     if python:
@@ -173,9 +217,17 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--seconds", default="2")
     ap.add_argument("--keep", default="")
+    ap.add_argument("--variants", default="", help="comma-separated build modes (%s) or all" % ",".join(VARIANT_MODES))
     args = ap.parse_args()
     only = {int(x) for x in args.only.split(",") if x}
     out_root = args.keep or tempfile.mkdtemp(prefix="ccprof-matrix-")
+    if args.variants:
+        modes = VARIANT_MODES if args.variants == "all" else [m for m in args.variants.split(",") if m]
+        unknown = [m for m in modes if m not in VARIANT_MODES]
+        if unknown:
+            print(f"matrix: unknown build mode {', '.join(unknown)} (known: {', '.join(VARIANT_MODES)})")
+            return 2
+        return run_variants(args, modes, only, out_root)
     passed = failed = skipped = 0
     for scenario, workload, kind, remedy in MATRIX:
         if only and scenario not in only:
@@ -197,6 +249,28 @@ def main():
                 passed += 1
             else:
                 failed += 1
+    print(f"outputs in {out_root}")
+    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+def run_variants(args, modes, only, out_root):
+    passed = failed = skipped = 0
+    for scenario, workload, kind, remedy in MATRIX:
+        if scenario not in VARIANT_SCENARIOS or (only and scenario not in only):
+            continue
+        for mode in modes:
+            if not os.path.exists(workload_path(args.build, workload, mode)):
+                print(f"s{scenario:02d} {mode:14s} {kind:26s} skipped: {mode}/{workload} not built", flush=True)
+                skipped += 2
+                continue
+            for variant in ("bad", "fixed"):
+                ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root, mode)
+                print(f"s{scenario:02d} {mode:14s} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
+                if ok:
+                    passed += 1
+                else:
+                    failed += 1
     print(f"outputs in {out_root}")
     print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
