@@ -23,6 +23,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "agent/proc.h"
@@ -270,6 +271,42 @@ TEST(EhFrameBounds, EveryFunctionOfTheStrippedFixtureHasAnFde) {
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->start, rel);
   EXPECT_EQ(find_function_bounds(stripped, 0), nullptr);
+  dlclose(h);
+}
+
+// Rules group a function's instructions by function_identity(): in stripped code
+// without debug info it must be the .eh_frame function, the same for every
+// instruction of one function and different between functions (grouping all
+// symbol-less code under one empty name once made s01's lock look read-mostly).
+TEST(StrippedSymbolizer, FunctionIdentityIsTheEhFrameFunction) {
+  const std::string path = std::string(CCPROF_BUILD_DIR) + "/decode_fixtures/libworker_stripped.so";
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(h, nullptr) << dlerror();
+  Dl_info info;
+  ASSERT_NE(dladdr(dlsym(h, "worker_count_hits"), &info), 0);
+  const auto base = reinterpret_cast<uint64_t>(info.dli_fbase);
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  auto ranges = read_eh_frame_functions(elf);
+  elf_end(elf);
+  close(fd);
+  ASSERT_GE(ranges.size(), 4u);
+  ProcessInfo p;
+  p.pid = static_cast<uint32_t>(getpid());
+  p.maps = *agent::read_maps(p.pid);
+  Symbolizer sym(p);
+  std::set<std::string> identities;
+  for (const auto& r : ranges) {
+    if (r.end - r.start < 4) continue;
+    const CodeLocation first = sym.code(base + r.start + 1);
+    const CodeLocation last = sym.code(base + r.end - 2);
+    EXPECT_EQ(function_identity(first), function_identity(last)) << first.function << " vs " << last.function;
+    EXPECT_FALSE(function_identity(first).empty());
+    identities.insert(function_identity(first));
+  }
+  EXPECT_GE(identities.size(), 4u);  // one per function
   dlclose(h);
 }
 
