@@ -44,6 +44,15 @@ MATRIX = [
 # all four modes would add ~15 minutes to CI on 2 cores).
 VARIANT_SCENARIOS = {1, 2, 3, 4, 11, 12, 13}
 VARIANT_MODES = ["O0", "O3", "stripped-debug", "stripped"]
+# Cases ccprof does not diagnose yet, with why (issue 11). They still run and print
+# their result; they count as `known gaps`, not as passed, and one that starts to
+# pass says so (remove it here then).
+KNOWN_GAPS = {
+    (2, "O0", "bad"): "at -O0 route_request() is not inlined into the lock-holding function, and memory "
+                      "samples carry no call stack, so its reads are not seen as inside the critical section",
+    (11, "O0", "bad"): "at -O0 the call overhead around compare_exchange_weak dilutes the word's share of the "
+                       "threads' samples below kCasStormMinSampleShare (18% < 20%): reported as hot-atomic",
+}
 
 # Scenarios whose detection this ccprof implements (grows as collectors land).
 IMPLEMENTED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
@@ -255,7 +264,7 @@ def main():
 
 
 def run_variants(args, modes, only, out_root):
-    passed = failed = skipped = 0
+    passed = failed = skipped = known = 0
     for scenario, workload, kind, remedy in MATRIX:
         if scenario not in VARIANT_SCENARIOS or (only and scenario not in only):
             continue
@@ -266,13 +275,20 @@ def run_variants(args, modes, only, out_root):
                 continue
             for variant in ("bad", "fixed"):
                 ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root, mode)
+                gap = KNOWN_GAPS.get((scenario, mode, variant))
+                if gap and not ok:
+                    print(f"s{scenario:02d} {mode:14s} {variant:5s} GAP   {msg} (known gap: {gap})", flush=True)
+                    known += 1
+                    continue
+                if gap:
+                    msg += " (listed in KNOWN_GAPS but passes now: remove it there)"
                 print(f"s{scenario:02d} {mode:14s} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
                 if ok:
                     passed += 1
                 else:
                     failed += 1
     print(f"outputs in {out_root}")
-    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped")
+    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped, {known} known gaps")
     return 1 if failed else 0
 
 
