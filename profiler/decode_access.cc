@@ -463,6 +463,23 @@ DecodeResult recover_overwritten_base(const FunctionCode& f, size_t prev, const 
 // before it), and every jump to `ip` comes from outside that loop, so it only
 // enters the loop (the rotated loop's `jmp cond`); on every later iteration the
 // body falls through into `ip`.
+// The first instruction of the basic block that holds `addr` (walking back at most
+// kMaxBlockInsns instructions; 0 when the walk cannot say).
+uint64_t block_start(const FunctionCode& f, uint64_t addr) {
+  auto it = std::lower_bound(f.insn_offsets.begin(), f.insn_offsets.end(), static_cast<uint32_t>(addr - f.start));
+  if (it == f.insn_offsets.end() || f.start + *it != addr) return 0;
+  size_t i = static_cast<size_t>(it - f.insn_offsets.begin());
+  for (int n = 0; n < kMaxBlockInsns; ++n) {
+    const uint64_t a = f.start + f.insn_offsets[i];
+    if (i == 0 || f.jumps_to.count(a)) return a;
+    Insn before;
+    if (!decode_at(f, f.insn_offsets[i - 1], before)) return 0;
+    if (is_branch(before.in)) return a;
+    --i;
+  }
+  return 0;
+}
+
 bool loop_falls_through(const FunctionCode& f, uint64_t ip, uint64_t prev_addr) {
   Insn p;
   if (!decode_at(f, static_cast<uint32_t>(prev_addr - f.start), p)) return false;
@@ -472,8 +489,18 @@ bool loop_falls_through(const FunctionCode& f, uint64_t ip, uint64_t prev_addr) 
   for (const auto& [j, b] : f.back_edges) {
     if (!(b <= prev_addr && j >= ip)) continue;
     bool only_enter = true;
-    for (uint64_t s : sources->second)
+    for (uint64_t s : sources->second) {
       if (s >= b && s <= j) only_enter = false;
+      // A block placed outside the loop's address range but entered from inside it
+      // (an out-of-line path of the body) is part of the loop too.
+      const uint64_t from = block_start(f, s);
+      if (from == 0) {
+        only_enter = false;
+      } else if (auto in = f.jumps_to.find(from); in != f.jumps_to.end()) {
+        for (uint64_t t : in->second)
+          if (t >= b && t <= j) only_enter = false;
+      }
+    }
     if (only_enter) return true;
   }
   return false;

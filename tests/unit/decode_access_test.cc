@@ -172,6 +172,21 @@ TEST(DecodeAccess, LoopConditionReachedFromInsideTheLoopStaysABranchTarget) {
   EXPECT_EQ(r.access->kind, AccessKind::kLockedRmw);
 }
 
+// An out-of-line block after the loop's back edge, entered from inside the loop, that
+// jumps back to the loop condition: its jump is not a loop entry, so the
+// predecessor of the condition stays ambiguous.
+//   0: jmp 13; 2: lock addq $1,0x20(%rdi); 8: test %rdx,%rdx; b: jne 1a;
+//   d: lock addq $1,0x18(%rdi); 13: mov (%rsi),%eax; 15: test; 17: je 2; 19: ret;
+//  1a: add $1,%rcx; 1e: jmp 13
+TEST(DecodeAccess, OutOfLineBlockOfTheLoopIsNotALoopEntry) {
+  std::vector<uint8_t> code = {0xeb, 0x11, 0xf0, 0x48, 0x83, 0x47, 0x20, 0x01, 0x48, 0x85, 0xd2,
+                               0x75, 0x0d, 0xf0, 0x48, 0x83, 0x47, 0x18, 0x01, 0x8b, 0x06, 0x85,
+                               0xc0, 0x74, 0xe9, 0xc3, 0x48, 0x83, 0xc1, 0x01, 0xeb, 0xf3};
+  const uint64_t f = 0x401000;
+  EXPECT_EQ(decode_previous_access(code, f, f + 0x13, regs_with({{kRdi, 0x7000}}), 0).failure,
+            DecodeFailure::kBranchTarget);
+}
+
 // mov %rdi,%rax; mov 0x8(%rax),%rax: the base is a copy of rdi, which still holds it.
 TEST(DecodeAccess, OverwrittenBaseCopiedFromAnotherRegister) {
   std::vector<uint8_t> code = {0x48, 0x89, 0xf8, 0x48, 0x8b, 0x40, 0x08, 0xc3};
