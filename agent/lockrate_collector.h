@@ -13,7 +13,7 @@ struct LockRateOptions {
 };
 
 // Counts pthread_mutex_lock calls per (thread, mutex, caller) in short uprobe windows;
-// writes rec.sections["lockrate"].
+// writes rec.lockrate.
 std::unique_ptr<Collector> make_lockrate_collector(const LockRateOptions& opts);
 
 }  // namespace ccprof::agent

@@ -124,6 +124,7 @@ class DecodeSampler : public Collector {
     const sample_counters& c = skel_->bss->counters;
     rec.losses["sampler.ringbuf_drops"] += c.ringbuf_drops;
     rec.losses["sampler.kernel_mode_samples"] += c.kernel_mode;
+    rec.losses["sampler.stack_window_failed"] += c.stack_window_failed;
     write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
     rec.memory_sampler.target_samples = c.target;
     rec.memory_sampler.all_samples = c.samples;
@@ -147,6 +148,10 @@ class DecodeSampler : public Collector {
     m.time_ns = e->time_ns;
     for (int i = 0; i < SAMPLE_NUM_REGS; ++i) m.regs[i] = e->regs[i];
     m.fsbase = e->fsbase;
+    if (e->sp_window_len)
+      m.stack_windows.push_back({e->sp_window_addr, {e->sp_window, e->sp_window + e->sp_window_len}});
+    if (e->bp_window_len)
+      m.stack_windows.push_back({e->bp_window_addr, {e->bp_window, e->bp_window + e->bp_window_len}});
     self->rec_->memory_samples.push_back(m);
     ++self->samples_;
     return 0;

@@ -3,7 +3,7 @@
 // run-queue delay, switches, thread creation and exit, time per syscall class, the
 // syscall each thread is in now (the shared ccprof_thread_states map the futex
 // collector reads), long blocking syscalls with sampled user stacks, and the
-// target's RSS over time. Writes Recording::sections["sched"] (profiler/sched_data.h).
+// target's RSS over time. Writes Recording::sched (model/sections.h).
 #include <cstdint>
 #include <memory>
 

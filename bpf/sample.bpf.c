@@ -62,6 +62,23 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 	e->regs[16] = ctx->regs.ip;
 	struct task_struct *task = bpf_get_current_task_btf();
 	e->fsbase = BPF_CORE_READ(task, thread.fsbase);
+	/* Stack windows for the decoder's data-flow recovery (see sample.h). The user
+	 * pages are resident (the thread was just running on them); a failed copy is
+	 * counted and leaves the window empty. */
+	__u64 sp = e->regs[7], bp = e->regs[6];
+	e->sp_window_addr = sp - SAMPLE_SP_BELOW;
+	e->sp_window_len = SAMPLE_STACK_WINDOW;
+	if (bpf_probe_read_user(e->sp_window, SAMPLE_STACK_WINDOW, (void *)(sp - SAMPLE_SP_BELOW))) {
+		e->sp_window_len = 0;
+		__sync_fetch_and_add(&counters.stack_window_failed, 1);
+	}
+	/* rbp is a frame pointer only when it points a little above rsp; otherwise it is
+	 * a general register and what it points to is not this thread's stack. */
+	e->bp_window_addr = bp - SAMPLE_STACK_WINDOW;
+	e->bp_window_len = 0;
+	if (bp >= sp && bp - sp < (1 << 20) &&
+	    !bpf_probe_read_user(e->bp_window, SAMPLE_STACK_WINDOW, (void *)(bp - SAMPLE_STACK_WINDOW)))
+		e->bp_window_len = SAMPLE_STACK_WINDOW;
 	/* No wakeup: the agent drains every ~20 ms. A wakeup per record put up to 40%
 	 * of the samples into the kernel on this kind of VM (probe q45). */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);

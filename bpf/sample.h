@@ -6,6 +6,13 @@
 #include "common.h"
 
 #define SAMPLE_NUM_REGS 17
+/* Bytes of user stack kept per sample in each of two windows: [rsp - 64, rsp + 192)
+ * for rsp-relative spill slots (and the red zone), and [rbp - 256, rbp) for the
+ * locals of -O0 frames. The decoder reads the slot an overwritten base register was
+ * loaded from (profiler/decode_access.h). 2 x 256 bytes: -O0 frames of hot loops
+ * keep their pointers within the first few slots below rbp. */
+#define SAMPLE_STACK_WINDOW 256
+#define SAMPLE_SP_BELOW 64
 
 struct sample_event {
 	__u32 tgid;
@@ -15,6 +22,12 @@ struct sample_event {
 	__u64 time_ns;                  /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
 	__u64 regs[SAMPLE_NUM_REGS];    /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
 	__u64 fsbase;                   /* for fs-relative (TLS) operands */
+	__u64 sp_window_addr;           /* user address of sp_window[0] */
+	__u64 bp_window_addr;           /* user address of bp_window[0] */
+	__u32 sp_window_len;            /* 0 when the copy failed */
+	__u32 bp_window_len;            /* 0 when it failed or rbp is not a frame above rsp */
+	__u8 sp_window[SAMPLE_STACK_WINDOW];
+	__u8 bp_window[SAMPLE_STACK_WINDOW];
 };
 
 /* Every sample the program saw, and what became of it (shown as losses). */
@@ -23,4 +36,5 @@ struct sample_counters {
 	__u64 target;         /* samples of a target thread */
 	__u64 kernel_mode;    /* target samples that interrupted the kernel: no user access to decode */
 	__u64 ringbuf_drops;  /* target samples lost: ring buffer full */
+	__u64 stack_window_failed; /* samples whose rsp window could not be copied */
 };

@@ -92,6 +92,14 @@ struct FutexAddrStats {
 // ("futex.ringbuf_drops", "futex.stack_copy_failed", ...). Shown in every report.
 using LossCounters = std::map<std::string, uint64_t>;
 
+// A copy of user stack bytes taken with a memory sample: the decoder reads the
+// stack slot an overwritten base register was loaded from (-O0 code reloads a
+// pointer from its slot into the register it then dereferences).
+struct StackWindow {
+  uint64_t addr = 0;           // user address of bytes[0]
+  std::vector<uint8_t> bytes;  // empty when the kernel could not read it
+};
+
 // One memory-access sample (decode mode: a timer sample with registers and code;
 // PMU mode: a precise sample with a data address). Filled by the sampler collector.
 struct MemorySample {
@@ -104,6 +112,9 @@ struct MemorySample {
   uint64_t data_src = 0;
   uint32_t weight = 0;  // PMU latency weight, 0 when unknown
   bool pmu = false;
+  // Decode mode: the stack around rsp and below rbp at the sample (bpf/sample.h);
+  // empty in recordings made before it was collected.
+  std::vector<StackWindow> stack_windows;
 };
 
 struct Recording {

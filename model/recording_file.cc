@@ -22,7 +22,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemoryMap, start, end, offset, perms, path, i
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, comm, cmdline, exe, maps)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadInfo, tid, pid, comm, start_ns, end_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexAddrStats, uaddr, pid, waits, wait_ns, max_wait_ns, wakes, hist_log2_ns)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySample, pid, tid, cpu, time_ns, regs, fsbase, data_addr, data_src, weight, pmu)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexSection, wait_events_seen, wait_events_kept, keep_every)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
@@ -46,6 +45,32 @@ void from_json(const nlohmann::json& j, StackCopy& s) {
   j.at("time_ns").get_to(s.time_ns);
   j.at("regs").get_to(s.regs);
   s.stack = j.at("stack").get_binary();
+}
+
+// Memory samples: stack windows are byte strings, and optional (none in PMU mode).
+void to_json(nlohmann::json& j, const MemorySample& m) {
+  j = {{"pid", m.pid},       {"tid", m.tid},       {"cpu", m.cpu},           {"time_ns", m.time_ns},
+       {"regs", m.regs},     {"fsbase", m.fsbase}, {"data_addr", m.data_addr}, {"data_src", m.data_src},
+       {"weight", m.weight}, {"pmu", m.pmu}};
+  if (m.stack_windows.empty()) return;
+  nlohmann::json ws = nlohmann::json::array();
+  for (const auto& w : m.stack_windows) ws.push_back({{"addr", w.addr}, {"bytes", nlohmann::json::binary(w.bytes)}});
+  j["stack_windows"] = std::move(ws);
+}
+void from_json(const nlohmann::json& j, MemorySample& m) {
+  j.at("pid").get_to(m.pid);
+  j.at("tid").get_to(m.tid);
+  j.at("cpu").get_to(m.cpu);
+  j.at("time_ns").get_to(m.time_ns);
+  j.at("regs").get_to(m.regs);
+  j.at("fsbase").get_to(m.fsbase);
+  j.at("data_addr").get_to(m.data_addr);
+  j.at("data_src").get_to(m.data_src);
+  j.at("weight").get_to(m.weight);
+  j.at("pmu").get_to(m.pmu);
+  m.stack_windows.clear();
+  if (auto ws = j.find("stack_windows"); ws != j.end())
+    for (const auto& w : *ws) m.stack_windows.push_back({w.at("addr").get<uint64_t>(), w.at("bytes").get_binary()});
 }
 
 namespace {

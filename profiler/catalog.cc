@@ -84,6 +84,8 @@ const std::vector<LossInfo>& loss_counters() {
       {"sched.site_map_full", "syscall call sites beyond the kernel map's capacity"},
       {"sampler.ringbuf_drops", "memory-access samples lost when the ring buffer was full"},
       {"sampler.kernel_mode_samples", "timer samples that hit the kernel (no user instruction to decode)"},
+      {"sampler.stack_window_failed",
+       "memory samples whose stack window could not be copied (no base recovery from stack slots)"},
       {"sampler.pmu_lost_records", "PMU sample records the kernel reported lost"},
       {"sampler.pmu_unparsed_records", "PMU records that could not be parsed"},
       {"sampler.no_address.", "memory samples without a data address, by cause"},

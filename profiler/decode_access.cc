@@ -4,6 +4,7 @@
 #include <elfutils/libdwfl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "profiler/symbolizer.h"
@@ -169,43 +170,384 @@ DecodeResult decode_instruction_access(const uint8_t* insn, size_t len, uint64_t
   return access_of(in, ops, insn_addr, regs, fsbase, regs_after);
 }
 
-// One function's instruction boundaries and jump targets, decoded once.
-struct AccessDecoder::Function {
-  uint64_t start = 0;
-  std::vector<uint8_t> code;
-  std::vector<uint32_t> insn_offsets;  // sorted
-  std::set<uint64_t> branch_targets;   // absolute addresses inside the function
-  bool complete = false;               // the decode covered the whole code
-};
+const char* decode_recovery_name(DecodeRecovery r) {
+  switch (r) {
+    case DecodeRecovery::kNone: return "none";
+    case DecodeRecovery::kLoopFallThrough: return "loop_fall_through";
+    case DecodeRecovery::kBaseFromRegister: return "base_from_register";
+    case DecodeRecovery::kBaseFromStack: return "base_from_stack";
+  }
+  return "?";
+}
 
-namespace {
-
-void index_function(const std::vector<uint8_t>& code, uint64_t start, std::vector<uint32_t>& offsets,
-                    std::set<uint64_t>& targets, bool& complete) {
+FunctionCode index_function(uint64_t start, std::vector<uint8_t> code) {
+  FunctionCode f;
+  f.start = start;
+  f.code = std::move(code);
   ZydisDecodedInstruction in;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
   size_t pos = 0;
-  while (pos < code.size()) {
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder(), code.data() + pos, code.size() - pos, &in, ops))) break;
-    offsets.push_back(static_cast<uint32_t>(pos));
+  while (pos < f.code.size()) {
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder(), f.code.data() + pos, f.code.size() - pos, &in, ops))) break;
+    f.insn_offsets.push_back(static_cast<uint32_t>(pos));
     if (in.meta.category == ZYDIS_CATEGORY_COND_BR || in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
       for (int i = 0; i < in.operand_count_visible; ++i) {
         if (ops[i].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || !ops[i].imm.is_relative) continue;
         ZyanU64 t = 0;
-        if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &ops[i], start + pos, &t)) && t >= start &&
-            t < start + code.size())
-          targets.insert(t);
+        const uint64_t src = start + pos;
+        if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &ops[i], src, &t)) && t >= start &&
+            t < start + f.code.size()) {
+          f.jumps_to[t].push_back(src);
+          if (t <= src) f.back_edges.emplace_back(src, t);
+        }
       }
     }
     pos += in.length;
   }
-  complete = pos == code.size();
+  f.complete = pos == f.code.size();
+  return f;
+}
+
+namespace {
+
+// Deepest chain of definitions followed when recovering a register (each step is
+// one instruction of the basic block), and the longest block walked back.
+constexpr int kMaxRecoveryDepth = 12;
+constexpr int kMaxBlockInsns = 64;
+
+int dwarf_index(ZydisRegister wide) {
+  switch (wide) {
+    case ZYDIS_REGISTER_RAX: return kRax;
+    case ZYDIS_REGISTER_RDX: return kRdx;
+    case ZYDIS_REGISTER_RCX: return kRcx;
+    case ZYDIS_REGISTER_RBX: return kRbx;
+    case ZYDIS_REGISTER_RSI: return kRsi;
+    case ZYDIS_REGISTER_RDI: return kRdi;
+    case ZYDIS_REGISTER_RBP: return kRbp;
+    case ZYDIS_REGISTER_RSP: return kRsp;
+    case ZYDIS_REGISTER_R8: return kR8;
+    case ZYDIS_REGISTER_R9: return kR9;
+    case ZYDIS_REGISTER_R10: return kR10;
+    case ZYDIS_REGISTER_R11: return kR11;
+    case ZYDIS_REGISTER_R12: return kR12;
+    case ZYDIS_REGISTER_R13: return kR13;
+    case ZYDIS_REGISTER_R14: return kR14;
+    case ZYDIS_REGISTER_R15: return kR15;
+    default: return -1;
+  }
+}
+
+struct Insn {
+  uint64_t addr = 0;
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+};
+
+// Values of general registers before an instruction of one basic block, recovered
+// from the registers after its last instruction (the sample) by following each
+// register's definition backwards. Only definitions whose result is exact are
+// followed; anything else fails, and the sample stays dropped.
+class BlockDataFlow {
+ public:
+  BlockDataFlow(std::vector<Insn> insns, const UserRegs& regs, const std::vector<StackWindow>* stack)
+      : insns_(std::move(insns)), regs_(regs), stack_(stack) {}
+
+  // The 64-bit value of `reg` (a widest register) before instruction k.
+  std::optional<uint64_t> value_before(ZydisRegister reg, int k, int depth) {
+    const int idx = dwarf_index(reg);
+    if (idx < 0 || depth > kMaxRecoveryDepth) return std::nullopt;
+    if (!written_in(reg, k, last())) return regs_[idx];
+    for (int j = k - 1; j >= 0; --j)
+      if (writes(j, reg)) return eval_def(j, reg, depth + 1);
+    return std::nullopt;  // defined before the block and changed since
+  }
+
+  // The address a memory operand of instruction k refers to.
+  std::optional<uint64_t> address(int k, const ZydisDecodedOperand& op, int depth) {
+    if (op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS) return std::nullopt;
+    uint64_t a = static_cast<uint64_t>(op.mem.disp.value);
+    if (op.mem.base == ZYDIS_REGISTER_RIP) {
+      a += insns_[k].addr + insns_[k].in.length;
+    } else if (op.mem.base != ZYDIS_REGISTER_NONE) {
+      auto b = value_before(widest(op.mem.base), k, depth);
+      if (!b) return std::nullopt;
+      a += *b;
+    }
+    if (op.mem.index != ZYDIS_REGISTER_NONE) {
+      auto i = value_before(widest(op.mem.index), k, depth);
+      if (!i) return std::nullopt;
+      a += *i * op.mem.scale;
+    }
+    return a;
+  }
+
+  bool used_stack() const { return used_stack_; }
+  int last() const { return static_cast<int>(insns_.size()) - 1; }
+
+ private:
+  bool writes(int i, ZydisRegister reg) const {
+    const Insn& x = insns_[i];
+    for (int o = 0; o < x.in.operand_count; ++o)
+      if (x.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && (x.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+          widest(x.ops[o].reg.value) == reg)
+        return true;
+    return false;
+  }
+  bool written_in(ZydisRegister reg, int from, int to) const {
+    for (int i = from; i <= to; ++i)
+      if (writes(i, reg)) return true;
+    return false;
+  }
+
+  // The value instruction j wrote into `reg`.
+  std::optional<uint64_t> eval_def(int j, ZydisRegister reg, int depth) {
+    const Insn& x = insns_[j];
+    const ZydisDecodedOperand& dst = x.ops[0];
+    if (x.in.operand_count_visible < 1 || dst.type != ZYDIS_OPERAND_TYPE_REGISTER || widest(dst.reg.value) != reg)
+      return eval_implicit(j, reg, depth);
+    const uint32_t dbits = dst.size;
+    if (dbits != 64 && dbits != 32) return std::nullopt;  // 8/16-bit writes merge with the old value
+    auto fit = [dbits](uint64_t v) { return dbits == 32 ? (v & 0xffffffffu) : v; };  // 32-bit writes zero-extend
+    const ZydisDecodedOperand* src = x.in.operand_count_visible > 1 ? &x.ops[1] : nullptr;
+    switch (x.in.mnemonic) {
+      case ZYDIS_MNEMONIC_MOV:
+      case ZYDIS_MNEMONIC_MOVZX:
+      case ZYDIS_MNEMONIC_MOVSXD:
+      case ZYDIS_MNEMONIC_MOVSX: {
+        if (!src) return std::nullopt;
+        std::optional<uint64_t> v;
+        if (src->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+          v = value_before(widest(src->reg.value), j, depth);
+          if (v && src->size < 64) {
+            const bool high8 = src->reg.value == ZYDIS_REGISTER_AH || src->reg.value == ZYDIS_REGISTER_BH ||
+                               src->reg.value == ZYDIS_REGISTER_CH || src->reg.value == ZYDIS_REGISTER_DH;
+            if (high8) return std::nullopt;
+          }
+        } else if (src->type == ZYDIS_OPERAND_TYPE_MEMORY && src->mem.type == ZYDIS_MEMOP_TYPE_MEM) {
+          auto a = address(j, *src, depth);
+          if (!a) return std::nullopt;
+          v = read_stack(j, *a, src->size / 8, depth);
+        } else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+          v = src->imm.value.u;
+        }
+        if (!v) return std::nullopt;
+        uint64_t value = *v;
+        const uint32_t sbits = src->size;
+        if (sbits < 64) {
+          const uint64_t mask = (uint64_t{1} << sbits) - 1;
+          value &= mask;
+          const bool sign = x.in.mnemonic == ZYDIS_MNEMONIC_MOVSXD || x.in.mnemonic == ZYDIS_MNEMONIC_MOVSX ||
+                            (x.in.mnemonic == ZYDIS_MNEMONIC_MOV && src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE);
+          if (sign && (value >> (sbits - 1)) & 1) value |= ~mask;
+        }
+        return fit(value);
+      }
+      case ZYDIS_MNEMONIC_LEA: {
+        if (!src) return std::nullopt;
+        auto a = address(j, *src, depth);
+        if (!a) return std::nullopt;
+        return fit(*a);
+      }
+      case ZYDIS_MNEMONIC_ADD:
+      case ZYDIS_MNEMONIC_SUB:
+      case ZYDIS_MNEMONIC_SHL: {
+        if (!src) return std::nullopt;
+        auto a = value_before(reg, j, depth);
+        std::optional<uint64_t> b;
+        if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) b = src->imm.value.u;
+        else if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && src->size == dbits)
+          b = value_before(widest(src->reg.value), j, depth);
+        if (!a || !b) return std::nullopt;
+        if (x.in.mnemonic == ZYDIS_MNEMONIC_ADD) return fit(*a + *b);
+        if (x.in.mnemonic == ZYDIS_MNEMONIC_SUB) return fit(*a - *b);
+        if (*b >= dbits) return std::nullopt;
+        return fit(*a << *b);
+      }
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // Instructions that write a register not named as their first operand.
+  std::optional<uint64_t> eval_implicit(int j, ZydisRegister reg, int depth) {
+    const Insn& x = insns_[j];
+    if (x.in.mnemonic == ZYDIS_MNEMONIC_CDQE && reg == ZYDIS_REGISTER_RAX) {  // cltq: rax = sext(eax)
+      auto v = value_before(ZYDIS_REGISTER_RAX, j, depth);
+      if (!v) return std::nullopt;
+      return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(*v)));
+    }
+    return std::nullopt;
+  }
+
+  // `size` bytes at `addr` as they were when instruction j read them: from the
+  // sample's stack window, when no later instruction of the block may have stored
+  // to them.
+  std::optional<uint64_t> read_stack(int j, uint64_t addr, uint32_t size, int depth) {
+    if (!stack_ || size == 0 || size > 8) return std::nullopt;
+    const StackWindow* win = nullptr;
+    for (const auto& w : *stack_)
+      if (addr >= w.addr && addr + size <= w.addr + w.bytes.size()) win = &w;
+    if (!win) return std::nullopt;
+    for (int i = j + 1; i <= last(); ++i) {
+      const Insn& x = insns_[i];
+      for (int o = 0; o < x.in.operand_count; ++o) {
+        const ZydisDecodedOperand& op = x.ops[o];
+        if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) continue;
+        // push, string stores: where they write is not worth modelling here.
+        if (op.visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN || op.mem.type != ZYDIS_MEMOP_TYPE_MEM)
+          return std::nullopt;
+        auto w = address(i, op, depth);
+        if (!w) return std::nullopt;
+        if (*w < addr + size && addr < *w + op.size / 8) return std::nullopt;
+      }
+    }
+    uint64_t v = 0;
+    memcpy(&v, win->bytes.data() + (addr - win->addr), size);
+    used_stack_ = true;
+    return v;
+  }
+
+  std::vector<Insn> insns_;
+  const UserRegs& regs_;
+  const std::vector<StackWindow>* stack_;
+  bool used_stack_ = false;
+};
+
+bool decode_at(const FunctionCode& f, uint32_t off, Insn& x) {
+  x.addr = f.start + off;
+  return ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder(), f.code.data() + off, f.code.size() - off, &x.in, x.ops));
+}
+
+// The previous instruction (index `prev` in f.insn_offsets) overwrote its base or
+// index register: recover their values before it ran from its basic block.
+DecodeResult recover_overwritten_base(const FunctionCode& f, size_t prev, const UserRegs& regs, uint64_t fsbase,
+                                      const std::vector<StackWindow>* stack) {
+  DecodeResult fail;
+  fail.failure = DecodeFailure::kBaseOverwritten;
+  // The block: back from prev to a jump target or the instruction after a branch.
+  size_t first = prev;
+  while (first > 0 && prev - first < kMaxBlockInsns && !f.jumps_to.count(f.start + f.insn_offsets[first])) {
+    Insn before;
+    if (!decode_at(f, f.insn_offsets[first - 1], before) || is_branch(before.in)) break;
+    --first;
+  }
+  std::vector<Insn> insns(prev - first + 1);
+  for (size_t i = first; i <= prev; ++i)
+    if (!decode_at(f, f.insn_offsets[i], insns[i - first])) return fail;
+  const Insn target = insns.back();
+  BlockDataFlow flow(std::move(insns), regs, stack);
+  const int k = flow.last();
+  for (int i = 0; i < target.in.operand_count; ++i) {
+    const ZydisDecodedOperand& op = target.ops[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM ||
+        op.visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
+      continue;
+    UserRegs before = regs;
+    for (ZydisRegister r : {op.mem.base, op.mem.index}) {
+      if (r == ZYDIS_REGISTER_NONE || r == ZYDIS_REGISTER_RIP) continue;
+      const ZydisRegister w = widest(r);
+      auto v = flow.value_before(w, k, 0);
+      if (!v || dwarf_index(w) < 0) return fail;
+      before[dwarf_index(w)] = *v;
+    }
+    DecodeResult r = access_of(target.in, target.ops, target.addr, before, fsbase, false);
+    if (r.access)
+      r.recovery = flow.used_stack() ? DecodeRecovery::kBaseFromStack : DecodeRecovery::kBaseFromRegister;
+    return r;
+  }
+  return fail;
+}
+
+// Whether the instruction before `ip` ran although `ip` is a jump target: `ip` and
+// that instruction lie in one loop (a back edge from at or after `ip` to at or
+// before it), and every jump to `ip` comes from outside that loop, so it only
+// enters the loop (the rotated loop's `jmp cond`); on every later iteration the
+// body falls through into `ip`.
+// The first instruction of the basic block that holds `addr` (walking back at most
+// kMaxBlockInsns instructions; 0 when the walk cannot say).
+uint64_t block_start(const FunctionCode& f, uint64_t addr) {
+  auto it = std::lower_bound(f.insn_offsets.begin(), f.insn_offsets.end(), static_cast<uint32_t>(addr - f.start));
+  if (it == f.insn_offsets.end() || f.start + *it != addr) return 0;
+  size_t i = static_cast<size_t>(it - f.insn_offsets.begin());
+  for (int n = 0; n < kMaxBlockInsns; ++n) {
+    const uint64_t a = f.start + f.insn_offsets[i];
+    if (i == 0 || f.jumps_to.count(a)) return a;
+    Insn before;
+    if (!decode_at(f, f.insn_offsets[i - 1], before)) return 0;
+    if (is_branch(before.in)) return a;
+    --i;
+  }
+  return 0;
+}
+
+bool loop_falls_through(const FunctionCode& f, uint64_t ip, uint64_t prev_addr) {
+  Insn p;
+  if (!decode_at(f, static_cast<uint32_t>(prev_addr - f.start), p)) return false;
+  if (p.in.meta.category == ZYDIS_CATEGORY_UNCOND_BR || p.in.meta.category == ZYDIS_CATEGORY_RET) return false;
+  auto sources = f.jumps_to.find(ip);
+  if (sources == f.jumps_to.end()) return true;
+  for (const auto& [j, b] : f.back_edges) {
+    if (!(b <= prev_addr && j >= ip)) continue;
+    bool only_enter = true;
+    for (uint64_t s : sources->second) {
+      if (s >= b && s <= j) only_enter = false;
+      // A block placed outside the loop's address range but entered from inside it
+      // (an out-of-line path of the body) is part of the loop too.
+      const uint64_t from = block_start(f, s);
+      if (from == 0) {
+        only_enter = false;
+      } else if (auto in = f.jumps_to.find(from); in != f.jumps_to.end()) {
+        for (uint64_t t : in->second)
+          if (t >= b && t <= j) only_enter = false;
+      }
+    }
+    if (only_enter) return true;
+  }
+  return false;
 }
 
 }  // namespace
 
+DecodeResult decode_in_function(const FunctionCode& f, uint64_t ip, const UserRegs& regs, uint64_t fsbase,
+                                const std::vector<StackWindow>* stack) {
+  DecodeResult r;
+  r.eh_frame_bounds = f.from_eh_frame;
+  if (ip <= f.start) {
+    r.failure = DecodeFailure::kFunctionStart;
+    return r;
+  }
+  if (ip > f.start + f.code.size()) {
+    r.failure = DecodeFailure::kNoCode;
+    return r;
+  }
+  const uint32_t rel = static_cast<uint32_t>(ip - f.start);
+  auto it = std::lower_bound(f.insn_offsets.begin(), f.insn_offsets.end(), rel);
+  // The IP must be an instruction boundary the decode reached (or the function's end).
+  const bool at_boundary = (it != f.insn_offsets.end() && *it == rel) || (rel == f.code.size() && f.complete);
+  if (!at_boundary || it == f.insn_offsets.begin()) {
+    r.failure = DecodeFailure::kBadDecode;
+    return r;
+  }
+  const size_t prev = static_cast<size_t>(it - f.insn_offsets.begin()) - 1;
+  const uint64_t prev_addr = f.start + f.insn_offsets[prev];
+  DecodeRecovery via = DecodeRecovery::kNone;
+  if (f.jumps_to.count(ip)) {
+    if (!loop_falls_through(f, ip, prev_addr)) {
+      r.failure = DecodeFailure::kBranchTarget;
+      return r;
+    }
+    via = DecodeRecovery::kLoopFallThrough;
+  }
+  DecodeResult d = decode_instruction_access(f.code.data() + f.insn_offsets[prev], rel - f.insn_offsets[prev],
+                                             prev_addr, regs, fsbase, true);
+  if (d.failure == DecodeFailure::kBaseOverwritten) d = recover_overwritten_base(f, prev, regs, fsbase, stack);
+  if (d.access && via != DecodeRecovery::kNone && d.recovery == DecodeRecovery::kNone) d.recovery = via;
+  d.eh_frame_bounds = f.from_eh_frame;
+  return d;
+}
+
 DecodeResult decode_previous_access(const std::vector<uint8_t>& code, uint64_t func_start, uint64_t ip,
-                                    const UserRegs& regs, uint64_t fsbase) {
+                                    const UserRegs& regs, uint64_t fsbase, const std::vector<StackWindow>* stack) {
   DecodeResult r;
   if (ip <= func_start) {
     r.failure = DecodeFailure::kFunctionStart;
@@ -215,39 +557,34 @@ DecodeResult decode_previous_access(const std::vector<uint8_t>& code, uint64_t f
     r.failure = DecodeFailure::kNoCode;
     return r;
   }
-  std::vector<uint32_t> offsets;
-  std::set<uint64_t> targets;
-  bool complete = false;
-  std::vector<uint8_t> head(code.begin(), code.begin() + static_cast<long>(ip - func_start));
-  index_function(head, func_start, offsets, targets, complete);
-  if (!complete || offsets.empty()) {
-    r.failure = DecodeFailure::kBadDecode;
-    return r;
-  }
-  // Jumps after the IP may target it too; index the rest of the code for them.
-  std::vector<uint32_t> rest_offsets;
-  bool rest_complete = false;
-  std::vector<uint8_t> tail(code.begin() + static_cast<long>(ip - func_start), code.end());
-  std::set<uint64_t> tail_targets;
-  index_function(tail, ip, rest_offsets, tail_targets, rest_complete);
-  // Tail targets were computed relative to `ip` as start but absolute; keep those in range.
-  for (uint64_t t : tail_targets) targets.insert(t);
-  if (targets.count(ip)) {
-    r.failure = DecodeFailure::kBranchTarget;
-    return r;
-  }
-  uint64_t prev = func_start + offsets.back();
-  return decode_instruction_access(code.data() + (prev - func_start), ip - prev, prev, regs, fsbase, true);
+  return decode_in_function(index_function(func_start, code), ip, regs, fsbase, stack);
 }
 
 AccessDecoder::AccessDecoder(Symbolizer& sym) : sym_(sym) {}
 AccessDecoder::~AccessDecoder() = default;
 
-const AccessDecoder::Function* AccessDecoder::function_at(uint64_t ip, DecodeFailure* why) {
+bool AccessDecoder::eh_frame_bounds(uint64_t ip, uint64_t* start, uint64_t* size) {
+  Dwfl* dwfl = sym_.dwfl();
+  Dwfl_Module* mod = dwfl ? dwfl_addrmodule(dwfl, ip) : nullptr;
+  if (!mod) return false;
+  Dwarf_Addr low = 0;
+  dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr, nullptr, nullptr);
+  auto it = eh_frames_.find(low);
+  GElf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(mod, &bias);
+  if (it == eh_frames_.end()) it = eh_frames_.emplace(low, read_eh_frame_functions(elf)).first;
+  const FunctionBounds* b = find_function_bounds(it->second, ip - bias);
+  if (!b || b->end - b->start > kMaxFunctionBytes) return false;
+  *start = b->start + bias;
+  *size = b->end - b->start;
+  return true;
+}
+
+const FunctionCode* AccessDecoder::function_at(uint64_t ip, DecodeFailure* why) {
   auto it = functions_.upper_bound(ip);
   if (it != functions_.begin()) {
     --it;
-    const Function& f = *it->second;
+    const FunctionCode& f = *it->second;
     if (ip <= f.start + f.code.size()) return &f;
   }
   auto nf = no_function_.find(ip);
@@ -260,49 +597,40 @@ const AccessDecoder::Function* AccessDecoder::function_at(uint64_t ip, DecodeFai
   GElf_Off off = 0;
   GElf_Sym s;
   const char* name = mod ? dwfl_module_addrinfo(mod, ip, &off, &s, nullptr, nullptr, nullptr) : nullptr;
+  uint64_t start = 0, size = 0;
+  bool from_eh_frame = false;
   // A sample at the very end of a function (ip == start + size) happens after its
   // last instruction ran (a tail call): addrinfo then names the next symbol.
-  if (!name || GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_size == 0 || s.st_size > kMaxFunctionBytes) {
+  if (name && GELF_ST_TYPE(s.st_info) == STT_FUNC && s.st_size != 0 && s.st_size <= kMaxFunctionBytes) {
+    start = ip - off;
+    size = s.st_size;
+  } else if (eh_frame_bounds(ip, &start, &size)) {
+    from_eh_frame = true;  // stripped: no symbol, but the unwind table knows the function
+  } else {
     const MemoryMap* m = sym_.map_of(ip);
     *why = (!m || m->path.empty() || m->path[0] != '/') ? DecodeFailure::kNoCode : DecodeFailure::kNoFunction;
     no_function_.emplace(ip, *why);
     return nullptr;
   }
-  auto f = std::make_unique<Function>();
-  f->start = ip - off;
-  if (!sym_.read_file_bytes(f->start, s.st_size, f->code) || f->code.size() != s.st_size) {
+  std::vector<uint8_t> code;
+  if (!sym_.read_file_bytes(start, size, code) || code.size() != size) {
     *why = DecodeFailure::kNoCode;
     no_function_.emplace(ip, *why);
     return nullptr;
   }
-  index_function(f->code, f->start, f->insn_offsets, f->branch_targets, f->complete);
-  const Function* out = f.get();
+  auto f = std::make_unique<FunctionCode>(index_function(start, std::move(code)));
+  f->from_eh_frame = from_eh_frame;
+  const FunctionCode* out = f.get();
   functions_[f->start] = std::move(f);
   return out;
 }
 
-DecodeResult AccessDecoder::decode(uint64_t ip, const UserRegs& regs, uint64_t fsbase) {
+DecodeResult AccessDecoder::decode(uint64_t ip, const UserRegs& regs, uint64_t fsbase,
+                                   const std::vector<StackWindow>* stack) {
   DecodeResult r;
-  const Function* f = function_at(ip, &r.failure);
+  const FunctionCode* f = function_at(ip, &r.failure);
   if (!f) return r;
-  if (ip == f->start) {
-    r.failure = DecodeFailure::kFunctionStart;
-    return r;
-  }
-  const uint32_t rel = static_cast<uint32_t>(ip - f->start);
-  auto it = std::lower_bound(f->insn_offsets.begin(), f->insn_offsets.end(), rel);
-  // The IP must be an instruction boundary the decode reached (or the function's end).
-  const bool at_boundary = (it != f->insn_offsets.end() && *it == rel) || (rel == f->code.size() && f->complete);
-  if (!at_boundary || it == f->insn_offsets.begin()) {
-    r.failure = DecodeFailure::kBadDecode;
-    return r;
-  }
-  if (f->branch_targets.count(ip)) {
-    r.failure = DecodeFailure::kBranchTarget;
-    return r;
-  }
-  const uint32_t prev = *(it - 1);
-  return decode_instruction_access(f->code.data() + prev, rel - prev, f->start + prev, regs, fsbase, true);
+  return decode_in_function(*f, ip, regs, fsbase, stack);
 }
 
 }  // namespace ccprof::profiler

@@ -168,6 +168,12 @@ void index_memory(Index& idx) {
   for (const auto& m : rec.memory_samples) {
     ++mem.thread_samples[m.tid];
     Symbolizer* sym = idx.symbolizer(m.pid);
+    AddressYield::Module& ym = mem.yield.module(sym, m.regs[kRip]);
+    ++ym.samples;
+    auto no_address = [&](const std::string& why) {
+      ++mem.no_address[why];
+      ++ym.no_address[why];
+    };
     MemoryAccess a;
     a.pid = m.pid;
     a.tid = m.tid;
@@ -175,7 +181,7 @@ void index_memory(Index& idx) {
     a.insn_addr = m.regs[kRip];
     if (m.pmu) {
       if (!m.data_addr) {
-        ++mem.no_address["pmu_no_address"];
+        no_address("pmu_no_address");
         continue;
       }
       model::DataSource ds = model::decode_data_src(m.data_src);
@@ -195,15 +201,20 @@ void index_memory(Index& idx) {
       if (ds.locked && !is_locked(a.kind)) a.kind = AccessKind::kLockedRmw;
     } else {
       if (!sym) {
-        ++mem.no_address["no_process_maps"];
+        no_address("no_process_maps");
         continue;
       }
       auto& dec = decoders[m.pid];
       if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
-      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase);
+      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase, &m.stack_windows);
+      if (r.eh_frame_bounds) ++ym.eh_frame_bounds;
       if (!r.access) {
-        ++mem.no_address[decode_failure_name(r.failure)];
+        no_address(decode_failure_name(r.failure));
         continue;
+      }
+      if (r.recovery != DecodeRecovery::kNone) {
+        ++mem.yield.recovered[decode_recovery_name(r.recovery)];
+        ++ym.recovered[decode_recovery_name(r.recovery)];
       }
       a.insn_addr = r.access->insn_addr;
       a.data_addr = r.access->data_addr;
@@ -212,11 +223,13 @@ void index_memory(Index& idx) {
       const uint64_t sp = m.regs[kRsp];
       if (r.access->fs_relative ||
           (a.data_addr + 128 >= sp && a.data_addr < sp + thresholds::kStackWindowBytes)) {
+        ++ym.with_address;
         ++mem.with_address;
         ++mem.private_stack_or_tls;  // the thread's own stack or TLS: private by construction
         continue;
       }
     }
+    ++ym.with_address;
     ++mem.with_address;
     mem.lines.add(a);
     mem.accesses.push_back(a);

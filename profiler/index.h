@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/recording.h"
+#include "profiler/address_yield.h"
 #include "profiler/cacheline_table.h"
 #include "profiler/finding.h"
 #include "profiler/lock_rates.h"
@@ -61,6 +62,7 @@ struct MemoryIndex {
   std::map<uint32_t, uint64_t> thread_samples;  // every sample per thread (with an address or not)
   uint64_t samples = 0, with_address = 0, private_stack_or_tls = 0;
   std::map<std::string, uint64_t> no_address;   // why samples had no data address
+  AddressYield yield;                           // the same per module, and what the decoder recovered
   double period_s = 0;                          // CPU seconds per sample (decode mode); 0 = unknown
 };
 

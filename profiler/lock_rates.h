@@ -1,6 +1,6 @@
 #pragma once
 // How often each mutex is taken (not only when contended), from the lockrate
-// collector's uprobe windows (rec.sections["lockrate"]).
+// collector's uprobe windows (Recording::lockrate).
 #include <cstdint>
 #include <set>
 #include <vector>

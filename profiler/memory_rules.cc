@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "profiler/address_yield.h"
 #include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"

@@ -18,6 +18,7 @@ using model::RssSample;
 using model::SchedSection;
 using model::SchedThread;
 using model::StackCopy;
+using model::StackWindow;
 using model::SyscallClass;
 using model::SyscallSample;
 using model::SyscallSite;

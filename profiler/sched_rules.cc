@@ -176,7 +176,7 @@ std::vector<Finding> lock_held_across_io(const Index& ctx, const SchedView& v) {
     // Where the owner did that I/O: its sampled stacks at those syscalls. The frame
     // that also takes the lock (a waiter site's function) is the call made under it.
     std::set<std::string> lock_functions;
-    for (const auto& s : l.sites) lock_functions.insert(s.loc.function);
+    for (const auto& s : l.sites) lock_functions.insert(function_identity(s.loc));
     SiteTally holder_sites, io_sites;
     std::vector<double> owner_io_ms;
     size_t used = 0;
@@ -192,7 +192,7 @@ std::vector<Finding> lock_held_across_io(const Index& ctx, const SchedView& v) {
       double w = s.duration_ns / 1e9;
       io_sites.add(ufs.front()->loc, w);
       for (const Frame* f : ufs)
-        if (lock_functions.count(f->loc.function)) {
+        if (lock_functions.count(function_identity(f->loc))) {
           holder_sites.add(f->loc, w);
           break;
         }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -121,7 +122,21 @@ bool is_system_source(const std::string& file) {
          absl::StartsWith(file, "../nptl/");
 }
 
+// elfutils' default search path for separate debug files (next to the binary, in
+// .debug/ beside it, and /usr/lib/debug, each also by build ID under .build-id/),
+// extended by the directories in $CCPROF_DEBUGINFO_PATH (colon-separated): a
+// stripped binary's debug file is found there as DIR/.build-id/xx/yyyy.debug.
+static void init_debuginfo_path() {
+  static std::string path = [] {
+    std::string p = ":.debug:/usr/lib/debug";
+    if (const char* extra = getenv("CCPROF_DEBUGINFO_PATH"); extra && *extra) p = absl::StrCat(p, ":", extra);
+    return p;
+  }();
+  g_debuginfo_path = path.data();
+}
+
 Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
+  init_debuginfo_path();
   dwfl_ = dwfl_begin(&kOfflineCallbacks);
   if (!dwfl_) {
     spdlog::warn("libdw: cannot start a session: {}", dwfl_errmsg(-1));
@@ -212,6 +227,15 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
       if (f) file = f;
       line = ln;
     }
+    // A separate debug file (found by build ID) can yield names relative to the
+    // compilation directory (`../src/x.cc` from a build dir): make them absolute.
+    Dwarf_Attribute comp_attr;
+    const char* comp_dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &comp_attr));
+    auto absolute = [comp_dir](std::string f) {
+      if (f.empty() || f[0] == '/' || !comp_dir) return f;
+      return (std::filesystem::path(comp_dir) / f).lexically_normal().string();
+    };
+    file = absolute(file);
     // dwarf_getscopes() mixes in the abstract origins of inlined functions; re-walk
     // the concrete parents of the innermost scope instead (as eu-addr2line -i does).
     Dwarf_Die* outer_scopes = nullptr;
@@ -239,7 +263,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
       file.clear();
       line = 0;
       if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attr), &cf) == 0 && files) {
-        if (const char* f = dwarf_filesrc(files, cf, nullptr, nullptr)) file = f;
+        if (const char* f = dwarf_filesrc(files, cf, nullptr, nullptr)) file = absolute(f);
       }
       if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attr), &cl) == 0) line = static_cast<int>(cl);
     }
@@ -248,7 +272,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
   } else {
     ++missing_debug_;
     module_debug_[loc.module] = false;
-    levels.push_back({symbol_name, "", 0});
+    levels.push_back({symbol_name.empty() ? eh_frame_function(mod, pc, loc.module) : symbol_name, "", 0});
   }
   for (const auto& lv : levels) loc.inline_chain.push_back(lv.function);
   for (const auto& lv : levels) loc.inline_levels.push_back({lv.function, lv.file, lv.line});
@@ -260,12 +284,33 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
       break;
     }
   if (pick == &levels.front() && is_system_source(pick->file)) pick = &levels.back();
-  loc.function = pick->function.empty() ? absl::StrFormat("%s+0x%x", basename_of(loc.module), loc.module_offset)
-                                        : pick->function;
+  // Without a symbol the user sees module+offset of this instruction; the inline
+  // chain keeps the function's identity (its .eh_frame start) for rules that group
+  // the instructions of one function.
+  const bool no_symbol = symbol_name.empty() && pick->file.empty();
+  loc.function = pick->function.empty() || no_symbol
+                     ? absl::StrFormat("%s+0x%x", basename_of(loc.module), loc.module_offset)
+                     : pick->function;
   loc.file = pick->file;
   loc.line = pick->line;
   if (loc.has_debug_info) module_debug_.emplace(loc.module, true);
   return code_cache_.emplace(pc, std::move(loc)).first->second;
+}
+
+// "module+0xSTART" of the .eh_frame FDE that covers pc (a stripped function's
+// identity), or "module+0xPC" when no FDE does.
+std::string Symbolizer::eh_frame_function(Dwfl_Module* mod, uint64_t pc, const std::string& module) {
+  Dwarf_Addr low = 0;
+  dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr, nullptr, nullptr);
+  GElf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(mod, &bias);
+  auto it = eh_frames_.find(low);
+  if (it == eh_frames_.end()) it = eh_frames_.emplace(low, read_eh_frame_functions(elf)).first;
+  const FunctionBounds* b = find_function_bounds(it->second, pc - bias);
+  const uint64_t start = b ? b->start + bias : pc;
+  const MemoryMap* m = map_of(start);
+  const uint64_t off = m ? start - m->start + m->offset : start - low;
+  return absl::StrFormat("%s+0x%x", basename_of(module), off);
 }
 
 DataLocation Symbolizer::data(uint64_t addr) {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "profiler/eh_frame_bounds.h"
 #include "profiler/finding.h"
 #include "profiler/model_names.h"
 
@@ -71,8 +72,20 @@ class Symbolizer {
   Dwfl* dwfl_ = nullptr;
   std::unordered_map<uint64_t, CodeLocation> code_cache_;
   std::unordered_map<std::string, bool> module_debug_;
+  // Per module (by load base): .eh_frame function ranges, for code without symbols.
+  std::unordered_map<uint64_t, std::vector<FunctionBounds>> eh_frames_;
+  std::string eh_frame_function(Dwfl_Module* mod, uint64_t pc, const std::string& module);
   uint64_t unresolved_code_ = 0, missing_debug_ = 0;
 };
+
+// What identifies the function of a code location, for rules that group the
+// instructions of one function: its name, or for code without debug info the
+// function the inline chain names (its symbol, or for stripped code the .eh_frame
+// function "module+0xSTART"; `function` is then this instruction's module+offset).
+inline const std::string& function_identity(const CodeLocation& c) {
+  return c.file.empty() && !c.inline_chain.empty() && !c.inline_chain.back().empty() ? c.inline_chain.back()
+                                                                                       : c.function;
+}
 
 // A finding's location from a symbolized code location.
 SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share = 0,

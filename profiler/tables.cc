@@ -93,6 +93,13 @@ void memory_tables(const Index& index, json& tables) {
                       {"address_yield", mem.samples ? static_cast<double>(mem.with_address) / mem.samples : 0},
                       {"private_stack_or_tls", mem.private_stack_or_tls},
                       {"no_address", mem.no_address}};
+  // The yield over the samples whose instruction may have touched memory (the others
+  // ran an instruction with no memory operand, a branch, a function's first one).
+  const uint64_t touching = AddressYield::touching_memory(mem.samples, mem.no_address);
+  tables["memory"]["samples_touching_memory"] = touching;
+  tables["memory"]["memory_address_yield"] = touching ? static_cast<double>(mem.with_address) / touching : 0.0;
+  tables["memory"]["recovered"] = mem.yield.recovered;
+  tables["memory"]["by_module"] = mem.yield.modules_json();
   const MemoryRuleEnv env = memory_rule_env(index);
   json lines = json::array();
   for (const CacheLine* l : mem.lines.by_samples()) {

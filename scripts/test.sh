@@ -10,4 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "matrix: skipped: needs root to load BPF programs"
   exit 0
 fi
-python3 tests/e2e/matrix.py build
+status=0
+python3 tests/e2e/matrix.py build || status=$?
+# The same checks on -O0, -O3 and stripped builds of the memory scenarios plus 1 and 13.
+python3 tests/e2e/matrix.py build --variants all || status=$?
+exit $status

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "agent/proc.h"
 #include "profiler/symbolizer.h"
 
@@ -141,6 +143,104 @@ TEST(DecodeAccess, RejectsAJumpTarget) {
   EXPECT_EQ(decode_previous_access(code, f, f + 3, {}, 0).failure, DecodeFailure::kBranchTarget);
   // After the jne fell through, the jne ran.
   EXPECT_EQ(decode_previous_access(code, f, f + 9, {}, 0).failure, DecodeFailure::kPreviousIsBranch);
+}
+
+// A rotated loop whose loop condition is also reached by a jump from inside the
+// loop (a `continue`): the predecessor is ambiguous, so the sample stays dropped.
+//   0: jmp 13                      eb 11
+//   2: lock addq $1,0x20(%rdi)     f0 48 83 47 20 01
+//   8: test %rdx,%rdx              48 85 d2
+//   b: jne 13                      75 06
+//   d: lock addq $1,0x18(%rdi)     f0 48 83 47 18 01
+//  13: mov (%rsi),%eax             8b 06
+//  15: test %eax,%eax              85 c0
+//  17: je 2                        74 e9
+//  19: ret                         c3
+TEST(DecodeAccess, LoopConditionReachedFromInsideTheLoopStaysABranchTarget) {
+  std::vector<uint8_t> code = {0xeb, 0x11, 0xf0, 0x48, 0x83, 0x47, 0x20, 0x01, 0x48, 0x85, 0xd2, 0x75, 0x06,
+                               0xf0, 0x48, 0x83, 0x47, 0x18, 0x01, 0x8b, 0x06, 0x85, 0xc0, 0x74, 0xe9, 0xc3};
+  const uint64_t f = 0x401000;
+  EXPECT_EQ(decode_previous_access(code, f, f + 0x13, regs_with({{kRdi, 0x7000}}), 0).failure,
+            DecodeFailure::kBranchTarget);
+  // Without the `jne` (patched to two nops) only the loop entry jumps there.
+  code[0xb] = 0x66;
+  code[0xc] = 0x90;
+  auto r = decode_previous_access(code, f, f + 0x13, regs_with({{kRdi, 0x7000}}), 0);
+  ASSERT_TRUE(r.access) << decode_failure_name(r.failure);
+  EXPECT_EQ(r.recovery, DecodeRecovery::kLoopFallThrough);
+  EXPECT_EQ(r.access->data_addr, 0x7018u);
+  EXPECT_EQ(r.access->kind, AccessKind::kLockedRmw);
+}
+
+// An out-of-line block after the loop's back edge, entered from inside the loop, that
+// jumps back to the loop condition: its jump is not a loop entry, so the
+// predecessor of the condition stays ambiguous.
+//   0: jmp 13; 2: lock addq $1,0x20(%rdi); 8: test %rdx,%rdx; b: jne 1a;
+//   d: lock addq $1,0x18(%rdi); 13: mov (%rsi),%eax; 15: test; 17: je 2; 19: ret;
+//  1a: add $1,%rcx; 1e: jmp 13
+TEST(DecodeAccess, OutOfLineBlockOfTheLoopIsNotALoopEntry) {
+  std::vector<uint8_t> code = {0xeb, 0x11, 0xf0, 0x48, 0x83, 0x47, 0x20, 0x01, 0x48, 0x85, 0xd2,
+                               0x75, 0x0d, 0xf0, 0x48, 0x83, 0x47, 0x18, 0x01, 0x8b, 0x06, 0x85,
+                               0xc0, 0x74, 0xe9, 0xc3, 0x48, 0x83, 0xc1, 0x01, 0xeb, 0xf3};
+  const uint64_t f = 0x401000;
+  EXPECT_EQ(decode_previous_access(code, f, f + 0x13, regs_with({{kRdi, 0x7000}}), 0).failure,
+            DecodeFailure::kBranchTarget);
+}
+
+// mov %rdi,%rax; mov 0x8(%rax),%rax: the base is a copy of rdi, which still holds it.
+TEST(DecodeAccess, OverwrittenBaseCopiedFromAnotherRegister) {
+  std::vector<uint8_t> code = {0x48, 0x89, 0xf8, 0x48, 0x8b, 0x40, 0x08, 0xc3};
+  auto r = decode_previous_access(code, 0x401000, 0x401007, regs_with({{kRdi, 0x7000}, {kRax, 5}}), 0);
+  ASSERT_TRUE(r.access) << decode_failure_name(r.failure);
+  EXPECT_EQ(r.recovery, DecodeRecovery::kBaseFromRegister);
+  EXPECT_EQ(r.access->data_addr, 0x7008u);
+  EXPECT_EQ(r.access->insn_addr, 0x401003u);
+}
+
+// A frame's stack window as the sampler keeps it: the 256 bytes below rbp.
+std::vector<StackWindow> frame_window(uint64_t rbp, std::initializer_list<std::pair<int, uint64_t>> slots) {
+  StackWindow w;
+  w.addr = rbp - 256;
+  w.bytes.assign(256, 0);
+  for (auto [off, v] : slots) memcpy(w.bytes.data() + 256 + off, &v, sizeof v);
+  return {w};
+}
+
+// -O0: mov -0x8(%rbp),%rax; mov %rdx,-0x8(%rbp); mov 0x8(%rax),%rax. The slot was
+// stored to after the load, so the window no longer holds the loaded value.
+TEST(DecodeAccess, StackSlotStoredToAfterTheLoadIsNotUsed) {
+  std::vector<uint8_t> code = {0x48, 0x8b, 0x45, 0xf8, 0x48, 0x89, 0x55, 0xf8, 0x48, 0x8b, 0x40, 0x08, 0xc3};
+  const uint64_t rbp = 0x7ffe0100;
+  auto stack = frame_window(rbp, {{-8, 0x9000}});
+  UserRegs r = regs_with({{kRbp, rbp}, {kRsp, rbp - 0x40}, {kRdx, 0x9000}});
+  EXPECT_EQ(decode_previous_access(code, 0x401000, 0x40100c, r, 0, &stack).failure,
+            DecodeFailure::kBaseOverwritten);
+  // Without that store (patched out) the slot holds the pointer the load read.
+  std::vector<uint8_t> clean = {0x48, 0x8b, 0x45, 0xf8, 0x48, 0x8b, 0x40, 0x08, 0xc3};
+  auto ok = decode_previous_access(clean, 0x401000, 0x401008, r, 0, &stack);
+  ASSERT_TRUE(ok.access) << decode_failure_name(ok.failure);
+  EXPECT_EQ(ok.recovery, DecodeRecovery::kBaseFromStack);
+  EXPECT_EQ(ok.access->data_addr, 0x9008u);
+  // A slot outside the window (or no window at all) cannot be read.
+  EXPECT_EQ(decode_previous_access(clean, 0x401000, 0x401008, r, 0, nullptr).failure,
+            DecodeFailure::kBaseOverwritten);
+  auto far = frame_window(rbp + 0x1000, {});
+  EXPECT_EQ(decode_previous_access(clean, 0x401000, 0x401008, r, 0, &far).failure, DecodeFailure::kBaseOverwritten);
+}
+
+// -O0 array element a[i] with `long* a` at -0x20(%rbp) and `int i` at -0x14(%rbp):
+//   mov -0x14(%rbp),%eax; cltq; lea 0x0(,%rax,8),%rdx; mov -0x20(%rbp),%rax;
+//   add %rdx,%rax; mov (%rax),%rax
+TEST(DecodeAccess, O0ArrayElementThroughAReloadedPointer) {
+  std::vector<uint8_t> code = {0x8b, 0x45, 0xec, 0x48, 0x98, 0x48, 0x8d, 0x14, 0xc5, 0x00, 0x00, 0x00,
+                               0x00, 0x48, 0x8b, 0x45, 0xe0, 0x48, 0x01, 0xd0, 0x48, 0x8b, 0x00, 0xc3};
+  const uint64_t rbp = 0x7ffe0100;
+  auto stack = frame_window(rbp, {{-0x20, 0x9000}, {-0x14, 3}});
+  UserRegs r = regs_with({{kRbp, rbp}, {kRsp, rbp}, {kRdx, 24}, {kRax, 0x1234}});
+  auto d = decode_previous_access(code, 0x401000, 0x401017, r, 0, &stack);
+  ASSERT_TRUE(d.access) << decode_failure_name(d.failure);
+  EXPECT_EQ(d.access->data_addr, 0x9000u + 3 * 8);
+  EXPECT_EQ(d.recovery, DecodeRecovery::kBaseFromStack);
 }
 
 int64_t g_decode_test_slots[4];

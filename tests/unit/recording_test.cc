@@ -98,5 +98,29 @@ TEST(Recording, ForeignFileIsRejected) {
   unlink(path.c_str());
 }
 
+TEST(Recording, MemorySamplesKeepTheirStackWindows) {
+  Recording r = sample_recording();
+  MemorySample with;
+  with.pid = 42;
+  with.tid = 43;
+  with.regs[kRsp] = 0x7fff1000;
+  with.stack_windows.push_back({0x7fff0fc0, std::vector<uint8_t>(256, 0xab)});
+  with.stack_windows.push_back({0x7fff1100, {1, 2, 3}});
+  MemorySample without;  // as in recordings made before stack windows existed
+  without.pid = 42;
+  without.tid = 44;
+  r.memory_samples = {with, without};
+  auto back = round_trip(r, "rec-sw");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->memory_samples.size(), 2u);
+  const auto& w = back->memory_samples[0].stack_windows;
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].addr, 0x7fff0fc0u);
+  EXPECT_EQ(w[0].bytes, std::vector<uint8_t>(256, 0xab));
+  EXPECT_EQ(w[1].bytes, (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_TRUE(back->memory_samples[1].stack_windows.empty());
+  EXPECT_EQ(back->memory_samples[1].tid, 44u);
+}
+
 }  // namespace
 }  // namespace ccprof::model
