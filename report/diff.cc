@@ -77,6 +77,13 @@ json findings_of(const json& doc) {
 }  // namespace
 
 std::string finding_subject(const json& f) {
+  // Schema 2: the finding's typed subject, by kind and name (addresses move between runs).
+  if (const json& sub = f.value("subject", json::object()); sub.is_object() && !sub.value("name", "").empty()) {
+    const std::string kind = sub.value("kind", "");
+    if (kind == "lock" || kind == "cache-line" || kind == "word")
+      return (kind == "cache-line" ? "cache line" : kind) + " " + sub.value("name", "");
+  }
+  // Schema 1 documents: the evidence names it.
   const json& ev = f.value("evidence", json::object());
   if (ev.is_object() && ev.contains("lock") && ev["lock"].is_object()) {
     std::string name = ev["lock"].value("name", "");
