@@ -123,6 +123,13 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
   study.metric = measured->metric;
   study.runs = opts.runs;
   for (const auto& s : measured->steps) study.steps.push_back({s.threads, s.throughputs, s.wall_s, s.median});
+  double wall_s = 0;
+  if (opts.metric.empty() && profiler::runs_for_a_fixed_time(study, &wall_s))
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "every run took about %.2f s whatever the thread count: the command runs for a fixed time, so 1 / wall time "
+        "is flat and says nothing about scaling. Give --metric REGEX for the throughput the command prints "
+        "(e.g. --metric 'throughput=([0-9.]+)')",
+        wall_s));
   auto fit = profiler::fit_study(study);
   if (!fit.ok()) return absl::Status(fit.status().code(), absl::StrCat("cannot fit the USL: ", fit.status().message()));
   profiler::RetrogradeVerdict verdict = profiler::assess_retrograde(study, *fit);

@@ -28,6 +28,20 @@ absl::StatusOr<UslFit> fit_study(const ScaleStudy& study) {
   return fit_usl(pts);
 }
 
+bool runs_for_a_fixed_time(const ScaleStudy& study, double* median_wall_s) {
+  std::vector<double> medians;
+  for (const auto& s : study.steps) {
+    std::vector<double> w = s.wall_s;
+    if (w.empty()) return false;
+    std::sort(w.begin(), w.end());
+    medians.push_back(w[w.size() / 2]);
+  }
+  if (medians.size() < 2) return false;
+  if (median_wall_s) *median_wall_s = medians.front();
+  const auto [lo, hi] = std::minmax_element(medians.begin(), medians.end());
+  return *lo > 0 && (*hi - *lo) / *lo <= th::kScaleFixedTimeMaxSpread;
+}
+
 RetrogradeVerdict assess_retrograde(const ScaleStudy& study, const UslFit& fit) {
   RetrogradeVerdict v;
   if (study.steps.empty()) {

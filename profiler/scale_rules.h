@@ -45,6 +45,11 @@ absl::StatusOr<UslFit> fit_study(const ScaleStudy& study);
 
 RetrogradeVerdict assess_retrograde(const ScaleStudy& study, const UslFit& fit);
 
+// Whether every thread count took about the same wall time (kScaleFixedTimeMaxSpread):
+// a command that runs for a fixed time, whose 1 / wall time is no measure of throughput.
+// `median_wall_s` receives the median wall time of the first step.
+bool runs_for_a_fixed_time(const ScaleStudy& study, double* median_wall_s = nullptr);
+
 // The call sites that explain the decline, from a profile at the largest N: the
 // top-ranked lock finding's locations, else any finding's located sites, else the
 // most-waited lock's sites. `what` says where they came from ("g_stats_mutex, 97% of

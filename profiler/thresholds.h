@@ -213,6 +213,12 @@ inline constexpr int kMinWaiters = 2;
 // Thread counts `ccprof scale` needs: λ, α and β are three unknowns, so fewer thread
 // counts leave α and β undetermined (usl_fit then reports no fit).
 inline constexpr int kScaleMinThreadCounts = 3;
+// Without --metric, throughput is 1 / wall time. When the median wall time of every
+// thread count is within this fraction of the others, the command runs for a fixed
+// time (a benchmark with --seconds, a server with a timeout): 1 / time is flat and says
+// nothing about scaling. 5%: runs of one fixed-time command differ by less on a quiet
+// machine, while real work that scales changes wall time by far more between 1 and N.
+inline constexpr double kScaleFixedTimeMaxSpread = 0.05;
 // retrograde-scaling: the median throughput at the largest N measured is at least this
 // share below the best median measured. Run-to-run noise of a whole-program run on this
 // shared 2-core machine is ~10% (s06 fixed: 11.5-12.6 M ops/s across N); s06 bad falls

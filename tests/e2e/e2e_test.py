@@ -209,6 +209,14 @@ class E2E(unittest.TestCase):
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
             self.assertFalse(os.path.exists(os.path.join(args[args.index("-o") + 1], "findings.json")), args)
 
+    def test_scale_of_a_fixed_time_command_asks_for_a_metric(self):
+        out = self.out("scale")
+        p = ccprof("scale", "--threads", "1,2,4", "--runs", "1", "-o", out, "--", "sh", "-c", "sleep 0.3 # {threads}")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("runs for a fixed time", p.stderr)
+        self.assertIn("--metric", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "findings.json")))
+
     def test_corrupt_and_truncated_recordings_are_rejected(self):
         fixture = os.path.join(FIXTURES, "contend")
         p = ccprof("run", "-o", self.out(), "--", fixture, "300")

@@ -86,6 +86,17 @@ TEST(ScaleRules, TooFewThreadCountsIsNoVerdict) {
   EXPECT_NE(v.reason.find("no fit"), std::string::npos) << v.reason;
 }
 
+TEST(ScaleRules, AFixedTimeCommandIsRecognised) {
+  ScaleStudy fixed;
+  for (int n : {1, 2, 4, 8}) fixed.steps.push_back({n, {0.5}, {2.01 + 0.01 * (n % 3), 2.0, 2.02}, 0.5});
+  double wall = 0;
+  EXPECT_TRUE(runs_for_a_fixed_time(fixed, &wall));
+  EXPECT_NEAR(wall, 2.02, 0.02);
+  ScaleStudy scaling;  // the same work split over more threads takes less time
+  for (int n : {1, 2, 4, 8}) scaling.steps.push_back({n, {n / 4.0}, {4.0 / n}, n / 4.0});
+  EXPECT_FALSE(runs_for_a_fixed_time(scaling));
+}
+
 TEST(ScaleRules, ContentionSitesPreferTheLockFinding) {
   Analysis a;
   Finding other;
