@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "profiler/libdw_error.h"
+
 namespace ccprof::profiler {
 namespace {
 
@@ -86,7 +88,7 @@ UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frame
   if (!sym.unwind_slot) {
     auto slot = std::make_shared<UnwindState>();
     if (!dwfl_attach_state(dwfl, nullptr, static_cast<pid_t>(stack.tid ? stack.tid : 1), &kCallbacks, slot.get())) {
-      result.error = std::string("cannot attach unwinder: ") + dwfl_errmsg(-1);
+      result.error = "cannot attach unwinder: " + libdw_error_text(-1);
       return result;
     }
     sym.unwind_slot = slot;
@@ -100,7 +102,7 @@ UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frame
     result.error = "frame limit reached";
   } else {
     int e = dwfl_errno();
-    result.error = e ? dwfl_errmsg(e) : "unwinding stopped";
+    result.error = e ? libdw_error_text(e) : "unwinding stopped";
     // Reaching the end of the stack copy after the user's frames is the common case.
     result.complete = false;
   }
