@@ -13,9 +13,12 @@
 #include "agent/capabilities.h"
 #include "agent/session.h"
 #include "cli/scale_command.h"
+#include "profiler/printable.h"
+#include "profiler/printable_log.h"
 #include "profiler/recording.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -26,7 +29,8 @@ constexpr int kExitError = 1;
 constexpr int kExitFindings = 3;  // --fail-on matched
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "ccprof: error: %s\n", message.c_str());
+  // Messages name paths and commands from the target or a recording: shown, not executed.
+  std::fprintf(stderr, "ccprof: error: %s\n", profiler::printable(message).c_str());
   return kExitError;
 }
 
@@ -158,8 +162,10 @@ int ccprof_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  // Warnings and debug lines on stderr: stdout carries the summary (and may be piped).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ccprof"));
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
-  spdlog::set_pattern("ccprof: %^%l%$: %v");
+  spdlog::set_formatter(profiler::printable_log_formatter("ccprof: %^%l%$: %*"));
 
   double duration = 0;
   if (!duration_text.empty() && !parse_duration(duration_text, &duration))
