@@ -29,6 +29,7 @@
 #include "agent/sched_collector.h"
 #include "agent/sched_collector.h"
 #include "agent/proc.h"
+#include "agent/target_stop.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
 #include "bpf/common.h"
@@ -100,11 +101,14 @@ absl::StatusOr<LaunchedChild> launch_stopped(const std::vector<std::string>& com
   int go[2], err[2];
   if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
     return absl::InternalError(absl::StrCat("cannot create pipes: ", strerror(errno)));
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
   if (pid == 0) {
     close(go[1]);
     close(err[0]);
+    if (!die_with_parent(parent)) _exit(127);  // never outlive ccprof unreaped
+    signal(SIGPIPE, SIG_DFL);  // ccprof ignores it (cli/main.cc); the target gets the default
     char c;
     ssize_t n;
     do n = read(go[0], &c, 1);
@@ -358,6 +362,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     char go = 1;
     if (write(child->go_fd.get(), &go, 1) != 1) {
       abandon_child();
+      // A Ctrl-C from the terminal reaches the waiting child too, which then ends.
+      if (g_stop_requested) return absl::CancelledError("interrupted before the target started");
       return absl::InternalError("cannot start the target");
     }
     child->go_fd.reset();
@@ -371,6 +377,9 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
           absl::StrCat("cannot execute ", opts.command[0], ": ", strerror(exec_errno)));
     }
   } else {
+    // Gone while the probes were being attached: nothing of it was profiled.
+    if (!process_exists(target))
+      return absl::NotFoundError(absl::StrCat("pid ", target, " exited while ccprof attached to it: nothing to profile"));
     spdlog::info("attached to pid {} ({})", target, read_comm(target, target));
   }
 
@@ -396,6 +405,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     } else if (!process_exists(target)) {
       target_gone = true;
       stop_reason = "target exited during the profile";
+      spdlog::warn("pid {} exited after {:.1f} s of profiling: writing what was collected", target,
+                   (now - rec.start_ns) / 1e9);
     }
     if (target_gone) break;
     if (g_stop_requested) {
@@ -431,11 +442,12 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   }
   spdlog::debug("session ended: {}", stop_reason);
   if (child && !target_gone) {
-    // Duration reached or interrupted while the launched target still runs: let it go on
-    // to completion like `timeout` would not: we stop it, since the user asked to stop.
-    kill(child->pid, SIGTERM);
-    int status = 0;
-    waitpid(child->pid, &status, 0);
+    // Duration reached or interrupted while the launched target still runs: the user asked
+    // to stop, so it is stopped, gracefully first, and always reaped (target_stop.h).
+    TargetStop stop = stop_launched_target(child->pid, stop_reason == "interrupted", kTargetGraceS,
+                                           [] { return g_stop_requested >= 2; });
+    spdlog::debug("target stop: {}", stop.log);
+    const int status = stop.wait_status;
     rec.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   return rec;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/capabilities.h"
 #include "agent/session.h"
+#include "agent/target_stop.h"
 #include "cli/scale_command.h"
 #include "profiler/printable.h"
 #include "profiler/printable_log.h"
@@ -34,16 +35,24 @@ int fail(const std::string& message) {
   return kExitError;
 }
 
-void on_signal(int) { agent::g_stop_requested = 1; }
+// Counts the requests (a second Ctrl-C hurries the target's stop) and notes whether the
+// terminal sent it, which delivers it to a launched target too (agent/target_stop.h).
+void on_signal(int sig, siginfo_t* info, void*) {
+  agent::g_stop_signal = sig;
+  agent::g_stop_signal_from_terminal = info && info->si_code == SI_KERNEL;
+  agent::g_stop_requested = agent::g_stop_requested + 1;
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_sigaction = on_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a nap in the drain loop ends at once
+  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: a nap in the drain loop ends at once
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  // A write to a launched child that a Ctrl-C already ended must fail, not kill ccprof.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 // "10", "10s", "500ms", "2m" -> seconds
