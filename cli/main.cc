@@ -17,6 +17,7 @@
 #include "profiler/printable.h"
 #include "profiler/printable_log.h"
 #include "profiler/recording.h"
+#include "report/output_set.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -207,6 +208,7 @@ int ccprof_main(int argc, char** argv) {
   }
 
   if (rep->parsed()) {
+    if (auto s = report::prepare_output_dir(out_dir); !s.ok()) return fail(std::string(s.message()));
     auto rec = profiler::load_recording(recording_path);
     if (!rec.ok()) return fail(std::string(rec.status().message()));
     return emit(*rec, out_dir, /*write_recording=*/false, gate, 0);
@@ -231,6 +233,10 @@ int ccprof_main(int argc, char** argv) {
     opts.mode = agent::SessionOptions::Mode::kAttach;
     opts.pid = pid;
   }
+  // Missing privileges, then an unwritable output folder: both fail now, not after the
+  // whole profile ran.
+  if (auto s = agent::check_privileges(); !s.ok()) return fail(std::string(s.message()));
+  if (auto s = report::prepare_output_dir(out_dir); !s.ok()) return fail(std::string(s.message()));
   install_signal_handlers();
   auto rec = agent::run_session(opts);
   if (status_shown) std::fprintf(stderr, "\r\033[K");  // clear the status line

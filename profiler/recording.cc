@@ -1,6 +1,7 @@
 #include "profiler/recording.h"
 
 #include "profiler/atomic_file.h"
+#include "profiler/recording_file.h"
 #include "profiler/untrusted_input.h"
 
 #include <fcntl.h>
@@ -234,7 +235,7 @@ const ThreadInfo* Recording::thread(uint32_t tid) const {
   return nullptr;
 }
 
-absl::Status save_recording(const Recording& rec, const std::string& path) {
+std::string encode_recording(const Recording& rec) {
   std::vector<uint8_t> payload = json::to_cbor(to_json_rec(rec));
   std::string header(kMagic, sizeof kMagic);
   put<uint32_t>(header, Recording::kFormatVersion);
@@ -243,7 +244,11 @@ absl::Status save_recording(const Recording& rec, const std::string& path) {
 
   std::string data = header;
   data.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-  return write_file_atomically(path, data);
+  return data;
+}
+
+absl::Status save_recording(const Recording& rec, const std::string& path) {
+  return write_file_atomically(path, encode_recording(rec));
 }
 
 absl::StatusOr<Recording> load_recording(const std::string& path) {

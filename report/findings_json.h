@@ -18,6 +18,8 @@ std::string describe_loss(const std::string& name);
 nlohmann::json build_findings_document(const profiler::Recording& rec, const profiler::Analysis& analysis,
                                        bool snippets = true);
 
+// The text of findings.json.
+std::string findings_json_text(const nlohmann::json& doc);
 absl::Status write_findings_json(const nlohmann::json& doc, const std::string& path);
 
 }  // namespace ccprof::report
