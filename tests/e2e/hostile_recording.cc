@@ -2,6 +2,7 @@
 // attacker with a CRC fix-up would: valid header and checksum, hostile content.
 //   hostile_recording nested LEVELS OUT       LEVELS nested CBOR arrays
 //   hostile_recording maps-to PATH IN OUT     IN with every file-backed map naming PATH
+//   hostile_recording shrink IN OUT           a small copy of IN (seed corpora of tests/fuzz)
 #include <zlib.h>
 
 #include <cstdio>
@@ -18,7 +19,7 @@ using namespace ccprof::profiler;
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: hostile_recording nested LEVELS OUT | maps-to PATH IN OUT\n");
+  std::fprintf(stderr, "usage: hostile_recording nested LEVELS OUT | maps-to PATH IN OUT | shrink IN OUT\n");
   return 2;
 }
 
@@ -58,10 +59,40 @@ int rewrite_maps(const std::string& path, const std::string& in, const std::stri
   return n > 0 ? 0 : 1;
 }
 
+// Keeps a few of everything: small enough for a fuzzer's seed, still every section.
+int shrink(const std::string& in, const std::string& out) {
+  auto rec = load_recording(in);
+  if (!rec.ok()) {
+    std::fprintf(stderr, "hostile_recording: %s\n", std::string(rec.status().message()).c_str());
+    return 1;
+  }
+  auto keep = [](auto& v, size_t n) {
+    if (v.size() > n) v.resize(n);
+  };
+  keep(rec->stacks, 3);
+  for (auto& s : rec->stacks) keep(s.stack, 768);
+  keep(rec->futex_waits, 24);
+  for (auto& w : rec->futex_waits)
+    if (w.stack >= static_cast<int32_t>(rec->stacks.size())) w.stack = -1;
+  keep(rec->futex_addrs, 6);
+  keep(rec->memory_samples, 24);
+  keep(rec->threads, 8);
+  for (auto& p : rec->processes) keep(p.maps, 40);
+  for (auto& [name, section] : rec->sections)
+    for (auto& [key, value] : section.items())
+      if (value.is_array() && value.size() > 8) value.erase(value.begin() + 8, value.end());
+  if (auto s = save_recording(*rec, out); !s.ok()) {
+    std::fprintf(stderr, "hostile_recording: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 4 && !strcmp(argv[1], "nested")) return write_nested(strtoull(argv[2], nullptr, 10), argv[3]);
   if (argc == 5 && !strcmp(argv[1], "maps-to")) return rewrite_maps(argv[2], argv[3], argv[4]);
+  if (argc == 4 && !strcmp(argv[1], "shrink")) return shrink(argv[2], argv[3]);
   return usage();
 }
