@@ -1,7 +1,9 @@
 #include "profiler/untrusted_input.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +71,26 @@ class LimitCheck final : public nlohmann::json_sax<json> {
   uint64_t items_ = 0;
 };
 
+// Kernel interfaces whose "regular files" are not files: /proc/kcore is an ELF image
+// of kernel memory, others change state when read. A recording has no business naming
+// them; checked on the open descriptor, so a symlink elsewhere cannot hide one.
+const char* kernel_interface(int fd) {
+  struct statfs fs {};
+  if (fstatfs(fd, &fs) != 0) return nullptr;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case PROC_SUPER_MAGIC: return "/proc";
+    case SYSFS_MAGIC: return "/sys";
+    case DEBUGFS_MAGIC: return "debugfs";
+    case TRACEFS_MAGIC: return "tracefs";
+    case SECURITYFS_MAGIC: return "securityfs";
+    case BPF_FS_MAGIC: return "bpffs";
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC: return "cgroupfs";
+    case EFIVARFS_MAGIC: return "efivarfs";
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<int> open_regular_file(const std::string& path, const std::string& what_arg) {
@@ -91,6 +113,11 @@ absl::StatusOr<int> open_regular_file(const std::string& path, const std::string
     close(fd);
     return absl::InvalidArgumentError(
         absl::StrCat("will not open ", what, printable(path), ": it changed while being opened"));
+  }
+  if (const char* fs = kernel_interface(fd)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("will not open ", what, printable(path), ": it is a kernel interface on ", fs, ", not a file"));
   }
   return fd;
 }

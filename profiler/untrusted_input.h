@@ -16,7 +16,9 @@ namespace ccprof::profiler {
 
 // Opens `path` read-only if, and only if, it is a regular file (after following
 // symlinks). The check is made before opening (so no device or FIFO is ever opened)
-// and again on the open descriptor (so a swap in between is caught). O_NONBLOCK and
+// and again on the open descriptor (so a swap in between is caught); files of kernel
+// interfaces (/proc, /sys, debugfs, tracefs, ...: /proc/kcore is an ELF image of kernel
+// memory) are refused by the descriptor's filesystem type. O_NONBLOCK and
 // O_NOCTTY make the open itself unable to block or take a terminal. The caller owns
 // the returned descriptor. Errors read "cannot open <what> <path>: <reason>" or
 // "will not open <what> <path>: it is a FIFO" (`what` may be empty).

@@ -388,12 +388,12 @@ class Suite:
             check(p.returncode == 1, f"{path}: exit {p.returncode}")
             check(p.stderr == f"ccprof: error: will not open recording {path}: it is {kind}\n", repr(p.stderr))
 
-    def case_maps_naming_a_fifo_or_a_device_do_not_hang_report(self):
+    def case_maps_naming_a_fifo_a_device_or_kcore_do_not_hang_report(self):
         src = self.path("src")
         check(ccprof("run", "-o", src, "--", os.path.join(FIXTURES, "contend"), "800").returncode == 0, "run failed")
         fifo = self.path("maps.fifo")
         os.mkfifo(fifo)
-        for name, target in (("fifo", fifo), ("dev", "/dev/zero")):
+        for name, target in (("fifo", fifo), ("dev", "/dev/zero"), ("kcore", "/proc/kcore")):
             rec = self.path(f"maps-{name}.ccprof")
             subprocess.run([HOSTILE, "maps-to", target, os.path.join(src, "recording.ccprof"), rec], check=True,
                            stdout=subprocess.DEVNULL)

@@ -22,6 +22,12 @@ std::string temp_path(const std::string& name) {
   return std::string(::testing::TempDir()) + "/" + name + "-" + std::to_string(getpid());
 }
 
+std::string self_exe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
 class HangGuard : public ::testing::Test {
  protected:
   void SetUp() override { alarm(20); }  // a blocking open() would otherwise hang the suite
@@ -107,6 +113,21 @@ TEST_F(HangGuard, RecordingThatIsAFifoOrADeviceIsRefusedWithoutBlocking) {
   EXPECT_NE(missing.status().message().find("cannot open recording /nonexistent.ccprof"), std::string::npos);
 }
 
+TEST_F(HangGuard, KernelInterfacesAreNotFiles) {
+  for (const char* path : {"/proc/self/status", "/proc/kcore", "/sys/kernel/notes"}) {
+    struct stat st {};
+    if (stat(path, &st) != 0) continue;  // not on this kernel
+    auto fd = open_regular_file(path);
+    ASSERT_FALSE(fd.ok()) << path;
+    EXPECT_NE(fd.status().message().find("it is a kernel interface on"), std::string::npos) << fd.status();
+  }
+  // A symlink elsewhere does not hide one.
+  const std::string link = temp_path("link-to-proc");
+  ASSERT_EQ(symlink("/proc/self/status", link.c_str()), 0);
+  EXPECT_FALSE(open_regular_file(link).ok());
+  unlink(link.c_str());
+}
+
 TEST_F(HangGuard, ReadRegularFileBoundsTheSize) {
   const std::string path = temp_path("big");
   std::ofstream(path) << std::string(1000, 'x');
@@ -128,7 +149,8 @@ TEST_F(HangGuard, MapsNamingAFifoOrADeviceCostOnlyTheirSymbols) {
   proc.pid = 1;
   proc.maps.push_back({0x400000, 0x401000, 0, "r-xp", fifo, 1234});
   proc.maps.push_back({0x500000, 0x501000, 0, "r-xp", "/dev/zero", 5});
-  proc.maps.push_back({0x600000, 0x601000, 0, "r-xp", "/proc/self/exe", 7});  // a real ELF still works
+  proc.maps.push_back({0x600000, 0x601000, 0, "r-xp", self_exe(), 7});  // a real ELF still works
+  proc.maps.push_back({0x700000, 0x701000, 0, "r-xp", "/proc/kcore", 8});  // ELF, but kernel memory
   auto t0 = std::chrono::steady_clock::now();
   Symbolizer sym(proc);
   const CodeLocation& in_fifo = sym.code(0x400010);
@@ -141,7 +163,9 @@ TEST_F(HangGuard, MapsNamingAFifoOrADeviceCostOnlyTheirSymbols) {
   EXPECT_TRUE(sym.read_file_bytes(0x600000, 4, bytes));
   ASSERT_EQ(bytes.size(), 4u);
   EXPECT_EQ(memcmp(bytes.data(), "\x7f" "ELF", 4), 0);
-  EXPECT_EQ(sym.unresolved_code(), 2u);
+  EXPECT_FALSE(sym.read_file_bytes(0x700000, 4, bytes));
+  EXPECT_EQ(sym.code(0x700010).function, "0x700010");
+  EXPECT_EQ(sym.unresolved_code(), 3u);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   unlink(fifo.c_str());
 }
