@@ -39,6 +39,8 @@ TargetStop stop_launched_target(pid_t pid, bool interrupted, double grace_s = kT
 
 // In the child between fork and exec: have the kernel SIGKILL it if ccprof dies
 // without reaping it (kill -9, a crash). `parent` is ccprof's pid before the fork.
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits: fork from a thread that
+// outlives the target (run_session runs on the main thread).
 // Returns false when ccprof is already gone (the child should exit).
 bool die_with_parent(pid_t parent);
 

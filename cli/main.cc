@@ -192,6 +192,7 @@ int ccprof_main(int argc, char** argv) {
   }
 
   if (scale->parsed()) {
+    if (auto s = report::prepare_output_dir(scale_opts.out_dir); !s.ok()) return fail(std::string(s.message()));
     install_signal_handlers();
     scale_opts.sampler = sampler;
     scale_opts.sched = !no_sched;
