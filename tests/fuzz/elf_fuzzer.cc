@@ -16,6 +16,15 @@
 #include "profiler/unwinder.h"
 #include "spdlog/spdlog.h"
 
+namespace {
+
+const std::string& path_for_this_process() {
+  static const std::string p = "/tmp/ccprof-fuzz-elf-" + std::to_string(getpid());
+  return p;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spdlog::set_level(spdlog::level::off);
   return 0;
@@ -23,7 +32,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ccprof::profiler;
-  static const std::string path = "/tmp/ccprof-fuzz-elf-" + std::to_string(getpid());
+  const std::string& path = path_for_this_process();
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(data, 1, size, f);
@@ -54,5 +63,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   unwind_stack(sym, sc, 32);
   AccessDecoder dec(sym);
   for (uint64_t a = kBase + 0x1000; a < kBase + 0x2000; a += 0x40) dec.decode(a, sc.regs, 0);
+  unlink(path.c_str());  // nothing is left behind when the run ends
   return 0;
 }

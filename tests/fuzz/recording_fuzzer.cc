@@ -46,6 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fwrite(file.data(), 1, file.size(), f);
   std::fclose(f);
   auto rec = profiler::load_recording(path);
+  unlink(path.c_str());  // read whole; nothing is left behind when the run ends
   if (!rec.ok()) return 0;
   try {
     // What `ccprof report` does with a recording that loaded (report/outputs.cc).
