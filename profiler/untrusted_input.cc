@@ -37,7 +37,16 @@ class LimitCheck final : public nlohmann::json_sax<json> {
   bool boolean(bool) override { return item(); }
   bool number_integer(number_integer_t) override { return item(); }
   bool number_unsigned(number_unsigned_t) override { return item(); }
-  bool number_float(number_float_t, const string_t&) override { return item(); }
+  bool number_float(number_float_t v, const string_t&) override {
+    // A float read into an integer field is converted with static_cast, undefined
+    // behaviour outside that type's range (a fuzzed NaN did it): only values every
+    // integer type ccprof reads can hold are accepted; recordings hold no others.
+    if (!(v >= 0 && v < 2147483648.0)) {
+      error = absl::StrCat("a floating-point value (", v, ") outside [0, 2^31)");
+      return false;
+    }
+    return item();
+  }
   bool string(string_t&) override { return item(); }
   bool binary(binary_t&) override { return item(); }
   bool key(string_t&) override { return true; }

@@ -41,7 +41,8 @@ struct CborLimits {
   uint64_t max_items = 64'000'000;
 };
 
-// Parses CBOR with the limits checked first, in a pass that builds nothing; errors say
+// Parses CBOR with the limits checked first (and floats outside [0, 2^31), NaN and
+// infinities refused: converting them to the integer fields they may sit in is UB), in a pass that builds nothing; errors say
 // which limit or what is malformed ("nested deeper than 64 levels at byte 1234").
 absl::StatusOr<nlohmann::json> parse_cbor_bounded(const uint8_t* data, size_t len, const CborLimits& limits = {});
 

@@ -28,10 +28,9 @@ pid_t next_thread(Dwfl*, void* dwfl_arg, void** thread_argp) {
 
 bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* dwfl_arg) {
   auto* st = static_cast<UnwindState*>(dwfl_arg);
-  const StackCopy& s = *st->stack;
-  uint64_t sp = s.regs[kRsp];
-  if (addr >= sp && addr + 8 <= sp + s.stack.size()) {
-    memcpy(result, s.stack.data() + (addr - sp), 8);
+  uint64_t word = 0;
+  if (read_stack_copy(*st->stack, addr, &word)) {
+    *result = word;
     return true;
   }
   // Outside the copy: CFI may read constants from the binaries (rare); read from disk.
@@ -75,6 +74,15 @@ int on_frame(Dwfl_Frame* frame, void* arg) {
 }
 
 }  // namespace
+
+bool read_stack_copy(const StackCopy& s, uint64_t addr, uint64_t* out) {
+  // In differences only: CFI from a hostile recording computed addresses near 2^64, and
+  // `addr + 8 <= sp + size` wrapped around and read far outside the copy.
+  const uint64_t sp = s.regs[kRsp];
+  if (addr < sp || addr - sp > s.stack.size() || s.stack.size() - (addr - sp) < 8) return false;
+  memcpy(out, s.stack.data() + (addr - sp), 8);
+  return true;
+}
 
 UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames) {
   UnwindResult result;

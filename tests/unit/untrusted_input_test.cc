@@ -81,6 +81,21 @@ TEST_F(HangGuard, ItemLimitAndMalformedCborAreErrors) {
   EXPECT_NE(l.status().message().find("malformed CBOR"), std::string::npos) << l.status();
 }
 
+TEST_F(HangGuard, FloatsThatNoIntegerFieldCanHoldAreRejected) {
+  // CBOR half/double floats: NaN (found by the fuzzer: UB when read as uint64_t), -1.0,
+  // 1e300, +inf; 0.5 is fine.
+  for (std::vector<uint8_t> bad : {std::vector<uint8_t>{0xf9, 0x7e, 0x00}, {0xf9, 0xbc, 0x00},
+                                   {0xfb, 0x7e, 0x37, 0xe4, 0x3c, 0x88, 0x00, 0x75, 0x9c}, {0xf9, 0x7c, 0x00}}) {
+    auto r = parse_cbor_bounded(bad.data(), bad.size());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("outside [0, 2^31)"), std::string::npos) << r.status();
+  }
+  std::vector<uint8_t> half = {0xf9, 0x38, 0x00};
+  auto ok = parse_cbor_bounded(half.data(), half.size());
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_DOUBLE_EQ(ok->get<double>(), 0.5);
+}
+
 TEST_F(HangGuard, CraftedDeeplyNestedRecordingGivesAClearError) {
   const std::string path = temp_path("nested.ccprof");
   write_recording_file(path, nested_arrays(131'072));
