@@ -1,6 +1,7 @@
 #include "agent/launcher.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/target_stop.h"
 
 namespace ccprof::agent {
 
@@ -51,9 +53,12 @@ absl::StatusOr<Launched> launch(const std::vector<std::string>& argv, const Laun
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
   if (pid == 0) {
+    if (!die_with_parent(parent)) _exit(127);  // never outlive ccprof unreaped
+    signal(SIGPIPE, SIG_DFL);  // ccprof ignores it (cli/main.cc); the target gets the default
     if (opts.hold_before_exec) {
       char c;
       ssize_t n;

@@ -31,6 +31,7 @@
 #include "agent/memory_sampler.h"
 #include "agent/sched_collector.h"
 #include "agent/proc.h"
+#include "agent/target_stop.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
 #include "bpf/common.h"
@@ -275,8 +276,15 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   Snapshotter snap(rec);
   if (child) {
     // Probes are live: let the child exec, and learn whether exec worked.
-    if (auto s = wait_for_exec(*child, opts.command[0]); !s.ok()) return s;
+    if (auto s = wait_for_exec(*child, opts.command[0]); !s.ok()) {
+      // A Ctrl-C from the terminal reaches the waiting child too, which then ends.
+      if (g_stop_requested) return absl::CancelledError("interrupted before the target started");
+      return s;
+    }
   } else {
+    // Gone while the probes were being attached: nothing of it was profiled.
+    if (!process_exists(target))
+      return absl::NotFoundError(absl::StrCat("pid ", target, " exited while ccprof attached to it: nothing to profile"));
     spdlog::info("attached to pid {} ({})", target, read_comm(target, target));
   }
 
@@ -302,6 +310,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     } else if (!process_exists(target)) {
       target_gone = true;
       stop_reason = "target exited during the profile";
+      spdlog::warn("pid {} exited after {:.1f} s of profiling: writing what was collected", target,
+                   (now - rec.start_ns) / 1e9);
     }
     if (target_gone) break;
     if (g_stop_requested) {
@@ -337,11 +347,12 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   }
   spdlog::debug("session ended: {}", stop_reason);
   if (child && !target_gone) {
-    // Duration reached or interrupted while the launched target still runs: let it go on
-    // to completion like `timeout` would not: we stop it, since the user asked to stop.
-    kill(child->pid, SIGTERM);
-    int status = 0;
-    waitpid(child->pid, &status, 0);
+    // Duration reached or interrupted while the launched target still runs: the user asked
+    // to stop, so it is stopped, gracefully first, and always reaped (target_stop.h).
+    TargetStop stop = stop_launched_target(child->pid, stop_reason == "interrupted", kTargetGraceS,
+                                           [] { return g_stop_requested >= 2; });
+    spdlog::debug("target stop: {}", stop.log);
+    const int status = stop.wait_status;
     rec.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   return rec;

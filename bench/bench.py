@@ -73,7 +73,7 @@ class Run:
         self.t_start = now()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
         self.stderr_lines = []  # (monotonic time, line)
-        self.stdout_lines = []  # (monotonic time, line): spdlog's default logger writes to stdout
+        self.stdout_lines = []  # (monotonic time, line)
         self._err_t = threading.Thread(target=self._read_err, daemon=True)
         self._out_t = threading.Thread(target=self._read_out, daemon=True)
         self._err_t.start()

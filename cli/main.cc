@@ -12,15 +12,20 @@
 #include "absl/strings/str_split.h"
 #include "agent/capabilities.h"
 #include "agent/session.h"
+#include "agent/target_stop.h"
 #include "cli/diff_command.h"
 #include "cli/export_command.h"
 #include "cli/scale_command.h"
+#include "cli/serve_command.h"
+#include "model/printable.h"
 #include "model/recording.h"
 #include "profiler/analysis.h"
+#include "profiler/printable_log.h"
 #include "report/findings_json.h"
-#include "cli/serve_command.h"
+#include "report/output_set.h"
 #include "report/outputs.h"
 #include "report/terminal.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -31,20 +36,29 @@ constexpr int kExitError = 1;
 constexpr int kExitFindings = 3;  // --fail-on matched
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "ccprof: error: %s\n", message.c_str());
+  // Messages name paths and commands from the target or a recording: shown, not executed.
+  std::fprintf(stderr, "ccprof: error: %s\n", model::printable(message).c_str());
   return kExitError;
 }
 
-void on_signal(int) { agent::g_stop_requested = 1; }
+// Counts the requests (a second Ctrl-C hurries the target's stop) and notes whether the
+// terminal sent it, which delivers it to a launched target too (agent/target_stop.h).
+void on_signal(int sig, siginfo_t* info, void*) {
+  agent::g_stop_signal = sig;
+  agent::g_stop_signal_from_terminal = info && info->si_code == SI_KERNEL;
+  agent::g_stop_requested = agent::g_stop_requested + 1;
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_sigaction = on_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a nap in the drain loop ends at once
+  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: a nap in the drain loop ends at once
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  // A write to a launched child that a Ctrl-C already ended must fail, not kill ccprof.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 // "10", "10s", "500ms", "2m" -> seconds
@@ -82,7 +96,17 @@ bool gate_matches(const nlohmann::json& doc, const GateOptions& g, std::string* 
 
 int emit(const model::Recording& rec, const std::string& out_dir, bool write_recording, const GateOptions& gate,
          int exit_code) {
-  const nlohmann::json doc = report::build_findings_document(rec, profiler::analyze(rec));
+  nlohmann::json doc;
+  try {
+    doc = report::build_findings_document(rec, profiler::analyze(rec));
+  } catch (const std::exception& e) {
+    // A malformed recording (or a bug) must not abort ccprof. A live profile's
+    // recording is still kept, alone, so that it can be re-analysed.
+    std::string kept;
+    if (write_recording && report::write_recording_alone(rec, out_dir).ok())
+      kept = std::string("; the recording was saved as ") + out_dir + "/" + report::kRecordingFile;
+    return fail(std::string("cannot analyse the recording: ") + e.what() + kept);
+  }
   if (auto s = report::write_outputs(doc, write_recording ? &rec : nullptr, out_dir); !s.ok())
     return fail(std::string(s.message()));
   std::fputs(report::render_terminal_summary(doc, out_dir).c_str(), stdout);
@@ -171,8 +195,10 @@ int ccprof_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  // Warnings and debug lines on stderr: stdout carries the summary (and may be piped).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ccprof"));
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
-  spdlog::set_pattern("ccprof: %^%l%$: %v");
+  spdlog::set_formatter(profiler::printable_log_formatter("ccprof: %^%l%$: %*"));
 
   double duration = 0;
   if (!duration_text.empty() && !parse_duration(duration_text, &duration))
@@ -194,6 +220,7 @@ int ccprof_main(int argc, char** argv) {
   }
 
   if (scale->parsed()) {
+    if (auto s = report::prepare_output_dir(scale_opts.out_dir); !s.ok()) return fail(std::string(s.message()));
     install_signal_handlers();
     scale_opts.sampler = sampler;
     scale_opts.sched = !no_sched;
@@ -235,6 +262,7 @@ int ccprof_main(int argc, char** argv) {
   }
 
   if (rep->parsed()) {
+    if (auto s = report::prepare_output_dir(out_dir); !s.ok()) return fail(std::string(s.message()));
     auto rec = model::load_recording(recording_path);
     if (!rec.ok()) return fail(std::string(rec.status().message()));
     return emit(*rec, out_dir, /*write_recording=*/false, gate, 0);
@@ -259,6 +287,10 @@ int ccprof_main(int argc, char** argv) {
     opts.mode = agent::SessionOptions::Mode::kAttach;
     opts.pid = pid;
   }
+  // Missing privileges, then an unwritable output folder: both fail now, not after the
+  // whole profile ran.
+  if (auto s = agent::check_privileges(); !s.ok()) return fail(std::string(s.message()));
+  if (auto s = report::prepare_output_dir(out_dir); !s.ok()) return fail(std::string(s.message()));
   install_signal_handlers();
   auto rec = agent::run_session(opts);
   if (status_shown) std::fprintf(stderr, "\r\033[K");  // clear the status line

@@ -17,6 +17,7 @@
 #include "agent/scale_runner.h"
 #include "agent/session.h"
 #include "profiler/analysis.h"
+#include "model/printable.h"
 #include "profiler/scale_rules.h"
 #include "profiler/thresholds.h"
 #include "report/findings_json.h"
@@ -89,10 +90,13 @@ std::string summary(const json& doc, const profiler::UslFit& fit, const profiler
                              f["cost"].value("thread_seconds", 0.0), f["cost"].value("share", 0.0) * 100,
                              f["remedy"].value("kind", ""));
       for (const auto& l : f.value("locations", json::array()))
-        out += absl::StrFormat("   at %s %s:%d\n", l.value("function", ""),
-                               std::filesystem::path(l.value("file", "")).filename().string(), l.value("line", 0));
+        out += absl::StrFormat("   at %s %s:%d\n", model::printable(l.value("function", "")),
+                               model::printable(std::filesystem::path(l.value("file", "")).filename().string()),
+                               l.value("line", 0));
     }
-    out += "\n" + findings[0].value("title", "") + "\n  " + findings[0].value("explanation", "") + "\n";
+    // Names and paths in these come from the target: shown, not executed.
+    out += "\n" + model::printable(findings[0].value("title", "")) + "\n  " +
+           model::printable(findings[0].value("explanation", "")) + "\n";
   }
   out += absl::StrFormat("\noutputs: %s/findings.json, %s/report.html, %s/%s\n", out_dir, out_dir, out_dir,
                          report::kScalingSvgFile);

@@ -150,6 +150,9 @@ struct Recording {
   double duration_s() const { return end_ns > start_ns ? (end_ns - start_ns) / 1e9 : 0.0; }
 };
 
+// The bytes of a recording file (header + CBOR payload), for writers that write it
+// together with other files (report/output_set.h).
+std::string encode_recording(const Recording& rec);
 // Writes atomically (temp file + rename): a crash never leaves a half-written file.
 absl::Status save_recording(const Recording& rec, const std::string& path);
 // Rejects truncated, corrupt or foreign files with a message that says which.

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/atomic_file.h"
+#include "model/untrusted_input.h"
 
 namespace ccprof::model {
 
@@ -81,6 +82,9 @@ using nlohmann::json;
 // crc32 of payload (u32) | payload (CBOR of the JSON model below).
 constexpr char kMagic[8] = {'C', 'C', 'P', 'R', 'O', 'F', 'R', '1'};
 constexpr size_t kHeaderSize = 8 + 4 + 8 + 4;
+// Recordings come from other people: a bigger file is refused before it is read. A 10 s
+// profile of a busy target is ~20-60 MB; 4 GiB leaves room for hours.
+constexpr uint64_t kMaxRecordingBytes = 4ull << 30;
 
 // A FutexWait as a fixed 72-byte little-endian record (x86-64 only writes and reads it).
 constexpr size_t kPackedWaitSize = 72;
@@ -200,7 +204,7 @@ const ThreadInfo* Recording::thread(uint32_t tid) const {
   return nullptr;
 }
 
-absl::Status save_recording(const Recording& rec, const std::string& path) {
+std::string encode_recording(const Recording& rec) {
   std::vector<uint8_t> payload = json::to_cbor(to_json_rec(rec));
   std::string header(kMagic, sizeof kMagic);
   put<uint32_t>(header, Recording::kFormatVersion);
@@ -209,13 +213,19 @@ absl::Status save_recording(const Recording& rec, const std::string& path) {
 
   std::string data = header;
   data.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-  return write_file_atomically(path, data);
+  return data;
+}
+
+absl::Status save_recording(const Recording& rec, const std::string& path) {
+  return write_file_atomically(path, encode_recording(rec));
 }
 
 absl::StatusOr<Recording> load_recording(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open recording ", path, ": ", strerror(errno)));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // A regular file only, opened without blocking (a FIFO or a device named as the
+  // recording must not hang or poke anything), and of a bounded size.
+  auto read = read_regular_file(path, kMaxRecordingBytes, "recording");
+  if (!read.ok()) return read.status();
+  const std::string& data = *read;
   if (data.size() < kHeaderSize || memcmp(data.data(), kMagic, sizeof kMagic) != 0)
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a ccprof recording (bad magic)"));
   uint32_t version, crc;
@@ -235,9 +245,11 @@ absl::StatusOr<Recording> load_recording(const std::string& path) {
   const auto* payload = reinterpret_cast<const uint8_t*>(data.data() + kHeaderSize);
   if (crc32(0, payload, len) != crc)
     return absl::DataLossError(absl::StrCat(path, " is corrupt: checksum mismatch"));
+  // Depth and item limits before anything is built: nested arrays overflowed the stack.
+  auto j = parse_cbor_bounded(payload, len);
+  if (!j.ok()) return absl::DataLossError(absl::StrCat(path, " is corrupt: ", j.status().message()));
   try {
-    json j = json::from_cbor(payload, payload + len);
-    return from_json_rec(j);
+    return from_json_rec(*j);
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat(path, " is corrupt: ", e.what()));
   }

@@ -1,7 +1,9 @@
 #pragma once
 // The data model's names as the analysis uses them: profiler/ reads model/ types
 // everywhere, so they are imported once here instead of qualified at every use.
+#include "model/printable.h"
 #include "model/recording.h"
+#include "model/untrusted_input.h"
 
 namespace ccprof::profiler {
 
@@ -25,6 +27,9 @@ using model::SyscallSite;
 using model::ThreadInfo;
 using model::UserRegs;
 using model::classify_syscall;
+using model::open_regular_file;
+using model::printable;
+using model::read_regular_file;
 using model::is_blocking_syscall;
 using model::syscall_class_name;
 using model::syscall_name;

@@ -16,6 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "profiler/debuginfo_lookup.h"
+#include "profiler/libdw_error.h"
+#include "model/printable.h"
+#include "model/untrusted_input.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
@@ -24,7 +28,9 @@ namespace {
 char* g_debuginfo_path = nullptr;
 const Dwfl_Callbacks kOfflineCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    // Not dwfl_standard_find_debuginfo: it open()s paths taken from the target's ELF
+    // (.gnu_debuglink) with a blocking open, and may fetch from debuginfod servers.
+    .find_debuginfo = find_debuginfo_safely,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &g_debuginfo_path,
 };
@@ -139,7 +145,7 @@ Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
   init_debuginfo_path();
   dwfl_ = dwfl_begin(&kOfflineCallbacks);
   if (!dwfl_) {
-    spdlog::warn("libdw: cannot start a session: {}", dwfl_errmsg(-1));
+    spdlog::warn("libdw: cannot start a session: {}", libdw_error_text(-1));
     return;
   }
   dwfl_report_begin(dwfl_);
@@ -151,12 +157,25 @@ Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
     if (it == first.end() || m.offset < it->second->offset) first[m.path] = &m;
   }
   for (const auto& [path, m] : first) {
-    if (access(path.c_str(), R_OK) != 0) {
-      spdlog::debug("symbolizer: {} is not readable; its addresses stay unresolved", path);
+    // The paths come from the target or from a recording someone sent: open only
+    // regular ELF files, never block (see untrusted_input.h). libdwfl owns the fd of a
+    // module it accepts; a rejected file costs that module's symbols, nothing else.
+    auto fd = open_regular_file(path);
+    if (!fd.ok()) {
+      spdlog::debug("symbolizer: {}; its addresses stay unresolved", std::string(fd.status().message()));
       continue;
     }
-    if (!dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), -1, m->start - m->offset, false))
-      spdlog::debug("symbolizer: cannot report {}: {}", path, dwfl_errmsg(-1));
+    char magic[4] = {};
+    if (pread(*fd, magic, sizeof magic, 0) != sizeof magic || memcmp(magic, ELFMAG, SELFMAG) != 0) {
+      // Not ELF (locale-archive, fonts, data files). Checked here because libdwfl would
+      // try to decompress it and then close the fd itself, making ownership ambiguous.
+      close(*fd);
+      continue;
+    }
+    if (!dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), *fd, m->start - m->offset, false)) {
+      close(*fd);
+      spdlog::debug("symbolizer: cannot read {}: {}", printable(path), libdw_error_text(-1));
+    }
   }
   dwfl_report_end(dwfl_, nullptr, nullptr);
 }
@@ -175,11 +194,11 @@ bool Symbolizer::read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>
   const MemoryMap* m = map_of(addr);
   if (!m || m->path.empty() || m->path[0] != '/' || m->inode == 0) return false;
   len = std::min<uint64_t>(len, m->end - addr);
-  int fd = open(m->path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  auto fd = open_regular_file(m->path);
+  if (!fd.ok()) return false;
   out.resize(len);
-  ssize_t n = pread(fd, out.data(), len, static_cast<off_t>(addr - m->start + m->offset));
-  close(fd);
+  ssize_t n = pread(*fd, out.data(), len, static_cast<off_t>(addr - m->start + m->offset));
+  close(*fd);
   if (n <= 0) return false;
   out.resize(static_cast<size_t>(n));
   return true;

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "profiler/libdw_error.h"
+
 namespace ccprof::profiler {
 namespace {
 
@@ -26,10 +28,9 @@ pid_t next_thread(Dwfl*, void* dwfl_arg, void** thread_argp) {
 
 bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* dwfl_arg) {
   auto* st = static_cast<UnwindState*>(dwfl_arg);
-  const StackCopy& s = *st->stack;
-  uint64_t sp = s.regs[kRsp];
-  if (addr >= sp && addr + 8 <= sp + s.stack.size()) {
-    memcpy(result, s.stack.data() + (addr - sp), 8);
+  uint64_t word = 0;
+  if (read_stack_copy(*st->stack, addr, &word)) {
+    *result = word;
     return true;
   }
   // Outside the copy: CFI may read constants from the binaries (rare); read from disk.
@@ -74,6 +75,15 @@ int on_frame(Dwfl_Frame* frame, void* arg) {
 
 }  // namespace
 
+bool read_stack_copy(const StackCopy& s, uint64_t addr, uint64_t* out) {
+  // In differences only: CFI from a hostile recording computed addresses near 2^64, and
+  // `addr + 8 <= sp + size` wrapped around and read far outside the copy.
+  const uint64_t sp = s.regs[kRsp];
+  if (addr < sp || addr - sp > s.stack.size() || s.stack.size() - (addr - sp) < 8) return false;
+  memcpy(out, s.stack.data() + (addr - sp), 8);
+  return true;
+}
+
 UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames) {
   UnwindResult result;
   Dwfl* dwfl = sym.dwfl();
@@ -86,7 +96,7 @@ UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frame
   if (!sym.unwind_slot) {
     auto slot = std::make_shared<UnwindState>();
     if (!dwfl_attach_state(dwfl, nullptr, static_cast<pid_t>(stack.tid ? stack.tid : 1), &kCallbacks, slot.get())) {
-      result.error = std::string("cannot attach unwinder: ") + dwfl_errmsg(-1);
+      result.error = "cannot attach unwinder: " + libdw_error_text(-1);
       return result;
     }
     sym.unwind_slot = slot;
@@ -100,7 +110,7 @@ UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frame
     result.error = "frame limit reached";
   } else {
     int e = dwfl_errno();
-    result.error = e ? dwfl_errmsg(e) : "unwinding stopped";
+    result.error = e ? libdw_error_text(e) : "unwinding stopped";
     // Reaching the end of the stack copy after the user's frames is the common case.
     result.complete = false;
   }

@@ -22,6 +22,9 @@ struct UnwindResult {
   std::string error;          // why it stopped early, "" when complete
 };
 
+// The 8 bytes at `addr` from the stack copy; false when they are not all inside it.
+bool read_stack_copy(const StackCopy& stack, uint64_t addr, uint64_t* out);
+
 // Unwinds `stack` in `sym`'s address space; at most max_frames frames.
 UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames = 64);
 

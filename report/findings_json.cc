@@ -136,8 +136,12 @@ json build_findings_document(const model::Recording& rec, const profiler::Analys
   return doc;
 }
 
+std::string findings_json_text(const json& doc) {
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 absl::Status write_findings_json(const json& doc, const std::string& path) {
-  return model::write_file_atomically(path, doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  return model::write_file_atomically(path, findings_json_text(doc));
 }
 
 }  // namespace ccprof::report

@@ -18,6 +18,8 @@ nlohmann::json build_findings_document(const model::Recording& rec, const profil
 // The catalog of finding kinds (profiler/catalog.h) as findings.json's "catalog".
 nlohmann::json catalog_json();
 
+// The text of findings.json.
+std::string findings_json_text(const nlohmann::json& doc);
 absl::Status write_findings_json(const nlohmann::json& doc, const std::string& path);
 
 }  // namespace ccprof::report

@@ -1,27 +1,29 @@
 #include "report/outputs.h"
 
-#include <filesystem>
-
 #include "absl/strings/str_cat.h"
 #include "report/findings_json.h"
 #include "report/html_report.h"
+#include "report/output_set.h"
 #include "report/scaling_svg.h"
 
 namespace ccprof::report {
 
 absl::Status write_outputs(const nlohmann::json& doc, const model::Recording* recording, const std::string& out_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create output folder ", out_dir, ": ", ec.message()));
-  if (recording) {
-    if (auto s = model::save_recording(*recording, out_dir + "/" + kRecordingFile); !s.ok()) return s;
-  }
-  if (auto s = write_findings_json(doc, out_dir + "/findings.json"); !s.ok()) return s;
-  if (auto s = write_html_report(doc, out_dir + "/report.html"); !s.ok()) return s;
-  if (doc.contains("scale")) {
-    if (auto s = write_scaling_svg(doc["scale"], out_dir + "/" + kScalingSvgFile); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  if (auto s = prepare_output_dir(out_dir); !s.ok()) return s;
+  // All made in memory first, then written as one set (output_set.h).
+  std::vector<OutputFile> files;
+  if (recording) files.push_back({kRecordingFile, model::encode_recording(*recording), "recording"});
+  files.push_back({"findings.json", findings_json_text(doc), "findings"});
+  auto page = fill_html_template(html_report_template(), doc);
+  if (!page.ok())
+    return absl::Status(page.status().code(), absl::StrCat("cannot render report.html: ", page.status().message()));
+  files.push_back({"report.html", *std::move(page), "report"});
+  if (doc.contains("scale")) files.push_back({kScalingSvgFile, render_scaling_svg(doc["scale"]), "scaling chart"});
+  return write_output_set(out_dir, files);
+}
+
+absl::Status write_recording_alone(const model::Recording& recording, const std::string& out_dir) {
+  return write_output_set(out_dir, {{kRecordingFile, model::encode_recording(recording), "recording"}});
 }
 
 }  // namespace ccprof::report

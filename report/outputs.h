@@ -15,6 +15,11 @@ inline constexpr const char* kRecordingFile = "recording.ccprof";
 
 // `doc` is a findings document (report/findings_json.h). `recording` is saved beside
 // it when given (live profiles); `ccprof report` and `scale` pass nullptr.
+// All of them are written as one set (report/output_set.h): a failure leaves the
+// previous outputs, never some new and some missing.
 absl::Status write_outputs(const nlohmann::json& doc, const model::Recording* recording, const std::string& out_dir);
+
+// When the analysis failed: the live profile's recording alone, so it can be re-analysed.
+absl::Status write_recording_alone(const model::Recording& recording, const std::string& out_dir);
 
 }  // namespace ccprof::report

@@ -6,11 +6,13 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "model/printable.h"
 
 namespace ccprof::report {
 namespace {
 
 using nlohmann::json;
+using model::printable;
 
 // A column of the findings table: header, width, and how a finding renders in it.
 struct Column {
@@ -28,8 +30,8 @@ std::string where(const json& f) {
   const auto& locs = f.value("locations", json::array());
   if (locs.empty()) return "-";
   const auto& l = locs[0];
-  std::string fn = l.value("function", "");
-  std::string file = l.value("file", "");
+  std::string fn = printable(l.value("function", ""));
+  std::string file = printable(l.value("file", ""));
   if (file.empty()) return fn;
   return absl::StrFormat("%s %s:%d", fn, short_file(file), l.value("line", 0));
 }
@@ -42,14 +44,14 @@ std::string fit(std::string s, size_t w) {
 const std::vector<Column>& columns() {
   static const std::vector<Column> cols = {
       {"#", 2, [](const json& f) { return std::to_string(f.value("rank", 0)); }},
-      {"kind", 26, [](const json& f) { return f.value("kind", ""); }},
+      {"kind", 26, [](const json& f) { return printable(f.value("kind", "")); }},
       {"cost", 20,
        [](const json& f) {
          const auto& c = f["cost"];
          return absl::StrFormat("%.2f thr-s (%.0f%%)", c.value("thread_seconds", 0.0), c.value("share", 0.0) * 100);
        }},
       {"where", 44, where},
-      {"remedy", 22, [](const json& f) { return f["remedy"].value("kind", ""); }},
+      {"remedy", 22, [](const json& f) { return printable(f["remedy"].value("kind", "")); }},
   };
   return cols;
 }
@@ -60,7 +62,10 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
   std::string out;
   const auto& t = doc["target"];
   const auto& p = doc["profile"];
-  std::vector<std::string> cmd = t.value("command", std::vector<std::string>{});
+  // The command line, the names and the paths below come from the target (or from a
+  // recording someone sent): control characters in them are shown, not executed.
+  std::vector<std::string> cmd;
+  for (const auto& a : t.value("command", std::vector<std::string>{})) cmd.push_back(printable(a));
   out += absl::StrFormat("ccprof: %s  (pid %d, %.2f s, %d threads, %.2f thread-s, memory sampler: %s)\n",
                          absl::StrJoin(cmd, " "), t.value("pid", 0), p.value("duration_s", 0.0),
                          p.value("threads", 0), p.value("thread_seconds", 0.0),
@@ -70,7 +75,7 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
                          s.value("stacks_unwound", 0), s.value("stack_copies", 0));
   std::vector<std::string> losses;
   for (const auto& l : doc.value("losses", json::array()))
-    if (l.value("count", 0) > 0) losses.push_back(absl::StrFormat("%s=%d", l.value("what", ""), l.value("count", 0)));
+    if (l.value("count", 0) > 0) losses.push_back(absl::StrFormat("%s=%d", printable(l.value("what", "")), l.value("count", 0)));
   out += "losses: " + (losses.empty() ? std::string("none") : absl::StrJoin(losses, ", ")) + "\n\n";
 
   const auto& findings = doc.value("findings", json::array());
@@ -91,13 +96,14 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
     }
     // Each finding's why, in its own numbers (wait share, pool size, rates, growth).
     for (const auto& f : findings) {
-      out += absl::StrFormat("\n#%d %s\n  %s\n  -> %s\n", f.value("rank", 0), f.value("title", ""),
-                             f.value("explanation", ""), f["remedy"].value("text", ""));
+      out += absl::StrFormat("\n#%d %s\n  %s\n  -> %s\n", f.value("rank", 0), printable(f.value("title", "")),
+                             printable(f.value("explanation", "")), printable(f["remedy"].value("text", "")));
     }
   }
-  if (!out_dir.empty())
-    out += absl::StrFormat("\noutputs: %s/findings.json, %s/report.html, %s/recording.ccprof\n", out_dir, out_dir,
-                           out_dir);
+  if (!out_dir.empty()) {
+    const std::string dir = printable(out_dir);
+    out += absl::StrFormat("\noutputs: %s/findings.json, %s/report.html, %s/recording.ccprof\n", dir, dir, dir);
+  }
   return out;
 }
 

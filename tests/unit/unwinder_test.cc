@@ -101,5 +101,24 @@ TEST(Unwinder, EmptyStackCopyStopsWithoutCrashing) {
   EXPECT_LE(r.frames.size(), 2u);
 }
 
+TEST(Unwinder, StackCopyReadsStayInsideTheCopyNearTheTopOfTheAddressSpace) {
+  // Found by the recording fuzzer: an address near 2^64 made `addr + 8` wrap and the
+  // bounds check pass, reading far outside the copy (SEGV under ASan).
+  StackCopy s;
+  s.regs[kRsp] = 0x1000;
+  s.stack.assign(0x100, 0xab);
+  uint64_t v = 0;
+  EXPECT_TRUE(read_stack_copy(s, 0x1000, &v));
+  EXPECT_EQ(v, 0xababababababababull);
+  EXPECT_TRUE(read_stack_copy(s, 0x10f8, &v));
+  EXPECT_FALSE(read_stack_copy(s, 0x10f9, &v));
+  EXPECT_FALSE(read_stack_copy(s, 0xfff, &v));
+  EXPECT_FALSE(read_stack_copy(s, ~0ull - 3, &v));
+  EXPECT_FALSE(read_stack_copy(s, ~0ull, &v));
+  s.regs[kRsp] = ~0ull - 0x10;  // a copy that would end past 2^64
+  EXPECT_TRUE(read_stack_copy(s, ~0ull - 0x10, &v));
+  EXPECT_FALSE(read_stack_copy(s, 0x8, &v));
+}
+
 }  // namespace
 }  // namespace ccprof::profiler

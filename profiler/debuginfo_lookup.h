@@ -1,0 +1,22 @@
+#pragma once
+// Where the symbolizer looks for a module's separate debug info, opening only regular
+// files without blocking. The file names come from the target's ELF (.gnu_debuglink,
+// .gnu_debugaltlink) and the module paths from a recording, so none is trusted.
+#include <elfutils/libdwfl.h>
+
+namespace ccprof::profiler {
+
+// A Dwfl_Callbacks::find_debuginfo that looks where Debian puts debug info, and nowhere
+// a name could lead elsewhere:
+//   /usr/lib/debug/.build-id/xx/yyyy.debug        (by the module's build ID)
+//   DIR/LINK, DIR/.debug/LINK, /usr/lib/debug/DIR/LINK   (LINK from .gnu_debuglink,
+//                                                  DIR the module's folder; LINK must
+//                                                  be a plain file name)
+//   an absolute .gnu_debugaltlink under /usr/lib/debug/ without ".." (dwz files)
+// A debuglink candidate is used only when its CRC matches the one the module names.
+// No debuginfod: `ccprof report` never goes to the network for a recording's modules.
+int find_debuginfo_safely(Dwfl_Module* mod, void** userdata, const char* modname, Dwarf_Addr base,
+                          const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
+                          char** debuginfo_file_name);
+
+}  // namespace ccprof::profiler
