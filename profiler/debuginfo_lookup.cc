@@ -37,6 +37,28 @@ bool crc_matches(int fd, GElf_Word want) {
   return static_cast<GElf_Word>(crc) == want;
 }
 
+// Where separate debug files are looked up by build ID: /usr/lib/debug (Debian's
+// -dbgsym packages), then the absolute directories of $CCPROF_DEBUGINFO_PATH
+// (colon-separated), each as DIR/.build-id/xx/yyyy.debug.
+const std::vector<std::string>& build_id_roots() {
+  static const std::vector<std::string> roots = [] {
+    std::vector<std::string> r = {kDebugRoot};
+    if (const char* extra = getenv("CCPROF_DEBUGINFO_PATH"); extra && *extra) {
+      std::string list = extra;
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(':', start);
+        if (end == std::string::npos) end = list.size();
+        std::string dir = list.substr(start, end - start);
+        if (!dir.empty() && dir[0] == '/') r.push_back(dir);
+        start = end + 1;
+      }
+    }
+    return r;
+  }();
+  return roots;
+}
+
 int found(int fd, const std::string& path, char** name) {
   *name = strdup(path.c_str());
   return fd;
@@ -60,8 +82,10 @@ int find_debuginfo_safely(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, con
   if (len >= 2 && bits) {
     std::string hex;
     for (int i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(bits[i], absl::kZeroPad2));
-    const std::string path = absl::StrCat(kDebugRoot, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
-    if (const int fd = try_open(path); fd >= 0) return found(fd, path, debuginfo_file_name);
+    for (const std::string& root : build_id_roots()) {
+      const std::string path = absl::StrCat(root, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+      if (const int fd = try_open(path); fd >= 0) return found(fd, path, debuginfo_file_name);
+    }
   }
   // By .gnu_debuglink: a plain file name next to the module.
   if (!debuglink_file || !*debuglink_file || strchr(debuglink_file, '/') || !strcmp(debuglink_file, "..") ||
