@@ -14,25 +14,11 @@
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
 #include "profiler/unwinder.h"
-#include "spdlog/spdlog.h"
-
-namespace {
-
-const std::string& path_for_this_process() {
-  static const std::string p = "/tmp/ccprof-fuzz-elf-" + std::to_string(getpid());
-  return p;
-}
-
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  spdlog::set_level(spdlog::level::off);
-  return 0;
-}
+#include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ccprof::profiler;
-  const std::string& path = path_for_this_process();
+  const std::string& path = ccprof::fuzz::scratch_path("elf");
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(data, 1, size, f);

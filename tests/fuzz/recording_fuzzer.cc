@@ -14,21 +14,7 @@
 #include "report/findings_json.h"
 #include "report/html_report.h"
 #include "report/terminal.h"
-#include "spdlog/spdlog.h"
-
-namespace {
-
-std::string path_for_this_process() {
-  static const std::string p = "/tmp/ccprof-fuzz-recording-" + std::to_string(getpid());
-  return p;
-}
-
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  spdlog::set_level(spdlog::level::off);
-  return 0;
-}
+#include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ccprof;
@@ -40,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   file.append(reinterpret_cast<const char*>(&len), 8);
   file.append(reinterpret_cast<const char*>(&crc), 4);
   file.append(reinterpret_cast<const char*>(data), size);
-  const std::string& path = path_for_this_process();
+  const std::string& path = ccprof::fuzz::scratch_path("recording");
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(file.data(), 1, file.size(), f);

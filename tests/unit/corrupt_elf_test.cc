@@ -18,6 +18,7 @@
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
 #include "profiler/unwinder.h"
+#include "tests/unit/stack_capture.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -27,20 +28,7 @@ StackCopy g_captured;
 __attribute__((noinline)) void capture_stack() {
   ucontext_t uc;
   getcontext(&uc);
-  const greg_t* g = uc.uc_mcontext.gregs;
-  StackCopy s;
-  s.pid = static_cast<uint32_t>(getpid());
-  s.tid = static_cast<uint32_t>(gettid());
-  const int from[kNumRegs] = {REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP, REG_R8,
-                              REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP};
-  for (int i = 0; i < kNumRegs; ++i) s.regs[i] = g[from[i]];
-  uint64_t end = s.regs[kRsp] + 8192;
-  const auto maps = agent::read_maps(s.pid);  // a named StatusOr: *temporary would dangle in the loop
-  for (const auto& m : *maps)
-    if (s.regs[kRsp] >= m.start && s.regs[kRsp] < m.end) end = std::min(end, m.end);
-  const auto* sp = reinterpret_cast<const uint8_t*>(s.regs[kRsp]);
-  s.stack.assign(sp, sp + (end - s.regs[kRsp]));
-  g_captured = std::move(s);
+  g_captured = stack_copy_from(uc);
   asm volatile("" ::: "memory");
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "agent/proc.h"
+#include "tests/unit/stack_capture.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -18,35 +19,7 @@ StackCopy g_captured;
 __attribute__((noinline)) void capture_here() {
   ucontext_t uc;
   getcontext(&uc);
-  const greg_t* g = uc.uc_mcontext.gregs;
-  StackCopy s;
-  s.pid = static_cast<uint32_t>(getpid());
-  s.tid = static_cast<uint32_t>(gettid());
-  s.regs[kRax] = g[REG_RAX];
-  s.regs[kRdx] = g[REG_RDX];
-  s.regs[kRcx] = g[REG_RCX];
-  s.regs[kRbx] = g[REG_RBX];
-  s.regs[kRsi] = g[REG_RSI];
-  s.regs[kRdi] = g[REG_RDI];
-  s.regs[kRbp] = g[REG_RBP];
-  s.regs[kRsp] = g[REG_RSP];
-  s.regs[kR8] = g[REG_R8];
-  s.regs[kR9] = g[REG_R9];
-  s.regs[kR10] = g[REG_R10];
-  s.regs[kR11] = g[REG_R11];
-  s.regs[kR12] = g[REG_R12];
-  s.regs[kR13] = g[REG_R13];
-  s.regs[kR14] = g[REG_R14];
-  s.regs[kR15] = g[REG_R15];
-  s.regs[kRip] = g[REG_RIP];
-  // Copy up to 8 KiB from sp, stopping at the end of the stack mapping, as the
-  // collector does (the main thread may have less than 8 KiB above sp).
-  uint64_t end = s.regs[kRsp] + 8192;
-  for (const auto& m : *agent::read_maps(s.pid))
-    if (s.regs[kRsp] >= m.start && s.regs[kRsp] < m.end) end = std::min(end, m.end);
-  const auto* sp = reinterpret_cast<const uint8_t*>(s.regs[kRsp]);
-  s.stack.assign(sp, sp + (end - s.regs[kRsp]));
-  g_captured = std::move(s);
+  g_captured = stack_copy_from(uc);
   asm volatile("" ::: "memory");
 }
 
