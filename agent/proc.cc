@@ -9,7 +9,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -99,6 +101,46 @@ bool process_exists(uint32_t pid) {
   auto rp = s.rfind(')');
   if (rp != std::string::npos && rp + 2 < s.size() && (s[rp + 2] == 'Z' || s[rp + 2] == 'X')) return false;
   return true;
+}
+
+ArgEnvRange read_arg_env_range(uint32_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  // Fields after the command name (which may hold spaces and parentheses) start at 3.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  uint64_t arg_start = 0, env_end = 0;
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 48) arg_start = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 51) env_end = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  if (!arg_start || env_end <= arg_start) return {};
+  return {arg_start, env_end};
+}
+
+namespace {
+
+uint64_t zero_overlap(std::vector<uint8_t>& bytes, uint64_t base, ArgEnvRange r) {
+  const uint64_t lo = std::max(base, r.start), hi = std::min(base + bytes.size(), r.end);
+  if (hi <= lo) return 0;
+  std::fill(bytes.begin() + (lo - base), bytes.begin() + (hi - base), 0);
+  return hi - lo;
+}
+
+}  // namespace
+
+uint64_t redact_arg_env(model::Recording& rec, uint32_t pid, ArgEnvRange range) {
+  if (range.end <= range.start) return 0;
+  uint64_t n = 0;
+  for (auto& s : rec.stacks)
+    if (s.pid == pid) n += zero_overlap(s.stack, s.regs[model::kRsp], range);
+  for (auto& m : rec.memory_samples)
+    if (m.pid == pid)
+      for (auto& w : m.stack_windows) n += zero_overlap(w.bytes, w.addr, range);
+  return n;
 }
 
 ResidentMemory read_resident_memory(uint32_t pid) {

@@ -21,6 +21,18 @@ bool process_exists(uint32_t pid);
 uint64_t monotonic_ns();
 // Resident set size in bytes, 0 when the process is gone.
 uint64_t read_rss_bytes(uint32_t pid);
+// Where a process keeps its command-line arguments and environment strings (the top
+// of the main thread's stack; /proc/PID/stat fields 48-51). {0, 0} when unknown.
+struct ArgEnvRange {
+  uint64_t start = 0, end = 0;
+};
+ArgEnvRange read_arg_env_range(uint32_t pid);
+
+// Zeroes the bytes of every stack copy and stack window of process `pid` that lie in
+// `range`: the environment (tokens, passwords) and argv must never reach a recording,
+// and unwinding never needs them (they are strings, not frames). Returns the bytes zeroed.
+uint64_t redact_arg_env(model::Recording& rec, uint32_t pid, ArgEnvRange range);
+
 // Resident memory of a process, all of it and its anonymous part (resident - shared:
 // statm's shared pages are the file-backed and shmem ones). Zeros when it is gone.
 struct ResidentMemory {

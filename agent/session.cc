@@ -99,6 +99,9 @@ class Snapshotter {
       if (p->comm.empty()) p->comm = read_comm(pid, pid);
       if (p->cmdline.empty()) p->cmdline = read_cmdline(pid);
       std::string exe = read_exe(pid);
+      // Read while the process lives (it may be gone when the profile ends); an exec
+      // moves them, so every range seen is kept.
+      if (ArgEnvRange r = read_arg_env_range(pid); r.end > r.start) arg_env_[pid].insert({r.start, r.end});
       auto& seen = map_keys_[pid];
       if (!exe.empty() && !p->exe.empty() && exe != p->exe) {
         // The process exec'd (a launcher, a shell, `env`): the old image is gone.
@@ -144,6 +147,18 @@ class Snapshotter {
   }
   Recording& rec_;
   std::map<uint32_t, std::set<std::tuple<uint64_t, uint64_t, uint64_t, std::string>>> map_keys_;
+  std::map<uint32_t, std::set<std::pair<uint64_t, uint64_t>>> arg_env_;  // pid -> argv/environment ranges
+
+ public:
+  // Zeroes the argv and environment strings in every copied stack (proc.h).
+  uint64_t redact(Recording& rec) const {
+    uint64_t n = 0;
+    for (const auto& [pid, ranges] : arg_env_)
+      for (const auto& [start, end] : ranges) n += redact_arg_env(rec, pid, {start, end});
+    return n;
+  }
+
+ private:
   std::set<uint32_t> live_;
 };
 
@@ -338,6 +353,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   rec.end_ns = monotonic_ns();
   if (!target_gone) snap.snapshot(read_tgids(tgids.get()), rec.end_ns);
   for (auto& c : collectors) c->finish(rec);
+  // No environment (tokens, passwords) or argv beyond the command line leaves the agent.
+  if (uint64_t n = snap.redact(rec)) spdlog::debug("redacted {} bytes of argv/environment from stack copies", n);
   // Detach on a thread of its own: closing the tracepoint links waits for the kernel
   // (~60 ms each here), which need not delay the analysis. join_detach() waits for it.
   detach_thread() = std::thread([cs = std::move(collectors)]() mutable { cs.clear(); });

@@ -209,6 +209,23 @@ class E2E(unittest.TestCase):
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
             self.assertFalse(os.path.exists(os.path.join(args[args.index("-o") + 1], "findings.json")), args)
 
+    def test_the_environment_never_reaches_the_outputs(self):
+        # The target's environment sits at the top of its main thread's stack, which the
+        # collectors copy for unwinding: without redaction it reached the recording
+        # verbatim (14 times in a 1 s s01 profile).
+        canary = "ZX9canary7" + "secretQ"
+        out = self.out("canary")
+        env = dict(os.environ, CCPROF_TEST_API_TOKEN=canary)
+        p = ccprof("run", "-o", out, "--", workload("s01-lock-contention"), "--seconds=1", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        files = [f for f in os.listdir(out) if os.path.isfile(os.path.join(out, f))]
+        self.assertIn("recording.ccprof", files)
+        for name in files:
+            with open(os.path.join(out, name), "rb") as f:
+                self.assertNotIn(canary.encode(), f.read(), name)
+        self.assertNotIn(canary, p.stdout + p.stderr)
+        self.assertTrue(load(out)["findings"], "the profile still diagnoses the workload")
+
     def test_scale_of_a_fixed_time_command_asks_for_a_metric(self):
         out = self.out("scale")
         p = ccprof("scale", "--threads", "1,2,4", "--runs", "1", "-o", out, "--", "sh", "-c", "sleep 0.3 # {threads}")
