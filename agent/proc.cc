@@ -92,31 +92,30 @@ std::string read_exe(uint32_t pid) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-bool process_exists(uint32_t pid) {
-  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
-  // A zombie (exited, not yet reaped by its parent) has nothing left to profile.
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string s;
-  std::getline(in, s);
-  auto rp = s.rfind(')');
-  if (rp != std::string::npos && rp + 2 < s.size() && (s[rp + 2] == 'Z' || s[rp + 2] == 'X')) return false;
-  return true;
-}
-
-ArgEnvRange read_arg_env_range(uint32_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+std::vector<std::string> read_stat_fields(const std::string& path) {
+  std::ifstream in(path);
   std::string line;
   if (!std::getline(in, line)) return {};
-  // Fields after the command name (which may hold spaces and parentheses) start at 3.
   const auto close = line.rfind(')');
   if (close == std::string::npos) return {};
   std::istringstream rest(line.substr(close + 1));
-  std::string field;
-  uint64_t arg_start = 0, env_end = 0;
-  for (int i = 3; rest >> field; ++i) {
-    if (i == 48) arg_start = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 51) env_end = std::strtoull(field.c_str(), nullptr, 10);
-  }
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) fields.push_back(std::move(f));
+  return fields;
+}
+
+bool process_exists(uint32_t pid) {
+  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  // A zombie (exited, not yet reaped by its parent) has nothing left to profile.
+  const auto f = read_stat_fields(absl::StrCat("/proc/", pid, "/stat"));
+  return f.empty() || (f[0] != "Z" && f[0] != "X");
+}
+
+ArgEnvRange read_arg_env_range(uint32_t pid) {
+  const auto f = read_stat_fields(absl::StrCat("/proc/", pid, "/stat"));
+  if (f.size() < 49) return {};  // arg_start is field 48, env_end field 51
+  const uint64_t arg_start = std::strtoull(f[45].c_str(), nullptr, 10);
+  const uint64_t env_end = std::strtoull(f[48].c_str(), nullptr, 10);
   if (!arg_start || env_end <= arg_start) return {};
   return {arg_start, env_end};
 }

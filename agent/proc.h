@@ -21,6 +21,11 @@ bool process_exists(uint32_t pid);
 uint64_t monotonic_ns();
 // Resident set size in bytes, 0 when the process is gone.
 uint64_t read_rss_bytes(uint32_t pid);
+// The fields of a /proc/.../stat file from field 3 (the state) on: element i is field
+// i + 3 of proc(5). Parsed after the last ')', as the command name may hold spaces and
+// parentheses. Empty when the file cannot be read.
+std::vector<std::string> read_stat_fields(const std::string& path);
+
 // Where a process keeps its command-line arguments and environment strings (the top
 // of the main thread's stack; /proc/PID/stat fields 48-51). {0, 0} when unknown.
 struct ArgEnvRange {

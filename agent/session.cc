@@ -67,24 +67,15 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
 
 uint64_t thread_start_ns(uint32_t pid, uint32_t tid) {
   // /proc/PID/task/TID/stat field 22: start time in clock ticks since boot.
-  std::ifstream in(absl::StrCat("/proc/", pid, "/task/", tid, "/stat"));
-  std::string s;
-  std::getline(in, s);
-  auto rp = s.rfind(')');
-  if (rp == std::string::npos) return 0;
-  std::istringstream rest(s.substr(rp + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) {
-      double secs = std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
-      timespec boot, mono;
-      clock_gettime(CLOCK_BOOTTIME, &boot);
-      clock_gettime(CLOCK_MONOTONIC, &mono);
-      double offset = (boot.tv_sec - mono.tv_sec) + (boot.tv_nsec - mono.tv_nsec) / 1e9;
-      double t = secs - offset;
-      return t > 0 ? static_cast<uint64_t>(t * 1e9) : 0;
-    }
-  return 0;
+  const auto f = read_stat_fields(absl::StrCat("/proc/", pid, "/task/", tid, "/stat"));
+  if (f.size() < 20) return 0;
+  const double secs = std::strtod(f[19].c_str(), nullptr) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  timespec boot, mono;
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  const double offset = (boot.tv_sec - mono.tv_sec) + (boot.tv_nsec - mono.tv_nsec) / 1e9;
+  const double t = secs - offset;
+  return t > 0 ? static_cast<uint64_t>(t * 1e9) : 0;
 }
 
 class Snapshotter {

@@ -21,6 +21,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "agent/proc.h"
 #include "agent/session.h"
 #include "profiler/analysis.h"
 #include "report/export_pprof.h"
@@ -135,10 +136,7 @@ uint32_t find_process_by_comm(const std::string& comm) {
     std::string c;
     if (!std::getline(f, c) || c != comm || (best != 0 && pid > best)) continue;
     // A zombie keeps its comm until reaped, but there is nothing left to attach to.
-    std::ifstream st(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
-    auto rp = stat.rfind(')');
-    if (rp == std::string::npos || rp + 2 >= stat.size() || stat[rp + 2] == 'Z' || stat[rp + 2] == 'X') continue;
+    if (!agent::process_exists(pid)) continue;
     best = pid;
   }
   closedir(d);
