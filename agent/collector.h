@@ -5,7 +5,12 @@
 #include <string>
 #include <vector>
 
+#include <cerrno>
+#include <cstring>
+
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "agent/bpf_map.h"
 
 struct bpf_map;
 #include "model/recording.h"
@@ -21,6 +26,24 @@ struct SharedMaps {
 // Makes a skeleton's copies of the shared maps use the session's (before load).
 // `who` names the collector in the error.
 absl::Status share_maps(bpf_map* tgids, bpf_map* thread_states, const SharedMaps& shared, const char* who);
+
+// Opens a collector's BPF skeleton (e.g. futex_bpf__open) and makes its shared maps the
+// session's. The caller then sets its read-only data and calls load_skeleton.
+template <typename Skeleton, auto Destroy>
+absl::Status open_skeleton(SkeletonPtr<Skeleton, Destroy>& skel, Skeleton* (*open)(), const SharedMaps& shared,
+                           const char* who) {
+  skel.reset(open());
+  if (!skel) return absl::InternalError(absl::StrCat(who, ": cannot open BPF object: ", strerror(errno)));
+  return share_maps(skel->maps.ccprof_tgids, skel->maps.ccprof_thread_states, shared, who);
+}
+
+// Loads the skeleton (the kernel's verifier runs here).
+template <typename Skeleton, auto Destroy>
+absl::Status load_skeleton(SkeletonPtr<Skeleton, Destroy>& skel, int (*load)(Skeleton*), const char* who) {
+  if (int e = load(skel.get()))
+    return absl::InternalError(absl::StrCat(who, ": the kernel rejected the BPF program: ", strerror(-e)));
+  return absl::OkStatus();
+}
 
 class Collector {
  public:

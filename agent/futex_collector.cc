@@ -27,13 +27,10 @@ class FutexCollector : public Collector {
   const char* name() const override { return "futex"; }
 
   absl::Status start(const SharedMaps& shared) override {
-    skel_.reset(futex_bpf__open());
-    if (!skel_) return absl::InternalError(absl::StrCat("futex collector: cannot open BPF object: ", strerror(errno)));
+    if (auto s = open_skeleton(skel_, &futex_bpf__open, shared, "futex collector"); !s.ok()) return s;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
     skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
-    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "futex collector"); !s.ok())
-      return s;
     // futex2 syscalls exist from Linux 6.7: attach them only where the kernel has them.
     struct Optional { bpf_program* prog; const char* event; };
     for (Optional o : {Optional{skel_->progs.futex_waitv_enter, "sys_enter_futex_waitv"},
@@ -46,22 +43,16 @@ class FutexCollector : public Collector {
         spdlog::debug("futex collector: kernel has no syscalls:{}, not attached", o.event);
       }
     }
-    if (int e = futex_bpf__load(skel_.get()))
-      return absl::InternalError(absl::StrCat("futex collector: the kernel rejected the BPF program: ", strerror(-e)));
+    if (auto s = load_skeleton(skel_, &futex_bpf__load, "futex collector"); !s.ok()) return s;
     if (int e = futex_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
-    events_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
-    stacks_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.stack_events), on_stack, this, nullptr));
-    if (!events_rb_ || !stacks_rb_)
-      return absl::InternalError(absl::StrCat("futex collector: cannot map ring buffers: ", strerror(errno)));
-    return absl::OkStatus();
+    return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
+                       "futex collector");
   }
 
   void drain(Recording& rec) override {
     rec_ = &rec;
-    // Stacks first: a wait's stack is submitted at wait start, before the wait event.
-    ring_buffer__consume(stacks_rb_.get());
-    ring_buffer__consume(events_rb_.get());
+    rings_.drain(rec);
   }
 
   void finish(Recording& rec) override {
@@ -69,7 +60,7 @@ class FutexCollector : public Collector {
     // Link waits to their stack copies (a copy may arrive after its wait).
     for (size_t i = 0; i < wait_seq_.size(); ++i) {
       if (!wait_seq_[i]) continue;
-      const int32_t stack = stacks_.index_of(wait_seq_[i]);
+      const int32_t stack = rings_.stacks().index_of(wait_seq_[i]);
       if (stack >= 0) rec.futex_waits[i].stack = stack;
       else rec.losses["futex.stack_copies_lost"]++;
     }
@@ -83,13 +74,9 @@ class FutexCollector : public Collector {
           rec.futex_addrs.push_back(a);
         });
     const futex_counters& c = skel_->bss->counters;
-    rec.losses["futex.wait_events_dropped"] += c.wait_events_dropped;
-    rec.losses["futex.stack_events_dropped"] += c.stack_events_dropped;
-    rec.losses["futex.stacks_rate_limited"] += c.stacks_rate_limited;
-    rec.losses["futex.stack_copy_failed"] += c.stack_copy_failed;
-    rec.losses["futex.addr_map_full"] += c.addr_map_full;
-    rec.losses["futex.start_map_full"] += c.start_map_full;
-    rec.losses["futex.thread_events_dropped"] += c.thread_events_dropped;
+#define CCPROF_ADD_LOSS(name) rec.losses["futex." #name] += c.name;
+    FUTEX_COUNTERS(CCPROF_ADD_LOSS)
+#undef CCPROF_ADD_LOSS
     // Detaching happens when the collector is destroyed: the session does that off the
     // critical path (closing tracepoint links takes ~60 ms each on this kernel).
   }
@@ -112,12 +99,6 @@ class FutexCollector : public Collector {
     } else if (type == FUTEX_EV_THREAD && size >= sizeof(futex_thread_event)) {
       self->add_thread(*static_cast<const futex_thread_event*>(data));
     }
-    return 0;
-  }
-
-  static int on_stack(void* ctx, void* data, size_t size) {
-    auto* self = static_cast<FutexCollector*>(ctx);
-    self->stacks_.receive(*self->rec_, data, size);
     return 0;
   }
 
@@ -180,9 +161,8 @@ class FutexCollector : public Collector {
 
   FutexOptions opts_;
   SkeletonPtr<futex_bpf, &futex_bpf__destroy> skel_;
-  RingBufferPtr events_rb_, stacks_rb_;
+  EventRings rings_;
   Recording* rec_ = nullptr;
-  StackReceiver stacks_;
   // Wait events kept in memory at most (~100 bytes each in the recording).
   static constexpr size_t kMaxKeptWaits = 200'000;
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits

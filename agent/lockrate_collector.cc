@@ -24,12 +24,8 @@ class LockRateCollector : public Collector {
   const char* name() const override { return "lockrate"; }
 
   absl::Status start(const SharedMaps& shared) override {
-    skel_.reset(lockrate_bpf__open());
-    if (!skel_) return absl::InternalError(absl::StrCat("lockrate collector: cannot open BPF object: ", strerror(errno)));
-    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "lockrate collector"); !s.ok())
-      return s;
-    if (int e = lockrate_bpf__load(skel_.get()))
-      return absl::InternalError(absl::StrCat("lockrate collector: the kernel rejected the BPF program: ", strerror(-e)));
+    if (auto s = open_skeleton(skel_, &lockrate_bpf__open, shared, "lockrate collector"); !s.ok()) return s;
+    if (auto s = load_skeleton(skel_, &lockrate_bpf__load, "lockrate collector"); !s.ok()) return s;
     start_ns_ = monotonic_ns();
     next_window_ns_ = start_ns_ + opts_.first_window_ns;
     return absl::OkStatus();

@@ -77,13 +77,9 @@ class DecodeSampler : public Collector {
   const char* name() const override { return "memory-sampler"; }
 
   absl::Status start(const SharedMaps& shared) override {
-    skel_.reset(sample_bpf__open());
-    if (!skel_) return absl::InternalError(absl::StrCat("memory sampler: cannot open BPF object: ", strerror(errno)));
-    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "memory sampler"); !s.ok())
-      return s;
+    if (auto s = open_skeleton(skel_, &sample_bpf__open, shared, "memory sampler"); !s.ok()) return s;
     bpf_map__set_max_entries(skel_->maps.samples, opts_.ring_bytes);
-    if (int e = sample_bpf__load(skel_.get()))
-      return absl::InternalError(absl::StrCat("memory sampler: the kernel rejected the BPF program: ", strerror(-e)));
+    if (auto s = load_skeleton(skel_, &sample_bpf__load, "memory sampler"); !s.ok()) return s;
     const uint32_t hz = effective_hz(opts_);
     for (int cpu : online_cpus()) {
       perf_event_attr a{};

@@ -69,35 +69,25 @@ class SchedCollector : public Collector {
 
   absl::Status start(const SharedMaps& shared) override {
     tgids_fd_ = shared.tgids_fd;
-    skel_.reset(sched_bpf__open());
-    if (!skel_) return absl::InternalError(absl::StrCat("sched collector: cannot open BPF object: ", strerror(errno)));
+    if (auto s = open_skeleton(skel_, &sched_bpf__open, shared, "sched collector"); !s.ok()) return s;
     for (int nr = 0; nr < SCHED_MAX_SYSCALL; ++nr)
       skel_->rodata->syscall_class[nr] = static_cast<uint8_t>(model::classify_syscall(nr));
     skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
-    if (auto s = share_maps(skel_->maps.ccprof_tgids, skel_->maps.ccprof_thread_states, shared, "sched collector"); !s.ok())
-      return s;
-    if (int e = sched_bpf__load(skel_.get()))
-      return absl::InternalError(
-          absl::StrCat("sched collector: the kernel rejected the BPF program: ", strerror(-e)));
+    if (auto s = load_skeleton(skel_, &sched_bpf__load, "sched collector"); !s.ok()) return s;
     if (int e = sched_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("sched collector: cannot attach to the scheduler and syscall "
                                               "tracepoints (tp_btf needs kernel BTF): ",
                                               strerror(-e)));
-    events_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
-    stacks_rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.stack_events), on_stack, this, nullptr));
-    if (!events_rb_ || !stacks_rb_)
-      return absl::InternalError(absl::StrCat("sched collector: cannot map ring buffers: ", strerror(errno)));
     section_.long_syscall_ns = opts_.long_syscall_ns;
-    return absl::OkStatus();
+    return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
+                       "sched collector");
   }
 
   void drain(Recording& rec) override {
     rec_ = &rec;
-    // Stacks first: a syscall's stack copy is submitted just before its event.
-    ring_buffer__consume(stacks_rb_.get());
-    ring_buffer__consume(events_rb_.get());
+    rings_.drain(rec);
     uint64_t now = monotonic_ns();
     if (now >= next_rss_ns_) {
       sample_rss(now);
@@ -111,7 +101,7 @@ class SchedCollector : public Collector {
     sample_rss(now);
     // Link long syscalls to stack copies that arrived after them.
     for (auto& [index, seq] : pending_seq_) {
-      const int32_t stack = stacks_.index_of(seq);
+      const int32_t stack = rings_.stacks().index_of(seq);
       if (stack < 0) {
         rec.losses["sched.stack_copies_lost"]++;
         continue;
@@ -122,14 +112,9 @@ class SchedCollector : public Collector {
     read_live_threads(now);
     read_sites();
     const sched_counters& c = skel_->bss->counters;
-    rec.losses["sched.thread_events_dropped"] += c.thread_events_dropped;
-    rec.losses["sched.syscall_events_dropped"] += c.syscall_events_dropped;
-    rec.losses["sched.stack_events_dropped"] += c.stack_events_dropped;
-    rec.losses["sched.stacks_rate_limited"] += c.stacks_rate_limited;
-    rec.losses["sched.stack_copy_failed"] += c.stack_copy_failed;
-    rec.losses["sched.thread_map_full"] += c.thread_map_full;
-    rec.losses["sched.state_map_full"] += c.state_map_full;
-    rec.losses["sched.site_map_full"] += c.site_map_full;
+#define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += c.name;
+    SCHED_COUNTERS(CCPROF_ADD_LOSS)
+#undef CCPROF_ADD_LOSS
     rec.has_sched = true;
     rec.sched = section_;
     // Detaching happens when the collector is destroyed: the session does that off the
@@ -158,17 +143,11 @@ class SchedCollector : public Collector {
     return 0;
   }
 
-  static int on_stack(void* ctx, void* data, size_t size) {
-    auto* self = static_cast<SchedCollector*>(ctx);
-    self->stacks_.receive(*self->rec_, data, size);
-    return 0;
-  }
-
   void add_syscall(const sched_syscall_event& e) {
     model::SyscallSample s{
         .pid = e.tgid, .tid = e.tid, .nr = e.nr, .enter_ns = e.enter_ns, .duration_ns = e.duration_ns, .ip = e.ip};
     if (e.stack_seq) {
-      if (const int32_t stack = stacks_.index_of(e.stack_seq); stack >= 0) {
+      if (const int32_t stack = rings_.stacks().index_of(e.stack_seq); stack >= 0) {
         s.stack = stack;
         if (is_clone_wrapper_syscall(s.nr)) pop_return_address(rec_->stacks[s.stack]);
       } else {
@@ -217,11 +196,10 @@ class SchedCollector : public Collector {
 
   SchedOptions opts_;
   SkeletonPtr<sched_bpf, &sched_bpf__destroy> skel_;
-  RingBufferPtr events_rb_, stacks_rb_;
+  EventRings rings_;
   int tgids_fd_ = -1;
   Recording* rec_ = nullptr;
   SchedSection section_;
-  StackReceiver stacks_;
   std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (long_syscalls index, stack seq)
   uint64_t next_rss_ns_ = 0;
   uint64_t events_ = 0;

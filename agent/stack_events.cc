@@ -1,6 +1,10 @@
 #include "agent/stack_events.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
 
 #include "bpf/common.h"
 
@@ -25,6 +29,27 @@ void StackReceiver::receive(model::Recording& rec, const void* data, size_t size
 int32_t StackReceiver::index_of(uint64_t seq) const {
   auto it = seq_to_stack_.find(seq);
   return it == seq_to_stack_.end() ? -1 : it->second;
+}
+
+absl::Status EventRings::open(int events_fd, int stacks_fd, ring_buffer_sample_fn on_event, void* ctx,
+                              const char* who) {
+  events_.reset(ring_buffer__new(events_fd, on_event, ctx, nullptr));
+  stacks_rb_.reset(ring_buffer__new(stacks_fd, on_stack, this, nullptr));
+  if (!events_ || !stacks_rb_)
+    return absl::InternalError(absl::StrCat(who, ": cannot map ring buffers: ", strerror(errno)));
+  return absl::OkStatus();
+}
+
+void EventRings::drain(model::Recording& rec) {
+  rec_ = &rec;
+  ring_buffer__consume(stacks_rb_.get());
+  ring_buffer__consume(events_.get());
+}
+
+int EventRings::on_stack(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<EventRings*>(ctx);
+  self->stacks_.receive(*self->rec_, data, size);
+  return 0;
 }
 
 }  // namespace ccprof::agent

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "absl/status/status.h"
+#include "agent/bpf_map.h"
 #include "model/recording.h"
 
 namespace ccprof::agent {
@@ -20,6 +22,24 @@ class StackReceiver {
 
  private:
   std::unordered_map<uint64_t, int32_t> seq_to_stack_;
+};
+
+// The two ring buffers of a collector that copies stacks (futex, sched): its own
+// events, and the stack copies its events name by seq.
+class EventRings {
+ public:
+  // Maps both ring buffers; every event record goes to on_event(ctx, data, size).
+  // `who` names the collector in the error.
+  absl::Status open(int events_fd, int stacks_fd, ring_buffer_sample_fn on_event, void* ctx, const char* who);
+  // Stacks first: an event's stack copy is submitted before the event that names it.
+  void drain(model::Recording& rec);
+  const StackReceiver& stacks() const { return stacks_; }
+
+ private:
+  static int on_stack(void* ctx, void* data, size_t size);
+  RingBufferPtr events_, stacks_rb_;
+  StackReceiver stacks_;
+  model::Recording* rec_ = nullptr;
 };
 
 }  // namespace ccprof::agent

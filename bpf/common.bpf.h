@@ -7,25 +7,30 @@
 #include <bpf/bpf_tracing.h>
 #include "common.h"
 
+/* A BTF-defined map (libbpf's syntax) in one line: name, BPF_MAP_TYPE_*, size, key and
+ * value types. Ring buffers have no key or value: their size is in bytes. */
+#define CCPROF_MAP(name, map_type, entries, key_type, value_type) \
+	struct {                                                   \
+		__uint(type, map_type);                            \
+		__uint(max_entries, entries);                      \
+		__type(key, key_type);                             \
+		__type(value, value_type);                         \
+	} name SEC(".maps")
+#define CCPROF_RINGBUF(name, bytes)                   \
+	struct {                                      \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);   \
+		__uint(max_entries, bytes);           \
+	} name SEC(".maps")
+
 /* The set of target tgids. One map shared by every skeleton: the agent creates it
  * once and every object reuses its fd (bpf_map__reuse_fd) before load, so following
  * a child process updates the filter of every collector at once. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, CCPROF_MAX_TGIDS);
-	__type(key, __u32);
-	__type(value, __u8);
-} ccprof_tgids SEC(".maps");
+CCPROF_MAP(ccprof_tgids, BPF_MAP_TYPE_HASH, CCPROF_MAX_TGIDS, __u32, __u8);
 
 /* What each target thread is doing now, kept by the sched collector (syscall it is
  * in and since when); read by the futex collector to say what a lock's owner was
  * doing when a waiter started to wait. Shared like ccprof_tgids. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, CCPROF_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct ccprof_thread_state);
-} ccprof_thread_states SEC(".maps");
+CCPROF_MAP(ccprof_thread_states, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct ccprof_thread_state);
 
 static __always_inline int ccprof_is_target(__u64 pid_tgid)
 {

@@ -7,6 +7,9 @@
 
 #define CCPROF_MAX_TGIDS 1024
 
+/* A loss counter of a collector's X-macro counter list (bpf/futex.h, bpf/sched_events.h). */
+#define CCPROF_COUNTER_FIELD(name) __u64 name;
+
 /* user registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
 #define CCPROF_NUM_REGS 17
 #define CCPROF_STACK_CHUNK 1024

@@ -29,44 +29,18 @@ struct wait_start {
 	__s32 owner_syscall;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, CCPROF_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct wait_start);
-} wait_starts SEC(".maps");
+CCPROF_MAP(wait_starts, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct wait_start);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct futex_addr_key);
-	__type(value, struct futex_addr_stat);
-} addr_stats SEC(".maps");
+CCPROF_MAP(addr_stats, BPF_MAP_TYPE_HASH, 16384, struct futex_addr_key, struct futex_addr_stat);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct futex_addr_key);
-	__type(value, struct ccprof_rate_state);
-} stack_rate SEC(".maps");
+CCPROF_MAP(stack_rate, BPF_MAP_TYPE_LRU_HASH, 16384, struct futex_addr_key, struct ccprof_rate_state);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ccprof_rate_state);
-} cpu_stack_rate SEC(".maps");
+CCPROF_MAP(cpu_stack_rate, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct ccprof_rate_state);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
+CCPROF_RINGBUF(events, 8 << 20);
 
 /* Stack copies go to their own buffer so a burst of them never crowds out waits. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} stack_events SEC(".maps");
+CCPROF_RINGBUF(stack_events, 8 << 20);
 
 struct futex_counters counters = {};
 __u64 stack_seq_next = 0;

@@ -52,13 +52,16 @@ struct futex_thread_event {
 	char comm[16];
 };
 
-/* Loss counters in .bss, read by user space at the end. */
+/* Loss counters in .bss, read by user space at the end; the agent reports each
+ * as "futex.<name>" (one list: the struct and the agent expand it). */
+#define FUTEX_COUNTERS(X) \
+	X(wait_events_dropped)      /* ring buffer full */ \
+	X(stack_events_dropped)     /* ring buffer full */ \
+	X(stacks_rate_limited)      /* waits not sampled because of the per-lock rate limit */ \
+	X(stack_copy_failed)        /* first chunk of the stack copy faulted */ \
+	X(addr_map_full)            /* futex_addr_stats had no room: totals incomplete */ \
+	X(start_map_full)           /* wait start could not be recorded: wait lost */ \
+	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */
 struct futex_counters {
-	__u64 wait_events_dropped;   /* ring buffer full */
-	__u64 stack_events_dropped;  /* ring buffer full */
-	__u64 stacks_rate_limited;   /* waits not sampled because of the per-lock rate limit */
-	__u64 stack_copy_failed;     /* first chunk of the stack copy faulted */
-	__u64 addr_map_full;         /* futex_addr_stats had no room: totals incomplete */
-	__u64 start_map_full;        /* wait start could not be recorded: wait lost */
-	__u64 thread_events_dropped;
+	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
 };

@@ -8,12 +8,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct lockrate_key);
-	__type(value, __u64);
-} lock_calls SEC(".maps");
+CCPROF_MAP(lock_calls, BPF_MAP_TYPE_HASH, 16384, struct lockrate_key, __u64);
 
 struct lockrate_counters counters = {};
 

@@ -8,10 +8,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22); /* resized by the agent before load */
-} samples SEC(".maps");
+CCPROF_RINGBUF(samples, 1 << 22); /* resized by the agent before load */
 
 struct sample_counters counters = {};
 

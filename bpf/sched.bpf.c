@@ -23,37 +23,16 @@ const volatile __u64 long_syscall_ns = 1000000ULL;
 const volatile __u32 stacks_per_window = 4;
 const volatile __u64 window_ns = 100000000ULL;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, CCPROF_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct sched_thread_stat);
-} threads SEC(".maps");
+CCPROF_MAP(threads, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct sched_thread_stat);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, struct sched_site_key);
-	__type(value, struct sched_site_stat);
-} sites SEC(".maps");
+CCPROF_MAP(sites, BPF_MAP_TYPE_HASH, 8192, struct sched_site_key, struct sched_site_stat);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct sched_site_key);
-	__type(value, struct ccprof_rate_state);
-} stack_rate SEC(".maps");
+CCPROF_MAP(stack_rate, BPF_MAP_TYPE_LRU_HASH, 4096, struct sched_site_key, struct ccprof_rate_state);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-} events SEC(".maps");
+CCPROF_RINGBUF(events, 4 << 20);
 
 /* Stack copies go to their own buffer so a burst of them never crowds out the rest. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-} stack_events SEC(".maps");
+CCPROF_RINGBUF(stack_events, 4 << 20);
 
 struct sched_counters counters = {};
 __u64 stack_seq_next = 0;

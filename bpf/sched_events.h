@@ -82,14 +82,17 @@ struct sched_site_stat {
 	__u64 max_ns;
 };
 
-/* Loss counters in .bss, read by user space at the end. */
+/* Loss counters in .bss, read by user space at the end; the agent reports each
+ * as "sched.<name>" (one list: the struct and the agent expand it). */
+#define SCHED_COUNTERS(X) \
+	X(thread_events_dropped)     /* ring buffer full: an exited thread's totals lost */ \
+	X(syscall_events_dropped)    /* ring buffer full: a long syscall not recorded */ \
+	X(stack_events_dropped)      /* ring buffer full */ \
+	X(stacks_rate_limited)       /* long syscalls not stack-sampled (rate limit) */ \
+	X(stack_copy_failed)         /* first chunk of the stack copy faulted */ \
+	X(thread_map_full)           /* a thread could not be tracked */ \
+	X(state_map_full)            /* ccprof_thread_states had no room */ \
+	X(site_map_full)             /* a syscall site's totals were lost */
 struct sched_counters {
-	__u64 thread_events_dropped;   /* ring buffer full: an exited thread's totals lost */
-	__u64 syscall_events_dropped;  /* ring buffer full: a long syscall not recorded */
-	__u64 stack_events_dropped;    /* ring buffer full */
-	__u64 stacks_rate_limited;     /* long syscalls not stack-sampled (rate limit) */
-	__u64 stack_copy_failed;       /* first chunk of the stack copy faulted */
-	__u64 thread_map_full;         /* a thread could not be tracked */
-	__u64 state_map_full;          /* ccprof_thread_states had no room */
-	__u64 site_map_full;           /* a syscall site's totals were lost */
+	SCHED_COUNTERS(CCPROF_COUNTER_FIELD)
 };

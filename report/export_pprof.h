@@ -1,6 +1,6 @@
 #pragma once
 // ExportProfile -> gzipped pprof profile.proto (perftools.profiles.Profile), encoded
-// with protobuf's generated code (report/proto/profile.proto).
+// with protobuf's generated code (third_party/pprof/profile.proto).
 #include <string>
 
 #include "absl/status/status.h"
