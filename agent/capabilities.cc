@@ -18,15 +18,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/perf_event.h"
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
 
 namespace ccprof::agent {
 namespace {
-
-int perf_event_open(perf_event_attr* a, int pid, int cpu) {
-  return static_cast<int>(syscall(SYS_perf_event_open, a, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
-}
 
 bool has_cap(uint64_t eff, int cap) { return (eff >> cap) & 1; }
 
@@ -43,15 +40,10 @@ uint64_t effective_caps() {
 // (probe q6: count stays 0), so acceptance alone proves nothing.
 void watchpoint_self_test(Capabilities& c) {
   static volatile int64_t watched;
-  perf_event_attr a{};
-  a.size = sizeof a;
-  a.type = PERF_TYPE_BREAKPOINT;
+  perf_event_attr a = user_event_attr(PERF_TYPE_BREAKPOINT, 0);
   a.bp_type = HW_BREAKPOINT_W;
   a.bp_addr = reinterpret_cast<uint64_t>(&watched);
   a.bp_len = HW_BREAKPOINT_LEN_8;
-  a.disabled = 1;
-  a.exclude_kernel = 1;
-  a.exclude_hv = 1;
   UniqueFd fd(perf_event_open(&a, 0, -1));
   if (!fd.valid()) {
     c.watchpoint_detail = absl::StrCat("perf_event_open(PERF_TYPE_BREAKPOINT) failed: ", strerror(errno));
@@ -97,12 +89,7 @@ bool first_encodable(const std::vector<std::string>& names, const std::string& r
 PmuCapability probe_pmu() {
   PmuCapability p;
   // A hardware counter at all? In a VM without a virtual PMU this fails with ENOENT.
-  perf_event_attr cyc{};
-  cyc.size = sizeof cyc;
-  cyc.type = PERF_TYPE_HARDWARE;
-  cyc.config = PERF_COUNT_HW_CPU_CYCLES;
-  cyc.exclude_kernel = 1;
-  cyc.disabled = 1;
+  perf_event_attr cyc = user_event_attr(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES);
   UniqueFd fd(perf_event_open(&cyc, 0, -1));
   p.hardware_counters = fd.valid();
   if (!fd.valid()) p.hardware_error = strerror(errno);
@@ -186,13 +173,8 @@ Capabilities probe_capabilities() {
                                                                          {"raw_syscalls", "sys_enter"},
                                                                          {"raw_syscalls", "sys_exit"}})
     c.tracepoints.emplace_back(absl::StrCat(cat, ":", ev), tracepoint_exists(cat, ev));
-  perf_event_attr clk{};
-  clk.size = sizeof clk;
-  clk.type = PERF_TYPE_SOFTWARE;
-  clk.config = PERF_COUNT_SW_CPU_CLOCK;
+  perf_event_attr clk = user_event_attr(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
   clk.sample_period = 1000000;
-  clk.disabled = 1;
-  clk.exclude_kernel = 1;
   UniqueFd cfd(perf_event_open(&clk, -1, 0));
   c.cpu_clock_sampling = cfd.valid();
   if (!cfd.valid()) c.cpu_clock_error = strerror(errno);

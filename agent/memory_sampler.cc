@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/perf_event.h"
 #include "agent/unique_fd.h"
 #include "bpf/sample.h"
 #include "model/pmu_record.h"
@@ -53,9 +54,6 @@ std::vector<int> online_cpus() {
   return cpus;
 }
 
-int perf_event_open(perf_event_attr* a, int pid, int cpu) {
-  return static_cast<int>(syscall(SYS_perf_event_open, a, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
-}
 
 uint32_t effective_hz(const MemorySamplerOptions& o) { return o.frequency_hz ? o.frequency_hz : kDefaultMemorySampleHz; }
 
@@ -82,16 +80,10 @@ class DecodeSampler : public Collector {
     if (auto s = load_skeleton(skel_, &sample_bpf__load, "memory sampler"); !s.ok()) return s;
     const uint32_t hz = effective_hz(opts_);
     for (int cpu : online_cpus()) {
-      perf_event_attr a{};
-      a.size = sizeof a;
-      a.type = PERF_TYPE_SOFTWARE;
-      a.config = PERF_COUNT_SW_CPU_CLOCK;
+      // Kernel-mode samples carry no user access to decode: user_event_attr leaves them out.
+      perf_event_attr a = user_event_attr(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
       a.sample_period = 1000000000ull / hz;  // cpu-clock periods are nanoseconds
-      // Kernel-mode samples carry no user access to decode: leave them out in the kernel.
-      a.exclude_kernel = 1;
-      a.exclude_hv = 1;
       a.exclude_idle = 1;
-      a.disabled = 1;
       UniqueFd fd(perf_event_open(&a, -1, cpu));
       if (!fd.valid())
         return absl::InternalError(absl::StrCat("memory sampler: cannot open cpu-clock on CPU ", cpu, ": ",

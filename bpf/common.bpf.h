@@ -32,6 +32,16 @@ CCPROF_MAP(ccprof_tgids, BPF_MAP_TYPE_HASH, CCPROF_MAX_TGIDS, __u32, __u8);
  * doing when a waiter started to wait. Shared like ccprof_tgids. */
 CCPROF_MAP(ccprof_thread_states, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct ccprof_thread_state);
 
+/* Adds one timed event of `d` ns to a count, a total and a maximum shared by all CPUs.
+ * The maximum is racy: off by one concurrent event at worst. */
+static __always_inline void ccprof_add_duration(__u64 *count, __u64 *total, __u64 *max, __u64 d)
+{
+	__sync_fetch_and_add(count, 1);
+	__sync_fetch_and_add(total, d);
+	if (d > *max)
+		*max = d;
+}
+
 static __always_inline int ccprof_is_target(__u64 pid_tgid)
 {
 	__u32 tgid = pid_tgid >> 32;

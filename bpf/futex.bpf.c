@@ -151,10 +151,7 @@ static __always_inline int on_wait_exit(long ret)
 	__u64 d = now - st->ts;
 	struct futex_addr_stat *s = get_stat(tgid, st->uaddr);
 	if (s) {
-		__sync_fetch_and_add(&s->waits, 1);
-		__sync_fetch_and_add(&s->wait_ns, d);
-		if (d > s->max_wait_ns)
-			s->max_wait_ns = d; /* racy max: off by one concurrent wait at worst */
+		ccprof_add_duration(&s->waits, &s->wait_ns, &s->max_wait_ns, d);
 		__u32 b = 0;
 		__u64 v = d;
 #pragma unroll

@@ -281,12 +281,8 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 			__sync_fetch_and_add(&counters.site_map_full, 1);
 		s = bpf_map_lookup_elem(&sites, &k);
 	}
-	if (s) {
-		__sync_fetch_and_add(&s->count, 1);
-		__sync_fetch_and_add(&s->total_ns, d);
-		if (d > s->max_ns)
-			s->max_ns = d; /* racy max: off by one concurrent call at worst */
-	}
+	if (s)
+		ccprof_add_duration(&s->count, &s->total_ns, &s->max_ns, d);
 
 	__u64 seq = 0;
 	if (cls == SCHED_SC_SPAWN || cls == SCHED_SC_MEMGROW) {

@@ -2,43 +2,69 @@
 
 #include <cstdlib>
 
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
+// Generated from profiler/catalog.json by cmake/embed_text.cmake: catalog_json_text().
+#include "catalog_embedded.h"
 
 namespace ccprof::profiler {
 
-const std::vector<KindInfo>& finding_kinds() {
-  using S = SubjectKind;
-  static const std::vector<KindInfo> kKinds = {
-      {"lock-contention", 1, "lock contention serialises a parallel map", "shard", "Lock contention",
-       "shard the lock (striped or per-thread data merged once)", S::kLock, true},
-      {"read-mostly-lock", 2, "read-write lock when reads dominate", "rwlock-or-snapshot", "Read-mostly lock",
-       "shared_mutex, or better an atomic pointer to an immutable snapshot", S::kLock},
-      {"false-sharing", 3, "false sharing of per-thread counters", "pad", "False sharing",
-       "give each thread's data its own cache line (alignas(64)) or keep it thread-local", S::kCacheLine},
-      {"lock-for-single-word", 4, "mutex vs atomic vs channel", "atomic", "Mutex around one word",
-       "replace the mutex with one std::atomic operation", S::kLock},
-      {"pool-saturated-io", 5, "thread-pool sizing", "resize-pool", "I/O-bound pool saturated",
-       "size the pool by Little's law, or use async I/O", S::kThreadPool},
-      {"retrograde-scaling", 6, "more parallelism is slower (USL)", "cap-concurrency", "Retrograde scaling",
-       "cap concurrency at the fitted peak", S::kProcess},
-      {"per-item-synchronization", 7, "batching amortises synchronisation", "batch", "Per-item synchronization",
-       "batch items per lock acquisition", S::kLock},
-      {"thread-churn", 8, "context-switch / thread overhead", "use-pool", "Thread churn", "reuse threads from a pool", S::kProcess},
-      {"gil-contention", 9, "the Python GIL", "multiprocessing", "GIL contention",
-       "processes instead of threads, or native code that releases the GIL", S::kProcess},
-      {"unbounded-queue", 10, "back-pressure", "bound-queue", "Unbounded queue", "bound the queue so producers block", S::kProcess},
-      {"cas-retry-storm", 11, "lock-free stack under contention", "shard", "CAS retry storm",
-       "per-thread structures (a mutex may beat a contended CAS loop)", S::kWord},
-      {"hot-atomic", 12, "hot shared counter", "shard-counter", "Hot atomic", "per-thread padded cells, summed on read", S::kWord},
-      {"lock-held-across-io", 13, "lock held across I/O", "move-io-out-of-lock", "Lock held across I/O",
-       "do the I/O outside the critical section", S::kLock},
-      {"handoff-stall", 14, "fan-out with the wrong buffer", "buffer-queue", "Hand-off stall",
-       "a buffered queue of about workers to 2x workers", S::kLock},
-      {"oversubscription", 0, "a CPU-bound pool larger than the cores", "resize-pool", "Oversubscription",
-       "no more CPU-bound threads than cores", S::kThreadPool},
-  };
-  return kKinds;
+namespace {
+
+SubjectKind subject_kind_of(std::string_view name) {
+  for (SubjectKind k : {SubjectKind::kLock, SubjectKind::kCacheLine, SubjectKind::kWord, SubjectKind::kProcess,
+                        SubjectKind::kThreadPool, SubjectKind::kCallSite})
+    if (name == subject_kind_name(k)) return k;
+  return SubjectKind::kNone;
 }
+
+[[noreturn]] void bad_catalog(const std::string& why) {
+  spdlog::critical("profiler/catalog.json (embedded) is malformed: {}", why);
+  std::abort();
+}
+
+struct Catalog {
+  std::vector<KindInfo> kinds;
+  std::vector<LossInfo> losses;
+};
+
+// Parsed once, at first use. The file is part of the build, so a malformed entry is a
+// programming error: catalog_test parses it in CI before any release could carry it.
+const Catalog& catalog() {
+  static const Catalog c = [] {
+    Catalog out;
+    const std::string_view text = catalog_json_text();
+    const auto doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object() || !doc.contains("kinds") || !doc.contains("losses")) bad_catalog("no kinds or losses");
+    for (const auto& k : doc["kinds"]) {
+      KindInfo info;
+      try {
+        info.kind = k.at("kind").get<std::string>();
+        info.scenario = k.at("scenario").get<int>();
+        info.scenario_title = k.at("scenario_title").get<std::string>();
+        info.remedy_kind = k.at("remedy_kind").get<std::string>();
+        info.label = k.at("label").get<std::string>();
+        info.remedy = k.at("remedy").get<std::string>();
+        info.subject = subject_kind_of(k.at("subject").get<std::string>());
+        info.general = k.value("general", false);
+      } catch (const nlohmann::json::exception& e) {
+        bad_catalog(e.what());
+      }
+      if (info.subject == SubjectKind::kNone) bad_catalog("unknown subject of " + info.kind);
+      out.kinds.push_back(std::move(info));
+    }
+    for (const auto& l : doc["losses"]) {
+      if (!l.contains("name") || !l.contains("detail")) bad_catalog("a loss counter without name or detail");
+      out.losses.push_back({l["name"].get<std::string>(), l["detail"].get<std::string>()});
+    }
+    return out;
+  }();
+  return c;
+}
+
+}  // namespace
+
+const std::vector<KindInfo>& finding_kinds() { return catalog().kinds; }
 
 const KindInfo* kind_info(std::string_view kind) {
   for (const auto& k : finding_kinds())
@@ -49,7 +75,7 @@ const KindInfo* kind_info(std::string_view kind) {
 void set_kind(Finding& f, std::string_view kind) {
   const KindInfo* k = kind_info(kind);
   if (!k) {
-    spdlog::critical("finding kind '{}' is not in the catalog (profiler/catalog.cc)", kind);
+    spdlog::critical("finding kind '{}' is not in the catalog (profiler/catalog.json)", kind);
     std::abort();
   }
   f.kind = std::string(k->kind);
@@ -63,47 +89,11 @@ Finding new_finding(std::string_view kind) {
   return f;
 }
 
-const std::vector<LossInfo>& loss_counters() {
-  static const std::vector<LossInfo> kLosses = {
-      {"futex.wait_events_dropped", "futex waits whose event was lost when the ring buffer was full (totals stay exact)"},
-      {"futex.stack_events_dropped", "stack copies lost when the stack ring buffer was full"},
-      {"futex.stack_copy_failed", "stack copies that faulted on the first chunk"},
-      {"futex.stack_copies_lost", "waits whose stack copy never arrived"},
-      {"futex.stacks_rate_limited", "waits not stack-sampled because of the per-lock rate limit (sampling by design)"},
-      {"futex.addr_map_full", "futex addresses beyond the kernel map's capacity: their totals are missing"},
-      {"futex.start_map_full", "waits not recorded because the in-flight map was full"},
-      {"futex.thread_events_dropped", "thread create/exit events lost (lifetimes come from /proc instead)"},
-      {"sched.thread_events_dropped", "thread create/exit events lost when the ring buffer was full"},
-      {"sched.syscall_events_dropped", "long blocking syscalls whose event was lost (per-thread totals stay exact)"},
-      {"sched.stack_events_dropped", "syscall stack copies lost when the ring buffer was full"},
-      {"sched.stack_copy_failed", "syscall stack copies that faulted on the first chunk"},
-      {"sched.stack_copies_lost", "syscall samples whose stack copy never arrived"},
-      {"sched.stacks_rate_limited", "syscalls not stack-sampled because of the rate limit (sampling by design)"},
-      {"sched.thread_map_full", "threads beyond the kernel map's capacity: their times are missing"},
-      {"sched.state_map_full", "threads whose current syscall could not be tracked (owner states incomplete)"},
-      {"sched.site_map_full", "syscall call sites beyond the kernel map's capacity"},
-      {"sampler.ringbuf_drops", "memory-access samples lost when the ring buffer was full"},
-      {"sampler.kernel_mode_samples", "timer samples that hit the kernel (no user instruction to decode)"},
-      {"sampler.stack_window_failed",
-       "memory samples whose stack window could not be copied (no base recovery from stack slots)"},
-      {"sampler.pmu_lost_records", "PMU sample records the kernel reported lost"},
-      {"sampler.pmu_unparsed_records", "PMU records that could not be parsed"},
-      {"sampler.no_address.", "memory samples without a data address, by cause"},
-      {"lockrate.uprobe_attach_failed", "the lock-rate uprobe could not be attached (no lock acquisition rates)"},
-      {"lockrate.map_full", "lock call sites beyond the lock-rate map's capacity"},
-      {"unwind.failed", "stack copies that could not be unwound at all"},
-      {"unwind.no_user_frame", "unwound stacks that never reached the program's own code"},
-      {"unwind.unknown_process", "stacks of a process whose mappings were never read"},
-      {"symbolize.unresolved_code_addresses", "instruction addresses outside any known module (JIT or unmapped)"},
-      {"symbolize.no_debug_info: ",
-       "no debug info: functions from the symbol table only, no file:line (install its -dbgsym or build with -g)"},
-  };
-  return kLosses;
-}
+const std::vector<LossInfo>& loss_counters() { return catalog().losses; }
 
 std::string describe_loss(const std::string& name) {
   for (const auto& l : loss_counters()) {
-    if (l.name == name) return std::string(l.detail);
+    if (l.name == name) return l.detail;
     const bool prefix = l.name.ends_with(".") || l.name.ends_with(": ");
     if (prefix && std::string_view(name).starts_with(l.name)) {
       if (l.name == "sampler.no_address.") return std::string(l.detail) + ": " + name.substr(l.name.size());

@@ -1,8 +1,9 @@
 #pragma once
 // The catalog: every finding kind ccprof can raise and every loss counter it can
-// report, declared once. Rules make their findings from it (`new_finding`), the
-// report embeds it in findings.json, `ccprof catalog` prints it for the scenario
-// matrix, and a unit test checks the README's table and the page against it.
+// report, declared once in profiler/catalog.json (embedded at build time). Rules make
+// their findings from it (`new_finding`), the report embeds it in findings.json,
+// `ccprof catalog` prints it for the scenario matrix, and a unit test checks the
+// README's table and the page against it.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,21 +13,21 @@
 namespace ccprof::profiler {
 
 struct KindInfo {
-  std::string_view kind;         // "lock-contention"
-  int scenario;                  // 1..14 of SCENARIOS.md; 0 = beyond the matrix
-  std::string_view scenario_title;  // the seed's name of the scenario ("the Python GIL")
-  std::string_view remedy_kind;  // "shard"
-  std::string_view label;        // "Lock contention"
-  std::string_view remedy;       // one line: what the remedy is
-  SubjectKind subject;
+  std::string kind;            // "lock-contention"
+  int scenario = 0;            // 1..14 of SCENARIOS.md; 0 = beyond the matrix
+  std::string scenario_title;  // the seed's name of the scenario ("the Python GIL")
+  std::string remedy_kind;     // "shard"
+  std::string label;           // "Lock contention"
+  std::string remedy;          // one line: what the remedy is
+  SubjectKind subject = SubjectKind::kNone;
   // A general diagnosis that yields to a more specific finding on the same subject
   // (a lock whose waits another finding explains gets that finding alone).
   bool general = false;
 };
 
 struct LossInfo {
-  std::string_view name;    // "futex.wait_events_dropped"; a prefix when it ends in '.' or ": "
-  std::string_view detail;  // what it means for the profile
+  std::string name;    // "futex.wait_events_dropped"; a prefix when it ends in '.' or ": "
+  std::string detail;  // what it means for the profile
 };
 
 const std::vector<KindInfo>& finding_kinds();

@@ -18,6 +18,31 @@ using nlohmann::json;
 
 json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
+// The fitted model and its parameters, as the finding's evidence and the scale table show them.
+json fit_json(const UslFit& fit) {
+  return {{"model", "X(N) = lambda * N / (1 + alpha*(N-1) + beta*N*(N-1))"},
+          {"fitted", fit.fitted},
+          {"note", fit.note},
+          {"alpha", fit.alpha},
+          {"beta", fit.beta},
+          {"lambda", fit.lambda},
+          {"r2", fit.r2},
+          {"rmse", fit.rmse},
+          {"peak_n", finite_or_null(fit.peak_n)},
+          {"peak_n_whole", fit.peak_n_whole},
+          {"peak_throughput", finite_or_null(fit.peak_throughput)},
+          {"retrograde_beyond_n", fit.has_peak() ? json(fit.peak_n_whole) : json(nullptr)}};
+}
+
+// What was measured against the fit: the best and the largest thread counts.
+json verdict_json(const RetrogradeVerdict& v) {
+  return {{"measured_peak_threads", v.measured_peak_threads},
+          {"measured_peak_throughput", v.measured_peak},
+          {"largest_threads", v.largest_threads},
+          {"throughput_at_largest", v.at_largest},
+          {"drop_share", v.drop}};
+}
+
 std::string threads_word(int n) { return count_of(n, "thread", "threads"); }
 
 }  // namespace
@@ -213,25 +238,14 @@ std::optional<Finding> retrograde_finding(const ScaleStudy& study, const UslFit&
     s.role = absl::StrFormat("where threads coordinate at %d (profiled)", profiled_threads);
     f.locations.push_back(std::move(s));
   }
-  f.evidence = {{"threads", json::array()},
-                {"throughput", json::array()},
-                {"fitted", json::array()},
-                {"alpha", fit.alpha},
-                {"beta", fit.beta},
-                {"lambda", fit.lambda},
-                {"r2", fit.r2},
-                {"peak_n", finite_or_null(fit.peak_n)},
-                {"peak_n_whole", fit.peak_n_whole},
-                {"peak_throughput", finite_or_null(fit.peak_throughput)},
-                {"retrograde_beyond_n", fit.peak_n_whole},
-                {"measured_peak_threads", v.measured_peak_threads},
-                {"measured_peak_throughput", v.measured_peak},
-                {"largest_threads", v.largest_threads},
-                {"throughput_at_largest", v.at_largest},
-                {"drop_share", v.drop},
-                {"suggested_concurrency", cap},
-                {"profiled_threads", profiled_threads},
-                {"contention", sites_what}};
+  f.evidence = fit_json(fit);
+  f.evidence.update(verdict_json(v));
+  f.evidence.update({{"threads", json::array()},
+                     {"throughput", json::array()},
+                     {"fitted", json::array()},
+                     {"suggested_concurrency", cap},
+                     {"profiled_threads", profiled_threads},
+                     {"contention", sites_what}});
   for (const auto& s : study.steps) {
     f.evidence["threads"].push_back(s.threads);
     f.evidence["throughput"].push_back(s.median);
@@ -248,31 +262,14 @@ json scale_table(const ScaleStudy& study, const UslFit& fit, const RetrogradeVer
                       {"runs", s.throughputs},
                       {"wall_s", s.wall_s},
                       {"fitted", fit.predict(s.threads)}});
+  json retrograde = {{"detected", v.retrograde}, {"reason", v.reason}};
+  retrograde.update(verdict_json(v));
   return {{"command", study.command},
           {"metric", study.metric},
           {"runs", study.runs},
           {"points", points},
-          {"fit",
-           {{"model", "X(N) = lambda * N / (1 + alpha*(N-1) + beta*N*(N-1))"},
-            {"fitted", fit.fitted},
-            {"note", fit.note},
-            {"alpha", fit.alpha},
-            {"beta", fit.beta},
-            {"lambda", fit.lambda},
-            {"r2", fit.r2},
-            {"rmse", fit.rmse},
-            {"peak_n", finite_or_null(fit.peak_n)},
-            {"peak_n_whole", fit.peak_n_whole},
-            {"peak_throughput", finite_or_null(fit.peak_throughput)},
-            {"retrograde_beyond_n", fit.has_peak() ? json(fit.peak_n_whole) : json(nullptr)}}},
-          {"retrograde",
-           {{"detected", v.retrograde},
-            {"reason", v.reason},
-            {"measured_peak_threads", v.measured_peak_threads},
-            {"measured_peak_throughput", v.measured_peak},
-            {"largest_threads", v.largest_threads},
-            {"throughput_at_largest", v.at_largest},
-            {"drop_share", v.drop}}},
+          {"fit", fit_json(fit)},
+          {"retrograde", retrograde},
           {"thresholds",
            {{"min_drop_share", th::kRetrogradeMinDrop},
             {"min_r2", th::kRetrogradeMinR2},

@@ -8,11 +8,8 @@
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
 
-// Generated from report/assets/report.html by report/assets/embed_asset.cmake.
-namespace ccprof::report::assets {
-extern const char kReportHtml[];
-extern const std::size_t kReportHtmlSize;
-}  // namespace ccprof::report::assets
+// Generated from report/assets/report.html by cmake/embed_text.cmake: report_html().
+#include "report_embedded.h"
 
 namespace ccprof::report {
 namespace {
@@ -25,7 +22,7 @@ constexpr std::string_view kScriptClose = "</script>";
 }  // namespace
 
 std::string_view html_report_template() {
-  return {assets::kReportHtml, assets::kReportHtmlSize};
+  return report_html();
 }
 
 std::string json_for_html_script(const nlohmann::json& findings) {

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 # (scenario, workload); each scenario's kind and remedy come from ccprof's own catalog
-# (`ccprof catalog`, profiler/catalog.cc), so the matrix cannot drift from the rules.
+# (`ccprof catalog`, profiler/catalog.json), so the matrix cannot drift from the rules.
 WORKLOADS = [
     (1, "s01-lock-contention"),
     (2, "s02-read-mostly-lock"),

@@ -1,4 +1,4 @@
-// The catalog (profiler/catalog.cc) is the one list of finding kinds and loss
+// The catalog (profiler/catalog.json) is the one list of finding kinds and loss
 // counters: the rules, the README's table, the page and the loss descriptions must
 // agree with it. These tests fail when one of them drifts.
 #include "profiler/catalog.h"
@@ -86,8 +86,24 @@ TEST(Catalog, ThePageKeepsNoCopyOfTheCatalog) {
 
 // Every loss counter the code emits (`losses["x.y"]`) has a description.
 TEST(Catalog, EveryEmittedLossCounterIsDescribed) {
-  std::regex emitted(R"(losses\[(?:absl::StrCat\()?"([a-z_]+\.[a-z_.:]*[a-z_:. ]*)\")");
+  // losses["name"] or losses[absl::StrCat("prefix.", ...)] in the sources; not the
+  // X-macro expansion losses["futex." #name], read from the BPF headers below.
+  std::regex emitted(R"(losses\[(?:absl::StrCat\()?"([a-z_]+\.[a-z_.:]*[a-z_:. ]*)\"(?! #))");
   std::set<std::string> names;
+  // The BPF loss counter lists: #define FUTEX_COUNTERS(X) X(name) ... -> "futex.name".
+  std::regex list(R"(#define ([A-Z]+)_COUNTERS\(X\)((?:[^\n]*\\\n)*[^\n]*))"), item(R"(X\((\w+)\))");
+  for (const auto& e : std::filesystem::directory_iterator(std::string(CCPROF_SOURCE_DIR) + "/bpf")) {
+    const std::string src = read_file(e.path());
+    for (auto it = std::sregex_iterator(src.begin(), src.end(), list); it != std::sregex_iterator(); ++it) {
+      std::string prefix = (*it)[1];
+      for (char& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::string body = (*it)[2];
+      for (auto x = std::sregex_iterator(body.begin(), body.end(), item); x != std::sregex_iterator(); ++x)
+        names.insert(prefix + "." + (*x)[1].str());
+    }
+  }
+  EXPECT_TRUE(names.count("futex.wait_events_dropped") && names.count("sched.site_map_full"))
+      << "the scan of the BPF counter lists found no counters";
   for (const char* dir : {"agent", "profiler", "model", "report"}) {
     for (const auto& e : std::filesystem::directory_iterator(std::string(CCPROF_SOURCE_DIR) + "/" + dir)) {
       if (e.path().extension() != ".cc") continue;
