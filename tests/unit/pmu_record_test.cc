@@ -1,6 +1,8 @@
 #include "model/pmu_record.h"
 
 #include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
 #include <linux/perf_event.h>
 
 #include <cstring>
@@ -129,45 +131,33 @@ TEST(PmuRecord, RejectsTruncatedForeignAndUnsupportedRecords) {
             absl::StatusCode::kUnimplemented);
 }
 
-TEST(DataSrc, LocalHitmLoad) {
-  DataSource d = decode_data_src(kLocalHitmLoad);
-  EXPECT_TRUE(d.load);
-  EXPECT_FALSE(d.store);
-  EXPECT_TRUE(d.hitm);
-  EXPECT_FALSE(d.remote);
-  EXPECT_EQ(d.level, "L3");
-  EXPECT_TRUE(is_contended_transfer(d));
+// Every field of a decoded data source, in one line: the flags that are set, then the
+// level and hops, then whether it counts as contention.
+std::string summary(const DataSource& d) {
+  std::string out;
+  for (auto [set, name] : {std::pair{d.load, "load"}, {d.store, "store"}, {d.prefetch, "prefetch"}, {d.exec, "exec"},
+                           {d.locked, "locked"}, {d.hitm, "hitm"}, {d.snoop_hit, "snoop-hit"},
+                           {d.snoop_miss, "snoop-miss"}, {d.peer, "peer"}, {d.remote, "remote"},
+                           {d.tlb_miss, "tlb-miss"}})
+    if (set) absl::StrAppend(&out, name, " ");
+  absl::StrAppend(&out, "level=", d.level, " hops=", d.hops, is_contended_transfer(d) ? " contended" : "");
+  return out;
 }
 
-TEST(DataSrc, L1StoreIsNoContention) {
-  DataSource d = decode_data_src(kL1Store);
-  EXPECT_TRUE(d.store);
-  EXPECT_FALSE(d.hitm);
-  EXPECT_EQ(d.level, "L1");
-  EXPECT_FALSE(is_contended_transfer(d));
-}
-
-TEST(DataSrc, AmdPeerTransferFromARemoteNodeIsContention) {
-  DataSource d = decode_data_src(kAmdPeerRemoteLocked);
-  EXPECT_TRUE(d.load);
-  EXPECT_TRUE(d.locked);
-  EXPECT_FALSE(d.hitm);
-  EXPECT_TRUE(d.peer);
-  EXPECT_TRUE(d.remote);
-  EXPECT_EQ(d.hops, PERF_MEM_HOPS_1);
-  EXPECT_EQ(d.level, "cache");
-  EXPECT_TRUE(is_contended_transfer(d));
-}
-
-TEST(DataSrc, RemoteCacheHitmFromTheOldLevelBits) {
+TEST(DataSrc, DecodesEveryField) {
   // Older kernels: remote cache (1 hop) in mem_lvl, HITM in mem_snoop, no LVLNUM.
-  uint64_t v = (uint64_t{PERF_MEM_OP_LOAD} << PERF_MEM_OP_SHIFT) |
-               (uint64_t{PERF_MEM_LVL_HIT | PERF_MEM_LVL_REM_CCE1} << PERF_MEM_LVL_SHIFT) |
-               (uint64_t{PERF_MEM_SNOOP_HITM} << PERF_MEM_SNOOP_SHIFT);
-  DataSource d = decode_data_src(v);
-  EXPECT_TRUE(d.hitm);
-  EXPECT_TRUE(d.remote);
-  EXPECT_EQ(d.level, "remote cache");
+  const uint64_t old_remote_hitm = (uint64_t{PERF_MEM_OP_LOAD} << PERF_MEM_OP_SHIFT) |
+                                   (uint64_t{PERF_MEM_LVL_HIT | PERF_MEM_LVL_REM_CCE1} << PERF_MEM_LVL_SHIFT) |
+                                   (uint64_t{PERF_MEM_SNOOP_HITM} << PERF_MEM_SNOOP_SHIFT);
+  const std::pair<uint64_t, std::string> cases[] = {
+      {kLocalHitmLoad, "load hitm level=L3 hops=0 contended"},
+      {kL1Store, "store level=L1 hops=0"},  // a store that hits L1 is no contention
+      // AMD: a locked load served by a peer cache on another node is contention, without HITM.
+      // hops is the raw mem_hops field: PERF_MEM_HOPS_1 (one hop) is 2.
+      {kAmdPeerRemoteLocked, "load locked peer remote level=cache hops=2 contended"},
+      {old_remote_hitm, "load hitm remote level=remote cache hops=0 contended"},
+  };
+  for (const auto& [src, want] : cases) EXPECT_EQ(summary(decode_data_src(src)), want) << std::hex << src;
 }
 
 }  // namespace

@@ -55,15 +55,20 @@ std::vector<Finding> queue_rules(const Index& idx) {
   return run_rules({"handoff-stall", "per-item-synchronization"}, idx);
 }
 
+// The queue rules on `r` with every lock a condition variable.
+std::vector<Finding> queue_rules_on_condvars(const Recording& r) {
+  Index ctx(r);
+  mark_condvars(ctx);
+  return queue_rules(ctx);
+}
+
 TEST(QueueRules, RendezvousRaisesHandoffStallWithACapacity) {
   // producer 100 waits on "taken" (0x1000) 20000 times; 4 workers wait on "ready"
   // (0x2000) 20000 times in all: one pair per item at 10,000/s.
   Recording r = base(5);
   add_waits(r, 0x1000, 100, 20000, 0.5);
   for (uint32_t t = 101; t <= 104; ++t) add_waits(r, 0x2000, t, 5000, 0.6);
-  Index ctx(r);
-  mark_condvars(ctx);
-  auto findings = queue_rules(ctx);
+  auto findings = queue_rules_on_condvars(r);
   ASSERT_EQ(findings.size(), 1u);
   const Finding& f = findings[0];
   EXPECT_EQ(f.kind, "handoff-stall");
@@ -80,9 +85,7 @@ TEST(QueueRules, BufferedQueueDoesNotRaiseHandoffStall) {
   Recording r = base(5);
   add_waits(r, 0x1000, 100, 4000, 0.4);
   for (uint32_t t = 101; t <= 104; ++t) add_waits(r, 0x2000, t, 5000, 0.6);
-  Index ctx(r);
-  mark_condvars(ctx);
-  EXPECT_TRUE(queue_rules(ctx).empty());
+  EXPECT_TRUE(queue_rules_on_condvars(r).empty());
 }
 
 TEST(QueueRules, SlowAlternationIsNotAStall) {
@@ -90,9 +93,7 @@ TEST(QueueRules, SlowAlternationIsNotAStall) {
   Recording r = base(2);
   add_waits(r, 0x1000, 100, 2000, 0.5);
   add_waits(r, 0x2000, 101, 2000, 0.5);
-  Index ctx(r);
-  mark_condvars(ctx);
-  EXPECT_TRUE(queue_rules(ctx).empty());
+  EXPECT_TRUE(queue_rules_on_condvars(r).empty());
 }
 
 TEST(QueueRules, PerItemNeedsAQueueAndARate) {

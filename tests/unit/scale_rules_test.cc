@@ -48,42 +48,32 @@ TEST(ScaleRules, RetrogradeRaisesTheFindingCappedAtThePeak) {
   EXPECT_EQ(table["fit"]["peak_n_whole"], fit->peak_n_whole);
 }
 
-TEST(ScaleRules, FlatThroughputIsNotRetrograde) {
-  // s06 fixed on 2 cores: the same throughput at every N, within noise.
-  auto s = study({{1, 12.6e6}, {2, 12.4e6}, {4, 12.5e6}, {8, 11.5e6}, {16, 12.3e6}});
-  auto fit = fit_study(s);
-  ASSERT_TRUE(fit.ok());
-  auto v = assess_retrograde(s, *fit);
-  EXPECT_FALSE(v.retrograde) << v.reason;
-  EXPECT_FALSE(retrograde_finding(s, *fit, v, {}, "", 16).has_value());
-  EXPECT_FALSE(scale_table(s, *fit, v)["retrograde"]["detected"]);
-}
+// Healthy curves: no verdict, for the reason given.
+struct NotRetrograde {
+  const char* what;
+  std::vector<std::pair<int, double>> points;
+  const char* reason;  // a part of the verdict's reason ("" = any)
+};
 
-TEST(ScaleRules, ASmallDeclineIsNoise) {
-  auto s = study({{1, 100}, {2, 190}, {4, 300}, {8, 320}, {16, 290}});  // 9% below the best
-  auto fit = fit_study(s);
-  ASSERT_TRUE(fit.ok());
-  auto v = assess_retrograde(s, *fit);
-  EXPECT_FALSE(v.retrograde);
-  EXPECT_NE(v.reason.find("below the best measured"), std::string::npos) << v.reason;
-}
-
-TEST(ScaleRules, LinearScalingIsNotRetrograde) {
-  auto s = study({{1, 100}, {2, 200}, {4, 400}, {8, 800}});
-  auto fit = fit_study(s);
-  ASSERT_TRUE(fit.ok());
-  auto v = assess_retrograde(s, *fit);
-  EXPECT_FALSE(v.retrograde);
-  EXPECT_NE(v.reason.find("no peak"), std::string::npos) << v.reason;
-}
-
-TEST(ScaleRules, TooFewThreadCountsIsNoVerdict) {
-  auto s = study({{1, 100}, {16, 10}});
-  auto fit = fit_study(s);
-  ASSERT_TRUE(fit.ok());
-  auto v = assess_retrograde(s, *fit);
-  EXPECT_FALSE(v.retrograde);
-  EXPECT_NE(v.reason.find("no fit"), std::string::npos) << v.reason;
+TEST(ScaleRules, HealthyCurvesAreNotRetrograde) {
+  const NotRetrograde cases[] = {
+      // s06 fixed on 2 cores: the same throughput at every N, within noise.
+      {"flat", {{1, 12.6e6}, {2, 12.4e6}, {4, 12.5e6}, {8, 11.5e6}, {16, 12.3e6}}, ""},
+      {"a small decline is noise", {{1, 100}, {2, 190}, {4, 300}, {8, 320}, {16, 290}}, "below the best measured"},
+      {"linear", {{1, 100}, {2, 200}, {4, 400}, {8, 800}}, "no peak"},
+      {"too few thread counts", {{1, 100}, {16, 10}}, "no fit"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    const ScaleStudy s = study(c.points);
+    auto fit = fit_study(s);
+    ASSERT_TRUE(fit.ok()) << fit.status();
+    auto v = assess_retrograde(s, *fit);
+    EXPECT_FALSE(v.retrograde) << v.reason;
+    EXPECT_NE(v.reason.find(c.reason), std::string::npos) << v.reason;
+    EXPECT_FALSE(retrograde_finding(s, *fit, v, {}, "", 16).has_value());
+    EXPECT_FALSE(scale_table(s, *fit, v)["retrograde"]["detected"]);
+  }
 }
 
 TEST(ScaleRules, AFixedTimeCommandIsRecognised) {
