@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_format.h"
+#include "tests/unit/rule_test_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -45,12 +46,6 @@ void add(CacheLineTable& t, uint32_t tid, uint64_t addr, AccessKind k, int n, ui
   }
 }
 
-const Finding* find(const std::vector<Finding>& fs, const std::string& kind) {
-  for (const auto& f : fs)
-    if (f.kind == kind) return &f;
-  return nullptr;
-}
-
 TEST(MemoryRules, FalseSharingOfPerThreadSlots) {
   CacheLineTable t;
   for (uint32_t i = 0; i < 4; ++i) {
@@ -59,10 +54,9 @@ TEST(MemoryRules, FalseSharingOfPerThreadSlots) {
   }
   auto env = env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}});
   auto fs = cacheline_findings(t, env);
-  const Finding* f = find(fs, "false-sharing");
+  const Finding* f = find_kind(fs, "false-sharing");
   ASSERT_TRUE(f);
-  EXPECT_EQ(f->remedy.kind, "pad");
-  EXPECT_EQ(f->scenario, 3);
+  expect_catalog_fields(*f);
   EXPECT_NE(f->explanation.find("4 threads wrote offsets 0, 8, 16 and 24"), std::string::npos) << f->explanation;
   EXPECT_NE(f->explanation.find("95% of their samples"), std::string::npos) << f->explanation;
   EXPECT_NEAR(f->cost_thread_s, 4 * 95 * 0.001, 1e-9);
@@ -72,7 +66,7 @@ TEST(MemoryRules, FalseSharingOfPerThreadSlots) {
   EXPECT_EQ(f->evidence["cache_line"]["offsets"][1]["member"], "g_counters[1]");
   ASSERT_FALSE(f->locations.empty());
   EXPECT_EQ(f->locations[0].function, "bump");
-  EXPECT_FALSE(find(fs, "hot-atomic"));
+  EXPECT_FALSE(find_kind(fs, "hot-atomic"));
 }
 
 TEST(MemoryRules, PaddedSlotsAreNotFalseSharing) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "profiler/catalog.h"
 #include "profiler/index.h"
 #include "profiler/rule.h"
 
@@ -26,6 +27,21 @@ inline std::vector<Finding> run_rules(std::initializer_list<std::string_view> ki
   for (const Rule* r : rules)
     for (auto& f : r->run(index)) out.push_back(std::move(f));
   return out;
+}
+
+// The first finding of `kind` in `fs`, or nullptr.
+inline const Finding* find_kind(const std::vector<Finding>& fs, std::string_view kind) {
+  for (const auto& f : fs)
+    if (f.kind == kind) return &f;
+  return nullptr;
+}
+
+// A finding carries its kind's scenario and remedy kind from the catalog.
+inline void expect_catalog_fields(const Finding& f) {
+  const KindInfo* k = kind_info(f.kind);
+  ASSERT_NE(k, nullptr) << f.kind;
+  EXPECT_EQ(f.scenario, k->scenario) << f.kind;
+  EXPECT_EQ(f.remedy.kind, k->remedy_kind) << f.kind;
 }
 
 }  // namespace ccprof::profiler

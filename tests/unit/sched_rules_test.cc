@@ -79,12 +79,6 @@ std::vector<Finding> sched_rules(const Index& idx) {
                    idx);
 }
 
-const Finding* find(const std::vector<Finding>& fs, const std::string& kind) {
-  for (const auto& f : fs)
-    if (f.kind == kind) return &f;
-  return nullptr;
-}
-
 TEST(SchedRules, NoSectionNoFindings) {
   Recording rec;
   Index ctx(rec);
@@ -99,10 +93,9 @@ TEST(PoolSaturatedIo, CoresSizedPoolOfIoTasksFiresWithLittlesLawSize) {
   fx.add({100, 102, 0.001, 1.999, 0.02, 0, 1.97, 390});
   fx.add({100, 103, 0.001, 1.999, 0, 0, 2.0, 1});  // the stopper: one long sleep, not a worker
   auto fs = fx.run();
-  const Finding* f = find(fs, "pool-saturated-io");
+  const Finding* f = find_kind(fs, "pool-saturated-io");
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->scenario, 5);
-  EXPECT_EQ(f->remedy.kind, "resize-pool");
+  expect_catalog_fields(*f);
   EXPECT_EQ(f->evidence["workers"], 2);
   // 2 cores x 0.9 x (1 + 3.94 / 0.04) = 179.1 -> 180
   EXPECT_EQ(f->evidence["suggested_pool_size"], 180);
@@ -118,7 +111,7 @@ TEST(PoolSaturatedIo, LittlesLawSizedPoolDoesNotFire) {
   Fixture fx;
   fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
   for (uint32_t i = 0; i < 9; ++i) fx.add({100, 101 + i, 0.001, 1.999, 0.01, 0, 0.9, 180, 1.0});
-  EXPECT_EQ(find(fx.run(), "pool-saturated-io"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "pool-saturated-io"), nullptr);
 }
 
 // An I/O-heavy pool on busy CPUs is not starved of threads: more would not help.
@@ -127,7 +120,7 @@ TEST(PoolSaturatedIo, BusyCpusDoNotFire) {
   fx.add({100, 100, -1, -1, 1.9, 0, 0, 0, 0});
   fx.add({100, 101, 0.001, 1.999, 0.9, 0, 1.05, 200});
   fx.add({100, 102, 0.001, 1.999, 0.9, 0, 1.05, 200});
-  EXPECT_EQ(find(fx.run(), "pool-saturated-io"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "pool-saturated-io"), nullptr);
 }
 
 // The acceptance: 32 CPU-bound threads on 2 cores fire, 2 do not.
@@ -136,9 +129,9 @@ TEST(Oversubscription, ThirtyTwoCpuBoundThreadsOnTwoCores) {
   fx.add({100, 100, -1, -1, 0.001, 0, 0, 0, 1.99});
   for (uint32_t i = 0; i < 32; ++i) fx.add({100, 101 + i, 0.001, 1.999, 0.124, 1.87});
   auto fs = fx.run();
-  const Finding* f = find(fs, "oversubscription");
+  const Finding* f = find_kind(fs, "oversubscription");
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->remedy.kind, "resize-pool");
+  expect_catalog_fields(*f);
   EXPECT_EQ(f->evidence["cpu_bound_threads"], 32);
   EXPECT_EQ(f->evidence["suggested_threads"], 2);
   EXPECT_GT(f->evidence["runq_share"].get<double>(), 0.9);
@@ -149,14 +142,14 @@ TEST(Oversubscription, TwoCpuBoundThreadsOnTwoCoresDoNotFire) {
   Fixture fx;
   fx.add({100, 101, 0.001, 1.999, 1.9, 0.09});
   fx.add({100, 102, 0.001, 1.999, 1.9, 0.09});
-  EXPECT_EQ(find(fx.run(), "oversubscription"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "oversubscription"), nullptr);
 }
 
 // s03/s11/s12 run 4 spinning threads on 2 cores: the cache line is their problem.
 TEST(Oversubscription, FourSpinnersOnTwoCoresDoNotFire) {
   Fixture fx;
   for (uint32_t i = 0; i < 4; ++i) fx.add({100, 101 + i, 0.001, 1.999, 0.99, 1.0});
-  EXPECT_EQ(find(fx.run(), "oversubscription"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "oversubscription"), nullptr);
 }
 
 // s08 bad: ~8000 threads a second, each living ~80 µs for a 20 µs task.
@@ -170,10 +163,9 @@ TEST(ThreadChurn, ThreadPerTaskFires) {
     fx.sec.threads.push_back(th);  // rec.threads need not list them (the sched section does)
   }
   auto fs = fx.run();
-  const Finding* f = find(fs, "thread-churn");
+  const Finding* f = find_kind(fs, "thread-churn");
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->scenario, 8);
-  EXPECT_EQ(f->remedy.kind, "use-pool");
+  expect_catalog_fields(*f);
   EXPECT_EQ(f->evidence["threads_created"], 16000);
   EXPECT_NEAR(f->evidence["creations_per_s"].get<double>(), 8000, 1);
   EXPECT_NEAR(f->evidence["median_lifetime_s"].get<double>(), 0.00008, 1e-6);
@@ -187,7 +179,7 @@ TEST(ThreadChurn, PoolDoesNotFire) {
   fx.add({100, 100, -1, -1, 0.001, 0, 0, 0, 1.99});
   fx.add({100, 101, 0.001, 1.999, 1.9, 0.09});
   fx.add({100, 102, 0.001, 1.999, 1.9, 0.09});
-  EXPECT_EQ(find(fx.run(), "thread-churn"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "thread-churn"), nullptr);
 }
 
 // RSS from `from_mib` to `to_mib` over the profile; `anon` false: the growth is file
@@ -208,10 +200,9 @@ TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
   fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});               // consumer, never idle either
   add_rss(fx, 3, 98);
   auto fs = fx.run();
-  const Finding* f = find(fs, "unbounded-queue");
+  const Finding* f = find_kind(fs, "unbounded-queue");
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->scenario, 10);
-  EXPECT_EQ(f->remedy.kind, "bound-queue");
+  expect_catalog_fields(*f);
   EXPECT_NEAR(f->evidence["growth_bytes"].get<double>(), 95.0 * 1048576, 1e5);
   EXPECT_NEAR(f->evidence["growth_bytes_per_s"].get<double>(), 95.0 * 1048576 / 1.9, 1e5);
   EXPECT_EQ(f->evidence["producer"]["tid"], 101);
@@ -224,7 +215,7 @@ TEST(UnboundedQueue, FlatRssDoesNotFire) {
   fx.add({100, 101, 0.002, 1.999, 0.3, 0.2, 0, 0, 1.5});
   fx.add({100, 102, 0.002, 1.999, 1.0, 1.0});
   add_rss(fx, 3.5, 3.9);
-  EXPECT_EQ(find(fx.run(), "unbounded-queue"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
 }
 
 // A reader that maps its input and walks through it: RSS grows by file pages while the
@@ -235,7 +226,7 @@ TEST(UnboundedQueue, FilePagesOfAnMmapReaderAreNotAQueue) {
   fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
   fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
   add_rss(fx, 3, 98, /*anon=*/false);
-  EXPECT_EQ(find(fx.run(), "unbounded-queue"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
 }
 
 // Growing memory while every thread waits (a cache being filled by I/O) is not a queue.
@@ -243,7 +234,7 @@ TEST(UnboundedQueue, GrowthWithBlockedThreadsDoesNotFire) {
   Fixture fx;
   fx.add({100, 101, 0.002, 1.999, 0.2, 0, 1.7, 900});
   add_rss(fx, 3, 98);
-  EXPECT_EQ(find(fx.run(), "unbounded-queue"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
 }
 
 // s13: waiters block on g_cache_mutex while its owner is in poll().
@@ -282,10 +273,9 @@ TEST(LockHeldAcrossIo, OwnerInPollFires) {
   Fixture fx;
   add_lock_waits(fx, SYS_poll, "mutex");
   auto fs = fx.run();
-  const Finding* f = find(fs, "lock-held-across-io");
+  const Finding* f = find_kind(fs, "lock-held-across-io");
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->scenario, 13);
-  EXPECT_EQ(f->remedy.kind, "move-io-out-of-lock");
+  expect_catalog_fields(*f);
   EXPECT_DOUBLE_EQ(f->evidence["wait_share"].get<double>(), 1.0);
   EXPECT_EQ(f->evidence["explained_waits"], 600);
   EXPECT_EQ(f->evidence["owner_syscalls"][0]["syscall"], "poll");
@@ -300,21 +290,21 @@ TEST(LockHeldAcrossIo, OwnerInPollFires) {
 TEST(LockHeldAcrossIo, OwnerRunningDoesNotFire) {
   Fixture fx;
   add_lock_waits(fx, -1, "mutex");
-  EXPECT_EQ(find(fx.run(), "lock-held-across-io"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "lock-held-across-io"), nullptr);
 }
 
 // An owner waiting for another lock is contention, not I/O.
 TEST(LockHeldAcrossIo, OwnerInFutexDoesNotFire) {
   Fixture fx;
   add_lock_waits(fx, SYS_futex, "mutex");
-  EXPECT_EQ(find(fx.run(), "lock-held-across-io"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "lock-held-across-io"), nullptr);
 }
 
 // A condition variable's futex has no owner: garbage at uaddr+8 must not count.
 TEST(LockHeldAcrossIo, CondvarDoesNotFire) {
   Fixture fx;
   add_lock_waits(fx, SYS_poll, "condvar");
-  EXPECT_EQ(find(fx.run(), "lock-held-across-io"), nullptr);
+  EXPECT_EQ(find_kind(fx.run(), "lock-held-across-io"), nullptr);
 }
 
 TEST(SchedRules, TheThreadsTableCarriesTheSchedulerTimes) {
