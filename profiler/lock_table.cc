@@ -206,12 +206,7 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
             [](const auto& a, const auto& b) { return a["seen"].template get<uint64_t>() > b["seen"].template get<uint64_t>(); });
   nlohmann::json sites = nlohmann::json::array();
   for (const auto& s : l.sites)
-    sites.push_back({{"function", s.loc.function},
-                     {"file", s.loc.file},
-                     {"line", s.loc.line},
-                     {"wait_s", s.est_wait_s},
-                     {"share", s.share},
-                     {"stacks", s.stacks}});
+    sites.push_back(place_json(s.loc, {{"wait_s", s.est_wait_s}, {"share", s.share}, {"stacks", s.stacks}}));
   return {{"address", hex_address(l.uaddr)},
           {"pid", l.pid},
           {"name", l.data.name},

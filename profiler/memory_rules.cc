@@ -119,12 +119,7 @@ nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env) 
     nlohmann::json insns = nlohmann::json::array();
     for (const auto& [ip, ic] : o.instructions) {
       CodeLocation c = env.code(line.pid, ip);
-      insns.push_back({{"address", hex(ip)},
-                       {"function", c.function},
-                       {"file", c.file},
-                       {"line", c.line},
-                       {"kind", access_kind_name(ic.kind)},
-                       {"count", ic.count}});
+      insns.push_back(place_json(c, {{"address", hex(ip)}, {"kind", access_kind_name(ic.kind)}, {"count", ic.count}}));
     }
     offsets.push_back({{"offset", off},
                        {"size", o.size},

@@ -203,11 +203,7 @@ Finding per_item_finding(const Index& ctx, const LockRate& r, const LockInfo* in
   }
   nlohmann::json site_rows = nlohmann::json::array();
   for (const auto& s : r.sites)
-    site_rows.push_back({{"function", s.loc.function},
-                         {"file", s.loc.file},
-                         {"line", s.loc.line},
-                         {"acquisitions_per_s", s.per_s},
-                         {"threads", s.tids.size()}});
+    site_rows.push_back(place_json(s.loc, {{"acquisitions_per_s", s.per_s}, {"threads", s.tids.size()}}));
   f.evidence = {{"lock", lock_to_json(*info, ctx.threads)},
                 {"acquisitions_per_s", r.per_s},
                 {"acquisitions_counted", r.calls},

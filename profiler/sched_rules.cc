@@ -63,8 +63,7 @@ class SiteTally {
   json to_json() const {
     json out = json::array();
     for (const auto& s : sites_)
-      out.push_back({{"function", s.loc.function}, {"file", s.loc.file}, {"line", s.loc.line},
-                     {"samples", s.count}, {"share", total_ > 0 ? s.weight / total_ : 0}});
+      out.push_back(place_json(s.loc, {{"samples", s.count}, {"share", total_ > 0 ? s.weight / total_ : 0}}));
     return out;
   }
 

@@ -42,4 +42,10 @@ std::string count_of(uint64_t n, const std::string& singular, const std::string&
   return absl::StrFormat("%d %s", n, n == 1 ? singular : plural);
 }
 
+nlohmann::json place_json(const CodeLocation& loc, nlohmann::json more) {
+  nlohmann::json row = {{"function", loc.function}, {"file", loc.file}, {"line", loc.line}};
+  row.update(more);
+  return row;
+}
+
 }  // namespace ccprof::profiler

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "nlohmann/json.hpp"
 #include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
@@ -22,6 +23,9 @@ std::string site_text(const CodeLocation& loc);
 bool same_site(const CodeLocation& a, const CodeLocation& b);
 // 11300000 -> "11.3M", 950 -> "950", 0.52 -> "0.52"; "-" when not finite.
 std::string si_number(double x);
+// {"function", "file", "line"} of a place, the start of every evidence row that names
+// one; `more` adds the row's own fields.
+nlohmann::json place_json(const CodeLocation& loc, nlohmann::json more = nlohmann::json::object());
 // "1 thread", "4 threads"
 std::string count_of(uint64_t n, const std::string& singular, const std::string& plural);
 

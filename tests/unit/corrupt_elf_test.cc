@@ -23,20 +23,6 @@
 namespace ccprof::profiler {
 namespace {
 
-StackCopy g_captured;
-
-__attribute__((noinline)) void capture_stack() {
-  ucontext_t uc;
-  getcontext(&uc);
-  g_captured = stack_copy_from(uc);
-  asm volatile("" ::: "memory");
-}
-
-__attribute__((noinline)) void caller_of_capture() {
-  capture_stack();
-  asm volatile("" ::: "memory");
-}
-
 struct Section {
   uint64_t offset = 0, size = 0;
 };
@@ -95,13 +81,13 @@ UnwindResult exercise(const std::string& copy) {
   UnwindResult r = unwind_stack(sym, g_captured);
   for (const auto& f : r.frames) EXPECT_FALSE(f.loc.function.empty());
   if (!r.complete) EXPECT_FALSE(r.error.empty());
-  sym.code(reinterpret_cast<uint64_t>(&caller_of_capture));
+  sym.code(reinterpret_cast<uint64_t>(&middle_frame));
   static int some_global = 0;
   sym.data(reinterpret_cast<uint64_t>(&some_global));
   data_member_name(sym, reinterpret_cast<uint64_t>(&some_global));
   describe_data(sym, reinterpret_cast<uint64_t>(&some_global));
   AccessDecoder dec(sym);
-  dec.decode(reinterpret_cast<uint64_t>(&caller_of_capture) + 8, g_captured.regs, 0);
+  dec.decode(reinterpret_cast<uint64_t>(&middle_frame) + 8, g_captured.regs, 0);
   // Other modules keep their symbols: libc's memcpy still resolves.
   const CodeLocation& libc = sym.code(reinterpret_cast<uint64_t>(&memcpy));
   EXPECT_NE(libc.module.find("libc"), std::string::npos) << libc.module;
@@ -110,7 +96,7 @@ UnwindResult exercise(const std::string& copy) {
 
 class CorruptElf : public ::testing::Test {
  protected:
-  void SetUp() override { caller_of_capture(); }
+  void SetUp() override { middle_frame(); }
   void TearDown() override {
     for (const auto& p : copies_) unlink(p.c_str());
   }
@@ -125,7 +111,7 @@ TEST_F(CorruptElf, TheUncorruptedCopyUnwindsThroughTheCaller) {
   const std::string copy = corrupt("clean", ".eh_frame", 0, {});
   UnwindResult r = exercise(copy);
   bool found = false;
-  for (const auto& f : r.frames) found |= f.loc.function.find("caller_of_capture") != std::string::npos;
+  for (const auto& f : r.frames) found |= f.loc.function.find("middle_frame") != std::string::npos;
   EXPECT_TRUE(found) << r.error;
 }
 

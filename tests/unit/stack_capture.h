@@ -33,4 +33,20 @@ inline model::StackCopy stack_copy_from(const ucontext_t& uc) {
   return s;
 }
 
+// Tests that unwind a real stack call middle_frame(), which calls capture_here(): the
+// stack captured there is in g_captured, and both names must appear in its frames.
+inline model::StackCopy g_captured;
+
+__attribute__((noinline)) inline void capture_here() {
+  ucontext_t uc;
+  getcontext(&uc);
+  g_captured = stack_copy_from(uc);
+  asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) inline void middle_frame() {
+  capture_here();
+  asm volatile("" ::: "memory");
+}
+
 }  // namespace ccprof::profiler

@@ -14,20 +14,6 @@
 namespace ccprof::profiler {
 namespace {
 
-StackCopy g_captured;
-
-__attribute__((noinline)) void capture_here() {
-  ucontext_t uc;
-  getcontext(&uc);
-  g_captured = stack_copy_from(uc);
-  asm volatile("" ::: "memory");
-}
-
-__attribute__((noinline)) void middle_frame() {
-  capture_here();
-  asm volatile("" ::: "memory");
-}
-
 __attribute__((noinline)) void outer_frame() {
   middle_frame();
   asm volatile("" ::: "memory");
