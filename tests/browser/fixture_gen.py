@@ -50,6 +50,12 @@ def histogram(rng, centre, waits):
     return h
 
 
+def location(exe, function, src, line, address, role, share, snip):
+    """A finding's location in one of the bundled workloads."""
+    return {"function": function, "file": src, "line": line, "address": address,
+            "module": f"/src/ccprof/build/workloads/{exe}", "role": role, "share": share, "snippet": snip}
+
+
 def snippet(first_line, lines):
     return {"available": True, "first_line": first_line, "lines": lines}
 
@@ -135,19 +141,17 @@ def lock_contention():
                                          "  for (auto w : words(text)) ++local[std::string(w)];\n}\n"
                                          "// after join: merge each thread's `local` into the result once"}},
          "locations": [
-             {"function": "count_words(std::string_view)", "file": src, "line": 42, "address": "0x401a2c",
-              "module": f"/src/ccprof/build/workloads/{exe}", "role": "waits for the lock", "share": 0.97,
-              "snippet": snippet(37, ["void count_words(std::string_view text) {",
+             location(exe, "count_words(std::string_view)", src, 42, "0x401a2c", "waits for the lock", 0.97,
+              snippet(37, ["void count_words(std::string_view text) {",
                                       "  for (std::string_view w : words(text)) {",
                                       "    if (w.empty()) continue;",
                                       "    // one global lock for every word: all workers queue here",
                                       "    std::lock_guard<std::mutex> lock(g_table_mutex);",
                                       "    ++g_table[std::string(w)];",
                                       "  }",
-                                      "}"])},
-             {"function": "dump_table()", "file": src, "line": 71, "address": "0x401c90",
-              "module": f"/src/ccprof/build/workloads/{exe}", "role": "holds the lock while printing", "share": 0.03,
-              "snippet": {"available": False, "reason": "source file not on disk"}}],
+                                      "}"])),
+             location(exe, "dump_table()", src, 71, "0x401c90", "holds the lock while printing", 0.03,
+              {"available": False, "reason": "source file not on disk"})],
          "evidence": {"lock": lock1}},
         {"rank": 2, "kind": "lock-contention", "scenario": 1, "title": "Threads wait on g_stats_mutex",
          "cost": {"thread_seconds": 0.16, "share": 0.018}, "confidence": "medium",
@@ -158,13 +162,12 @@ def lock_contention():
                     "example": {"language": "cpp",
                                 "before": "std::lock_guard lock(g_stats_mutex);\ng_stats.batches += 1;",
                                 "after": "thread_local Stats t_stats;\nt_stats.batches += 1;  // summed on read"}},
-         "locations": [{"function": "record_batch(int)", "file": src, "line": 55, "address": "0x401b40",
-                        "module": f"/src/ccprof/build/workloads/{exe}", "role": "waits for the lock", "share": 1.0,
-                        "snippet": snippet(53, ["void record_batch(int n) {",
+         "locations": [location(exe, "record_batch(int)", src, 55, "0x401b40", "waits for the lock", 1.0,
+                        snippet(53, ["void record_batch(int n) {",
                                                 "  std::lock_guard<std::mutex> lock(g_stats_mutex);",
                                                 "  g_stats.batches += 1;",
                                                 "  g_stats.words += n;",
-                                                "}"])}],
+                                                "}"]))],
          "evidence": {"lock": lock2}},
     ]
     # Waiting stacks for both locks.
@@ -241,24 +244,22 @@ def lock_held_across_io():
                                         "    return it->second;\n}\nValue v = fill(key);  // read() without the lock\n"
                                         "std::lock_guard lock(mutex_);\nreturn map_.try_emplace(key, std::move(v)).first->second;"}},
         "locations": [
-            {"function": "Cache::get(int)", "file": src, "line": 28, "address": "0x4021f0",
-             "module": f"/src/ccprof/build/workloads/{exe}", "role": "waits for the lock", "share": 1.0,
-             "snippet": snippet(24, ["Value Cache::get(int key) {",
+            location(exe, "Cache::get(int)", src, 28, "0x4021f0", "waits for the lock", 1.0,
+             snippet(24, ["Value Cache::get(int key) {",
                                      "  std::lock_guard<std::mutex> lock(mutex_);",
                                      "  auto it = map_.find(key);",
                                      "  if (it == map_.end())",
                                      "    it = map_.emplace(key, fill(key)).first;",
                                      "  return it->second;",
-                                     "}"])},
-            {"function": "Cache::fill(int)", "file": src, "line": 34, "address": "0x402260",
-             "module": f"/src/ccprof/build/workloads/{exe}", "role": "owner blocked in read() here", "share": 0.93,
-             "snippet": snippet(31, ["Value Cache::fill(int key) {",
+                                     "}"])),
+            location(exe, "Cache::fill(int)", src, 34, "0x402260", "owner blocked in read() here", 0.93,
+             snippet(31, ["Value Cache::fill(int key) {",
                                      "  Value v;",
                                      "  int fd = open_shard(key);",
                                      "  ::read(fd, v.bytes, sizeof v.bytes);   // slow: disk",
                                      "  ::close(fd);",
                                      "  return v;",
-                                     "}"])}],
+                                     "}"]))],
         "evidence": {"lock": lock, "owner_in_syscall_share": 0.93, "owner_syscalls": {"read": 0.93, "other": 0.07}},
     }]
     for i in range(24):
@@ -330,15 +331,14 @@ def false_sharing():
                                 "before": "std::atomic<int64_t> g_counters[8];\n\n// thread i\ng_counters[i].fetch_add(1);",
                                 "after": "struct alignas(64) Slot { std::atomic<int64_t> n; };\nSlot g_counters[8];\n\n"
                                          "// thread i\ng_counters[i].n.fetch_add(1);"}},
-         "locations": [{"function": "work(int)", "file": src, "line": 17, "address": "0x401b10",
-                        "module": f"/src/ccprof/build/workloads/{exe}", "role": "increments its own slot", "share": 0.98,
-                        "snippet": snippet(12, ["std::atomic<int64_t> g_counters[8];",
+         "locations": [location(exe, "work(int)", src, 17, "0x401b10", "increments its own slot", 0.98,
+                        snippet(12, ["std::atomic<int64_t> g_counters[8];",
                                                 "",
                                                 "void work(int i) {",
                                                 "  const auto end = deadline();",
                                                 "  while (clock::now() < end)",
                                                 "    g_counters[i].fetch_add(1, std::memory_order_relaxed);",
-                                                "}"])}],
+                                                "}"]))],
          "evidence": {"cache_line": {"address": line, "name": "g_counters", "region": "global",
                                      "samples": sum(t["rmws"] + t["writes"] + t["reads"] for o in offsets for t in o["threads"]),
                                      "hitm": 0, "offsets": offsets}}},
@@ -352,9 +352,8 @@ def false_sharing():
                                 "before": "std::atomic<int64_t> g_total;\ng_total.fetch_add(1);",
                                 "after": "struct alignas(64) Cell { std::atomic<int64_t> n; };\nCell g_cells[kMaxThreads];\n"
                                          "g_cells[my_index].n.fetch_add(1, std::memory_order_relaxed);"}},
-         "locations": [{"function": "work(int)", "file": src, "line": 18, "address": "0x401b24",
-                        "module": f"/src/ccprof/build/workloads/{exe}", "role": "adds to the shared total", "share": 1.0,
-                        "snippet": {"available": False, "reason": "source file not on disk"}}],
+         "locations": [location(exe, "work(int)", src, 18, "0x401b24", "adds to the shared total", 1.0,
+                        {"available": False, "reason": "source file not on disk"})],
          "evidence": {"cache_line": {"address": total_line, "name": "g_total", "region": "global", "samples": 760,
                                      "hitm": 0,
                                      "offsets": [cache_offset(0, "g_total", total_threads, "work(int)", src, 18, "rmw")]}}},

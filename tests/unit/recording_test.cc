@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iterator>
 
 #include "tests/unit/recording_util.h"
@@ -63,39 +64,45 @@ TEST(Recording, RoundTripKeepsEveryField) {
   EXPECT_DOUBLE_EQ(back->duration_s(), 2.0);
 }
 
-TEST(Recording, TruncatedFileIsRejectedWithAClearError) {
-  std::string path = temp_path("trunc");
-  ASSERT_TRUE(save_recording(sample_recording(), path).ok());
-  std::ifstream in(path, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data.substr(0, data.size() - 10);
-  auto back = load_recording(path);
-  ASSERT_FALSE(back.ok());
-  EXPECT_NE(std::string(back.status().message()).find("truncated"), std::string::npos) << back.status();
-  unlink(path.c_str());
-}
-
-TEST(Recording, CorruptPayloadIsRejected) {
-  std::string path = temp_path("corrupt");
-  ASSERT_TRUE(save_recording(sample_recording(), path).ok());
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(40);
-  f.put('\x7f');
-  f.close();
-  auto back = load_recording(path);
-  ASSERT_FALSE(back.ok());
-  EXPECT_NE(std::string(back.status().message()).find("corrupt"), std::string::npos) << back.status();
-  unlink(path.c_str());
-}
-
-TEST(Recording, ForeignFileIsRejected) {
-  std::string path = temp_path("foreign");
-  std::ofstream(path) << "hello, this is not a recording at all";
-  auto back = load_recording(path);
-  ASSERT_FALSE(back.ok());
-  EXPECT_NE(std::string(back.status().message()).find("not a ccprof recording"), std::string::npos);
+// A file damaged in one way is refused with an error that says how.
+TEST(Recording, DamagedFilesAreRejectedWithAClearError) {
+  struct Damage {
+    const char* name;
+    std::function<void(const std::string& path)> apply;
+    const char* message;
+  };
+  const Damage cases[] = {
+      {"truncated",
+       [](const std::string& path) {
+         std::ifstream in(path, std::ios::binary);
+         std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+         std::ofstream(path, std::ios::binary | std::ios::trunc) << data.substr(0, data.size() - 10);
+       },
+       "truncated"},
+      {"corrupt payload",
+       [](const std::string& path) {
+         std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+         f.seekp(40);
+         f.put('\x7f');
+       },
+       "corrupt"},
+      {"foreign",
+       [](const std::string& path) {
+         std::ofstream(path, std::ios::trunc) << "hello, this is not a recording at all";
+       },
+       "not a ccprof recording"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = temp_path("damaged");
+    ASSERT_TRUE(save_recording(sample_recording(), path).ok());
+    c.apply(path);
+    auto back = load_recording(path);
+    ASSERT_FALSE(back.ok());
+    EXPECT_NE(std::string(back.status().message()).find(c.message), std::string::npos) << back.status();
+    unlink(path.c_str());
+  }
   EXPECT_FALSE(load_recording("/nonexistent/x").ok());
-  unlink(path.c_str());
 }
 
 TEST(Recording, MemorySamplesKeepTheirStackWindows) {
