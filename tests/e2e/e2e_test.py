@@ -13,7 +13,10 @@ import tempfile
 import time
 import unittest
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, expect_refusal, main_as_root  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 WORKLOADS = os.path.join(BUILD, "workloads")
 FIXTURES = os.path.join(BUILD, "fixtures")
@@ -257,15 +260,9 @@ class E2E(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.out("c"), "findings.json")))
 
     def test_missing_privileges_name_the_capability(self):
-        q = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                            CCPROF, "run", "-o", os.path.join(self.tmp, "np"), "--", "true"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-        self.assertEqual(q.returncode, 1)
-        self.assertIn("CAP_BPF", q.stderr)
+        expect_refusal(self, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                              CCPROF, "run", "-o", os.path.join(self.tmp, "np"), "--", "true"], "CAP_BPF")
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("e2e: skipped: needs root to load BPF programs (run the tests as root)")
-        sys.exit(77)
-    unittest.main(verbosity=2)
+    main_as_root("e2e")

@@ -13,7 +13,10 @@ import sys
 import tempfile
 import unittest
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, expect_refusal, main_as_root  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 TOLERANCE = 0.05  # the bound on pprof's total against findings.json
@@ -217,10 +220,7 @@ class Export(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("export_test: skipped: needs root (BPF)")
-        sys.exit(77)
     if shutil.which("go") is None:
         print("export_test: `go` not found: run scripts/setup.sh (Debian golang-go provides go tool pprof)")
         sys.exit(1)
-    unittest.main(verbosity=2)
+    main_as_root("export_test")

@@ -232,36 +232,40 @@ class Suite:
             check(f.read() == "clean-shutdown interrupts=1", "the interrupt was not passed on exactly once")
         check(complete_outputs(out), os.listdir(out))
 
-    def case_ctrl_c_with_a_target_ignoring_int_and_term(self):
-        marker = "31.0303"
-        out = self.path("stubborn")
+    def stubborn_target(self, name, marker):
+        """`ccprof run` on a target that ignores SIGINT and SIGTERM, in a terminal, once it runs."""
+        out = self.path(name)
         t = Pty(["run", "-o", out, "--", "sh", "-c", f"trap '' INT TERM; echo ready; exec sleep {marker}"])
         check(t.wait_for("ready", 30), f"target never started: {t.output!r}")
         time.sleep(0.3)
-        t.ctrl_c()
+        return out, t
+
+    def check_killed(self, t, out, marker):
+        """ccprof killed the target, wrote complete outputs and left no orphan; returns how long it took."""
         code, waited = t.wait(60)
         check(code == 128 + signal.SIGKILL, f"exit {code}; {t.output[-400:]!r}")
+        check(complete_outputs(out), os.listdir(out))
+        check(not pids_with_arg(marker), "the target still runs, orphaned")
+        return waited
+
+    def case_ctrl_c_with_a_target_ignoring_int_and_term(self):
+        marker = "31.0303"
+        out, t = self.stubborn_target("stubborn", marker)
+        t.ctrl_c()
+        waited = self.check_killed(t, out, marker)
         check(2 * GRACE_S - 0.5 <= waited < 2 * GRACE_S + 10, f"stopped after {waited:.1f} s")
         check(b"after the interrupt: sending SIGTERM" in t.output and b"sending SIGKILL" in t.output,
               t.output[-400:])
-        check(complete_outputs(out), os.listdir(out))
-        check(not pids_with_arg(marker), "the target still runs, orphaned")
 
     def case_second_ctrl_c_kills_the_target_at_once(self):
         marker = "31.0404"
-        out = self.path("twice")
-        t = Pty(["run", "-o", out, "--", "sh", "-c", f"trap '' INT TERM; echo ready; exec sleep {marker}"])
-        check(t.wait_for("ready", 30), f"target never started: {t.output!r}")
-        time.sleep(0.3)
+        out, t = self.stubborn_target("twice", marker)
         t.ctrl_c()
         time.sleep(0.5)
         t.ctrl_c()
-        code, waited = t.wait(60)
-        check(code == 128 + signal.SIGKILL, f"exit {code}; {t.output[-400:]!r}")
+        waited = self.check_killed(t, out, marker)
         check(waited < GRACE_S, f"took {waited:.1f} s after the first Ctrl-C; the second must not wait")
         check(b"interrupted again: sending SIGKILL" in t.output, t.output[-400:])
-        check(complete_outputs(out), os.listdir(out))
-        check(not pids_with_arg(marker), "the target still runs, orphaned")
 
     def case_sigint_at_random_moments_leaves_complete_outputs_and_no_orphan(self):
         rng = random.Random(15)

@@ -272,66 +272,68 @@ def main():
             print(f"matrix: unknown build mode {', '.join(unknown)} (known: {', '.join(VARIANT_MODES)})")
             return 2
         return run_variants(args, modes, only, out_root)
-    passed = failed = skipped = 0
+    tally = Tally()
     for scenario, workload, kind, remedy in load_matrix(args.build):
         if only and scenario not in only:
             continue
         exe = os.path.join(args.build, "workloads", workload)
         if not os.path.exists(exe):
-            print(f"s{scenario:02d} {kind:26s} skipped: workload {workload} not built", flush=True)
-            skipped += 2
+            tally.skip(f"s{scenario:02d} {kind:26s}", f"workload {workload} not built")
             continue
         if scenario not in IMPLEMENTED and not only:
-            print(f"s{scenario:02d} {kind:26s} skipped: detection not implemented yet", flush=True)
-            skipped += 2
+            tally.skip(f"s{scenario:02d} {kind:26s}", "detection not implemented yet")
             continue
         for variant in ("bad", "fixed"):
             case = run_scale_case if scenario == SCALE_SCENARIO else run_case
-            ok, msg = case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root)
-            print(f"s{scenario:02d} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
-            if ok:
-                passed += 1
-            else:
-                failed += 1
+            tally.add(f"s{scenario:02d} {variant:5s}",
+                      *case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root))
         if all(os.path.exists(os.path.join(out_root, f"s{scenario:02d}-{v}", "findings.json")) for v in ("bad", "fixed")):
-            ok, msg = run_diff_case(args.build, scenario, kind, out_root)
-            print(f"s{scenario:02d} diff  {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
-            if ok:
-                passed += 1
-            else:
-                failed += 1
-    print(f"outputs in {out_root}")
-    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+            tally.add(f"s{scenario:02d} diff ", *run_diff_case(args.build, scenario, kind, out_root))
+    return tally.report(out_root)
+
+
+class Tally:
+    """Prints each case's line and counts the outcomes."""
+
+    def __init__(self):
+        self.passed = self.failed = self.skipped = self.known = 0
+
+    def skip(self, label, why):
+        print(f"{label} skipped: {why}", flush=True)
+        self.skipped += 2  # both variants
+
+    def add(self, label, ok, msg, gap=None):
+        if gap and not ok:
+            print(f"{label} GAP   {msg} (known gap: {gap})", flush=True)
+            self.known += 1
+            return
+        if gap:
+            msg += " (listed in KNOWN_GAPS but passes now: remove it there)"
+        print(f"{label} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+
+    def report(self, out_root):
+        print(f"outputs in {out_root}")
+        print(f"matrix: {self.passed} passed, {self.failed} failed, {self.skipped} skipped, {self.known} known gaps")
+        return 1 if self.failed else 0
 
 
 def run_variants(args, modes, only, out_root):
-    passed = failed = skipped = known = 0
+    tally = Tally()
     for scenario, workload, kind, remedy in load_matrix(args.build):
         if scenario not in VARIANT_SCENARIOS or (only and scenario not in only):
             continue
         for mode in modes:
             if not os.path.exists(workload_path(args.build, workload, mode)):
-                print(f"s{scenario:02d} {mode:14s} {kind:26s} skipped: {mode}/{workload} not built", flush=True)
-                skipped += 2
+                tally.skip(f"s{scenario:02d} {mode:14s} {kind:26s}", f"{mode}/{workload} not built")
                 continue
             for variant in ("bad", "fixed"):
                 ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root, mode)
-                gap = KNOWN_GAPS.get((scenario, mode, variant))
-                if gap and not ok:
-                    print(f"s{scenario:02d} {mode:14s} {variant:5s} GAP   {msg} (known gap: {gap})", flush=True)
-                    known += 1
-                    continue
-                if gap:
-                    msg += " (listed in KNOWN_GAPS but passes now: remove it there)"
-                print(f"s{scenario:02d} {mode:14s} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
-                if ok:
-                    passed += 1
-                else:
-                    failed += 1
-    print(f"outputs in {out_root}")
-    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped, {known} known gaps")
-    return 1 if failed else 0
+                tally.add(f"s{scenario:02d} {mode:14s} {variant:5s}", ok, msg, KNOWN_GAPS.get((scenario, mode, variant)))
+    return tally.report(out_root)
 
 
 if __name__ == "__main__":

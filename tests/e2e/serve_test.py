@@ -18,7 +18,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, expect_refusal, main_as_root  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 COMM = "s01-lock-conten"  # the kernel's 15-character comm
@@ -222,15 +225,12 @@ class Serve(unittest.TestCase):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         s.listen()
-        p = subprocess.run([CCPROF, "serve", "--listen", f"127.0.0.1:{s.getsockname()[1]}", "--pid", "1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-        s.close()
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("cannot listen", p.stderr)
+        try:
+            expect_refusal(self, [CCPROF, "serve", "--listen", f"127.0.0.1:{s.getsockname()[1]}", "--pid", "1"],
+                           "cannot listen")
+        finally:
+            s.close()
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("serve_test: skipped: needs root (BPF)")
-        sys.exit(77)
-    unittest.main(verbosity=2)
+    main_as_root("serve_test")

@@ -1,0 +1,26 @@
+"""What the e2e test scripts share: the build they test and how they run as root."""
+import os
+import subprocess
+import sys
+import unittest
+
+
+def build_dir():
+    """The build folder named by the first argument (CTest passes it), else ./build."""
+    return os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+
+
+def expect_refusal(test, argv, message, code=1, **kwargs):
+    """Runs a command that must fail with exit `code` and say `message` on stderr."""
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30, **kwargs)
+    test.assertEqual(p.returncode, code, p.stderr)
+    test.assertIn(message, p.stderr)
+    return p
+
+
+def main_as_root(name):
+    """unittest.main, or CTest's skip code 77 where BPF cannot be loaded (not root)."""
+    if os.geteuid() != 0:
+        print(f"{name}: skipped: needs root to load BPF programs (run the tests as root)")
+        sys.exit(77)
+    unittest.main(verbosity=2)
