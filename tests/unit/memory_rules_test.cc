@@ -54,9 +54,7 @@ TEST(MemoryRules, FalseSharingOfPerThreadSlots) {
   }
   auto env = env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}});
   auto fs = cacheline_findings(t, env);
-  const Finding* f = find_kind(fs, "false-sharing");
-  ASSERT_TRUE(f);
-  expect_catalog_fields(*f);
+  ASSERT_FINDING(f, fs, "false-sharing");
   EXPECT_NE(f->explanation.find("4 threads wrote offsets 0, 8, 16 and 24"), std::string::npos) << f->explanation;
   EXPECT_NE(f->explanation.find("95% of their samples"), std::string::npos) << f->explanation;
   EXPECT_NEAR(f->cost_thread_s, 4 * 95 * 0.001, 1e-9);

@@ -45,3 +45,10 @@ inline void expect_catalog_fields(const Finding& f) {
 }
 
 }  // namespace ccprof::profiler
+
+// const Finding* var: the finding of `kind` in `findings`, which must be there with its
+// catalog fields (the test stops here otherwise).
+#define ASSERT_FINDING(var, findings, kind)                                              \
+  const ::ccprof::profiler::Finding* var = ::ccprof::profiler::find_kind(findings, kind); \
+  ASSERT_NE(var, nullptr) << "no " << (kind) << " finding";                              \
+  ::ccprof::profiler::expect_catalog_fields(*var)

@@ -93,9 +93,7 @@ TEST(PoolSaturatedIo, CoresSizedPoolOfIoTasksFiresWithLittlesLawSize) {
   fx.add({100, 102, 0.001, 1.999, 0.02, 0, 1.97, 390});
   fx.add({100, 103, 0.001, 1.999, 0, 0, 2.0, 1});  // the stopper: one long sleep, not a worker
   auto fs = fx.run();
-  const Finding* f = find_kind(fs, "pool-saturated-io");
-  ASSERT_NE(f, nullptr);
-  expect_catalog_fields(*f);
+  ASSERT_FINDING(f, fs, "pool-saturated-io");
   EXPECT_EQ(f->evidence["workers"], 2);
   // 2 cores x 0.9 x (1 + 3.94 / 0.04) = 179.1 -> 180
   EXPECT_EQ(f->evidence["suggested_pool_size"], 180);
@@ -129,9 +127,7 @@ TEST(Oversubscription, ThirtyTwoCpuBoundThreadsOnTwoCores) {
   fx.add({100, 100, -1, -1, 0.001, 0, 0, 0, 1.99});
   for (uint32_t i = 0; i < 32; ++i) fx.add({100, 101 + i, 0.001, 1.999, 0.124, 1.87});
   auto fs = fx.run();
-  const Finding* f = find_kind(fs, "oversubscription");
-  ASSERT_NE(f, nullptr);
-  expect_catalog_fields(*f);
+  ASSERT_FINDING(f, fs, "oversubscription");
   EXPECT_EQ(f->evidence["cpu_bound_threads"], 32);
   EXPECT_EQ(f->evidence["suggested_threads"], 2);
   EXPECT_GT(f->evidence["runq_share"].get<double>(), 0.9);
@@ -163,9 +159,7 @@ TEST(ThreadChurn, ThreadPerTaskFires) {
     fx.sec.threads.push_back(th);  // rec.threads need not list them (the sched section does)
   }
   auto fs = fx.run();
-  const Finding* f = find_kind(fs, "thread-churn");
-  ASSERT_NE(f, nullptr);
-  expect_catalog_fields(*f);
+  ASSERT_FINDING(f, fs, "thread-churn");
   EXPECT_EQ(f->evidence["threads_created"], 16000);
   EXPECT_NEAR(f->evidence["creations_per_s"].get<double>(), 8000, 1);
   EXPECT_NEAR(f->evidence["median_lifetime_s"].get<double>(), 0.00008, 1e-6);
@@ -200,9 +194,7 @@ TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
   fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});               // consumer, never idle either
   add_rss(fx, 3, 98);
   auto fs = fx.run();
-  const Finding* f = find_kind(fs, "unbounded-queue");
-  ASSERT_NE(f, nullptr);
-  expect_catalog_fields(*f);
+  ASSERT_FINDING(f, fs, "unbounded-queue");
   EXPECT_NEAR(f->evidence["growth_bytes"].get<double>(), 95.0 * 1048576, 1e5);
   EXPECT_NEAR(f->evidence["growth_bytes_per_s"].get<double>(), 95.0 * 1048576 / 1.9, 1e5);
   EXPECT_EQ(f->evidence["producer"]["tid"], 101);
@@ -273,9 +265,7 @@ TEST(LockHeldAcrossIo, OwnerInPollFires) {
   Fixture fx;
   add_lock_waits(fx, SYS_poll, "mutex");
   auto fs = fx.run();
-  const Finding* f = find_kind(fs, "lock-held-across-io");
-  ASSERT_NE(f, nullptr);
-  expect_catalog_fields(*f);
+  ASSERT_FINDING(f, fs, "lock-held-across-io");
   EXPECT_DOUBLE_EQ(f->evidence["wait_share"].get<double>(), 1.0);
   EXPECT_EQ(f->evidence["explained_waits"], 600);
   EXPECT_EQ(f->evidence["owner_syscalls"][0]["syscall"], "poll");
