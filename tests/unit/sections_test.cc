@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
+
+#include <fstream>
+#include <regex>
+#include <string>
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,6 +39,25 @@ TEST(SyscallClass, BlockingSyscallsAreIoSleepOrPoll) {
   EXPECT_EQ(syscall_name(SYS_poll), "poll");
   EXPECT_EQ(syscall_name(4242), "syscall_4242");
   EXPECT_STREQ(syscall_class_name(SyscallClass::kIo), "io");
+}
+
+// model/syscalls.json spells x86-64 numbers out: they must be the kernel headers' numbers.
+TEST(SyscallClass, TheTableUsesTheKernelsNumbers) {
+  std::ifstream h("/usr/include/x86_64-linux-gnu/asm/unistd_64.h");
+  if (!h) GTEST_SKIP() << "no x86-64 kernel headers to compare with";
+  std::string line;
+  int known = 0;
+  std::regex def(R"(#define __NR_(\w+) (\d+))");
+  while (std::getline(h, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, def)) continue;
+    const int nr = std::stoi(m[2]);
+    const std::string name = syscall_name(nr);
+    if (name.starts_with("syscall_")) continue;  // not in the table
+    EXPECT_EQ(name, m[1].str()) << "number " << nr;
+    ++known;
+  }
+  EXPECT_GT(known, 90) << "the table lost entries";
 }
 
 SchedSection sample_section() {
