@@ -12,7 +12,10 @@
 #include <csignal>
 #include <cstring>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <deque>
 #include <fstream>
 #include <iterator>
 #include <future>
@@ -20,6 +23,8 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "agent/proc.h"
 #include "agent/session.h"
@@ -28,18 +33,51 @@
 #include "report/export_profile.h"
 #include "report/findings_json.h"
 #include "report/metrics.h"
+#include "report/pprof_merge.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::cli {
 namespace {
 
-// What the HTTP thread serves; replaced as a whole after each window.
+// The profiles of one window, serialized pprof (not yet gzipped).
+struct WindowProfiles {
+  double seconds = 0;
+  std::string contention, offcpu;
+};
+
+// /debug/pprof/...?seconds=N merges the newest windows that cover N seconds, from the
+// windows of the last 10 minutes (at most 600 windows, ~100 KB each).
+constexpr double kProfileHistorySeconds = 600;
+constexpr size_t kProfileHistoryWindows = 600;
+
+// What the HTTP thread serves; the findings and metrics are replaced after each window,
+// the profiles kept for the history above.
 struct Served {
   std::mutex mu;
   report::MetricsRegistry metrics;
   std::string findings = "{}\n";
-  std::string contention, offcpu;  // gzipped pprof
+  std::deque<WindowProfiles> windows;  // oldest first
 };
+
+// `seconds` from a query string ("seconds=30&x=y"); 0 when absent or not a positive number.
+double query_seconds(const std::string& query) {
+  for (absl::string_view part : absl::StrSplit(query, '&')) {
+    double v = 0;
+    if (absl::ConsumePrefix(&part, "seconds=") && absl::SimpleAtod(part, &v) && v > 0 && std::isfinite(v)) return v;
+  }
+  return 0;
+}
+
+// The gzipped profile of one window, or of several merged (given newest first).
+absl::StatusOr<std::string> profile_body(std::vector<std::string> newest_first) {
+  std::reverse(newest_first.begin(), newest_first.end());
+  if (newest_first.size() == 1) return report::gzip_bytes(newest_first[0]);
+  std::vector<const std::string*> parts;
+  for (const auto& p : newest_first) parts.push_back(&p);
+  auto merged = report::merge_pprof(parts);
+  if (!merged.ok()) return merged.status();
+  return report::gzip_bytes(*merged);
+}
 
 double own_cpu_s() {
   rusage ru{};
@@ -87,15 +125,30 @@ void handle(int fd, Served& served) {
   std::string method = req.substr(0, sp1), target = req.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string path = target.substr(0, target.find('?'));
   if (method != "GET") return respond(fd, "405 Method Not Allowed", "text/plain", "GET only\n");
-  std::lock_guard<std::mutex> lock(served.mu);
+  std::unique_lock<std::mutex> lock(served.mu);
   if (path == "/metrics")
     return respond(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", served.metrics.render(own_cpu_s()));
   if (path == "/findings") return respond(fd, "200 OK", "application/json", served.findings);
   if (path == "/debug/pprof/contention" || path == "/debug/pprof/offcpu") {
-    const std::string& body = path.back() == 'n' ? served.contention : served.offcpu;
-    if (body.empty()) return respond(fd, "503 Service Unavailable", "text/plain", "no complete window yet\n");
-    return respond(fd, "200 OK", "application/octet-stream", body,
-                   "Content-Disposition: attachment; filename=\"profile\"\r\n");
+    // Copy the windows the request covers, then merge and compress without the lock.
+    const double want = query_seconds(target.size() > path.size() ? target.substr(path.size() + 1) : "");
+    std::vector<std::string> picked;
+    double covered = 0;
+    for (auto it = served.windows.rbegin(); it != served.windows.rend(); ++it) {
+      const std::string& p = path.back() == 'n' ? it->contention : it->offcpu;
+      if (p.empty()) continue;  // that window had no such profile
+      picked.push_back(p);
+      covered += it->seconds;
+      if (covered >= want) break;
+    }
+    lock.unlock();
+    if (picked.empty()) return respond(fd, "503 Service Unavailable", "text/plain", "no complete window yet\n");
+    auto body = profile_body(std::move(picked));
+    if (!body.ok()) return respond(fd, "500 Internal Server Error", "text/plain", std::string(body.status().message()) + "\n");
+    return respond(fd, "200 OK", "application/octet-stream", *body,
+                   absl::StrFormat("Content-Disposition: attachment; filename=\"profile\"\r\n"
+                                   "X-Ccprof-Profile-Seconds: %.3f\r\n",
+                                   covered));
   }
   respond(fd, "404 Not Found", "text/plain",
           "ccprof serve: /metrics /findings /debug/pprof/contention /debug/pprof/offcpu\n");
@@ -107,20 +160,26 @@ void publish(model::Recording rec, double window_s, Served& served) {
   nlohmann::json doc = report::build_findings_document(rec, analysis, /*snippets=*/false);
   auto index = profiler::build_index(rec);
   const profiler::Index& ctx = *index;
-  std::string contention, offcpu;
+  WindowProfiles w;
+  w.seconds = window_s;
   std::map<std::string, double> by_reason;
-  if (auto gz = report::gzip_bytes(report::encode_pprof(report::build_contention_profile(ctx), rec)); gz.ok())
-    contention = std::move(*gz);
+  w.contention = report::encode_pprof(report::build_contention_profile(ctx), rec);
   if (auto p = report::build_offcpu_profile(ctx); p.ok()) {
     for (const auto& s : p->samples) by_reason[s.labels.at("reason")] += s.values[0] / 1e9;
-    if (auto gz = report::gzip_bytes(report::encode_pprof(*p, rec)); gz.ok()) offcpu = std::move(*gz);
+    w.offcpu = report::encode_pprof(*p, rec);
   }
   std::string findings = doc.dump(2) + "\n";
   std::lock_guard<std::mutex> lock(served.mu);
   served.metrics.add_window(doc, by_reason, window_s);
   served.findings = std::move(findings);
-  served.contention = std::move(contention);
-  served.offcpu = std::move(offcpu);
+  served.windows.push_back(std::move(w));
+  double kept_s = 0;
+  for (const auto& x : served.windows) kept_s += x.seconds;
+  while (served.windows.size() > kProfileHistoryWindows ||
+         (served.windows.size() > 1 && kept_s - served.windows.front().seconds >= kProfileHistorySeconds)) {
+    kept_s -= served.windows.front().seconds;
+    served.windows.pop_front();
+  }
 }
 
 }  // namespace

@@ -127,9 +127,14 @@ class Serve(unittest.TestCase):
         self.assertTrue(lock)
         self.assertGreaterEqual(later[wait_key] * 1.0001 + 1e-9,
                                 sum(s["wait_s"] for s in lock[0]["sites"] if "count_word_shared" in s["function"]))
-        # A pprof profile that go tool pprof reads, naming the contended function.
+        # A pprof profile that go tool pprof reads, naming the contended function: with
+        # ?seconds=2.5, the newest windows (of 1 s) that cover 2.5 s, merged.
         pb = os.path.join(self.tmp, "contention.pb.gz")
-        status, body = get(self.base + "/debug/pprof/contention?seconds=1")
+        with urllib.request.urlopen(self.base + "/debug/pprof/contention?seconds=2.5", timeout=5) as r:
+            body = r.read()
+            self.assertGreaterEqual(float(r.headers["X-Ccprof-Profile-Seconds"]), 2.5)
+        with urllib.request.urlopen(self.base + "/debug/pprof/contention", timeout=5) as r:
+            self.assertLess(float(r.headers["X-Ccprof-Profile-Seconds"]), 2)  # the newest window alone
         with open(pb, "wb") as f:
             f.write(body)
         top = subprocess.run(["go", "tool", "pprof", "-top", "-sample_index=delay", pb], stdout=subprocess.PIPE,
