@@ -10,25 +10,12 @@
 
 #include "absl/strings/str_format.h"
 #include "profile.pb.h"
+#include "report/pprof_strings.h"
 
 namespace ccprof::report {
 namespace {
 
 namespace pb = perftools::profiles;
-
-class StringTable {
- public:
-  explicit StringTable(pb::Profile* p) : p_(p) { id("");  }
-  int64_t id(const std::string& s) {
-    auto [it, added] = ids_.emplace(s, static_cast<int64_t>(ids_.size()));
-    if (added) p_->add_string_table(s);
-    return it->second;
-  }
-
- private:
-  pb::Profile* p_;
-  std::unordered_map<std::string, int64_t> ids_;
-};
 
 std::string hex_bytes(const unsigned char* b, int n) {
   std::string s;
@@ -119,7 +106,7 @@ class Encoder {
           }
   }
 
-  StringTable& strings() { return strings_; }
+  PprofStrings& strings() { return strings_; }
 
  private:
   uint64_t function(const std::string& name, const std::string& file) {
@@ -163,7 +150,7 @@ class Encoder {
 
   const model::Recording& rec_;
   pb::Profile* p_;
-  StringTable strings_;
+  PprofStrings strings_;
   std::map<std::pair<uint32_t, uint64_t>, uint64_t> locations_;
   std::map<std::string, uint64_t> pseudo_locations_;
   std::map<std::pair<std::string, std::string>, uint64_t> functions_;
@@ -177,7 +164,7 @@ class Encoder {
 std::string encode_pprof(const ExportProfile& profile, const model::Recording& rec) {
   pb::Profile p;
   Encoder enc(rec, &p);
-  StringTable& st = enc.strings();
+  PprofStrings& st = enc.strings();
   for (const auto& t : profile.sample_types) {
     auto* vt = p.add_sample_type();
     vt->set_type(st.id(t.type));

@@ -1,37 +1,22 @@
 #include "report/pprof_merge.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "profile.pb.h"
+#include "report/pprof_strings.h"
 
 namespace ccprof::report {
 namespace {
 
 namespace pp = perftools::profiles;
 
-// One string table for the merged profile; index 0 is "".
-class Strings {
- public:
-  explicit Strings(pp::Profile* out) : out_(out) { add(""); }
-  int64_t add(const std::string& s) {
-    auto [it, fresh] = index_.emplace(s, out_->string_table_size());
-    if (fresh) out_->add_string_table(s);
-    return it->second;
-  }
-
- private:
-  pp::Profile* out_;
-  std::unordered_map<std::string, int64_t> index_;
-};
-
 }  // namespace
 
 absl::StatusOr<std::string> merge_pprof(const std::vector<const std::string*>& profiles) {
   if (profiles.empty()) return absl::InvalidArgumentError("no profiles to merge");
   pp::Profile out;
-  Strings strings(&out);
+  PprofStrings strings(&out);
   uint64_t id_base = 0;  // ids of each input are shifted past those of the ones before it
   int64_t end_ns = 0;
   for (size_t n = 0; n < profiles.size(); ++n) {
@@ -39,7 +24,7 @@ absl::StatusOr<std::string> merge_pprof(const std::vector<const std::string*>& p
     if (!in.ParseFromString(*profiles[n])) return absl::InvalidArgumentError(absl::StrCat("profile ", n, " is not a pprof profile"));
     const auto& table = in.string_table();
     auto str = [&](int64_t i) -> int64_t {
-      return i > 0 && i < table.size() ? strings.add(table[static_cast<int>(i)]) : 0;
+      return i > 0 && i < table.size() ? strings.id(table[static_cast<int>(i)]) : 0;
     };
     if (n == 0) {
       for (const auto& t : in.sample_type()) {
@@ -60,30 +45,28 @@ absl::StatusOr<std::string> merge_pprof(const std::vector<const std::string*>& p
       if (!same) return absl::InvalidArgumentError(absl::StrCat("profile ", n, " has other sample types"));
     }
     uint64_t max_id = 0;
+    // Copies an entry with its id moved past the earlier inputs' ids.
+    auto renumbered = [&](auto* added, const auto& entry) {
+      *added = entry;
+      added->set_id(entry.id() + id_base);
+      max_id = std::max(max_id, entry.id());
+      return added;
+    };
     for (const auto& m : in.mapping()) {
-      auto* o = out.add_mapping();
-      *o = m;
-      o->set_id(m.id() + id_base);
+      auto* o = renumbered(out.add_mapping(), m);
       o->set_filename(str(m.filename()));
       o->set_build_id(str(m.build_id()));
-      max_id = std::max(max_id, m.id());
     }
     for (const auto& f : in.function()) {
-      auto* o = out.add_function();
-      *o = f;
-      o->set_id(f.id() + id_base);
+      auto* o = renumbered(out.add_function(), f);
       o->set_name(str(f.name()));
       o->set_system_name(str(f.system_name()));
       o->set_filename(str(f.filename()));
-      max_id = std::max(max_id, f.id());
     }
     for (const auto& l : in.location()) {
-      auto* o = out.add_location();
-      *o = l;
-      o->set_id(l.id() + id_base);
+      auto* o = renumbered(out.add_location(), l);
       if (l.mapping_id()) o->set_mapping_id(l.mapping_id() + id_base);
       for (auto& line : *o->mutable_line()) line.set_function_id(line.function_id() + id_base);
-      max_id = std::max(max_id, l.id());
     }
     for (const auto& s : in.sample()) {
       auto* o = out.add_sample();
@@ -97,7 +80,7 @@ absl::StatusOr<std::string> merge_pprof(const std::vector<const std::string*>& p
     }
     if (n + 1 == profiles.size()) {
       for (int64_t c : in.comment()) out.add_comment(str(c));
-      out.add_comment(strings.add(absl::StrCat("ccprof serve: ", profiles.size(), " consecutive windows merged")));
+      out.add_comment(strings.id(absl::StrCat("ccprof serve: ", profiles.size(), " consecutive windows merged")));
     }
     end_ns = std::max(end_ns, in.time_nanos() + in.duration_nanos());
     id_base += max_id;
