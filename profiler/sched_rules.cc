@@ -652,6 +652,16 @@ std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
       if (++used > kMaxStacksPerFinding) break;
       if (const Frame* uf = ctx.user_frame(w.stack)) enqueue_sites.add(uf->loc, 1);
     }
+    // No wait of the producer on a lock of the program was sampled (it rarely has to
+    // wait: that is the problem): where it takes such a lock at all, from the lock-rate
+    // uprobe's call sites, is where it hands items over.
+    if (!enqueue_sites.top())
+      for (const auto& rate : ctx.lock_rates) {
+        if (rate.pid != pid || !rate.tids.count(producer->tid)) continue;
+        if (sym && is_system_object(sym->data(rate.lock).module)) continue;
+        for (const auto& site : rate.sites)
+          if (site.tids.count(producer->tid)) enqueue_sites.add(site.loc, static_cast<double>(site.calls));
+      }
     used = 0;
     for (const auto& s : sec.long_syscalls) {
       if (s.tid != producer->tid || s.stack < 0 || classify_syscall(s.nr) != SyscallClass::kMemoryGrow) continue;

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 
 #include "profiler/tables.h"
+#include "profiler/lock_rates.h"
 #include "tests/unit/rule_test_util.h"
 
 namespace ccprof::profiler {
@@ -50,6 +51,7 @@ struct Fixture {
   Recording rec;
   SchedSection sec;
   std::vector<LockInfo> locks;
+  std::vector<LockRate> lock_rates;
 
   Fixture() {
     rec.start_ns = kStart;
@@ -70,6 +72,7 @@ struct Fixture {
     rec.sched = sec;
     Index idx(rec);
     idx.locks = locks;
+    idx.lock_rates = lock_rates;
     return sched_rules(idx);
   }
 };
@@ -202,6 +205,37 @@ TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
 }
 
 // s10 fixed: the bounded queue keeps RSS flat and the producer waits for space.
+// s10 under load: no wait of the producer was sampled (it never has to wait), so where
+// it enqueues comes from the lock-rate call sites of the locks it takes.
+TEST(UnboundedQueue, TheEnqueueSiteComesFromTheProducersLockCallsWhenItNeverWaited) {
+  Fixture fx;
+  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
+  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});  // producer
+  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});               // consumer
+  add_rss(fx, 3, 98);
+  LockRate rate;
+  rate.pid = 100;
+  rate.lock = 0x5000;
+  rate.calls = 9000;
+  rate.tids = {101, 102};
+  LockRateSite enqueue, dequeue;
+  enqueue.loc.function = "enqueue_unbounded";
+  enqueue.loc.line = 55;
+  enqueue.calls = 5000;
+  enqueue.tids = {101};
+  dequeue.loc.function = "consume";
+  dequeue.calls = 4000;
+  dequeue.tids = {102};
+  rate.sites = {enqueue, dequeue};
+  fx.lock_rates = {rate};
+  auto fs = fx.run();
+  ASSERT_FINDING(f, fs, "unbounded-queue");
+  ASSERT_FALSE(f->locations.empty());
+  EXPECT_EQ(f->locations[0].function, "enqueue_unbounded");
+  EXPECT_EQ(f->locations[0].role, "the producer enqueues here");
+  for (const auto& l : f->locations) EXPECT_NE(l.function, "consume") << "the consumer's site is not the producer's";
+}
+
 TEST(UnboundedQueue, FlatRssDoesNotFire) {
   Fixture fx;
   fx.add({100, 101, 0.002, 1.999, 0.3, 0.2, 0, 0, 1.5});
