@@ -167,9 +167,8 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
       }
       const double share = all ? static_cast<double>(word) / all : 0;
       const double cas_share = static_cast<double>(cas) / (locked + cas);
-      const bool storm = cas_share >= th::kCasStormMinCasShare && share >= th::kCasStormMinSampleShare;
-      const bool hot = !storm && share >= th::kHotAtomicMinSampleShare;
-      if (!storm && !hot) continue;
+      if (share < th::kHotAtomicMinSampleShare) continue;
+      const bool storm = cas_share >= th::kCasStormMinCasShare;
       for (const auto& [tid, n] : word_by_tid) atomic_tids.insert(tid);
       const std::string member = env.data_name(line.pid, line.address + off);
       Finding f = new_finding(storm ? "cas-retry-storm" : "hot-atomic");

@@ -104,6 +104,19 @@ TEST(MemoryRules, CompareExchangeLoopIsACasRetryStorm) {
   EXPECT_EQ(fs[0].evidence["word"]["cas"], 160);
 }
 
+// The cost decides whether a hot word is a finding, the instruction mix which one: a
+// word that only sees compare-exchanges is a CAS loop even at 15% of the samples.
+TEST(MemoryRules, ACheaperCompareExchangeLoopIsStillACasLoop) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 4; ++i) add(t, 100 + i, kLine + 16, AccessKind::kCas, 15, 0x401038);
+  auto fs = cacheline_findings(t, env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}}));
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].kind, "cas-retry-storm");
+  CacheLineTable few;  // 8% of the samples: too cheap to be worth a finding
+  for (uint32_t i = 0; i < 4; ++i) add(few, 100 + i, kLine + 16, AccessKind::kCas, 8, 0x401038);
+  EXPECT_TRUE(cacheline_findings(few, env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}})).empty());
+}
+
 TEST(MemoryRules, AMutexWordIsNotAHotAtomic) {
   CacheLineTable t;
   for (uint32_t i = 0; i < 3; ++i) add(t, 100 + i, kLine, AccessKind::kCas, 60, 0x401020);
