@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "profiler/data_naming.h"
 #include "profiler/index.h"
+#include "profiler/lock_libraries.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
 
@@ -154,8 +155,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       // Direct: the frame the user's function called is the lock function itself (not
       // free() taking the allocator's arena lock on the user's behalf).
       size_t ui = static_cast<size_t>(uf - frames.data());
-      if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) &&
-          frames[ui - 1].loc.in_system_library)
+      if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) && is_library_frame(frames[ui - 1].loc))
         it->direct_stacks++;
       else if (ui > 0 && it->via.empty())
         it->via = frames[ui - 1].loc.inline_chain.empty() ? frames[ui - 1].loc.function

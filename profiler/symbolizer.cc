@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "profiler/debuginfo_lookup.h"
 #include "profiler/libdw_error.h"
+#include "profiler/lock_libraries.h"
 #include "model/printable.h"
 #include "model/untrusted_input.h"
 #include "spdlog/spdlog.h"
@@ -112,21 +113,9 @@ SourceLocation file_location(std::string file, std::string function, std::string
   return s;
 }
 
-bool is_system_object(const std::string& path) {
-  std::string b = basename_of(path);
-  static const char* kPrefixes[] = {"libc.so", "libc-", "libpthread", "libstdc++", "ld-linux", "libgcc_s",
-                                    "libm.so", "libpython", "libdl.so", "librt.so", "libc++"};
-  for (const char* p : kPrefixes)
-    if (absl::StartsWith(b, p)) return true;
-  return false;
-}
+bool is_system_object(const std::string& path) { return library_of_module(path) != nullptr; }
 
-bool is_system_source(const std::string& file) {
-  return absl::StartsWith(file, "/usr/include/") || absl::StartsWith(file, "/usr/lib/gcc/") ||
-         absl::StrContains(file, "/c++/") || absl::StartsWith(file, "./nptl/") ||
-         absl::StartsWith(file, "../sysdeps/") || absl::StartsWith(file, "./nptl") ||
-         absl::StartsWith(file, "../nptl/");
-}
+bool is_system_source(const std::string& file) { return library_of_source(file) != nullptr; }
 
 // elfutils' default search path for separate debug files (next to the binary, in
 // .debug/ beside it, and /usr/lib/debug, each also by build ID under .build-id/),
