@@ -35,13 +35,23 @@ WORKLOADS = [
     (13, "s13-lock-held-across-io"),
     (14, "s14-handoff-stall"),
 ]
+# The same scenarios written with other lock libraries (issue 17): each must be found on
+# the library's lock, at the workload's line, like the glibc one. Their outputs and
+# lines are named after the workload, not sNN.
+LIBRARY_WORKLOADS = [
+    (1, "s01-absl-mutex"),
+]
+
+
+def case_name(scenario, workload):
+    return workload if (scenario, workload) in LIBRARY_WORKLOADS else f"s{scenario:02d}"
 
 
 def load_matrix(build):
     """(scenario, workload, kind, remedy) for each scenario, from `ccprof catalog`."""
     out = subprocess.run([os.path.join(build, "ccprof"), "catalog"], stdout=subprocess.PIPE, text=True, check=True).stdout
     by_scenario = {k["scenario"]: k for k in json.loads(out)["kinds"] if k["scenario"] > 0}
-    return [(n, w, by_scenario[n]["kind"], by_scenario[n]["remedy_kind"]) for n, w in WORKLOADS]
+    return [(n, w, by_scenario[n]["kind"], by_scenario[n]["remedy_kind"]) for n, w in WORKLOADS + LIBRARY_WORKLOADS]
 
 
 # The build-variant matrix: the memory scenarios plus 1 and 13 (all 13 C++ scenarios in
@@ -115,7 +125,7 @@ def stripped_locations(build, workload, locs):
 
 def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root, mode=None):
     exe = workload_path(build, workload, mode)
-    out = os.path.join(out_root, f"s{scenario:02d}-{mode + '-' if mode else ''}{variant}")
+    out = os.path.join(out_root, f"{case_name(scenario, workload)}-{mode + '-' if mode else ''}{variant}")
     cmd = [os.path.join(build, "ccprof"), "run", "-o", out, "--", exe, f"--variant={variant}", f"--seconds={seconds}"]
     env = dict(os.environ)
     env.pop("CCPROF_DEBUGINFO_PATH", None)
@@ -222,13 +232,14 @@ def run_scale_case(build, scenario, workload, kind, remedy, variant, seconds, ou
 
 
 # ---- ccprof diff on each bad/fixed pair (reuses the two outputs, no extra profiling) ----
-def run_diff_case(build, scenario, kind, out_root):
+def run_diff_case(build, scenario, kind, out_root, name=None):
     """bad -> fixed: every finding of the scenario's kind is `fixed`; fixed -> bad with
     --fail-on-regression: it is `new` (or `regressed`) and ccprof exits 3."""
-    bad, fixed = (os.path.join(out_root, f"s{scenario:02d}-{v}") for v in ("bad", "fixed"))
+    name = name or f"s{scenario:02d}"
+    bad, fixed = (os.path.join(out_root, f"{name}-{v}") for v in ("bad", "fixed"))
     ccprof = os.path.join(build, "ccprof")
     problems, notes = [], []
-    diff_out = os.path.join(out_root, f"s{scenario:02d}-diff")
+    diff_out = os.path.join(out_root, f"{name}-diff")
     p = subprocess.run([ccprof, "diff", bad, fixed, "-o", diff_out], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=120)
     if p.returncode != 0:
@@ -278,24 +289,25 @@ def main():
             continue
         exe = os.path.join(args.build, "workloads", workload)
         if not os.path.exists(exe):
-            print(f"s{scenario:02d} {kind:26s} skipped: workload {workload} not built", flush=True)
+            print(f"{case_name(scenario, workload)} {kind:26s} skipped: workload {workload} not built", flush=True)
             skipped += 2
             continue
         if scenario not in IMPLEMENTED and not only:
             print(f"s{scenario:02d} {kind:26s} skipped: detection not implemented yet", flush=True)
             skipped += 2
             continue
+        name = case_name(scenario, workload)
         for variant in ("bad", "fixed"):
             case = run_scale_case if scenario == SCALE_SCENARIO else run_case
             ok, msg = case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root)
-            print(f"s{scenario:02d} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
+            print(f"{name} {variant:5s} {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
             if ok:
                 passed += 1
             else:
                 failed += 1
-        if all(os.path.exists(os.path.join(out_root, f"s{scenario:02d}-{v}", "findings.json")) for v in ("bad", "fixed")):
-            ok, msg = run_diff_case(args.build, scenario, kind, out_root)
-            print(f"s{scenario:02d} diff  {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
+        if all(os.path.exists(os.path.join(out_root, f"{name}-{v}", "findings.json")) for v in ("bad", "fixed")):
+            ok, msg = run_diff_case(args.build, scenario, kind, out_root, name)
+            print(f"{name} diff  {'PASS' if ok else 'FAIL'}  {msg}", flush=True)
             if ok:
                 passed += 1
             else:
@@ -308,7 +320,8 @@ def main():
 def run_variants(args, modes, only, out_root):
     passed = failed = skipped = known = 0
     for scenario, workload, kind, remedy in load_matrix(args.build):
-        if scenario not in VARIANT_SCENARIOS or (only and scenario not in only):
+        if scenario not in VARIANT_SCENARIOS or (only and scenario not in only) or \
+                (scenario, workload) in LIBRARY_WORKLOADS:
             continue
         for mode in modes:
             if not os.path.exists(workload_path(args.build, workload, mode)):
