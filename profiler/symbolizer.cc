@@ -1,6 +1,5 @@
 #include "profiler/symbolizer.h"
 
-#include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -17,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "profiler/debuginfo_lookup.h"
+#include "profiler/demangle.h"
 #include "profiler/libdw_error.h"
 #include "profiler/lock_libraries.h"
 #include "model/printable.h"
@@ -35,21 +35,6 @@ const Dwfl_Callbacks kOfflineCallbacks = {
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &g_debuginfo_path,
 };
-
-std::string demangle(const char* name) {
-  if (!name) return "";
-  // Only mangled names: __cxa_demangle also decodes bare type codes, so a C function
-  // named `w` would come back as `wchar_t` and one named `i` as `int`.
-  if (strncmp(name, "_Z", 2) != 0) return name;
-  int status = 0;
-  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status == 0 && d) {
-    std::string s(d);
-    free(d);
-    return s;
-  }
-  return name;
-}
 
 std::string basename_of(const std::string& p) {
   auto i = p.rfind('/');
