@@ -23,10 +23,11 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
     for (const std::string& fn : f.loc.inline_chain.empty() ? std::vector<std::string>{f.loc.function}
                                                             : f.loc.inline_chain) {
       if (absl::StrContains(fn, "pthread_cond_") || absl::StrContains(fn, "condition_variable") ||
-          absl::StrContains(fn, "__condvar"))
+          absl::StrContains(fn, "__condvar") || absl::StrContains(fn, "Condvar::wait") ||
+          absl::StrContains(fn, "CondVar::Wait"))
         return StackKind::kCondvar;
       if (absl::StrContains(fn, "pthread_rwlock") || absl::StrContains(fn, "shared_mutex") ||
-          absl::StrContains(fn, "rwlock"))
+          absl::StrContains(fn, "rwlock") || absl::StrContains(fn, "RwLock"))
         return StackKind::kRwlock;
       if (absl::StrContains(fn, "sem_wait") || absl::StrContains(fn, "sem_timedwait") ||
           absl::StrContains(fn, "sem_clockwait"))
@@ -35,7 +36,9 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
           absl::StrContains(fn, "std::mutex") || absl::StrContains(fn, "mutex_lock") ||
           absl::StrContains(fn, "lll_timedlock") ||
           absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended") ||
-          (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")))
+          (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")) ||
+          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex>::lock") ||
+          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock"))
         return StackKind::kMutex;
     }
   }

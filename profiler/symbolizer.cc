@@ -75,6 +75,38 @@ std::string die_function_name(Dwarf_Die* die) {
   return "";
 }
 
+// The innermost subprogram, inlined subroutine or lexical block DIE of `parent` that
+// covers `pc`, searching through namespaces and types (Rust nests functions in them).
+// The fallback for dwarf_getscopes, which in elfutils 0.188 stops at the first DIE of a
+// Rust CU it cannot read an address from ("no address value") and finds nothing.
+bool find_innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out, int depth = 0) {
+  Dwarf_Die c;
+  if (depth > 64 || dwarf_child(parent, &c) != 0) return false;
+  do {
+    switch (dwarf_tag(&c)) {
+      case DW_TAG_subprogram:
+      case DW_TAG_inlined_subroutine:
+      case DW_TAG_lexical_block:
+        if (dwarf_haspc(&c, pc) > 0) {
+          *out = c;
+          find_innermost_scope(&c, pc, out, depth + 1);
+          return true;
+        }
+        break;
+      case DW_TAG_namespace:
+      case DW_TAG_structure_type:
+      case DW_TAG_class_type:
+      case DW_TAG_union_type:
+      case DW_TAG_enumeration_type:
+        if (find_innermost_scope(&c, pc, out, depth + 1)) return true;
+        break;
+      default:
+        break;
+    }
+  } while (dwarf_siblingof(&c, &c) == 0);
+  return false;
+}
+
 }  // namespace
 
 SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share, uint64_t address) {
@@ -238,6 +270,8 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
       Dwarf_Die innermost;
       if (dwarf_offdie(dwarf_cu_getdwarf(cudie->cu), dwarf_dieoffset(&outer_scopes[0]), &innermost))
         n = dwarf_getscopes_die(&innermost, &scopes);
+    } else if (Dwarf_Die innermost; find_innermost_scope(cudie, pc - bias, &innermost)) {
+      n = dwarf_getscopes_die(&innermost, &scopes);
     }
     free(outer_scopes);
     Dwarf_Files* files = nullptr;
