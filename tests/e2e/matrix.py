@@ -40,6 +40,7 @@ WORKLOADS = [
 # lines are named after the workload, not sNN.
 LIBRARY_WORKLOADS = [
     (1, "s01-absl-mutex"),
+    (2, "s02-absl-mutex"),
 ]
 # Built (tests/workloads/rust/) and checked by tests/e2e/lock_libraries_test.py (site,
 # names, owners, attribution), but not matrix cases yet, because:
