@@ -95,6 +95,7 @@ class FutexCollector : public Collector {
     rec.losses["futex.addr_map_full"] += c.addr_map_full;
     rec.losses["futex.start_map_full"] += c.start_map_full;
     rec.losses["futex.thread_events_dropped"] += c.thread_events_dropped;
+    rec.losses["futex.lock_object_map_full"] += c.lock_object_map_full;
     // Detaching happens when the collector is destroyed: the session does that off the
     // critical path (closing tracepoint links takes ~60 ms each on this kernel).
   }

@@ -302,7 +302,8 @@ int BPF_KPROBE(lock_slow_enter, void *lock)
 	/* at function entry the return address is at the top of the stack */
 	if (bpf_probe_read_user(&o.ret, sizeof(o.ret), (void *)o.sp))
 		return 0;
-	bpf_map_update_elem(&lock_objects, &tid, &o, BPF_ANY);
+	if (bpf_map_update_elem(&lock_objects, &tid, &o, BPF_ANY))
+		__sync_fetch_and_add(&counters.lock_object_map_full, 1);
 	return 0;
 }
 
@@ -400,6 +401,8 @@ int BPF_PROG(futex_thread_exit, struct task_struct *p)
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	if (!bpf_map_lookup_elem(&ccprof_tgids, &tgid))
 		return 0;
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&lock_objects, &tid); /* a thread that exits inside no slow path */
 	thread_event(p, 1);
 	return 0;
 }

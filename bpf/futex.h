@@ -67,4 +67,5 @@ struct futex_counters {
 	__u64 addr_map_full;         /* futex_addr_stats had no room: totals incomplete */
 	__u64 start_map_full;        /* wait start could not be recorded: wait lost */
 	__u64 thread_events_dropped;
+	__u64 lock_object_map_full;  /* slow-path entries not recorded: their waits stay on the futex word */
 };

@@ -73,6 +73,8 @@ const std::vector<LossInfo>& loss_counters() {
       {"futex.addr_map_full", "futex addresses beyond the kernel map's capacity: their totals are missing"},
       {"futex.start_map_full", "waits not recorded because the in-flight map was full"},
       {"futex.thread_events_dropped", "thread create/exit events lost (lifetimes come from /proc instead)"},
+      {"futex.lock_object_map_full",
+       "lock library slow-path entries the kernel map had no room for: their waits stay on the futex word they sleep on"},
       {"futex.lock_slow_path_attach_failed",
        "lock library slow paths (absl::Mutex, parking_lot) that could not be probed: their waits stay on the futex word they sleep on"},
       {"sched.thread_events_dropped", "thread create/exit events lost when the ring buffer was full"},
