@@ -5,11 +5,6 @@
 namespace ccprof::profiler {
 namespace {
 
-std::string_view basename_view(std::string_view p) {
-  auto i = p.rfind('/');
-  return i == std::string_view::npos ? p : p.substr(i + 1);
-}
-
 bool starts_with_any(std::string_view s, const std::vector<std::string_view>& prefixes) {
   for (std::string_view p : prefixes)
     if (s.substr(0, p.size()) == p) return true;
@@ -81,7 +76,7 @@ const std::vector<LibraryFrames>& library_frames() {
 }
 
 const LibraryFrames* library_of_module(std::string_view path) {
-  std::string_view b = basename_view(path);
+  const std::string_view b = path.substr(path.rfind('/') + 1);  // npos + 1 == 0: no slash
   for (const auto& l : library_frames())
     if (starts_with_any(b, l.module_prefixes)) return &l;
   return nullptr;
