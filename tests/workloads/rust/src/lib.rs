@@ -2,7 +2,9 @@
 //! for the C++ ones: --variant=bad|fixed (default bad), --seconds=N (default 2),
 //! --threads=N (default 4); ends with one line "throughput=<number> <unit>/s". A bad
 //! argument prints one line to stderr and exits with status 2.
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Options {
@@ -102,3 +104,65 @@ pub fn vocabulary() -> Vec<String> {
 }
 
 pub const SHARDS: usize = 64;
+
+/// Word -> count, the map of scenario 1.
+pub type WordCounts = HashMap<String, u64>;
+
+/// Counts one word; allocates only for a word's first count.
+pub fn bump(counts: &mut WordCounts, word: &str) {
+    match counts.get_mut(word) {
+        Some(c) => *c += 1,
+        None => {
+            counts.insert(word.to_string(), 1);
+        }
+    }
+}
+
+/// What a scenario 1 workload supplies: its lock type around a WordCounts and the two
+/// ways of counting a word (each workload's own functions, so that the lock call sits
+/// on its own source line).
+pub struct WordCountLocks<L> {
+    pub new_lock: fn() -> L,
+    pub count_shared: fn(&L, &str),
+    pub count_sharded: fn(&[L], &str, usize),
+    pub total: fn(&L) -> u64,
+}
+
+/// Scenario 1's driver: `o.threads` threads count random words of the vocabulary into
+/// one locked map (bad) or into SHARDS locked maps (fixed) until --seconds pass, then
+/// check the counts and print the throughput. Exits 1 when counts were lost.
+pub fn run_word_count<L: Send + Sync + 'static>(o: &Options, locks: WordCountLocks<L>) -> ! {
+    let vocabulary = Arc::new(vocabulary());
+    let table = Arc::new((locks.new_lock)());
+    let shards: Arc<Vec<L>> = Arc::new((0..SHARDS).map(|_| (locks.new_lock)()).collect());
+    let start = Instant::now();
+    let (bad, count_shared, count_sharded) = (o.bad, locks.count_shared, locks.count_sharded);
+    let workers: Vec<_> = (0..o.threads)
+        .map(|i| {
+            let (vocabulary, table, shards) = (vocabulary.clone(), table.clone(), shards.clone());
+            std::thread::spawn(move || {
+                let mut rng = XorShift64::new(i as u64 + 1);
+                let mut counted = 0u64;
+                while !stop_requested() {
+                    for _ in 0..256 {
+                        let w = (rng.next() % vocabulary.len() as u64) as usize;
+                        if bad {
+                            count_shared(&table, &vocabulary[w]);
+                        } else {
+                            count_sharded(&shards, &vocabulary[w], w);
+                        }
+                    }
+                    counted += 256;
+                }
+                counted
+            })
+        })
+        .collect();
+    run_for(o);
+    let total: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let in_table: u64 = (locks.total)(&table) + shards.iter().map(locks.total).sum::<u64>();
+    println!("variant={} threads={} counted={} consistent={}", o.variant_name(), o.threads, total,
+             if total == in_table { "yes" } else { "no" });
+    print_throughput(total as f64, "words", start);
+    std::process::exit(if total == in_table { 0 } else { 1 });
+}
