@@ -13,6 +13,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common.h"
+#include "word_counting.h"
 
 using namespace ccprof::workloads;
 
@@ -28,19 +29,7 @@ struct alignas(64) Shard {
 };
 Shard g_shards[kShards];
 
-std::vector<std::string> g_vocabulary;
-
-static void build_vocabulary() {
-  const char* syllables[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po"};
-  for (int i = 0; i < 512; ++i) {
-    std::string word;
-    for (int n = i; ; n /= 8) {
-      word += syllables[n % 8];
-      if (n < 8) break;
-    }
-    g_vocabulary.push_back(word);
-  }
-}
+const std::vector<std::string> g_vocabulary = make_vocabulary();
 
 // bad: one acquisition of the one global lock per word.
 __attribute__((noinline)) void count_word_shared(const std::string& word) {
@@ -55,7 +44,7 @@ __attribute__((noinline)) void count_word_sharded(const std::string& word, size_
   ++s.counts[word];
 }
 
-static void count_words(const Options& options, int thread_index, int64_t* words_counted) {
+static int64_t count_words(const Options& options, int thread_index) {
   XorShift64 rng(thread_index + 1);
   int64_t counted = 0;
   while (!stop_requested()) {
@@ -68,28 +57,19 @@ static void count_words(const Options& options, int thread_index, int64_t* words
     }
     counted += 256;
   }
-  *words_counted = counted;
+  return counted;
 }
 
 int main(int argc, char** argv) {
   Options options = parse_options(argc, argv, 4);
-  build_vocabulary();
-  std::vector<int64_t> counted(options.threads);
-  std::vector<std::thread> threads;
-  auto start = Clock::now();
-  for (int i = 0; i < options.threads; ++i)
-    threads.emplace_back(count_words, std::cref(options), i, &counted[i]);
-  run_for(options);
-  for (auto& t : threads) t.join();
-  double elapsed = seconds_since(start);
-
-  int64_t total = 0, in_table = 0;
-  for (int64_t c : counted) total += c;
+  CountingRun run = run_counting_threads(options, [&](int i) { return count_words(options, i); });
+  const int64_t total = run.counted;
+  int64_t in_table = 0;
   for (const auto& [word, count] : g_word_counts) in_table += count;
   for (const auto& s : g_shards)
     for (const auto& [word, count] : s.counts) in_table += count;
   std::printf("variant=%s threads=%d counted=%lld consistent=%s\n", options.variant_name(), options.threads,
               static_cast<long long>(total), total == in_table ? "yes" : "no");
-  print_throughput(static_cast<double>(total), "words", elapsed);
+  print_throughput(static_cast<double>(total), "words", run.elapsed_s);
   return total == in_table ? 0 : 1;
 }
