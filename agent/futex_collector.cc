@@ -9,7 +9,11 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
+#include "agent/lock_slow_paths.h"
+#include "agent/proc.h"
 #include "agent/tracefs.h"
 #include "bpf/futex.h"
 #include "futex.skel.h"
@@ -52,6 +56,7 @@ class FutexCollector : public Collector {
 
   void drain(Recording& rec) override {
     rec_ = &rec;
+    probe_lock_slow_paths(rec);
     rings_.drain(rec);
   }
 
@@ -115,7 +120,9 @@ class FutexCollector : public Collector {
                        .duration_ns = e.duration_ns,
                        .owner_syscall = e.owner_syscall,
                        .owner_syscall_since_ns = e.owner_since_ns,
-                       .owner_syscall_ip = e.owner_ip};
+                       .owner_syscall_ip = e.owner_ip,
+                       .word = e.word,
+                       .waker_tid = e.waker};
     ++waits_seen_;
     // Every wait with a stack copy is kept; of the others, 1 in keep_every_. When the
     // kept waits reach the cap, every other one of them is dropped and the stride
@@ -125,6 +132,34 @@ class FutexCollector : public Collector {
     rec_->futex_waits.push_back(w);
     wait_seq_.push_back(e.stack_seq);
     if (rec_->futex_waits.size() >= kMaxKeptWaits) thin_out();
+  }
+
+  // Puts a uprobe on every lock library slow path (lock_slow_paths.h)
+  // in the modules the target has mapped, looked for again every 100 ms as libraries
+  // load. Waits before the probe is in place are counted on the futex word itself.
+  void probe_lock_slow_paths(Recording& rec) {
+    if (!opts_.target_pid) return;
+    const uint64_t now = monotonic_ns();
+    if (now < next_maps_scan_ns_) return;
+    next_maps_scan_ns_ = now + 100'000'000;
+    auto maps = read_maps(opts_.target_pid);
+    if (!maps.ok()) return;
+    for (const auto& m : *maps) {
+      if (m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos) continue;
+      if (!scanned_modules_.insert(m.path).second) continue;
+      for (const std::string& fn : find_lock_slow_paths(m.path)) {
+        LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = fn.c_str());
+        bpf_link* l = bpf_program__attach_uprobe_opts(skel_->progs.lock_slow_enter, static_cast<pid_t>(opts_.target_pid),
+                                                      m.path.c_str(), 0, &uo);
+        if (!l) {
+          spdlog::debug("futex collector: cannot attach a uprobe to {}:{}: {}", m.path, fn, strerror(errno));
+          rec.losses["futex.lock_slow_path_attach_failed"]++;
+          continue;
+        }
+        slow_path_links_.emplace_back(l);
+        spdlog::debug("futex collector: lock slow path {} in {} probed", fn, m.path);
+      }
+    }
   }
 
   void thin_out() {
@@ -163,6 +198,9 @@ class FutexCollector : public Collector {
   SkeletonPtr<futex_bpf, &futex_bpf__destroy> skel_;
   EventRings rings_;
   Recording* rec_ = nullptr;
+  std::set<std::string> scanned_modules_;
+  std::vector<LinkPtr> slow_path_links_;
+  uint64_t next_maps_scan_ns_ = 0;
   // Wait events kept in memory at most (~100 bytes each in the recording).
   static constexpr size_t kMaxKeptWaits = 200'000;
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits

@@ -9,6 +9,7 @@ struct FutexOptions {
   uint32_t stacks_per_window = 16;        // stack copies per lock per window
   uint64_t window_ns = 100'000'000;       // 100 ms
   bool follow_children = true;
+  uint32_t target_pid = 0;                // where lock libraries' slow paths get uprobes (0: none)
 };
 
 std::unique_ptr<Collector> make_futex_collector(const FutexOptions& opts);

@@ -240,6 +240,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   // fork handler, attached after it, relies on that decision (bpf/sched.bpf.c).
   FutexOptions fo;
   fo.follow_children = opts.follow_children;
+  fo.target_pid = target;
   planned.push_back({make_futex_collector(fo), true});
   if (opts.sched) planned.push_back({make_sched_collector(SchedOptions{}), true});
   LockRateOptions lo;

@@ -19,7 +19,8 @@ const volatile __u32 follow_children = 1;
 
 struct wait_start {
 	__u64 ts;
-	__u64 uaddr;
+	__u64 uaddr;           /* the lock the wait is charged to */
+	__u64 word;            /* the futex word the kernel waits on */
 	__u64 stack_seq;
 	__u64 owner_since_ns;
 	__u64 owner_ip;
@@ -41,6 +42,42 @@ CCPROF_RINGBUF(events, 8 << 20);
 
 /* Stack copies go to their own buffer so a burst of them never crowds out waits. */
 CCPROF_RINGBUF(stack_events, 8 << 20);
+
+/* Locks whose waiters sleep on another futex word: a library's lock slow path (uprobe
+ * at its entry, e.g. absl::Mutex::LockSlowLoop) records per thread the lock it is
+ * acquiring, and the futex waits inside it are charged to that lock. Only contended
+ * acquisitions reach a slow path, so only they trap. No uretprobe clears it: one would
+ * replace the slow path's return address on the stack with the kernel's trampoline,
+ * and the waits' stacks would no longer unwind to the user's call site. Instead a wait
+ * is inside the slow path while its stack is deeper than the slow path's entry and the
+ * return address the slow path was entered with is still in its slot. */
+struct lock_object {
+	__u64 lock;  /* the lock (the slow path's first argument) */
+	__u64 sp;    /* user stack pointer at the slow path's entry: its return address slot */
+	__u64 ret;   /* the return address found there */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CCPROF_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct lock_object);
+} lock_objects SEC(".maps");
+
+/* The last FUTEX_WAKE per word: the waker of a wait is the thread that released the
+ * lock, for every futex-based lock (most have no owner field to read). */
+struct wake_record {
+	__u64 ts;
+	__u32 tid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct futex_addr_key);
+	__type(value, struct wake_record);
+} last_wakes SEC(".maps");
 
 struct futex_counters counters = {};
 __u64 stack_seq_next = 0;
@@ -108,12 +145,27 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 		return 0;
 	__u32 tid = (__u32)id, tgid = id >> 32;
 	__u64 now = bpf_ktime_get_ns();
-	struct wait_start st = { .ts = now, .uaddr = uaddr, .op = op, .val = val, .owner_syscall = -1 };
+	struct wait_start st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val, .owner_syscall = -1 };
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct lock_object *lock = bpf_map_lookup_elem(&lock_objects, &tid);
+	if (lock) {
+		__u64 ret = 0;
+		if (PT_REGS_SP_CORE(regs) < lock->sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)lock->sp) &&
+		    ret == lock->ret) {
+			st.uaddr = lock->lock;
+		} else {
+			bpf_map_delete_elem(&lock_objects, &tid); /* the slow path has returned */
+			lock = NULL;
+		}
+	}
 
 	/* The holder: a PI futex word holds the owner's tid; a glibc pthread_mutex_t keeps
 	 * it in __owner (int at offset 8 on x86-64). Validated against the thread list in
-	 * user space, since a condvar's futex has no owner there. */
-	if (is_pi_cmd(op & 127)) {
+	 * user space, since a condvar's futex has no owner there. A library lock charged
+	 * through lock_objects has no owner field: its waker names the releaser. */
+	if (lock) {
+		st.owner = 0;
+	} else if (is_pi_cmd(op & 127)) {
 		__u32 word = 0;
 		if (!bpf_probe_read_user(&word, sizeof(word), (void *)uaddr))
 			st.owner = word & 0x3fffffff;
@@ -131,7 +183,7 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 			st.owner_ip = ts->user_ip;
 		}
 	}
-	if (take_stack_sample(tgid, uaddr, now))
+	if (take_stack_sample(tgid, st.uaddr, now))
 		st.stack_seq = copy_stack(tid, tgid, now);
 	else
 		__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
@@ -182,6 +234,14 @@ static __always_inline int on_wait_exit(long ret)
 		e->pad = 0;
 		e->owner_since_ns = st->owner_since_ns;
 		e->owner_ip = st->owner_ip;
+		e->word = st->word != st->uaddr ? st->word : 0;
+		e->waker = 0;
+		e->pad2 = 0;
+		struct futex_addr_key wk = { .tgid = tgid, .uaddr = st->word };
+		struct wake_record *w = bpf_map_lookup_elem(&last_wakes, &wk);
+		/* woken (ret 0) after the wait began, by another thread */
+		if (ret == 0 && w && w->ts >= st->ts && w->tid != tid)
+			e->waker = w->tid;
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	}
 	bpf_map_delete_elem(&wait_starts, &tid);
@@ -196,6 +256,25 @@ static __always_inline int on_wake(__u64 uaddr)
 	struct futex_addr_stat *s = get_stat(id >> 32, uaddr);
 	if (s)
 		__sync_fetch_and_add(&s->wakes, 1);
+	struct futex_addr_key k = { .tgid = id >> 32, .uaddr = uaddr };
+	struct wake_record w = { .ts = bpf_ktime_get_ns(), .tid = (__u32)id };
+	bpf_map_update_elem(&last_wakes, &k, &w, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lock_slow_enter, void *lock)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(id))
+		return 0;
+	__u32 tid = (__u32)id;
+	struct lock_object o = { .lock = (__u64)lock, .sp = PT_REGS_SP(ctx) };
+	/* at function entry the return address is at the top of the stack */
+	if (bpf_probe_read_user(&o.ret, sizeof(o.ret), (void *)o.sp))
+		return 0;
+	if (bpf_map_update_elem(&lock_objects, &tid, &o, BPF_ANY))
+		__sync_fetch_and_add(&counters.lock_object_map_full, 1);
 	return 0;
 }
 
@@ -293,6 +372,8 @@ int BPF_PROG(futex_thread_exit, struct task_struct *p)
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	if (!bpf_map_lookup_elem(&ccprof_tgids, &tgid))
 		return 0;
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&lock_objects, &tid); /* a thread that exits inside no slow path */
 	thread_event(p, 1);
 	return 0;
 }

@@ -38,6 +38,12 @@ struct futex_wait_event {
 	__u32 pad;
 	__u64 owner_since_ns;
 	__u64 owner_ip;
+	__u64 word;            /* the futex word the kernel waited on when it is not the lock
+	                        * (uaddr is then the lock object: absl::Mutex's waiters sleep
+	                        * on a per-thread semaphore); 0 = uaddr itself */
+	__u32 waker;           /* the thread whose FUTEX_WAKE on the word ended the wait (it
+	                        * released the lock); 0 = unknown, timed out or interrupted */
+	__u32 pad2;
 };
 
 /* The waiter's user stack at wait start: a ccprof_stack_event of type FUTEX_EV_STACK. */
@@ -61,7 +67,8 @@ struct futex_thread_event {
 	X(stack_copy_failed)        /* first chunk of the stack copy faulted */ \
 	X(addr_map_full)            /* futex_addr_stats had no room: totals incomplete */ \
 	X(start_map_full)           /* wait start could not be recorded: wait lost */ \
-	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */
+	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */ \
+	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */
 struct futex_counters {
 	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
 };

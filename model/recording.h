@@ -78,6 +78,11 @@ struct FutexWait {
   int32_t owner_syscall = -1;
   uint64_t owner_syscall_since_ns = 0;
   uint64_t owner_syscall_ip = 0;  // user IP at the owner's syscall entry
+  // The futex word the kernel waited on when it is not the lock (`uaddr` is then the
+  // lock object, e.g. an absl::Mutex whose waiters sleep on per-thread semaphores).
+  uint64_t word = 0;
+  // The thread whose FUTEX_WAKE ended the wait: it released the lock (0 = unknown).
+  uint32_t waker_tid = 0;
 };
 
 // Exact per-address totals kept in kernel maps (complete even when the ring buffer drops).

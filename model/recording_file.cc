@@ -86,8 +86,10 @@ constexpr size_t kHeaderSize = 8 + 4 + 8 + 4;
 // profile of a busy target is ~20-60 MB; 4 GiB leaves room for hours.
 constexpr uint64_t kMaxRecordingBytes = 4ull << 30;
 
-// A FutexWait as a fixed 72-byte little-endian record (x86-64 only writes and reads it).
-constexpr size_t kPackedWaitSize = 72;
+// A FutexWait as a fixed 84-byte little-endian record (x86-64 only writes and reads it);
+// recordings from before the lock object and waker fields have 72-byte records.
+constexpr size_t kPackedWaitSize = 84;
+constexpr size_t kPackedWaitSizeV1 = 72;
 
 template <typename T>
 void append_le(std::vector<uint8_t>& out, T v) {
@@ -107,21 +109,30 @@ T read_le(const uint8_t*& p) {
 #define CCPROF_PACKED_WAIT_FIELDS(X)                                                                   \
   X(uaddr) X(pid) X(tid) X(op) X(expected) X(owner_tid) X(ret) X(start_ns) X(duration_ns) X(stack) \
   X(owner_syscall) X(owner_syscall_since_ns) X(owner_syscall_ip)
+// Appended after them (absent from 72-byte records).
+#define CCPROF_PACKED_WAIT_FIELDS_V2(X) X(word) X(waker_tid)
 
 #define CCPROF_FIELD_SIZE(f) +sizeof(FutexWait::f)
-static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) == kPackedWaitSize, "packed wait layout changed");
+static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) == kPackedWaitSizeV1, "packed wait layout changed");
+static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_FIELD_SIZE) ==
+                  kPackedWaitSize,
+              "packed wait layout changed");
 #undef CCPROF_FIELD_SIZE
 
 void pack_wait(const FutexWait& w, std::vector<uint8_t>& out) {
 #define CCPROF_PACK(f) append_le(out, w.f);
   CCPROF_PACKED_WAIT_FIELDS(CCPROF_PACK)
+  CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_PACK)
 #undef CCPROF_PACK
 }
 
-FutexWait unpack_wait(const uint8_t* p) {
+FutexWait unpack_wait(const uint8_t* p, size_t record_size) {
   FutexWait w;
 #define CCPROF_UNPACK(f) w.f = read_le<decltype(w.f)>(p);
   CCPROF_PACKED_WAIT_FIELDS(CCPROF_UNPACK)
+  if (record_size == kPackedWaitSize) {
+    CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_UNPACK)
+  }
 #undef CCPROF_UNPACK
   return w;
 }
@@ -172,13 +183,14 @@ Recording from_json_rec(const json& j) {
   if ((rec.has_lockrate = j.contains("lockrate"))) j.at("lockrate").get_to(rec.lockrate);
   if ((rec.has_sched = j.contains("sched"))) j.at("sched").get_to(rec.sched);
   for (const auto& x : rec.sched.long_syscalls) check_stack_index(x.stack, rec, "a sched syscall sample");
-  if (j.at("futex_wait_record_size").get<size_t>() != kPackedWaitSize)
+  const size_t record_size = j.at("futex_wait_record_size").get<size_t>();
+  if (record_size != kPackedWaitSize && record_size != kPackedWaitSizeV1)
     throw std::runtime_error("futex wait records have an unknown size");
   const auto& packed = j.at("futex_waits_packed").get_binary();
-  if (packed.size() % kPackedWaitSize) throw std::runtime_error("futex wait records are cut short");
-  rec.futex_waits.reserve(packed.size() / kPackedWaitSize);
-  for (size_t off = 0; off < packed.size(); off += kPackedWaitSize) {
-    FutexWait fw = unpack_wait(packed.data() + off);
+  if (packed.size() % record_size) throw std::runtime_error("futex wait records are cut short");
+  rec.futex_waits.reserve(packed.size() / record_size);
+  for (size_t off = 0; off < packed.size(); off += record_size) {
+    FutexWait fw = unpack_wait(packed.data() + off, record_size);
     check_stack_index(fw.stack, rec, "a futex wait");
     rec.futex_waits.push_back(fw);
   }

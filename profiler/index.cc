@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "model/pmu_record.h"
 #include "profiler/decode_access.h"
+#include "profiler/lock_libraries.h"
 #include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
@@ -100,7 +101,7 @@ const std::vector<Frame>& Index::frames(int stack_index) const {
         // it is a loss only when no user frame was reached.
         bool user = false;
         for (const auto& f : r.frames)
-          if (!f.loc.in_system_library && !is_system_source(f.loc.file)) user = true;
+          if (!is_library_frame(f.loc)) user = true;
         if (!user) losses["unwind.no_user_frame"]++;
       }
       frames = std::move(r.frames);
@@ -114,18 +115,14 @@ const std::vector<Frame>& Index::frames(int stack_index) const {
 std::vector<const Frame*> Index::user_frames(int stack_index) const {
   std::vector<const Frame*> out;
   for (const Frame& f : frames(stack_index)) {
-    if (f.loc.in_system_library || f.loc.module.empty()) continue;
-    if (!f.loc.file.empty() && is_system_source(f.loc.file)) continue;
-    out.push_back(&f);
+    if (is_user_code(f.loc)) out.push_back(&f);
   }
   return out;
 }
 
 const Frame* Index::user_frame(int stack_index) const {
   for (const Frame& f : frames(stack_index)) {
-    if (f.loc.in_system_library || f.loc.module.empty()) continue;
-    if (!f.loc.file.empty() && is_system_source(f.loc.file)) continue;
-    return &f;
+    if (is_user_code(f.loc)) return &f;
   }
   return nullptr;
 }

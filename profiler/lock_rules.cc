@@ -34,11 +34,20 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
     where += ".";
   }
   std::string owners;
-  if (l.event_waits && l.waits_with_owner >= l.event_waits * th::kOwnerEvidenceMinShare && !l.owners.empty()) {
+  // Wakers exist only for waits that slept and were woken; the others never slept.
+  const uint64_t could_name = l.owner_source == "waker" ? l.woken_waits : l.event_waits;
+  if (could_name && l.waits_with_owner >= could_name * th::kOwnerEvidenceMinShare && !l.owners.empty()) {
     owners = absl::StrFormat(" The lock was held by %d different threads when waits began, so it is shared "
                              "by all of them rather than owned by one.",
                              l.owners.size());
     if (l.owners.size() == 1) owners = " One thread held it for every wait that named an owner.";
+    // A lock without an owner field: the threads that woke its waiters released it.
+    if (l.owner_source == "waker")
+      owners = l.owners.size() == 1
+                   ? " One thread released it to every waiter it woke."
+                   : absl::StrFormat(" %d different threads released it to its waiters (each wait ended with "
+                                     "their FUTEX_WAKE), so it is shared by all of them rather than owned by one.",
+                                     l.owners.size());
   }
   f.explanation = absl::StrFormat(
       "%d threads waited %.3f s in %d futex waits for %s (a %s, %s region%s), %s of their time; the longest "

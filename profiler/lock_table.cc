@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "profiler/data_naming.h"
 #include "profiler/index.h"
+#include "profiler/lock_libraries.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
 
@@ -22,10 +23,11 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
     for (const std::string& fn : f.loc.inline_chain.empty() ? std::vector<std::string>{f.loc.function}
                                                             : f.loc.inline_chain) {
       if (absl::StrContains(fn, "pthread_cond_") || absl::StrContains(fn, "condition_variable") ||
-          absl::StrContains(fn, "__condvar"))
+          absl::StrContains(fn, "__condvar") || absl::StrContains(fn, "Condvar::wait") ||
+          absl::StrContains(fn, "CondVar::Wait"))
         return StackKind::kCondvar;
       if (absl::StrContains(fn, "pthread_rwlock") || absl::StrContains(fn, "shared_mutex") ||
-          absl::StrContains(fn, "rwlock"))
+          absl::StrContains(fn, "rwlock") || absl::StrContains(fn, "RwLock"))
         return StackKind::kRwlock;
       if (absl::StrContains(fn, "sem_wait") || absl::StrContains(fn, "sem_timedwait") ||
           absl::StrContains(fn, "sem_clockwait"))
@@ -33,7 +35,10 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
       if (absl::StrContains(fn, "pthread_mutex_") || absl::StrContains(fn, "lll_lock") ||
           absl::StrContains(fn, "std::mutex") || absl::StrContains(fn, "mutex_lock") ||
           absl::StrContains(fn, "lll_timedlock") ||
-          absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended"))
+          absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended") ||
+          (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")) ||
+          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex>::lock") ||
+          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock"))
         return StackKind::kMutex;
     }
   }
@@ -81,15 +86,32 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     auto& wt = l.waiters[w.tid];
     wt.waits++;
     wt.wait_s += d;
+    bool owner_known = false;
     if (w.owner_tid > 0 && static_cast<uint32_t>(w.owner_tid) != w.tid &&
         known_tids.count(static_cast<uint32_t>(w.owner_tid))) {
       const ThreadInfo* ot = rec.thread(static_cast<uint32_t>(w.owner_tid));
       if (!ot || ot->pid == w.pid) {
         l.owners[static_cast<uint32_t>(w.owner_tid)]++;
         l.waits_with_owner++;
+        owner_known = true;
         if (w.owner_syscall >= 0) l.owner_syscall_wait_s[w.owner_syscall] += d;
       }
     }
+    bool waker_known = false;
+    if (w.waker_tid && w.waker_tid != w.tid && known_tids.count(w.waker_tid)) {
+      const ThreadInfo* wt_info = rec.thread(w.waker_tid);
+      if (!wt_info || wt_info->pid == w.pid) {
+        l.wakers[w.waker_tid]++;
+        l.waits_with_waker++;
+        waker_known = true;
+      }
+    }
+    if (waker_known && owner_known) {
+      l.owner_and_waker++;
+      if (static_cast<uint32_t>(w.owner_tid) == w.waker_tid) l.owner_is_waker++;
+    }
+    if (w.word && w.word != w.uaddr) l.waits_on_other_words++;
+    if (w.ret == 0) l.woken_waits++;
     if (w.expected == 2) val2_by_lock[{w.pid, w.uaddr}]++;
     if (w.stack >= 0) l.stack_indices.push_back(w.stack);
   }
@@ -115,6 +137,9 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       }
       for (auto& [tid, n] : l.owners) n = static_cast<uint64_t>(n * scale_n + 0.5);
       l.waits_with_owner = static_cast<uint64_t>(l.waits_with_owner * scale_n + 0.5);
+      for (auto& [tid, n] : l.wakers) n = static_cast<uint64_t>(n * scale_n + 0.5);
+      l.waits_with_waker = static_cast<uint64_t>(l.waits_with_waker * scale_n + 0.5);
+      l.woken_waits = static_cast<uint64_t>(l.woken_waits * scale_n + 0.5);
       for (auto& [sc, t] : l.owner_syscall_wait_s) t *= scale_s;
       l.event_waits = l.waits;
     }
@@ -154,8 +179,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       // Direct: the frame the user's function called is the lock function itself (not
       // free() taking the allocator's arena lock on the user's behalf).
       size_t ui = static_cast<size_t>(uf - frames.data());
-      if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) &&
-          frames[ui - 1].loc.in_system_library)
+      if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) && is_library_frame(frames[ui - 1].loc))
         it->direct_stacks++;
       else if (ui > 0 && it->via.empty())
         it->via = frames[ui - 1].loc.inline_chain.empty() ? frames[ui - 1].loc.function
@@ -185,6 +209,13 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     } else if (l.event_waits && val2_by_lock[key] >= l.event_waits * kMutexStackShare) {
       l.type = "mutex";
     }
+    // No owner field (Rust std, parking_lot, absl::Mutex): the threads that released
+    // the lock to its waiters held it.
+    if (l.owners.empty() && !l.wakers.empty()) {
+      l.owners = l.wakers;
+      l.waits_with_owner = l.waits_with_waker;
+      l.owner_source = "waker";
+    }
     for (const auto& [tid, w] : l.waiters) l.waiter_thread_s += ctx.thread_lifetime_s(tid);
     out.push_back(std::move(l));
   }
@@ -204,6 +235,10 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
   for (const auto& [tid, n] : l.owners) owners.push_back({{"tid", tid}, {"comm", threads.comm(tid)}, {"seen", n}});
   std::sort(owners.begin(), owners.end(),
             [](const auto& a, const auto& b) { return a["seen"].template get<uint64_t>() > b["seen"].template get<uint64_t>(); });
+  nlohmann::json wakers = nlohmann::json::array();
+  for (const auto& [tid, n] : l.wakers) wakers.push_back({{"tid", tid}, {"comm", threads.comm(tid)}, {"woke", n}});
+  std::sort(wakers.begin(), wakers.end(),
+            [](const auto& a, const auto& b) { return a["woke"].template get<uint64_t>() > b["woke"].template get<uint64_t>(); });
   nlohmann::json sites = nlohmann::json::array();
   for (const auto& s : l.sites)
     sites.push_back(place_json(s.loc, {{"wait_s", s.est_wait_s}, {"share", s.share}, {"stacks", s.stacks}}));
@@ -222,6 +257,13 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
           {"waiters", waiters},
           {"owners", owners},
           {"waits_with_owner", l.waits_with_owner},
+          {"owner_source", l.owner_source},
+          {"wakers", wakers},
+          {"waits_with_waker", l.waits_with_waker},
+          {"owner_and_waker", l.owner_and_waker},
+          {"owner_is_waker", l.owner_is_waker},
+          {"waits_on_other_words", l.waits_on_other_words},
+          {"woken_waits", l.woken_waits},
           {"sites", sites},
           {"stacks_sampled", l.stack_indices.size()},
           {"stacks_unwound", l.unwound_stacks}};

@@ -40,6 +40,15 @@ struct LockInfo {
   std::map<uint32_t, Waiter> waiters;        // from the wait events
   std::map<uint32_t, uint64_t> owners;       // valid owner tid -> waits that saw it
   uint64_t waits_with_owner = 0;
+  // The threads whose FUTEX_WAKE ended a wait: they released the lock. Every futex lock
+  // has them; `owners` falls back to them when the lock has no owner field (Rust std,
+  // parking_lot, absl::Mutex): owner_source says which one `owners` holds.
+  std::map<uint32_t, uint64_t> wakers;
+  uint64_t waits_with_waker = 0;
+  std::string owner_source = "owner field";  // "owner field" (glibc __owner, PI word) | "waker"
+  uint64_t owner_and_waker = 0, owner_is_waker = 0;  // waits naming both, and those where they agree
+  uint64_t woken_waits = 0;  // wait events that slept and were woken (ret 0); the others never slept
+  uint64_t waits_on_other_words = 0;  // waits charged to this lock while sleeping on another futex word
   uint64_t event_waits = 0;                  // wait events received (<= waits when some dropped)
   std::map<int32_t, double> owner_syscall_wait_s;  // owner's syscall -> wait time it explains
   std::vector<LockSite> sites;               // by est_wait_s, descending

@@ -11,6 +11,7 @@
 #include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
+#include "profiler/lock_libraries.h"
 #include "profiler/catalog.h"
 #include "profiler/lock_table.h"
 #include "profiler/rule.h"
@@ -157,9 +158,14 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
       }
       if (static_cast<int>(word_by_tid.size()) < th::kHotAtomicMinThreads) continue;
       bool in_user_code = false;
-      for (const auto& [ip, ic] : o.instructions)
-        if (is_locked(ic.kind) && !env.code(line.pid, ip).in_system_library) in_user_code = true;
-      if (!in_user_code) continue;  // a lock's own word inside libc: the lock rules' business
+      for (const auto& [ip, ic] : o.instructions) {
+        if (!is_locked(ic.kind)) continue;
+        const CodeLocation& c = env.code(line.pid, ip);
+        if (!c.in_system_library && !is_lock_library_code(c)) in_user_code = true;
+      }
+      // A lock's own word (glibc's, absl::Mutex's CAS, an inlined Rust or TBB lock):
+      // the lock rules' business, never a lock-free loop of the program's.
+      if (!in_user_code) continue;
       uint64_t word = 0, all = 0;
       for (const auto& [tid, n] : word_by_tid) {
         word += n;

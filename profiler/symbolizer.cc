@@ -1,6 +1,5 @@
 #include "profiler/symbolizer.h"
 
-#include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -17,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "profiler/debuginfo_lookup.h"
+#include "profiler/demangle.h"
 #include "profiler/libdw_error.h"
+#include "profiler/lock_libraries.h"
 #include "model/printable.h"
 #include "model/untrusted_input.h"
 #include "spdlog/spdlog.h"
@@ -34,21 +35,6 @@ const Dwfl_Callbacks kOfflineCallbacks = {
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &g_debuginfo_path,
 };
-
-std::string demangle(const char* name) {
-  if (!name) return "";
-  // Only mangled names: __cxa_demangle also decodes bare type codes, so a C function
-  // named `w` would come back as `wchar_t` and one named `i` as `int`.
-  if (strncmp(name, "_Z", 2) != 0) return name;
-  int status = 0;
-  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status == 0 && d) {
-    std::string s(d);
-    free(d);
-    return s;
-  }
-  return name;
-}
 
 std::string basename_of(const std::string& p) {
   auto i = p.rfind('/');
@@ -89,6 +75,38 @@ std::string die_function_name(Dwarf_Die* die) {
   return "";
 }
 
+// The innermost subprogram, inlined subroutine or lexical block DIE of `parent` that
+// covers `pc`, searching through namespaces and types (Rust nests functions in them).
+// The fallback for dwarf_getscopes, which in elfutils 0.188 stops at the first DIE of a
+// Rust CU it cannot read an address from ("no address value") and finds nothing.
+bool find_innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out, int depth = 0) {
+  Dwarf_Die c;
+  if (depth > 64 || dwarf_child(parent, &c) != 0) return false;
+  do {
+    switch (dwarf_tag(&c)) {
+      case DW_TAG_subprogram:
+      case DW_TAG_inlined_subroutine:
+      case DW_TAG_lexical_block:
+        if (dwarf_haspc(&c, pc) > 0) {
+          *out = c;
+          find_innermost_scope(&c, pc, out, depth + 1);
+          return true;
+        }
+        break;
+      case DW_TAG_namespace:
+      case DW_TAG_structure_type:
+      case DW_TAG_class_type:
+      case DW_TAG_union_type:
+      case DW_TAG_enumeration_type:
+        if (find_innermost_scope(&c, pc, out, depth + 1)) return true;
+        break;
+      default:
+        break;
+    }
+  } while (dwarf_siblingof(&c, &c) == 0);
+  return false;
+}
+
 }  // namespace
 
 SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share, uint64_t address) {
@@ -112,21 +130,9 @@ SourceLocation file_location(std::string file, std::string function, std::string
   return s;
 }
 
-bool is_system_object(const std::string& path) {
-  std::string b = basename_of(path);
-  static const char* kPrefixes[] = {"libc.so", "libc-", "libpthread", "libstdc++", "ld-linux", "libgcc_s",
-                                    "libm.so", "libpython", "libdl.so", "librt.so", "libc++"};
-  for (const char* p : kPrefixes)
-    if (absl::StartsWith(b, p)) return true;
-  return false;
-}
+bool is_system_object(const std::string& path) { return library_of_module(path) != nullptr; }
 
-bool is_system_source(const std::string& file) {
-  return absl::StartsWith(file, "/usr/include/") || absl::StartsWith(file, "/usr/lib/gcc/") ||
-         absl::StrContains(file, "/c++/") || absl::StartsWith(file, "./nptl/") ||
-         absl::StartsWith(file, "../sysdeps/") || absl::StartsWith(file, "./nptl") ||
-         absl::StartsWith(file, "../nptl/");
-}
+bool is_system_source(const std::string& file) { return library_of_source(file) != nullptr; }
 
 // elfutils' default search path for separate debug files (next to the binary, in
 // .debug/ beside it, and /usr/lib/debug, each also by build ID under .build-id/),
@@ -264,6 +270,8 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
       Dwarf_Die innermost;
       if (dwarf_offdie(dwarf_cu_getdwarf(cudie->cu), dwarf_dieoffset(&outer_scopes[0]), &innermost))
         n = dwarf_getscopes_die(&innermost, &scopes);
+    } else if (Dwarf_Die innermost; find_innermost_scope(cudie, pc - bias, &innermost)) {
+      n = dwarf_getscopes_die(&innermost, &scopes);
     }
     free(outer_scopes);
     Dwarf_Files* files = nullptr;

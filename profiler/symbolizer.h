@@ -94,9 +94,11 @@ SourceLocation to_source_location(const CodeLocation& loc, std::string role, dou
 SourceLocation file_location(std::string file, std::string function, std::string role, double share = 0);
 
 // Whether a path is a system library whose frames are skipped when looking for the
-// user's call site (libc, libpthread, libstdc++, ld.so, libgcc, libpython).
+// user's call site (libc, libstdc++, libabsl_*, libtbb, ld.so, libgcc, libpython: the
+// list is profiler/lock_libraries.cc).
 bool is_system_object(const std::string& path);
-// Whether a source file is a system header (/usr/include/...), skipped likewise.
+// Whether a source file is a library's (/usr/include/..., Rust std's locks, a cargo
+// registry's parking_lot), skipped likewise.
 bool is_system_source(const std::string& file);
 
 }  // namespace ccprof::profiler

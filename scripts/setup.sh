@@ -5,11 +5,12 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config git
   clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev
-  libdw-dev libpfm4-dev libzydis-dev libzycore-dev
+  libdw-dev libpfm4-dev libzydis-dev libzycore-dev libiberty-dev
   libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 linux-perf chromium procps
   libprotobuf-dev protobuf-compiler golang-go prometheus
+  rustc cargo librust-parking-lot-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

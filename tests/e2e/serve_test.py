@@ -95,7 +95,7 @@ class Serve(unittest.TestCase):
 
     def test_serves_metrics_findings_and_pprof_and_follows_a_restart(self):
         w = self.start_workload(10)  # long enough for every check below to run while it does
-        wait_key = f'ccprof_lock_wait_seconds_total{{lock="g_table_mutex",site="count_word_shared (s01_lock_contention.cc:38)"}}'
+        wait_key = f'ccprof_lock_wait_seconds_total{{lock="g_table_mutex",site="count_word_shared (s01_lock_contention.cc:27)"}}'
         m = self.wait_for(lambda m: m.get("ccprof_windows_total", 0) >= 2, "two windows")
         self.assertEqual(m["ccprof_target_up"], 1)
         self.assertIn(wait_key, m, sorted(m))

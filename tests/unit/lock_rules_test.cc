@@ -65,6 +65,48 @@ TEST(LockRules, ContendedMutexRaisesLockContentionWithItsNumbers) {
   EXPECT_NE(f.explanation.find("25%"), std::string::npos) << f.explanation;
 }
 
+// A lock without an owner field (Rust std, parking_lot, absl::Mutex): no __owner, but
+// each woken wait names the thread whose FUTEX_WAKE ended it; those released the lock.
+TEST(LockRules, LockWithoutOwnerFieldIsHeldByItsWakers) {
+  Recording r = contention(4, 0.5, 200);
+  for (size_t i = 0; i < r.futex_waits.size(); ++i) {
+    FutexWait& w = r.futex_waits[i];
+    w.waker_tid = static_cast<uint32_t>(w.owner_tid);
+    w.owner_tid = 0;
+    w.word = 0x9000 + 64 * (w.tid - 100);  // each waiter sleeps on its own word
+    w.ret = i % 2 ? 0 : -11;                // half never slept (EAGAIN): no waker
+    if (w.ret) w.waker_tid = 0;
+  }
+  Analysis a = analyze(r);
+  ASSERT_EQ(a.findings.size(), 1u);
+  const Finding& f = a.findings[0];
+  const auto& lock = f.evidence["lock"];
+  EXPECT_EQ(lock["owner_source"], "waker");
+  EXPECT_EQ(lock["owners"].size(), 4u);
+  EXPECT_EQ(lock["wakers"].size(), 4u);
+  EXPECT_EQ(lock["woken_waits"], 400);
+  EXPECT_EQ(lock["waits_with_waker"], 400);
+  EXPECT_EQ(lock["waits_on_other_words"], 800);
+  EXPECT_NE(f.explanation.find("4 different threads released it"), std::string::npos) << f.explanation;
+}
+
+// Where both exist (glibc), the owner field stays the evidence and the agreement of
+// the two is counted: each wait here was woken by the thread that held the lock.
+TEST(LockRules, OwnerFieldAndWakerAreComparedPerWait) {
+  Recording r = contention(4, 0.5, 200);
+  for (size_t i = 0; i < r.futex_waits.size(); ++i) {
+    FutexWait& w = r.futex_waits[i];
+    w.waker_tid = i % 4 ? static_cast<uint32_t>(w.owner_tid) : w.tid;  // every 4th: itself, not valid
+    if (i % 4 == 1) w.waker_tid = 100 + (w.tid - 100 + 2) % 4;          // another thread released it
+  }
+  Analysis a = analyze(r);
+  ASSERT_EQ(a.findings.size(), 1u);
+  const auto& lock = a.findings[0].evidence["lock"];
+  EXPECT_EQ(lock["owner_source"], "owner field");
+  EXPECT_EQ(lock["owner_and_waker"], 600);
+  EXPECT_EQ(lock["owner_is_waker"], 400);
+}
+
 TEST(LockRules, SmallWaitShareDoesNotFire) {
   // 4 threads x 0.01 s of 2 s = 0.5%: below kLockContentionMinShare.
   Analysis a = analyze(contention(4, 0.01, 50));

@@ -117,6 +117,38 @@ TEST(MemoryRules, ACheaperCompareExchangeLoopIsStillACasLoop) {
   EXPECT_TRUE(cacheline_findings(few, env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}})).empty());
 }
 
+// The same compare-and-swap loop, but in a lock library's code: absl::Mutex::Lock's
+// spinning in libabsl_synchronization, or std's Mutex::lock inlined into a Rust
+// function. That is lock acquisition (the lock rules' business), never a storm.
+TEST(MemoryRules, ALockLibrarysCompareExchangeIsNotACasRetryStorm) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 4; ++i) {
+    add(t, 100 + i, kLine + 16, AccessKind::kRead, 20, 0x401030);
+    add(t, 100 + i, kLine + 16, AccessKind::kCas, 40, 0x401038);
+  }
+  auto env = env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}});
+  env.code = [](uint32_t, uint64_t) {
+    CodeLocation c;
+    c.function = "absl::debian3::Mutex::Lock";
+    c.inline_chain = {c.function};
+    c.module = "/usr/lib/x86_64-linux-gnu/libabsl_synchronization.so.20220623.0.0";
+    return c;
+  };
+  EXPECT_TRUE(cacheline_findings(t, env).empty());
+  env.code = [](uint32_t, uint64_t) {
+    CodeLocation c;
+    c.module = "/work/build/workloads/s01-rust-std-mutex";
+    c.inline_levels = {{"core::sync::atomic::AtomicU32::compare_exchange", "/rustc/x/library/core/src/sync/atomic.rs", 1},
+                       {"std::sys::unix::locks::futex::Mutex::lock", "/rustc/x/library/std/src/sys/unix/locks/futex.rs", 2},
+                       {"s01_rust_std_mutex::count_word_shared", "/work/tests/workloads/rust/src/bin/s.rs", 3}};
+    for (const auto& lv : c.inline_levels) c.inline_chain.push_back(lv.function);
+    c.function = "s01_rust_std_mutex::count_word_shared";
+    c.file = "/work/tests/workloads/rust/src/bin/s.rs";
+    return c;
+  };
+  EXPECT_TRUE(cacheline_findings(t, env).empty());
+}
+
 TEST(MemoryRules, AMutexWordIsNotAHotAtomic) {
   CacheLineTable t;
   for (uint32_t i = 0; i < 3; ++i) add(t, 100 + i, kLine, AccessKind::kCas, 60, 0x401020);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common.h"
+#include "word_counting.h"
 
 using namespace ccprof::workloads;
 
@@ -19,19 +20,7 @@ using WordCounts = std::unordered_map<std::string, int64_t>;
 
 std::mutex g_table_mutex;
 WordCounts g_word_counts;  // guarded by g_table_mutex
-std::vector<std::string> g_vocabulary;
-
-static void build_vocabulary() {
-  const char* syllables[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po"};
-  for (int i = 0; i < 512; ++i) {
-    std::string word;
-    for (int n = i; ; n /= 8) {
-      word += syllables[n % 8];
-      if (n < 8) break;
-    }
-    g_vocabulary.push_back(word);
-  }
-}
+const std::vector<std::string> g_vocabulary = make_vocabulary();
 
 // bad: one lock acquisition of the global table per word.
 __attribute__((noinline)) void count_word_shared(const std::string& word) {
@@ -49,7 +38,7 @@ __attribute__((noinline)) void merge_counts(const WordCounts& local) {
   for (const auto& [word, count] : local) g_word_counts[word] += count;
 }
 
-static void count_words(const Options& options, int thread_index, int64_t* words_counted) {
+static int64_t count_words(const Options& options, int thread_index) {
   XorShift64 rng(thread_index + 1);
   WordCounts local;
   int64_t counted = 0;
@@ -64,27 +53,18 @@ static void count_words(const Options& options, int thread_index, int64_t* words
     counted += 256;
   }
   if (!options.bad()) merge_counts(local);
-  *words_counted = counted;
+  return counted;
 }
 
 int main(int argc, char** argv) {
   Options options = parse_options(argc, argv, 4);
-  build_vocabulary();
-  std::vector<int64_t> counted(options.threads);
-  std::vector<std::thread> threads;
-  auto start = Clock::now();
-  for (int i = 0; i < options.threads; ++i)
-    threads.emplace_back(count_words, std::cref(options), i, &counted[i]);
-  run_for(options);
-  for (auto& t : threads) t.join();
-  double elapsed = seconds_since(start);
-
-  int64_t total = 0, in_table = 0;
-  for (int64_t c : counted) total += c;
+  CountingRun run = run_counting_threads(options, [&](int i) { return count_words(options, i); });
+  const int64_t total = run.counted;
+  int64_t in_table = 0;
   for (const auto& [word, count] : g_word_counts) in_table += count;
   std::printf("variant=%s threads=%d distinct_words=%zu counted=%lld consistent=%s\n",
               options.variant_name(), options.threads, g_word_counts.size(),
               static_cast<long long>(total), total == in_table ? "yes" : "no");
-  print_throughput(static_cast<double>(total), "words", elapsed);
+  print_throughput(static_cast<double>(total), "words", run.elapsed_s);
   return total == in_table ? 0 : 1;
 }

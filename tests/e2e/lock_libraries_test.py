@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Locks beyond glibc's, end to end (issue 17): usage: lock_libraries_test.py BUILD_DIR.
+Needs root (BPF); exits 77 (skip) otherwise.
+
+- glibc: with two threads, the thread that held the mutex when a wait began (__owner)
+  is the one whose FUTEX_WAKE ended it, so the two owner evidences must agree.
+- absl::Mutex: its waiters sleep on per-thread semaphores; the waits inside its slow path
+  are charged to the mutex (g_table_mu), its owners are the wakers, and its spinning in
+  absl::Mutex::Lock is never a cas-retry-storm.
+- Rust std::sync::Mutex and parking_lot (when built): the lock's site is the workload's
+  line, names are demangled (v0), owners come from the wakers, parking_lot's waits on
+  per-thread words are charged to its RawMutex."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+CCPROF = os.path.join(BUILD, "ccprof")
+WORKLOADS = os.path.join(BUILD, "workloads")
+# Measured: 102 of 102 waits agreed (2 threads, busy 2-CPU VM). Below 90% something
+# attributes owners or wakers to the wrong thread.
+MIN_AGREEMENT = 0.9
+
+
+def profile(workload, *args):
+    out = tempfile.mkdtemp(prefix="ccprof-locklib-")
+    p = subprocess.run([CCPROF, "run", "-o", out, "--", os.path.join(WORKLOADS, workload), *args],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=180)
+    if p.returncode != 0:
+        raise AssertionError(f"ccprof run {workload} exited {p.returncode}: {p.stderr[-500:]}")
+    with open(os.path.join(out, "findings.json")) as f:
+        return json.load(f)
+
+
+def lock_named(doc, name):
+    locks = [l for l in doc["locks"] if l["name"] == name]
+    if not locks:
+        raise AssertionError(f"no lock {name} in {[l['name'] or l['address'] for l in doc['locks'][:5]]}")
+    return locks[0]
+
+
+class LockLibraries(unittest.TestCase):
+    def test_glibc_owner_field_and_waker_agree(self):
+        doc = profile("s01-lock-contention", "--variant=bad", "--seconds=1", "--threads=2")
+        l = lock_named(doc, "g_table_mutex")
+        self.assertEqual(l["owner_source"], "owner field")
+        self.assertGreaterEqual(l["owner_and_waker"], 20, l)
+        self.assertGreaterEqual(l["owner_is_waker"] / l["owner_and_waker"], MIN_AGREEMENT, l)
+
+    def test_absl_mutex_waits_are_charged_to_the_mutex(self):
+        doc = profile("s01-absl-mutex", "--variant=bad", "--seconds=1.5")
+        kinds = [f["kind"] for f in doc["findings"]]
+        self.assertNotIn("cas-retry-storm", kinds)
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, kinds)
+        l = lc[0]["evidence"]["lock"]
+        self.assertEqual(l["name"], "g_table_mu")
+        self.assertEqual(l["type"], "mutex")
+        # every sampled wait slept on a per-thread semaphore, not on the mutex word
+        self.assertGreater(l["waits_on_other_words"], 0)
+        self.assertEqual(l["owner_source"], "waker")
+        self.assertGreaterEqual(len(l["owners"]), 2, l["owners"])
+        loc = lc[0]["locations"][0]
+        self.assertEqual(os.path.basename(loc["file"]), "s01_absl_mutex.cc")
+        self.assertEqual(loc["function"], "count_word_shared")
+
+    def rust(self, workload, fn):
+        """The most-waited lock of a Rust workload's bad variant. Not the finding's kind:
+        see the matrix's note on the Rust workloads (LIBRARY_GAPS)."""
+        if not os.path.exists(os.path.join(WORKLOADS, workload)):
+            self.skipTest(f"{workload} not built (Debian's rustc/cargo missing)")
+        doc = profile(workload, "--variant=bad", "--seconds=1.5")
+        self.assertNotIn("cas-retry-storm", [f["kind"] for f in doc["findings"]])
+        l = doc["locks"][0]
+        site = l["sites"][0]
+        self.assertTrue(site["file"].endswith(".rs") and "tests/workloads/rust/" in site["file"], site)
+        # v0-mangled workload symbols, demangled; the line is the lock() call, not std's
+        self.assertEqual(site["function"], fn)
+        with open(site["file"]) as f:
+            self.assertIn("PROBLEM", f.read().splitlines()[site["line"] - 1], site)
+        self.assertEqual(l["type"], "mutex")
+        self.assertEqual(l["owner_source"], "waker")
+        self.assertGreaterEqual(len(l["owners"]), 2, l["owners"])
+        return l
+
+    def test_rust_std_mutex(self):
+        l = self.rust("s01-rust-std-mutex", "s01_rust_std_mutex::count_word_shared")
+        self.assertEqual(l["waits_on_other_words"], 0)  # std's futex is the lock word itself
+
+    def test_rust_parking_lot(self):
+        l = self.rust("s01-rust-parking-lot", "s01_rust_parking_lot::count_word_shared")
+        # parking_lot parks on per-thread words: charged to the RawMutex by its lock_slow
+        self.assertGreater(l["waits_on_other_words"], 0)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("lock_libraries_test: skipped: needs root to load BPF programs")
+        sys.exit(77)
+    unittest.main()

@@ -1,0 +1,168 @@
+//! The scenario workloads' shared command line and output, as tests/workloads/common.h
+//! for the C++ ones: --variant=bad|fixed (default bad), --seconds=N (default 2),
+//! --threads=N (default 4); ends with one line "throughput=<number> <unit>/s". A bad
+//! argument prints one line to stderr and exits with status 2.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub bad: bool,
+    pub seconds: f64,
+    pub threads: usize,
+}
+
+impl Options {
+    pub fn variant_name(&self) -> &'static str {
+        if self.bad { "bad" } else { "fixed" }
+    }
+}
+
+fn usage_error(program: &str, message: &str) -> ! {
+    eprintln!("{}: {} (usage: --variant=bad|fixed --seconds=N --threads=N)", program, message);
+    std::process::exit(2);
+}
+
+pub fn parse_options() -> Options {
+    let mut o = Options { bad: true, seconds: 2.0, threads: 4 };
+    let args: Vec<String> = std::env::args().collect();
+    let program = args.first().cloned().unwrap_or_else(|| "workload".into());
+    for arg in &args[1..] {
+        if let Some(v) = arg.strip_prefix("--variant=") {
+            match v {
+                "bad" => o.bad = true,
+                "fixed" => o.bad = false,
+                _ => usage_error(&program, &format!("--variant must be bad or fixed, not '{}'", v)),
+            }
+        } else if let Some(v) = arg.strip_prefix("--seconds=") {
+            match v.parse::<f64>() {
+                Ok(s) if s > 0.0 && s <= 3600.0 => o.seconds = s,
+                _ => usage_error(&program, &format!("--seconds must be a number in (0, 3600], not '{}'", v)),
+            }
+        } else if let Some(v) = arg.strip_prefix("--threads=") {
+            match v.parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => o.threads = n,
+                _ => usage_error(&program, &format!("--threads must be an integer in [1, 256], not '{}'", v)),
+            }
+        } else {
+            usage_error(&program, &format!("unknown argument '{}'", arg));
+        }
+    }
+    o
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Sleeps for the run's duration, then tells the workers to stop.
+pub fn run_for(o: &Options) {
+    std::thread::sleep(Duration::from_secs_f64(o.seconds));
+    STOP.store(true, Ordering::Relaxed);
+}
+
+pub fn print_throughput(count: f64, unit: &str, start: Instant) {
+    let s = start.elapsed().as_secs_f64();
+    println!("throughput={:.1} {}/s", if s > 0.0 { count / s } else { 0.0 }, unit);
+}
+
+/// A small, fast, deterministic per-thread random number generator.
+pub struct XorShift64(u64);
+
+impl XorShift64 {
+    pub fn new(seed: u64) -> Self {
+        XorShift64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The same 512-word vocabulary as the C++ scenario 1 workload.
+pub fn vocabulary() -> Vec<String> {
+    let syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po"];
+    (0..512usize)
+        .map(|i| {
+            let mut word = String::new();
+            let mut n = i;
+            loop {
+                word += syllables[n % 8];
+                if n < 8 {
+                    break;
+                }
+                n /= 8;
+            }
+            word
+        })
+        .collect()
+}
+
+pub const SHARDS: usize = 64;
+
+/// Word -> count, the map of scenario 1.
+pub type WordCounts = HashMap<String, u64>;
+
+/// Counts one word; allocates only for a word's first count.
+pub fn bump(counts: &mut WordCounts, word: &str) {
+    match counts.get_mut(word) {
+        Some(c) => *c += 1,
+        None => {
+            counts.insert(word.to_string(), 1);
+        }
+    }
+}
+
+/// What a scenario 1 workload supplies: its lock type around a WordCounts and the two
+/// ways of counting a word (each workload's own functions, so that the lock call sits
+/// on its own source line).
+pub struct WordCountLocks<L> {
+    pub new_lock: fn() -> L,
+    pub count_shared: fn(&L, &str),
+    pub count_sharded: fn(&[L], &str, usize),
+    pub total: fn(&L) -> u64,
+}
+
+/// Scenario 1's driver: `o.threads` threads count random words of the vocabulary into
+/// one locked map (bad) or into SHARDS locked maps (fixed) until --seconds pass, then
+/// check the counts and print the throughput. Exits 1 when counts were lost.
+pub fn run_word_count<L: Send + Sync + 'static>(o: &Options, locks: WordCountLocks<L>) -> ! {
+    let vocabulary = Arc::new(vocabulary());
+    let table = Arc::new((locks.new_lock)());
+    let shards: Arc<Vec<L>> = Arc::new((0..SHARDS).map(|_| (locks.new_lock)()).collect());
+    let start = Instant::now();
+    let (bad, count_shared, count_sharded) = (o.bad, locks.count_shared, locks.count_sharded);
+    let workers: Vec<_> = (0..o.threads)
+        .map(|i| {
+            let (vocabulary, table, shards) = (vocabulary.clone(), table.clone(), shards.clone());
+            std::thread::spawn(move || {
+                let mut rng = XorShift64::new(i as u64 + 1);
+                let mut counted = 0u64;
+                while !stop_requested() {
+                    for _ in 0..256 {
+                        let w = (rng.next() % vocabulary.len() as u64) as usize;
+                        if bad {
+                            count_shared(&table, &vocabulary[w]);
+                        } else {
+                            count_sharded(&shards, &vocabulary[w], w);
+                        }
+                    }
+                    counted += 256;
+                }
+                counted
+            })
+        })
+        .collect();
+    run_for(o);
+    let total: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let in_table: u64 = (locks.total)(&table) + shards.iter().map(locks.total).sum::<u64>();
+    println!("variant={} threads={} counted={} consistent={}", o.variant_name(), o.threads, total,
+             if total == in_table { "yes" } else { "no" });
+    print_throughput(total as f64, "words", start);
+    std::process::exit(if total == in_table { 0 } else { 1 });
+}
