@@ -34,6 +34,10 @@ class AddressYield {
   static uint64_t touching_memory(uint64_t samples, const std::map<std::string, uint64_t>& no_address);
 
   std::map<std::string, uint64_t> recovered;  // over all modules
+  // Accesses made inside a standard-library function compiled into the program (an
+  // out-of-line std::atomic member at -O0) and sited at its caller in the program's
+  // own code, found through the frame-pointer chain in the sample's stack windows.
+  uint64_t sited_at_caller = 0;
  private:
   std::map<std::string, Module> modules_;
 };

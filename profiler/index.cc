@@ -1,6 +1,8 @@
 #include "profiler/index.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "model/pmu_record.h"
@@ -156,6 +158,47 @@ const LockInfo* Index::lock(uint32_t pid, uint64_t uaddr) const {
 namespace {
 
 // Decodes every memory sample into a data access and builds the cache-line table.
+// The code of a standard-library header compiled into the program itself: at -O0 a
+// std::atomic member (compare_exchange_weak, fetch_add) is an out-of-line function
+// whose source is <atomic>, and an access there means nothing to the user until it
+// names the caller. Lock libraries are not: their own code is lock acquisition.
+bool in_header_library_code(const CodeLocation& loc) {
+  return !loc.in_system_library && !loc.file.empty() && is_library_frame(loc) && !is_lock_library_code(loc);
+}
+
+// The 8 bytes at `addr` from the sample's stack windows, if they hold them.
+std::optional<uint64_t> stack_word(const model::MemorySample& m, uint64_t addr) {
+  for (const auto& w : m.stack_windows)
+    if (addr >= w.addr && addr + 8 <= w.addr + w.bytes.size()) {
+      uint64_t v = 0;
+      std::memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
+      return v;
+    }
+  return std::nullopt;
+}
+
+// When the access at `ip` is inside header library code, the call instruction in the
+// program's own code that (through at most a few header frames) led there, following
+// the frame-pointer chain that -O0 code keeps; 0 when `ip` is not such code or the
+// chain leaves the sample's stack windows.
+uint64_t caller_in_program(Symbolizer& sym, uint64_t ip, const model::MemorySample& m) {
+  if (!in_header_library_code(sym.code(ip))) return 0;
+  uint64_t bp = m.regs[kRbp];
+  const uint64_t sp = m.regs[kRsp];
+  for (int depth = 0; depth < 4; ++depth) {
+    if (bp < sp || bp - sp > 4096) return 0;  // not a frame pointer of this stack
+    const auto ret = stack_word(m, bp + 8), saved_bp = stack_word(m, bp);
+    if (!ret || *ret == 0) return 0;
+    const uint64_t call = *ret - 1;
+    const CodeLocation& c = sym.code(call);
+    if (c.function.empty()) return 0;
+    if (!in_header_library_code(c)) return is_user_code(c) ? call : 0;
+    if (!saved_bp || *saved_bp <= bp) return 0;
+    bp = *saved_bp;
+  }
+  return 0;
+}
+
 void index_memory(Index& idx) {
   const Recording& rec = idx.rec;
   MemoryIndex& mem = idx.memory;
@@ -217,6 +260,10 @@ void index_memory(Index& idx) {
       a.data_addr = r.access->data_addr;
       a.size = r.access->size;
       a.kind = r.access->kind;
+      if (const uint64_t call = caller_in_program(*sym, a.insn_addr, m)) {
+        a.insn_addr = call;
+        ++mem.yield.sited_at_caller;
+      }
       const uint64_t sp = m.regs[kRsp];
       if (r.access->fs_relative ||
           (a.data_addr + 128 >= sp && a.data_addr < sp + thresholds::kStackWindowBytes)) {

@@ -99,6 +99,7 @@ void memory_tables(const Index& index, json& tables) {
   tables["memory"]["samples_touching_memory"] = touching;
   tables["memory"]["memory_address_yield"] = touching ? static_cast<double>(mem.with_address) / touching : 0.0;
   tables["memory"]["recovered"] = mem.yield.recovered;
+  tables["memory"]["sited_at_caller"] = mem.yield.sited_at_caller;
   tables["memory"]["by_module"] = mem.yield.modules_json();
   const MemoryRuleEnv env = memory_rule_env(index);
   json lines = json::array();

@@ -74,9 +74,6 @@ VARIANT_MODES = ["O0", "O3", "stripped-debug", "stripped"]
 KNOWN_GAPS = {
     (2, "O0", "bad"): "at -O0 route_request() is not inlined into the lock-holding function, and memory "
                       "samples carry no call stack, so its reads are not seen as inside the critical section",
-    (11, "O0", "bad"): "raised as cas-retry-storm, but at -O0 std::atomic::compare_exchange_weak is an "
-                       "out-of-line function in libstdc++'s header, and memory samples carry no call stack to "
-                       "reach the workload's caller: the location is <atomic>, not the workload's line",
 }
 
 
