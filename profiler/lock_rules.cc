@@ -47,6 +47,7 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
       l.waiters.size(), l.total_wait_s, l.waits, name, l.type, l.data.region,
       l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
       where, owners);
+  add_hold_evidence(f, ctx, l.pid, l.uaddr);
   // A lock the allocator takes inside malloc()/free() on the program's behalf.
   std::string via;
   for (const auto& s : l.sites)
@@ -175,6 +176,7 @@ std::vector<Finding> lock_contention(const Index& index) {
 std::vector<std::unique_ptr<Rule>> lock_rule_family() {
   std::vector<std::unique_ptr<Rule>> rules;
   rules.push_back(make_rule({"lock-contention"}, &lock_contention));
+  rules.push_back(make_rule({"lock-order-inversion"}, &lock_order_inversions));
   return rules;
 }
 

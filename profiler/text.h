@@ -22,6 +22,8 @@ std::string site_text(const CodeLocation& loc);
 bool same_site(const CodeLocation& a, const CodeLocation& b);
 // 11300000 -> "11.3M", 950 -> "950", 0.52 -> "0.52"; "-" when not finite.
 std::string si_number(double x);
+// 4e-5 -> "40 µs", 0.0031 -> "3.1 ms", 8.5e-7 -> "850 ns", 1.24 -> "1.24 s"
+std::string duration_text(double seconds);
 // "1 thread", "4 threads"
 std::string count_of(uint64_t n, const std::string& singular, const std::string& plural);
 
