@@ -53,7 +53,10 @@ class LockRateCollector : public Collector {
     skel_->bss->generation++;
     // The programs count nothing until window_start_ns is set, after every probe is
     // attached (bpf/lockrate.bpf.c).
-    for (const Probe& p : hold_probes()) {
+    // Critical sections in the first window and every hold_every-th after it: their
+    // seven extra uprobes keep trapping while they are detached (see close_window).
+    timing_holds_ = windows_ % opts_.hold_every == 0;
+    for (const Probe& p : timing_holds_ ? hold_probes() : std::vector<Probe>{}) {
       bpf_link* l = attach(p.prog, p.func, p.retprobe);
       if (!l) {
         spdlog::debug("lockrate: cannot attach a {} to {}:{}: {}", p.retprobe ? "uretprobe" : "uprobe", libc_, p.func,
@@ -73,6 +76,7 @@ class LockRateCollector : public Collector {
     }
     link_.reset(l);
     window_start_ns_ = monotonic_ns();
+    spdlog::debug("lockrate: {} uprobes attached in {:.1f} ms", hold_links_.size() + 1, (window_start_ns_ - now) / 1e6);
     skel_->bss->window_start_ns = window_start_ns_;
     window_end_ns_ = window_start_ns_ + opts_.window_ns;
   }
@@ -115,14 +119,14 @@ class LockRateCollector : public Collector {
     bool retprobe;
   };
   std::vector<Probe> hold_probes() const {
-    auto* p = skel_->progs.lockrate_mutex_lock_ret;
-    return {{skel_->progs.lockrate_mutex_unlock, "pthread_mutex_unlock", false},
+    // In the order they are detached: the most often hit first.
+    return {{skel_->progs.lockrate_mutex_lock_ret, "pthread_mutex_lock", true},
+            {skel_->progs.lockrate_mutex_unlock, "pthread_mutex_unlock", false},
+            {skel_->progs.lockrate_mutex_trylock, "pthread_mutex_trylock", false},
+            {skel_->progs.lockrate_mutex_trylock_ret, "pthread_mutex_trylock", true},
             {skel_->progs.lockrate_cond_wait, "pthread_cond_wait", false},
             {skel_->progs.lockrate_cond_wait, "pthread_cond_timedwait", false},
-            {skel_->progs.lockrate_cond_wait, "pthread_cond_clockwait", false},
-            {skel_->progs.lockrate_mutex_trylock_ret, "pthread_mutex_trylock", true},
-            {skel_->progs.lockrate_mutex_trylock, "pthread_mutex_trylock", false},
-            {p, "pthread_mutex_lock", true}};
+            {skel_->progs.lockrate_cond_wait, "pthread_cond_clockwait", false}};
   }
 
   bpf_link* attach(bpf_program* prog, const char* func, bool retprobe) {
@@ -159,6 +163,8 @@ class LockRateCollector : public Collector {
   void finish_holds(model::Recording& rec) {
     model::LockHoldSection& sec = rec.lockhold;
     sec.hist_sub_bits = LOCKHOLD_SUB_BITS;
+    sec.window_s = hold_window_ns_ / 1e9;
+    sec.windows = hold_windows_;
     std::map<std::tuple<uint32_t, uint64_t, uint64_t>, size_t> at;
     for_each_map_entry<lockhold_key, lockhold_stat>(
         bpf_map__fd(skel_->maps.lock_holds), [&](const lockhold_key& k, const lockhold_stat& st) {
@@ -197,7 +203,7 @@ class LockRateCollector : public Collector {
     if (c.order_map_full) rec.losses["lockhold.order_map_full"] += c.order_map_full;
     if (c.nested_too_deep) rec.losses["lockhold.nested_too_deep"] += c.nested_too_deep;
     if (c.holds_through_condvar) rec.losses["lockhold.through_condvar"] += c.holds_through_condvar;
-    rec.has_lockhold = windows_ > 0;
+    rec.has_lockhold = hold_windows_ > 0;
   }
 
   void close_window(uint64_t) {
@@ -205,10 +211,19 @@ class LockRateCollector : public Collector {
     // detaching takes the kernel tens of ms, which must not count as window time.
     skel_->bss->window_start_ns = 0;
     uint64_t now = monotonic_ns();
-    clip_open_holds(now);
-    link_.reset();  // detaches: from here on the target runs without traps
+    if (timing_holds_) clip_open_holds(now);
+    // Detaching a uprobe waits for an RCU grace period (~120 ms each on this VM, one
+    // after the other: the kernel serialises them, parallel threads did not help), all
+    // that time trapping. The hot probes go first: lock entry, lock return, unlock.
+    link_.reset();
+    for (auto& l : hold_links_) l.reset();
     hold_links_.clear();
+    spdlog::debug("lockrate: uprobes detached in {:.1f} ms", (monotonic_ns() - now) / 1e6);
     window_total_ns_ += now - window_start_ns_;
+    if (timing_holds_) {
+      hold_window_ns_ += now - window_start_ns_;
+      hold_windows_++;
+    }
     windows_++;
     intervals_.push_back({window_start_ns_, now});
   }
@@ -217,6 +232,8 @@ class LockRateCollector : public Collector {
   SkeletonPtr<lockrate_bpf, &lockrate_bpf__destroy> skel_;
   LinkPtr link_;
   std::vector<LinkPtr> hold_links_;
+  bool timing_holds_ = false;  // this window has the critical-section probes
+  uint64_t hold_window_ns_ = 0, hold_windows_ = 0;
   std::map<std::string, uint64_t> offsets_;  // libc function -> file offset (0 = not found)
   std::map<std::tuple<uint32_t, uint64_t, uint64_t>, std::pair<uint64_t, uint64_t>> open_clipped_;  // (holds, ns)
   std::string libc_;

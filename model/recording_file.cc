@@ -28,7 +28,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSite, pid, lock, caller, holds, hold_ns, max_ns, clipped, clipped_ns, hist)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockOrderPair, pid, tid, first, first_caller, second, second_caller, trylock, count)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSection, hist_sub_bits, sites, order)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSection, window_s, windows, hist_sub_bits, sites, order)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
                                    target_samples, all_samples)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exited_ns, first_seen_ns, on_cpu_ns,

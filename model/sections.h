@@ -62,6 +62,8 @@ struct LockOrderPair {
 };
 
 struct LockHoldSection {
+  double window_s = 0;    // time the critical-section probes were live (a subset of the lockrate windows)
+  uint64_t windows = 0;
   uint32_t hist_sub_bits = 2;  // buckets per power of two of ns = 2^hist_sub_bits
   std::vector<LockHoldSite> sites;
   std::vector<LockOrderPair> order;

@@ -72,8 +72,8 @@ struct Acc {
 std::vector<LockHold> build_lock_holds(const Index& index) {
   std::vector<LockHold> out;
   const Recording& rec = index.rec;
-  if (!rec.has_lockhold || !rec.has_lockrate || rec.lockrate.window_s <= 0) return out;
-  const double window_s = rec.lockrate.window_s;
+  if (!rec.has_lockhold || rec.lockhold.window_s <= 0) return out;
+  const double window_s = rec.lockhold.window_s;
   const uint32_t sub_bits = rec.lockhold.hist_sub_bits;
   if (sub_bits > 8) return out;  // not a histogram this code wrote
   struct PerLock {

@@ -72,7 +72,7 @@ Finding inversion_finding(const Index& ctx, const Order& ab, const Order& ba) {
       "day the two run those sections at the same time, each holds the lock the other waits for and both "
       "wait forever (no deadlock happened in this profile: something — timing, a turn, a third lock — kept "
       "them apart so far).",
-      duration_text(ctx.rec.lockrate.window_s), order_text(ctx, ab), order_text(ctx, ba));
+      duration_text(ctx.rec.lockhold.window_s), order_text(ctx, ab), order_text(ctx, ba));
   f.remedy.text = absl::StrFormat(
       "Give the two mutexes one global order and take them in that order everywhere (for instance %s before "
       "%s, written down next to their declarations), or take both at once with std::scoped_lock, which "
@@ -98,7 +98,7 @@ Finding inversion_finding(const Index& ctx, const Order& ab, const Order& ba) {
                                              absl::StrFormat("takes %s first", mutex_name(ctx, q.pid, q.first))));
   }
   f.evidence["orders"] = nlohmann::json::array({order_json(ctx, ab), order_json(ctx, ba)});
-  f.evidence["window_s"] = ctx.rec.lockrate.window_s;
+  f.evidence["window_s"] = ctx.rec.lockhold.window_s;
   return f;
 }
 

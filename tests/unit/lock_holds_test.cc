@@ -62,6 +62,8 @@ Recording held_mutex(bool with_holds) {
   r.lockrate.windows = 50;
   if (!with_holds) return r;
   r.has_lockhold = true;
+  r.lockhold.window_s = 1.0;
+  r.lockhold.windows = 50;
   model::LockHoldSite a{100, 0x5000, 0x1010, 900, 900 * 1'000'000ull, 1'200'000, 0, 0, hist_of({{1'000'000, 900}})};
   model::LockHoldSite b{100, 0x5000, 0x2020, 100, 100 * 100'000ull, 150'000, 0, 0, hist_of({{100'000, 100}})};
   model::LockHoldSite before{100, 0x5000, 0, 0, 0, 0, 10, 50'000'000, {}};

@@ -24,6 +24,7 @@ Recording with_orders(std::vector<model::LockOrderPair> orders, bool measured = 
   r.has_lockrate = true;
   r.lockrate.window_s = 0.04;
   r.has_lockhold = measured;
+  r.lockhold.window_s = 0.04;
   r.lockhold.order = std::move(orders);
   return r;
 }
