@@ -10,6 +10,7 @@
 #include "profiler/rule.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
+#include "profiler/wait_chains.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -48,6 +49,11 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
       l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
       where, owners);
   add_hold_evidence(f, ctx, l.pid, l.uaddr);
+  nlohmann::json chains;
+  if (std::string behind = chains_behind_lock(ctx, l.pid, l.uaddr, &chains); !behind.empty()) {
+    f.explanation += behind;
+    f.evidence["wait_chains"] = chains;
+  }
   // A lock the allocator takes inside malloc()/free() on the program's behalf.
   std::string via;
   for (const auto& s : l.sites)

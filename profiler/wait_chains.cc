@@ -4,8 +4,10 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/str_format.h"
 #include "profiler/index.h"
 #include "profiler/text.h"
+#include "profiler/thresholds.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -124,27 +126,53 @@ std::vector<WaitChain> build_wait_chains(const Index& ctx) {
   return out;
 }
 
+namespace {
+
+nlohmann::json chain_row(const WaitChain& c) {
+  nlohmann::json root = {{"kind", c.root_kind}, {"what", c.root_what}};
+  if (c.has_root_site) {
+    root["function"] = c.root_site.function;
+    root["file"] = c.root_site.file;
+    root["line"] = c.root_site.line;
+  }
+  nlohmann::json addresses = nlohmann::json::array();
+  for (uint64_t x : c.locks) addresses.push_back(hex_address(x));
+  return {{"pid", c.pid},     {"locks", c.names}, {"addresses", addresses}, {"depth", c.locks.size()},
+          {"root", root},     {"waits", c.waits}, {"wait_s", c.wait_s}};
+}
+
+}  // namespace
+
+std::string chains_behind_lock(const Index& ctx, uint32_t pid, uint64_t lock, nlohmann::json* rows) {
+  double all_s = 0;
+  std::vector<WaitChain> deep;
+  for (WaitChain& c : build_wait_chains(ctx)) {
+    if (c.pid != pid || c.locks.empty() || c.locks.front() != lock) continue;
+    all_s += c.wait_s;
+    if (c.locks.size() >= 2) deep.push_back(std::move(c));
+  }
+  double deep_s = 0;
+  for (const auto& c : deep) deep_s += c.wait_s;
+  if (all_s <= 0 || deep.empty() || deep_s / all_s < thresholds::kWaitChainMentionShare) return "";
+  if (rows) {
+    *rows = nlohmann::json::array();
+    for (const auto& c : deep) rows->push_back(chain_row(c));
+  }
+  const WaitChain& top = deep.front();  // by wait, descending
+  std::string path;
+  for (size_t i = 1; i < top.names.size(); ++i) path += (i > 1 ? " then " : "") + top.names[i];
+  return absl::StrFormat(
+      " %s of the recorded waits for it were behind an owner that was itself waiting (for %s); the root of the "
+      "longest chain (%s) is %s%s, so that is where the time goes.",
+      pct(deep_s / all_s), path, duration_text(top.wait_s), top.root_what,
+      top.has_root_site ? " at " + site_text(top.root_site) : std::string());
+}
+
 nlohmann::json wait_chains_table(const Index& ctx, size_t limit) {
   nlohmann::json rows = nlohmann::json::array();
   for (const WaitChain& c : build_wait_chains(ctx)) {
     if (rows.size() >= limit) break;
-    nlohmann::json root = {{"kind", c.root_kind}, {"what", c.root_what}};
-    if (c.has_root_site) {
-      root["function"] = c.root_site.function;
-      root["file"] = c.root_site.file;
-      root["line"] = c.root_site.line;
-    }
-    rows.push_back({{"pid", c.pid},
-                    {"locks", c.names},
-                    {"addresses", [&] {
-                       nlohmann::json a = nlohmann::json::array();
-                       for (uint64_t x : c.locks) a.push_back(hex_address(x));
-                       return a;
-                     }()},
-                    {"depth", c.locks.size()},
-                    {"root", root},
-                    {"waits", c.waits},
-                    {"wait_s", c.wait_s}});
+    rows.push_back(chain_row(c));
   }
   return rows;
 }

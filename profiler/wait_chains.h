@@ -33,6 +33,11 @@ struct WaitChain {
 
 // Chains by total waiting time, descending. Only waits on mutexes with a known owner.
 std::vector<WaitChain> build_wait_chains(const Index& index);
+// For a finding about one mutex: the chains through which waiting for it ended at
+// another thread's root (depth >= 2) when they carry at least
+// thresholds::kWaitChainMentionShare of the waits for it; a sentence for the explanation
+// ("" when none) and their rows in `rows`.
+std::string chains_behind_lock(const Index& index, uint32_t pid, uint64_t lock, nlohmann::json* rows);
 // The report table: at most `limit` rows.
 nlohmann::json wait_chains_table(const Index& index, size_t limit = 20);
 

@@ -79,6 +79,24 @@ TEST(WaitChains, FollowsTheOwnerToTheRoot) {
   EXPECT_GE(table[0]["wait_s"].get<double>(), table[1]["wait_s"].get<double>());
 }
 
+// A finding about L1 names the chain behind it; one about L2 (direct waits only) does not.
+TEST(WaitChains, LockFindingNamesTheChainBehindIt) {
+  Recording r = threads_of({
+      wait_on(kL1, 101, 102, 1000, 5000),
+      wait_on(kL2, 102, 103, 500, 8000, SYS_poll),
+  });
+  Index idx(r);
+  idx.locks = {mutex(kL1, "g_first"), mutex(kL2, "g_second")};
+  nlohmann::json rows;
+  std::string text = chains_behind_lock(idx, 100, kL1, &rows);
+  EXPECT_NE(text.find("100% of the recorded waits for it were behind an owner"), std::string::npos) << text;
+  EXPECT_NE(text.find("(for g_second)"), std::string::npos) << text;
+  EXPECT_NE(text.find("is poll()"), std::string::npos) << text;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["depth"], 2);
+  EXPECT_EQ(chains_behind_lock(idx, 100, kL2, nullptr), "");
+}
+
 TEST(WaitChains, RunningOwnerIsTheRoot) {
   Recording r = threads_of({wait_on(kL1, 101, 102, 1000, 5000)});
   Index idx(r);
