@@ -6,9 +6,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/elf_symbol.h"
 #include "agent/proc.h"
 #include "bpf/lockrate.h"
 #include "lockrate.skel.h"
@@ -40,17 +44,36 @@ class LockRateCollector : public Collector {
     if (now < next_window_ns_ || failed_) return;
     next_window_ns_ = now + opts_.period_ns;
     if (libc_.empty() && !find_libc()) return;
-    LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "pthread_mutex_lock");
-    bpf_link* l = bpf_program__attach_uprobe_opts(skel_->progs.lockrate_mutex_lock,
-                                                  static_cast<pid_t>(opts_.target_pid), libc_.c_str(), 0, &uo);
+    // A new generation first: what the last window left in the per-thread maps (locks
+    // taken before it closed) must not be read as this window's.
+    skel_->bss->generation++;
+    // The programs count nothing until window_start_ns is set, after every probe is
+    // attached (bpf/lockrate.bpf.c).
+    // Critical sections in the first window and every hold_every-th after it: their
+    // seven extra uprobes keep trapping while they are detached (see close_window).
+    timing_holds_ = windows_ % opts_.hold_every == 0;
+    for (const Probe& p : timing_holds_ ? hold_probes() : std::vector<Probe>{}) {
+      bpf_link* l = attach(p.prog, p.func, p.retprobe);
+      if (!l) {
+        spdlog::debug("lockrate: cannot attach a {} to {}:{}: {}", p.retprobe ? "uretprobe" : "uprobe", libc_, p.func,
+                      strerror(errno));
+        rec.losses["lockrate.hold_probe_attach_failed"]++;
+        continue;  // holds stay unmeasured for that path; the call counts still work
+      }
+      hold_links_.emplace_back(l);
+    }
+    bpf_link* l = attach(skel_->progs.lockrate_mutex_lock, "pthread_mutex_lock", false);
     if (!l) {
       spdlog::debug("lockrate: cannot attach a uprobe to {}:pthread_mutex_lock: {}", libc_, strerror(errno));
       failed_ = true;
+      hold_links_.clear();
       rec.losses["lockrate.uprobe_attach_failed"]++;
       return;
     }
     link_.reset(l);
     window_start_ns_ = monotonic_ns();
+    spdlog::debug("lockrate: {} uprobes attached in {:.1f} ms", hold_links_.size() + 1, (window_start_ns_ - now) / 1e6);
+    skel_->bss->window_start_ns = window_start_ns_;
     window_end_ns_ = window_start_ns_ + opts_.window_ns;
   }
 
@@ -67,6 +90,7 @@ class LockRateCollector : public Collector {
     sec.intervals_ns = intervals_;
     sec.libc = libc_;
     if (skel_->bss->counters.map_full) rec.losses["lockrate.map_full"] += skel_->bss->counters.map_full;
+    finish_holds(rec);
     skel_.reset();
   }
 
@@ -85,9 +109,117 @@ class LockRateCollector : public Collector {
     return false;  // statically linked or not mapped yet: try at the next window
   }
 
-  void close_window(uint64_t now) {
-    link_.reset();  // detaches: from here on the target runs without traps
+  struct Probe {
+    bpf_program* prog;
+    const char* func;
+    bool retprobe;
+  };
+  std::vector<Probe> hold_probes() const {
+    // In the order they are detached: the most often hit first.
+    return {{skel_->progs.lockrate_mutex_lock_ret, "pthread_mutex_lock", true},
+            {skel_->progs.lockrate_mutex_unlock, "pthread_mutex_unlock", false},
+            {skel_->progs.lockrate_mutex_trylock, "pthread_mutex_trylock", false},
+            {skel_->progs.lockrate_mutex_trylock_ret, "pthread_mutex_trylock", true},
+            {skel_->progs.lockrate_cond_wait, "pthread_cond_wait", false},
+            {skel_->progs.lockrate_cond_wait, "pthread_cond_timedwait", false},
+            {skel_->progs.lockrate_cond_wait, "pthread_cond_clockwait", false}};
+  }
+
+  bpf_link* attach(bpf_program* prog, const char* func, bool retprobe) {
+    // By file offset: libbpf 1.1 finds glibc's versioned duplicates ambiguous by name.
+    auto it = offsets_.find(func);
+    if (it == offsets_.end()) {
+      auto off = default_function_offset(libc_, func);
+      if (!off.ok()) spdlog::debug("lockrate: {}", std::string(off.status().message()));
+      it = offsets_.emplace(func, off.ok() ? *off : 0).first;
+    }
+    if (!it->second) {
+      LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe, .func_name = func);
+      return bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(opts_.target_pid), libc_.c_str(), 0, &uo);
+    }
+    LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe);
+    return bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(opts_.target_pid), libc_.c_str(), it->second, &uo);
+  }
+
+  // Holds still open when a window closes: their part inside it counts towards the
+  // share of time held (clipped), never towards the distribution.
+  void clip_open_holds(uint64_t now) {
+    uint64_t gen = skel_->bss->generation;
+    for_each_map_entry<uint32_t, held_set>(bpf_map__fd(skel_->maps.held), [&](const uint32_t&, const held_set& h) {
+      if (h.generation != gen) return;
+      for (uint32_t i = 0; i < h.n && i < LOCKHOLD_MAX_HELD; ++i) {
+        if (!h.since[i] || h.since[i] >= now) continue;  // 0: a condvar wait released it
+        auto& c = open_clipped_[{h.tgid, h.lock[i], h.caller[i]}];
+        c.first++;
+        c.second += now - h.since[i];
+      }
+    });
+  }
+
+  void finish_holds(model::Recording& rec) {
+    model::LockHoldSection& sec = rec.lockhold;
+    sec.hist_sub_bits = LOCKHOLD_SUB_BITS;
+    sec.window_s = hold_window_ns_ / 1e9;
+    sec.windows = hold_windows_;
+    std::map<std::tuple<uint32_t, uint64_t, uint64_t>, size_t> at;
+    for_each_map_entry<lockhold_key, lockhold_stat>(
+        bpf_map__fd(skel_->maps.lock_holds), [&](const lockhold_key& k, const lockhold_stat& st) {
+          model::LockHoldSite s;
+          s.pid = k.tgid;
+          s.lock = k.lock;
+          s.caller = k.caller;
+          s.holds = st.holds;
+          s.hold_ns = st.hold_ns;
+          s.max_ns = st.max_ns;
+          s.clipped = st.clipped;
+          s.clipped_ns = st.clipped_ns;
+          for (uint32_t b = 0; b < LOCKHOLD_BUCKETS; ++b)
+            if (st.hist[b]) s.hist.push_back({b, st.hist[b]});
+          at[{k.tgid, k.lock, k.caller}] = sec.sites.size();
+          sec.sites.push_back(std::move(s));
+        });
+    for (const auto& [k, c] : open_clipped_) {
+      auto it = at.find(k);
+      if (it == at.end()) {
+        model::LockHoldSite s;
+        std::tie(s.pid, s.lock, s.caller) = k;
+        it = at.emplace(k, sec.sites.size()).first;
+        sec.sites.push_back(std::move(s));
+      }
+      sec.sites[it->second].clipped += c.first;
+      sec.sites[it->second].clipped_ns += c.second;
+    }
+    for_each_map_entry<lockorder_key, uint64_t>(bpf_map__fd(skel_->maps.lock_order),
+                                                [&](const lockorder_key& k, uint64_t n) {
+                                                  sec.order.push_back({k.tgid, k.tid, k.first, k.first_caller, k.second,
+                                                                       k.second_caller, k.trylock != 0, n});
+                                                });
+    const lockrate_counters& c = skel_->bss->counters;
+    if (c.hold_map_full) rec.losses["lockhold.map_full"] += c.hold_map_full;
+    if (c.order_map_full) rec.losses["lockhold.order_map_full"] += c.order_map_full;
+    if (c.nested_too_deep) rec.losses["lockhold.nested_too_deep"] += c.nested_too_deep;
+    if (c.holds_through_condvar) rec.losses["lockhold.through_condvar"] += c.holds_through_condvar;
+    rec.has_lockhold = hold_windows_ > 0;
+  }
+
+  void close_window(uint64_t) {
+    // Closed for the programs first (they count nothing from here), then detached:
+    // detaching takes the kernel tens of ms, which must not count as window time.
+    skel_->bss->window_start_ns = 0;
+    uint64_t now = monotonic_ns();
+    if (timing_holds_) clip_open_holds(now);
+    // Detaching a uprobe waits for an RCU grace period (~120 ms each on this VM, one
+    // after the other: the kernel serialises them, parallel threads did not help), all
+    // that time trapping. The hot probes go first: lock entry, lock return, unlock.
+    link_.reset();
+    for (auto& l : hold_links_) l.reset();
+    hold_links_.clear();
+    spdlog::debug("lockrate: uprobes detached in {:.1f} ms", (monotonic_ns() - now) / 1e6);
     window_total_ns_ += now - window_start_ns_;
+    if (timing_holds_) {
+      hold_window_ns_ += now - window_start_ns_;
+      hold_windows_++;
+    }
     windows_++;
     intervals_.push_back({window_start_ns_, now});
   }
@@ -95,6 +227,11 @@ class LockRateCollector : public Collector {
   LockRateOptions opts_;
   SkeletonPtr<lockrate_bpf, &lockrate_bpf__destroy> skel_;
   LinkPtr link_;
+  std::vector<LinkPtr> hold_links_;
+  bool timing_holds_ = false;  // this window has the critical-section probes
+  uint64_t hold_window_ns_ = 0, hold_windows_ = 0;
+  std::map<std::string, uint64_t> offsets_;  // libc function -> file offset (0 = not found)
+  std::map<std::tuple<uint32_t, uint64_t, uint64_t>, std::pair<uint64_t, uint64_t>> open_clipped_;  // (holds, ns)
   std::string libc_;
   bool failed_ = false;
   uint64_t start_ns_ = 0, next_window_ns_ = 0, window_start_ns_ = 0, window_end_ns_ = 0, window_total_ns_ = 0;

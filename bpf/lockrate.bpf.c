@@ -1,38 +1,292 @@
 // SPDX-License-Identifier: GPL-2.0
-/* lockrate collector: a uprobe on libc's pthread_mutex_lock counting calls per
+/* lockrate collector: uprobes on libc's pthread_mutex_lock counting calls per
  * (thread, mutex, caller). Futex waits show only contended acquisitions; this shows how
- * often a lock is taken at all. A uprobe traps on every call, so the agent attaches it
+ * often a lock is taken at all. In the same windows it measures the critical sections:
+ * the return of pthread_mutex_lock/trylock (acquired) to the entry of
+ * pthread_mutex_unlock, per (mutex, acquiring call site), and the order in which one
+ * thread takes nested mutexes. A uprobe traps on every call, so the agent attaches them
  * only for short windows and divides by their length. */
 #include "common.bpf.h"
 #include "lockrate.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Bumped by user space before each window opens: per-thread state left by the last
+ * window (a lock taken before it closed) is stale in the next one. */
+__u64 generation = 0;
+/* bpf_ktime_get_ns() when the current window opened (CLOCK_MONOTONIC); 0 = closed.
+ * Attaching and detaching eight uprobes takes the kernel tens of ms (each waits for an
+ * RCU grace period), so the programs count nothing until all are live and stop counting
+ * before the first is detached: every window sees all of its probes or none. */
+__u64 window_start_ns = 0;
+
 CCPROF_MAP(lock_calls, BPF_MAP_TYPE_HASH, 16384, struct lockrate_key, __u64);
+
+CCPROF_MAP(lock_holds, BPF_MAP_TYPE_HASH, 4096, struct lockhold_key, struct lockhold_stat);
+
+CCPROF_MAP(lock_order, BPF_MAP_TYPE_HASH, 4096, struct lockorder_key, __u64);
+
+/* The call in flight: pthread_mutex_lock/trylock entered, not returned yet. */
+struct pending_lock {
+	__u64 lock, caller, generation;
+};
+
+CCPROF_MAP(pending, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct pending_lock);
+
+CCPROF_MAP(held, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct held_set);
+
+/* Per-CPU scratch: struct lockhold_stat is too large for the BPF stack. */
+CCPROF_MAP(zero_stat, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct lockhold_stat);
 
 struct lockrate_counters counters = {};
 
-SEC("uprobe")
-int BPF_KPROBE(lockrate_mutex_lock, void *mutex)
+static __always_inline __u64 caller_of(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!ccprof_is_target(id))
-		return 0;
-	struct lockrate_key k = { .tgid = id >> 32, .tid = (__u32)id, .lock = (__u64)mutex };
+	__u64 caller = 0;
 	/* at function entry the return address is at the top of the stack */
-	bpf_probe_read_user(&k.caller, sizeof(k.caller), (void *)PT_REGS_SP(ctx));
+	bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx));
+	return caller;
+}
+
+static __always_inline void count_call(__u64 id, __u64 mutex, __u64 caller)
+{
+	struct lockrate_key k = { .tgid = id >> 32, .tid = (__u32)id, .lock = mutex, .caller = caller };
 	__u64 *n = bpf_map_lookup_elem(&lock_calls, &k);
 	if (n) {
 		__sync_fetch_and_add(n, 1);
-		return 0;
+		return;
 	}
 	__u64 one = 1;
 	if (!bpf_map_update_elem(&lock_calls, &k, &one, BPF_NOEXIST))
-		return 0;
+		return;
 	n = bpf_map_lookup_elem(&lock_calls, &k); /* another CPU inserted it first */
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	else
 		__sync_fetch_and_add(&counters.map_full, 1);
+}
+
+static __always_inline void stash(__u64 id, __u64 mutex, __u64 caller)
+{
+	__u32 tid = (__u32)id;
+	struct pending_lock p = { .lock = mutex, .caller = caller, .generation = generation };
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lockrate_mutex_lock, void *mutex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!window_start_ns || !ccprof_is_target(id))
+		return 0;
+	__u64 caller = caller_of(ctx);
+	count_call(id, (__u64)mutex, caller);
+	stash(id, (__u64)mutex, caller);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lockrate_mutex_trylock, void *mutex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!window_start_ns || !ccprof_is_target(id))
+		return 0;
+	stash(id, (__u64)mutex, caller_of(ctx));
+	return 0;
+}
+
+static __always_inline struct lockhold_stat *hold_stat(__u32 tgid, __u64 lock, __u64 caller)
+{
+	struct lockhold_key k = { .tgid = tgid, .lock = lock, .caller = caller };
+	struct lockhold_stat *s = bpf_map_lookup_elem(&lock_holds, &k);
+	if (s)
+		return s;
+	__u32 zero = 0;
+	struct lockhold_stat *z = bpf_map_lookup_elem(&zero_stat, &zero);
+	if (!z)
+		return NULL;
+	if (bpf_map_update_elem(&lock_holds, &k, z, BPF_NOEXIST) && !bpf_map_lookup_elem(&lock_holds, &k)) {
+		__sync_fetch_and_add(&counters.hold_map_full, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&lock_holds, &k);
+}
+
+static __always_inline void record_order(__u64 id, struct held_set *h, __u64 lock, __u64 caller, __u32 trylock)
+{
+	/* every mutex already held was taken before this one */
+#pragma unroll
+	for (int i = 0; i < LOCKHOLD_MAX_HELD; i++) {
+		if (i >= h->n)
+			break;
+		if (h->lock[i] == lock)
+			continue; /* a recursive mutex taken again */
+		struct lockorder_key k = { .tgid = id >> 32, .tid = (__u32)id, .first = h->lock[i],
+					   .first_caller = h->caller[i], .second = lock,
+					   .second_caller = caller, .trylock = trylock };
+		__u64 *n = bpf_map_lookup_elem(&lock_order, &k);
+		if (n) {
+			__sync_fetch_and_add(n, 1);
+			continue;
+		}
+		__u64 one = 1;
+		if (bpf_map_update_elem(&lock_order, &k, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&lock_order, &k))
+			__sync_fetch_and_add(&counters.order_map_full, 1);
+	}
+}
+
+static __always_inline int on_acquire_return(int ret, __u32 trylock)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	__u64 lock = p->lock, caller = p->caller, gen = p->generation;
+	bpf_map_delete_elem(&pending, &tid);
+	if (ret != 0 || gen != generation || !window_start_ns)
+		return 0; /* not acquired (trylock busy, error), or entered before this window */
+	struct held_set *h = bpf_map_lookup_elem(&held, &tid);
+	if (!h) {
+		struct held_set fresh = { .generation = generation, .tgid = id >> 32 };
+		bpf_map_update_elem(&held, &tid, &fresh, BPF_ANY);
+		h = bpf_map_lookup_elem(&held, &tid);
+		if (!h)
+			return 0;
+	}
+	if (h->generation != generation) {
+		h->n = 0;
+		h->generation = generation;
+	}
+	record_order(id, h, lock, caller, trylock);
+	__u32 n = h->n;
+	if (n >= LOCKHOLD_MAX_HELD) {
+		__sync_fetch_and_add(&counters.nested_too_deep, 1);
+		return 0;
+	}
+	barrier_var(n); /* the compiler would drop the mask: it knows n < 4; the verifier does not */
+	n &= LOCKHOLD_MAX_HELD - 1;
+	h->lock[n] = lock;
+	h->caller[n] = caller;
+	h->since[n] = bpf_ktime_get_ns();
+	h->n = n + 1;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lockrate_mutex_lock_ret, int ret)
+{
+	return on_acquire_return(ret, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lockrate_mutex_trylock_ret, int ret)
+{
+	return on_acquire_return(ret, 1);
+}
+
+/* Removes `lock` (the innermost record of it) from the held set; its index or -1. */
+static __always_inline int find_held(struct held_set *h, __u64 lock)
+{
+	int found = -1;
+#pragma unroll
+	for (int i = 0; i < LOCKHOLD_MAX_HELD; i++)
+		if (i < h->n && h->lock[i] == lock)
+			found = i;
+	return found;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lockrate_mutex_unlock, void *mutex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!window_start_ns || !ccprof_is_target(id))
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	__u64 lock = (__u64)mutex;
+	struct held_set *h = bpf_map_lookup_elem(&held, &tid);
+	int i = -1;
+	if (h && h->generation == generation)
+		i = find_held(h, lock);
+	if (i < 0 || i >= LOCKHOLD_MAX_HELD || !h) {
+		/* acquired before this window opened (or by a call not probed): the window saw
+		 * the part of the hold since it opened; the caller is unknown (0) */
+		__sync_fetch_and_add(&counters.unlock_unmatched, 1);
+		struct lockhold_stat *c = hold_stat(tgid, lock, 0);
+		if (c && now > window_start_ns) {
+			__sync_fetch_and_add(&c->clipped, 1);
+			__sync_fetch_and_add(&c->clipped_ns, now - window_start_ns);
+		}
+		return 0;
+	}
+	barrier_var(i); /* bounded above; said again for the verifier */
+	i &= LOCKHOLD_MAX_HELD - 1;
+	__u64 since = h->since[i], caller = h->caller[i];
+	/* close the gap: the set stays ordered by acquisition */
+#pragma unroll
+	for (int j = 0; j < LOCKHOLD_MAX_HELD - 1; j++)
+		if (j >= i && j + 1 < h->n) {
+			h->lock[j] = h->lock[j + 1];
+			h->caller[j] = h->caller[j + 1];
+			h->since[j] = h->since[j + 1];
+		}
+	h->n = h->n - 1;
+	if (!since)
+		return 0; /* a condvar wait released it in between: counted there */
+	struct lockhold_stat *s = hold_stat(tgid, lock, caller);
+	if (!s)
+		return 0;
+	__u64 d = now - since;
+	__sync_fetch_and_add(&s->holds, 1);
+	__sync_fetch_and_add(&s->hold_ns, d);
+	if (d > s->max_ns)
+		s->max_ns = d; /* racy max: off by one concurrent hold at worst */
+	__sync_fetch_and_add(&s->hist[lockhold_bucket(d) & (LOCKHOLD_BUCKETS - 1)], 1);
+	return 0;
+}
+
+/* pthread_cond_wait/timedwait/clockwait(cond, mutex, ...) release the mutex inside libc
+ * (not through pthread_mutex_unlock) and take it again before returning: the hold that
+ * spans the wait is not one critical section, so it is dropped, and counted. */
+SEC("uprobe")
+int BPF_KPROBE(lockrate_cond_wait, void *cond, void *mutex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!window_start_ns || !ccprof_is_target(id))
+		return 0;
+	__u32 tid = (__u32)id;
+	struct held_set *h = bpf_map_lookup_elem(&held, &tid);
+	if (!h) {
+		struct held_set fresh = { .generation = generation, .tgid = id >> 32 };
+		bpf_map_update_elem(&held, &tid, &fresh, BPF_ANY);
+		h = bpf_map_lookup_elem(&held, &tid);
+		if (!h)
+			return 0;
+	}
+	if (h->generation != generation) {
+		h->n = 0;
+		h->generation = generation;
+	}
+	int i = find_held(h, (__u64)mutex);
+	if (i < 0 || i >= LOCKHOLD_MAX_HELD) {
+		/* taken before the window: remember it as not measurable, so its unlock is
+		 * not read as a hold since the window opened */
+		__u32 n = h->n;
+		if (n < LOCKHOLD_MAX_HELD) {
+			barrier_var(n);
+			n &= LOCKHOLD_MAX_HELD - 1;
+			h->lock[n] = (__u64)mutex;
+			h->caller[n] = 0;
+			h->since[n] = 0;
+			h->n = n + 1;
+		}
+		return 0;
+	}
+	barrier_var(i);
+	i &= LOCKHOLD_MAX_HELD - 1;
+	if (h->since[i])
+		__sync_fetch_and_add(&counters.holds_through_condvar, 1);
+	h->since[i] = 0;
 	return 0;
 }

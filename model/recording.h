@@ -146,6 +146,8 @@ struct Recording {
   MemorySamplerSection memory_sampler;
   bool has_lockrate = false;
   LockRateSection lockrate;
+  bool has_lockhold = false;  // critical sections, measured in the lockrate windows
+  LockHoldSection lockhold;
   bool has_sched = false;
   SchedSection sched;
   LossCounters losses;

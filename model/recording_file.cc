@@ -26,6 +26,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexAddrStats, uaddr, pid, waits, wait_ns, m
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexSection, wait_events_seen, wait_events_kept, keep_every)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSite, pid, lock, caller, holds, hold_ns, max_ns, clipped, clipped_ns, hist)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockOrderPair, pid, tid, first, first_caller, second, second_caller, trylock, count)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSection, window_s, windows, hist_sub_bits, sites, order)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
                                    target_samples, all_samples)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exited_ns, first_seen_ns, on_cpu_ns,
@@ -146,6 +149,7 @@ json to_json_rec(const Recording& rec) {
             {"futex", rec.futex},                   {"memory_sampler", rec.memory_sampler},
             {"losses", rec.losses}};
   if (rec.has_lockrate) j["lockrate"] = rec.lockrate;
+  if (rec.has_lockhold) j["lockhold"] = rec.lockhold;
   if (rec.has_sched) j["sched"] = rec.sched;
   // Waits are the bulk of a busy profile: packed records, not one JSON value each.
   std::vector<uint8_t> packed;
@@ -181,6 +185,7 @@ Recording from_json_rec(const json& j) {
   j.at("memory_sampler").get_to(rec.memory_sampler);
   j.at("losses").get_to(rec.losses);
   if ((rec.has_lockrate = j.contains("lockrate"))) j.at("lockrate").get_to(rec.lockrate);
+  if ((rec.has_lockhold = j.contains("lockhold"))) j.at("lockhold").get_to(rec.lockhold);
   if ((rec.has_sched = j.contains("sched"))) j.at("sched").get_to(rec.sched);
   for (const auto& x : rec.sched.long_syscalls) check_stack_index(x.stack, rec, "a sched syscall sample");
   const size_t record_size = j.at("futex_wait_record_size").get<size_t>();

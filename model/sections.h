@@ -37,6 +37,38 @@ struct LockRateSection {
   std::vector<LockCallCount> entries;
 };
 
+// ---- critical sections (the lockrate collector's windows, bpf/lockrate.h) ------------
+
+// Holds of one mutex acquired at one call site, inside the uprobe windows.
+struct LockHoldSite {
+  uint32_t pid = 0;
+  uint64_t lock = 0;
+  uint64_t caller = 0;  // return address of the acquiring call; 0 = acquired before a window
+  uint64_t holds = 0, hold_ns = 0, max_ns = 0;  // complete holds (acquired and released in a window)
+  // Holds cut by a window's edge (acquired before it opened, or still held when it
+  // closed): only their part inside the window, so the share of time held is not biased
+  // towards short holds; never in the distribution.
+  uint64_t clipped = 0, clipped_ns = 0;
+  std::vector<std::pair<uint32_t, uint64_t>> hist;  // (bucket, holds), non-zero buckets only
+};
+
+// Thread `tid` took `second` while it held `first` (each with its acquiring call site).
+struct LockOrderPair {
+  uint32_t pid = 0, tid = 0;
+  uint64_t first = 0, first_caller = 0;
+  uint64_t second = 0, second_caller = 0;
+  bool trylock = false;  // the second was a pthread_mutex_trylock (cannot deadlock by itself)
+  uint64_t count = 0;
+};
+
+struct LockHoldSection {
+  double window_s = 0;    // time the critical-section probes were live (a subset of the lockrate windows)
+  uint64_t windows = 0;
+  uint32_t hist_sub_bits = 2;  // buckets per power of two of ns = 2^hist_sub_bits
+  std::vector<LockHoldSite> sites;
+  std::vector<LockOrderPair> order;
+};
+
 // ---- memory sampler ---------------------------------------------------------------
 
 struct MemorySamplerSection {

@@ -153,6 +153,12 @@ const LockInfo* Index::lock(uint32_t pid, uint64_t uaddr) const {
   return nullptr;
 }
 
+const LockHold* Index::lock_hold(uint32_t pid, uint64_t uaddr) const {
+  for (const auto& h : lock_holds)
+    if (h.pid == pid && h.lock == uaddr) return &h;
+  return nullptr;
+}
+
 // ---- memory accesses -------------------------------------------------------------
 
 namespace {
@@ -287,6 +293,7 @@ std::unique_ptr<Index> build_index(const Recording& rec) {
   auto idx = std::make_unique<Index>(rec);
   idx->locks = build_lock_table(*idx);
   idx->lock_rates = build_lock_rates(*idx);
+  idx->lock_holds = build_lock_holds(*idx);
   index_memory(*idx);
   return idx;
 }

@@ -18,6 +18,7 @@
 #include "profiler/address_yield.h"
 #include "profiler/cacheline_table.h"
 #include "profiler/finding.h"
+#include "profiler/lock_holds.h"
 #include "profiler/lock_rates.h"
 #include "profiler/lock_table.h"
 #include "profiler/symbolizer.h"
@@ -78,6 +79,7 @@ class Index {
   ThreadTable threads;
   std::vector<LockInfo> locks;  // by total wait, descending
   std::vector<LockRate> lock_rates;
+  std::vector<LockHold> lock_holds;  // critical sections measured (empty when not measured)
   MemoryIndex memory;
   const SchedSection* sched() const { return rec.has_sched ? &rec.sched : nullptr; }
 
@@ -98,6 +100,7 @@ class Index {
   double thread_lifetime_s(uint32_t tid) const { return threads.lifetime_s(tid); }
   double cost_share(double thread_s) const;  // of all thread-seconds, capped to [0, 1]
   const LockInfo* lock(uint32_t pid, uint64_t uaddr) const;
+  const LockHold* lock_hold(uint32_t pid, uint64_t uaddr) const;  // nullptr when not measured
 
   // What the index could not resolve (merged into the report's losses).
   mutable LossCounters losses;

@@ -10,6 +10,7 @@
 #include "profiler/rule.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
+#include "profiler/wait_chains.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -56,6 +57,12 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
       l.waiters.size(), l.total_wait_s, l.waits, name, l.type, l.data.region,
       l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
       where, owners);
+  add_hold_evidence(f, ctx, l.pid, l.uaddr);
+  nlohmann::json chains;
+  if (std::string behind = chains_behind_lock(ctx, l.pid, l.uaddr, &chains); !behind.empty()) {
+    f.explanation += behind;
+    f.evidence["wait_chains"] = chains;
+  }
   // A lock the allocator takes inside malloc()/free() on the program's behalf.
   std::string via;
   for (const auto& s : l.sites)
@@ -184,6 +191,7 @@ std::vector<Finding> lock_contention(const Index& index) {
 std::vector<std::unique_ptr<Rule>> lock_rule_family() {
   std::vector<std::unique_ptr<Rule>> rules;
   rules.push_back(make_rule({"lock-contention"}, &lock_contention));
+  rules.push_back(make_rule({"lock-order-inversion"}, &lock_order_inversions));
   return rules;
 }
 

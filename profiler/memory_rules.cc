@@ -430,6 +430,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     } else {
       continue;
     }
+    if (env.add_hold) env.add_hold(f, lock.pid, lock.uaddr);
     out.push_back(std::move(f));
   }
   return out;
@@ -491,6 +492,7 @@ std::optional<Finding> static_single_word_finding(Symbolizer& sym, const Contend
                      {"read", a.read}, {"write", a.write}, {"function", c.function}, {"line", c.line}});
   }
   f.evidence["lock"] = lock_evidence(lock, env);
+  if (env.add_hold) env.add_hold(f, lock.pid, lock.uaddr);
   f.evidence["critical_section"] = {{"source", "static decode of the code between lock and unlock"},
                                     {"accesses", insns}, {"words", 1}, {"words_written", 1}};
   return f;
@@ -503,6 +505,7 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
   env.period_s = ctx.memory.period_s;
   env.thread_samples = ctx.memory.thread_samples;
   env.threads = &ctx.threads;
+  env.add_hold = [&ctx](Finding& f, uint32_t pid, uint64_t lock) { add_hold_evidence(f, ctx, pid, lock); };
   for (const auto& t : ctx.threads.rows()) env.thread_lifetime_s[t.tid] = t.lifetime_s;
   for (const auto& a : rec.futex_addrs) env.lock_words.insert({a.pid, a.uaddr});
   for (const auto& l : ctx.locks) env.lock_words.insert({l.pid, l.uaddr});

@@ -35,6 +35,8 @@ struct MemoryRuleEnv {
   double total_thread_s = 0;
   std::set<std::pair<uint32_t, uint64_t>> lock_words;  // futex words: locks, not hot atomics
   const ThreadTable* threads = nullptr;                 // names in the locks' evidence rows
+  // Adds a lock's measured critical sections to a finding about it (lock_holds.h); unset in tests.
+  std::function<void(Finding&, uint32_t pid, uint64_t lock)> add_hold;
   double cost_share(double thread_s) const {
     return total_thread_s > 0 ? std::clamp(thread_s / total_thread_s, 0.0, 1.0) : 0;
   }

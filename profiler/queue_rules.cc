@@ -212,6 +212,7 @@ Finding per_item_finding(const Index& ctx, const LockRate& r, const LockInfo* in
                 {"sites", site_rows},
                 {"condvars", cvs},
                 {"sync_share", share >= 0 ? nlohmann::json(share) : nlohmann::json(nullptr)}};
+  add_hold_evidence(f, ctx, r.pid, r.lock);
   return f;
 }
 

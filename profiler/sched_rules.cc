@@ -233,6 +233,7 @@ std::vector<Finding> lock_held_across_io(const Index& ctx, const SchedView& v) {
         "lock serialises every thread behind one thread's I/O: throughput is capped at one I/O at a time, "
         "whatever the number of threads or cores.",
         explained_waits, name, explained_s, pct(share), calls, owners.size(), where, io_time);
+    add_hold_evidence(f, ctx, l.pid, l.uaddr);
     f.remedy.text = absl::StrFormat(
         "Hold %s only over the in-memory state, never across %s: look the key up under the lock, release it, "
         "do the I/O with no lock held, then lock again briefly to insert the result (first writer wins). The "

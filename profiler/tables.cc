@@ -1,5 +1,7 @@
 #include "profiler/tables.h"
 
+#include "profiler/wait_chains.h"
+
 #include <algorithm>
 #include <map>
 #include <unordered_map>
@@ -15,7 +17,10 @@ using nlohmann::json;
 
 json locks_table(const Index& index) {
   json rows = json::array();
-  for (const auto& l : index.locks) rows.push_back(lock_to_json(l, index.threads));
+  for (const auto& l : index.locks) {
+    rows.push_back(lock_to_json(l, index.threads));
+    if (const LockHold* h = index.lock_hold(l.pid, l.uaddr)) rows.back()["hold"] = hold_to_json(*h);
+  }
   return rows;
 }
 
@@ -178,6 +183,7 @@ json build_tables(const Index& index) {
   t["rss"] = rss_table(index);
   t["samples"] = samples_table(index);
   t["losses"] = losses_table(index);
+  t["wait_chains"] = wait_chains_table(index);
   return t;
 }
 

@@ -38,6 +38,17 @@ std::string si_number(double x) {
   return absl::StrFormat("%.3g%s", x, suffix[i]);
 }
 
+std::string duration_text(double s) {
+  if (!std::isfinite(s)) return "-";
+  const auto three = [](double v, const char* unit) {
+    return absl::StrFormat("%.3g %s", v, unit);  // 3 significant digits, no exponent below 1000
+  };
+  if (s >= 1) return absl::StrFormat("%.2f s", s);
+  if (s >= 1e-3) return three(s * 1e3, "ms");
+  if (s >= 1e-6) return three(s * 1e6, "µs");
+  return absl::StrFormat("%.0f ns", s * 1e9);
+}
+
 std::string count_of(uint64_t n, const std::string& singular, const std::string& plural) {
   return absl::StrFormat("%d %s", n, n == 1 ? singular : plural);
 }

@@ -26,6 +26,8 @@ std::string si_number(double x);
 // {"function", "file", "line"} of a place, the start of every evidence row that names
 // one; `more` adds the row's own fields.
 nlohmann::json place_json(const CodeLocation& loc, nlohmann::json more = nlohmann::json::object());
+// 4e-5 -> "40 µs", 0.0031 -> "3.1 ms", 8.5e-7 -> "850 ns", 1.24 -> "1.24 s"
+std::string duration_text(double seconds);
 // "1 thread", "4 threads"
 std::string count_of(uint64_t n, const std::string& singular, const std::string& plural);
 

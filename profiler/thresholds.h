@@ -32,6 +32,18 @@ inline constexpr double kOwnerEvidenceMinShare = 0.2;
 inline constexpr uint64_t kHighConfidenceWaits = 100;
 inline constexpr uint64_t kHighConfidenceStacks = 10;
 
+// lock-order-inversion: two mutexes seen taken in opposite orders (each while the
+// other was held) by two different threads. One blocking acquisition in each order is
+// the whole evidence of a potential deadlock: no count makes it more or less real, so
+// the minimum is 1 per order. A trylock acquisition is not counted (it cannot wait).
+inline constexpr uint64_t kLockOrderMinPerOrder = 1;
+// ...and it is stated with high confidence once each order was seen this often (a
+// heap mutex freed and another allocated at the same address could fake one pair).
+inline constexpr uint64_t kLockOrderHighConfidence = 10;
+// A lock finding names the wait-for chain behind it when waits whose owner was itself
+// waiting (for another lock) carry at least this share of the recorded waits for the
+// lock: below a fifth, the chain is an aside to the lock's own serialisation.
+inline constexpr double kWaitChainMentionShare = 0.2;
 
 // ---- sched (scheduler/syscall collector: profiler/sched_rules.cc) ------------------
 

@@ -388,6 +388,16 @@ def hostile_strings():
             "waiters": [{"tid": 7001, "comm": h["svg"], "waits": 10, "wait_s": 0.5}],
             "owners": [{"tid": 7002, "comm": h["symbol"], "seen": 10}],
             "sites": [{"function": h["symbol"], "file": h["img"], "line": 1, "wait_s": 0.5, "share": 1.0, "stacks": 2}]}
+    # Critical sections and the wait-for graph (issue 16) name target symbols and files too.
+    lock["hold"] = {"window_s": 0.04, "held_s": 0.03, "share_held": 0.75, "holds": 12, "total_s": 0.03, "max_s": 0.01,
+                    "p50_s": 0.002, "p99_s": 0.009, "clipped_holds": 1,
+                    "sites": [{"function": h["symbol"], "file": h["img"], "line": 3, "held_s": 0.03, "share_of_time": 0.75,
+                               "share_of_hold": 1.0, "holds": 12, "total_s": 0.03, "max_s": 0.01, "p50_s": 0.002,
+                               "p99_s": 0.009}]}
+    d["wait_chains"] = [{"pid": 7000, "locks": [h["symbol"], h["svg"]], "addresses": [lock_addr, "0x1100"], "depth": 2,
+                         "root": {"kind": h["comment"], "what": h["template"], "function": h["img"], "file": h["entity"],
+                                  "line": 4},
+                         "waits": 10, "wait_s": 0.5}]
     d["locks"] = [lock]
     d["threads"] = [{"tid": 7001, "comm": h["svg"], "lifetime_s": 1.0, "lock_wait_s": 0.5, "on_cpu_s": None,
                      "io_s": None, "runnable_s": None},

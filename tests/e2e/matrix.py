@@ -34,6 +34,7 @@ WORKLOADS = [
     (12, "s12-hot-atomic"),
     (13, "s13-lock-held-across-io"),
     (14, "s14-handoff-stall"),
+    (15, "s15-lock-order-inversion"),  # beyond the seed's 14: issue 16
 ]
 # The same scenarios written with other lock libraries (issue 17): each must be found on
 # the library's lock, at the workload's line, like the glibc one. Their outputs and
@@ -78,7 +79,14 @@ KNOWN_GAPS = {
 
 
 # Scenarios whose detection this ccprof implements (grows as collectors land).
-IMPLEMENTED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+IMPLEMENTED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+
+
+# Bad variants whose finding must carry the lock's measured critical sections, and the
+# shortest p50 hold each workload's own code implies (s13 holds the lock over a 2 ms
+# poll() on every miss).
+HOLD_SCENARIOS = {1, 2, 4, 7, 13}
+HOLD_MIN_P50_S = {13: 0.001}  # a millisecond: far above a map update, below the ~2 ms poll()
 
 
 def problem_marked(path, line, slack=2):
@@ -176,9 +184,18 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
     # finding's locations in the workload must be on it (or within 2 lines of it).
     if own and not python and not any(problem_marked(l["file"], l["line"]) for l in own):
         problems.append(f"{where} is not the workload's PROBLEM line")
+    hold = f.get("evidence", {}).get("hold")
+    if scenario in HOLD_SCENARIOS and mode is None:
+        # The lock's critical sections, timed by the lock-rate uprobe windows (issue 16).
+        if not hold or not hold.get("holds"):
+            problems.append("no measured critical sections (evidence.hold)")
+        elif scenario in HOLD_MIN_P50_S and hold["sites"] and hold["sites"][0]["p50_s"] < HOLD_MIN_P50_S[scenario]:
+            problems.append(f"hold p50 {hold['sites'][0]['p50_s'] * 1e3:.2f} ms is shorter than the workload's "
+                            f"{HOLD_MIN_P50_S[scenario] * 1e3:.1f} ms under the lock")
     if problems:
         return False, "; ".join(problems)
-    return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}"
+    held = f", held p50 {hold['p50_s'] * 1e6:.1f} us over {hold['holds']} holds" if hold and hold.get("holds") else ""
+    return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}{held}"
 
 
 # ---- scenario 6: `ccprof scale` instead of `ccprof run` ---------------------------------

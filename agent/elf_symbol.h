@@ -1,0 +1,15 @@
+#pragma once
+// The file offset of a function in a shared library, for attaching a uprobe to it.
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace ccprof::agent {
+
+// The default version of `name` in `path`'s dynamic symbol table (glibc exports
+// pthread_cond_wait twice, @GLIBC_2.2.5 and @@GLIBC_2.3.2: the one a program linked
+// today calls), as an offset in the file. libbpf 1.1 refuses such names as ambiguous.
+absl::StatusOr<uint64_t> default_function_offset(const std::string& path, const std::string& name);
+
+}  // namespace ccprof::agent
