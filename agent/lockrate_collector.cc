@@ -41,8 +41,10 @@ class LockRateCollector : public Collector {
     next_window_ns_ = now + opts_.period_ns;
     if (libc_.empty() && !find_libc()) return;
     LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "pthread_mutex_lock");
+    // The path as the target sees it: in a container, its libc is under its own root.
+    const std::string in_root = absl::StrCat("/proc/", opts_.target_pid, "/root", libc_);
     bpf_link* l = bpf_program__attach_uprobe_opts(skel_->progs.lockrate_mutex_lock,
-                                                  static_cast<pid_t>(opts_.target_pid), libc_.c_str(), 0, &uo);
+                                                  static_cast<pid_t>(opts_.target_pid), in_root.c_str(), 0, &uo);
     if (!l) {
       spdlog::debug("lockrate: cannot attach a uprobe to {}:pthread_mutex_lock: {}", libc_, strerror(errno));
       failed_ = true;

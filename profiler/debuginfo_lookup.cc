@@ -64,15 +64,24 @@ int found(int fd, const std::string& path, char** name) {
   return fd;
 }
 
+// `path` as the target sees it (inside its own root), else on the host.
+int open_for_target(const DebuginfoSearch* search, const std::string& path) {
+  if (search && search->files) {
+    if (const int fd = search->files->open_in_root(search->pid, path); fd >= 0) return fd;
+  }
+  return try_open(path);
+}
+
 }  // namespace
 
-int find_debuginfo_safely(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char* file_name,
+int find_debuginfo_safely(Dwfl_Module* mod, void** userdata, const char*, Dwarf_Addr, const char* file_name,
                           const char* debuglink_file, GElf_Word debuglink_crc, char** debuginfo_file_name) {
+  const auto* search = userdata ? static_cast<const DebuginfoSearch*>(*userdata) : nullptr;
   // An absolute name is a .gnu_debugaltlink (dwz): only under the debug root.
   if (debuglink_file && debuglink_file[0] == '/') {
     const std::string alt = debuglink_file;
     if (!absl::StartsWith(alt, absl::StrCat(kDebugRoot, "/")) || absl::StrContains(alt, "/../")) return -1;
-    const int fd = try_open(alt);
+    const int fd = open_for_target(search, alt);
     return fd >= 0 ? found(fd, alt, debuginfo_file_name) : -1;
   }
   // By build ID, as Debian's -dbgsym packages install it.
@@ -82,8 +91,14 @@ int find_debuginfo_safely(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, con
   if (len >= 2 && bits) {
     std::string hex;
     for (int i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(bits[i], absl::kZeroPad2));
+    const std::string rel = absl::StrCat("/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+    if (search && search->files) {
+      const std::string path = absl::StrCat(kDebugRoot, rel);
+      if (const int fd = search->files->open_in_root(search->pid, path); fd >= 0)
+        return found(fd, path, debuginfo_file_name);
+    }
     for (const std::string& root : build_id_roots()) {
-      const std::string path = absl::StrCat(root, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+      const std::string path = absl::StrCat(root, rel);
       if (const int fd = try_open(path); fd >= 0) return found(fd, path, debuginfo_file_name);
     }
   }
@@ -97,7 +112,7 @@ int find_debuginfo_safely(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, con
                                        absl::StrCat(dir, "/.debug/", debuglink_file),
                                        absl::StrCat(kDebugRoot, dir, "/", debuglink_file)}) {
     if (candidate == file_name) continue;  // a module naming itself is not its debug file
-    const int fd = try_open(candidate);
+    const int fd = open_for_target(search, candidate);
     if (fd < 0) continue;
     if (crc_matches(fd, debuglink_crc)) return found(fd, candidate, debuginfo_file_name);
     close(fd);

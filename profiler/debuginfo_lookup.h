@@ -4,7 +4,19 @@
 // .gnu_debugaltlink) and the module paths from a recording, so none is trusted.
 #include <elfutils/libdwfl.h>
 
+#include <cstdint>
+#include <string>
+
+#include "model/target_files.h"
+
 namespace ccprof::profiler {
+
+// What the lookup knows of a module beyond libdwfl's arguments, passed as the module's
+// userdata: the target whose own root (a container's) is searched before the host.
+struct DebuginfoSearch {
+  const model::TargetFiles* files = nullptr;
+  uint32_t pid = 0;
+};
 
 // A Dwfl_Callbacks::find_debuginfo that looks where Debian puts debug info, and nowhere
 // a name could lead elsewhere:
@@ -14,6 +26,8 @@ namespace ccprof::profiler {
 //                                                  be a plain file name)
 //   an absolute .gnu_debugaltlink under /usr/lib/debug/ without ".." (dwz files)
 // A debuglink candidate is used only when its CRC matches the one the module names.
+// Each path is looked up first inside the target's root when it has its own (a
+// container: its -dbgsym files and debuglinks are there), then on the host.
 // No debuginfod: `ccprof report` never goes to the network for a recording's modules.
 int find_debuginfo_safely(Dwfl_Module* mod, void** userdata, const char* modname, Dwarf_Addr base,
                           const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,

@@ -147,7 +147,7 @@ static void init_debuginfo_path() {
   g_debuginfo_path = path.data();
 }
 
-Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
+Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files) : proc_(proc), files_(files) {
   init_debuginfo_path();
   dwfl_ = dwfl_begin(&kOfflineCallbacks);
   if (!dwfl_) {
@@ -166,7 +166,7 @@ Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
     // The paths come from the target or from a recording someone sent: open only
     // regular ELF files, never block (see untrusted_input.h). libdwfl owns the fd of a
     // module it accepts; a rejected file costs that module's symbols, nothing else.
-    auto fd = open_regular_file(path);
+    auto fd = open_mapped_file(*m);
     if (!fd.ok()) {
       spdlog::debug("symbolizer: {}; its addresses stay unresolved", std::string(fd.status().message()));
       continue;
@@ -178,10 +178,16 @@ Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
       close(*fd);
       continue;
     }
-    if (!dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), *fd, m->start - m->offset, false)) {
+    Dwfl_Module* mod = dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), *fd, m->start - m->offset, false);
+    if (!mod) {
       close(*fd);
       spdlog::debug("symbolizer: cannot read {}: {}", printable(path), libdw_error_text(-1));
+      continue;
     }
+    // Tells find_debuginfo_safely() which target's root to search too.
+    void** userdata = nullptr;
+    dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    if (userdata) *userdata = &(searches_[path] = DebuginfoSearch{files_, proc.pid});
   }
   dwfl_report_end(dwfl_, nullptr, nullptr);
 }
@@ -200,7 +206,7 @@ bool Symbolizer::read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>
   const MemoryMap* m = map_of(addr);
   if (!m || m->path.empty() || m->path[0] != '/' || m->inode == 0) return false;
   len = std::min<uint64_t>(len, m->end - addr);
-  auto fd = open_regular_file(m->path);
+  auto fd = open_mapped_file(*m);
   if (!fd.ok()) return false;
   out.resize(len);
   ssize_t n = pread(*fd, out.data(), len, static_cast<off_t>(addr - m->start + m->offset));
@@ -208,6 +214,18 @@ bool Symbolizer::read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>
   if (n <= 0) return false;
   out.resize(static_cast<size_t>(n));
   return true;
+}
+
+absl::StatusOr<int> Symbolizer::open_mapped_file(const MemoryMap& m) const {
+  // The file the target mapped, opened while it lived: the one under a container's
+  // root or a deleted one, which this host's path would miss or confuse.
+  if (files_) {
+    if (const int kept = files_->module_fd(proc_.pid, m.path, m.inode); kept >= 0) {
+      const int fd = fcntl(kept, F_DUPFD_CLOEXEC, 0);
+      if (fd >= 0) return fd;
+    }
+  }
+  return open_regular_file(m.path);
 }
 
 const CodeLocation& Symbolizer::code(uint64_t pc) {

@@ -4,11 +4,14 @@
 // Offline: reads files from disk, never the live process, so `ccprof report` works
 // without root after the target exited. Results are cached per address.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "profiler/debuginfo_lookup.h"
 #include "profiler/eh_frame_bounds.h"
 #include "profiler/finding.h"
 #include "profiler/model_names.h"
@@ -42,8 +45,10 @@ struct DataLocation {
 
 class Symbolizer {
  public:
-  // Builds the address space of `proc` from its recorded maps.
-  explicit Symbolizer(const ProcessInfo& proc);
+  // Builds the address space of `proc` from its recorded maps, reading each file through
+  // `files` (the descriptors the agent opened while the target lived) where it has it,
+  // else at its path on this host.
+  explicit Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files = nullptr);
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -69,7 +74,12 @@ class Symbolizer {
 
  private:
   const ProcessInfo& proc_;
+  const model::TargetFiles* files_ = nullptr;
   Dwfl* dwfl_ = nullptr;
+  // Per module path: what the debug-info lookup is told (the module's libdwfl userdata).
+  std::map<std::string, DebuginfoSearch> searches_;
+  // An fd the caller owns of the file `m` maps, or the error.
+  absl::StatusOr<int> open_mapped_file(const MemoryMap& m) const;
   std::unordered_map<uint64_t, CodeLocation> code_cache_;
   std::unordered_map<std::string, bool> module_debug_;
   // Per module (by load base): .eh_frame function ranges, for code without symbols.
