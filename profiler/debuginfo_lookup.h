@@ -6,17 +6,31 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/target_files.h"
 
 namespace ccprof::profiler {
 
 // What the lookup knows of a module beyond libdwfl's arguments, passed as the module's
-// userdata: the target whose own root (a container's) is searched before the host.
+// userdata: the target whose own root (a container's) is searched before the host; and
+// what the lookup found, or what it looked for in vain, for the report.
 struct DebuginfoSearch {
   const model::TargetFiles* files = nullptr;
   uint32_t pid = 0;
+  // Of the module's own debug file (not its dwz file): kBuildId..., and the path used.
+  std::string source, path;
+  std::vector<std::string> tried;  // "build ID 1a2b…: no /usr/lib/debug/.build-id/1a/2b….debug", ...
 };
+
+// Where a module's debug info came from (findings.json "debug_info[].source").
+inline constexpr const char* kDebugInBinary = "in the binary";
+inline constexpr const char* kDebugBuildId = "build-id file";
+inline constexpr const char* kDebugBuildIdInTarget = "build-id file in the target's root";
+inline constexpr const char* kDebugLink = ".gnu_debuglink";
+inline constexpr const char* kDebugDebuginfod = "debuginfod";
+inline constexpr const char* kDebugNone = "none";
+inline constexpr const char* kDebugUnreadable = "module unreadable";
 
 // A Dwfl_Callbacks::find_debuginfo that looks where Debian puts debug info, and nowhere
 // a name could lead elsewhere:

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "profiler/debuginfo_lookup.h"
 #include "profiler/demangle.h"
 #include "profiler/libdw_error.h"
@@ -168,6 +169,7 @@ Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files)
     // module it accepts; a rejected file costs that module's symbols, nothing else.
     auto fd = open_mapped_file(*m);
     if (!fd.ok()) {
+      unreadable_[path] = std::string(fd.status().message());
       spdlog::debug("symbolizer: {}; its addresses stay unresolved", std::string(fd.status().message()));
       continue;
     }
@@ -188,6 +190,7 @@ Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files)
     void** userdata = nullptr;
     dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
     if (userdata) *userdata = &(searches_[path] = DebuginfoSearch{files_, proc.pid});
+    modules_[path] = mod;
   }
   dwfl_report_end(dwfl_, nullptr, nullptr);
 }
@@ -236,6 +239,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
   if (!mod) {
     if (const MemoryMap* m = map_of(pc)) {
       loc.module = m->path.empty() ? "[anonymous]" : m->path;
+      if (unreadable_.count(m->path)) unreadable_hit_.insert(m->path);
       loc.module_offset = pc - m->start + m->offset;
     }
     loc.function = absl::StrFormat("0x%x", pc);
@@ -408,6 +412,32 @@ std::vector<std::string> Symbolizer::modules_without_debug_info() const {
   std::vector<std::string> out;
   for (const auto& [mod, has] : module_debug_)
     if (!has) out.push_back(mod);
+  return out;
+}
+
+std::vector<ModuleDebugInfo> Symbolizer::debug_info_sources() const {
+  std::vector<ModuleDebugInfo> out;
+  for (const auto& path : unreadable_hit_)
+    out.push_back({path, kDebugUnreadable, "", unreadable_.at(path)});
+  for (const auto& [path, has_lines] : module_debug_) {
+    ModuleDebugInfo info{path, kDebugNone, "", ""};
+    auto mod = modules_.find(path);
+    auto search = searches_.find(path);
+    Dwarf_Addr bias = 0;
+    if (mod == modules_.end()) {
+      info.detail = "not a module of this process's recorded maps";
+    } else if (dwfl_module_getdwarf(mod->second, &bias)) {
+      // (has_lines false here: some of its code, hand-written assembly, has no DWARF.)
+      const bool separate = search != searches_.end() && !search->second.source.empty();
+      info.source = separate ? search->second.source : kDebugInBinary;
+      if (separate) info.file = search->second.path;
+    } else {
+      std::vector<std::string> why = {"no DWARF in the module"};
+      if (search != searches_.end()) why.insert(why.end(), search->second.tried.begin(), search->second.tried.end());
+      info.detail = absl::StrJoin(why, "; ");
+    }
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,6 +44,15 @@ struct DataLocation {
   std::string module;
 };
 
+// Where one module's debug info came from, or why there was none (findings.json
+// "debug_info"): `source` is one of the kDebug* names of debuginfo_lookup.h.
+struct ModuleDebugInfo {
+  std::string module;  // path as the target mapped it
+  std::string source;
+  std::string file;    // the separate debug file used, if any
+  std::string detail;  // for "none" and "module unreadable": what was looked for, why
+};
+
 class Symbolizer {
  public:
   // Builds the address space of `proc` from its recorded maps, reading each file through
@@ -71,6 +81,10 @@ class Symbolizer {
   uint64_t unresolved_code() const { return unresolved_code_; }
   uint64_t missing_debug_info() const { return missing_debug_; }
   std::vector<std::string> modules_without_debug_info() const;
+  // Modules whose code was looked up but whose file could not be read at all.
+  std::vector<std::string> unreadable_modules() const { return {unreadable_hit_.begin(), unreadable_hit_.end()}; }
+  // Per module whose code was looked up: where its debug info came from.
+  std::vector<ModuleDebugInfo> debug_info_sources() const;
 
  private:
   const ProcessInfo& proc_;
@@ -78,6 +92,9 @@ class Symbolizer {
   Dwfl* dwfl_ = nullptr;
   // Per module path: what the debug-info lookup is told (the module's libdwfl userdata).
   std::map<std::string, DebuginfoSearch> searches_;
+  std::map<std::string, Dwfl_Module*> modules_;       // by path
+  std::map<std::string, std::string> unreadable_;     // path -> why its file could not be opened
+  std::set<std::string> unreadable_hit_;              // those whose code was looked up
   // An fd the caller owns of the file `m` maps, or the error.
   absl::StatusOr<int> open_mapped_file(const MemoryMap& m) const;
   std::unordered_map<uint64_t, CodeLocation> code_cache_;
