@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/printable.h"
+#include "profiler/debuginfod_fetch.h"
 #include "model/untrusted_input.h"
 
 namespace ccprof::profiler {
@@ -160,6 +161,13 @@ int find_debuginfo_safely(Dwfl_Module* mod, void** userdata, const char*, Dwarf_
   std::string link_path;
   if (const int fd = find_by_debuglink(search, file_name, debuglink_file, debuglink_crc, note, &link_path); fd >= 0)
     return found_as(fd, link_path, kDebugLink);
+  // Last, and only where $DEBUGINFOD_URLS names servers: debuginfod, by build ID
+  // (through libdebuginfod's cache, bounded in time: debuginfod_fetch.h).
+  if (len >= 2 && bits) {
+    DebuginfodAnswer answer = debuginfod_debug_file(bits, len);
+    if (answer.fd >= 0) return found_as(answer.fd, answer.path, kDebugDebuginfod);
+    note(answer.error);
+  }
   return -1;
 }
 

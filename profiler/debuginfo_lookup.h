@@ -42,7 +42,8 @@ inline constexpr const char* kDebugUnreadable = "module unreadable";
 // A debuglink candidate is used only when its CRC matches the one the module names.
 // Each path is looked up first inside the target's root when it has its own (a
 // container: its -dbgsym files and debuglinks are there), then on the host.
-// No debuginfod: `ccprof report` never goes to the network for a recording's modules.
+// Then, only where $DEBUGINFOD_URLS names servers, debuginfod by build ID (the user's
+// choice, as for gdb and perf; bounded in time, see debuginfod_fetch.h).
 int find_debuginfo_safely(Dwfl_Module* mod, void** userdata, const char* modname, Dwarf_Addr base,
                           const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
                           char** debuginfo_file_name);
