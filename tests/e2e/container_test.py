@@ -89,6 +89,39 @@ class ContainerTargets(unittest.TestCase):
         # Without the target's files 57% of the samples had no function (measured).
         self.assertLessEqual(undecodable_share(doc), self.host_undecodable + 0.05)
 
+    def test_stripped_target_in_a_root_of_its_own_with_its_debug_file_inside(self):
+        # A container image in miniature: a root (chroot) on a tmpfs only the new mount
+        # namespace has, holding the stripped binary, its libraries and, by build ID, its
+        # debug file. The host has neither; after the exit only ccprof's descriptors do.
+        root = os.path.join(self.tmp, "rootfs")
+        os.makedirs(root)
+        stage = os.path.join(self.tmp, "stage")
+        os.makedirs(os.path.join(stage, "opt", "app"))
+        libs = [l.split("=>")[-1].split("(")[0].strip()
+                for l in subprocess.run(["ldd", S01], stdout=subprocess.PIPE, text=True, check=True).stdout.splitlines()
+                if "/" in l]
+        for lib in libs:
+            dest = os.path.join(stage, lib.lstrip("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy(lib, dest)
+        subprocess.run(["objcopy", "--strip-all", S01, os.path.join(stage, "opt", "app", "server")], check=True)
+        bid = subprocess.run(["readelf", "-n", S01], stdout=subprocess.PIPE, text=True, check=True).stdout
+        bid = bid.split("Build ID:")[1].split()[0]
+        debug = os.path.join(stage, "usr", "lib", "debug", ".build-id", bid[:2], bid[2:] + ".debug")
+        os.makedirs(os.path.dirname(debug))
+        subprocess.run(["objcopy", "--only-keep-debug", S01, debug], check=True)
+        script = (f"mount -t tmpfs ccprof-root {root} && cp -a {stage}/. {root}/ && "
+                  f"exec chroot {root} /opt/app/server --seconds={SECONDS}")
+        env_doc = profile(os.path.join(self.tmp, "chroot"), "unshare", "--mount", "--pid", "--fork",
+                          "--propagation", "private", "sh", "-c", script)
+        shutil.rmtree(stage)  # nothing of it stays on the host
+        self.assertFalse(os.path.exists(os.path.join(root, "opt")))
+        self.assertEqual(completeness(env_doc, "server"), self.host)
+        # (The module's path is as /proc/PID/maps shows it to ccprof: through the chroot.)
+        rows = [r for r in env_doc["debug_info"] if r["module"].endswith("/opt/app/server")]
+        self.assertEqual([(r["source"], r["file"]) for r in rows],
+                         [("build-id file in the target's root", f"/usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug")])
+
     def test_binary_deleted_while_it_runs(self):
         app = os.path.join(self.tmp, "deleted-app")
         shutil.copy(S01, app)
