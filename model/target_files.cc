@@ -27,8 +27,9 @@ TargetFiles::~TargetFiles() {
 }
 
 void TargetFiles::capture(uint32_t pid, const std::vector<MemoryMap>& maps) {
-  if (!root_checked_[pid]) {
-    root_checked_[pid] = true;
+  // Checked at every snapshot until the root differs: a launcher (`unshare ... chroot`,
+  // a container runtime) changes root just before it execs the program itself.
+  if (!roots_.count(pid)) {
     const int fd = open(absl::StrCat("/proc/", pid, "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     struct stat theirs {}, ours {};
     if (fd >= 0 && fstat(fd, &theirs) == 0 && stat("/", &ours) == 0 && !same_file(theirs, ours))

@@ -44,7 +44,6 @@ class TargetFiles {
 
  private:
   std::map<uint32_t, int> roots_;  // pid -> O_PATH fd of /proc/PID/root, when not "/"
-  std::map<uint32_t, bool> root_checked_;
   std::map<std::tuple<uint32_t, std::string, uint64_t>, int> modules_;  // (pid, path, inode) -> fd
 };
 
