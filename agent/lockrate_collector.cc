@@ -127,18 +127,20 @@ class LockRateCollector : public Collector {
 
   bpf_link* attach(bpf_program* prog, const char* func, bool retprobe) {
     // By file offset: libbpf 1.1 finds glibc's versioned duplicates ambiguous by name.
+    // The path as the target sees it: in a container, its libc is under its own root.
+    const std::string in_root = absl::StrCat("/proc/", opts_.target_pid, "/root", libc_);
     auto it = offsets_.find(func);
     if (it == offsets_.end()) {
-      auto off = default_function_offset(libc_, func);
+      auto off = default_function_offset(in_root, func);
       if (!off.ok()) spdlog::debug("lockrate: {}", std::string(off.status().message()));
       it = offsets_.emplace(func, off.ok() ? *off : 0).first;
     }
     if (!it->second) {
       LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe, .func_name = func);
-      return bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(opts_.target_pid), libc_.c_str(), 0, &uo);
+      return bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(opts_.target_pid), in_root.c_str(), 0, &uo);
     }
     LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe);
-    return bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(opts_.target_pid), libc_.c_str(), it->second, &uo);
+    return bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(opts_.target_pid), in_root.c_str(), it->second, &uo);
   }
 
   // Holds still open when a window closes: their part inside it counts towards the

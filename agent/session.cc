@@ -35,6 +35,7 @@
 #include "agent/tracefs.h"
 #include "agent/unique_fd.h"
 #include "bpf/common.h"
+#include "model/target_files.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::agent {
@@ -80,12 +81,15 @@ uint64_t thread_start_ns(uint32_t pid, uint32_t tid) {
 
 class Snapshotter {
  public:
-  explicit Snapshotter(Recording& rec) : rec_(rec) {}
+  explicit Snapshotter(Recording& rec) : rec_(rec), files_(std::make_shared<model::TargetFiles>()) {
+    rec_.target_files = files_;
+  }
 
   void snapshot(const std::vector<uint32_t>& tgids, uint64_t now) {
     for (uint32_t pid : tgids) {
       auto maps = read_maps(pid);
       if (!maps.ok() || maps->empty()) continue;  // gone, or a zombie
+      files_->capture(pid, *maps);  // while the files are reachable (containers, deleted files)
       model::ProcessInfo* p = process(pid);
       if (p->comm.empty()) p->comm = read_comm(pid, pid);
       if (p->cmdline.empty()) p->cmdline = read_cmdline(pid);
@@ -137,6 +141,7 @@ class Snapshotter {
     return &rec_.threads.back();
   }
   Recording& rec_;
+  std::shared_ptr<model::TargetFiles> files_;
   std::map<uint32_t, std::set<std::tuple<uint64_t, uint64_t, uint64_t, std::string>>> map_keys_;
   std::map<uint32_t, std::set<std::pair<uint64_t, uint64_t>>> arg_env_;  // pid -> argv/environment ranges
 

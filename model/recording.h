@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,8 @@ struct MemorySample {
   std::vector<StackWindow> stack_windows;
 };
 
+class TargetFiles;  // model/target_files.h
+
 struct Recording {
   // 2: typed sections (futex, lockrate, memory_sampler, sched), keys spelled once.
   static constexpr uint32_t kFormatVersion = 2;
@@ -151,6 +154,9 @@ struct Recording {
   bool has_sched = false;
   SchedSection sched;
   LossCounters losses;
+  // The target's files opened while profiling (containers, deleted binaries); not
+  // serialized: null for a recording read back from a file.
+  std::shared_ptr<const TargetFiles> target_files;
 
   const ProcessInfo* process(uint32_t pid) const;
   const ThreadInfo* thread(uint32_t tid) const;

@@ -85,7 +85,7 @@ Symbolizer* Index::symbolizer(uint32_t pid) const {
   if (it != syms_.end()) return it->second.get();
   const ProcessInfo* p = rec.process(pid);
   if (!p) return nullptr;
-  return syms_.emplace(pid, std::make_unique<Symbolizer>(*p)).first->second.get();
+  return syms_.emplace(pid, std::make_unique<Symbolizer>(*p, rec.target_files.get())).first->second.get();
 }
 
 const std::vector<Frame>& Index::frames(int stack_index) const {

@@ -569,6 +569,22 @@ std::vector<Finding> thread_churn(const Index& ctx, const SchedView& v) {
 
 // ---- unbounded-queue (scenario 10) -----------------------------------------------------------
 
+// Whether another thread of `pid` takes what `producer` puts: a queue is a hand-off, so
+// both lock it (the lock-rate collector's per-thread calls of one mutex), or one waited
+// on a lock the other held (the futex collector's owner at the wait). Without either,
+// growing memory is the program's own data (a cache filled once, a parsed input).
+bool handoff_seen(const Index& ctx, const Recording& rec, uint32_t pid, uint32_t producer) {
+  for (const auto& rate : ctx.lock_rates)
+    if (rate.pid == pid && rate.tids.count(producer) && rate.tids.size() >= 2) return true;
+  for (const auto& w : rec.futex_waits) {
+    if (w.pid != pid || w.owner_tid <= 0) continue;
+    const auto owner = static_cast<uint32_t>(w.owner_tid);
+    if (owner != w.tid && (owner == producer || w.tid == producer)) return true;
+  }
+  return false;
+}
+
+
 std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
   const auto& [sec, rec, duration, cores] = v;
   std::vector<Finding> out;
@@ -629,6 +645,7 @@ std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
       }
     }
     if (!producer) continue;  // every thread waits: not a producer outrunning its consumer
+    if (!handoff_seen(ctx, rec, pid, producer->tid)) continue;  // nothing takes from it: not a queue
 
     SiteTally enqueue_sites, alloc_sites;
     size_t used = 0;

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "profiler/debuginfo_lookup.h"
 #include "profiler/demangle.h"
 #include "profiler/libdw_error.h"
@@ -147,7 +148,7 @@ static void init_debuginfo_path() {
   g_debuginfo_path = path.data();
 }
 
-Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
+Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files) : proc_(proc), files_(files) {
   init_debuginfo_path();
   dwfl_ = dwfl_begin(&kOfflineCallbacks);
   if (!dwfl_) {
@@ -166,8 +167,9 @@ Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
     // The paths come from the target or from a recording someone sent: open only
     // regular ELF files, never block (see untrusted_input.h). libdwfl owns the fd of a
     // module it accepts; a rejected file costs that module's symbols, nothing else.
-    auto fd = open_regular_file(path);
+    auto fd = open_mapped_file(*m);
     if (!fd.ok()) {
+      unreadable_[path] = std::string(fd.status().message());
       spdlog::debug("symbolizer: {}; its addresses stay unresolved", std::string(fd.status().message()));
       continue;
     }
@@ -178,10 +180,17 @@ Symbolizer::Symbolizer(const ProcessInfo& proc) : proc_(proc) {
       close(*fd);
       continue;
     }
-    if (!dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), *fd, m->start - m->offset, false)) {
+    Dwfl_Module* mod = dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), *fd, m->start - m->offset, false);
+    if (!mod) {
       close(*fd);
       spdlog::debug("symbolizer: cannot read {}: {}", printable(path), libdw_error_text(-1));
+      continue;
     }
+    // Tells find_debuginfo_safely() which target's root to search too.
+    void** userdata = nullptr;
+    dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    if (userdata) *userdata = &(searches_[path] = DebuginfoSearch{files_, proc.pid});
+    modules_[path] = mod;
   }
   dwfl_report_end(dwfl_, nullptr, nullptr);
 }
@@ -200,7 +209,7 @@ bool Symbolizer::read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>
   const MemoryMap* m = map_of(addr);
   if (!m || m->path.empty() || m->path[0] != '/' || m->inode == 0) return false;
   len = std::min<uint64_t>(len, m->end - addr);
-  auto fd = open_regular_file(m->path);
+  auto fd = open_mapped_file(*m);
   if (!fd.ok()) return false;
   out.resize(len);
   ssize_t n = pread(*fd, out.data(), len, static_cast<off_t>(addr - m->start + m->offset));
@@ -208,6 +217,18 @@ bool Symbolizer::read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>
   if (n <= 0) return false;
   out.resize(static_cast<size_t>(n));
   return true;
+}
+
+absl::StatusOr<int> Symbolizer::open_mapped_file(const MemoryMap& m) const {
+  // The file the target mapped, opened while it lived: the one under a container's
+  // root or a deleted one, which this host's path would miss or confuse.
+  if (files_) {
+    if (const int kept = files_->module_fd(proc_.pid, m.path, m.inode); kept >= 0) {
+      const int fd = fcntl(kept, F_DUPFD_CLOEXEC, 0);
+      if (fd >= 0) return fd;
+    }
+  }
+  return open_regular_file(m.path);
 }
 
 const CodeLocation& Symbolizer::code(uint64_t pc) {
@@ -218,6 +239,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
   if (!mod) {
     if (const MemoryMap* m = map_of(pc)) {
       loc.module = m->path.empty() ? "[anonymous]" : m->path;
+      if (unreadable_.count(m->path)) unreadable_hit_.insert(m->path);
       loc.module_offset = pc - m->start + m->offset;
     }
     loc.function = absl::StrFormat("0x%x", pc);
@@ -390,6 +412,32 @@ std::vector<std::string> Symbolizer::modules_without_debug_info() const {
   std::vector<std::string> out;
   for (const auto& [mod, has] : module_debug_)
     if (!has) out.push_back(mod);
+  return out;
+}
+
+std::vector<ModuleDebugInfo> Symbolizer::debug_info_sources() const {
+  std::vector<ModuleDebugInfo> out;
+  for (const auto& path : unreadable_hit_)
+    out.push_back({path, kDebugUnreadable, "", unreadable_.at(path)});
+  for (const auto& [path, has_lines] : module_debug_) {
+    ModuleDebugInfo info{path, kDebugNone, "", ""};
+    auto mod = modules_.find(path);
+    auto search = searches_.find(path);
+    Dwarf_Addr bias = 0;
+    if (mod == modules_.end()) {
+      info.detail = "not a module of this process's recorded maps";
+    } else if (dwfl_module_getdwarf(mod->second, &bias)) {
+      // (has_lines false here: some of its code, hand-written assembly, has no DWARF.)
+      const bool separate = search != searches_.end() && !search->second.source.empty();
+      info.source = separate ? search->second.source : kDebugInBinary;
+      if (separate) info.file = search->second.path;
+    } else {
+      std::vector<std::string> why = {"no DWARF in the module"};
+      if (search != searches_.end()) why.insert(why.end(), search->second.tried.begin(), search->second.tried.end());
+      info.detail = absl::StrJoin(why, "; ");
+    }
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

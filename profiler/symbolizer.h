@@ -4,11 +4,15 @@
 // Offline: reads files from disk, never the live process, so `ccprof report` works
 // without root after the target exited. Results are cached per address.
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "profiler/debuginfo_lookup.h"
 #include "profiler/eh_frame_bounds.h"
 #include "profiler/finding.h"
 #include "profiler/model_names.h"
@@ -40,10 +44,21 @@ struct DataLocation {
   std::string module;
 };
 
+// Where one module's debug info came from, or why there was none (findings.json
+// "debug_info"): `source` is one of the kDebug* names of debuginfo_lookup.h.
+struct ModuleDebugInfo {
+  std::string module;  // path as the target mapped it
+  std::string source;
+  std::string file;    // the separate debug file used, if any
+  std::string detail;  // for "none" and "module unreadable": what was looked for, why
+};
+
 class Symbolizer {
  public:
-  // Builds the address space of `proc` from its recorded maps.
-  explicit Symbolizer(const ProcessInfo& proc);
+  // Builds the address space of `proc` from its recorded maps, reading each file through
+  // `files` (the descriptors the agent opened while the target lived) where it has it,
+  // else at its path on this host.
+  explicit Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files = nullptr);
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -66,10 +81,22 @@ class Symbolizer {
   uint64_t unresolved_code() const { return unresolved_code_; }
   uint64_t missing_debug_info() const { return missing_debug_; }
   std::vector<std::string> modules_without_debug_info() const;
+  // Modules whose code was looked up but whose file could not be read at all.
+  std::vector<std::string> unreadable_modules() const { return {unreadable_hit_.begin(), unreadable_hit_.end()}; }
+  // Per module whose code was looked up: where its debug info came from.
+  std::vector<ModuleDebugInfo> debug_info_sources() const;
 
  private:
   const ProcessInfo& proc_;
+  const model::TargetFiles* files_ = nullptr;
   Dwfl* dwfl_ = nullptr;
+  // Per module path: what the debug-info lookup is told (the module's libdwfl userdata).
+  std::map<std::string, DebuginfoSearch> searches_;
+  std::map<std::string, Dwfl_Module*> modules_;       // by path
+  std::map<std::string, std::string> unreadable_;     // path -> why its file could not be opened
+  std::set<std::string> unreadable_hit_;              // those whose code was looked up
+  // An fd the caller owns of the file `m` maps, or the error.
+  absl::StatusOr<int> open_mapped_file(const MemoryMap& m) const;
   std::unordered_map<uint64_t, CodeLocation> code_cache_;
   std::unordered_map<std::string, bool> module_debug_;
   // Per module (by load base): .eh_frame function ranges, for code without symbols.

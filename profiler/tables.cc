@@ -154,8 +154,26 @@ json losses_table(const Index& index) {
     if (!s) continue;
     if (s->unresolved_code()) losses["symbolize.unresolved_code_addresses"] += s->unresolved_code();
     for (const auto& m : s->modules_without_debug_info()) losses["symbolize.no_debug_info: " + m] += 1;
+    for (const auto& m : s->unreadable_modules()) losses["symbolize.module_unreadable: " + m] += 1;
   }
   return losses;
+}
+
+// Per module whose code the profile touched: where its debug info came from, or why
+// there was none.
+json debug_info_table(const Index& index) {
+  json rows = json::array();
+  for (const auto& p : index.rec.processes) {
+    Symbolizer* s = index.symbolizer(p.pid);
+    if (!s) continue;
+    for (const auto& m : s->debug_info_sources())
+      rows.push_back({{"pid", p.pid},
+                      {"module", printable(m.module)},
+                      {"source", m.source},
+                      {"file", printable(m.file)},
+                      {"detail", printable(m.detail)}});
+  }
+  return rows;
 }
 
 }  // namespace
@@ -184,6 +202,7 @@ json build_tables(const Index& index) {
   t["samples"] = samples_table(index);
   t["losses"] = losses_table(index);
   t["wait_chains"] = wait_chains_table(index);
+  t["debug_info"] = debug_info_table(index);
   return t;
 }
 

@@ -433,6 +433,10 @@ def hostile_strings():
                    {"lock": lock_addr, "frames": ["main", h["comment"], h["lines"]], "wait_s": 0.1, "count": 2}]
     d["timeline"] = [{"tid": 7001, "start_s": 0.1, "duration_s": 0.2, "state": "lock-wait", "lock": lock_addr},
                      {"tid": 7002, "start_s": 0.1, "duration_s": 0.2, "state": "io"}]
+    # Module paths and debug file names come from the target's maps and ELF notes.
+    d["debug_info"] = [{"pid": 4242, "module": h["img"], "source": "none", "file": "", "detail": h["comment"]},
+                       {"pid": 4242, "module": h["svg"], "source": h["symbol"], "file": h["template"],
+                        "detail": h["entity"]}]
     return d
 
 

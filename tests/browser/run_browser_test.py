@@ -222,6 +222,7 @@ DOM_SUMMARY = r"""
     foldedLosses: q('#losses details tbody tr').map((r) => txt(r.querySelector('td'))),
     lossesFoldedOpen: q('#losses details').some((d) => d.open),
     threads: q('#threads tbody tr').map((r) => q('td', r).map(txt)),
+    debugInfo: q('#debug-info tbody tr').map((r) => q('td', r).map(txt)),
     command: txt(document.getElementById('command')),
     collection: txt(document.getElementById('collection')),
     allStacksFlames: q('#locks canvas.flamegraph').map(flame),
@@ -435,6 +436,9 @@ def check_hostile(c, doc, dom, html_path, data):
         c.check(s in dom["bodyText"], f"shown as text: {s!r}")
     c.check(dom["findings"] and dom["findings"][0]["title"] == fixture_gen.XSS,
             "the </script><script>alert(1)</script> symbol is the first card's title, as text")
+    mods = [r[0] for r in dom["debugInfo"]]
+    c.check(mods == [r["module"] for r in doc["debug_info"]],
+            "the debug-info table lists each module path as text", mods)
     raw = Path(html_path).read_bytes()
     c.check(b"<script>alert(1)" not in raw and b"</script><script>alert" not in raw,
             "report.html holds the symbol only in escaped form")

@@ -189,6 +189,16 @@ void add_rss(Fixture& fx, double from_mib, double to_mib, bool anon = true) {
   }
 }
 
+// The queue's mutex, taken by the producer (101) and the consumer (102).
+void add_handoff(Fixture& fx) {
+  LockRate rate;
+  rate.pid = 100;
+  rate.lock = 0x5000;
+  rate.calls = 45000;
+  rate.tids = {101, 102};
+  fx.lock_rates.push_back(rate);
+}
+
 // s10 bad: RSS climbs ~50 MiB/s; the producer never blocks.
 TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
   Fixture fx;
@@ -196,6 +206,7 @@ TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
   fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});  // producer
   fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});               // consumer, never idle either
   add_rss(fx, 3, 98);
+  add_handoff(fx);
   auto fs = fx.run();
   ASSERT_FINDING(f, fs, "unbounded-queue");
   EXPECT_NEAR(f->evidence["growth_bytes"].get<double>(), 95.0 * 1048576, 1e5);
@@ -253,6 +264,45 @@ TEST(UnboundedQueue, FilePagesOfAnMmapReaderAreNotAQueue) {
   fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
   add_rss(fx, 3, 98, /*anon=*/false);
   EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
+}
+
+// A cache filled once while readers run (healthy-twins cache-fill): the heap grows and
+// no thread blocks, but nothing is handed from one thread to another.
+TEST(UnboundedQueue, GrowthWithoutAHandoffIsNotAQueue) {
+  Fixture fx;
+  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
+  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
+  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
+  add_rss(fx, 3, 98);
+  LockRate own, other;  // measured: each thread takes only its own lock
+  own.pid = other.pid = 100;
+  own.lock = 0x5000;
+  own.calls = 40000;
+  own.tids = {101};
+  other.lock = 0x6000;
+  other.calls = 5000;
+  other.tids = {102};
+  fx.lock_rates = {own, other};
+  EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
+}
+
+// Without the lock-rate collector, a consumer that waited on the lock the producer
+// held is the hand-off.
+TEST(UnboundedQueue, AConsumerWaitingOnTheProducersLockIsAHandoff) {
+  Fixture fx;
+  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
+  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
+  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
+  add_rss(fx, 3, 98);
+  FutexWait w;
+  w.uaddr = 0x5000;
+  w.pid = 100;
+  w.tid = 102;
+  w.owner_tid = 101;
+  w.start_ns = kStart + ns(0.5);
+  w.duration_ns = 20000;
+  fx.rec.futex_waits.push_back(w);
+  EXPECT_NE(find_kind(fx.run(), "unbounded-queue"), nullptr);
 }
 
 // Growing memory while every thread waits (a cache being filled by I/O) is not a queue.

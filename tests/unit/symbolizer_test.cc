@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "agent/proc.h"
 
 int64_t g_symbolizer_test_array[8];
@@ -46,6 +48,46 @@ TEST(Symbolizer, NamesAFunctionWithFileAndLine) {
   EXPECT_GT(loc.line, 0);
   EXPECT_TRUE(loc.has_debug_info);
   EXPECT_FALSE(loc.in_system_library);
+}
+
+TEST(Symbolizer, SaysWhereEachModulesDebugInfoCameFromOrWhyNone) {
+  ProcessInfo p = self();
+  // A module whose file is gone: its addresses stay raw, and the report says why.
+  MemoryMap gone;
+  gone.start = 0x10000;
+  gone.end = 0x11000;
+  gone.perms = "r-xp";
+  gone.path = "/nonexistent/ccprof-test/libgone.so";
+  gone.inode = 42;
+  p.maps.push_back(gone);
+  Symbolizer sym(p);
+  sym.code(reinterpret_cast<uint64_t>(&symbolizer_test_function));
+  sym.code(reinterpret_cast<uint64_t>(&getpid));
+  sym.code(gone.start + 0x10);
+  EXPECT_EQ(sym.unreadable_modules(), std::vector<std::string>{gone.path});
+  std::map<std::string, ModuleDebugInfo> by_module;
+  for (const auto& m : sym.debug_info_sources()) by_module[m.module] = m;
+  ASSERT_EQ(by_module.count(gone.path), 1u);
+  EXPECT_EQ(by_module[gone.path].source, "module unreadable");
+  EXPECT_NE(by_module[gone.path].detail.find("cannot open"), std::string::npos) << by_module[gone.path].detail;
+  // This test binary carries its DWARF.
+  std::string self_exe;
+  for (const auto& [path, m] : by_module)
+    if (path.find("symbolizer_test") != std::string::npos) self_exe = path;
+  ASSERT_FALSE(self_exe.empty());
+  EXPECT_EQ(by_module[self_exe].source, "in the binary");
+  EXPECT_EQ(by_module[self_exe].file, "");
+  // Debian's libc has none: either its -dbgsym is installed (found by build ID) or the
+  // report names the build-ID path it looked for.
+  for (const auto& [path, m] : by_module) {
+    if (path.find("libc.so") == std::string::npos) continue;
+    if (m.source == "none") {
+      EXPECT_NE(m.detail.find("/usr/lib/debug/.build-id/"), std::string::npos) << m.detail;
+    } else {
+      EXPECT_TRUE(m.source == "build-id file" || m.source == ".gnu_debuglink") << m.source;
+      EXPECT_FALSE(m.file.empty());
+    }
+  }
 }
 
 TEST(Symbolizer, NamesAGlobalAndTheOffsetInsideIt) {
