@@ -135,6 +135,26 @@ static __always_inline void record_order(__u64 id, struct held_set *h, __u64 loc
 	}
 }
 
+/* The calling thread's set of held mutexes, created on first use and emptied when it
+ * was left by an earlier window (another generation); NULL when the map is full. */
+static __always_inline struct held_set *current_held(__u64 id)
+{
+	__u32 tid = (__u32)id;
+	struct held_set *h = bpf_map_lookup_elem(&held, &tid);
+	if (!h) {
+		struct held_set fresh = { .generation = generation, .tgid = id >> 32 };
+		bpf_map_update_elem(&held, &tid, &fresh, BPF_ANY);
+		h = bpf_map_lookup_elem(&held, &tid);
+		if (!h)
+			return NULL;
+	}
+	if (h->generation != generation) {
+		h->n = 0;
+		h->generation = generation;
+	}
+	return h;
+}
+
 static __always_inline int on_acquire_return(int ret, __u32 trylock)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -146,18 +166,9 @@ static __always_inline int on_acquire_return(int ret, __u32 trylock)
 	bpf_map_delete_elem(&pending, &tid);
 	if (ret != 0 || gen != generation || !window_start_ns)
 		return 0; /* not acquired (trylock busy, error), or entered before this window */
-	struct held_set *h = bpf_map_lookup_elem(&held, &tid);
-	if (!h) {
-		struct held_set fresh = { .generation = generation, .tgid = id >> 32 };
-		bpf_map_update_elem(&held, &tid, &fresh, BPF_ANY);
-		h = bpf_map_lookup_elem(&held, &tid);
-		if (!h)
-			return 0;
-	}
-	if (h->generation != generation) {
-		h->n = 0;
-		h->generation = generation;
-	}
+	struct held_set *h = current_held(id);
+	if (!h)
+		return 0;
 	record_order(id, h, lock, caller, trylock);
 	__u32 n = h->n;
 	if (n >= LOCKHOLD_MAX_HELD) {
@@ -255,19 +266,9 @@ int BPF_KPROBE(lockrate_cond_wait, void *cond, void *mutex)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!window_start_ns || !ccprof_is_target(id))
 		return 0;
-	__u32 tid = (__u32)id;
-	struct held_set *h = bpf_map_lookup_elem(&held, &tid);
-	if (!h) {
-		struct held_set fresh = { .generation = generation, .tgid = id >> 32 };
-		bpf_map_update_elem(&held, &tid, &fresh, BPF_ANY);
-		h = bpf_map_lookup_elem(&held, &tid);
-		if (!h)
-			return 0;
-	}
-	if (h->generation != generation) {
-		h->n = 0;
-		h->generation = generation;
-	}
+	struct held_set *h = current_held(id);
+	if (!h)
+		return 0;
 	int i = find_held(h, (__u64)mutex);
 	if (i < 0 || i >= LOCKHOLD_MAX_HELD) {
 		/* taken before the window: remember it as not measurable, so its unlock is

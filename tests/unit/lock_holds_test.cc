@@ -50,13 +50,7 @@ TEST(LockHolds, PercentilesComeFromTheHistogram) {
 // 1 ms (0.9 s), site B (0x2020) 100 holds of 100 µs (0.01 s), plus 0.05 s clipped
 // at a window's start. It was held 96% of the time.
 Recording held_mutex(bool with_holds) {
-  Recording r;
-  r.start_ns = 10 * kSec;
-  r.end_ns = 12 * kSec;
-  ProcessInfo p;
-  p.pid = 100;
-  r.processes.push_back(p);
-  for (uint32_t i = 0; i < 4; ++i) r.threads.push_back({100u + i, 100, "worker", r.start_ns, r.end_ns});
+  Recording r = model::two_second_recording({{100, "worker"}, {101, "worker"}, {102, "worker"}, {103, "worker"}});
   r.has_lockrate = true;
   r.lockrate.window_s = 1.0;
   r.lockrate.windows = 50;
@@ -106,29 +100,7 @@ TEST(LockHolds, NotMeasuredIsNotZero) {
 
 // A contended mutex (the lock-contention rule fires) whose critical sections were
 // timed: the finding says how long it was held, and where.
-void add_contention(Recording& r) {
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < 4; ++i)
-    for (int k = 0; k < 200; ++k) {
-      FutexWait w;
-      w.uaddr = 0x5000;
-      w.pid = 100;
-      w.tid = 100 + i;
-      w.owner_tid = 100 + (i + 1) % 4;
-      w.expected = 2;
-      w.start_ns = r.start_ns + k * 1000;
-      w.duration_ns = kSec / 400;
-      total += w.duration_ns;
-      r.futex_waits.push_back(w);
-    }
-  FutexAddrStats s;
-  s.uaddr = 0x5000;
-  s.pid = 100;
-  s.waits = r.futex_waits.size();
-  s.wait_ns = total;
-  s.max_wait_ns = kSec / 400;
-  r.futex_addrs.push_back(s);
-}
+void add_contention(Recording& r) { model::add_lock_waits(r, 0x5000, 100, 4, 0.5, 200); }
 
 TEST(LockHolds, LockContentionFindingCarriesHoldEvidence) {
   Recording r = held_mutex(true);

@@ -4,6 +4,7 @@
 #include "profiler/analysis.h"
 #include "profiler/lock_rules.h"
 #include "tests/unit/rule_test_util.h"
+#include "tests/unit/recording_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -13,14 +14,7 @@ constexpr uint64_t kA = 0x5000, kB = 0x6000;
 
 // Two threads, 101 and 102, with the lock orders `orders` seen in 40 ms of windows.
 Recording with_orders(std::vector<model::LockOrderPair> orders, bool measured = true) {
-  Recording r;
-  r.start_ns = 10 * kSec;
-  r.end_ns = 12 * kSec;
-  ProcessInfo p;
-  p.pid = 100;
-  r.processes.push_back(p);
-  r.threads.push_back({101, 100, "transfer", r.start_ns, r.end_ns});
-  r.threads.push_back({102, 100, "audit", r.start_ns, r.end_ns});
+  Recording r = model::two_second_recording({{101, "transfer"}, {102, "audit"}});
   r.has_lockrate = true;
   r.lockrate.window_s = 0.04;
   r.has_lockhold = measured;

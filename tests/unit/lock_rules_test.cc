@@ -6,6 +6,7 @@
 #include "profiler/analysis.h"
 #include "profiler/catalog.h"
 #include "tests/unit/rule_test_util.h"
+#include "tests/unit/recording_util.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -15,34 +16,10 @@ constexpr uint64_t kSec = 1'000'000'000ull;
 // `threads` threads live for 2 s; each waits `per_thread_wait_s` on one futex in
 // `waits` waits with futex word value `val`, the owner being the next thread.
 Recording contention(int threads, double per_thread_wait_s, int waits, uint32_t val = 2) {
-  Recording r;
-  r.start_ns = 10 * kSec;
-  r.end_ns = 12 * kSec;
-  ProcessInfo p;
-  p.pid = 100;
-  r.processes.push_back(p);
-  for (int i = 0; i < threads; ++i) r.threads.push_back({100u + i, 100, "worker", r.start_ns, r.end_ns});
-  uint64_t total = 0;
-  for (int i = 0; i < threads; ++i)
-    for (int k = 0; k < waits; ++k) {
-      FutexWait w;
-      w.uaddr = 0x5000;
-      w.pid = 100;
-      w.tid = 100 + i;
-      w.owner_tid = 100 + (i + 1) % threads;
-      w.expected = val;
-      w.start_ns = r.start_ns + k * 1000;
-      w.duration_ns = static_cast<uint64_t>(per_thread_wait_s * kSec / waits);
-      total += w.duration_ns;
-      r.futex_waits.push_back(w);
-    }
-  FutexAddrStats a;
-  a.uaddr = 0x5000;
-  a.pid = 100;
-  a.waits = r.futex_waits.size();
-  a.wait_ns = total;
-  a.max_wait_ns = r.futex_waits.empty() ? 0 : r.futex_waits[0].duration_ns;
-  r.futex_addrs.push_back(a);
+  std::vector<std::pair<uint32_t, std::string>> tids;
+  for (int i = 0; i < threads; ++i) tids.push_back({100u + i, "worker"});
+  Recording r = model::two_second_recording(tids);
+  model::add_lock_waits(r, 0x5000, 100, threads, per_thread_wait_s, waits, val);
   return r;
 }
 
