@@ -138,9 +138,7 @@ bool is_python_object(const std::string& path) {
 }
 
 std::vector<std::unique_ptr<Rule>> gil_rule_family() {
-  std::vector<std::unique_ptr<Rule>> rules;
-  rules.push_back(make_rule({"gil-contention"}, &gil_contention));
-  return rules;
+  return rule_family(make_rule({"gil-contention"}, &gil_contention));
 }
 
 }  // namespace ccprof::profiler

@@ -102,8 +102,6 @@ Finding inversion_finding(const Index& ctx, const Order& ab, const Order& ba) {
   return f;
 }
 
-}  // namespace
-
 std::vector<Finding> lock_order_inversions(const Index& ctx) {
   std::vector<Finding> out;
   if (!ctx.rec.has_lockhold) return out;
@@ -134,6 +132,12 @@ std::vector<Finding> lock_order_inversions(const Index& ctx) {
     if (best_ab) out.push_back(inversion_finding(ctx, *best_ab, *best_ba));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Rule>> lock_order_rule_family() {
+  return rule_family(make_rule({"lock-order-inversion"}, &lock_order_inversions));
 }
 
 }  // namespace ccprof::profiler

@@ -189,10 +189,7 @@ std::vector<Finding> lock_contention(const Index& index) {
 }  // namespace
 
 std::vector<std::unique_ptr<Rule>> lock_rule_family() {
-  std::vector<std::unique_ptr<Rule>> rules;
-  rules.push_back(make_rule({"lock-contention"}, &lock_contention));
-  rules.push_back(make_rule({"lock-order-inversion"}, &lock_order_inversions));
-  return rules;
+  return rule_family(make_rule({"lock-contention"}, &lock_contention));
 }
 
 }  // namespace ccprof::profiler

@@ -24,8 +24,6 @@ struct ContendedLock {
 bool is_contended(const LockInfo& lock, double total_thread_s);
 std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, double total_thread_s);
 
-// lock-order-inversion (profiler/lock_order_rules.cc), a rule of the lock family.
-std::vector<Finding> lock_order_inversions(const Index& index);
 
 // A finding's subject for a lock.
 Subject lock_subject(const LockInfo& lock);

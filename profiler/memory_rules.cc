@@ -555,10 +555,8 @@ std::vector<Finding> critical_section_rules(const Index& ctx) {
 }  // namespace
 
 std::vector<std::unique_ptr<Rule>> memory_rule_family() {
-  std::vector<std::unique_ptr<Rule>> rules;
-  rules.push_back(make_rule({"false-sharing", "hot-atomic", "cas-retry-storm"}, &cache_line_rules));
-  rules.push_back(make_rule({"read-mostly-lock", "lock-for-single-word"}, &critical_section_rules));
-  return rules;
+  return rule_family(make_rule({"false-sharing", "hot-atomic", "cas-retry-storm"}, &cache_line_rules),
+                     make_rule({"read-mostly-lock", "lock-for-single-word"}, &critical_section_rules));
 }
 
 }  // namespace ccprof::profiler

@@ -326,10 +326,8 @@ std::vector<Finding> per_item_synchronization(const Index& ctx) {
 }  // namespace
 
 std::vector<std::unique_ptr<Rule>> queue_rule_family() {
-  std::vector<std::unique_ptr<Rule>> rules;
-  rules.push_back(make_rule({"handoff-stall"}, &handoff_stall));
-  rules.push_back(make_rule({"per-item-synchronization"}, &per_item_synchronization));
-  return rules;
+  return rule_family(make_rule({"handoff-stall"}, &handoff_stall),
+                     make_rule({"per-item-synchronization"}, &per_item_synchronization));
 }
 
 }  // namespace ccprof::profiler

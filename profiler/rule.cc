@@ -25,8 +25,8 @@ std::unique_ptr<Rule> make_rule(std::vector<std::string_view> kinds, RuleFunctio
 const std::vector<std::unique_ptr<Rule>>& profile_rules() {
   static const std::vector<std::unique_ptr<Rule>> kRules = [] {
     std::vector<std::unique_ptr<Rule>> all;
-    for (auto family : {&lock_rule_family, &sched_rule_family, &queue_rule_family, &gil_rule_family,
-                        &memory_rule_family})
+    for (auto family : {&lock_rule_family, &lock_order_rule_family, &sched_rule_family, &queue_rule_family,
+                        &gil_rule_family, &memory_rule_family})
       for (auto& r : family()) all.push_back(std::move(r));
     return all;
   }();

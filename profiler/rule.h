@@ -5,6 +5,7 @@
 // memory_rules.cc, queue_rules.cc, sched_rules.cc, gil_rules.cc); scale_rules.cc
 // works on a scale study, not on a profile, and is called by `ccprof scale`.
 #include <memory>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -30,7 +31,16 @@ std::unique_ptr<Rule> make_rule(std::vector<std::string_view> kinds, RuleFunctio
 const std::vector<std::unique_ptr<Rule>>& profile_rules();
 
 // Each family's rules, for profile_rules() and for tests.
+// A family from its rules, in order: rule_family(make_rule(...), make_rule(...)).
+template <typename... Rules>
+std::vector<std::unique_ptr<Rule>> rule_family(Rules... rules) {
+  std::vector<std::unique_ptr<Rule>> out;
+  (out.push_back(std::move(rules)), ...);
+  return out;
+}
+
 std::vector<std::unique_ptr<Rule>> lock_rule_family();
+std::vector<std::unique_ptr<Rule>> lock_order_rule_family();
 std::vector<std::unique_ptr<Rule>> memory_rule_family();
 std::vector<std::unique_ptr<Rule>> queue_rule_family();
 std::vector<std::unique_ptr<Rule>> sched_rule_family();

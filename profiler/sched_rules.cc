@@ -747,13 +747,11 @@ std::vector<Finding> unbounded_queue(const Index& ctx, const SchedView& v) {
 }  // namespace
 
 std::vector<std::unique_ptr<Rule>> sched_rule_family() {
-  std::vector<std::unique_ptr<Rule>> rules;
-  rules.push_back(make_rule({"lock-held-across-io"}, &with_sched<lock_held_across_io>));
-  rules.push_back(make_rule({"pool-saturated-io"}, &with_sched<pool_saturated_io>));
-  rules.push_back(make_rule({"oversubscription"}, &with_sched<oversubscription>));
-  rules.push_back(make_rule({"thread-churn"}, &with_sched<thread_churn>));
-  rules.push_back(make_rule({"unbounded-queue"}, &with_sched<unbounded_queue>));
-  return rules;
+  return rule_family(make_rule({"lock-held-across-io"}, &with_sched<lock_held_across_io>),
+                     make_rule({"pool-saturated-io"}, &with_sched<pool_saturated_io>),
+                     make_rule({"oversubscription"}, &with_sched<oversubscription>),
+                     make_rule({"thread-churn"}, &with_sched<thread_churn>),
+                     make_rule({"unbounded-queue"}, &with_sched<unbounded_queue>));
 }
 
 double littles_law_pool_size(double cores, double target_utilization, double wait_s, double compute_s) {
