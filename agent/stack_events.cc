@@ -22,6 +22,12 @@ void StackReceiver::receive(model::Recording& rec, const void* data, size_t size
   std::copy(e->regs, e->regs + CCPROF_NUM_REGS, sc.regs.begin());
   const uint32_t len = std::min<uint32_t>(e->stack_len, CCPROF_STACK_COPY);
   sc.stack.assign(e->stack, e->stack + len);
+  // Put back the return addresses a uretprobe's trampoline stands in for.
+  const uint64_t sp = sc.regs[model::kRsp];
+  for (uint32_t i = 0; i < std::min<uint32_t>(e->n_uret, CCPROF_MAX_URET); ++i) {
+    const uint64_t slot = e->uret_slot[i];
+    if (slot >= sp && slot - sp + 8 <= sc.stack.size()) std::memcpy(sc.stack.data() + (slot - sp), &e->uret_orig[i], 8);
+  }
   seq_to_stack_[e->seq] = static_cast<int32_t>(rec.stacks.size());
   rec.stacks.push_back(std::move(sc));
 }

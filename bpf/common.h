@@ -14,6 +14,7 @@
 #define CCPROF_NUM_REGS 17
 #define CCPROF_STACK_CHUNK 1024
 #define CCPROF_STACK_COPY 8192      /* bytes of user stack copied from sp */
+#define CCPROF_MAX_URET 4           /* uretprobe-replaced return addresses repaired per copy */
 
 /* A copy of a thread's user stack and registers (bpf/stack_copy.bpf.h writes it; the
  * futex and sched collectors each send them on their own ring buffer, and agent/
@@ -26,6 +27,13 @@ struct ccprof_stack_event {
 	__u64 seq;             /* > 0; the waits and syscalls that took it name it */
 	__u64 time_ns;
 	__u64 regs[CCPROF_NUM_REGS];
+	/* Return addresses a uretprobe replaced with its trampoline (ccprof's own lock-hold
+	 * probes, or another tool's): the stack slot and the original value, from the
+	 * kernel's list for the thread, so the copy unwinds past them. */
+	__u32 n_uret;
+	__u32 uret_pad;
+	__u64 uret_slot[CCPROF_MAX_URET];
+	__u64 uret_orig[CCPROF_MAX_URET];
 	__u8 stack[CCPROF_STACK_COPY];
 };
 #define CCPROF_MAX_THREADS 32768

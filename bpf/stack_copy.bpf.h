@@ -88,6 +88,19 @@ static __always_inline __u64 ccprof_send_stack(void *rb, __u32 type, struct pt_r
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return 0;
 	}
+	/* A uretprobe replaced the return address of each function it is active in with
+	 * its trampoline; the kernel keeps the originals (newest first). */
+	e->n_uret = 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct return_instance *ri = BPF_CORE_READ(task, utask, return_instances);
+	for (int i = 0; i < CCPROF_MAX_URET; i++) {
+		if (!ri)
+			break;
+		e->uret_slot[i] = BPF_CORE_READ(ri, stack);
+		e->uret_orig[i] = BPF_CORE_READ(ri, orig_ret_vaddr);
+		e->n_uret = i + 1;
+		ri = BPF_CORE_READ(ri, next);
+	}
 	__u64 seq = __sync_fetch_and_add(seq_next, 1) + 1;
 	e->seq = seq;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
