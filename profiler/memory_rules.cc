@@ -550,7 +550,11 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
   env.code = [&ctx](uint32_t pid, uint64_t ip) { return ctx.code(pid, ip); };
   env.data_name = [&ctx](uint32_t pid, uint64_t addr) {
     Symbolizer* s = ctx.symbolizer(pid);
-    return s ? describe_data(*s, addr) : hex(addr);
+    if (!s) return hex(addr);
+    // A global's own name first; heap data by the type it was reached through.
+    if (std::string member = data_member_name(*s, addr); !member.empty()) return member;
+    if (auto it = ctx.memory.typed_names.find({pid, addr}); it != ctx.memory.typed_names.end()) return it->second;
+    return describe_data(*s, addr);
   };
   env.region = [&ctx](uint32_t pid, uint64_t addr) { return ctx.data(pid, addr).region; };
   env.shared_data = [&ctx](uint32_t pid, uint64_t addr) {
