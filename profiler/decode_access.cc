@@ -12,29 +12,29 @@
 namespace ccprof::profiler {
 namespace {
 
-// x86-64 DWARF register number of a 64-bit general-purpose register, -1 for others.
-int dwarf_register(ZydisRegister r) {
-  switch (r) {
-    case ZYDIS_REGISTER_RAX: return 0;
-    case ZYDIS_REGISTER_RDX: return 1;
-    case ZYDIS_REGISTER_RCX: return 2;
-    case ZYDIS_REGISTER_RBX: return 3;
-    case ZYDIS_REGISTER_RSI: return 4;
-    case ZYDIS_REGISTER_RDI: return 5;
-    case ZYDIS_REGISTER_RBP: return 6;
-    case ZYDIS_REGISTER_RSP: return 7;
-    case ZYDIS_REGISTER_R8: return 8;
-    case ZYDIS_REGISTER_R9: return 9;
-    case ZYDIS_REGISTER_R10: return 10;
-    case ZYDIS_REGISTER_R11: return 11;
-    case ZYDIS_REGISTER_R12: return 12;
-    case ZYDIS_REGISTER_R13: return 13;
-    case ZYDIS_REGISTER_R14: return 14;
-    case ZYDIS_REGISTER_R15: return 15;
+// The UserRegs index of a 64-bit register, which is its x86-64 DWARF register number
+// (model/recording.h keeps that order); -1 for others.
+int dwarf_index(ZydisRegister wide) {
+  switch (wide) {
+    case ZYDIS_REGISTER_RAX: return kRax;
+    case ZYDIS_REGISTER_RDX: return kRdx;
+    case ZYDIS_REGISTER_RCX: return kRcx;
+    case ZYDIS_REGISTER_RBX: return kRbx;
+    case ZYDIS_REGISTER_RSI: return kRsi;
+    case ZYDIS_REGISTER_RDI: return kRdi;
+    case ZYDIS_REGISTER_RBP: return kRbp;
+    case ZYDIS_REGISTER_RSP: return kRsp;
+    case ZYDIS_REGISTER_R8: return kR8;
+    case ZYDIS_REGISTER_R9: return kR9;
+    case ZYDIS_REGISTER_R10: return kR10;
+    case ZYDIS_REGISTER_R11: return kR11;
+    case ZYDIS_REGISTER_R12: return kR12;
+    case ZYDIS_REGISTER_R13: return kR13;
+    case ZYDIS_REGISTER_R14: return kR14;
+    case ZYDIS_REGISTER_R15: return kR15;
     default: return -1;
   }
 }
-
 
 // Longest function we decode linearly; beyond it the linear decode costs more than
 // the sample is worth (and such code is usually generated, not a hot loop).
@@ -135,7 +135,7 @@ DecodeResult access_of(const ZydisDecodedInstruction& in, const ZydisDecodedOper
     a.size = op.size / 8;
     a.rip_relative = op.mem.base == ZYDIS_REGISTER_RIP;
     a.stack_relative = op.mem.base == ZYDIS_REGISTER_RSP || op.mem.base == ZYDIS_REGISTER_ESP;
-    if (const int dw = dwarf_register(op.mem.base); dw >= 0 && !a.fs_relative) {
+    if (const int dw = op.mem.base == ZYDIS_REGISTER_NONE ? -1 : dwarf_index(widest(op.mem.base)); dw >= 0 && !a.fs_relative) {
       a.base_dwarf_reg = dw;
       a.base_value = rc.values[op.mem.base];
     }
@@ -243,27 +243,6 @@ namespace {
 constexpr int kMaxRecoveryDepth = 12;
 constexpr int kMaxBlockInsns = 64;
 
-int dwarf_index(ZydisRegister wide) {
-  switch (wide) {
-    case ZYDIS_REGISTER_RAX: return kRax;
-    case ZYDIS_REGISTER_RDX: return kRdx;
-    case ZYDIS_REGISTER_RCX: return kRcx;
-    case ZYDIS_REGISTER_RBX: return kRbx;
-    case ZYDIS_REGISTER_RSI: return kRsi;
-    case ZYDIS_REGISTER_RDI: return kRdi;
-    case ZYDIS_REGISTER_RBP: return kRbp;
-    case ZYDIS_REGISTER_RSP: return kRsp;
-    case ZYDIS_REGISTER_R8: return kR8;
-    case ZYDIS_REGISTER_R9: return kR9;
-    case ZYDIS_REGISTER_R10: return kR10;
-    case ZYDIS_REGISTER_R11: return kR11;
-    case ZYDIS_REGISTER_R12: return kR12;
-    case ZYDIS_REGISTER_R13: return kR13;
-    case ZYDIS_REGISTER_R14: return kR14;
-    case ZYDIS_REGISTER_R15: return kR15;
-    default: return -1;
-  }
-}
 
 struct Insn {
   uint64_t addr = 0;
