@@ -238,7 +238,92 @@ std::string pointee_path(Dwarf_Die var, uint64_t offset) {
 
 }  // namespace
 
-std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset) {
+namespace {
+
+// A location that is one register-based operation: its register and offset.
+bool register_based(const Dwarf_Op& op, int* reg, int64_t* offset) {
+  if (op.atom >= DW_OP_breg0 && op.atom <= DW_OP_breg31) {
+    *reg = op.atom - DW_OP_breg0;
+    *offset = static_cast<int64_t>(op.number);
+    return true;
+  }
+  if (op.atom == DW_OP_bregx) {  // libdw's form of a CFA rule "register + offset"
+    *reg = static_cast<int>(op.number);
+    *offset = static_cast<int64_t>(op.number2);
+    return true;
+  }
+  if (op.atom >= DW_OP_reg0 && op.atom <= DW_OP_reg31) {
+    *reg = op.atom - DW_OP_reg0;
+    *offset = 0;
+    return true;
+  }
+  return false;
+}
+
+// The value of a function's DW_AT_frame_base at `pc` (unbiased), from the sample's
+// registers: a register (+ offset), or the CFA by the module's call-frame info.
+std::optional<uint64_t> frame_base(Dwfl_Module* mod, Dwarf_Die* subprogram, Dwarf_Addr pc, Dwarf_Addr bias,
+                                   const UserRegs& regs) {
+  Dwarf_Attribute attr;
+  Dwarf_Op* expr = nullptr;
+  size_t len = 0;
+  if (!dwarf_attr_integrate(subprogram, DW_AT_frame_base, &attr) ||
+      dwarf_getlocation_addr(&attr, pc, &expr, &len, 1) != 1 || len != 1)
+    return std::nullopt;
+  int reg = 0;
+  int64_t off = 0;
+  if (expr[0].atom == DW_OP_call_frame_cfa) {
+    Dwarf_Addr cfi_bias = 0;
+    Dwarf_CFI* cfi = dwfl_module_eh_cfi(mod, &cfi_bias);
+    Dwarf_Frame* frame = nullptr;
+    if (!cfi || dwarf_cfi_addrframe(cfi, pc + bias - cfi_bias, &frame) != 0) return std::nullopt;
+    Dwarf_Op* cfa = nullptr;
+    size_t n = 0;
+    const bool ok = dwarf_frame_cfa(frame, &cfa, &n) == 0 && n == 1 && register_based(cfa[0], &reg, &off);
+    free(frame);
+    if (!ok) return std::nullopt;
+  } else if (!register_based(expr[0], &reg, &off)) {
+    return std::nullopt;
+  }
+  if (reg < 0 || reg >= static_cast<int>(regs.size())) return std::nullopt;
+  return regs[reg] + off;
+}
+
+// A pointer variable in a stack slot (DW_OP_fbreg) whose value is `base_value`.
+std::string stack_pointee_name(Dwfl_Module* mod, Dwarf_Die* cu, Dwarf_Addr pc, Dwarf_Addr bias,
+                               const SampleFrame& frame, uint64_t base_value, uint64_t offset) {
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes(cu, pc, &scopes);
+  std::optional<uint64_t> fb;
+  for (int i = 0; i < n && !fb; ++i)
+    if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) fb = frame_base(mod, &scopes[i], pc, bias, *frame.regs);
+  std::string out;
+  for (int i = 0; i < n && fb && out.empty(); ++i) {
+    Dwarf_Die child;
+    if (dwarf_child(&scopes[i], &child) != 0) continue;
+    do {
+      const int tag = dwarf_tag(&child);
+      Dwarf_Attribute attr;
+      Dwarf_Op* expr = nullptr;
+      size_t len = 0;
+      if ((tag != DW_TAG_variable && tag != DW_TAG_formal_parameter) ||
+          !dwarf_attr_integrate(&child, DW_AT_location, &attr) ||
+          dwarf_getlocation_addr(&attr, pc, &expr, &len, 1) != 1 || len != 1 || expr[0].atom != DW_OP_fbreg)
+        continue;
+      const auto value = frame.read_word(*fb + static_cast<int64_t>(expr[0].number));
+      if (!value || *value != base_value) continue;
+      out = pointee_path(child, offset);
+      if (!out.empty()) break;
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+  free(scopes);
+  return out;
+}
+
+}  // namespace
+
+std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset, const SampleFrame* frame,
+                                uint64_t base_value) {
   if (dwarf_reg < 0 || dwarf_reg > 15) return "";
   Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
   Dwarf_Addr bias = 0;
@@ -246,6 +331,7 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
   if (!cu) return "";
   for (const Dwarf_Die& var : variables_in_register(cu, pc - bias, dwarf_reg))
     if (std::string name = pointee_path(var, offset); !name.empty()) return name;
+  if (frame && frame->regs && frame->read_word) return stack_pointee_name(mod, cu, pc - bias, bias, *frame, base_value, offset);
   return "";
 }
 

@@ -3,6 +3,8 @@
 // plus the member path from its DWARF type, `g_counters[3]`, `g_stats.requests`,
 // `g_padded[2].value`.
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "profiler/symbolizer.h"
@@ -21,7 +23,16 @@ std::string data_member_name(Symbolizer& sym, uint64_t addr);
 // for `this`. "" when no variable in scope is located in that register at `pc` (the usual
 // case at -O0, where variables live on the stack), or its type is not a pointer to a
 // type with members.
-std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset);
+//
+// With `frame` (the sample's registers and a reader of its stack copy), a pointer that
+// lives in a stack slot is found too (-O0: `mov -0x18(%rbp),%rax; addq $1,0x8(%rax)`):
+// the variable in scope whose slot holds the base register's value `base_value`.
+struct SampleFrame {
+  const UserRegs* regs = nullptr;
+  std::function<std::optional<uint64_t>(uint64_t addr)> read_word;  // 8 bytes of the stack copy
+};
+std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset,
+                                const SampleFrame* frame = nullptr, uint64_t base_value = 0);
 
 // data_member_name() when it has one, else the symbol (+offset), else the region:
 // "heap", "stack of thread 4243", "TLS of thread 4243", "anonymous mapping ...".

@@ -291,8 +291,11 @@ void index_memory(Index& idx) {
     if (base_dwarf_reg >= 0 && sym && a.data_addr >= base_value && a.data_addr - base_value < kMaxPointeeOffset) {
       // Heap (or any non-global) data: the type of the pointer it was reached through.
       const auto key = std::make_pair(a.pid, a.data_addr);
+      const SampleFrame frame{&m.regs, [&m](uint64_t addr) { return stack_word(m, addr); }};
       if (!mem.typed_names.count(key) && sym->data(a.data_addr).region != "global")
-        if (std::string n = pointee_member_name(*sym, access_pc, base_dwarf_reg, a.data_addr - base_value); !n.empty())
+        if (std::string n = pointee_member_name(*sym, access_pc, base_dwarf_reg, a.data_addr - base_value, &frame,
+                                                base_value);
+            !n.empty())
           mem.typed_names.emplace(key, std::move(n));
     }
     ++ym.with_address;

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "agent/proc.h"
+#include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
 #include "profiler/eh_frame_bounds.h"
 #include "profiler/symbolizer.h"
@@ -90,6 +91,7 @@ struct Outcome {
   uint64_t eh_frame = 0;
   std::map<long, uint64_t> field_hits;  // offset in worker_args -> decoded accesses
   uint64_t wrong = 0;                   // decoded addresses that are none of the expected ones
+  std::map<std::string, uint64_t> names;  // data names of the accesses to worker_args (data_naming.h)
 };
 
 // Runs `symbol` of the fixture library `lib` on a thread sampled every 1 ms of its CPU
@@ -165,6 +167,18 @@ class DecodeVariants : public ::testing::Test {
       const uint64_t a = r.access->data_addr;
       if (a >= base && a < base + sizeof(worker_args)) {
         ++o.field_hits[static_cast<long>(a - base)];
+        const SampleFrame frame{&s.regs, [&windows](uint64_t addr) -> std::optional<uint64_t> {
+                                  for (const auto& w : windows)
+                                    if (addr >= w.addr && addr + 8 <= w.addr + w.bytes.size()) {
+                                      uint64_t v;
+                                      memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
+                                      return v;
+                                    }
+                                  return std::nullopt;
+                                }};
+        if (r.access->base_dwarf_reg >= 0 && a >= r.access->base_value)
+          ++o.names[pointee_member_name(sym, r.access->insn_addr, r.access->base_dwarf_reg,
+                                        a - r.access->base_value, &frame, r.access->base_value)];
       } else if (a == reinterpret_cast<uint64_t>(&stop_)) {
         ++o.field_hits[-1];
       } else if (!(a + 512 >= s.regs[kRsp] && a < s.regs[kRsp] + 4096)) {
@@ -213,6 +227,16 @@ TEST_F(DecodeVariants, O0PointerReloadedIntoItsBaseIsRecoveredFromTheStackSlot) 
   EXPECT_GT(after.field_hits[16], 0u);
   EXPECT_GT(after.field_hits[24], 0u);
   EXPECT_EQ(after.wrong, 0u);
+  // The heap struct is named by the type of the pointer the -O0 code reloaded from its
+  // stack slot (`a` or its copy `p`: both slots hold it).
+  uint64_t typed = 0, accesses = 0;
+  for (const auto& [name, n] : after.names) {
+    accesses += n;
+    if (name.rfind("worker_args.", 0) == 0 && name.find(" (via ") != std::string::npos) typed += n;
+  }
+  EXPECT_GT(accesses, 0u);
+  EXPECT_GE(typed * 10, accesses * 9) << testing::PrintToString(after.names);
+  EXPECT_GT(after.names["worker_args.sum_x (via a)"] + after.names["worker_args.sum_x (via p)"], 0u);
 }
 
 TEST_F(DecodeVariants, O2RotatedLoopTakesTheFallThroughPredecessor) {
@@ -227,6 +251,7 @@ TEST_F(DecodeVariants, O2RotatedLoopTakesTheFallThroughPredecessor) {
   EXPECT_GT(o.field_hits[32], 0u);  // hits
   EXPECT_LE(o.failures["branch_target"] * 10, o.recovered["loop_fall_through"]);
   EXPECT_EQ(o.wrong, 0u);
+  EXPECT_GT(o.names["worker_args.hits (via a)"], 0u) << testing::PrintToString(o.names);
 }
 
 TEST_F(DecodeVariants, StrippedCodeIsDecodedWithEhFrameBounds) {
