@@ -78,7 +78,7 @@ std::string ThreadTable::comm(uint32_t tid) const {
 
 // ---- symbols and stacks ----------------------------------------------------------
 
-Index::Index(const Recording& r) : rec(r), threads(r) {}
+Index::Index(const Recording& r) : rec(r), threads(r), shared(r) {}
 Index::~Index() = default;
 
 Symbolizer* Index::symbolizer(uint32_t pid) const {
@@ -148,9 +148,15 @@ double Index::cost_share(double thread_s) const {
   return total > 0 ? std::clamp(thread_s / total, 0.0, 1.0) : 0;
 }
 
+std::pair<uint32_t, uint64_t> Index::lock_key(uint32_t pid, uint64_t uaddr) const {
+  const SharedObjects::Address c = shared.canonical(pid, uaddr);
+  return {c.pid, c.addr};
+}
+
 const LockInfo* Index::lock(uint32_t pid, uint64_t uaddr) const {
+  const auto [cpid, caddr] = lock_key(pid, uaddr);
   for (const auto& l : locks)
-    if (l.pid == pid && l.uaddr == uaddr) return &l;
+    if (l.pid == cpid && l.uaddr == caddr) return &l;
   return nullptr;
 }
 
@@ -285,12 +291,15 @@ void index_memory(Index& idx) {
         continue;
       }
     }
+    // Memory several processes of the program share: one line whichever process
+    // touched it, at the canonical process's address (shared_objects.h).
+    const SharedObjects::Address canonical = idx.shared.canonical(a.pid, a.data_addr);
     // An object is at most this far past the pointer the code reached it through
     // (larger offsets are an array index or an unrelated base; not named).
     constexpr uint64_t kMaxPointeeOffset = 1 << 20;
     if (base_dwarf_reg >= 0 && sym && a.data_addr >= base_value && a.data_addr - base_value < kMaxPointeeOffset) {
       // Heap (or any non-global) data: the type of the pointer it was reached through.
-      const auto key = std::make_pair(a.pid, a.data_addr);
+      const auto key = std::make_pair(canonical.pid, canonical.addr);
       const SampleFrame frame{&m.regs, [&m](uint64_t addr) { return stack_word(m, addr); }};
       if (!mem.typed_names.count(key) && sym->data(a.data_addr).region != "global")
         if (std::string n = pointee_member_name(*sym, access_pc, base_dwarf_reg, a.data_addr - base_value, &frame,
@@ -298,6 +307,8 @@ void index_memory(Index& idx) {
             !n.empty())
           mem.typed_names.emplace(key, std::move(n));
     }
+    a.pid = canonical.pid;
+    a.data_addr = canonical.addr;
     ++ym.with_address;
     ++mem.with_address;
     mem.lines.add(a);

@@ -21,6 +21,7 @@
 #include "profiler/lock_holds.h"
 #include "profiler/lock_rates.h"
 #include "profiler/lock_table.h"
+#include "profiler/shared_objects.h"
 #include "profiler/symbolizer.h"
 #include "profiler/unwinder.h"
 
@@ -80,6 +81,7 @@ class Index {
 
   const Recording& rec;
   ThreadTable threads;
+  SharedObjects shared;  // objects several processes map: one lock / one line each
   std::vector<LockInfo> locks;  // by total wait, descending
   std::vector<LockRate> lock_rates;
   std::vector<LockHold> lock_holds;  // critical sections measured (empty when not measured)
@@ -102,6 +104,9 @@ class Index {
   std::string comm(uint32_t tid) const { return threads.comm(tid); }
   double thread_lifetime_s(uint32_t tid) const { return threads.lifetime_s(tid); }
   double cost_share(double thread_s) const;  // of all thread-seconds, capped to [0, 1]
+  // The lock table's key of a futex address: the canonical process and address for a
+  // lock in memory several processes share (shared_objects.h), else (pid, uaddr).
+  std::pair<uint32_t, uint64_t> lock_key(uint32_t pid, uint64_t uaddr) const;
   const LockInfo* lock(uint32_t pid, uint64_t uaddr) const;
   const LockHold* lock_hold(uint32_t pid, uint64_t uaddr) const;  // nullptr when not measured
 

@@ -59,22 +59,33 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
   for (const auto& t : rec.threads) known_tids.insert(t.tid);
   for (const auto& w : rec.futex_waits) known_tids.insert(w.tid);
 
+  // A process-shared lock is one lock whichever process waited on it: keyed by the
+  // canonical address, with the kernel's per-process totals summed.
+  auto key_of = [&ctx](uint32_t pid, uint64_t uaddr) {
+    const SharedObjects::Address c = ctx.shared.canonical(pid, uaddr);
+    return std::make_pair(c.pid, c.addr);
+  };
   for (const auto& a : rec.futex_addrs) {
-    LockInfo& l = locks[{a.pid, a.uaddr}];
-    l.pid = a.pid;
-    l.uaddr = a.uaddr;
-    l.waits = a.waits;
-    l.wakes = a.wakes;
-    l.total_wait_s = a.wait_ns / 1e9;
-    l.max_wait_s = a.max_wait_ns / 1e9;
-    l.hist = a.hist_log2_ns;
+    const auto key = key_of(a.pid, a.uaddr);
+    LockInfo& l = locks[key];
+    l.pid = key.first;
+    l.uaddr = key.second;
+    l.waits += a.waits;
+    l.wakes += a.wakes;
+    l.total_wait_s += a.wait_ns / 1e9;
+    l.max_wait_s = std::max(l.max_wait_s, a.max_wait_ns / 1e9);
+    for (size_t i = 0; i < l.hist.size(); ++i) l.hist[i] += a.hist_log2_ns[i];
   }
   bool have_kernel_totals = !rec.futex_addrs.empty();
   std::map<std::pair<uint32_t, uint64_t>, uint64_t> val2_by_lock;
   for (const auto& w : rec.futex_waits) {
-    LockInfo& l = locks[{w.pid, w.uaddr}];
-    l.pid = w.pid;
-    l.uaddr = w.uaddr;
+    const auto key = key_of(w.pid, w.uaddr);
+    LockInfo& l = locks[key];
+    l.pid = key.first;
+    l.uaddr = key.second;
+    l.processes.insert(w.pid);
+    // An owner or waker counts when it is a thread of a process that maps the lock.
+    const std::set<uint32_t> sharers = ctx.shared.processes(w.pid, w.uaddr);
     double d = w.duration_ns / 1e9;
     if (!have_kernel_totals) {
       // A recording without the kernel totals (e.g. made by a test): sum the events.
@@ -90,7 +101,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     if (w.owner_tid > 0 && static_cast<uint32_t>(w.owner_tid) != w.tid &&
         known_tids.count(static_cast<uint32_t>(w.owner_tid))) {
       const ThreadInfo* ot = rec.thread(static_cast<uint32_t>(w.owner_tid));
-      if (!ot || ot->pid == w.pid) {
+      if (!ot || sharers.count(ot->pid)) {
         l.owners[static_cast<uint32_t>(w.owner_tid)]++;
         l.waits_with_owner++;
         owner_known = true;
@@ -100,7 +111,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     bool waker_known = false;
     if (w.waker_tid && w.waker_tid != w.tid && known_tids.count(w.waker_tid)) {
       const ThreadInfo* wt_info = rec.thread(w.waker_tid);
-      if (!wt_info || wt_info->pid == w.pid) {
+      if (!wt_info || sharers.count(wt_info->pid)) {
         l.wakers[w.waker_tid]++;
         l.waits_with_waker++;
         waker_known = true;
@@ -112,7 +123,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     }
     if (w.word && w.word != w.uaddr) l.waits_on_other_words++;
     if (w.ret == 0) l.woken_waits++;
-    if (w.expected == 2) val2_by_lock[{w.pid, w.uaddr}]++;
+    if (w.expected == 2) val2_by_lock[key]++;
     if (w.stack >= 0) l.stack_indices.push_back(w.stack);
   }
 
@@ -124,7 +135,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
   // the agent kept only a sample of the wait events (long, busy profiles) or some
   // events were dropped.
   std::map<std::pair<uint32_t, uint64_t>, double> event_wait_s;
-  for (const auto& w : rec.futex_waits) event_wait_s[{w.pid, w.uaddr}] += w.duration_ns / 1e9;
+  for (const auto& w : rec.futex_waits) event_wait_s[key_of(w.pid, w.uaddr)] += w.duration_ns / 1e9;
 
   std::vector<LockInfo> out;
   for (auto& [key, l] : locks) {
@@ -244,6 +255,7 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
     sites.push_back(place_json(s.loc, {{"wait_s", s.est_wait_s}, {"share", s.share}, {"stacks", s.stacks}}));
   return {{"address", hex_address(l.uaddr)},
           {"pid", l.pid},
+          {"processes", l.processes},
           {"name", l.data.name},
           {"region", l.data.region},
           {"region_detail", l.data.region_detail},

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,9 @@ struct LockSite {
 };
 
 struct LockInfo {
-  uint32_t pid = 0;
-  uint64_t uaddr = 0;
+  uint32_t pid = 0;    // for a lock in memory shared by processes: its canonical process
+  uint64_t uaddr = 0;  // ... and the address there (shared_objects.h)
+  std::set<uint32_t> processes;  // the processes whose threads waited on it
   DataLocation data;
   std::string type = "futex";  // mutex | condvar | rwlock | semaphore | futex
   uint64_t waits = 0, wakes = 0;

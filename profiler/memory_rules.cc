@@ -106,9 +106,12 @@ bool overlap(const AccessCounts& a, const AccessCounts& b) {
 
 nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env) {
   nlohmann::json offsets = nlohmann::json::array();
+  std::set<uint32_t> processes;  // of the threads that touched it (several for shared memory)
   for (const auto& [off, o] : line.offsets) {
     nlohmann::json threads = nlohmann::json::array();
-    for (const auto& [tid, c] : o.threads)
+    for (const auto& [tid, c] : o.threads) {
+      const ThreadRow* row = env.threads ? env.threads->find(tid) : nullptr;
+      processes.insert(row ? row->pid : line.pid);
       threads.push_back({{"tid", tid},
                          {"comm", env.comm ? env.comm(tid) : ""},
                          {"reads", c.reads},
@@ -117,6 +120,7 @@ nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env) 
                          {"locked", c.locked + c.cas},
                          {"cas", c.cas},
                          {"hitm", c.hitm}});
+    }
     nlohmann::json insns = nlohmann::json::array();
     for (const auto& [ip, ic] : o.instructions) {
       CodeLocation c = env.code(line.pid, ip);
@@ -131,6 +135,7 @@ nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env) 
   return {{"address", hex(line.address)},
           {"name", common_name(line, env)},
           {"region", env.region ? env.region(line.pid, line.address) : ""},
+          {"processes", processes},
           {"samples", line.total.samples()},
           {"hitm", line.total.hitm},
           {"offsets", offsets}};

@@ -137,7 +137,7 @@ std::vector<Finding> lock_held_across_io(const Index& ctx, const SchedView& v) {
   const Recording& rec = v.rec;
   const std::vector<LockInfo>& locks = ctx.locks;
   std::map<std::pair<uint32_t, uint64_t>, std::vector<const FutexWait*>> waits_of;
-  for (const auto& w : rec.futex_waits) waits_of[{w.pid, w.uaddr}].push_back(&w);
+  for (const auto& w : rec.futex_waits) waits_of[ctx.lock_key(w.pid, w.uaddr)].push_back(&w);
 
   std::vector<Finding> out;
   for (const LockInfo& l : locks) {

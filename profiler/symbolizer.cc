@@ -397,6 +397,12 @@ DataLocation Symbolizer::data(uint64_t addr) {
   } else if (m->path.empty()) {
     d.region = "anonymous";
     d.region_detail = absl::StrFormat("anonymous mapping 0x%x-0x%x (heap arena or thread stack)", m->start, m->end);
+  } else if (m->perms.size() >= 4 && m->perms[3] == 's') {
+    // MAP_SHARED: memory other processes may map too (profiler/shared_objects.h).
+    d.region = "shared memory";
+    const bool anonymous = m->path.rfind("/dev/zero", 0) == 0;
+    d.region_detail = absl::StrFormat("%s+0x%x", anonymous ? "shared anonymous mapping" : m->path,
+                                      addr - m->start + m->offset);
   } else if (m->path[0] == '/') {
     d.module = m->path;
     d.region = m->perms.find('w') != std::string::npos ? "global" : "mapped file";

@@ -85,7 +85,7 @@ ExportProfile build_contention_profile(const Index& ctx) {
 
   std::map<std::pair<uint32_t, uint64_t>, std::vector<const FutexWait*>> sampled;
   for (const auto& w : rec.futex_waits)
-    if (w.stack >= 0 && w.stack < static_cast<int>(rec.stacks.size())) sampled[{w.pid, w.uaddr}].push_back(&w);
+    if (w.stack >= 0 && w.stack < static_cast<int>(rec.stacks.size())) sampled[ctx.lock_key(w.pid, w.uaddr)].push_back(&w);
 
   uint64_t unsampled_locks = 0;
   for (const LockInfo& l : ctx.locks) {
@@ -193,7 +193,7 @@ absl::StatusOr<ExportProfile> build_offcpu_profile(const Index& ctx) {
     }
   std::map<std::pair<uint32_t, std::string>, StackGroup> groups;  // (tid, reason)
   for (const auto& w : rec.futex_waits)
-    if (w.stack >= 0 && w.stack < static_cast<int>(rec.stacks.size()) && lock_keys.count({w.pid, w.uaddr}))
+    if (w.stack >= 0 && w.stack < static_cast<int>(rec.stacks.size()) && lock_keys.count(ctx.lock_key(w.pid, w.uaddr)))
       groups[{w.tid, "lock wait"}].add(ctx, w.stack, static_cast<double>(w.duration_ns));
   for (const auto& s : sched->long_syscalls) {
     if (s.stack < 0 || s.stack >= static_cast<int>(rec.stacks.size())) continue;

@@ -40,7 +40,7 @@ nlohmann::json render_chrome_trace(const profiler::Index& ctx) {
   std::vector<profiler::LockInfo> locks = ctx.locks;
   for (const auto& l : locks) lock_of[{l.pid, l.uaddr}] = &l;
   for (const auto& w : rec.futex_waits) {
-    auto it = lock_of.find({w.pid, w.uaddr});
+    auto it = lock_of.find(ctx.lock_key(w.pid, w.uaddr));
     std::string name = it != lock_of.end() ? profiler::lock_display_name(*it->second) : profiler::hex_address(w.uaddr);
     std::string type = it != lock_of.end() ? it->second->type : "futex";
     nlohmann::json args = {{"lock", name}, {"address", profiler::hex_address(w.uaddr)}, {"type", type}};

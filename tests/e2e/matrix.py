@@ -44,6 +44,15 @@ LIBRARY_WORKLOADS = [
     (2, "s02-absl-mutex"),
     (1, "s01-rust-std-mutex"),  # built only where Debian's cargo is (skipped otherwise)
 ]
+# The same scenarios across worker processes over a shared-memory segment (issue 15):
+# each process maps the mutex / the line at its own address, and the finding must be
+# on one lock / one line used by every process.
+PROCESS_WORKLOADS = [
+    (1, "s01-process-shared-mutex"),
+    (3, "s03-process-shared-line"),
+]
+# Workloads beyond the one per scenario: named after themselves, not sNN.
+EXTRA_WORKLOADS = LIBRARY_WORKLOADS + PROCESS_WORKLOADS
 # Built (tests/workloads/rust/) and checked by tests/e2e/lock_libraries_test.py (site,
 # names, owners, attribution), but not matrix cases yet, because:
 LIBRARY_GAPS = {
@@ -53,14 +62,14 @@ LIBRARY_GAPS = {
 
 
 def case_name(scenario, workload):
-    return workload if (scenario, workload) in LIBRARY_WORKLOADS else f"s{scenario:02d}"
+    return workload if (scenario, workload) in EXTRA_WORKLOADS else f"s{scenario:02d}"
 
 
 def load_matrix(build):
     """(scenario, workload, kind, remedy) for each scenario, from `ccprof catalog`."""
     out = subprocess.run([os.path.join(build, "ccprof"), "catalog"], stdout=subprocess.PIPE, text=True, check=True).stdout
     by_scenario = {k["scenario"]: k for k in json.loads(out)["kinds"] if k["scenario"] > 0}
-    return [(n, w, by_scenario[n]["kind"], by_scenario[n]["remedy_kind"]) for n, w in WORKLOADS + LIBRARY_WORKLOADS]
+    return [(n, w, by_scenario[n]["kind"], by_scenario[n]["remedy_kind"]) for n, w in WORKLOADS + EXTRA_WORKLOADS]
 
 
 # The build-variant matrix: the memory scenarios plus 1 and 13 (all 13 C++ scenarios in
@@ -185,13 +194,18 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
     if own and not python and not any(problem_marked(l["file"], l["line"]) for l in own):
         problems.append(f"{where} is not the workload's PROBLEM line")
     hold = f.get("evidence", {}).get("hold")
-    if scenario in HOLD_SCENARIOS and mode is None and (scenario, workload) not in LIBRARY_WORKLOADS:
+    if scenario in HOLD_SCENARIOS and mode is None and (scenario, workload) not in EXTRA_WORKLOADS:
         # The lock's critical sections, timed by the lock-rate uprobe windows (issue 16).
         if not hold or not hold.get("holds"):
             problems.append("no measured critical sections (evidence.hold)")
         elif scenario in HOLD_MIN_P50_S and hold["sites"] and hold["sites"][0]["p50_s"] < HOLD_MIN_P50_S[scenario]:
             problems.append(f"hold p50 {hold['sites'][0]['p50_s'] * 1e3:.2f} ms is shorter than the workload's "
                             f"{HOLD_MIN_P50_S[scenario] * 1e3:.1f} ms under the lock")
+    if (scenario, workload) in PROCESS_WORKLOADS:
+        ev = f.get("evidence", {})
+        procs = (ev.get("lock") or ev.get("cache_line") or {}).get("processes", [])
+        if len(procs) < 2:
+            problems.append(f"the shared object is seen by {len(procs)} process(es), not by every worker")
     if problems:
         return False, "; ".join(problems)
     held = f", held p50 {hold['p50_s'] * 1e6:.1f} us over {hold['holds']} holds" if hold and hold.get("holds") else ""
@@ -362,7 +376,7 @@ def run_variants(args, modes, only, out_root):
     tally = Tally()
     for scenario, workload, kind, remedy in load_matrix(args.build):
         if scenario not in VARIANT_SCENARIOS or (only and scenario not in only) or \
-                (scenario, workload) in LIBRARY_WORKLOADS:
+                (scenario, workload) in EXTRA_WORKLOADS:
             continue
         for mode in modes:
             if not os.path.exists(workload_path(args.build, workload, mode)):
