@@ -25,6 +25,8 @@ namespace {
 using model::Recording;
 
 
+static_assert(model::FutexWait::kOwnerPreempted == CCPROF_OWNER_PREEMPTED, "one value for a preempted owner");
+
 class FutexCollector : public Collector {
  public:
   explicit FutexCollector(const FutexOptions& opts) : opts_(opts) {}

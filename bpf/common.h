@@ -41,10 +41,15 @@ struct ccprof_stack_event {
 /* ccprof_thread_state.state */
 #define CCPROF_TS_RUNNING 0
 #define CCPROF_TS_IN_SYSCALL 1
+#define CCPROF_TS_PREEMPTED 2  /* runnable in user mode but switched out (lock-holder preemption) */
+
+/* futex_wait_event.owner_syscall when the lock's owner was preempted as the wait began
+ * (no syscall: it was runnable, waiting for a CPU, while holding the lock). */
+#define CCPROF_OWNER_PREEMPTED (-2)
 
 struct ccprof_thread_state {
 	__u32 state;        /* CCPROF_TS_* */
 	__s32 syscall_nr;   /* syscall the thread is in, -1 when none */
-	__u64 since_ns;     /* bpf_ktime_get_ns() when it entered it */
+	__u64 since_ns;     /* bpf_ktime_get_ns() when it entered it (or was preempted) */
 	__u64 user_ip;      /* user IP at syscall entry (the call site of the syscall) */
 };

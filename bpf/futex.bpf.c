@@ -181,6 +181,9 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 			st.owner_syscall = ts->syscall_nr;
 			st.owner_since_ns = ts->since_ns;
 			st.owner_ip = ts->user_ip;
+		} else if (ts && ts->state == CCPROF_TS_PREEMPTED) {
+			st.owner_syscall = CCPROF_OWNER_PREEMPTED;
+			st.owner_since_ns = ts->since_ns;
 		}
 	}
 	if (take_stack_sample(tgid, st.uaddr, now))

@@ -86,6 +86,13 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 			if (preempt || prev_state == TASK_RUNNING) {
 				st->invol_switches++;
 				st->runnable_since_ns = now;
+				/* off its CPU while runnable in user mode: a lock it holds waits for a
+				 * CPU, not for its work (read by the futex collector at a wait) */
+				struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &ptid);
+				if (ts && ts->state == CCPROF_TS_RUNNING) {
+					ts->since_ns = now;
+					ts->state = CCPROF_TS_PREEMPTED;
+				}
 			} else {
 				st->vol_switches++;
 				st->runnable_since_ns = 0;
@@ -114,6 +121,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	}
 	st->runnable_since_ns = 0;
 	st->last_in_ns = now;
+	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &ntid);
+	if (ts && ts->state == CCPROF_TS_PREEMPTED)
+		ts->state = CCPROF_TS_RUNNING;
 	return 0;
 }
 

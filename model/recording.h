@@ -75,7 +75,9 @@ struct FutexWait {
   uint64_t start_ns = 0, duration_ns = 0;
   int32_t stack = -1;       // index into Recording::stacks, -1 when not sampled
   // What the owner was doing when the wait began (from the sched collector's thread
-  // states; owner_syscall = -1 when it was not in a syscall or nothing is known).
+  // states; owner_syscall = -1 when it was not in a syscall or nothing is known,
+  // kOwnerPreempted when it was runnable but preempted: waiting for a CPU).
+  static constexpr int32_t kOwnerPreempted = -2;  // = CCPROF_OWNER_PREEMPTED (bpf/common.h)
   int32_t owner_syscall = -1;
   uint64_t owner_syscall_since_ns = 0;
   uint64_t owner_syscall_ip = 0;  // user IP at the owner's syscall entry

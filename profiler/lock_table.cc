@@ -106,6 +106,10 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
         l.waits_with_owner++;
         owner_known = true;
         if (w.owner_syscall >= 0) l.owner_syscall_wait_s[w.owner_syscall] += d;
+        if (w.owner_syscall == model::FutexWait::kOwnerPreempted) {
+          l.owner_preempted_wait_s += d;
+          l.owner_preempted_waits++;
+        }
       }
     }
     bool waker_known = false;
@@ -152,6 +156,8 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       l.waits_with_waker = static_cast<uint64_t>(l.waits_with_waker * scale_n + 0.5);
       l.woken_waits = static_cast<uint64_t>(l.woken_waits * scale_n + 0.5);
       for (auto& [sc, t] : l.owner_syscall_wait_s) t *= scale_s;
+      l.owner_preempted_wait_s *= scale_s;
+      l.owner_preempted_waits = static_cast<uint64_t>(l.owner_preempted_waits * scale_n + 0.5);
       l.event_waits = l.waits;
     }
     if (Symbolizer* sym = ctx.symbolizer(l.pid)) {
@@ -275,6 +281,8 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
           {"owner_and_waker", l.owner_and_waker},
           {"owner_is_waker", l.owner_is_waker},
           {"waits_on_other_words", l.waits_on_other_words},
+          {"owner_preempted_wait_s", l.owner_preempted_wait_s},
+          {"owner_preempted_waits", l.owner_preempted_waits},
           {"woken_waits", l.woken_waits},
           {"sites", sites},
           {"stacks_sampled", l.stack_indices.size()},

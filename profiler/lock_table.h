@@ -53,6 +53,10 @@ struct LockInfo {
   uint64_t waits_on_other_words = 0;  // waits charged to this lock while sleeping on another futex word
   uint64_t event_waits = 0;                  // wait events received (<= waits when some dropped)
   std::map<int32_t, double> owner_syscall_wait_s;  // owner's syscall -> wait time it explains
+  // Wait time that began while the owner was preempted (runnable, off its CPU): the
+  // holder waited for a CPU, not the lock for its work (an oversubscribed machine).
+  double owner_preempted_wait_s = 0;
+  uint64_t owner_preempted_waits = 0;
   std::vector<LockSite> sites;               // by est_wait_s, descending
   std::vector<int> stack_indices;            // Recording::stacks of its sampled waits
   uint64_t mutex_stacks = 0, condvar_stacks = 0, rwlock_stacks = 0, sem_stacks = 0, unwound_stacks = 0;
