@@ -4,7 +4,7 @@ code is (tests/corpus/), each in several build modes, bad and fixed. Bad must ra
 the program's expected kind, located in the program's own source on its PROBLEM line;
 fixed must not raise that kind.
 
-usage: corpus.py BUILD_DIR [--modes O2,O0,stripped|all] [--only mapreduce,...] [--seconds 1.5] [--keep DIR]
+usage: corpus.py BUILD_DIR [--modes O2,O0,...|all (default)] [--only mapreduce,...] [--seconds 1.5] [--keep DIR]
 Prints one line per program, mode and variant, the address yield per build mode, and
 closes with `N passed, N failed` (known gaps, listed below with why, are counted apart).
 """
@@ -24,12 +24,18 @@ CORPUS = [
     ("work_stealing", "lock-contention"),  # fork-join pool on one global task deque
 ]
 MODES = ["O2", "O0", "O3", "stripped-debug", "stripped"]
-# What CI runs: the release build, the debug build and a stripped binary with no debug
-# info (4 programs x 3 modes x 2 variants x ~5 s: ~2 minutes on 2 CPUs).
-DEFAULT_MODES = ["O2", "O0", "stripped"]
+# What CI runs: every mode (4 programs x 5 modes x 2 variants, ~2.5 s each: ~2 minutes
+# on a busy 2-CPU VM).
+DEFAULT_MODES = MODES
 # Cases ccprof does not get right yet, with why. They run and print their result;
 # they count as known gaps, not as passed, and one that passes says so.
-KNOWN_GAPS = {}
+KNOWN_GAPS = {
+    ("kv_server", "O3", "bad"): "raised as read-mostly-lock, not lock-contention: at -O3 handle(), the sharded "
+                                "table's lookup and the stats update are all inlined into the worker's one function, "
+                                "and a lock's critical section is approximated by the functions that take it, so the "
+                                "table's reads outside the lock outnumber the stats' writes inside it (the rule sees "
+                                "samples by function, not by hold window; matrix.py's Rust std gap is the same cause)",
+}
 
 
 def program_path(build, program, mode):
