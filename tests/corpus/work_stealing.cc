@@ -68,9 +68,9 @@ class StealingQueues {
     q.tasks.push_back(t);
   }
   std::optional<Task> pop(int worker) {
-    if (auto t = pop_back(queues_[worker])) return t;
+    if (auto t = take(queues_[worker], /*oldest=*/false)) return t;
     for (size_t i = 1; i < queues_.size(); ++i)  // own deque empty: steal the oldest task of another
-      if (auto t = steal_front(queues_[(worker + i) % queues_.size()])) return t;
+      if (auto t = take(queues_[(worker + i) % queues_.size()], /*oldest=*/true)) return t;
     return std::nullopt;
   }
 
@@ -79,18 +79,16 @@ class StealingQueues {
     std::mutex mu;
     std::deque<Task> tasks;
   };
-  static std::optional<Task> pop_back(WorkerQueue& q) {
+  // The owner takes its newest task (LIFO, still hot in its cache); a thief the oldest
+  // (the largest range left, so it steals rarely).
+  static std::optional<Task> take(WorkerQueue& q, bool oldest) {
     std::lock_guard<std::mutex> lock(q.mu);
     if (q.tasks.empty()) return std::nullopt;
-    Task t = q.tasks.back();
-    q.tasks.pop_back();
-    return t;
-  }
-  static std::optional<Task> steal_front(WorkerQueue& q) {
-    std::lock_guard<std::mutex> lock(q.mu);
-    if (q.tasks.empty()) return std::nullopt;
-    Task t = q.tasks.front();
-    q.tasks.pop_front();
+    Task t = oldest ? q.tasks.front() : q.tasks.back();
+    if (oldest)
+      q.tasks.pop_front();
+    else
+      q.tasks.pop_back();
     return t;
   }
   std::vector<WorkerQueue> queues_;
