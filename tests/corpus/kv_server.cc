@@ -191,7 +191,7 @@ class KvServer {
 }  // namespace corpus
 
 int main(int argc, char** argv) {
-  Options options = parse_options(argc, argv, 3, 64);
+  Options options = parse_options(argc, argv, 4, 64);
   std::vector<std::string> keys;
   for (int i = 0; i < 20000; ++i) keys.push_back("user:" + std::to_string(i * 7919));
   // Requests are prepared once, as the listener's parsed socket buffers: 64 batches of

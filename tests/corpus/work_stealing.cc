@@ -66,6 +66,7 @@ class StealingQueues {
     WorkerQueue& q = queues_[worker];
     std::lock_guard<std::mutex> lock(q.mu);  // FIX: the worker's own deque
     q.tasks.push_back(t);
+    q.size.store(q.tasks.size(), std::memory_order_relaxed);
   }
   std::optional<Task> pop(int worker) {
     if (auto t = take(queues_[worker], /*oldest=*/false)) return t;
@@ -78,17 +79,25 @@ class StealingQueues {
   struct alignas(64) WorkerQueue {
     std::mutex mu;
     std::deque<Task> tasks;
+    std::atomic<size_t> size{0};  // tasks.size(), readable without the lock
   };
   // The owner takes its newest task (LIFO, still hot in its cache); a thief the oldest
-  // (the largest range left, so it steals rarely).
+  // (the largest range left, so it steals rarely). Neither locks an empty deque, and a
+  // thief never waits for a deque's lock: it tries the next victim instead.
   static std::optional<Task> take(WorkerQueue& q, bool oldest) {
-    std::lock_guard<std::mutex> lock(q.mu);
+    if (q.size.load(std::memory_order_relaxed) == 0) return std::nullopt;
+    std::unique_lock<std::mutex> lock(q.mu, std::defer_lock);
+    if (!oldest)
+      lock.lock();
+    else if (!lock.try_lock())
+      return std::nullopt;
     if (q.tasks.empty()) return std::nullopt;
     Task t = oldest ? q.tasks.front() : q.tasks.back();
     if (oldest)
       q.tasks.pop_front();
     else
       q.tasks.pop_back();
+    q.size.store(q.tasks.size(), std::memory_order_relaxed);
     return t;
   }
   std::vector<WorkerQueue> queues_;
@@ -131,12 +140,19 @@ class ForkJoinPool {
     if (t.job->pending_leaves.fetch_sub(1) == 1) t.job->pending_leaves.notify_all();
   }
 
+  // An idle worker yields, and after 64 empty rounds naps 50 us, as pools do before
+  // parking, so idle workers do not keep the CPUs from the busy ones.
   void work(int worker) {
+    int idle_rounds = 0;
     while (!shutdown_.load(std::memory_order_relaxed)) {
-      if (auto t = queues_.pop(worker))
+      if (auto t = queues_.pop(worker)) {
         run(worker, *t);
-      else
+        idle_rounds = 0;
+      } else if (++idle_rounds < 64) {
         std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
     }
   }
 
