@@ -1,6 +1,16 @@
 #include "profiler/critical_section.h"
 
 #include <Zydis/Zydis.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "profiler/lock_libraries.h"
 
 namespace ccprof::profiler {
 
@@ -68,6 +78,143 @@ CriticalSection decode_critical_section(Symbolizer& sym, uint64_t pc, int max_in
     off += insn.length;
   }
   return cs;
+}
+
+}  // namespace ccprof::profiler
+
+namespace ccprof::profiler {
+namespace {
+
+bool name_is_unlock(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower.find("unlock") != std::string::npos;
+}
+
+// A memory operand that is not the thread's own stack (rsp/rbp-based) or its TLS (fs/gs).
+bool shared_memory_operand(const ZydisDecodedOperand& op) {
+  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) return false;
+  if (op.mem.base == ZYDIS_REGISTER_RSP || op.mem.base == ZYDIS_REGISTER_RBP) return false;
+  return op.mem.segment != ZYDIS_REGISTER_FS && op.mem.segment != ZYDIS_REGISTER_GS;
+}
+
+}  // namespace
+
+std::string plt_target_name(Symbolizer& sym, uint64_t addr) {
+  Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), addr) : nullptr;
+  if (!mod) return "";
+  GElf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(mod, &bias);
+  size_t shstrndx = 0;
+  if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0) return "";
+  const uint64_t vaddr = addr - bias;
+  Elf_Scn* rela_plt = nullptr;
+  int64_t index = -1;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (!gelf_getshdr(scn, &shdr)) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (!name) continue;
+    const std::string_view n(name);
+    if (n == ".rela.plt") rela_plt = scn;
+    if ((n == ".plt.sec" || n == ".plt") && vaddr >= shdr.sh_addr && vaddr < shdr.sh_addr + shdr.sh_size) {
+      // 16-byte stubs; the lazy .plt starts with one header stub (PLT0).
+      const uint64_t stub = (vaddr - shdr.sh_addr) / 16;
+      index = n == ".plt" ? static_cast<int64_t>(stub) - 1 : static_cast<int64_t>(stub);
+    }
+  }
+  if (!rela_plt || index < 0) return "";
+  GElf_Shdr rshdr;
+  Elf_Data* data = elf_getdata(rela_plt, nullptr);
+  if (!gelf_getshdr(rela_plt, &rshdr) || !data || rshdr.sh_entsize == 0 ||
+      static_cast<uint64_t>(index) >= rshdr.sh_size / rshdr.sh_entsize)
+    return "";
+  GElf_Rela rela;
+  if (!gelf_getrela(data, static_cast<int>(index), &rela)) return "";
+  Elf_Scn* dynsym = elf_getscn(elf, rshdr.sh_link);
+  GElf_Shdr dshdr;
+  Elf_Data* syms = dynsym ? elf_getdata(dynsym, nullptr) : nullptr;
+  GElf_Sym s;
+  if (!syms || !gelf_getshdr(dynsym, &dshdr) || !gelf_getsym(syms, static_cast<int>(GELF_R_SYM(rela.r_info)), &s))
+    return "";
+  const char* name = elf_strptr(elf, dshdr.sh_link, s.st_name);
+  return name ? name : "";
+}
+
+SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instructions) {
+  SectionExtent out;
+  const std::string function = sym.code(pc - 1).function;
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  std::vector<uint8_t> code;
+  uint64_t code_start = 0;
+  std::set<uint64_t> visited;
+  uint64_t ip = pc;
+  auto stop = [&](bool contained, std::string why) {
+    out.self_contained = contained;
+    out.reason = std::move(why);
+    return out;
+  };
+  auto in_function = [&](uint64_t target) { return !function.empty() && sym.code(target).function == function; };
+  for (int n = 0; n < max_instructions; ++n) {
+    if (ip < code_start || ip + 15 > code_start + code.size()) {
+      code.clear();
+      if (!sym.read_file_bytes(ip, 4096, code) || code.empty()) return stop(false, out.decoded ? "code ends" : "no code");
+      code_start = ip;
+    }
+    out.decoded = true;
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + (ip - code_start), code.size() - (ip - code_start),
+                                             &insn, ops)))
+      return stop(false, "undecodable code");
+    visited.insert(ip);
+    const uint64_t next = ip + insn.length;
+    ZyanU64 target = 0;
+    const bool direct = insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                        ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], ip, &target));
+    switch (insn.mnemonic) {
+      case ZYDIS_MNEMONIC_CALL:
+      case ZYDIS_MNEMONIC_JMP: {
+        const bool call = insn.mnemonic == ZYDIS_MNEMONIC_CALL;
+        if (!direct) return stop(false, call ? "makes an indirect call (target not known)" : "takes an indirect jump");
+        if (!call && in_function(target)) {
+          // A jump within the function: follow it, unless it goes back to code already
+          // walked (a loop's back edge): then the path goes on after it.
+          ip = visited.count(target) ? next : target;
+          continue;
+        }
+        const std::string plt = plt_target_name(sym, target);
+        const CodeLocation& callee = sym.code(target);
+        const std::string& name = plt.empty() ? callee.function : plt;
+        if (name_is_unlock(name)) return stop(true, "unlock");
+        if (!call) return stop(false, absl::StrCat("tail call to ", name.empty() ? "unknown code" : name));
+        // Another library's function (through the PLT, or a lock library's own code such
+        // as Rust std's slow paths): not the program's code; the walk goes on after it.
+        if (!plt.empty() || callee.in_system_library || is_lock_library_code(callee)) {
+          ip = next;
+          continue;
+        }
+        return stop(false, absl::StrCat("calls ", name.empty() ? "unknown code" : name));
+      }
+      case ZYDIS_MNEMONIC_RET:
+        return stop(false, "returns before the unlock");
+      case ZYDIS_MNEMONIC_UD2:
+      case ZYDIS_MNEMONIC_INT3:
+      case ZYDIS_MNEMONIC_HLT:
+        return stop(false, "trap before the unlock");
+      default:
+        break;
+    }
+    // An inlined unlock: an atomic exchange or locked RMW on shared memory (the lock word).
+    const bool atomic_rmw = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+    if (atomic_rmw)
+      for (int i = 0; i < insn.operand_count_visible; ++i)
+        if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+          return stop(true, "atomic release");
+    ip = next;
+  }
+  return stop(false, "no unlock within the instructions walked");
 }
 
 }  // namespace ccprof::profiler

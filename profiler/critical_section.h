@@ -28,4 +28,25 @@ struct CriticalSection {
 
 CriticalSection decode_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 48);
 
+// Whether a critical section's work is all in the function that takes the lock, so that
+// the memory samples taken in that function (and its inlined code) show what the
+// section does. Found by walking the code from the lock call's return address along
+// its laid-out path (unconditional jumps followed, loops left at their back edge) to
+// the unlock: a call to a function named *unlock* (through the PLT, or a lock
+// library's own code) or an inlined atomic release (xchg / lock-prefixed RMW, as Rust's
+// std and parking_lot unlock). A call on the way to the program's own code, or one
+// whose target is not known (indirect), means part of the section runs in a callee
+// whose samples are not attributed to the lock (s02 at -O0: the reader's lookup is not
+// inlined; Rust: `bump` called through the GOT).
+struct SectionExtent {
+  bool decoded = false;         // the code could be read
+  bool self_contained = false;  // reached the unlock without leaving for other code
+  std::string reason;           // "unlock", "atomic release", "calls route_request", "indirect call", ...
+};
+SectionExtent walk_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 2000);
+
+// The dynamic symbol a PLT stub at `addr` jumps to (.plt.sec or lazy .plt), "" when
+// `addr` is not a PLT stub of its module.
+std::string plt_target_name(Symbolizer& sym, uint64_t addr);
+
 }  // namespace ccprof::profiler

@@ -4,7 +4,9 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include <cstdlib>
 #include <map>
+#include <string_view>
 #include <mutex>
 #include <vector>
 
@@ -166,6 +168,85 @@ std::string data_member_name(Symbolizer& sym, uint64_t addr) {
   std::string out = base_name(d.name);
   walk(type, addr - d.symbol_start, out, 0);
   return out;
+}
+
+namespace {
+
+// Whether `var` (a variable or parameter) lives in DWARF register `reg` at `pc` (unbiased).
+bool located_in_register(Dwarf_Die* var, Dwarf_Addr pc, int reg) {
+  Dwarf_Attribute attr;
+  if (!dwarf_attr_integrate(var, DW_AT_location, &attr)) return false;
+  Dwarf_Op* expr = nullptr;
+  size_t len = 0;
+  if (dwarf_getlocation_addr(&attr, pc, &expr, &len, 1) != 1 || len != 1) return false;
+  return expr[0].atom == DW_OP_reg0 + reg || (expr[0].atom == DW_OP_regx && expr[0].number == static_cast<Dwarf_Word>(reg));
+}
+
+// The variables and parameters in scope at `pc` that live in `reg`, innermost scope
+// first (a `void* p` and the `T* args = p` made from it often share the register).
+std::vector<Dwarf_Die> variables_in_register(Dwarf_Die* cu, Dwarf_Addr pc, int reg) {
+  std::vector<Dwarf_Die> out;
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes(cu, pc, &scopes);
+  for (int i = 0; i < n; ++i) {
+    Dwarf_Die child;
+    if (dwarf_child(&scopes[i], &child) != 0) continue;
+    do {
+      const int tag = dwarf_tag(&child);
+      if ((tag == DW_TAG_variable || tag == DW_TAG_formal_parameter) && located_in_register(&child, pc, reg))
+        out.push_back(child);
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+  free(scopes);
+  return out;
+}
+
+// The member path of byte `offset` of what `var` points to, "" when it is not a pointer
+// to a type with members.
+std::string pointee_path(Dwarf_Die var, uint64_t offset) {
+  Dwarf_Die type;
+  if (!type_of(&var, &type) || !strip(&type)) return "";
+  const int tag = dwarf_tag(&type);
+  if (tag != DW_TAG_pointer_type && tag != DW_TAG_reference_type && tag != DW_TAG_rvalue_reference_type) return "";
+  Dwarf_Die pointee;
+  if (!type_of(&type, &pointee)) return "";
+  // A typedef'd anonymous struct (C's `typedef struct {...} worker_args;`) has its name
+  // on the typedef: take the first name while peeling.
+  const char* type_name = nullptr;
+  for (int i = 0; i < 16 && !type_name; ++i) {
+    type_name = dwarf_diename(&pointee);
+    const int t = dwarf_tag(&pointee);
+    if (t != DW_TAG_typedef && t != DW_TAG_const_type && t != DW_TAG_volatile_type && t != DW_TAG_atomic_type) break;
+    if (!type_name && !type_of(&pointee, &pointee)) return "";
+  }
+  if (!strip(&pointee)) return "";
+  const int ptag = dwarf_tag(&pointee);
+  if (ptag != DW_TAG_structure_type && ptag != DW_TAG_class_type && ptag != DW_TAG_union_type) return "";
+  const int64_t size = type_size(&pointee);
+  const char* var_name = dwarf_diename(&var);
+  if (size <= 0 || !var_name) return "";
+  // Named by the type, as the user finds it in their code, and by the variable that
+  // pointed at it here; an element past the one pointed to (p[i].x with i in a
+  // register) is [+i].
+  const uint64_t element = offset / static_cast<uint64_t>(size);
+  std::string out = type_name ? type_name : "?";
+  if (element) absl::StrAppend(&out, "[+", element, "]");
+  walk(pointee, offset % static_cast<uint64_t>(size), out, 0);
+  if (std::string_view(var_name) != "this") absl::StrAppend(&out, " (via ", var_name, ")");
+  return out;
+}
+
+}  // namespace
+
+std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset) {
+  if (dwarf_reg < 0 || dwarf_reg > 15) return "";
+  Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : nullptr;
+  if (!cu) return "";
+  for (const Dwarf_Die& var : variables_in_register(cu, pc - bias, dwarf_reg))
+    if (std::string name = pointee_path(var, offset); !name.empty()) return name;
+  return "";
 }
 
 std::string describe_data(Symbolizer& sym, uint64_t addr) {

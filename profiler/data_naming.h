@@ -13,6 +13,16 @@ namespace ccprof::profiler {
 // when the address is not in such a variable or the module has no DWARF for it.
 std::string data_member_name(Symbolizer& sym, uint64_t addr);
 
+// The member path of an access through a pointer, named after the variable or
+// parameter that holds the pointer at the accessing instruction: `pc` is that
+// instruction, `dwarf_reg` its base register (x86-64 DWARF number) and `offset` the
+// access's distance from the register's value. "worker_args.sum_x (via args)",
+// "Slot[+1].value (via slots)" (an element past the one pointed to), "Counter.hits"
+// for `this`. "" when no variable in scope is located in that register at `pc` (the usual
+// case at -O0, where variables live on the stack), or its type is not a pointer to a
+// type with members.
+std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset);
+
 // data_member_name() when it has one, else the symbol (+offset), else the region:
 // "heap", "stack of thread 4243", "TLS of thread 4243", "anonymous mapping ...".
 std::string describe_data(Symbolizer& sym, uint64_t addr);

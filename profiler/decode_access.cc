@@ -12,6 +12,30 @@
 namespace ccprof::profiler {
 namespace {
 
+// x86-64 DWARF register number of a 64-bit general-purpose register, -1 for others.
+int dwarf_register(ZydisRegister r) {
+  switch (r) {
+    case ZYDIS_REGISTER_RAX: return 0;
+    case ZYDIS_REGISTER_RDX: return 1;
+    case ZYDIS_REGISTER_RCX: return 2;
+    case ZYDIS_REGISTER_RBX: return 3;
+    case ZYDIS_REGISTER_RSI: return 4;
+    case ZYDIS_REGISTER_RDI: return 5;
+    case ZYDIS_REGISTER_RBP: return 6;
+    case ZYDIS_REGISTER_RSP: return 7;
+    case ZYDIS_REGISTER_R8: return 8;
+    case ZYDIS_REGISTER_R9: return 9;
+    case ZYDIS_REGISTER_R10: return 10;
+    case ZYDIS_REGISTER_R11: return 11;
+    case ZYDIS_REGISTER_R12: return 12;
+    case ZYDIS_REGISTER_R13: return 13;
+    case ZYDIS_REGISTER_R14: return 14;
+    case ZYDIS_REGISTER_R15: return 15;
+    default: return -1;
+  }
+}
+
+
 // Longest function we decode linearly; beyond it the linear decode costs more than
 // the sample is worth (and such code is usually generated, not a hot loop).
 constexpr uint64_t kMaxFunctionBytes = 1 << 20;
@@ -111,6 +135,10 @@ DecodeResult access_of(const ZydisDecodedInstruction& in, const ZydisDecodedOper
     a.size = op.size / 8;
     a.rip_relative = op.mem.base == ZYDIS_REGISTER_RIP;
     a.stack_relative = op.mem.base == ZYDIS_REGISTER_RSP || op.mem.base == ZYDIS_REGISTER_ESP;
+    if (const int dw = dwarf_register(op.mem.base); dw >= 0 && !a.fs_relative) {
+      a.base_dwarf_reg = dw;
+      a.base_value = rc.values[op.mem.base];
+    }
     const bool rd = op.actions & ZYDIS_OPERAND_ACTION_MASK_READ;
     const bool wr = op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
     // xchg with a memory operand is locked without the prefix.

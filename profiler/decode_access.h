@@ -80,6 +80,10 @@ struct DecodedAccess {
   bool rip_relative = false;
   bool fs_relative = false;  // a TLS access (fs:...)
   bool stack_relative = false;  // base register rsp or rbp
+  // The base register (DWARF number, -1 for none/rip) and its value: for heap data, the
+  // variable the register holds at insn_addr names the object (data_naming.h).
+  int base_dwarf_reg = -1;
+  uint64_t base_value = 0;
 };
 
 struct DecodeResult {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/pmu_record.h"
+#include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/thresholds.h"
@@ -221,6 +222,8 @@ void index_memory(Index& idx) {
       ++ym.no_address[why];
     };
     MemoryAccess a;
+    int base_dwarf_reg = -1;  // decode mode: the access's instruction, base register and its value
+    uint64_t base_value = 0, access_pc = 0;
     a.pid = m.pid;
     a.tid = m.tid;
     a.time_ns = m.time_ns;
@@ -264,6 +267,9 @@ void index_memory(Index& idx) {
       }
       a.insn_addr = r.access->insn_addr;
       a.data_addr = r.access->data_addr;
+      base_dwarf_reg = r.access->base_dwarf_reg;
+      base_value = r.access->base_value;
+      access_pc = r.access->insn_addr;
       a.size = r.access->size;
       a.kind = r.access->kind;
       if (const uint64_t call = caller_in_program(*sym, a.insn_addr, m)) {
@@ -278,6 +284,16 @@ void index_memory(Index& idx) {
         ++mem.private_stack_or_tls;  // the thread's own stack or TLS: private by construction
         continue;
       }
+    }
+    // An object is at most this far past the pointer the code reached it through
+    // (larger offsets are an array index or an unrelated base; not named).
+    constexpr uint64_t kMaxPointeeOffset = 1 << 20;
+    if (base_dwarf_reg >= 0 && sym && a.data_addr >= base_value && a.data_addr - base_value < kMaxPointeeOffset) {
+      // Heap (or any non-global) data: the type of the pointer it was reached through.
+      const auto key = std::make_pair(a.pid, a.data_addr);
+      if (!mem.typed_names.count(key) && sym->data(a.data_addr).region != "global")
+        if (std::string n = pointee_member_name(*sym, access_pc, base_dwarf_reg, a.data_addr - base_value); !n.empty())
+          mem.typed_names.emplace(key, std::move(n));
     }
     ++ym.with_address;
     ++mem.with_address;

@@ -65,6 +65,9 @@ struct MemoryIndex {
   std::map<std::string, uint64_t> no_address;   // why samples had no data address
   AddressYield yield;                           // the same per module, and what the decoder recovered
   double period_s = 0;                          // CPU seconds per sample (decode mode); 0 = unknown
+  // Data outside any global, named by the type of the pointer the accessing instruction
+  // dereferenced (data_naming.h): (pid, address) -> "worker_args.sum_x (via args)".
+  std::map<std::pair<uint32_t, uint64_t>, std::string> typed_names;
 };
 
 class Index {

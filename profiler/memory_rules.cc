@@ -334,6 +334,27 @@ void set_atomic_remedy(Finding& f) {
   f.remedy.after = "std::atomic<int64_t> count;\nvoid hit() { count.fetch_add(1, std::memory_order_relaxed); }";
 }
 
+namespace {
+
+// Why the readers' critical sections of `lock` may do work that their samples do not
+// show ("" when none): the first site in a reader function whose section leaves for
+// other code before the unlock. Sites whose code cannot be read do not count.
+std::string section_work_elsewhere(const ContendedLock& lock, const std::set<std::string>& reader_functions,
+                                   const MemoryRuleEnv& env) {
+  std::set<uint64_t> seen;
+  for (uint64_t pc : lock.site_pcs) {
+    if (!seen.insert(pc).second) continue;
+    const CodeLocation c = env.code(lock.pid, pc - 1);
+    const std::string& fn = c.inline_chain.empty() ? c.function : c.inline_chain.back();
+    if (!reader_functions.count(fn)) continue;
+    const SectionExtent e = env.section_extent(lock.pid, pc);
+    if (e.decoded && !e.self_contained) return absl::StrCat("the critical section in ", fn, " ", e.reason);
+  }
+  return "";
+}
+
+}  // namespace
+
 std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,
                                           const std::vector<ContendedLock>& locks, const MemoryRuleEnv& env) {
   std::vector<Finding> out;
@@ -347,6 +368,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     uint64_t n = 0, reads = 0;
     std::map<uint64_t, uint64_t> words, written;  // word address -> accesses / stores
     std::map<std::tuple<std::string, std::string, int>, SourceLocation> locs;
+    std::map<std::string, std::pair<uint64_t, uint64_t>> by_function;  // reads, writes
     for (const auto& a : accesses) {
       if (a.pid != lock.pid) continue;
       if (a.data_addr >= lock.uaddr && a.data_addr < lock.uaddr + 40) continue;  // the mutex itself
@@ -358,6 +380,8 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       ++words[word];
       if (is_write(a.kind)) ++written[word];
       else ++reads;
+      auto& [fn_reads, fn_writes] = by_function[key_of(c)];
+      ++(is_write(a.kind) ? fn_writes : fn_reads);
       auto k = std::make_tuple(c.function, c.file, c.line);
       auto it = locs.find(k);
       if (it == locs.end()) {
@@ -380,6 +404,9 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     }
     std::sort(locations.begin(), locations.end(), [](const auto& a, const auto& b) { return a.share > b.share; });
     const double read_share = static_cast<double>(reads) / n;
+    std::set<std::string> reader_functions;  // the functions whose sampled accesses are all reads
+    for (const auto& [fn, rw] : by_function)
+      if (rw.second == 0) reader_functions.insert(fn);
     Finding f;
     f.subject = lock_subject(lock.pid, lock.uaddr, lock.name);
     f.cost_thread_s = lock.wait_s;
@@ -397,8 +424,19 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     // program takes itself around shared data: not a queue's mutex (its condition
     // variable waits are in the same functions: pushes and pops write), not the
     // allocator's arena lock taken inside free().
+    // ...and only when the samples can see the readers' whole critical section: a
+    // section that calls into the program's own code does its work where the samples
+    // are not attributed to the lock (one store per acquisition in the callee would
+    // make it a writer).
+    std::string hidden_work;
+    if (read_share >= th::kReadMostlyMinReadShare && env.section_extent)
+      hidden_work = section_work_elsewhere(lock, reader_functions, env);
+    if (!hidden_work.empty()) {
+      f.evidence["critical_section"]["not_judged"] = hidden_work;
+      spdlog::debug("critical sections of {}: not judged read-mostly: {}", lock.name, hidden_work);
+    }
     if (read_share >= th::kReadMostlyMinReadShare && n >= th::kReadMostlyMinSamples && lock.direct &&
-        !lock.with_condvar) {
+        !lock.with_condvar && hidden_work.empty()) {
       set_kind(f, "read-mostly-lock");
       f.title = absl::StrCat("Readers serialise on ", lock.name, " although they only read");
       f.explanation = absl::StrCat(
@@ -512,7 +550,11 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
   env.code = [&ctx](uint32_t pid, uint64_t ip) { return ctx.code(pid, ip); };
   env.data_name = [&ctx](uint32_t pid, uint64_t addr) {
     Symbolizer* s = ctx.symbolizer(pid);
-    return s ? describe_data(*s, addr) : hex(addr);
+    if (!s) return hex(addr);
+    // A global's own name first; heap data by the type it was reached through.
+    if (std::string member = data_member_name(*s, addr); !member.empty()) return member;
+    if (auto it = ctx.memory.typed_names.find({pid, addr}); it != ctx.memory.typed_names.end()) return it->second;
+    return describe_data(*s, addr);
   };
   env.region = [&ctx](uint32_t pid, uint64_t addr) { return ctx.data(pid, addr).region; };
   env.shared_data = [&ctx](uint32_t pid, uint64_t addr) {
@@ -524,6 +566,10 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
     return true;
   };
   env.comm = [&ctx](uint32_t tid) { return ctx.comm(tid); };
+  env.section_extent = [&ctx](uint32_t pid, uint64_t pc) {
+    Symbolizer* s = ctx.symbolizer(pid);
+    return s ? walk_critical_section(*s, pc) : SectionExtent{};
+  };
   return env;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "profiler/cacheline_table.h"
+#include "profiler/critical_section.h"
 #include "profiler/index.h"
 #include "profiler/lock_rules.h"
 
@@ -35,6 +36,10 @@ struct MemoryRuleEnv {
   double total_thread_s = 0;
   std::set<std::pair<uint32_t, uint64_t>> lock_words;  // futex words: locks, not hot atomics
   const ThreadTable* threads = nullptr;                 // names in the locks' evidence rows
+  // Whether the critical section that starts at a lock call's return address does all its
+  // work in the function that takes the lock (critical_section.h); unset in tests and
+  // where the code cannot be read: then the samples alone decide.
+  std::function<SectionExtent(uint32_t pid, uint64_t after_lock_call)> section_extent;
   // Adds a lock's measured critical sections to a finding about it (lock_holds.h); unset in tests.
   std::function<void(Finding&, uint32_t pid, uint64_t lock)> add_hold;
   double cost_share(double thread_s) const {

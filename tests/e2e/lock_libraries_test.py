@@ -68,8 +68,8 @@ class LockLibraries(unittest.TestCase):
         self.assertEqual(loc["function"], "count_word_shared")
 
     def rust(self, workload, fn):
-        """The most-waited lock of a Rust workload's bad variant. Not the finding's kind:
-        see the matrix's note on the Rust workloads (LIBRARY_GAPS)."""
+        """The most-waited lock of a Rust workload's bad variant. The finding's kind is the
+        matrix's (s01-rust-std-mutex; parking_lot is in its LIBRARY_GAPS)."""
         if not os.path.exists(os.path.join(WORKLOADS, workload)):
             self.skipTest(f"{workload} not built (Debian's rustc/cargo missing)")
         doc = profile(workload, "--variant=bad", "--seconds=1.5")

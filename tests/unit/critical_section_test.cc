@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include "agent/proc.h"
 
 pthread_mutex_t g_cs_test_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -16,6 +18,37 @@ __attribute__((noinline)) void cs_test_increment() {
   pthread_mutex_lock(&g_cs_test_mutex);
   ++g_cs_test_counter;
   pthread_mutex_unlock(&g_cs_test_mutex);
+}
+
+// A critical section whose work is in a callee of the program's own.
+__attribute__((noinline)) void cs_test_add(long n) {
+  g_cs_test_counter += n;
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void cs_test_calls_out() {
+  pthread_mutex_lock(&g_cs_test_mutex);
+  cs_test_add(2);
+  pthread_mutex_unlock(&g_cs_test_mutex);
+}
+
+// ...through a pointer: the callee is not known from the code.
+void (*volatile g_cs_test_callee)(long) = cs_test_add;
+__attribute__((noinline)) void cs_test_indirect() {
+  pthread_mutex_lock(&g_cs_test_mutex);
+  g_cs_test_callee(3);
+  pthread_mutex_unlock(&g_cs_test_mutex);
+}
+
+// A lock whose unlock is inlined as an atomic exchange (Rust's std Mutex, parking_lot).
+int g_cs_test_word;
+__attribute__((noinline)) void cs_test_spin_lock(int* w) {
+  while (__atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE)) {
+  }
+}
+__attribute__((noinline)) void cs_test_inline_unlock() {
+  cs_test_spin_lock(&g_cs_test_word);
+  ++g_cs_test_counter;
+  __atomic_exchange_n(&g_cs_test_word, 0, __ATOMIC_RELEASE);
 }
 
 namespace ccprof::profiler {
@@ -52,6 +85,70 @@ TEST(CriticalSection, OneReadModifyWriteOfTheGuardedWord) {
   for (const auto& a : cs.accesses)
     if (a.data_addr == reinterpret_cast<uint64_t>(&g_cs_test_counter) && a.write) ++counter_writes;
   EXPECT_EQ(counter_writes, 1);
+}
+
+class SectionWalk : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    p_.pid = static_cast<uint32_t>(getpid());
+    p_.maps = *agent::read_maps(p_.pid);
+    sym_ = std::make_unique<Symbolizer>(p_);
+  }
+  SectionExtent walk(void (*fn)()) {
+    const uint64_t pc = after_first_call(reinterpret_cast<const void*>(fn));
+    EXPECT_NE(pc, 0u);
+    return walk_critical_section(*sym_, pc);
+  }
+  ProcessInfo p_;
+  std::unique_ptr<Symbolizer> sym_;
+};
+
+TEST_F(SectionWalk, ReachesTheUnlockThroughThePlt) {
+  const SectionExtent e = walk(&cs_test_increment);
+  EXPECT_TRUE(e.decoded);
+  EXPECT_TRUE(e.self_contained) << e.reason;
+  EXPECT_EQ(e.reason, "unlock");
+}
+
+TEST_F(SectionWalk, CallIntoTheProgramLeavesTheSection) {
+  const SectionExtent e = walk(&cs_test_calls_out);
+  EXPECT_TRUE(e.decoded);
+  EXPECT_FALSE(e.self_contained);
+  EXPECT_NE(e.reason.find("cs_test_add"), std::string::npos) << e.reason;
+}
+
+TEST_F(SectionWalk, IndirectCallIsNotKnown) {
+  const SectionExtent e = walk(&cs_test_indirect);
+  EXPECT_FALSE(e.self_contained);
+  EXPECT_NE(e.reason.find("indirect call"), std::string::npos) << e.reason;
+}
+
+TEST_F(SectionWalk, InlinedAtomicExchangeIsTheUnlock) {
+  const SectionExtent e = walk(&cs_test_inline_unlock);
+  EXPECT_TRUE(e.self_contained) << e.reason;
+  EXPECT_EQ(e.reason, "atomic release");
+}
+
+TEST_F(SectionWalk, PltStubNamesItsTarget) {
+  // The first call of cs_test_increment goes to pthread_mutex_lock's PLT stub.
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const auto* code = reinterpret_cast<const uint8_t*>(&cs_test_increment);
+  size_t off = 0;
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  ZyanU64 target = 0;
+  while (off < 256 && ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code + off, 256 - off, &insn, ops))) {
+    if (insn.mnemonic == ZYDIS_MNEMONIC_CALL) {
+      ASSERT_TRUE(ZYAN_SUCCESS(
+          ZydisCalcAbsoluteAddress(&insn, &ops[0], reinterpret_cast<uint64_t>(code + off), &target)));
+      break;
+    }
+    off += insn.length;
+  }
+  ASSERT_NE(target, 0u);
+  EXPECT_EQ(plt_target_name(*sym_, target), "pthread_mutex_lock");
+  EXPECT_EQ(plt_target_name(*sym_, reinterpret_cast<uint64_t>(&cs_test_increment)), "");
 }
 
 TEST(CriticalSection, AddressWithoutCodeOnDiskIsNotDecoded) {

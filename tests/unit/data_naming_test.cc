@@ -1,5 +1,6 @@
 #include "profiler/data_naming.h"
 
+#include <Zydis/Zydis.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <cstdint>
 
 #include "agent/proc.h"
+#include "profiler/decode_access.h"
 
 // Globals of this test binary, named back from their addresses through DWARF.
 struct NamingStats {
@@ -24,6 +26,16 @@ int64_t g_naming_counters[8];
 NamingPadded g_naming_padded[4];
 int32_t g_naming_grid[3][4];
 std::atomic<int64_t> g_naming_atomic;
+
+// Heap-style data: reached through a pointer parameter that stays in its register.
+__attribute__((noinline)) void naming_bump_errors(NamingStats* stats) {
+  stats->errors++;
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void naming_bump_next(NamingPadded* slots) {
+  slots[1].value++;
+  asm volatile("" ::: "memory");
+}
 
 namespace ccprof::profiler {
 namespace {
@@ -66,6 +78,47 @@ TEST_F(DataNaming, NonGlobalsHaveNoMemberNameButADescription) {
   int64_t local = 0;
   EXPECT_EQ(name(&local), "");
   EXPECT_FALSE(describe_data(*sym_, reinterpret_cast<uint64_t>(&local)).empty());
+}
+
+// The first memory access of `fn`, decoded as the sampler's decoder does with the
+// pointer argument in rdi.
+DecodedAccess first_access(const void* fn, void* arg) {
+  UserRegs regs{};
+  regs[kRdi] = reinterpret_cast<uint64_t>(arg);
+  const auto* code = static_cast<const uint8_t*>(fn);
+  for (size_t off = 0; off < 64;) {
+    const uint64_t ip = reinterpret_cast<uint64_t>(code + off);
+    DecodeResult r = decode_instruction_access(code + off, 15, ip, regs, 0, false);
+    if (r.access) return *r.access;
+    ZydisDecoder dec;
+    ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    ZydisDecodedInstruction insn;
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, nullptr, code + off, 15, &insn))) break;
+    off += insn.length;
+  }
+  return {};
+}
+
+TEST_F(DataNaming, HeapDataByThePointersType) {
+  NamingStats stats{};
+  naming_bump_errors(&stats);
+  const DecodedAccess a = first_access(reinterpret_cast<const void*>(&naming_bump_errors), &stats);
+  ASSERT_EQ(a.data_addr, reinterpret_cast<uint64_t>(&stats.errors));
+  EXPECT_EQ(a.base_dwarf_reg, 5);  // rdi
+  EXPECT_EQ(a.base_value, reinterpret_cast<uint64_t>(&stats));
+  EXPECT_EQ(pointee_member_name(*sym_, a.insn_addr, a.base_dwarf_reg, a.data_addr - a.base_value),
+            "NamingStats.errors (via stats)");
+  // Another register holds no such variable there.
+  EXPECT_EQ(pointee_member_name(*sym_, a.insn_addr, 3, 8), "");
+}
+
+TEST_F(DataNaming, ElementPastThePointedOne) {
+  NamingPadded slots[2]{};
+  naming_bump_next(slots);
+  const DecodedAccess a = first_access(reinterpret_cast<const void*>(&naming_bump_next), slots);
+  ASSERT_EQ(a.data_addr, reinterpret_cast<uint64_t>(&slots[1].value));
+  EXPECT_EQ(pointee_member_name(*sym_, a.insn_addr, a.base_dwarf_reg, a.data_addr - a.base_value),
+            "NamingPadded[+1].value (via slots)");
 }
 
 }  // namespace

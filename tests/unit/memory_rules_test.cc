@@ -206,6 +206,35 @@ TEST(MemoryRules, LockWhoseCriticalSectionOnlyReadsIsReadMostly) {
   EXPECT_EQ(fs[0].evidence["critical_section"]["samples"], 60);
 }
 
+// The readers' lock call returns to 0x402008; what their critical section does after it
+// decides whether the samples in read_config_locked show all of it.
+TEST(MemoryRules, ReadsOnlySampledBeforeACallAreNotReadMostly) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRead, 30},
+                       {0x402018, 0x55d1c0a06008, AccessKind::kRead, 30}});
+  ContendedLock lock = lock_taken_in("read_config_locked");
+  lock.site_pcs = {0x402008};
+  MemoryRuleEnv env = env_for({});
+  std::vector<uint64_t> walked;
+  auto with_extent = [&](SectionExtent e) {
+    env.section_extent = [&walked, e](uint32_t, uint64_t pc) {
+      walked.push_back(pc);
+      return e;
+    };
+    return lock_access_findings(acc, {lock}, env);
+  };
+  // The section calls the program's own `bump` (not inlined): one store there per
+  // acquisition would not show in these samples. No read-mostly verdict.
+  auto fs = with_extent({true, false, "calls bump"});
+  EXPECT_EQ(walked, std::vector<uint64_t>{0x402008});
+  EXPECT_EQ(find_kind(fs, "read-mostly-lock"), nullptr);
+  // Reaching the unlock within the function: the samples show the whole section.
+  fs = with_extent({true, true, "unlock"});
+  EXPECT_NE(find_kind(fs, "read-mostly-lock"), nullptr);
+  // Code that cannot be read: the samples alone decide, as before.
+  fs = with_extent({false, false, "no code"});
+  EXPECT_NE(find_kind(fs, "read-mostly-lock"), nullptr);
+}
+
 TEST(MemoryRules, LockAroundOneIncrementIsLockForSingleWord) {
   auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRmw, 20}, {0x402030, 0x55d1c0a07000, AccessKind::kRead, 3}});
   auto fs = lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env_for({}));
