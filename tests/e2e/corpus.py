@@ -34,7 +34,8 @@ KNOWN_GAPS = {
                                 "table's lookup and the stats update are all inlined into the worker's one function, "
                                 "and a lock's critical section is approximated by the functions that take it, so the "
                                 "table's reads outside the lock outnumber the stats' writes inside it (the rule sees "
-                                "samples by function, not by hold window; matrix.py's Rust std gap is the same cause)",
+                                "samples by function, not by hold window, and its walk from lock to unlock withholds "
+                                "the verdict only in functions whose sampled accesses are all reads)",
 }
 
 
