@@ -125,7 +125,7 @@ class KvServer {
   KvServer(bool global_stats, int workers) : global_stats_(global_stats), worker_stats_(workers), queue_(16) {}
 
   void load(const std::vector<std::string>& keys) {
-    for (size_t i = 0; i < keys.size(); i += 2) table_.put(keys[i], std::string(48, 'v'));
+    for (size_t i = 0; i < keys.size(); i += 2) table_.put(keys[i], std::string(12, 'v'));
   }
 
   void start() {
@@ -164,7 +164,7 @@ class KvServer {
     std::string value;
     bool hit = false;
     if (r.is_put) {
-      table_.put(r.key, std::string(48, 'w'));
+      table_.put(r.key, std::string(12, 'w'));
     } else {
       hit = table_.get(r.key, &value);
     }

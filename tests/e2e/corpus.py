@@ -29,14 +29,7 @@ MODES = ["O2", "O0", "O3", "stripped-debug", "stripped"]
 DEFAULT_MODES = MODES
 # Cases ccprof does not get right yet, with why. They run and print their result;
 # they count as known gaps, not as passed, and one that passes says so.
-KNOWN_GAPS = {
-    ("kv_server", "O3", "bad"): "raised as read-mostly-lock, not lock-contention: at -O3 handle(), the sharded "
-                                "table's lookup and the stats update are all inlined into the worker's one function, "
-                                "and a lock's critical section is approximated by the functions that take it, so the "
-                                "table's reads outside the lock outnumber the stats' writes inside it (the rule sees "
-                                "samples by function, not by hold window, and its walk from lock to unlock withholds "
-                                "the verdict only in functions whose sampled accesses are all reads)",
-}
+KNOWN_GAPS = {}
 
 
 def program_path(build, program, mode):
