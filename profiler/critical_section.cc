@@ -150,10 +150,16 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
   uint64_t code_start = 0;
   std::set<uint64_t> visited;
   uint64_t ip = pc;
+  // Why the section left for other code, first time; the walk goes on after the call to
+  // see the rest of the path (stores), and the section is not self-contained.
+  std::string left;
   auto stop = [&](bool contained, std::string why) {
-    out.self_contained = contained;
-    out.reason = std::move(why);
+    out.self_contained = contained && left.empty();
+    out.reason = left.empty() ? std::move(why) : left;
     return out;
+  };
+  auto leave = [&](std::string why) {
+    if (left.empty()) left = std::move(why);
   };
   auto in_function = [&](uint64_t target) { return !function.empty() && sym.code(target).function == function; };
   for (int n = 0; n < max_instructions; ++n) {
@@ -177,7 +183,12 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
       case ZYDIS_MNEMONIC_CALL:
       case ZYDIS_MNEMONIC_JMP: {
         const bool call = insn.mnemonic == ZYDIS_MNEMONIC_CALL;
-        if (!direct) return stop(false, call ? "makes an indirect call (target not known)" : "takes an indirect jump");
+        if (!direct && !call) return stop(false, "takes an indirect jump");
+        if (!direct) {
+          leave("makes an indirect call (target not known)");
+          ip = next;
+          continue;
+        }
         if (!call && in_function(target)) {
           // A jump within the function: follow it, unless it goes back to code already
           // walked (a loop's back edge): then the path goes on after it.
@@ -195,7 +206,9 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
           ip = next;
           continue;
         }
-        return stop(false, absl::StrCat("calls ", name.empty() ? "unknown code" : name));
+        leave(absl::StrCat("calls ", name.empty() ? "unknown code" : name));
+        ip = next;
+        continue;
       }
       case ZYDIS_MNEMONIC_RET:
         return stop(false, "returns before the unlock");
@@ -212,6 +225,9 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
       for (int i = 0; i < insn.operand_count_visible; ++i)
         if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
           return stop(true, "atomic release");
+    for (int i = 0; i < insn.operand_count_visible; ++i)
+      if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+        out.writes_shared = true;
     ip = next;
   }
   return stop(false, "no unlock within the instructions walked");

@@ -42,6 +42,11 @@ struct SectionExtent {
   bool decoded = false;         // the code could be read
   bool self_contained = false;  // reached the unlock without leaving for other code
   std::string reason;           // "unlock", "atomic release", "calls route_request", "indirect call", ...
+  // A store to shared memory (not the thread's stack or TLS) on the walked path before
+  // the unlock: the section writes, whatever its samples show (kv_server at -O3: the
+  // stats' increments right before the unlock, the map lookup before them in a callee).
+  // The walk goes on past a call into other code to look for one; callees are not walked.
+  bool writes_shared = false;
 };
 SectionExtent walk_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 2000);
 

@@ -341,20 +341,29 @@ void set_atomic_remedy(Finding& f) {
 
 namespace {
 
-// Why the readers' critical sections of `lock` may do work that their samples do not
-// show ("" when none): the first site in a reader function whose section leaves for
-// other code before the unlock. Sites whose code cannot be read do not count.
+// Why the samples cannot call `lock` read-mostly ("" when they can): the first site in
+// a reader function whose section leaves for other code before the unlock (its work
+// there is not in the samples), or every section storing to shared memory before its
+// unlock (there is no reader: the samples' reads are elsewhere in the functions that
+// take the lock, e.g. under other locks when everything is inlined into one function).
+// Sites whose code cannot be read do not count.
 std::string section_work_elsewhere(const ContendedLock& lock, const std::set<std::string>& reader_functions,
                                    const MemoryRuleEnv& env) {
   std::set<uint64_t> seen;
+  size_t walked = 0, writing = 0;
+  std::string writer;
   for (uint64_t pc : lock.site_pcs) {
     if (!seen.insert(pc).second) continue;
     const CodeLocation c = env.code(lock.pid, pc - 1);
     const std::string& fn = c.inline_chain.empty() ? c.function : c.inline_chain.back();
-    if (!reader_functions.count(fn)) continue;
     const SectionExtent e = env.section_extent(lock.pid, pc);
-    if (e.decoded && !e.self_contained) return absl::StrCat("the critical section in ", fn, " ", e.reason);
+    if (!e.decoded) continue;
+    ++walked;
+    if (e.writes_shared && writing++ == 0) writer = c.function;
+    if (reader_functions.count(fn) && !e.self_contained) return absl::StrCat("the critical section in ", fn, " ", e.reason);
   }
+  if (walked > 0 && writing == walked)
+    return absl::StrCat("every critical section stores to shared memory before the unlock (", writer, ")");
   return "";
 }
 

@@ -127,9 +127,10 @@ def workload_path(build, workload, mode=None):
     return os.path.join(build, "workloads", mode, workload) if mode else os.path.join(build, "workloads", workload)
 
 
-def stripped_locations(build, workload, locs):
+def stripped_locations(build, workload, locs, unstripped=None):
     """Locations in a stripped workload without debug info are `module+0xOFFSET`: turn
-    them into file:line with addr2line on the unstripped -O2 build (the same code)."""
+    them into file:line with addr2line on the unstripped -O2 build (the same code;
+    `unstripped` names it where it is not the scenario workload's)."""
     out = []
     for l in locs:
         m = re.search(r"\+0x([0-9a-f]+)$", l.get("function") or "")
@@ -137,7 +138,7 @@ def stripped_locations(build, workload, locs):
             continue
         # -i: the inline chain, innermost first (an inlined std::atomic member names the
         # header first, then the workload's line that called it).
-        p = subprocess.run(["addr2line", "-i", "-e", workload_path(build, workload), "0x" + m.group(1)],
+        p = subprocess.run(["addr2line", "-i", "-e", unstripped or workload_path(build, workload), "0x" + m.group(1)],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         for where in p.stdout.splitlines():
             where = where.strip().split(" ")[0]
@@ -366,9 +367,9 @@ class Tally:
         else:
             self.failed += 1
 
-    def report(self, out_root):
+    def report(self, out_root, name="matrix"):
         print(f"outputs in {out_root}")
-        print(f"matrix: {self.passed} passed, {self.failed} failed, {self.skipped} skipped, {self.known} known gaps")
+        print(f"{name}: {self.passed} passed, {self.failed} failed, {self.skipped} skipped, {self.known} known gaps")
         return 1 if self.failed else 0
 
 

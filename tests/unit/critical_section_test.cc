@@ -39,6 +39,22 @@ __attribute__((noinline)) void cs_test_indirect() {
   pthread_mutex_unlock(&g_cs_test_mutex);
 }
 
+// A reader: the section loads the counter into a local (the stack) and stores nothing shared.
+__attribute__((noinline)) void cs_test_read() {
+  pthread_mutex_lock(&g_cs_test_mutex);
+  volatile long seen = g_cs_test_counter;
+  pthread_mutex_unlock(&g_cs_test_mutex);
+  (void)seen;
+}
+
+// Leaves for the program's own code, then stores before the unlock.
+__attribute__((noinline)) void cs_test_calls_then_stores() {
+  pthread_mutex_lock(&g_cs_test_mutex);
+  cs_test_add(1);
+  ++g_cs_test_counter;
+  pthread_mutex_unlock(&g_cs_test_mutex);
+}
+
 // A lock whose unlock is inlined as an atomic exchange (Rust's std Mutex, parking_lot).
 int g_cs_test_word;
 __attribute__((noinline)) void cs_test_spin_lock(int* w) {
@@ -127,6 +143,18 @@ TEST_F(SectionWalk, InlinedAtomicExchangeIsTheUnlock) {
   const SectionExtent e = walk(&cs_test_inline_unlock);
   EXPECT_TRUE(e.self_contained) << e.reason;
   EXPECT_EQ(e.reason, "atomic release");
+}
+
+// Whether the walked path stores to shared memory before the unlock (not the stack, not
+// the callee's code, which is not walked).
+TEST_F(SectionWalk, StoresBeforeTheUnlockAreSeen) {
+  EXPECT_TRUE(walk(&cs_test_increment).writes_shared);
+  EXPECT_FALSE(walk(&cs_test_read).writes_shared);
+  EXPECT_FALSE(walk(&cs_test_calls_out).writes_shared);
+  const SectionExtent e = walk(&cs_test_calls_then_stores);
+  EXPECT_TRUE(e.writes_shared);
+  EXPECT_FALSE(e.self_contained);
+  EXPECT_NE(e.reason.find("cs_test_add"), std::string::npos) << e.reason;
 }
 
 TEST_F(SectionWalk, PltStubNamesItsTarget) {
