@@ -75,7 +75,9 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   double low = gain_of_share(s / (1 + th::kGainWaitShareError) * overlap);
   double high = gain_of_share(std::max(s, removed_share) * (1 + th::kGainWaitShareError));
   if (removed_share >= 0) in["removed_share"] = removed_share;
-  double cap = static_cast<double>(waiters);
+  // Removing a lock's serialisation gives at most its waiters' count; removing
+  // synchronisation work itself (batching) is bounded by its share alone.
+  double cap = removed_share >= 0 ? gain_of_share(1.0) : static_cast<double>(waiters);
   if (cap_at_cpus) cap = std::min(cap, static_cast<double>(ctx.cpus));
   in["cap"] = cap;
   return range(model, std::min(low, cap), std::min(high, cap), in);

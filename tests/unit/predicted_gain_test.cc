@@ -109,6 +109,20 @@ TEST(PredictedGain, HotWordShareBoundsTheHighEndAndDecodeModeHasNoLowEnd) {
   EXPECT_LE(g.high, 20.0 + 1e-9);
 }
 
+TEST(PredictedGain, BatchingRemovesSynchronisationWorkBeyondTheWaiterCount) {
+  // A producer/consumer pair: 20% of their time waiting, 80% in synchronisation in all.
+  json lock = {{"wait_share", 0.2}, {"waits", 5000}, {"waiters", json::array({json::object(), json::object()})}};
+  Finding f = finding("per-item-synchronization", {{"lock", lock}, {"sync_share", 0.8}});
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_NEAR(g.low, 1 / (1 - 0.2 / 1.07), 1e-9);  // the waits go at least
+  EXPECT_GT(g.high, 5.0);                          // all of the 80%: not capped at the 2 waiters
+  // The same waits on a lock-contention finding are capped at the 2 threads it serialises.
+  f.kind = "lock-contention";
+  f.evidence["lock"]["wait_share"] = 0.9;
+  EXPECT_LE(predict_gain(f, {2, 2.0}).high, 2.0);
+}
+
 TEST(PredictedGain, UslRangeGoesFromThePeakToLinearScalingOnTheCpus) {
   Finding f = finding("retrograde-scaling", {{"throughput_at_largest", 1e6}, {"lambda", 2e6}, {"peak_throughput", 3e6},
                                              {"measured_peak_throughput", 3.2e6}, {"largest_threads", 16}, {"r2", 0.9}});
