@@ -159,23 +159,36 @@ PredictedGain handoff(const Finding& f, const GainContext& ctx) {
                in);
 }
 
-// thread-churn: a pool removes the creation overhead and start delay, the finding's
-// cost share of thread time (timed by the same BPF clock as the futex waits).
-PredictedGain spawn_overhead(const Finding& f) {
+// thread-churn: a pool removes at least the creation overhead and start delay, the
+// finding's cost share of thread time (timed by the same BPF clock as the futex waits).
+// At most, the tasks run back to back on every CPU: C CPUs / (tasks per second x each
+// task's median CPU time), when that is above the low end.
+PredictedGain spawn_overhead(const Finding& f, const GainContext& ctx) {
   double s = f.cost_share;
+  double rate = number(f.evidence, "creations_per_s"), on_cpu = number(f.evidence, "median_on_cpu_s");
   json in = {{"overhead_share", s}, {"creation_overhead_s", number(f.evidence, "creation_overhead_s")},
-             {"start_delay_s", number(f.evidence, "start_delay_s")}, {"wait_share_error", th::kGainWaitShareError}};
+             {"start_delay_s", number(f.evidence, "start_delay_s")}, {"creations_per_s", rate},
+             {"median_on_cpu_s", on_cpu}, {"cpus", ctx.cpus}, {"wait_share_error", th::kGainWaitShareError}};
   if (s <= 0) return no_prediction("spawn-overhead", "no creation overhead was measured", in);
-  return range("spawn-overhead", gain_of_share(s / (1 + th::kGainWaitShareError)),
-               gain_of_share(s * (1 + th::kGainWaitShareError)), in);
+  double high = gain_of_share(s * (1 + th::kGainWaitShareError));
+  if (rate > 0 && on_cpu > 0 && ctx.cpus > 0) high = std::max(high, ctx.cpus / (rate * on_cpu));
+  return range("spawn-overhead", gain_of_share(s / (1 + th::kGainWaitShareError)), high, in);
 }
 
 }  // namespace
 
 PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
   const std::string& k = f.kind;
-  if (k == "lock-contention" || k == "read-mostly-lock" || k == "lock-for-single-word")
-    return wait_removal(f, ctx, true, "wait-removal");
+  if (k == "lock-contention" || k == "read-mostly-lock") return wait_removal(f, ctx, true, "wait-removal");
+  if (k == "lock-for-single-word") {
+    // The atomic also replaces the uncontended lock + unlock (two locked read-modify-
+    // writes on the lock word) by one on the counter: at most half the synchronising
+    // work of each update is left, on top of the waits.
+    PredictedGain g = wait_removal(f, ctx, true, "wait-removal-atomic");
+    if (g.predicted) g.high *= th::kGainLockedRmwsPerLockedUpdate;
+    g.inputs["locked_rmws_per_locked_update"] = th::kGainLockedRmwsPerLockedUpdate;
+    return g;
+  }
   if (k == "lock-held-across-io") return wait_removal(f, ctx, false, "wait-removal-io");
   if (k == "gil-contention") return wait_removal(f, ctx, true, "wait-removal-cpu-limited", -1, true);
   if (k == "per-item-synchronization")
@@ -192,7 +205,7 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
   if (k == "pool-saturated-io") return littles_law(f);
   if (k == "retrograde-scaling") return usl(f, ctx);
   if (k == "handoff-stall") return handoff(f, ctx);
-  if (k == "thread-churn") return spawn_overhead(f);
+  if (k == "thread-churn") return spawn_overhead(f, ctx);
   if (k == "unbounded-queue")
     return no_prediction("none", "bounding the queue bounds memory; the profile measures no throughput the fix returns");
   if (k == "lock-order-inversion")

@@ -279,6 +279,10 @@ inline constexpr double kGainMaxShare = 0.95;
 // A sample share from fewer samples than this has a standard error above 5 points
 // (sqrt(0.25/100)); below it the sample-share models make no prediction.
 inline constexpr uint64_t kGainMinSamples = 100;
+// A mutex-protected update costs glibc's lock (a locked cmpxchg) and unlock (a locked
+// xchg) on the lock word; the atomic that replaces it is one locked RMW: at most this
+// factor of the synchronising work per update goes (lock-for-single-word's high end).
+inline constexpr double kGainLockedRmwsPerLockedUpdate = 2.0;
 // ...and a wait share from fewer waits than this is a handful of events, not a rate.
 inline constexpr uint64_t kGainMinWaits = 20;
 

@@ -123,6 +123,29 @@ TEST(PredictedGain, BatchingRemovesSynchronisationWorkBeyondTheWaiterCount) {
   EXPECT_LE(predict_gain(f, {2, 2.0}).high, 2.0);
 }
 
+TEST(PredictedGain, AtomicForALockedWordAlsoHalvesTheSynchronisingWork) {
+  json lock = {{"wait_share", 0.25}, {"waits", 5000}, {"waiters", json::array({1, 2, 3, 4})}};
+  Finding contended = finding("lock-contention", {{"lock", lock}});
+  Finding single = finding("lock-for-single-word", {{"lock", lock}});
+  PredictedGain a = predict_gain(contended, {2, 2.0}), b = predict_gain(single, {2, 2.0});
+  ASSERT_TRUE(a.predicted && b.predicted);
+  EXPECT_DOUBLE_EQ(b.low, a.low);
+  EXPECT_DOUBLE_EQ(b.high, 2 * a.high);
+  EXPECT_EQ(b.model, "wait-removal-atomic");
+}
+
+TEST(PredictedGain, ThreadChurnIsBoundedByTheTasksCpuTimeOnTheCpus) {
+  // 10,000 tasks/s of 50 us CPU each on 2 CPUs: back to back they would run 4x as many.
+  Finding f = finding("thread-churn", {{"creations_per_s", 10000}, {"median_on_cpu_s", 50e-6}}, 0.3);
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_NEAR(g.low, 1 / (1 - 0.3 / 1.07), 1e-9);
+  EXPECT_NEAR(g.high, 4.0, 1e-9);
+  // Without the task's CPU time, only the overhead's share.
+  f.evidence.erase("median_on_cpu_s");
+  EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, 1 / (1 - 0.3 * 1.07), 1e-9);
+}
+
 TEST(PredictedGain, UslRangeGoesFromThePeakToLinearScalingOnTheCpus) {
   Finding f = finding("retrograde-scaling", {{"throughput_at_largest", 1e6}, {"lambda", 2e6}, {"peak_throughput", 3e6},
                                              {"measured_peak_throughput", 3.2e6}, {"largest_threads", 16}, {"r2", 0.9}});
