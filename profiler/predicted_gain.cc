@@ -56,7 +56,7 @@ size_t count(const json& j, std::string_view key) {
 // (s*(1+e)), and no more than the waiters' count (or the CPUs, `cap`).
 // `removed_share`: the share the remedy removes at most when more than the waits
 // (batching: all synchronisation). `cap_at_cpus`: the fix runs the threads in parallel
-// on the CPUs and no further (multiprocessing instead of the GIL).
+// on the CPUs and no further, and the high end is that (multiprocessing instead of the GIL).
 PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bound, const char* model,
                            double removed_share = -1, bool cap_at_cpus = false) {
   const json& lock = f.evidence.value("lock", json::object());
@@ -80,6 +80,9 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   double cap = removed_share >= 0 ? gain_of_share(1.0) : static_cast<double>(waiters);
   if (cap_at_cpus) cap = std::min(cap, static_cast<double>(ctx.cpus));
   in["cap"] = cap;
+  // One GIL runs the Python of every thread on one CPU at a time whatever the wait share
+  // shows, so separate interpreters reach the cap (each on its own CPU) at most.
+  if (cap_at_cpus) high = cap;
   return range(model, std::min(low, cap), std::min(high, cap), in);
 }
 

@@ -146,6 +146,15 @@ TEST(PredictedGain, ThreadChurnIsBoundedByTheTasksCpuTimeOnTheCpus) {
   EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, 1 / (1 - 0.3 * 1.07), 1e-9);
 }
 
+TEST(PredictedGain, GilHighEndIsTheThreadsOnTheCpus) {
+  json lock = {{"wait_share", 0.3}, {"waits", 2000}, {"waiters", json::array({1, 2, 3, 4})}};
+  PredictedGain g = predict_gain(finding("gil-contention", {{"lock", lock}}), {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_DOUBLE_EQ(g.high, 2.0);  // 4 interpreters on 2 CPUs
+  EXPECT_NEAR(g.low, 1 / (1 - 0.3 / 1.07 * 0.5), 1e-9);
+  EXPECT_DOUBLE_EQ(predict_gain(finding("gil-contention", {{"lock", lock}}), {8, 2.0}).high, 4.0);
+}
+
 TEST(PredictedGain, UslRangeGoesFromThePeakToLinearScalingOnTheCpus) {
   Finding f = finding("retrograde-scaling", {{"throughput_at_largest", 1e6}, {"lambda", 2e6}, {"peak_throughput", 3e6},
                                              {"measured_peak_throughput", 3.2e6}, {"largest_threads", 16}, {"r2", 0.9}});
