@@ -12,13 +12,10 @@ namespace {
 
 using nlohmann::json;
 
-// `threads` workers live 2 s; each waits `per_thread_wait_s` for one mutex in `waits` waits.
+// `threads` workers live 2 s on `cpus` CPUs; each waits `per_thread_wait_s` for one mutex.
 Recording contention(int threads, double per_thread_wait_s, int waits, uint32_t cpus) {
-  std::vector<std::pair<uint32_t, std::string>> tids;
-  for (int i = 0; i < threads; ++i) tids.push_back({100u + i, "worker"});
-  Recording r = model::two_second_recording(tids);
+  Recording r = model::lock_contention_recording(threads, per_thread_wait_s, waits);
   r.online_cpus = cpus;
-  model::add_lock_waits(r, 0x5000, 100, threads, per_thread_wait_s, waits);
   return r;
 }
 
