@@ -37,16 +37,29 @@ PredictedGain range(std::string model, double low, double high, json inputs) {
 // The gain of removing a share s of the time: what was 1 - s of the time becomes all of it.
 double gain_of_share(double s) { return 1.0 / (1.0 - std::clamp(s, 0.0, th::kGainMaxShare)); }
 
+// The object at `key`, or an empty one when absent or not an object (evidence is data,
+// and json::value() would throw on a non-object).
+const json& object(const json& j, std::string_view key) {
+  static const json empty = json::object();
+  if (!j.is_object()) return empty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : empty;
+}
+
+// A non-negative finite number of the evidence, or -1 when absent, negative or not a
+// number (no input of a model is negative).
 double number(const json& j, std::string_view key) {
   auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<double>() : -1.0;
+  if (it == j.end() || !it->is_number()) return -1.0;
+  double v = it->get<double>();
+  return std::isfinite(v) && v >= 0 ? v : -1.0;
 }
 
 size_t count(const json& j, std::string_view key) {
   auto it = j.find(key);
   if (it == j.end()) return 0;
   if (it->is_array()) return it->size();
-  return it->is_number() ? it->get<size_t>() : 0;
+  return it->is_number_unsigned() ? it->get<size_t>() : 0;
 }
 
 // The lock kinds: the waiters' wait share s becomes progress when the lock stops
@@ -59,14 +72,14 @@ size_t count(const json& j, std::string_view key) {
 // on the CPUs and no further, and the high end is that (multiprocessing instead of the GIL).
 PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bound, const char* model,
                            double removed_share = -1, bool cap_at_cpus = false) {
-  const json& lock = f.evidence.value("lock", json::object());
+  const json& lock = object(f.evidence, "lock");
   double s = number(lock, "wait_share");
   size_t waiters = count(lock, "waiters");
   uint64_t waits = static_cast<uint64_t>(std::max(0.0, number(lock, "waits")));
   json in = {{"wait_share", s}, {"waiters", waiters}, {"waits", waits}, {"cpus", ctx.cpus},
              {"wait_share_error", th::kGainWaitShareError}};
-  const json& hold = f.evidence.contains("hold") ? f.evidence["hold"] : lock.value("hold", json());
-  if (hold.is_object() && number(hold, "share_held") >= 0) in["hold_share"] = number(hold, "share_held");
+  const json& hold = object(f.evidence, "hold").empty() ? object(lock, "hold") : object(f.evidence, "hold");
+  if (number(hold, "share_held") >= 0) in["hold_share"] = number(hold, "share_held");
   if (s < 0 || waiters == 0) return no_prediction(model, "the finding carries no measured wait share", in);
   if (waits < th::kGainMinWaits)
     return no_prediction(model, absl::StrFormat("only %d waits: too few to read a share of time from", waits), in);
@@ -92,7 +105,7 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
 // removes s * hitm/samples; without it the low end is no gain (decode mode cannot tell a
 // slow shared store from a plain one). The high end removes all of s.
 PredictedGain sample_share(const Finding& f, double s, uint64_t samples) {
-  const json& line = f.evidence.value("cache_line", json::object());
+  const json& line = object(f.evidence, "cache_line");
   double hitm = std::max(0.0, number(line, "hitm"));
   json in = {{"sample_share", s}, {"samples", samples}, {"hitm", hitm}};
   if (s < 0) return no_prediction("sample-share", "the finding carries no sample share", in);
@@ -197,12 +210,12 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
   if (k == "per-item-synchronization")
     return wait_removal(f, ctx, true, "sync-removal", std::max(0.0, number(f.evidence, "sync_share")));
   if (k == "false-sharing") {
-    const json& line = f.evidence.value("cache_line", json::object());
+    const json& line = object(f.evidence, "cache_line");
     return sample_share(f, number(f.evidence, "line_sample_share"),
                         static_cast<uint64_t>(std::max(0.0, number(line, "samples"))));
   }
   if (k == "hot-atomic" || k == "cas-retry-storm") {
-    const json& word = f.evidence.value("word", json::object());
+    const json& word = object(f.evidence, "word");
     return sample_share(f, number(word, "share"), static_cast<uint64_t>(std::max(0.0, number(word, "samples"))));
   }
   if (k == "pool-saturated-io") return littles_law(f);

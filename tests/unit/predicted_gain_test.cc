@@ -1,6 +1,8 @@
 // The predicted-gain models from recorded (synthetic) data and hand-built evidence.
 #include "profiler/predicted_gain.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "profiler/analysis.h"
@@ -182,6 +184,14 @@ TEST(PredictedGain, PoolFollowsLittlesLawUpToTheCpuTarget) {
   ASSERT_TRUE(g.predicted);
   EXPECT_DOUBLE_EQ(g.high, 3.0);  // the CPUs reach 90% at 3x, before the 5x of the pool's size
   EXPECT_DOUBLE_EQ(g.low, 1.0);
+}
+
+TEST(PredictedGain, MalformedEvidenceIsNoPredictionNotACrash) {
+  json lock = {{"wait_share", std::nan("")}, {"waits", 5000}, {"waiters", "four"}};
+  EXPECT_FALSE(predict_gain(finding("lock-contention", {{"lock", lock}}), {2, 2.0}).predicted);
+  EXPECT_FALSE(predict_gain(finding("lock-contention", {{"lock", "g_mutex"}}), {2, 2.0}).predicted);
+  EXPECT_FALSE(predict_gain(finding("false-sharing", {{"line_sample_share", "most"}}), {2, 2.0}).predicted);
+  EXPECT_FALSE(predict_gain(finding("retrograde-scaling", {{"peak_throughput", nullptr}}), {2, 2.0}).predicted);
 }
 
 TEST(PredictedGain, KindsWithoutAThroughputModelSayWhy) {
