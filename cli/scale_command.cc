@@ -18,6 +18,7 @@
 #include "agent/session.h"
 #include "profiler/analysis.h"
 #include "model/printable.h"
+#include "profiler/predicted_gain.h"
 #include "profiler/scale_rules.h"
 #include "profiler/thresholds.h"
 #include "report/findings_json.h"
@@ -182,6 +183,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
     if (!sites_lock.is_null()) f->evidence["lock"] = sites_lock;
     doc_analysis.findings.push_back(*std::move(f));
   }
+  profiler::predict_gains(doc_analysis.findings, {rec.online_cpus, rec.duration_s()});
   json doc = report::build_findings_document(rec, doc_analysis);
   doc["target"]["mode"] = "scale";
   doc["target"]["command"] = opts.command;

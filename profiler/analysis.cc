@@ -4,6 +4,7 @@
 
 #include "profiler/catalog.h"
 #include "profiler/index.h"
+#include "profiler/predicted_gain.h"
 #include "profiler/rule.h"
 #include "profiler/tables.h"
 
@@ -29,6 +30,7 @@ Analysis analyze(const Recording& rec) {
   for (const auto& rule : profile_rules())
     for (auto& f : rule->run(*index)) out.findings.push_back(std::move(f));
   arbitrate(out.findings);
+  predict_gains(out.findings, {rec.online_cpus, rec.duration_s()});
   out.tables = build_tables(*index);
   return out;
 }

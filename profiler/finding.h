@@ -39,6 +39,16 @@ struct Subject {
   bool operator==(const Subject& o) const { return kind == o.kind && pid == o.pid && address == o.address; }
 };
 
+// How much faster the program is predicted to get when the finding is fixed
+// (profiler/predicted_gain.h): throughput multiplier low..high, or no prediction and why.
+struct PredictedGain {
+  bool predicted = false;
+  double low = 0, high = 0;  // throughput(fixed) / throughput(now), low <= high
+  std::string model;         // which model mapped the evidence to the range
+  nlohmann::json inputs = nlohmann::json::object();  // the measured numbers it used
+  std::string reason;        // why there is no prediction (predicted == false)
+};
+
 struct Finding {
   std::string kind;      // "lock-contention", "false-sharing", ...
   int scenario = 0;      // 1..14 (SCENARIOS.md)
@@ -54,6 +64,8 @@ struct Finding {
   // Whether this finding explains its subject well enough that a general diagnosis
   // of the same subject (catalog: KindInfo::general) is dropped in its favour.
   bool explains_subject = true;
+  PredictedGain predicted_gain;  // filled after arbitration (predict_gains())
+  int gain_rank = 0;             // 1 = largest predicted gain; 0 = not ranked yet
 };
 
 // Ranks by cost (thread-seconds, then share, then kind for a stable order).

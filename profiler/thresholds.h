@@ -266,6 +266,26 @@ inline constexpr size_t kMaxStacksPerFinding = 256;
 // blocking syscalls explain at least this share of the waits (else both are shown).
 inline constexpr double kIoExplainsLockShare = 0.5;
 
+// ---- predicted gain of a finding (profiler/predicted_gain.cc) ---------------------
+
+// Futex wait totals from BPF matched the workloads' own timing within ~7% (DESIGN.md,
+// "Facts verified"): a wait share s is known to s/(1+e) .. s*(1+e), and the range's
+// ends are the gains of those two shares.
+inline constexpr double kGainWaitShareError = 0.07;
+// 1/(1-s) grows without bound as a share s nears 1, but the fixed program still does
+// the work around the removed wait or access (the loop, the call, its own store): a
+// share above this is read as this, so no range ends beyond 20x on a share alone.
+inline constexpr double kGainMaxShare = 0.95;
+// A sample share from fewer samples than this has a standard error above 5 points
+// (sqrt(0.25/100)); below it the sample-share models make no prediction.
+inline constexpr uint64_t kGainMinSamples = 100;
+// A mutex-protected update costs glibc's lock (a locked cmpxchg) and unlock (a locked
+// xchg) on the lock word; the atomic that replaces it is one locked RMW: at most this
+// factor of the synchronising work per update goes (lock-for-single-word's high end).
+inline constexpr double kGainLockedRmwsPerLockedUpdate = 2.0;
+// ...and a wait share from fewer waits than this is a handful of events, not a rate.
+inline constexpr uint64_t kGainMinWaits = 20;
+
 // ---- report sizes (what the tables keep; no diagnosis depends on them) -----------
 // A timeline of more waits than this is thinned evenly: the page stays responsive.
 inline constexpr size_t kTimelineMaxWaits = 20000;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "model/atomic_file.h"
 #include "profiler/catalog.h"
+#include "profiler/predicted_gain.h"
 
 namespace ccprof::report {
 namespace {
@@ -125,7 +126,9 @@ json build_findings_document(const model::Recording& rec, const profiler::Analys
                           {"pid", f.subject.pid},
                           {"address", f.subject.address ? json(absl::StrFormat("0x%x", f.subject.address)) : json(nullptr)},
                           {"name", f.subject.name}}},
-                        {"evidence", f.evidence}});
+                        {"evidence", f.evidence},
+                        {"predicted_gain", profiler::predicted_gain_json(f.predicted_gain)},
+                        {"gain_rank", f.gain_rank}});
   }
   doc["findings"] = findings;
   doc["catalog"] = catalog_json();

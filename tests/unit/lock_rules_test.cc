@@ -16,11 +16,7 @@ constexpr uint64_t kSec = 1'000'000'000ull;
 // `threads` threads live for 2 s; each waits `per_thread_wait_s` on one futex in
 // `waits` waits with futex word value `val`, the owner being the next thread.
 Recording contention(int threads, double per_thread_wait_s, int waits, uint32_t val = 2) {
-  std::vector<std::pair<uint32_t, std::string>> tids;
-  for (int i = 0; i < threads; ++i) tids.push_back({100u + i, "worker"});
-  Recording r = model::two_second_recording(tids);
-  model::add_lock_waits(r, 0x5000, 100, threads, per_thread_wait_s, waits, val);
-  return r;
+  return model::lock_contention_recording(threads, per_thread_wait_s, waits, val);
 }
 
 TEST(LockRules, ContendedMutexRaisesLockContentionWithItsNumbers) {

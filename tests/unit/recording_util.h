@@ -67,4 +67,14 @@ inline void add_lock_waits(Recording& r, uint64_t uaddr, uint32_t first_tid, int
   r.futex_addrs.push_back(a);
 }
 
+// `threads` workers (tids 100...) alive for 2 s; each waits `per_thread_wait_s` for the
+// mutex at 0x5000 in `waits` waits (futex word `val`), the owner being the next thread.
+inline Recording lock_contention_recording(int threads, double per_thread_wait_s, int waits, uint32_t val = 2) {
+  std::vector<std::pair<uint32_t, std::string>> tids;
+  for (int i = 0; i < threads; ++i) tids.push_back({100u + i, "worker"});
+  Recording r = two_second_recording(tids);
+  add_lock_waits(r, 0x5000, 100, threads, per_thread_wait_s, waits, val);
+  return r;
+}
+
 }  // namespace ccprof::model

@@ -1,0 +1,218 @@
+// The predicted-gain models from recorded (synthetic) data and hand-built evidence.
+#include "profiler/predicted_gain.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "profiler/analysis.h"
+#include "tests/unit/recording_util.h"
+#include "tests/unit/rule_test_util.h"
+
+namespace ccprof::profiler {
+namespace {
+
+using nlohmann::json;
+
+// `threads` workers live 2 s on `cpus` CPUs; each waits `per_thread_wait_s` for one mutex.
+Recording contention(int threads, double per_thread_wait_s, int waits, uint32_t cpus) {
+  Recording r = model::lock_contention_recording(threads, per_thread_wait_s, waits);
+  r.online_cpus = cpus;
+  return r;
+}
+
+const Finding& only_lock_finding(const Analysis& a) {
+  const Finding* f = find_kind(a.findings, "lock-contention");
+  EXPECT_NE(f, nullptr);
+  static Finding none;
+  return f ? *f : none;
+}
+
+TEST(PredictedGain, HalfTheTimeWaitingOnFourCpusPredictsAboutTwiceNotTenTimes) {
+  // 4 threads wait 1 s of their 2 s: without the lock each does its work in half the time.
+  Analysis a = analyze(contention(4, 1.0, 200, 4));
+  const Finding& f = only_lock_finding(a);
+  const PredictedGain& g = f.predicted_gain;
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_EQ(g.model, "wait-removal");
+  EXPECT_LE(g.low, 2.0);
+  EXPECT_GE(g.high, 2.0);
+  EXPECT_GT(g.low, 1.5);   // not a range that says nothing
+  EXPECT_LT(g.high, 3.0);  // and far from 10x
+  EXPECT_LE(g.high, 4.0);  // never more than the 4 threads the lock serialised
+  EXPECT_NEAR(g.inputs["wait_share"].get<double>(), 0.5, 1e-6);
+  EXPECT_NE(f.explanation.find("Predicted gain if fixed: throughput x"), std::string::npos) << f.explanation;
+  EXPECT_EQ(f.gain_rank, 1);
+}
+
+TEST(PredictedGain, FewerCpusThanWaitersLowersTheLowEnd) {
+  // The same waits on 2 CPUs: another thread ran on the CPU during part of each wait.
+  Analysis four = analyze(contention(4, 1.0, 200, 4));
+  Analysis two = analyze(contention(4, 1.0, 200, 2));
+  const PredictedGain& g4 = only_lock_finding(four).predicted_gain;
+  const PredictedGain& g2 = only_lock_finding(two).predicted_gain;
+  ASSERT_TRUE(g4.predicted && g2.predicted);
+  EXPECT_LT(g2.low, g4.low - 0.3);
+  EXPECT_DOUBLE_EQ(g2.high, g4.high);
+}
+
+TEST(PredictedGain, SmallWaitShareGivesSmallGain) {
+  // 10% of the time waiting: ~1.1x, not 2x.
+  Analysis a = analyze(contention(4, 0.2, 200, 4));
+  const PredictedGain& g = only_lock_finding(a).predicted_gain;
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_LE(g.low, 1.11);
+  EXPECT_GE(g.high, 1.11);
+  EXPECT_LT(g.high, 1.2);
+}
+
+TEST(PredictedGain, TooFewWaitsIsNoPrediction) {
+  Analysis a = analyze(contention(2, 0.5, 5, 2));  // 10 waits in all
+  const Finding& f = only_lock_finding(a);
+  EXPECT_FALSE(f.predicted_gain.predicted);
+  EXPECT_NE(f.predicted_gain.reason.find("waits"), std::string::npos) << f.predicted_gain.reason;
+  EXPECT_NE(f.explanation.find("No predicted gain:"), std::string::npos) << f.explanation;
+  json j = predicted_gain_json(f.predicted_gain);
+  EXPECT_TRUE(j["low"].is_null());
+  EXPECT_TRUE(j["high"].is_null());
+  EXPECT_FALSE(j["reason"].get<std::string>().empty());
+}
+
+Finding finding(std::string kind, json evidence, double cost_share = 0.3) {
+  Finding f;
+  f.kind = std::move(kind);
+  f.evidence = std::move(evidence);
+  f.cost_share = cost_share;
+  f.cost_thread_s = cost_share * 10;
+  return f;
+}
+
+TEST(PredictedGain, HotWordShareBoundsTheHighEndAndDecodeModeHasNoLowEnd) {
+  Finding f = finding("hot-atomic", {{"word", {{"share", 0.9}, {"samples", 2000}}}, {"cache_line", {{"hitm", 0}}}});
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_DOUBLE_EQ(g.low, 1.0);       // no HITM: how much of it is coherence is not measured
+  EXPECT_NEAR(g.high, 10.0, 1e-9);    // removing 90% of the time
+  // With HITM (PMU mode): half the samples were HITMs, so at least 45% of the time goes.
+  f.evidence["cache_line"]["hitm"] = 1000;
+  g = predict_gain(f, {2, 2.0});
+  EXPECT_NEAR(g.low, 1 / (1 - 0.45), 1e-9);
+  // A share from a handful of samples is not a measurement.
+  f.evidence["word"]["samples"] = 40;
+  g = predict_gain(f, {2, 2.0});
+  EXPECT_FALSE(g.predicted);
+  // A share of ~1 is capped (kGainMaxShare), not read as an infinite gain.
+  f.evidence["word"] = {{"share", 0.9999}, {"samples", 5000}};
+  g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted);
+  EXPECT_LE(g.high, 20.0 + 1e-9);
+}
+
+TEST(PredictedGain, BatchingRemovesSynchronisationWorkBeyondTheWaiterCount) {
+  // A producer/consumer pair: 20% of their time waiting, 80% in synchronisation in all.
+  json lock = {{"wait_share", 0.2}, {"waits", 5000}, {"waiters", json::array({json::object(), json::object()})}};
+  Finding f = finding("per-item-synchronization", {{"lock", lock}, {"sync_share", 0.8}});
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_NEAR(g.low, 1 / (1 - 0.2 / 1.07), 1e-9);  // the waits go at least
+  EXPECT_GT(g.high, 5.0);                          // all of the 80%: not capped at the 2 waiters
+  // The same waits on a lock-contention finding are capped at the 2 threads it serialises.
+  f.kind = "lock-contention";
+  f.evidence["lock"]["wait_share"] = 0.9;
+  EXPECT_LE(predict_gain(f, {2, 2.0}).high, 2.0);
+}
+
+TEST(PredictedGain, AtomicForALockedWordAlsoHalvesTheSynchronisingWork) {
+  json lock = {{"wait_share", 0.25}, {"waits", 5000}, {"waiters", json::array({1, 2, 3, 4})}};
+  Finding contended = finding("lock-contention", {{"lock", lock}});
+  Finding single = finding("lock-for-single-word", {{"lock", lock}});
+  PredictedGain a = predict_gain(contended, {2, 2.0}), b = predict_gain(single, {2, 2.0});
+  ASSERT_TRUE(a.predicted && b.predicted);
+  EXPECT_DOUBLE_EQ(b.low, a.low);
+  EXPECT_DOUBLE_EQ(b.high, 2 * a.high);
+  EXPECT_EQ(b.model, "wait-removal-atomic");
+}
+
+TEST(PredictedGain, ThreadChurnIsBoundedByTheTasksCpuTimeOnTheCpus) {
+  // 10,000 tasks/s of 50 us CPU each on 2 CPUs: back to back they would run 4x as many.
+  Finding f = finding("thread-churn", {{"creations_per_s", 10000}, {"median_on_cpu_s", 50e-6}}, 0.3);
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_NEAR(g.low, 1 / (1 - 0.3 / 1.07), 1e-9);
+  EXPECT_NEAR(g.high, 4.0, 1e-9);
+  // Without the task's CPU time, only the overhead's share.
+  f.evidence.erase("median_on_cpu_s");
+  EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, 1 / (1 - 0.3 * 1.07), 1e-9);
+}
+
+TEST(PredictedGain, GilHighEndIsTheThreadsOnTheCpus) {
+  json lock = {{"wait_share", 0.3}, {"waits", 2000}, {"waiters", json::array({1, 2, 3, 4})}};
+  PredictedGain g = predict_gain(finding("gil-contention", {{"lock", lock}}), {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_DOUBLE_EQ(g.high, 2.0);  // 4 interpreters on 2 CPUs
+  EXPECT_NEAR(g.low, 1 / (1 - 0.3 / 1.07 * 0.5), 1e-9);
+  EXPECT_DOUBLE_EQ(predict_gain(finding("gil-contention", {{"lock", lock}}), {8, 2.0}).high, 4.0);
+}
+
+TEST(PredictedGain, UslRangeGoesFromThePeakToLinearScalingOnTheCpus) {
+  Finding f = finding("retrograde-scaling", {{"throughput_at_largest", 1e6}, {"lambda", 2e6}, {"peak_throughput", 3e6},
+                                             {"measured_peak_throughput", 3.2e6}, {"largest_threads", 16}, {"r2", 0.9}});
+  PredictedGain g = predict_gain(f, {2, 1.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_DOUBLE_EQ(g.low, 3.0);   // capped at the fitted peak
+  EXPECT_DOUBLE_EQ(g.high, 4.0);  // lambda on 2 CPUs
+  f.evidence.erase("lambda");
+  EXPECT_FALSE(predict_gain(f, {2, 1.0}).predicted);
+}
+
+TEST(PredictedGain, HandoffIsBoundedByWhatTheWorkersCanAbsorb) {
+  // The producer is blocked half the time, the 4 workers are idle 20% of theirs: a
+  // buffer gives at most 1/(1-0.2) = 1.25x however much the producer waited.
+  Finding f = finding("handoff-stall", {{"producer_threads", 1}, {"workers", 4}, {"producer_wait_s", 1.0},
+                                        {"consumer_wait_s", 1.6}});
+  PredictedGain g = predict_gain(f, {8, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_NEAR(g.high, 1.25, 1e-9);
+  EXPECT_LE(g.low, g.high);
+  EXPECT_FALSE(predict_gain(f, {8, 0.0}).predicted);  // no duration, no shares
+}
+
+TEST(PredictedGain, PoolFollowsLittlesLawUpToTheCpuTarget) {
+  Finding f = finding("pool-saturated-io", {{"workers", 2}, {"suggested_pool_size", 10}, {"cpu_utilization", 0.3},
+                                            {"target_utilization", 0.9}, {"busy_share", 0.99}});
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted);
+  EXPECT_DOUBLE_EQ(g.high, 3.0);  // the CPUs reach 90% at 3x, before the 5x of the pool's size
+  EXPECT_DOUBLE_EQ(g.low, 1.0);
+}
+
+TEST(PredictedGain, MalformedEvidenceIsNoPredictionNotACrash) {
+  json lock = {{"wait_share", std::nan("")}, {"waits", 5000}, {"waiters", "four"}};
+  EXPECT_FALSE(predict_gain(finding("lock-contention", {{"lock", lock}}), {2, 2.0}).predicted);
+  EXPECT_FALSE(predict_gain(finding("lock-contention", {{"lock", "g_mutex"}}), {2, 2.0}).predicted);
+  EXPECT_FALSE(predict_gain(finding("false-sharing", {{"line_sample_share", "most"}}), {2, 2.0}).predicted);
+  EXPECT_FALSE(predict_gain(finding("retrograde-scaling", {{"peak_throughput", nullptr}}), {2, 2.0}).predicted);
+}
+
+TEST(PredictedGain, KindsWithoutAThroughputModelSayWhy) {
+  for (const char* kind : {"unbounded-queue", "lock-order-inversion", "no-such-kind"}) {
+    PredictedGain g = predict_gain(finding(kind, json::object()), {2, 2.0});
+    EXPECT_FALSE(g.predicted) << kind;
+    EXPECT_FALSE(g.reason.empty()) << kind;
+  }
+}
+
+TEST(PredictedGain, GainRankPutsTheLargerGainFirstAndUnpredictedLast) {
+  std::vector<Finding> fs;
+  fs.push_back(finding("unbounded-queue", json::object(), 0.5));  // costliest, no prediction
+  fs.push_back(finding("hot-atomic", {{"word", {{"share", 0.5}, {"samples", 1000}}}}, 0.4));   // x1-2
+  fs.push_back(finding("hot-atomic", {{"word", {{"share", 0.8}, {"samples", 1000}}}}, 0.1));   // x1-5
+  predict_gains(fs, {2, 2.0});
+  EXPECT_EQ(fs[2].gain_rank, 1);
+  EXPECT_EQ(fs[1].gain_rank, 2);
+  EXPECT_EQ(fs[0].gain_rank, 3);
+  EXPECT_EQ(fs[0].kind, "unbounded-queue");  // the cost order itself is unchanged
+}
+
+}  // namespace
+}  // namespace ccprof::profiler
