@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "profiler/online_reducer.h"
 #include "profiler/text.h"
 #include "absl/strings/str_join.h"
 #include "agent/scale_runner.h"
@@ -153,6 +154,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
     session.command = agent::substitute_threads(opts.command, largest);
     session.memory_sampler = opts.sampler;
     session.sched = opts.sched;
+    session.stack_reducer = profiler::make_online_reducer();
     spdlog::info("scale: profiling one run at {} threads", largest);
     // The profiled run's own output is not the summary's business: send it to /dev/null.
     int saved_stdout = dup(STDOUT_FILENO);
