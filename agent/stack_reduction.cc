@@ -68,6 +68,7 @@ void StackReduction::reduce_sample(model::Recording& rec, size_t i, bool final, 
     // Its process's code never appeared in the recorded maps: the decoder could not
     // have used the windows either.
     rec.losses["sampler.stack_window_unresolved"]++;
+    reads.clear();
   }
   m.stack_windows = keep_ranges(m.stack_windows, std::move(reads));
 }

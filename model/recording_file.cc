@@ -43,7 +43,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedSection, long_syscall_ns, threads, sysca
 // when kept (format 2 always has them, format 3 only under --keep-stack-bytes).
 void to_json(nlohmann::json& j, const StackCopy& s) {
   j = {{"pid", s.pid}, {"tid", s.tid}, {"time_ns", s.time_ns}, {"frames", s.frames}};
-  if (s.stack.empty()) return;
+  if (s.frames >= 0 && s.stack.empty()) return;  // unwound: the addresses are all there is
   j["regs"] = s.regs;
   j["stack"] = nlohmann::json::binary(s.stack);
 }
@@ -52,7 +52,7 @@ void from_json(const nlohmann::json& j, StackCopy& s) {
   j.at("tid").get_to(s.tid);
   j.at("time_ns").get_to(s.time_ns);
   s.frames = j.value("frames", -1);
-  if (s.frames < 0 || j.contains("stack")) {
+  if (s.frames < 0 || j.contains("regs")) {
     j.at("regs").get_to(s.regs);
     s.stack = j.at("stack").get_binary();
   }

@@ -49,7 +49,7 @@ Recording with_unwound_stacks() {
   StackFramesTable table;
   for (int i = 0; i < 3; ++i) {
     StackCopy s{.pid = 42, .tid = 43u + i, .time_ns = 1000u + i};
-    s.frames = table.intern(r, frames({0x401000, 0x401234, 0x7f0000001000 + (i == 2)}, i != 2));
+    s.frames = table.intern(r, frames({0x401000, 0x401234, 0x7f0000001000u + (i == 2 ? 1u : 0u)}, i != 2));
     r.stacks.push_back(s);
   }
   r.futex_waits.push_back({.uaddr = 0x5000, .pid = 42, .tid = 43, .stack = 2});
