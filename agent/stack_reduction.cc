@@ -73,15 +73,36 @@ void StackReduction::reduce_sample(model::Recording& rec, size_t i, bool final, 
   m.stack_windows = keep_ranges(m.stack_windows, std::move(reads));
 }
 
+size_t StackReduction::maps_generation(const model::Recording& rec) {
+  size_t n = 0;
+  for (const auto& p : rec.processes) n += p.maps.size() + 1;
+  return n;
+}
+
 void StackReduction::reduce(model::Recording& rec, bool final) {
   if (!reducer_) return;
   const double t0 = thread_cpu_s();
+  // What waits for its code's maps is retried only when new maps were recorded, and
+  // never piles up: past kMaxPending it is reduced with what is known (raw target
+  // memory must not accumulate in the agent for the length of the profile).
+  constexpr size_t kMaxPending = 4096;
+  const size_t generation = maps_generation(rec);
+  const bool retry = final || generation != pending_generation_;
+  pending_generation_ = generation;
   std::vector<size_t> later;
-  for (size_t i : std::exchange(pending_stacks_, {})) reduce_stack(rec, i, final, later);
+  auto settle = [&](std::vector<size_t>& pending, auto&& reduce_one) {
+    if (!retry && pending.size() <= kMaxPending) {
+      later = std::move(pending);
+      return;
+    }
+    const bool now = final || pending.size() > kMaxPending;
+    for (size_t i : std::exchange(pending, {})) reduce_one(i, now);
+  };
+  settle(pending_stacks_, [&](size_t i, bool now) { reduce_stack(rec, i, now, later); });
   for (; next_stack_ < rec.stacks.size(); ++next_stack_) reduce_stack(rec, next_stack_, final, later);
   pending_stacks_ = std::move(later);
   later.clear();
-  for (size_t i : std::exchange(pending_samples_, {})) reduce_sample(rec, i, final, later);
+  settle(pending_samples_, [&](size_t i, bool now) { reduce_sample(rec, i, now, later); });
   for (; next_sample_ < rec.memory_samples.size(); ++next_sample_) reduce_sample(rec, next_sample_, final, later);
   pending_samples_ = std::move(later);
   unwind_cpu_s_ += thread_cpu_s() - t0;

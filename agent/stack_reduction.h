@@ -33,6 +33,9 @@ class StackReduction {
   std::shared_ptr<model::TargetMemoryReducer> reducer_;
   bool keep_bytes_;
   model::StackFramesTable table_;
+  // Sum of the recorded maps of every process: what is pending is retried when it changes.
+  static size_t maps_generation(const model::Recording& rec);
+  size_t pending_generation_ = 0;
   size_t next_stack_ = 0, next_sample_ = 0;
   std::vector<size_t> pending_stacks_, pending_samples_;
   uint64_t stacks_unwound_ = 0;

@@ -72,8 +72,9 @@ TEST(StackReduction, UnwindsDeduplicatesAndDropsTheRawBytes) {
   for (size_t i = 0; i < offline.size(); ++i) {
     EXPECT_EQ(online[i].pc, offline[i].pc) << i;
     EXPECT_EQ(online[i].lookup_pc, offline[i].lookup_pc) << i;
-    if (!offline[i].loc.function.empty() && offline[i].loc.function.find("0x") != 0)
+    if (!offline[i].loc.function.empty() && offline[i].loc.function.find("0x") != 0) {
       EXPECT_EQ(online[i].loc.function, offline[i].loc.function) << i;
+    }
   }
   const std::string all = names(online);
   EXPECT_NE(all.find("capture_here"), std::string::npos) << all;
@@ -162,6 +163,35 @@ TEST(StackReduction, MemorySamplesKeepOnlyTheStackBytesTheDecoderReads) {
   reduction.reduce(rec, true);
   EXPECT_TRUE(rec.memory_samples[2].stack_windows.empty());
   EXPECT_EQ(rec.losses["sampler.stack_window_unresolved"], 1u);
+}
+
+// Never resolves: counts how often the agent asks.
+class NeverMapped : public model::TargetMemoryReducer {
+ public:
+  int unwinds = 0;
+  bool unwind(const Recording&, const StackCopy&, model::StackFrames*) override {
+    ++unwinds;
+    return false;
+  }
+  bool stack_reads(const Recording&, const model::MemorySample&,
+                   std::vector<std::pair<uint64_t, uint32_t>>*) override {
+    return false;
+  }
+};
+
+TEST(StackReduction, PendingStacksAreRetriedOnlyWhenNewMapsAreRecorded) {
+  auto never = std::make_shared<NeverMapped>();
+  Recording rec = recording_of_this_process(false);
+  rec.stacks.resize(1);
+  StackReduction reduction(never, false);
+  for (int drain = 0; drain < 5; ++drain) reduction.reduce(rec, false);
+  EXPECT_EQ(never->unwinds, 1) << "retried on every drain without new maps";
+  rec.processes[0].maps.push_back({0x1000, 0x2000, 0, "r-xp", "/bin/x", 1});
+  reduction.reduce(rec, false);
+  EXPECT_EQ(never->unwinds, 2);
+  reduction.reduce(rec, true);  // the end: unwound with what is known
+  EXPECT_EQ(never->unwinds, 3);
+  EXPECT_EQ(rec.stacks[0].frames, 0);
 }
 
 }  // namespace
