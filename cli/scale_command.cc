@@ -12,12 +12,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "profiler/online_reducer.h"
 #include "profiler/text.h"
 #include "absl/strings/str_join.h"
 #include "agent/scale_runner.h"
 #include "agent/session.h"
 #include "profiler/analysis.h"
+#include "profiler/online_reducer.h"
 #include "model/printable.h"
 #include "profiler/scale_rules.h"
 #include "profiler/thresholds.h"
