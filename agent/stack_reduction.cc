@@ -102,15 +102,17 @@ void StackReduction::reduce(model::Recording& rec, bool final) {
   for (; next_stack_ < rec.stacks.size(); ++next_stack_) reduce_stack(rec, next_stack_, final, later);
   pending_stacks_ = std::move(later);
   later.clear();
+  const double t1 = thread_cpu_s();
+  unwind_cpu_s_ += t1 - t0;
   settle(pending_samples_, [&](size_t i, bool now) { reduce_sample(rec, i, now, later); });
   for (; next_sample_ < rec.memory_samples.size(); ++next_sample_) reduce_sample(rec, next_sample_, final, later);
   pending_samples_ = std::move(later);
-  unwind_cpu_s_ += thread_cpu_s() - t0;
+  sample_cpu_s_ += thread_cpu_s() - t1;
   if (final)
-    spdlog::debug("stacks: {} copies unwound into {} distinct stacks in {:.3f} s of CPU ({:.1f} us per copy, "
-                  "memory sample windows included)",
+    spdlog::debug("stacks: {} copies unwound into {} distinct stacks in {:.3f} s of CPU ({:.1f} us per copy); "
+                  "memory samples' stack windows trimmed in {:.3f} s of CPU",
                   stacks_unwound_, rec.stack_frames.size(), unwind_cpu_s_,
-                  stacks_unwound_ ? unwind_cpu_s_ * 1e6 / stacks_unwound_ : 0.0);
+                  stacks_unwound_ ? unwind_cpu_s_ * 1e6 / stacks_unwound_ : 0.0, sample_cpu_s_);
 }
 
 }  // namespace ccprof::agent

@@ -26,6 +26,7 @@ class StackReduction {
   void reduce(model::Recording& rec, bool final);
   uint64_t stacks_unwound() const { return stacks_unwound_; }
   double unwind_cpu_s() const { return unwind_cpu_s_; }
+  double sample_cpu_s() const { return sample_cpu_s_; }
 
  private:
   void reduce_stack(model::Recording& rec, size_t i, bool final, std::vector<size_t>& later);
@@ -39,7 +40,7 @@ class StackReduction {
   size_t next_stack_ = 0, next_sample_ = 0;
   std::vector<size_t> pending_stacks_, pending_samples_;
   uint64_t stacks_unwound_ = 0;
-  double unwind_cpu_s_ = 0;
+  double unwind_cpu_s_ = 0, sample_cpu_s_ = 0;  // drain-thread CPU: stacks, memory samples
 };
 
 }  // namespace ccprof::agent
