@@ -30,6 +30,7 @@
 #include "agent/lockrate_collector.h"
 #include "agent/memory_sampler.h"
 #include "agent/sched_collector.h"
+#include "agent/stack_reduction.h"
 #include "agent/proc.h"
 #include "agent/target_stop.h"
 #include "agent/tracefs.h"
@@ -286,6 +287,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
 
   rec.start_ns = monotonic_ns();
   Snapshotter snap(rec);
+  StackReduction reduction(opts.stack_reducer, opts.keep_stack_bytes);
   if (child) {
     // Probes are live: let the child exec, and learn whether exec worked.
     if (auto s = wait_for_exec(*child, opts.command[0]); !s.ok()) {
@@ -311,6 +313,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
       next_snapshot = now + kSnapshotIntervalNs;
     }
     for (auto& c : collectors) c->drain(rec);
+    reduction.reduce(rec, /*final=*/false);
     if (child) {
       int status = 0;
       pid_t r = waitpid(child->pid, &status, WNOHANG);
@@ -350,6 +353,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   rec.end_ns = monotonic_ns();
   if (!target_gone) snap.snapshot(read_tgids(tgids.get()), rec.end_ns);
   for (auto& c : collectors) c->finish(rec);
+  reduction.reduce(rec, /*final=*/true);
   // No environment (tokens, passwords) or argv beyond the command line leaves the agent.
   if (uint64_t n = snap.redact(rec)) spdlog::debug("redacted {} bytes of argv/environment from stack copies", n);
   // Detach on a thread of its own: closing the tracepoint links waits for the kernel

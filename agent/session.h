@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct SessionOptions {
   std::string memory_sampler = "auto";  // auto | decode | pmu | off
   uint32_t sample_hz = 0;               // 0: the sampler's default
   bool sched = true;                    // the scheduler/syscall collector
+  // Unwinds stack copies and trims memory samples' stack windows on the drain thread
+  // (the cli hands over the profiler's, model/stack_frames.h); null: raw bytes stay.
+  std::shared_ptr<model::TargetMemoryReducer> stack_reducer;
+  bool keep_stack_bytes = false;  // keep raw stack bytes and registers too (target memory!)
 };
 
 // Set from a signal handler to stop the session early; outputs are still written.

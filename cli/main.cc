@@ -20,6 +20,7 @@
 #include "model/printable.h"
 #include "model/recording.h"
 #include "profiler/analysis.h"
+#include "profiler/online_reducer.h"
 #include "profiler/printable_log.h"
 #include "report/findings_json.h"
 #include "report/output_set.h"
@@ -133,6 +134,7 @@ int ccprof_main(int argc, char** argv) {
   GateOptions gate;
   std::string sampler = "auto";
   bool no_sched = false;
+  bool keep_stack_bytes = false;
 
   // The options `run` and `attach` share.
   auto add_profile_options = [&](CLI::App* sub, const char* duration_help) {
@@ -142,6 +144,9 @@ int ccprof_main(int argc, char** argv) {
     sub->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
     sub->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
     sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+    sub->add_flag("--keep-stack-bytes", keep_stack_bytes,
+                  "also keep the raw stack bytes and registers copied from the target in the recording: they hold "
+                  "the target's memory (environment, buffers, secrets); by default only unwound addresses are kept");
   };
   auto* run = app.add_subcommand("run", "launch a command with the probes attached and profile it until it exits");
   std::vector<std::string> command;
@@ -280,6 +285,8 @@ int ccprof_main(int argc, char** argv) {
     };
   opts.memory_sampler = sampler;
   opts.sched = !no_sched;
+  opts.stack_reducer = profiler::make_online_reducer();
+  opts.keep_stack_bytes = keep_stack_bytes;
   if (run->parsed()) {
     opts.mode = agent::SessionOptions::Mode::kRun;
     opts.command = command;

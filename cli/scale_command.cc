@@ -17,6 +17,7 @@
 #include "agent/scale_runner.h"
 #include "agent/session.h"
 #include "profiler/analysis.h"
+#include "profiler/online_reducer.h"
 #include "model/printable.h"
 #include "profiler/predicted_gain.h"
 #include "profiler/scale_rules.h"
@@ -154,6 +155,7 @@ absl::StatusOr<json> run_scale(const ScaleCommandOptions& opts) {
     session.command = agent::substitute_threads(opts.command, largest);
     session.memory_sampler = opts.sampler;
     session.sched = opts.sched;
+    session.stack_reducer = profiler::make_online_reducer();
     spdlog::info("scale: profiling one run at {} threads", largest);
     // The profiled run's own output is not the summary's business: send it to /dev/null.
     int saved_stdout = dup(STDOUT_FILENO);

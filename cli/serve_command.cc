@@ -29,6 +29,7 @@
 #include "agent/proc.h"
 #include "agent/session.h"
 #include "profiler/analysis.h"
+#include "profiler/online_reducer.h"
 #include "report/export_pprof.h"
 #include "report/export_profile.h"
 #include "report/findings_json.h"
@@ -262,6 +263,7 @@ absl::Status run_serve(const ServeCommand& cmd, double window_s) {
     opts.duration_s = window_s;
     opts.memory_sampler = cmd.sampler;
     opts.sched = !cmd.no_sched;
+    opts.stack_reducer = profiler::make_online_reducer();
     auto rec = agent::run_session(opts);
     agent::join_detach();
     if (!rec.ok()) {

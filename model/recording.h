@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "model/sections.h"
+#include "model/stack_frames.h"
 
 namespace ccprof::model {
 
@@ -49,12 +50,14 @@ struct ThreadInfo {
   uint64_t end_ns = 0;    // 0 = still alive when the profile ended
 };
 
-// A copy of a user stack taken in the kernel at a point of interest, with the
-// user registers at that point, for DWARF unwinding in user space.
+// A user stack taken in the kernel at a point of interest. The kernel copies the user
+// registers and stack bytes; the agent unwinds them while profiling into `frames` and
+// drops them (kept only with --keep-stack-bytes, and in recordings of format 2).
 struct StackCopy {
   uint32_t pid = 0, tid = 0;
   uint64_t time_ns = 0;
-  UserRegs regs{};
+  int32_t frames = -1;         // index into Recording::stack_frames, -1 when not unwound
+  UserRegs regs{};             // zero once unwound (unless kept)
   std::vector<uint8_t> stack;  // bytes from regs[kRsp] upwards; may be shorter than requested
 };
 
@@ -129,7 +132,9 @@ class TargetFiles;  // model/target_files.h
 
 struct Recording {
   // 2: typed sections (futex, lockrate, memory_sampler, sched), keys spelled once.
-  static constexpr uint32_t kFormatVersion = 2;
+  // 3: stacks as deduplicated frame lists (stack_frames); raw stack bytes optional.
+  static constexpr uint32_t kFormatVersion = 3;
+  static constexpr uint32_t kOldestReadableVersion = 2;
 
   std::string ccprof_version;
   std::string mode;  // "run" or "attach"
@@ -142,6 +147,7 @@ struct Recording {
   std::vector<ProcessInfo> processes;
   std::vector<ThreadInfo> threads;
   std::vector<StackCopy> stacks;
+  std::vector<StackFrames> stack_frames;  // unique unwound stacks, named by StackCopy::frames
   std::vector<FutexWait> futex_waits;
   std::vector<FutexAddrStats> futex_addrs;
   std::vector<MemorySample> memory_samples;

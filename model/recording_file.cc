@@ -39,16 +39,40 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSample, pid, tid, nr, enter_ns, durati
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssSample, time_ns, pid, rss_bytes, anon_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedSection, long_syscall_ns, threads, syscall_sites, long_syscalls, rss)
 
-// Stack bytes as CBOR byte strings, not arrays of numbers.
+// Stack bytes as CBOR byte strings, not arrays of numbers; registers and bytes only
+// when kept (format 2 always has them, format 3 only under --keep-stack-bytes).
 void to_json(nlohmann::json& j, const StackCopy& s) {
-  j = {{"pid", s.pid}, {"tid", s.tid}, {"time_ns", s.time_ns}, {"regs", s.regs}, {"stack", nlohmann::json::binary(s.stack)}};
+  j = {{"pid", s.pid}, {"tid", s.tid}, {"time_ns", s.time_ns}, {"frames", s.frames}};
+  if (s.frames >= 0 && s.stack.empty()) return;  // unwound: the addresses are all there is
+  j["regs"] = s.regs;
+  j["stack"] = nlohmann::json::binary(s.stack);
 }
 void from_json(const nlohmann::json& j, StackCopy& s) {
   j.at("pid").get_to(s.pid);
   j.at("tid").get_to(s.tid);
   j.at("time_ns").get_to(s.time_ns);
-  j.at("regs").get_to(s.regs);
-  s.stack = j.at("stack").get_binary();
+  s.frames = j.value("frames", -1);
+  if (s.frames < 0 || j.contains("regs")) {
+    j.at("regs").get_to(s.regs);
+    s.stack = j.at("stack").get_binary();
+  }
+}
+
+// A frame list's addresses as one byte string of little-endian u64s (x86-64 only).
+void to_json(nlohmann::json& j, const StackFrames& f) {
+  std::vector<uint8_t> pcs(f.pcs.size() * 8);
+  if (!pcs.empty()) memcpy(pcs.data(), f.pcs.data(), pcs.size());
+  j = {{"pcs", nlohmann::json::binary(std::move(pcs))}, {"activation", f.activation}, {"complete", f.complete}};
+  if (!f.stop.empty()) j["stop"] = f.stop;
+}
+void from_json(const nlohmann::json& j, StackFrames& f) {
+  const auto& pcs = j.at("pcs").get_binary();
+  if (pcs.size() % 8) throw std::runtime_error("a stack's addresses are cut short");
+  f.pcs.resize(pcs.size() / 8);
+  if (!pcs.empty()) memcpy(f.pcs.data(), pcs.data(), pcs.size());
+  j.at("activation").get_to(f.activation);
+  j.at("complete").get_to(f.complete);
+  f.stop = j.value("stop", std::string());
 }
 
 // Memory samples: stack windows are byte strings, and optional (none in PMU mode).
@@ -145,6 +169,7 @@ json to_json_rec(const Recording& rec) {
             {"exit_code", rec.exit_code},           {"hostname", rec.hostname}, {"kernel", rec.kernel},
             {"online_cpus", rec.online_cpus},       {"start_ns", rec.start_ns}, {"end_ns", rec.end_ns},
             {"processes", rec.processes},           {"threads", rec.threads},   {"stacks", rec.stacks},
+            {"stack_frames", rec.stack_frames},
             {"futex_addrs", rec.futex_addrs},       {"memory_samples", rec.memory_samples},
             {"futex", rec.futex},                   {"memory_sampler", rec.memory_sampler},
             {"losses", rec.losses}};
@@ -179,6 +204,10 @@ Recording from_json_rec(const json& j) {
   j.at("processes").get_to(rec.processes);
   j.at("threads").get_to(rec.threads);
   j.at("stacks").get_to(rec.stacks);
+  if (auto f = j.find("stack_frames"); f != j.end()) f->get_to(rec.stack_frames);  // format 3
+  for (const auto& s : rec.stacks)
+    if (s.frames >= static_cast<int32_t>(rec.stack_frames.size()))
+      throw std::runtime_error(absl::StrCat("a stack names frame list ", s.frames, " of ", rec.stack_frames.size()));
   j.at("futex_addrs").get_to(rec.futex_addrs);
   j.at("memory_samples").get_to(rec.memory_samples);
   j.at("futex").get_to(rec.futex);
@@ -250,9 +279,10 @@ absl::StatusOr<Recording> load_recording(const std::string& path) {
   memcpy(&version, data.data() + 8, 4);
   memcpy(&len, data.data() + 12, 8);
   memcpy(&crc, data.data() + 20, 4);
-  if (version != Recording::kFormatVersion)
+  if (version < Recording::kOldestReadableVersion || version > Recording::kFormatVersion)
     return absl::InvalidArgumentError(absl::StrCat(path, ": recording format version ", version,
-                                                   " is not supported (this ccprof reads version ",
+                                                   " is not supported (this ccprof reads versions ",
+                                                   Recording::kOldestReadableVersion, " to ",
                                                    Recording::kFormatVersion, ")"));
   if (data.size() - kHeaderSize < len)
     return absl::DataLossError(absl::StrCat(path, " is truncated: ", data.size() - kHeaderSize, " of ", len,

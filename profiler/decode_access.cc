@@ -289,6 +289,7 @@ class BlockDataFlow {
   }
 
   bool used_stack() const { return used_stack_; }
+  const std::vector<std::pair<uint64_t, uint32_t>>& stack_reads() const { return stack_reads_; }
   int last() const { return static_cast<int>(insns_.size()) - 1; }
 
  private:
@@ -411,6 +412,7 @@ class BlockDataFlow {
     uint64_t v = 0;
     memcpy(&v, win->bytes.data() + (addr - win->addr), size);
     used_stack_ = true;
+    stack_reads_.emplace_back(addr, size);
     return v;
   }
 
@@ -418,6 +420,7 @@ class BlockDataFlow {
   const UserRegs& regs_;
   const std::vector<StackWindow>* stack_;
   bool used_stack_ = false;
+  std::vector<std::pair<uint64_t, uint32_t>> stack_reads_;
 };
 
 bool decode_at(const FunctionCode& f, uint32_t off, Insn& x) {
@@ -460,6 +463,7 @@ DecodeResult recover_overwritten_base(const FunctionCode& f, size_t prev, const 
     DecodeResult r = access_of(target.in, target.ops, target.addr, before, fsbase, false);
     if (r.access)
       r.recovery = flow.used_stack() ? DecodeRecovery::kBaseFromStack : DecodeRecovery::kBaseFromRegister;
+    r.stack_reads = flow.stack_reads();
     return r;
   }
   return fail;

@@ -91,6 +91,9 @@ struct DecodeResult {
   DecodeFailure failure = DecodeFailure::kNone;
   DecodeRecovery recovery = DecodeRecovery::kNone;  // with an access
   bool eh_frame_bounds = false;  // the function's bounds came from .eh_frame (no symbol)
+  // The stack bytes the decode read from the sample's stack windows, as (addr, size):
+  // all the agent keeps of the windows (the same decode then reads the same bytes).
+  std::vector<std::pair<uint64_t, uint32_t>> stack_reads;
 };
 
 // One function's instruction boundaries and direct jumps, decoded once.

@@ -96,7 +96,16 @@ const std::vector<Frame>& Index::frames(int stack_index) const {
   if (stack_index >= 0 && stack_index < static_cast<int>(rec.stacks.size())) {
     const StackCopy& s = rec.stacks[stack_index];
     if (Symbolizer* sym = symbolizer(s.pid)) {
-      UnwindResult r = unwind_stack(*sym, s);
+      // Unwound by the agent while profiling (format 3), else from the raw bytes.
+      UnwindResult r;
+      if (s.frames >= 0 && s.frames < static_cast<int>(rec.stack_frames.size())) {
+        const StackFrames& f = rec.stack_frames[s.frames];
+        r.frames = frames_of(*sym, f);
+        r.complete = f.complete;
+        r.error = f.stop;
+      } else {
+        r = unwind_stack(*sym, s);
+      }
       if (r.frames.empty()) {
         losses["unwind.failed"]++;
       } else if (!r.complete) {

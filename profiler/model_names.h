@@ -20,6 +20,7 @@ using model::RssSample;
 using model::SchedSection;
 using model::SchedThread;
 using model::StackCopy;
+using model::StackFrames;
 using model::StackWindow;
 using model::SyscallClass;
 using model::SyscallSample;

@@ -17,6 +17,7 @@ struct UnwindState {
   Symbolizer* sym = nullptr;
   UnwindResult* out = nullptr;
   int max_frames = 64;
+  bool symbolize = true;
 };
 
 pid_t next_thread(Dwfl*, void* dwfl_arg, void** thread_argp) {
@@ -67,7 +68,7 @@ int on_frame(Dwfl_Frame* frame, void* arg) {
   Frame f;
   f.pc = pc;
   f.lookup_pc = activation ? pc : pc - 1;
-  f.loc = st->sym->code(f.lookup_pc);
+  if (st->symbolize) f.loc = st->sym->code(f.lookup_pc);
   st->out->frames.push_back(std::move(f));
   if (static_cast<int>(st->out->frames.size()) >= st->max_frames) return DWARF_CB_ABORT;
   return DWARF_CB_OK;
@@ -84,7 +85,7 @@ bool read_stack_copy(const StackCopy& s, uint64_t addr, uint64_t* out) {
   return true;
 }
 
-UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames) {
+UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames, bool symbolize) {
   UnwindResult result;
   Dwfl* dwfl = sym.dwfl();
   if (!dwfl) {
@@ -102,7 +103,7 @@ UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frame
     sym.unwind_slot = slot;
   }
   auto* slot = static_cast<UnwindState*>(sym.unwind_slot.get());
-  *slot = UnwindState{&stack, &sym, &result, max_frames};
+  *slot = UnwindState{&stack, &sym, &result, max_frames, symbolize};
   int rc = dwfl_getthread_frames(dwfl, static_cast<pid_t>(stack.tid ? stack.tid : 1), on_frame, slot);
   if (rc == 0) {
     result.complete = true;
@@ -115,6 +116,29 @@ UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frame
     result.complete = false;
   }
   return result;
+}
+
+StackFrames to_stack_frames(const UnwindResult& r) {
+  StackFrames f;
+  f.pcs.reserve(r.frames.size());
+  for (size_t i = 0; i < r.frames.size(); ++i) {
+    f.pcs.push_back(r.frames[i].pc);
+    if (i < 64 && r.frames[i].lookup_pc == r.frames[i].pc) f.activation |= uint64_t{1} << i;
+  }
+  f.complete = r.complete;
+  f.stop = r.error;
+  return f;
+}
+
+std::vector<Frame> frames_of(Symbolizer& sym, const StackFrames& f) {
+  std::vector<Frame> frames(f.pcs.size());
+  for (size_t i = 0; i < f.pcs.size(); ++i) {
+    frames[i].pc = f.pcs[i];
+    const bool activation = i < 64 && (f.activation >> i & 1);
+    frames[i].lookup_pc = activation ? f.pcs[i] : f.pcs[i] - 1;
+    frames[i].loc = sym.code(frames[i].lookup_pc);
+  }
+  return frames;
 }
 
 }  // namespace ccprof::profiler

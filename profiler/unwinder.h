@@ -25,7 +25,14 @@ struct UnwindResult {
 // The 8 bytes at `addr` from the stack copy; false when they are not all inside it.
 bool read_stack_copy(const StackCopy& stack, uint64_t addr, uint64_t* out);
 
-// Unwinds `stack` in `sym`'s address space; at most max_frames frames.
-UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames = 64);
+// Unwinds `stack` in `sym`'s address space; at most max_frames frames. Without
+// `symbolize` the frames carry addresses only (the agent's drain thread: symbols are
+// looked up later, once per address of the profile).
+UnwindResult unwind_stack(Symbolizer& sym, const StackCopy& stack, int max_frames = 64, bool symbolize = true);
+
+// The addresses of an unwind as the recording keeps them (model/stack_frames.h).
+StackFrames to_stack_frames(const UnwindResult& r);
+// Frames of a recorded address list, symbolized with `sym`.
+std::vector<Frame> frames_of(Symbolizer& sym, const StackFrames& f);
 
 }  // namespace ccprof::profiler
