@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "agent/proc.h"
+#include "tests/unit/self_symbolizer.h"
 
 pthread_mutex_t g_cs_test_mutex = PTHREAD_MUTEX_INITIALIZER;
 long g_cs_test_counter;
@@ -103,20 +104,13 @@ TEST(CriticalSection, OneReadModifyWriteOfTheGuardedWord) {
   EXPECT_EQ(counter_writes, 1);
 }
 
-class SectionWalk : public ::testing::Test {
+class SectionWalk : public SelfSymbolizerTest {
  protected:
-  void SetUp() override {
-    p_.pid = static_cast<uint32_t>(getpid());
-    p_.maps = *agent::read_maps(p_.pid);
-    sym_ = std::make_unique<Symbolizer>(p_);
-  }
   SectionExtent walk(void (*fn)()) {
     const uint64_t pc = after_first_call(reinterpret_cast<const void*>(fn));
     EXPECT_NE(pc, 0u);
     return walk_critical_section(*sym_, pc);
   }
-  ProcessInfo p_;
-  std::unique_ptr<Symbolizer> sym_;
 };
 
 TEST_F(SectionWalk, ReachesTheUnlockThroughThePlt) {

@@ -9,6 +9,7 @@
 
 #include "agent/proc.h"
 #include "profiler/decode_access.h"
+#include "tests/unit/self_symbolizer.h"
 
 // Globals of this test binary, named back from their addresses through DWARF.
 struct NamingStats {
@@ -40,16 +41,9 @@ __attribute__((noinline)) void naming_bump_next(NamingPadded* slots) {
 namespace ccprof::profiler {
 namespace {
 
-class DataNaming : public ::testing::Test {
+class DataNaming : public SelfSymbolizerTest {
  protected:
-  void SetUp() override {
-    proc_.pid = static_cast<uint32_t>(getpid());
-    proc_.maps = *agent::read_maps(proc_.pid);
-    sym_ = std::make_unique<Symbolizer>(proc_);
-  }
   std::string name(const void* p) { return data_member_name(*sym_, reinterpret_cast<uint64_t>(p)); }
-  ProcessInfo proc_;
-  std::unique_ptr<Symbolizer> sym_;
 };
 
 TEST_F(DataNaming, ArrayElement) {
