@@ -89,8 +89,14 @@ class E2E(unittest.TestCase):
             self.skipTest("the 32-thread case is sized for a machine with few cores")
         p = ccprof("run", "-o", self.out("many"), "--", exe, "--variant=fixed", "--threads=32", "--seconds=2")
         self.assertEqual(p.returncode, 0, p.stderr)
-        kinds = [f["kind"] for f in load(self.out("many"))["findings"]]
-        self.assertIn("oversubscription", kinds)
+        doc = load(self.out("many"))
+        kinds = [f["kind"] for f in doc["findings"]]
+        # On failure, what the profile saw: the threads' CPU and run-queue time, the losses.
+        seen = {"threads": len(doc.get("threads", [])),
+                "runnable_s": round(sum(t.get("runnable_s") or 0 for t in doc.get("threads", [])), 2),
+                "on_cpu_s": round(sum(t.get("on_cpu_s") or 0 for t in doc.get("threads", [])), 2),
+                "losses": doc.get("losses"), "stderr": p.stderr[-2000:]}
+        self.assertIn("oversubscription", kinds, seen)
         p = ccprof("run", "-o", self.out("two"), "--", exe, "--variant=fixed", "--threads=2", "--seconds=2")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotIn("oversubscription", [f["kind"] for f in load(self.out("two"))["findings"]])
