@@ -313,7 +313,7 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
       next_snapshot = now + kSnapshotIntervalNs;
     }
     for (auto& c : collectors) c->drain(rec);
-    reduction.reduce(rec, /*final=*/false);
+    reduction.reduce(rec, /*final=*/false, deadline);
     if (child) {
       int status = 0;
       pid_t r = waitpid(child->pid, &status, WNOHANG);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "agent/proc.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::agent {
@@ -79,7 +80,7 @@ size_t StackReduction::maps_generation(const model::Recording& rec) {
   return n;
 }
 
-void StackReduction::reduce(model::Recording& rec, bool final) {
+void StackReduction::reduce(model::Recording& rec, bool final, uint64_t until_ns) {
   if (!reducer_) return;
   const double t0 = thread_cpu_s();
   // What waits for its code's maps is retried only when new maps were recorded, and
@@ -90,6 +91,7 @@ void StackReduction::reduce(model::Recording& rec, bool final) {
   const bool retry = final || generation != pending_generation_;
   pending_generation_ = generation;
   std::vector<size_t> later;
+  auto out_of_time = [&] { return !final && until_ns && monotonic_ns() >= until_ns; };
   auto settle = [&](std::vector<size_t>& pending, auto&& reduce_one) {
     if (!retry && pending.size() <= kMaxPending) {
       later = std::move(pending);
@@ -99,13 +101,14 @@ void StackReduction::reduce(model::Recording& rec, bool final) {
     for (size_t i : std::exchange(pending, {})) reduce_one(i, now);
   };
   settle(pending_stacks_, [&](size_t i, bool now) { reduce_stack(rec, i, now, later); });
-  for (; next_stack_ < rec.stacks.size(); ++next_stack_) reduce_stack(rec, next_stack_, final, later);
+  for (; next_stack_ < rec.stacks.size() && !out_of_time(); ++next_stack_) reduce_stack(rec, next_stack_, final, later);
   pending_stacks_ = std::move(later);
   later.clear();
   const double t1 = thread_cpu_s();
   unwind_cpu_s_ += t1 - t0;
   settle(pending_samples_, [&](size_t i, bool now) { reduce_sample(rec, i, now, later); });
-  for (; next_sample_ < rec.memory_samples.size(); ++next_sample_) reduce_sample(rec, next_sample_, final, later);
+  for (; next_sample_ < rec.memory_samples.size() && !out_of_time(); ++next_sample_)
+    reduce_sample(rec, next_sample_, final, later);
   pending_samples_ = std::move(later);
   sample_cpu_s_ += thread_cpu_s() - t1;
   if (final)

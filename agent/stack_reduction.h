@@ -23,7 +23,10 @@ class StackReduction {
   // Reduces the stacks and samples appended to `rec` since the last call. What cannot be
   // reduced yet (its process's code not in the recorded maps) waits for a later call;
   // `final` (after the last snapshot) reduces everything and drops what is left.
-  void reduce(model::Recording& rec, bool final);
+  // `until_ns` (CLOCK_MONOTONIC, 0 = none): a non-final call stops taking new work at
+  // that time and leaves the rest for the next call, so reducing never stretches a
+  // profile past its --duration (or a serve window past its length).
+  void reduce(model::Recording& rec, bool final, uint64_t until_ns = 0);
   uint64_t stacks_unwound() const { return stacks_unwound_; }
   double unwind_cpu_s() const { return unwind_cpu_s_; }
   double sample_cpu_s() const { return sample_cpu_s_; }
