@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -174,6 +175,10 @@ struct Recording {
 // The bytes of a recording file (header + CBOR payload), for writers that write it
 // together with other files (report/output_set.h).
 std::string encode_recording(const Recording& rec);
+// A recording file around an encoded payload: magic, `version`, length and CRC as the
+// reader checks them. encode_recording's framing; tests and fuzzers frame their own
+// (hostile, older-version or mutated) payloads with it.
+std::string recording_file_bytes(uint32_t version, std::string_view cbor_payload);
 // Writes atomically (temp file + rename): a crash never leaves a half-written file.
 absl::Status save_recording(const Recording& rec, const std::string& path);
 // Rejects truncated, corrupt or foreign files with a message that says which.

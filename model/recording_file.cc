@@ -250,16 +250,20 @@ const ThreadInfo* Recording::thread(uint32_t tid) const {
   return nullptr;
 }
 
-std::string encode_recording(const Recording& rec) {
-  std::vector<uint8_t> payload = json::to_cbor(to_json_rec(rec));
-  std::string header(kMagic, sizeof kMagic);
-  put<uint32_t>(header, Recording::kFormatVersion);
-  put<uint64_t>(header, payload.size());
-  put<uint32_t>(header, crc32(0, payload.data(), payload.size()));
-
-  std::string data = header;
-  data.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+std::string recording_file_bytes(uint32_t version, std::string_view cbor_payload) {
+  std::string data(kMagic, sizeof kMagic);
+  data.reserve(kHeaderSize + cbor_payload.size());
+  put<uint32_t>(data, version);
+  put<uint64_t>(data, cbor_payload.size());
+  put<uint32_t>(data, crc32(0, reinterpret_cast<const Bytef*>(cbor_payload.data()), cbor_payload.size()));
+  data.append(cbor_payload);
   return data;
+}
+
+std::string encode_recording(const Recording& rec) {
+  const std::vector<uint8_t> payload = json::to_cbor(to_json_rec(rec));
+  return recording_file_bytes(Recording::kFormatVersion,
+                              std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
 }
 
 absl::Status save_recording(const Recording& rec, const std::string& path) {

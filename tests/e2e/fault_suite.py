@@ -152,6 +152,13 @@ class Suite:
         self.tmp = tempfile.mkdtemp(prefix="ccprof-faults-")
         self.mounts = []
 
+    def graceful_target(self, name):
+        """The GRACEFUL script written as NAME.py, and the file it writes when its shutdown ran."""
+        script = self.path(name + ".py")
+        with open(script, "w") as f:
+            f.write(GRACEFUL)
+        return script, self.path(name + "-done")
+
     def path(self, name):
         return os.path.join(self.tmp, name)
 
@@ -198,10 +205,7 @@ class Suite:
         check(not pids_with_arg(marker), "the target still runs, orphaned")
 
     def case_ctrl_c_lets_the_target_finish_its_own_shutdown(self):
-        done = self.path("graceful-done")
-        script = self.path("graceful.py")
-        with open(script, "w") as f:
-            f.write(GRACEFUL)
+        script, done = self.graceful_target("graceful")
         out = self.path("ctrlc")
         t = Pty(["run", "-o", out, "--", sys.executable, script, done])
         check(t.wait_for("ready", 30), f"target never started: {t.output!r}")
@@ -216,10 +220,7 @@ class Suite:
         check(complete_outputs(out), os.listdir(out))
 
     def case_sigint_to_ccprof_alone_is_forwarded_once(self):
-        done = self.path("fwd-done")
-        script = self.path("graceful2.py")
-        with open(script, "w") as f:
-            f.write(GRACEFUL)
+        script, done = self.graceful_target("fwd")
         out = self.path("fwd")
         p = subprocess.Popen([CCPROF, "run", "-o", out, "--", sys.executable, script, done],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

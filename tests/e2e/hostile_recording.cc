@@ -3,7 +3,6 @@
 //   hostile_recording nested LEVELS OUT       LEVELS nested CBOR arrays
 //   hostile_recording maps-to PATH IN OUT     IN with every file-backed map naming PATH
 //   hostile_recording shrink IN OUT           a small copy of IN (seed corpora of tests/fuzz)
-#include <zlib.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -26,15 +25,8 @@ int usage() {
 int write_nested(size_t levels, const std::string& out) {
   std::vector<uint8_t> payload(levels, 0x81);  // array of one element, LEVELS times
   payload.push_back(0x00);
-  std::string data("CCPROFR1", 8);
-  const uint32_t version = Recording::kFormatVersion;
-  const uint64_t len = payload.size();
-  const uint32_t crc = crc32(0, payload.data(), static_cast<uInt>(payload.size()));
-  data.append(reinterpret_cast<const char*>(&version), 4);
-  data.append(reinterpret_cast<const char*>(&len), 8);
-  data.append(reinterpret_cast<const char*>(&crc), 4);
-  data.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-  std::ofstream(out, std::ios::binary) << data;
+  std::ofstream(out, std::ios::binary) << recording_file_bytes(
+      Recording::kFormatVersion, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
   return 0;
 }
 

@@ -3,7 +3,6 @@
 // attacker would, so mutations reach the CBOR decoder and the analysis instead of
 // stopping at the checksum. Built with -DCCPROF_FUZZ=ON (clang), see tests/fuzz/README.md.
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -18,14 +17,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ccprof;
-  std::string file("CCPROFR1", 8);
-  const uint32_t version = model::Recording::kFormatVersion;
-  const uint64_t len = size;
-  const uint32_t crc = crc32(0, data, static_cast<uInt>(size));
-  file.append(reinterpret_cast<const char*>(&version), 4);
-  file.append(reinterpret_cast<const char*>(&len), 8);
-  file.append(reinterpret_cast<const char*>(&crc), 4);
-  file.append(reinterpret_cast<const char*>(data), size);
+  const std::string file = model::recording_file_bytes(
+      model::Recording::kFormatVersion, std::string_view(reinterpret_cast<const char*>(data), size));
   const std::string& path = ccprof::fuzz::scratch_path("recording");
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;

@@ -137,6 +137,10 @@ class DecodeVariants : public ::testing::Test {
     ASSERT_GE(g_count.load(), 50) << "the worker thread got too little CPU time to sample";
   }
 
+  // Samples `symbol` of `lib`, decodes with the stack windows and prints the outcome
+  // after `label`.
+  Outcome sample_and_decode(const std::string& lib, const char* symbol, const char* label);
+
   Outcome decode(bool with_windows) {
     ProcessInfo p;
     p.pid = static_cast<uint32_t>(getpid());
@@ -208,6 +212,13 @@ std::string describe(const Outcome& o) {
   return s;
 }
 
+Outcome DecodeVariants::sample_and_decode(const std::string& lib, const char* symbol, const char* label) {
+  sample(lib, symbol);
+  Outcome o = decode(true);
+  std::cout << label << ": " << describe(o) << "\n";
+  return o;
+}
+
 TEST_F(DecodeVariants, O0PointerReloadedIntoItsBaseIsRecoveredFromTheStackSlot) {
   sample("worker_O0", "worker_accumulate");
   Outcome before = decode(false);
@@ -240,9 +251,7 @@ TEST_F(DecodeVariants, O0PointerReloadedIntoItsBaseIsRecoveredFromTheStackSlot) 
 }
 
 TEST_F(DecodeVariants, O2RotatedLoopTakesTheFallThroughPredecessor) {
-  sample("worker_O2", "worker_count_hits");
-  Outcome o = decode(true);
-  std::cout << "-O2 rotated loop: " << describe(o) << "\n";
+  Outcome o = sample_and_decode("worker_O2", "worker_count_hits", "-O2 rotated loop");
   SCOPED_TRACE(describe(o));
   ASSERT_GT(o.in_loop, 40u);
   // The hot `lock addq $1,0x20(%rdi)` is followed by the loop condition, the target
@@ -255,9 +264,7 @@ TEST_F(DecodeVariants, O2RotatedLoopTakesTheFallThroughPredecessor) {
 }
 
 TEST_F(DecodeVariants, StrippedCodeIsDecodedWithEhFrameBounds) {
-  sample("worker_stripped", "worker_accumulate");
-  Outcome o = decode(true);
-  std::cout << "-O2 stripped: " << describe(o) << "\n";
+  Outcome o = sample_and_decode("worker_stripped", "worker_accumulate", "-O2 stripped");
   SCOPED_TRACE(describe(o));
   ASSERT_GT(o.in_loop, 40u);
   EXPECT_EQ(o.failures["no_function"], 0u);

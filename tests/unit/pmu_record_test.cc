@@ -68,6 +68,13 @@ constexpr uint64_t kAmdPeerRemoteLocked =
     (uint64_t{PERF_MEM_REMOTE_REMOTE} << PERF_MEM_REMOTE_SHIFT) |
     (uint64_t{PERF_MEM_SNOOPX_PEER} << PERF_MEM_SNOOPX_SHIFT) | (uint64_t{PERF_MEM_HOPS_1} << PERF_MEM_HOPS_SHIFT);
 
+// The sample a well-formed record parses to; a parse error fails the test.
+PmuSample parsed(const std::vector<uint8_t>& rec, uint64_t sample_type) {
+  auto s = parse_sample_record(rec.data(), rec.size(), sample_type);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *s : PmuSample{};
+}
+
 TEST(PmuRecord, ParsesAMemorySampleInKernelOrder) {
   auto rec = RecordBuilder()
                  .u64(0x401b10)                // ip
@@ -78,26 +85,24 @@ TEST(PmuRecord, ParsesAMemorySampleInKernelOrder) {
                  .u64(87)                      // weight
                  .u64(kLocalHitmLoad)          // data_src
                  .build();
-  auto s = parse_sample_record(rec.data(), rec.size(), kMemSampleType);
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->ip, 0x401b10u);
-  EXPECT_EQ(s->pid, 4242u);
-  EXPECT_EQ(s->tid, 4243u);
-  EXPECT_EQ(s->time, 123456789u);
-  EXPECT_EQ(s->addr, 0x55d1c0a04088u);
-  EXPECT_EQ(s->cpu, 1u);
-  EXPECT_EQ(s->weight, 87u);
-  EXPECT_EQ(s->data_src, kLocalHitmLoad);
+  const PmuSample s = parsed(rec, kMemSampleType);
+  EXPECT_EQ(s.ip, 0x401b10u);
+  EXPECT_EQ(s.pid, 4242u);
+  EXPECT_EQ(s.tid, 4243u);
+  EXPECT_EQ(s.time, 123456789u);
+  EXPECT_EQ(s.addr, 0x55d1c0a04088u);
+  EXPECT_EQ(s.cpu, 1u);
+  EXPECT_EQ(s.weight, 87u);
+  EXPECT_EQ(s.data_src, kLocalHitmLoad);
 }
 
 TEST(PmuRecord, WeightStructTakesTheLatencyWord) {
   uint64_t st = PERF_SAMPLE_IP | PERF_SAMPLE_WEIGHT_STRUCT | PERF_SAMPLE_DATA_SRC;
   uint64_t weight = (uint64_t{7} << 32) | 250;  // var2/var3 = 7, var1 (latency) = 250
   auto rec = RecordBuilder().u64(0x1000).u64(weight).u64(kL1Store).build();
-  auto s = parse_sample_record(rec.data(), rec.size(), st);
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->weight, 250u);
-  EXPECT_EQ(s->data_src, kL1Store);
+  const PmuSample s = parsed(rec, st);
+  EXPECT_EQ(s.weight, 250u);
+  EXPECT_EQ(s.data_src, kL1Store);
 }
 
 TEST(PmuRecord, SkipsCallchainAndRaw) {
@@ -112,11 +117,10 @@ TEST(PmuRecord, SkipsCallchainAndRaw) {
             .u64(2).u64(0xffffffff81000000).u64(0x2000)
             .bytes(&raw_size, 4).bytes(raw, sizeof raw)
             .build();
-  auto s = parse_sample_record(rec.data(), rec.size(), st);
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->id, 77u);
-  EXPECT_EQ(s->ip, 0x2000u);
-  EXPECT_EQ(s->addr, 0xdead0u);
+  const PmuSample s = parsed(rec, st);
+  EXPECT_EQ(s.id, 77u);
+  EXPECT_EQ(s.ip, 0x2000u);
+  EXPECT_EQ(s.addr, 0xdead0u);
 }
 
 TEST(PmuRecord, RejectsTruncatedForeignAndUnsupportedRecords) {

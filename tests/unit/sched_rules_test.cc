@@ -189,6 +189,17 @@ void add_rss(Fixture& fx, double from_mib, double to_mib, bool anon = true) {
   }
 }
 
+// The s10 shape: a main thread, a producer (101) that never blocks and a consumer (102)
+// that is never idle either, while RSS grows from 3 to 98 MiB (`anon` false: file pages).
+Fixture growing_rss(bool anon = true) {
+  Fixture fx;
+  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
+  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
+  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
+  add_rss(fx, 3, 98, anon);
+  return fx;
+}
+
 // The queue's mutex, taken by the producer (101) and the consumer (102).
 void add_handoff(Fixture& fx) {
   LockRate rate;
@@ -201,11 +212,7 @@ void add_handoff(Fixture& fx) {
 
 // s10 bad: RSS climbs ~50 MiB/s; the producer never blocks.
 TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
-  Fixture fx;
-  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
-  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});  // producer
-  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});               // consumer, never idle either
-  add_rss(fx, 3, 98);
+  Fixture fx = growing_rss();
   add_handoff(fx);
   auto fs = fx.run();
   ASSERT_FINDING(f, fs, "unbounded-queue");
@@ -219,11 +226,7 @@ TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
 // s10 under load: no wait of the producer was sampled (it never has to wait), so where
 // it enqueues comes from the lock-rate call sites of the locks it takes.
 TEST(UnboundedQueue, TheEnqueueSiteComesFromTheProducersLockCallsWhenItNeverWaited) {
-  Fixture fx;
-  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
-  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});  // producer
-  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});               // consumer
-  add_rss(fx, 3, 98);
+  Fixture fx = growing_rss();
   LockRate rate;
   rate.pid = 100;
   rate.lock = 0x5000;
@@ -258,22 +261,14 @@ TEST(UnboundedQueue, FlatRssDoesNotFire) {
 // A reader that maps its input and walks through it: RSS grows by file pages while the
 // reader never blocks, but nothing is queued.
 TEST(UnboundedQueue, FilePagesOfAnMmapReaderAreNotAQueue) {
-  Fixture fx;
-  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
-  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
-  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
-  add_rss(fx, 3, 98, /*anon=*/false);
+  Fixture fx = growing_rss(/*anon=*/false);
   EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
 }
 
 // A cache filled once while readers run (healthy-twins cache-fill): the heap grows and
 // no thread blocks, but nothing is handed from one thread to another.
 TEST(UnboundedQueue, GrowthWithoutAHandoffIsNotAQueue) {
-  Fixture fx;
-  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
-  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
-  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
-  add_rss(fx, 3, 98);
+  Fixture fx = growing_rss();
   LockRate own, other;  // measured: each thread takes only its own lock
   own.pid = other.pid = 100;
   own.lock = 0x5000;
@@ -289,11 +284,7 @@ TEST(UnboundedQueue, GrowthWithoutAHandoffIsNotAQueue) {
 // Without the lock-rate collector, a consumer that waited on the lock the producer
 // held is the hand-off.
 TEST(UnboundedQueue, AConsumerWaitingOnTheProducersLockIsAHandoff) {
-  Fixture fx;
-  fx.add({100, 100, -1, -1, 0.01, 0, 0, 0, 1.99});
-  fx.add({100, 101, 0.002, 1.999, 0.7, 1.3, 0, 0, 0.0003});
-  fx.add({100, 102, 0.002, 1.999, 0.35, 1.6});
-  add_rss(fx, 3, 98);
+  Fixture fx = growing_rss();
   FutexWait w;
   w.uaddr = 0x5000;
   w.pid = 100;

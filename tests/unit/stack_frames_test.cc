@@ -3,7 +3,6 @@
 #include "model/stack_frames.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <cstring>
 #include <fstream>
@@ -91,15 +90,8 @@ void write_as_version_2(const Recording& r, const std::string& path) {
   j.erase("stack_frames");
   for (auto& s : j["stacks"]) s.erase("frames");
   const std::vector<uint8_t> payload = nlohmann::json::to_cbor(j);
-  std::string out(data.data(), 8);
-  const uint32_t version = 2;
-  const uint64_t len = payload.size();
-  const uint32_t crc = crc32(0, payload.data(), static_cast<uInt>(payload.size()));
-  out.append(reinterpret_cast<const char*>(&version), 4);
-  out.append(reinterpret_cast<const char*>(&len), 8);
-  out.append(reinterpret_cast<const char*>(&crc), 4);
-  out.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-  std::ofstream(path, std::ios::binary) << out;
+  std::ofstream(path, std::ios::binary)
+      << recording_file_bytes(2, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
 }
 
 TEST(StackFramesFormat, Version2RecordingsWithRawBytesAreStillRead) {

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <cstring>
@@ -44,15 +43,8 @@ std::vector<uint8_t> nested_arrays(size_t levels) {
 // A file with a valid recording header (magic, version, length, CRC) around `payload`,
 // as a fuzzer with a CRC fix-up makes them.
 void write_recording_file(const std::string& path, const std::vector<uint8_t>& payload) {
-  std::string data("CCPROFR1", 8);
-  uint32_t version = Recording::kFormatVersion;
-  uint64_t len = payload.size();
-  uint32_t crc = crc32(0, payload.data(), static_cast<uInt>(payload.size()));
-  data.append(reinterpret_cast<const char*>(&version), 4);
-  data.append(reinterpret_cast<const char*>(&len), 8);
-  data.append(reinterpret_cast<const char*>(&crc), 4);
-  data.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-  std::ofstream(path, std::ios::binary) << data;
+  std::ofstream(path, std::ios::binary) << recording_file_bytes(
+      Recording::kFormatVersion, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
 }
 
 TEST_F(HangGuard, DeeplyNestedCborIsRejectedWithoutRecursingIntoIt) {
