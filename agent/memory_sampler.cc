@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -140,6 +141,17 @@ class DecodeSampler : public Collector {
       m.stack_windows.push_back({e->sp_window_addr, {e->sp_window, e->sp_window + e->sp_window_len}});
     if (e->bp_window_len)
       m.stack_windows.push_back({e->bp_window_addr, {e->bp_window, e->bp_window + e->bp_window_len}});
+    // The frame-pointer chain's levels, as 16-byte windows where the windows above do
+    // not already hold them (rbp at most ~180 bytes above rsp: small frames).
+    for (int i = 0; i < SAMPLE_FRAME_LEVELS; ++i) {
+      const uint64_t at = e->frame_addr[i];
+      if (!at) break;
+      const bool held = std::any_of(m.stack_windows.begin(), m.stack_windows.end(), [at](const auto& w) {
+        return at >= w.addr && at - w.addr + 16 <= w.bytes.size();
+      });
+      const auto* bytes = reinterpret_cast<const uint8_t*>(e->frame[i]);
+      if (!held) m.stack_windows.push_back({at, {bytes, bytes + 16}});
+    }
     self->rec_->memory_samples.push_back(m);
     ++self->samples_;
     return 0;

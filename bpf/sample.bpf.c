@@ -76,6 +76,21 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 	if (bp >= sp && bp - sp < (1 << 20) &&
 	    !bpf_probe_read_user(e->bp_window, SAMPLE_STACK_WINDOW, (void *)(bp - SAMPLE_STACK_WINDOW)))
 		e->bp_window_len = SAMPLE_STACK_WINDOW;
+	/* The frame-pointer chain's first levels (sample.h): 16 bytes per level, each frame
+	 * above the one before it and within the stack (a saved rbp that is not is no
+	 * frame pointer, and the walk stops). */
+	__u64 fp = bp, lo = sp;
+	for (int i = 0; i < SAMPLE_FRAME_LEVELS; ++i) {
+		e->frame_addr[i] = 0;
+		e->frame[i][0] = e->frame[i][1] = 0;
+	}
+	for (int i = 0; i < SAMPLE_FRAME_LEVELS; ++i) {
+		if (fp < lo || fp - lo >= (1 << 20) || bpf_probe_read_user(e->frame[i], 16, (void *)fp))
+			break;
+		e->frame_addr[i] = fp;
+		lo = fp + 16;
+		fp = e->frame[i][0];
+	}
 	/* No wakeup: the agent drains every ~20 ms. A wakeup per record put up to 40%
 	 * of the samples into the kernel on this kind of VM (probe q45). */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);

@@ -13,6 +13,12 @@
  * keep their pointers within the first few slots below rbp. */
 #define SAMPLE_STACK_WINDOW 256
 #define SAMPLE_SP_BELOW 64
+/* Levels of the frame-pointer chain kept per sample: {saved rbp, return address} at
+ * rbp and at the saved rbp. With frame pointers (-O0) they name the sampled
+ * function's caller and its caller's caller, so an access in a function called from
+ * inside a critical section is seen there (profiler/frame_callers.h); without them
+ * (-O2 -fomit-frame-pointer) rbp is no frame and nothing is read. */
+#define SAMPLE_FRAME_LEVELS 2
 
 struct sample_event {
 	__u32 tgid;
@@ -28,6 +34,8 @@ struct sample_event {
 	__u32 bp_window_len;            /* 0 when it failed or rbp is not a frame above rsp */
 	__u8 sp_window[SAMPLE_STACK_WINDOW];
 	__u8 bp_window[SAMPLE_STACK_WINDOW];
+	__u64 frame_addr[SAMPLE_FRAME_LEVELS];     /* user address of frame[i]; 0 when not read */
+	__u64 frame[SAMPLE_FRAME_LEVELS][2];       /* {saved rbp, return address} */
 };
 
 /* Every sample the program saw, and what became of it (shown as losses). */

@@ -2,6 +2,7 @@
 // The cache-line table: line -> offset -> thread, with reads, writes, read-modify-
 // writes (locked or not), CAS, HITMs, the instructions that made the accesses and
 // when each thread was first and last seen. Both sampler modes feed it.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -20,6 +21,10 @@ struct MemoryAccess {
   uint32_t size = 0;
   AccessKind kind = AccessKind::kRead;
   bool hitm = false;
+  // Return addresses in the callers of the function insn_addr is in, innermost first,
+  // from the checked frame-pointer chain (profiler/frame_callers.h); 0 = not known
+  // (no frame pointers, PMU mode).
+  std::array<uint64_t, 2> callers{};
 };
 
 struct AccessCounts {

@@ -88,7 +88,12 @@ namespace {
 bool name_is_unlock(std::string_view name) {
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower.find("unlock") != std::string::npos;
+  if (lower.find("unlock") != std::string::npos) return true;
+  // A scope guard's destructor, out of line at -O0: where RAII code unlocks.
+  for (std::string_view guard : {"~lock_guard", "~scoped_lock", "~unique_lock", "~mutexlock", "~readermutexlock",
+                                 "~writermutexlock", "~shared_lock"})
+    if (lower.find(guard) != std::string::npos) return true;
+  return false;
 }
 
 // A memory operand that is not the thread's own stack (rsp/rbp-based) or its TLS (fs/gs).
@@ -154,6 +159,7 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
   // see the rest of the path (stores), and the section is not self-contained.
   std::string left;
   auto stop = [&](bool contained, std::string why) {
+    out.unlocked = contained;
     out.self_contained = contained && left.empty();
     out.reason = left.empty() ? std::move(why) : left;
     return out;
@@ -185,6 +191,7 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
         const bool call = insn.mnemonic == ZYDIS_MNEMONIC_CALL;
         if (!direct && !call) return stop(false, "takes an indirect jump");
         if (!direct) {
+          out.indirect_call = true;
           leave("makes an indirect call (target not known)");
           ip = next;
           continue;
@@ -207,6 +214,7 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
           continue;
         }
         leave(absl::StrCat("calls ", name.empty() ? "unknown code" : name));
+        out.program_calls.push_back(next);
         ip = next;
         continue;
       }

@@ -47,6 +47,12 @@ struct SectionExtent {
   // stats' increments right before the unlock, the map lookup before them in a callee).
   // The walk goes on past a call into other code to look for one; callees are not walked.
   bool writes_shared = false;
+  // The walk reached the unlock (self-contained or not), and on the way: the return
+  // addresses of its direct calls to the program's own code (where the section's work
+  // went), and whether it made an indirect call (work that cannot be placed).
+  bool unlocked = false;
+  std::vector<uint64_t> program_calls;
+  bool indirect_call = false;
 };
 SectionExtent walk_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 2000);
 

@@ -8,8 +8,10 @@
 #include "model/pmu_record.h"
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
+#include "profiler/frame_callers.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/thresholds.h"
+#include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
 
@@ -188,17 +190,6 @@ bool in_header_library_code(const CodeLocation& loc) {
   return !loc.in_system_library && !loc.file.empty() && is_library_frame(loc) && !is_lock_library_code(loc);
 }
 
-// The 8 bytes at `addr` from the sample's stack windows, if they hold them.
-std::optional<uint64_t> stack_word(const model::MemorySample& m, uint64_t addr) {
-  for (const auto& w : m.stack_windows)
-    if (addr >= w.addr && addr + 8 <= w.addr + w.bytes.size()) {
-      uint64_t v = 0;
-      std::memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
-      return v;
-    }
-  return std::nullopt;
-}
-
 // When the access at `ip` is inside header library code, the call instruction in the
 // program's own code that (through at most a few header frames) led there, following
 // the frame-pointer chain that -O0 code keeps; 0 when `ip` is not such code or the
@@ -221,12 +212,29 @@ uint64_t caller_in_program(Symbolizer& sym, uint64_t ip, const model::MemorySamp
   return 0;
 }
 
+// The callers of the function the access is sited in: those of the sampled function,
+// or, when the access was sited at the program's call into header code, those above
+// that call's level of the chain (none when the chain does not reach it).
+void set_callers(MemoryAccess& a, uint64_t sampled_insn, const FrameCallers& chain) {
+  size_t from = 0;
+  if (a.insn_addr != sampled_insn) {
+    from = chain.size();
+    for (size_t k = 0; k < chain.size() && chain[k]; ++k)
+      if (chain[k] - 1 == a.insn_addr) {
+        from = k + 1;
+        break;
+      }
+  }
+  for (size_t i = 0; i < a.callers.size(); ++i) a.callers[i] = from + i < chain.size() ? chain[from + i] : 0;
+}
+
 void index_memory(Index& idx) {
   const Recording& rec = idx.rec;
   MemoryIndex& mem = idx.memory;
   mem.period_s = rec.memory_sampler.period_ns / 1e9;
   mem.samples = rec.memory_samples.size();
   std::map<uint32_t, std::unique_ptr<AccessDecoder>> decoders;
+  std::map<uint32_t, std::unique_ptr<FrameCallerFinder>> caller_finders;
   for (const auto& m : rec.memory_samples) {
     ++mem.thread_samples[m.tid];
     Symbolizer* sym = idx.symbolizer(m.pid);
@@ -287,10 +295,18 @@ void index_memory(Index& idx) {
       access_pc = r.access->insn_addr;
       a.size = r.access->size;
       a.kind = r.access->kind;
+      // Who called the accessing function (frame pointers only): what the critical
+      // section rules need to see a callee's accesses inside its caller's section.
+      auto& finder = caller_finders[m.pid];
+      if (!finder) finder = std::make_unique<FrameCallerFinder>(*sym);
+      const FrameCallers callers = finder->callers(a.insn_addr, m);
+      const uint64_t sampled_insn = a.insn_addr;
       if (const uint64_t call = caller_in_program(*sym, a.insn_addr, m)) {
         a.insn_addr = call;
         ++mem.yield.sited_at_caller;
       }
+      set_callers(a, sampled_insn, callers);
+      if (a.callers[0]) ++mem.with_frame_callers;
       const uint64_t sp = m.regs[kRsp];
       if (r.access->fs_relative ||
           (a.data_addr + 128 >= sp && a.data_addr < sp + thresholds::kStackWindowBytes)) {
@@ -324,6 +340,8 @@ void index_memory(Index& idx) {
     mem.accesses.push_back(a);
   }
   for (const auto& [why, n] : mem.no_address) idx.losses[absl::StrCat("sampler.no_address.", why)] += n;
+  spdlog::debug("memory samples: {} with a data address, {} with their callers from frame pointers",
+                mem.with_address, mem.with_frame_callers);
 }
 
 }  // namespace

@@ -63,6 +63,7 @@ struct MemoryIndex {
   std::vector<MemoryAccess> accesses;           // the same accesses, in sample order
   std::map<uint32_t, uint64_t> thread_samples;  // every sample per thread (with an address or not)
   uint64_t samples = 0, with_address = 0, private_stack_or_tls = 0;
+  uint64_t with_frame_callers = 0;  // accesses whose callers the frame-pointer chain named
   std::map<std::string, uint64_t> no_address;   // why samples had no data address
   AddressYield yield;                           // the same per module, and what the decoder recovered
   double period_s = 0;                          // CPU seconds per sample (decode mode); 0 = unknown

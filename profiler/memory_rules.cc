@@ -342,25 +342,36 @@ void set_atomic_remedy(Finding& f) {
 namespace {
 
 // Why the samples cannot call `lock` read-mostly ("" when they can): the first site in
-// a reader function whose section leaves for other code before the unlock (its work
-// there is not in the samples), or every section storing to shared memory before its
+// a reader function whose section leaves for other code before the unlock where its
+// work there is not in the samples, or every section storing to shared memory before its
 // unlock (there is no reader: the samples' reads are elsewhere in the functions that
 // take the lock, e.g. under other locks when everything is inlined into one function).
-// Sites whose code cannot be read do not count.
-std::string section_work_elsewhere(const ContendedLock& lock, const std::set<std::string>& reader_functions,
-                                   const MemoryRuleEnv& env) {
+// A section's calls into the program's own code are in the samples when the accesses
+// of each callee were sampled with that call as their caller (frame pointers,
+// frame_callers.h); an indirect call never is. Sites whose code cannot be read do not
+// count.
+std::string section_work_elsewhere(const ContendedLock& lock, const std::map<uint64_t, SectionExtent>& extents,
+                                   const std::set<std::string>& reader_functions,
+                                   const std::set<uint64_t>& sampled_calls, const MemoryRuleEnv& env) {
   std::set<uint64_t> seen;
   size_t walked = 0, writing = 0;
   std::string writer;
+  auto callees_sampled = [&](const SectionExtent& e) {
+    return e.unlocked && !e.indirect_call && !e.program_calls.empty() &&
+           std::all_of(e.program_calls.begin(), e.program_calls.end(),
+                       [&](uint64_t r) { return sampled_calls.count(r) > 0; });
+  };
   for (uint64_t pc : lock.site_pcs) {
     if (!seen.insert(pc).second) continue;
+    const auto it = extents.find(pc);
+    if (it == extents.end() || !it->second.decoded) continue;
+    const SectionExtent& e = it->second;
     const CodeLocation c = env.code(lock.pid, pc - 1);
     const std::string& fn = c.inline_chain.empty() ? c.function : c.inline_chain.back();
-    const SectionExtent e = env.section_extent(lock.pid, pc);
-    if (!e.decoded) continue;
     ++walked;
     if (e.writes_shared && writing++ == 0) writer = c.function;
-    if (reader_functions.count(fn) && !e.self_contained) return absl::StrCat("the critical section in ", fn, " ", e.reason);
+    if (reader_functions.count(fn) && !e.self_contained && !callees_sampled(e))
+      return absl::StrCat("the critical section in ", fn, " ", e.reason);
   }
   if (walked > 0 && writing == walked)
     return absl::StrCat("every critical section stores to shared memory before the unlock (", writer, ")");
@@ -379,7 +390,17 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     for (const auto& s : lock.sites)
       if (!s.in_system_library) fns.insert(key_of(s));
     if (fns.empty()) continue;
-    uint64_t n = 0, reads = 0;
+    // Each site's critical section, walked once; the calls they make to the program's
+    // own code before the unlock (return addresses).
+    std::map<uint64_t, SectionExtent> extents;
+    std::set<uint64_t> section_calls, sampled_calls;
+    if (env.section_extent)
+      for (uint64_t pc : lock.site_pcs)
+        if (!extents.count(pc)) {
+          const SectionExtent& e = extents.emplace(pc, env.section_extent(lock.pid, pc)).first->second;
+          if (e.decoded && e.unlocked) section_calls.insert(e.program_calls.begin(), e.program_calls.end());
+        }
+    uint64_t n = 0, reads = 0, in_callees = 0;
     std::map<uint64_t, uint64_t> words, written;  // word address -> accesses / stores
     std::map<std::tuple<std::string, std::string, int>, SourceLocation> locs;
     std::map<std::string, std::pair<uint64_t, uint64_t>> by_function;  // reads, writes
@@ -387,14 +408,31 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       if (a.pid != lock.pid) continue;
       if (a.data_addr >= lock.uaddr && a.data_addr < lock.uaddr + 40) continue;  // the mutex itself
       CodeLocation c = env.code(a.pid, a.insn_addr);
-      if (c.in_system_library || !fns.count(key_of(c))) continue;
+      if (c.in_system_library) continue;
+      std::string holder = key_of(c);  // the function holding the lock the access counts for
+      uint64_t via_call = 0;
+      if (!fns.count(holder)) {
+        // A function called from inside a section: its accesses are the section's.
+        for (uint64_t r : a.callers)
+          if (r && section_calls.count(r)) {
+            via_call = r;
+            break;
+          }
+        if (!via_call) continue;
+        holder = key_of(env.code(a.pid, via_call - 1));
+        if (!fns.count(holder)) continue;
+      }
       if (env.shared_data && !env.shared_data(a.pid, a.data_addr)) continue;
+      if (via_call) {
+        sampled_calls.insert(via_call);
+        ++in_callees;
+      }
       ++n;
       const uint64_t word = a.data_addr & ~uint64_t{7};
       ++words[word];
       if (is_write(a.kind)) ++written[word];
       else ++reads;
-      auto& [fn_reads, fn_writes] = by_function[key_of(c)];
+      auto& [fn_reads, fn_writes] = by_function[holder];
       ++(is_write(a.kind) ? fn_writes : fn_reads);
       auto k = std::make_tuple(c.function, c.file, c.line);
       auto it = locs.find(k);
@@ -433,7 +471,8 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     f.evidence["lock"] = lock_evidence(lock, env);
     f.evidence["critical_section"] = {{"samples", n}, {"reads", reads}, {"writes", n - reads},
                                       {"words", words.size()}, {"words_written", written.size()},
-                                      {"functions", std::vector<std::string>(fns.begin(), fns.end())}};
+                                      {"functions", std::vector<std::string>(fns.begin(), fns.end())},
+                                      {"samples_in_callees", in_callees}};
     // Read-mostly needs more evidence than a handful of samples, and only for a lock the
     // program takes itself around shared data: not a queue's mutex (its condition
     // variable waits are in the same functions: pushes and pops write), not the
@@ -444,7 +483,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     // make it a writer).
     std::string hidden_work;
     if (read_share >= th::kReadMostlyMinReadShare && env.section_extent)
-      hidden_work = section_work_elsewhere(lock, reader_functions, env);
+      hidden_work = section_work_elsewhere(lock, extents, reader_functions, sampled_calls, env);
     if (!hidden_work.empty()) {
       f.evidence["critical_section"]["not_judged"] = hidden_work;
       spdlog::debug("critical sections of {}: not judged read-mostly: {}", lock.name, hidden_work);
@@ -456,8 +495,9 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       f.explanation = absl::StrCat(
           "Threads waited ", absl::StrFormat("%.2f", lock.wait_s), " s (", pct(lock.share),
           " of their time) for ", lock.name, ", and ", pct(read_share), " of the ", n,
-          " sampled accesses to shared data in the functions that hold it (", absl::StrJoin(fns, ", "),
-          ") were reads of ", words.size(), " words: readers exclude each other for nothing.");
+          " sampled accesses to shared data in the functions that hold it (", absl::StrJoin(fns, ", "), ")",
+          in_callees ? absl::StrCat(" and in the functions they call while holding it (", in_callees, ")") : "",
+          " were reads of ", words.size(), " words: readers exclude each other for nothing.");
       f.remedy.text =
           "Let readers share: a std::shared_mutex (shared_lock for readers) if writes must stay in place, or "
           "better publish an immutable snapshot through an atomic pointer so readers take no lock at all and the "

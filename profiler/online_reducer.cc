@@ -78,7 +78,8 @@ bool OnlineReducer::stack_reads(const Recording& rec, const MemorySample& m,
       for (uint64_t a : matched) out->emplace_back(a, 8);
   }
   // The analysis also follows the frame-pointer chain of -O0 code from rbp (a saved rbp
-  // and a return address per level, index.cc caller_in_program): keep those words.
+  // and a return address per level, index.cc caller_in_program and frame_callers.h):
+  // keep those words.
   // They are stack and code addresses, not the target's data.
   uint64_t bp = m.regs[kRbp];
   const uint64_t sp = m.regs[kRsp];

@@ -79,10 +79,12 @@ VARIANT_MODES = ["O0", "O3", "stripped-debug", "stripped"]
 # Cases ccprof does not diagnose yet, with why (issue 11). They still run and print
 # their result; they count as `known gaps`, not as passed, and one that starts to
 # pass says so (remove it here then).
-KNOWN_GAPS = {
-    (2, "O0", "bad"): "at -O0 route_request() is not inlined into the lock-holding function, and memory "
-                      "samples carry no call stack, so its reads are not seen as inside the critical section",
-}
+KNOWN_GAPS = {}
+# Cases that need a longer run than --seconds for the rule to have its evidence on a busy
+# 2-CPU VM. s02 at -O0: the reader's loop counters live in stack slots, so ~7% of its
+# samples are accesses to shared data inside the section (45% at -O2); read-mostly-lock
+# wants 20 of them (thresholds.h), and a 2 s run on a loaded VM had 11 to 35.
+VARIANT_SECONDS = {(2, "O0"): 5}
 
 
 # Scenarios whose detection this ccprof implements (grows as collectors land).
@@ -384,7 +386,8 @@ def run_variants(args, modes, only, out_root):
                 tally.skip(f"s{scenario:02d} {mode:14s} {kind:26s}", f"{mode}/{workload} not built")
                 continue
             for variant in ("bad", "fixed"):
-                ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, args.seconds, out_root, mode)
+                seconds = str(max(float(args.seconds), VARIANT_SECONDS.get((scenario, mode), 0)))
+                ok, msg = run_case(args.build, scenario, workload, kind, remedy, variant, seconds, out_root, mode)
                 tally.add(f"s{scenario:02d} {mode:14s} {variant:5s}", ok, msg, KNOWN_GAPS.get((scenario, mode, variant)))
     return tally.report(out_root)
 

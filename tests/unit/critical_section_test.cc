@@ -56,6 +56,19 @@ __attribute__((noinline)) void cs_test_calls_then_stores() {
   pthread_mutex_unlock(&g_cs_test_mutex);
 }
 
+// A scope guard whose destructor is out of line, as every RAII guard is at -O0.
+namespace cs_test {
+struct lock_guard {
+  explicit lock_guard(pthread_mutex_t& m) : m_(m) { pthread_mutex_lock(&m_); }
+  __attribute__((noinline)) ~lock_guard() { pthread_mutex_unlock(&m_); }
+  pthread_mutex_t& m_;
+};
+}  // namespace cs_test
+__attribute__((noinline)) void cs_test_guarded_call() {
+  cs_test::lock_guard g(g_cs_test_mutex);
+  cs_test_add(4);
+}
+
 // A lock whose unlock is inlined as an atomic exchange (Rust's std Mutex, parking_lot).
 int g_cs_test_word;
 __attribute__((noinline)) void cs_test_spin_lock(int* w) {
@@ -125,12 +138,29 @@ TEST_F(SectionWalk, CallIntoTheProgramLeavesTheSection) {
   EXPECT_TRUE(e.decoded);
   EXPECT_FALSE(e.self_contained);
   EXPECT_NE(e.reason.find("cs_test_add"), std::string::npos) << e.reason;
+  // ...and still reaches the unlock, naming the call (its return address) the section's
+  // work went to: samples whose caller returns there are inside the section.
+  EXPECT_TRUE(e.unlocked);
+  EXPECT_FALSE(e.indirect_call);
+  ASSERT_EQ(e.program_calls.size(), 1u);
+  EXPECT_EQ(sym_->code(e.program_calls[0] - 1).function, "cs_test_calls_out");
 }
 
 TEST_F(SectionWalk, IndirectCallIsNotKnown) {
   const SectionExtent e = walk(&cs_test_indirect);
   EXPECT_FALSE(e.self_contained);
   EXPECT_NE(e.reason.find("indirect call"), std::string::npos) << e.reason;
+  EXPECT_TRUE(e.indirect_call);
+  EXPECT_TRUE(e.program_calls.empty());
+}
+
+// The section ends at the guard's destructor, which the walk does not enter.
+TEST_F(SectionWalk, ScopeGuardDestructorIsTheUnlock) {
+  const SectionExtent e = walk(&cs_test_guarded_call);
+  EXPECT_TRUE(e.unlocked) << e.reason;
+  EXPECT_FALSE(e.self_contained);
+  ASSERT_EQ(e.program_calls.size(), 1u);
+  EXPECT_NE(e.reason.find("cs_test_add"), std::string::npos) << e.reason;
 }
 
 TEST_F(SectionWalk, InlinedAtomicExchangeIsTheUnlock) {

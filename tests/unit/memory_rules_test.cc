@@ -242,6 +242,56 @@ TEST(MemoryRules, ReadsOnlySampledBeforeACallAreNotReadMostly) {
   EXPECT_EQ(find_kind(fs, "read-mostly-lock"), nullptr);
 }
 
+// s02 at -O0: the readers' lock-holding function calls the lookup (`bump` here, at
+// 0x401xxx) from inside the section; the call returns to 0x402010. The lookup's
+// samples carry that return address as their caller when the code has frame pointers.
+TEST(MemoryRules, ReadsInAFunctionCalledInsideTheSectionCount) {
+  ContendedLock lock = lock_taken_in("read_config_locked");
+  lock.site_pcs = {0x402008};
+  SectionExtent calls_out{true, false, "calls bump"};
+  calls_out.unlocked = true;
+  calls_out.program_calls = {0x402010};
+  auto judge = [&](std::vector<MemoryAccess> acc, SectionExtent e) {
+    MemoryRuleEnv env = env_for({});
+    env.section_extent = [e](uint32_t, uint64_t) { return e; };
+    return lock_access_findings(acc, {lock}, env);
+  };
+  auto callee = [](std::initializer_list<std::tuple<uint64_t, uint64_t, AccessKind, int>> spec, uint64_t caller) {
+    auto acc = accesses(spec);
+    for (auto& a : acc) a.callers[0] = caller;
+    return acc;
+  };
+  const auto reads = callee({{0x401010, 0x55d1c0a06000, AccessKind::kRead, 30},
+                             {0x401018, 0x55d1c0a06008, AccessKind::kRead, 30}}, 0x402010);
+  auto fs = judge(reads, calls_out);
+  const Finding* f = find_kind(fs, "read-mostly-lock");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->evidence["critical_section"]["samples"], 60);
+  EXPECT_EQ(f->evidence["critical_section"]["samples_in_callees"], 60);
+  EXPECT_NE(f->explanation.find("functions they call while holding it"), std::string::npos) << f->explanation;
+  // The fixed twins of the same shape raise nothing:
+  // no frame pointers (-O2 -fomit-frame-pointer): the callee's samples have no caller.
+  EXPECT_TRUE(judge(callee({{0x401010, 0x55d1c0a06000, AccessKind::kRead, 60}}, 0), calls_out).empty());
+  // a call of the same function outside the section (after the unlock).
+  EXPECT_TRUE(judge(callee({{0x401010, 0x55d1c0a06000, AccessKind::kRead, 60}}, 0x402030), calls_out).empty());
+  // the callee also stores, once per acquisition: the section writes.
+  auto writes = reads;
+  for (auto& a : callee({{0x401020, 0x55d1c0a06040, AccessKind::kWrite, 20}}, 0x402010)) writes.push_back(a);
+  EXPECT_EQ(find_kind(judge(writes, calls_out), "read-mostly-lock"), nullptr);
+  // an indirect call in the section too: its work cannot be placed.
+  SectionExtent indirect = calls_out;
+  indirect.indirect_call = true;
+  EXPECT_EQ(find_kind(judge(reads, indirect), "read-mostly-lock"), nullptr);
+  // a second call into the program whose callee was never sampled.
+  SectionExtent two_calls = calls_out;
+  two_calls.program_calls.push_back(0x402020);
+  EXPECT_EQ(find_kind(judge(reads, two_calls), "read-mostly-lock"), nullptr);
+  // the walk did not reach the unlock: the callee's samples are not placed in a section.
+  SectionExtent no_unlock = calls_out;
+  no_unlock.unlocked = false;
+  EXPECT_TRUE(judge(reads, no_unlock).empty());
+}
+
 TEST(MemoryRules, LockAroundOneIncrementIsLockForSingleWord) {
   auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRmw, 20}, {0x402030, 0x55d1c0a07000, AccessKind::kRead, 3}});
   auto fs = lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env_for({}));
