@@ -17,7 +17,10 @@ import sys
 import tempfile
 import unittest
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, build_id  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 S02 = os.path.join(BUILD, "workloads", "s02-read-mostly-lock")
@@ -47,11 +50,6 @@ def report(recording, out, **env_extra):
         raise AssertionError(f"ccprof report failed ({p.returncode}): {p.stderr}")
     with open(os.path.join(out, "findings.json")) as f:
         return json.load(f)
-
-
-def build_id(path):
-    out = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE, text=True, check=True).stdout
-    return out.split("Build ID:")[1].split()[0]
 
 
 def completeness(doc, app_name):
@@ -177,8 +175,7 @@ class ContainerTargets(unittest.TestCase):
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             shutil.copy(lib, dest)
         subprocess.run(["objcopy", "--strip-all", S01, os.path.join(stage, "opt", "app", "server")], check=True)
-        bid = subprocess.run(["readelf", "-n", S01], stdout=subprocess.PIPE, text=True, check=True).stdout
-        bid = bid.split("Build ID:")[1].split()[0]
+        bid = build_id(S01)
         debug = os.path.join(stage, "usr", "lib", "debug", ".build-id", bid[:2], bid[2:] + ".debug")
         os.makedirs(os.path.dirname(debug))
         subprocess.run(["objcopy", "--only-keep-debug", S01, debug], check=True)

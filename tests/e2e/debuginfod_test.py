@@ -16,25 +16,14 @@ import unittest
 import urllib.error
 import urllib.request
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, build_id, free_port  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 # ccprof's bound on one module's query (profiler/debuginfod_fetch.cc), plus slack for a busy VM.
 QUERY_LIMIT_S = 5
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def build_id(path):
-    out = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE, text=True, check=True).stdout
-    for line in out.splitlines():
-        if "Build ID:" in line:
-            return line.split("Build ID:")[1].strip()
-    raise AssertionError(f"{path} has no build ID")
 
 
 def profile(out, env_extra, *command):

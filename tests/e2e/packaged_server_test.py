@@ -21,11 +21,10 @@ import unittest
 import urllib.error
 import urllib.request
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-_argv, sys.argv = sys.argv, sys.argv[:1]  # debuginfod_test takes argv[1] as its build folder on import
-from debuginfod_test import build_id, free_port  # noqa: E402
-sys.argv = _argv
+from e2e_util import build_dir, build_id, free_port  # noqa: E402
+
+BUILD = build_dir()
 
 CCPROF = os.path.join(BUILD, "ccprof")
 UWSGI = "/usr/bin/uwsgi-core"
