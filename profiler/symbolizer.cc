@@ -159,10 +159,12 @@ Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files)
   dwfl_report_begin(dwfl_);
   // One module per file: its load bias is start - offset of its lowest-offset mapping.
   std::map<std::string, const MemoryMap*> first;
+  std::map<std::string, std::string> recorded_id;  // path -> the build ID any of its maps recorded
   for (const auto& m : proc.maps) {
     if (m.path.empty() || m.path[0] != '/' || m.inode == 0) continue;
     auto it = first.find(m.path);
     if (it == first.end() || m.offset < it->second->offset) first[m.path] = &m;
+    if (!m.build_id.empty()) recorded_id.emplace(m.path, m.build_id);
   }
   for (const auto& [path, m] : first) {
     // The paths come from the target or from a recording someone sent: open only
@@ -170,10 +172,11 @@ Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files)
     // module it accepts; a rejected file costs that module's symbols, nothing else.
     absl::StatusOr<int> fd = -1;
     std::string file_name = path;
-    if (!m->build_id.empty() && !(files_ && files_->module_fd(proc.pid, m->path, m->inode) >= 0)) {
+    const auto id = recorded_id.find(path);
+    if (id != recorded_id.end() && !(files_ && files_->module_fd(proc.pid, m->path, m->inode) >= 0)) {
       // A recording's module without the descriptor of the live profile: the file with
       // the recorded build ID, wherever it is here, and never another build's.
-      ModuleFile f = open_module_by_build_id(path, m->build_id);
+      ModuleFile f = open_module_by_build_id(path, id->second);
       if (f.build_id_differs) build_id_differs_.insert(path);
       host_files_[path] = {f.path, f.detail};
       if (f.fd >= 0) file_name = f.path;
@@ -242,7 +245,7 @@ absl::StatusOr<int> Symbolizer::open_mapped_file(const MemoryMap& m) const {
       if (fd >= 0) return fd;
     }
   }
-  if (auto it = host_files_.find(m.path); it != host_files_.end() && !m.build_id.empty()) {
+  if (auto it = host_files_.find(m.path); it != host_files_.end()) {
     if (it->second.path.empty()) return absl::NotFoundError(it->second.detail);
     return open_regular_file(it->second.path);
   }
