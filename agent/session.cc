@@ -109,7 +109,9 @@ class Snapshotter {
       if (!exe.empty()) p->exe = exe;
       for (auto& m : *maps) {
         auto key = std::make_tuple(m.start, m.end, m.offset, m.path);
-        if (seen.insert(key).second) p->maps.push_back(std::move(m));
+        if (!seen.insert(key).second) continue;
+        m.build_id = files_->build_id(pid, m.path, m.inode);  // identifies the file for `ccprof report`
+        p->maps.push_back(std::move(m));
       }
       std::set<uint32_t> alive;
       for (uint32_t tid : list_threads(pid)) {

@@ -34,6 +34,9 @@ struct MemoryMap {
   std::string perms;  // "r-xp"
   std::string path;   // "" for anonymous, "[heap]", "[stack]", or a file path
   uint64_t inode = 0;
+  // The mapped ELF's GNU build ID (hex), read while the target lived; "" when not ELF,
+  // none, or recorded before ccprof kept build IDs (`ccprof report` then trusts the path).
+  std::string build_id;
 };
 
 struct ProcessInfo {

@@ -19,7 +19,24 @@ namespace ccprof::model {
 
 // One (de)serializer per struct; the JSON keys are the field names, spelled once here.
 // (ADL finds these in ccprof::model when nlohmann converts the types.)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemoryMap, start, end, offset, perms, path, inode)
+// build_id only where known (file mappings of ELF files); older recordings have none.
+void to_json(nlohmann::json& j, const MemoryMap& m) {
+  j = {{"start", m.start}, {"end", m.end}, {"offset", m.offset}, {"perms", m.perms}, {"path", m.path}, {"inode", m.inode}};
+  if (!m.build_id.empty()) j["build_id"] = m.build_id;
+}
+void from_json(const nlohmann::json& j, MemoryMap& m) {
+  j.at("start").get_to(m.start);
+  j.at("end").get_to(m.end);
+  j.at("offset").get_to(m.offset);
+  j.at("perms").get_to(m.perms);
+  j.at("path").get_to(m.path);
+  j.at("inode").get_to(m.inode);
+  m.build_id = j.value("build_id", std::string());
+  // It becomes a path (/usr/lib/debug/.build-id/xx/yyyy): hex digits only, or unknown.
+  const bool hex = m.build_id.size() >= 4 && m.build_id.size() <= 128 && m.build_id.size() % 2 == 0 &&
+                   m.build_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!hex) m.build_id.clear();
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, comm, cmdline, exe, maps)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadInfo, tid, pid, comm, start_ns, end_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexAddrStats, uaddr, pid, waits, wait_ns, max_wait_ns, wakes, hist_log2_ns)

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model/elf_build_id.h"
 #include "model/untrusted_input.h"
 
 namespace ccprof::model {
@@ -58,6 +59,11 @@ void TargetFiles::capture(uint32_t pid, const std::vector<MemoryMap>& maps) {
 int TargetFiles::module_fd(uint32_t pid, const std::string& path, uint64_t inode) const {
   auto it = modules_.find(std::make_tuple(pid, path, inode));
   return it == modules_.end() ? -1 : it->second;
+}
+
+std::string TargetFiles::build_id(uint32_t pid, const std::string& path, uint64_t inode) const {
+  const int fd = module_fd(pid, path, inode);
+  return fd < 0 ? "" : elf_build_id_hex(fd);
 }
 
 int TargetFiles::open_in_root(uint32_t pid, const std::string& path) const {

@@ -33,6 +33,9 @@ class TargetFiles {
   // The open descriptor of the file `pid` mapped as `path` with `inode`, or -1. Owned by
   // this object (dup() it to hand it on).
   int module_fd(uint32_t pid, const std::string& path, uint64_t inode) const;
+  // The build ID (hex) of that file, "" when not open or it has none: recorded with the
+  // maps so that `ccprof report` elsewhere finds this very file and no other.
+  std::string build_id(uint32_t pid, const std::string& path, uint64_t inode) const;
   // Opens `path` (absolute) as the target sees it: resolved inside its root, symlinks
   // included (RESOLVE_IN_ROOT), a regular file only, without blocking. The caller owns
   // the result; -1 when pid's root is the host's, or not captured, or no such file.

@@ -40,9 +40,8 @@ bool crc_matches(int fd, GElf_Word want) {
   return static_cast<GElf_Word>(crc) == want;
 }
 
-// Where separate debug files are looked up by build ID: /usr/lib/debug (Debian's
-// -dbgsym packages), then the absolute directories of $CCPROF_DEBUGINFO_PATH
-// (colon-separated), each as DIR/.build-id/xx/yyyy.debug.
+}  // namespace
+
 const std::vector<std::string>& build_id_roots() {
   static const std::vector<std::string> roots = [] {
     std::vector<std::string> r = {kDebugRoot};
@@ -61,6 +60,8 @@ const std::vector<std::string>& build_id_roots() {
   }();
   return roots;
 }
+
+namespace {
 
 int found(int fd, const std::string& path, char** name) {
   *name = strdup(path.c_str());

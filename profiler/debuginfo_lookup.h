@@ -32,6 +32,11 @@ inline constexpr const char* kDebugDebuginfod = "debuginfod";
 inline constexpr const char* kDebugNone = "none";
 inline constexpr const char* kDebugUnreadable = "module unreadable";
 
+// Where files are looked up by build ID: /usr/lib/debug (Debian's -dbgsym packages),
+// then the absolute directories of $CCPROF_DEBUGINFO_PATH (colon-separated), each as
+// DIR/.build-id/xx/yyyy.debug (a debug file) or DIR/.build-id/xx/yyyy (the module).
+const std::vector<std::string>& build_id_roots();
+
 // A Dwfl_Callbacks::find_debuginfo that looks where Debian puts debug info, and nowhere
 // a name could lead elsewhere:
 //   /usr/lib/debug/.build-id/xx/yyyy.debug        (by the module's build ID)

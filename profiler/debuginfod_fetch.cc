@@ -44,9 +44,9 @@ State& state() {
 // a non-zero return aborts the query.
 int past_deadline(debuginfod_client*, long, long) { return Clock::now() > state().deadline ? 1 : 0; }
 
-}  // namespace
+enum class Wanted { kDebugInfo, kExecutable };
 
-DebuginfodAnswer debuginfod_debug_file(const unsigned char* build_id, int len) {
+DebuginfodAnswer ask(const unsigned char* build_id, int len, Wanted wanted) {
   DebuginfodAnswer a;
   const char* urls = getenv(DEBUGINFOD_URLS_ENV_VAR);
   if (!urls || !*urls) {
@@ -78,7 +78,8 @@ DebuginfodAnswer debuginfod_debug_file(const unsigned char* build_id, int len) {
   const auto start = Clock::now();
   s.deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit));
   char* path = nullptr;
-  const int fd = debuginfod_find_debuginfo(s.client, build_id, len, &path);
+  const int fd = wanted == Wanted::kDebugInfo ? debuginfod_find_debuginfo(s.client, build_id, len, &path)
+                                               : debuginfod_find_executable(s.client, build_id, len, &path);
   s.spent_s += std::chrono::duration<double>(Clock::now() - start).count();
   if (fd >= 0) {
     a.fd = fd;
@@ -103,6 +104,16 @@ DebuginfodAnswer debuginfod_debug_file(const unsigned char* build_id, int len) {
   spdlog::debug("debuginfod: {} (after {:.1f} s)", a.error,
                 std::chrono::duration<double>(Clock::now() - start).count());
   return a;
+}
+
+}  // namespace
+
+DebuginfodAnswer debuginfod_debug_file(const unsigned char* build_id, int len) {
+  return ask(build_id, len, Wanted::kDebugInfo);
+}
+
+DebuginfodAnswer debuginfod_executable(const unsigned char* build_id, int len) {
+  return ask(build_id, len, Wanted::kExecutable);
 }
 
 }  // namespace ccprof::profiler

@@ -18,5 +18,8 @@ struct DebuginfodAnswer {
 // The debug file of the ELF with build ID `build_id` (`len` bytes), from the cache or
 // the servers of $DEBUGINFOD_URLS.
 DebuginfodAnswer debuginfod_debug_file(const unsigned char* build_id, int len);
+// The module itself (the executable or library with that build ID), for `ccprof report`
+// of a recording whose module this host lacks; same cache, bounds and time budget.
+DebuginfodAnswer debuginfod_executable(const unsigned char* build_id, int len);
 
 }  // namespace ccprof::profiler

@@ -20,6 +20,7 @@
 #include "profiler/demangle.h"
 #include "profiler/libdw_error.h"
 #include "profiler/lock_libraries.h"
+#include "profiler/module_by_build_id.h"
 #include "model/printable.h"
 #include "model/untrusted_input.h"
 #include "spdlog/spdlog.h"
@@ -158,16 +159,31 @@ Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files)
   dwfl_report_begin(dwfl_);
   // One module per file: its load bias is start - offset of its lowest-offset mapping.
   std::map<std::string, const MemoryMap*> first;
+  std::map<std::string, std::string> recorded_id;  // path -> the build ID any of its maps recorded
   for (const auto& m : proc.maps) {
     if (m.path.empty() || m.path[0] != '/' || m.inode == 0) continue;
     auto it = first.find(m.path);
     if (it == first.end() || m.offset < it->second->offset) first[m.path] = &m;
+    if (!m.build_id.empty()) recorded_id.emplace(m.path, m.build_id);
   }
   for (const auto& [path, m] : first) {
     // The paths come from the target or from a recording someone sent: open only
     // regular ELF files, never block (see untrusted_input.h). libdwfl owns the fd of a
     // module it accepts; a rejected file costs that module's symbols, nothing else.
-    auto fd = open_mapped_file(*m);
+    absl::StatusOr<int> fd = -1;
+    std::string file_name = path;
+    const auto id = recorded_id.find(path);
+    if (id != recorded_id.end() && !(files_ && files_->module_fd(proc.pid, m->path, m->inode) >= 0)) {
+      // A recording's module without the descriptor of the live profile: the file with
+      // the recorded build ID, wherever it is here, and never another build's.
+      ModuleFile f = open_module_by_build_id(path, id->second);
+      if (f.build_id_differs) build_id_differs_.insert(path);
+      host_files_[path] = {f.path, f.detail};
+      if (f.fd >= 0) file_name = f.path;
+      fd = f.fd >= 0 ? absl::StatusOr<int>(f.fd) : absl::NotFoundError(f.detail);
+    } else {
+      fd = open_mapped_file(*m);
+    }
     if (!fd.ok()) {
       unreadable_[path] = std::string(fd.status().message());
       spdlog::debug("symbolizer: {}; its addresses stay unresolved", std::string(fd.status().message()));
@@ -180,7 +196,8 @@ Symbolizer::Symbolizer(const ProcessInfo& proc, const model::TargetFiles* files)
       close(*fd);
       continue;
     }
-    Dwfl_Module* mod = dwfl_report_elf(dwfl_, basename_of(path).c_str(), path.c_str(), *fd, m->start - m->offset, false);
+    Dwfl_Module* mod =
+        dwfl_report_elf(dwfl_, basename_of(path).c_str(), file_name.c_str(), *fd, m->start - m->offset, false);
     if (!mod) {
       close(*fd);
       spdlog::debug("symbolizer: cannot read {}: {}", printable(path), libdw_error_text(-1));
@@ -227,6 +244,10 @@ absl::StatusOr<int> Symbolizer::open_mapped_file(const MemoryMap& m) const {
       const int fd = fcntl(kept, F_DUPFD_CLOEXEC, 0);
       if (fd >= 0) return fd;
     }
+  }
+  if (auto it = host_files_.find(m.path); it != host_files_.end()) {
+    if (it->second.path.empty()) return absl::NotFoundError(it->second.detail);
+    return open_regular_file(it->second.path);
   }
   return open_regular_file(m.path);
 }
@@ -421,6 +442,20 @@ std::vector<std::string> Symbolizer::modules_without_debug_info() const {
   return out;
 }
 
+std::vector<std::string> Symbolizer::unreadable_modules() const {
+  std::vector<std::string> out;
+  for (const auto& path : unreadable_hit_)
+    if (!build_id_differs_.count(path)) out.push_back(path);
+  return out;
+}
+
+std::vector<std::string> Symbolizer::refused_modules() const {
+  std::vector<std::string> out;
+  for (const auto& path : unreadable_hit_)
+    if (build_id_differs_.count(path)) out.push_back(path);
+  return out;
+}
+
 std::vector<ModuleDebugInfo> Symbolizer::debug_info_sources() const {
   std::vector<ModuleDebugInfo> out;
   for (const auto& path : unreadable_hit_)
@@ -437,6 +472,9 @@ std::vector<ModuleDebugInfo> Symbolizer::debug_info_sources() const {
       const bool separate = search != searches_.end() && !search->second.source.empty();
       info.source = separate ? search->second.source : kDebugInBinary;
       if (separate) info.file = search->second.path;
+      // Read from elsewhere than its path (found by build ID): say where.
+      if (auto h = host_files_.find(path); h != host_files_.end() && h->second.path != path)
+        info.detail = h->second.detail;
     } else {
       std::vector<std::string> why = {"no DWARF in the module"};
       if (search != searches_.end()) why.insert(why.end(), search->second.tried.begin(), search->second.tried.end());

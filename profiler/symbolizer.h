@@ -82,7 +82,10 @@ class Symbolizer {
   uint64_t missing_debug_info() const { return missing_debug_; }
   std::vector<std::string> modules_without_debug_info() const;
   // Modules whose code was looked up but whose file could not be read at all.
-  std::vector<std::string> unreadable_modules() const { return {unreadable_hit_.begin(), unreadable_hit_.end()}; }
+  std::vector<std::string> unreadable_modules() const;
+  // Those of them left unread because the file at their path is another build (its
+  // build ID is not the recorded one) and none with theirs was found.
+  std::vector<std::string> refused_modules() const;
   // Per module whose code was looked up: where its debug info came from.
   std::vector<ModuleDebugInfo> debug_info_sources() const;
 
@@ -95,6 +98,11 @@ class Symbolizer {
   std::map<std::string, Dwfl_Module*> modules_;       // by path
   std::map<std::string, std::string> unreadable_;     // path -> why its file could not be opened
   std::set<std::string> unreadable_hit_;              // those whose code was looked up
+  // `ccprof report` of a recording: per module path recorded with a build ID, the file
+  // of that build ID on this host (at the path or found by build ID) and how it was found.
+  struct HostFile { std::string path, detail; };
+  std::map<std::string, HostFile> host_files_;
+  std::set<std::string> build_id_differs_;  // paths whose file here is another build
   // An fd the caller owns of the file `m` maps, or the error.
   absl::StatusOr<int> open_mapped_file(const MemoryMap& m) const;
   std::unordered_map<uint64_t, CodeLocation> code_cache_;

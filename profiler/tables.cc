@@ -155,6 +155,7 @@ json losses_table(const Index& index) {
     if (s->unresolved_code()) losses["symbolize.unresolved_code_addresses"] += s->unresolved_code();
     for (const auto& m : s->modules_without_debug_info()) losses["symbolize.no_debug_info: " + m] += 1;
     for (const auto& m : s->unreadable_modules()) losses["symbolize.module_unreadable: " + m] += 1;
+    for (const auto& m : s->refused_modules()) losses["symbolize.module_build_id_mismatch: " + m] += 1;
   }
   return losses;
 }

@@ -138,7 +138,9 @@ class Encoder {
         pm->set_filename(strings_.id(m.path));
         if (!m.path.empty() && m.path[0] == '/') {
           auto [bit, fresh] = build_ids_.emplace(m.path, "");
-          if (fresh) bit->second = build_id_of(m.path);
+          // The one recorded while the target lived (the file it mapped, even in a
+          // container); the file at this path here only for older recordings.
+          if (fresh) bit->second = m.build_id.empty() ? build_id_of(m.path) : m.build_id;
           pm->set_build_id(strings_.id(bit->second));
         }
         it->second = pm->id();

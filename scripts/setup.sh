@@ -11,6 +11,7 @@ pkgs=(
   python3 linux-perf chromium procps
   libprotobuf-dev protobuf-compiler golang-go prometheus
   rustc cargo librust-parking-lot-dev
+  uwsgi-core wrk libarchive-tools
 )
 missing=()
 for p in "${pkgs[@]}"; do

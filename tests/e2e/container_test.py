@@ -5,6 +5,8 @@ container, and a program whose binary was deleted while it ran. ccprof must read
 files through /proc/PID/map_files and /proc/PID/root and report them as completely as
 the same program run from the host: the lock's call site as `function file:line`, no
 module without debug info, code bytes for the sampler's decoder.
+`ccprof report` of such a recording, where the path is gone or holds another build,
+finds the module by its recorded build ID and never uses a file of another build.
 usage: container_test.py BUILD_DIR [unittest args]. Skips (exit 77) when not root or
 when unshare cannot create namespaces here."""
 import json
@@ -15,9 +17,13 @@ import sys
 import tempfile
 import unittest
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, build_id  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
+S02 = os.path.join(BUILD, "workloads", "s02-read-mostly-lock")
 SECONDS = "1.5"
 
 
@@ -30,6 +36,18 @@ def profile(out, *command):
     p = ccprof("run", "-o", out, "--", *command)
     if p.returncode != 0:
         raise AssertionError(f"ccprof run failed ({p.returncode}): {p.stderr}")
+    with open(os.path.join(out, "findings.json")) as f:
+        return json.load(f)
+
+
+def report(recording, out, **env_extra):
+    """`ccprof report` of a saved recording, with only the lookup settings given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUGINFOD_", "CCPROF_DEBUGINFO"))}
+    env.update(env_extra)
+    p = subprocess.run([CCPROF, "report", recording, "-o", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120, env=env)
+    if p.returncode != 0:
+        raise AssertionError(f"ccprof report failed ({p.returncode}): {p.stderr}")
     with open(os.path.join(out, "findings.json")) as f:
         return json.load(f)
 
@@ -89,6 +107,58 @@ class ContainerTargets(unittest.TestCase):
         # Without the target's files 57% of the samples had no function (measured).
         self.assertLessEqual(undecodable_share(doc), self.host_undecodable + 0.05)
 
+    def test_report_of_a_saved_recording_finds_the_module_by_build_id_and_never_another_build(self):
+        # The live profile read the binary through its descriptor; `ccprof report` of the
+        # saved recording has only the path, which this host lacks, and the build ID.
+        app_dir = os.path.join(self.tmp, "opt-app2")
+        os.makedirs(app_dir)
+        app = os.path.join(app_dir, "app")
+        script = (f"mount -t tmpfs ccprof-app {app_dir} && cp {S01} {app} && "
+                  f"exec {app} --seconds={SECONDS}")
+        out = os.path.join(self.tmp, "ns2")
+        profile(out, "unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", script)
+        recording = os.path.join(out, "recording.ccprof")
+        bid = build_id(S01)
+
+        def app_row(doc):
+            rows = [r for r in doc["debug_info"] if r["module"] == app]
+            self.assertEqual(len(rows), 1, doc["debug_info"])
+            return rows[0]
+
+        def losses(doc):
+            return {l["what"] for l in doc["losses"]}
+
+        # Nowhere on this host: raw addresses, and the report says where it looked.
+        gone = report(recording, os.path.join(self.tmp, "r-gone"))
+        self.assertEqual(app_row(gone)["source"], "module unreadable")
+        self.assertIn(f"/usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]} (by build ID)", app_row(gone)["detail"])
+        self.assertIn(f"symbolize.module_unreadable: {app}", losses(gone))
+        self.assertNotEqual(completeness(gone, "app")["function"], "count_word_shared")
+
+        # Another program at that path on the host (s02): never used, counted with its reason.
+        shutil.copy(S02, app)
+        other = report(recording, os.path.join(self.tmp, "r-other"))
+        self.assertIn(f"symbolize.module_build_id_mismatch: {app}", losses(other))
+        self.assertIn(f"{app} has build ID {build_id(S02)}, not the recorded {bid}", app_row(other)["detail"])
+        for f in other["findings"]:
+            for loc in f["locations"]:
+                self.assertNotIn("s02_", loc.get("file", ""), f)  # no s02 function names s01's addresses
+
+        # The very build under a build-ID folder ($CCPROF_DEBUGINFO_PATH/.build-id/xx/yyyy,
+        # a link to the binary as build systems and distros lay it out): as complete as
+        # on the host, the other build at the path still refused.
+        ids = os.path.join(self.tmp, "ids")
+        os.makedirs(os.path.join(ids, ".build-id", bid[:2]))
+        kept = os.path.join(self.tmp, "kept-s01")
+        shutil.copy(S01, kept)
+        os.symlink(kept, os.path.join(ids, ".build-id", bid[:2], bid[2:]))
+        found = report(recording, os.path.join(self.tmp, "r-found"), CCPROF_DEBUGINFO_PATH=ids)
+        self.assertEqual(completeness(found, "app"), self.host)
+        self.assertEqual(app_row(found)["source"], "in the binary")
+        self.assertIn(f"found by build ID at {ids}/.build-id/{bid[:2]}/{bid[2:]}", app_row(found)["detail"])
+        self.assertFalse(any(w.startswith(("symbolize.module_build_id_mismatch", "symbolize.module_unreadable"))
+                             and w.endswith(app) for w in losses(found)), losses(found))
+
     def test_stripped_target_in_a_root_of_its_own_with_its_debug_file_inside(self):
         # A container image in miniature: a root (chroot) on a tmpfs only the new mount
         # namespace has, holding the stripped binary, its libraries and, by build ID, its
@@ -105,8 +175,7 @@ class ContainerTargets(unittest.TestCase):
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             shutil.copy(lib, dest)
         subprocess.run(["objcopy", "--strip-all", S01, os.path.join(stage, "opt", "app", "server")], check=True)
-        bid = subprocess.run(["readelf", "-n", S01], stdout=subprocess.PIPE, text=True, check=True).stdout
-        bid = bid.split("Build ID:")[1].split()[0]
+        bid = build_id(S01)
         debug = os.path.join(stage, "usr", "lib", "debug", ".build-id", bid[:2], bid[2:] + ".debug")
         os.makedirs(os.path.dirname(debug))
         subprocess.run(["objcopy", "--only-keep-debug", S01, debug], check=True)

@@ -16,25 +16,14 @@ import unittest
 import urllib.error
 import urllib.request
 
-BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import build_dir, build_id, free_port  # noqa: E402
+
+BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 # ccprof's bound on one module's query (profiler/debuginfod_fetch.cc), plus slack for a busy VM.
 QUERY_LIMIT_S = 5
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def build_id(path):
-    out = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE, text=True, check=True).stdout
-    for line in out.splitlines():
-        if "Build ID:" in line:
-            return line.split("Build ID:")[1].strip()
-    raise AssertionError(f"{path} has no build ID")
 
 
 def profile(out, env_extra, *command):
@@ -68,6 +57,8 @@ class Debuginfod(unittest.TestCase):
         cls.app = os.path.join(bindir, "app")
         subprocess.run(["objcopy", "--strip-all", S01, cls.app], check=True)
         subprocess.run(["objcopy", "--only-keep-debug", S01, os.path.join(srv, "app.debug")], check=True)
+        # The binary too, for `ccprof report` of a recording whose module this host lacks.
+        shutil.copy(cls.app, os.path.join(srv, "app"))
         cls.build_id = build_id(cls.app)
         cls.port = free_port()
         cls.log = open(os.path.join(cls.tmp, "debuginfod.log"), "w")
@@ -90,8 +81,9 @@ class Debuginfod(unittest.TestCase):
             if cls.server.poll() is not None:
                 raise AssertionError(f"debuginfod exited with {cls.server.returncode}")
             try:
-                with urllib.request.urlopen(f"{cls.url}/buildid/{cls.build_id}/debuginfo", timeout=2) as r:
-                    if r.status == 200:
+                with urllib.request.urlopen(f"{cls.url}/buildid/{cls.build_id}/debuginfo", timeout=2) as r, \
+                        urllib.request.urlopen(f"{cls.url}/buildid/{cls.build_id}/executable", timeout=2) as e:
+                    if r.status == 200 and e.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
@@ -124,6 +116,29 @@ class Debuginfod(unittest.TestCase):
         row = debug_row(doc, "app")
         self.assertEqual(row["source"], "debuginfod", row)
         self.assertTrue(row["file"].startswith(os.path.join(self.tmp, "cache")), row)
+
+    def test_report_of_a_recording_gets_the_module_itself_from_the_server(self):
+        # Profiled here, then the binary is gone (another host, a container that exited):
+        # `ccprof report` asks debuginfod for the executable of the recorded build ID.
+        moved = os.path.join(self.tmp, "bin", "moved-app")
+        shutil.copy(self.app, moved)
+        env = {"DEBUGINFOD_URLS": self.url, "DEBUGINFOD_CACHE_PATH": os.path.join(self.tmp, "c4")}
+        out = os.path.join(self.tmp, "moved-out")
+        profile(out, env, moved, "--seconds=1")
+        os.unlink(moved)
+        renv = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUGINFOD_", "CCPROF_DEBUGINFO"))}
+        renv.update(env, DEBUGINFOD_CACHE_PATH=os.path.join(self.tmp, "c5"))  # nothing cached
+        p = subprocess.run([CCPROF, "report", os.path.join(out, "recording.ccprof"), "-o", out + "-r"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, env=renv)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out + "-r", "findings.json")) as f:
+            doc = json.load(f)
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, doc["findings"])
+        self.assertEqual(lc[0]["locations"][0]["function"], "count_word_shared")
+        row = debug_row(doc, "moved-app")
+        self.assertEqual(row["source"], "debuginfod", row)
+        self.assertIn("from debuginfod", row["detail"])
 
     def test_without_the_server_the_report_says_where_it_looked(self):
         closed = free_port()  # nothing listens there

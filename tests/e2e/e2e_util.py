@@ -1,5 +1,6 @@
 """What the e2e test scripts share: the build they test and how they run as root."""
 import os
+import socket
 import subprocess
 import sys
 import unittest
@@ -8,6 +9,22 @@ import unittest
 def build_dir():
     """The build folder named by the first argument (CTest passes it), else ./build."""
     return os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+
+
+def build_id(path):
+    """The GNU build ID of an ELF file, as `readelf -n` prints it."""
+    out = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE, text=True, check=True).stdout
+    for line in out.splitlines():
+        if "Build ID:" in line:
+            return line.split("Build ID:")[1].strip()
+    raise AssertionError(f"{path} has no build ID")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def expect_refusal(test, argv, message, code=1, **kwargs):

@@ -26,7 +26,7 @@ Recording sample_recording() {
   ProcessInfo p;
   p.pid = 42;
   p.comm = "a";
-  p.maps.push_back({0x1000, 0x2000, 0, "r-xp", "/bin/a", 99});
+  p.maps.push_back({0x1000, 0x2000, 0, "r-xp", "/bin/a", 99, "2dc8056a406d4515c15a7e199fcbda726b27668d"});
   r.processes.push_back(p);
   r.threads.push_back({42, 42, "a", 1000, 0});
   r.stacks.push_back({.pid = 42, .tid = 43, .regs = {}, .stack = {1, 2, 3, 0, 255}});
@@ -54,6 +54,7 @@ TEST(Recording, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->exit_code, 7);
   EXPECT_EQ(back->processes.at(0).maps.at(0).path, "/bin/a");
   EXPECT_EQ(back->processes.at(0).maps.at(0).inode, 99u);
+  EXPECT_EQ(back->processes.at(0).maps.at(0).build_id, "2dc8056a406d4515c15a7e199fcbda726b27668d");
   EXPECT_EQ(back->stacks.at(0).stack, r.stacks[0].stack);
   EXPECT_EQ(back->stacks.at(0).regs[kRip], 0x1234u);
   EXPECT_EQ(back->futex_waits.at(0).duration_ns, 12345u);
@@ -65,6 +66,18 @@ TEST(Recording, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->sched.long_syscall_ns, 7u);
   EXPECT_EQ(back->losses.at("futex.wait_events_dropped"), 3u);
   EXPECT_DOUBLE_EQ(back->duration_s(), 2.0);
+}
+
+// A build ID becomes a path (/usr/lib/debug/.build-id/xx/yyyy): one that is not hex
+// digits reads back as unknown, never as a path to follow.
+TEST(Recording, ABuildIdThatIsNotHexReadsBackAsUnknown) {
+  Recording r = sample_recording();
+  for (const char* bad : {"../../etc/passwd", "2DC8", "abc", "2dc8/../x"}) {
+    r.processes[0].maps[0].build_id = bad;
+    auto back = round_trip(r, "rec-build-id");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->processes.at(0).maps.at(0).build_id, "") << bad;
+  }
 }
 
 // A file damaged in one way is refused with an error that says how.

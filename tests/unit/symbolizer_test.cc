@@ -1,11 +1,14 @@
 #include "profiler/symbolizer.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "agent/proc.h"
+#include "model/elf_build_id.h"
 
 int64_t g_symbolizer_test_array[8];
 
@@ -88,6 +91,61 @@ TEST(Symbolizer, SaysWhereEachModulesDebugInfoCameFromOrWhyNone) {
       EXPECT_FALSE(m.file.empty());
     }
   }
+}
+
+// `ccprof report` of a recording: the build ID recorded with a module's maps picks the
+// file, and a file that only has the same path (another build) is never used.
+TEST(Symbolizer, ARecordedBuildIdAcceptsItsFileAndRefusesAnotherBuild) {
+  char exe[4096] = {};
+  ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+  const int fd = open(exe, O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const std::string id = model::elf_build_id_hex(fd);
+  close(fd);
+  ASSERT_EQ(id.size(), 40u) << id;  // gcc's default: SHA-1
+  ASSERT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+  const auto fn = reinterpret_cast<uint64_t>(&symbolizer_test_function);
+
+  ProcessInfo same = self();
+  for (auto& m : same.maps)
+    if (m.path == exe) m.build_id = id;
+  Symbolizer ok(same);
+  EXPECT_EQ(ok.code(fn).function, "symbolizer_test_function");
+  EXPECT_TRUE(ok.refused_modules().empty());
+
+  ProcessInfo other = self();
+  const std::string recorded = "00112233445566778899aabbccddeeff00112233";
+  for (auto& m : other.maps)
+    if (m.path == exe) m.build_id = recorded;
+  Symbolizer refused(other);
+  EXPECT_EQ(refused.code(fn).function.rfind("0x", 0), 0u) << refused.code(fn).function;
+  EXPECT_EQ(refused.refused_modules(), std::vector<std::string>{exe});
+  EXPECT_TRUE(refused.unreadable_modules().empty());  // counted once, as refused
+  bool row = false;
+  for (const auto& m : refused.debug_info_sources()) {
+    if (m.module != exe) continue;
+    row = true;
+    EXPECT_EQ(m.source, "module unreadable");
+    EXPECT_NE(m.detail.find(absl::StrCat(exe, " has build ID ", id, ", not the recorded ", recorded)),
+              std::string::npos)
+        << m.detail;
+    EXPECT_NE(m.detail.find(absl::StrCat("/usr/lib/debug/.build-id/00/", recorded.substr(2))), std::string::npos)
+        << m.detail;
+  }
+  EXPECT_TRUE(row);
+}
+
+TEST(Symbolizer, NoBuildIdInWhatIsNotAnElfFile) {
+  char path[] = "/tmp/ccprof-build-id-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  EXPECT_EQ(model::elf_build_id_hex(fd), "");  // empty
+  const char head[] = "\x7f" "ELF\x02\x01\x01";  // an ELF header cut short
+  ASSERT_EQ(write(fd, head, sizeof head - 1), static_cast<ssize_t>(sizeof head - 1));
+  EXPECT_EQ(model::elf_build_id_hex(fd), "");
+  close(fd);
+  EXPECT_EQ(model::elf_build_id_hex(-1), "");
 }
 
 TEST(Symbolizer, NamesAGlobalAndTheOffsetInsideIt) {
