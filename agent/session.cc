@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -48,6 +49,11 @@ namespace {
 std::thread& detach_thread() {
   static std::thread t;
   return t;
+}
+// Sessions may run on several threads at once (serve with several targets).
+std::mutex& detach_mutex() {
+  static std::mutex m;
+  return m;
 }
 
 using model::Recording;
@@ -187,6 +193,7 @@ void sleep_ns(uint64_t ns) {
 }  // namespace
 
 void join_detach() {
+  std::lock_guard<std::mutex> lock(detach_mutex());
   if (detach_thread().joinable()) detach_thread().join();
 }
 
@@ -448,8 +455,11 @@ Recording Session::stop() {
   s.reduction->reduce(rec, /*final=*/true);
   // Detach on a thread of its own: closing the tracepoint links waits for the kernel
   // (~60 ms each here), which need not delay the analysis. join_detach() waits for it.
-  join_detach();
-  detach_thread() = std::thread([cs = std::move(s.collectors)]() mutable { cs.clear(); });
+  {
+    std::lock_guard<std::mutex> lock(detach_mutex());
+    if (detach_thread().joinable()) detach_thread().join();
+    detach_thread() = std::thread([cs = std::move(s.collectors)]() mutable { cs.clear(); });
+  }
   close_recording(rec, *s.snap);
   spdlog::debug("session ended: {}", s.stop_reason);
   if (s.child && !s.target_gone) {

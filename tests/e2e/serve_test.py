@@ -25,6 +25,8 @@ BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 COMM = "s01-lock-conten"  # the kernel's 15-character comm
+TARGET = f'comm="{COMM}"'  # the label of every series of the --comm target
+UP = f"ccprof_target_up{{{TARGET}}}"
 
 
 def free_port():
@@ -38,6 +40,11 @@ def free_port():
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
 
 
 def metrics(text):
@@ -95,14 +102,15 @@ class Serve(unittest.TestCase):
 
     def test_serves_metrics_findings_and_pprof_and_follows_a_restart(self):
         w = self.start_workload(10)  # long enough for every check below to run while it does
-        wait_key = f'ccprof_lock_wait_seconds_total{{lock="g_table_mutex",site="count_word_shared (s01_lock_contention.cc:27)"}}'
+        wait_key = (f'ccprof_lock_wait_seconds_total{{{TARGET},lock="g_table_mutex",'
+                    'site="count_word_shared (s01_lock_contention.cc:27)"}')
         m = self.wait_for(lambda m: m.get("ccprof_windows_total", 0) >= 2, "two windows")
-        self.assertEqual(m["ccprof_target_up"], 1)
+        self.assertEqual(m[UP], 1)
         self.assertIn(wait_key, m, sorted(m))
         self.assertGreater(m[wait_key], 0)
-        self.assertGreater(m['ccprof_lock_waits_total{lock="g_table_mutex"}'], 0)
-        self.assertGreater(m['ccprof_offcpu_seconds_total{reason="lock wait"}'], 0)
-        self.assertEqual(m['ccprof_findings{kind="lock-contention"}'], 1)
+        self.assertGreater(m[f'ccprof_lock_waits_total{{{TARGET},lock="g_table_mutex"}}'], 0)
+        self.assertGreater(m[f'ccprof_offcpu_seconds_total{{{TARGET},reason="lock wait"}}'], 0)
+        self.assertEqual(m[f'ccprof_findings{{{TARGET},kind="lock-contention"}}'], 1)
         # Bound only to the address given: the listening socket is 127.0.0.1, not 0.0.0.0.
         with open("/proc/net/tcp") as f:
             rows = [l.split() for l in f.read().splitlines()[1:]]
@@ -148,10 +156,10 @@ class Serve(unittest.TestCase):
         self.assertEqual(e.exception.code, 404)
         # The target exits: the agent keeps answering and says no target is up.
         w.wait(timeout=30)
-        gone = self.wait_for(lambda m: m["ccprof_target_up"] == 0, "target_up 0 after the exit")
+        gone = self.wait_for(lambda m: m[UP] == 0, "target_up 0 after the exit")
         # It restarts: --comm finds it again and windows resume.
         self.start_workload(6)
-        self.wait_for(lambda m: m["ccprof_target_up"] == 1, "the restarted target")
+        self.wait_for(lambda m: m[UP] == 1, "the restarted target")
         self.wait_for(lambda m: m["ccprof_windows_total"] > gone["ccprof_windows_total"] and
                       m.get(wait_key, 0) > gone[wait_key], "a window with lock waits on the restarted target")
         # SIGTERM: a clean exit.
@@ -194,22 +202,23 @@ class Serve(unittest.TestCase):
                                       stdout=subprocess.DEVNULL, stderr=log)
         try:
             # Both attached (serve publishes its first window after attaching), then the exec.
-            self.wait_for(lambda m: m["ccprof_target_up"] == 1 and m.get("ccprof_windows_total", 0) >= 1,
+            up = f'ccprof_target_up{{pid="{held.pid}"}}'
+            self.wait_for(lambda m: m.get(up) == 1 and m.get("ccprof_windows_total", 0) >= 1,
                           "serve's first window on the held process", timeout=60)
             end = time.time() + 60
-            while "attached to pid" not in open(attach_log).read():
-                self.assertIsNone(attach.poll(), open(attach_log).read()[-2000:])
+            while "attached to pid" not in read_text(attach_log):
+                self.assertIsNone(attach.poll(), read_text(attach_log)[-2000:])
                 self.assertLess(time.time(), end, "ccprof attach did not attach in 60 s")
                 time.sleep(0.2)
             held.stdin.write(b"go\n")
             held.stdin.close()
             self.assertEqual(held.wait(timeout=120), 0)
-            self.assertEqual(attach.wait(timeout=180), 0, open(attach_log).read()[-2000:])
+            self.assertEqual(attach.wait(timeout=180), 0, read_text(attach_log)[-2000:])
             # The agent publishes the window the exit cut short, then Prometheus scrapes it.
-            self.wait_for(lambda m: m["ccprof_target_up"] == 0, "the end of the last window")
+            self.wait_for(lambda m: m[up] == 0, "the end of the last window")
             time.sleep(2.5)
             served = sum(v for k, v in self.scrape().items()
-                         if k.startswith('ccprof_lock_wait_seconds_total{lock="g_table_mutex"'))
+                         if k.startswith(f'ccprof_lock_wait_seconds_total{{pid="{held.pid}",lock="g_table_mutex"'))
             query = 'sum(ccprof_lock_wait_seconds_total{lock="g_table_mutex"})'
             end = time.time() + 20
             value = None
@@ -237,6 +246,42 @@ class Serve(unittest.TestCase):
               f"ccprof attach {attach_s:.3f} s ({(value / attach_s - 1) * 100:+.1f}%) (busy 2-CPU VM)")
         self.assertGreater(attach_s, 0)
         self.assertLessEqual(abs(value / attach_s - 1), 0.10)
+
+    def test_several_targets_each_with_its_own_label_and_findings(self):
+        """--pid twice: one session per target; every series carries the target's pid as
+        given, /findings lists both, ?pid= picks one, and one target's exit leaves the
+        other profiled."""
+        self.serve.kill()
+        self.serve.communicate()
+        a, b = self.start_workload(12), self.start_workload(12)
+        self.serve = subprocess.Popen([CCPROF, "serve", "--listen", f"127.0.0.1:{self.port}", "--pid", str(a.pid),
+                                       "--pid", str(b.pid), "--window", "1s"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+        waits = [f'ccprof_lock_waits_total{{pid="{w.pid}",lock="g_table_mutex"}}' for w in (a, b)]
+        m = self.wait_for(lambda m: all(m.get(k, 0) > 0 for k in waits), "lock waits of both targets", timeout=60)
+        for w in (a, b):
+            self.assertEqual(m[f'ccprof_target_up{{pid="{w.pid}"}}'], 1)
+            self.assertEqual(m[f'ccprof_findings{{pid="{w.pid}",kind="lock-contention"}}'], 1)
+        self.assertFalse([k for k in m if k.startswith("ccprof_lock_waits_total{lock=")], "a series without its target")
+        _, body = get(self.base + "/findings")
+        doc = json.loads(body)
+        self.assertEqual(sorted(t["target"] for t in doc["targets"]), sorted(f"pid={w.pid}" for w in (a, b)))
+        for t in doc["targets"]:
+            self.assertTrue([l for l in t["findings"]["locks"] if l["name"] == "g_table_mutex"], t["target"])
+        _, body = get(self.base + f"/findings?pid={a.pid}")
+        self.assertEqual(json.loads(body)["target"]["pid"], a.pid)
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            get(self.base + "/findings?pid=1")
+        self.assertEqual(e.exception.code, 404)
+        # One target ends: it is down, the other is still profiled.
+        a.kill()
+        a.wait()
+        before = self.wait_for(lambda m: m[f'ccprof_target_up{{pid="{a.pid}"}}'] == 0, "the first target down")
+        self.wait_for(lambda m: m[waits[1]] > before[waits[1]] and m[f'ccprof_target_up{{pid="{b.pid}"}}'] == 1,
+                      "more waits of the second target")
+        self.serve.send_signal(signal.SIGTERM)
+        _, err = self.serve.communicate(timeout=30)
+        self.assertEqual(self.serve.returncode, 0, err)
 
     def test_bad_listen_address_is_a_one_line_error(self):
         self.serve.kill()
