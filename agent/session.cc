@@ -92,12 +92,14 @@ class Snapshotter {
     rec_.target_files = files_;
   }
 
-  // Serve's next window: its recording gets its own open files, captured again at the
-  // next snapshot, because the previous window's are read by its analysis on another
-  // thread while this one profiles.
-  void begin_window() {
-    files_ = std::make_shared<model::TargetFiles>();
-    rec_.target_files = files_;
+  // The open files of a window cut off (serve): its own, opened again from its recorded
+  // maps, because its analysis reads them on another thread while this session keeps
+  // capturing into files_ (TargetFiles has no lock), and the stack reducer keeps using
+  // files_ for the session's life (its symbolizers hold the pointer).
+  std::shared_ptr<const model::TargetFiles> window_files(const Recording& window) const {
+    auto files = std::make_shared<model::TargetFiles>();
+    for (const auto& p : window.processes) files->capture(p.pid, p.maps);
+    return files;
   }
 
   void snapshot(const std::vector<uint32_t>& tgids, uint64_t now) {
@@ -437,10 +439,10 @@ Recording Session::cut_window() {
     if (t.end_ns == 0) next.threads.push_back(t);
   for (const auto& [k, v] : s.not_started) next.losses[k] += v;
   next.start_ns = now;
+  next.target_files = s.rec.target_files;  // the session's (see window_files)
   Recording out = std::exchange(s.rec, std::move(next));
+  out.target_files = s.snap->window_files(out);
   close_recording(out, *s.snap);
-  s.snap->begin_window();
-  s.next_snapshot = 0;  // the new window's files, at once
   s.reduction = std::make_unique<StackReduction>(s.opts.stack_reducer, s.opts.keep_stack_bytes);
   return out;
 }

@@ -273,7 +273,11 @@ void profile_target(const ServeCommand& cmd, const Target& target, double window
       do cut_at += window_ns;
       while (cut_at <= now);
       alive = (*session)->run_until(cut_at);
+      const uint64_t cut_start = agent::monotonic_ns();
       model::Recording rec = alive ? (*session)->cut_window() : (*session)->stop();
+      const uint64_t cut_end = agent::monotonic_ns();
+      spdlog::debug("serve {}: window of {:.3f} s cut in {:.1f} ms, {} analyses pending", target.key(),
+                    rec.duration_s(), (cut_end - cut_start) / 1e6, analysing.size());
       while (!analysing.empty() &&
              (analysing.size() >= kMaxPendingWindows ||
               analysing.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
@@ -289,8 +293,10 @@ void profile_target(const ServeCommand& cmd, const Target& target, double window
     }
     session->reset();
     agent::join_detach();
+    // Every window of this target is published before it is said to be down.
+    for (auto& a : analysing) a.get();
+    analysing.clear();
   }
-  for (auto& a : analysing) a.get();
 }
 
 }  // namespace
