@@ -2,6 +2,7 @@
 // A Collector owns one BPF object (or one family of perf events) and turns what it
 // collects into the Recording. The Session drives every collector the same way.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,23 @@ absl::Status load_skeleton(SkeletonPtr<Skeleton, Destroy>& skel, int (*load)(Ske
   return absl::OkStatus();
 }
 
+// Totals the kernel keeps from the attach on, handed out as the part since the previous
+// hand-over (the window cuts of `ccprof serve`; a single hand-over gets the whole total).
+// A total that went down (a tid reused, an entry deleted and made again) starts over.
+template <typename Key>
+class SinceLastCut {
+ public:
+  uint64_t operator()(const Key& key, uint64_t total) {
+    uint64_t& base = base_[key];
+    const uint64_t part = total >= base ? total - base : total;
+    base = total;
+    return part;
+  }
+
+ private:
+  std::map<Key, uint64_t> base_;
+};
+
 class Collector {
  public:
   virtual ~Collector() = default;
@@ -56,6 +74,11 @@ class Collector {
   // Called once at the end: final drain, read the in-kernel aggregates and loss counters
   // (as "NAME.counter" entries in rec.losses), detach.
   virtual void finish(model::Recording& rec) = 0;
+  // A window cut (`ccprof serve`): hands over into `rec` what was collected since the
+  // last cut (or the start), as finish() does, kernel totals and loss counters as the
+  // part since the last cut, and keeps collecting: nothing is detached, so no event
+  // falls between two windows. finish() may still follow.
+  virtual void cut(model::Recording& rec) = 0;
   // For the status line.
   virtual uint64_t events() const = 0;
   virtual uint64_t drops() const = 0;

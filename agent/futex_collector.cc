@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "agent/lock_slow_paths.h"
@@ -62,7 +63,27 @@ class FutexCollector : public Collector {
     rings_.drain(rec);
   }
 
-  void finish(Recording& rec) override {
+  void finish(Recording& rec) override { hand_over(rec); }
+
+  void cut(Recording& rec) override {
+    hand_over(rec);
+    // The next window starts with its own waits, stack copies and sampling stride.
+    wait_seq_.clear();
+    waits_seen_ = 0;
+    keep_every_ = 1;
+    rings_.start_window();
+  }
+
+  uint64_t events() const override { return waits_seen_; }
+  uint64_t drops() const override {
+    if (!skel_) return 0;
+    const futex_counters& c = skel_->bss->counters;
+    return c.wait_events_dropped + c.stack_events_dropped + c.start_map_full;
+  }
+
+ private:
+  // What was collected since the last hand-over (the start, or serve's previous cut).
+  void hand_over(Recording& rec) {
     drain(rec);
     // Link waits to their stack copies (a copy may arrive after its wait).
     for (size_t i = 0; i < wait_seq_.size(); ++i) {
@@ -75,27 +96,23 @@ class FutexCollector : public Collector {
     // Exact totals from the kernel maps.
     for_each_map_entry<futex_addr_key, futex_addr_stat>(
         bpf_map__fd(skel_->maps.addr_stats), [&](const futex_addr_key& key, const futex_addr_stat& s) {
-          if (s.waits == 0) return;  // addresses only woken, never waited on
-          model::FutexAddrStats a{key.uaddr, key.tgid, s.waits, s.wait_ns, s.max_wait_ns, s.wakes, {}};
-          std::copy(s.hist, s.hist + FUTEX_HIST_BUCKETS, a.hist_log2_ns.begin());
+          // Field by field, the part since the last hand-over; the maximum is the
+          // largest since the probes were attached (a maximum cannot be split).
+          auto part = [&](int field, uint64_t total) { return addr_part_({key.uaddr, key.tgid, field}, total); };
+          model::FutexAddrStats a{key.uaddr, key.tgid, part(0, s.waits), part(1, s.wait_ns), s.max_wait_ns,
+                                  part(2, s.wakes), {}};
+          for (int b = 0; b < FUTEX_HIST_BUCKETS; ++b) a.hist_log2_ns[b] = part(3 + b, s.hist[b]);
+          if (a.waits == 0) return;  // addresses only woken, never waited on (in this window)
           rec.futex_addrs.push_back(a);
         });
     const futex_counters& c = skel_->bss->counters;
-#define CCPROF_ADD_LOSS(name) rec.losses["futex." #name] += c.name;
+#define CCPROF_ADD_LOSS(name) rec.losses["futex." #name] += loss_part_(#name, c.name);
     FUTEX_COUNTERS(CCPROF_ADD_LOSS)
 #undef CCPROF_ADD_LOSS
     // Detaching happens when the collector is destroyed: the session does that off the
     // critical path (closing tracepoint links takes ~60 ms each on this kernel).
   }
 
-  uint64_t events() const override { return waits_seen_; }
-  uint64_t drops() const override {
-    if (!skel_) return 0;
-    const futex_counters& c = skel_->bss->counters;
-    return c.wait_events_dropped + c.stack_events_dropped + c.start_map_full;
-  }
-
- private:
   static int on_event(void* ctx, void* data, size_t size) {
     auto* self = static_cast<FutexCollector*>(ctx);
     uint32_t type;
@@ -208,6 +225,8 @@ class FutexCollector : public Collector {
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits
   uint64_t waits_seen_ = 0;
   uint64_t keep_every_ = 1;
+  SinceLastCut<std::tuple<uint64_t, uint32_t, int>> addr_part_;  // (uaddr, tgid, field)
+  SinceLastCut<std::string> loss_part_;
 };
 
 }  // namespace

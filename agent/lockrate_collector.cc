@@ -78,6 +78,36 @@ class LockRateCollector : public Collector {
   }
 
   void finish(model::Recording& rec) override {
+    hand_over(rec);
+    skel_.reset();
+  }
+
+  // The probes count only inside this collector's own sampling windows: a cut closes the
+  // open one (its part is in this window), then the maps start empty for the next.
+  void cut(model::Recording& rec) override {
+    hand_over(rec);
+    if (!skel_) return;
+    // Nothing counts now (window closed, uprobes detached): emptying the maps races with nothing.
+    for (bpf_map* m : {skel_->maps.lock_calls, skel_->maps.lock_holds, skel_->maps.lock_order}) clear_map(m);
+    skel_->bss->counters = {};
+    windows_ = hold_windows_ = window_total_ns_ = hold_window_ns_ = 0;
+    intervals_.clear();
+    open_clipped_.clear();
+  }
+
+  uint64_t events() const override { return 0; }
+  uint64_t drops() const override { return 0; }
+
+ private:
+  static void clear_map(bpf_map* m) {
+    const int fd = bpf_map__fd(m);
+    std::vector<char> key(bpf_map__key_size(m));
+    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
+      if (bpf_map_delete_elem(fd, key.data()) != 0) break;
+  }
+
+  void hand_over(model::Recording& rec) {
+    if (!skel_) return;
     if (link_) close_window(monotonic_ns());
     model::LockRateSection& sec = rec.lockrate;
     for_each_map_entry<lockrate_key, uint64_t>(bpf_map__fd(skel_->maps.lock_calls),
@@ -91,13 +121,8 @@ class LockRateCollector : public Collector {
     sec.libc = libc_;
     if (skel_->bss->counters.map_full) rec.losses["lockrate.map_full"] += skel_->bss->counters.map_full;
     finish_holds(rec);
-    skel_.reset();
   }
 
-  uint64_t events() const override { return 0; }
-  uint64_t drops() const override { return 0; }
-
- private:
   bool find_libc() {
     auto maps = read_maps(opts_.target_pid);
     if (!maps.ok()) return false;

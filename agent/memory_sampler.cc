@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -107,16 +109,28 @@ class DecodeSampler : public Collector {
     if (rb_) ring_buffer__consume(rb_.get());
   }
 
+  // Sampling goes on; the counters are handed over as the part since the last cut.
+  void cut(Recording& rec) override {
+    drain(rec);
+    const sample_counters& c = skel_->bss->counters;
+    rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
+    rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
+    rec.losses["sampler.stack_window_failed"] += part_("stack_window_failed", c.stack_window_failed);
+    write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
+    rec.memory_sampler.target_samples = part_("target", c.target);
+    rec.memory_sampler.all_samples = part_("samples", c.samples);
+  }
+
   void finish(Recording& rec) override {
     links_.clear();  // stop sampling first, then take what is left
     drain(rec);
     const sample_counters& c = skel_->bss->counters;
-    rec.losses["sampler.ringbuf_drops"] += c.ringbuf_drops;
-    rec.losses["sampler.kernel_mode_samples"] += c.kernel_mode;
-    rec.losses["sampler.stack_window_failed"] += c.stack_window_failed;
+    rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
+    rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
+    rec.losses["sampler.stack_window_failed"] += part_("stack_window_failed", c.stack_window_failed);
     write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
-    rec.memory_sampler.target_samples = c.target;
-    rec.memory_sampler.all_samples = c.samples;
+    rec.memory_sampler.target_samples = part_("target", c.target);
+    rec.memory_sampler.all_samples = part_("samples", c.samples);
     rb_.reset();
     fds_.clear();
     skel_.reset();
@@ -165,6 +179,7 @@ class DecodeSampler : public Collector {
   RingBufferPtr rb_;
   Recording* rec_ = nullptr;
   uint64_t samples_ = 0;
+  SinceLastCut<std::string> part_;
 };
 
 // ---- PMU mode ----------------------------------------------------------------------
@@ -233,13 +248,18 @@ class PmuSampler : public Collector {
 
   void finish(Recording& rec) override {
     for (auto& s : streams_) ioctl(s.fd.get(), PERF_EVENT_IOC_DISABLE, 0);
+    cut(rec);
+    streams_.clear();
+  }
+
+  // Sampling goes on; the loss counts start again from zero for the next window.
+  void cut(Recording& rec) override {
     drain(rec);
-    rec.losses["sampler.pmu_lost_records"] += lost_;
-    rec.losses["sampler.pmu_unparsed_records"] += unparsed_;
+    rec.losses["sampler.pmu_lost_records"] += std::exchange(lost_, 0);
+    rec.losses["sampler.pmu_unparsed_records"] += std::exchange(unparsed_, 0);
     std::vector<std::string> names;
     for (const auto& e : events_) names.push_back(e.name);
     write_section(rec, "pmu", reason_, effective_hz(opts_), names);
-    streams_.clear();
   }
 
   uint64_t events() const override { return samples_; }
@@ -323,6 +343,7 @@ class AutoSampler : public Collector {
   }
   void drain(Recording& rec) override { active_->drain(rec); }
   void finish(Recording& rec) override { active_->finish(rec); }
+  void cut(Recording& rec) override { active_->cut(rec); }
   uint64_t events() const override { return active_->events(); }
   uint64_t drops() const override { return active_->drops(); }
 

@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/proc.h"
@@ -95,7 +97,27 @@ class SchedCollector : public Collector {
     }
   }
 
-  void finish(Recording& rec) override {
+  void finish(Recording& rec) override { hand_over(rec); }
+
+  void cut(Recording& rec) override {
+    hand_over(rec);
+    // The next window starts with its own threads, syscalls and stack copies.
+    section_ = SchedSection{};
+    section_.long_syscall_ns = opts_.long_syscall_ns;
+    pending_seq_.clear();
+    rings_.start_window();
+  }
+
+  uint64_t events() const override { return events_; }
+  uint64_t drops() const override {
+    if (!skel_) return 0;
+    const sched_counters& c = skel_->bss->counters;
+    return c.thread_events_dropped + c.syscall_events_dropped + c.stack_events_dropped + c.thread_map_full;
+  }
+
+ private:
+  // What was collected since the last hand-over (the start, or serve's previous cut).
+  void hand_over(Recording& rec) {
     drain(rec);
     uint64_t now = monotonic_ns();
     sample_rss(now);
@@ -112,23 +134,28 @@ class SchedCollector : public Collector {
     read_live_threads(now);
     read_sites();
     const sched_counters& c = skel_->bss->counters;
-#define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += c.name;
+#define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += loss_part_(#name, c.name);
     SCHED_COUNTERS(CCPROF_ADD_LOSS)
 #undef CCPROF_ADD_LOSS
+    for (auto& t : section_.threads) keep_part(t);
     rec.has_sched = true;
     rec.sched = section_;
     // Detaching happens when the collector is destroyed: the session does that off the
     // critical path (closing tracepoint links takes ~60 ms each on this kernel).
   }
 
-  uint64_t events() const override { return events_; }
-  uint64_t drops() const override {
-    if (!skel_) return 0;
-    const sched_counters& c = skel_->bss->counters;
-    return c.thread_events_dropped + c.syscall_events_dropped + c.stack_events_dropped + c.thread_map_full;
+  // A thread's totals (from its creation or the attach) become the part since the last
+  // hand-over; the longest run-queue delay stays the longest since the attach.
+  void keep_part(SchedThread& t) {
+    int field = 0;
+    auto part = [&](uint64_t& v) { v = thread_part_({t.tid, field++}, v); };
+    for (uint64_t* v : {&t.on_cpu_ns, &t.off_cpu_ns, &t.runq_ns, &t.runq_count, &t.voluntary_switches,
+                        &t.involuntary_switches, &t.wakeups})
+      part(*v);
+    for (auto& v : t.syscall_ns) part(v);
+    for (auto& v : t.syscall_count) part(v);
   }
 
- private:
   static int on_event(void* ctx, void* data, size_t size) {
     auto* self = static_cast<SchedCollector*>(ctx);
     uint32_t type;
@@ -190,7 +217,9 @@ class SchedCollector : public Collector {
   void read_sites() {
     for_each_map_entry<sched_site_key, sched_site_stat>(
         bpf_map__fd(skel_->maps.sites), [&](const sched_site_key& key, const sched_site_stat& s) {
-          section_.syscall_sites.push_back({key.tgid, key.nr, key.ip, s.count, s.total_ns, s.max_ns});
+          auto part = [&](int field, uint64_t total) { return site_part_({key.tgid, key.nr, key.ip, field}, total); };
+          model::SyscallSite site{key.tgid, key.nr, key.ip, part(0, s.count), part(1, s.total_ns), s.max_ns};
+          if (site.count) section_.syscall_sites.push_back(site);
         });
   }
 
@@ -203,6 +232,9 @@ class SchedCollector : public Collector {
   std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (long_syscalls index, stack seq)
   uint64_t next_rss_ns_ = 0;
   uint64_t events_ = 0;
+  SinceLastCut<std::pair<uint32_t, int>> thread_part_;  // (tid, field)
+  SinceLastCut<std::tuple<uint32_t, int32_t, uint64_t, int>> site_part_;  // (tgid, nr, ip, field)
+  SinceLastCut<std::string> loss_part_;
 };
 
 }  // namespace

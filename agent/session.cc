@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -48,6 +49,11 @@ namespace {
 std::thread& detach_thread() {
   static std::thread t;
   return t;
+}
+// Sessions may run on several threads at once (serve with several targets).
+std::mutex& detach_mutex() {
+  static std::mutex m;
+  return m;
 }
 
 using model::Recording;
@@ -84,6 +90,16 @@ class Snapshotter {
  public:
   explicit Snapshotter(Recording& rec) : rec_(rec), files_(std::make_shared<model::TargetFiles>()) {
     rec_.target_files = files_;
+  }
+
+  // The open files of a window cut off (serve): its own, opened again from its recorded
+  // maps, because its analysis reads them on another thread while this session keeps
+  // capturing into files_ (TargetFiles has no lock), and the stack reducer keeps using
+  // files_ for the session's life (its symbolizers hold the pointer).
+  std::shared_ptr<const model::TargetFiles> window_files(const Recording& window) const {
+    auto files = std::make_shared<model::TargetFiles>();
+    for (const auto& p : window.processes) files->capture(p.pid, p.maps);
+    return files;
   }
 
   void snapshot(const std::vector<uint32_t>& tgids, uint64_t now) {
@@ -181,16 +197,43 @@ void sleep_ns(uint64_t ns) {
 }  // namespace
 
 void join_detach() {
+  std::lock_guard<std::mutex> lock(detach_mutex());
   if (detach_thread().joinable()) detach_thread().join();
 }
 
-absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
+struct Session::State {
+  SessionOptions opts;
+  Recording rec;
+  uint32_t target = 0;
+  std::optional<Launched> child;
+  UniqueFd tgids, states;
+  std::vector<std::unique_ptr<Collector>> collectors;
+  std::unique_ptr<Snapshotter> snap;
+  std::unique_ptr<StackReduction> reduction;
+  uint64_t next_snapshot = 0, next_status = 0;
+  bool target_gone = false, stopped = false;
+  std::string stop_reason;
+  model::LossCounters not_started;  // collectors that could not start: said again in every window
+};
+
+Session::Session(std::unique_ptr<State> s) : s_(std::move(s)) {}
+
+Session::~Session() {
+  if (!s_->stopped) stop();
+}
+
+uint32_t Session::target() const { return s_->target; }
+uint64_t Session::start_ns() const { return s_->rec.start_ns; }
+
+absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& opts) {
   join_detach();  // a previous session's probes (ccprof scale runs several)
   if (auto s = check_privileges(); !s.ok()) return s;
   libbpf_set_print(libbpf_log);
   if (auto s = ensure_tracefs(); !s.ok()) return s;
 
-  Recording rec;
+  auto st = std::make_unique<State>();
+  st->opts = opts;
+  Recording& rec = st->rec;
   rec.ccprof_version = model::kCcprofVersion;
   rec.mode = opts.mode == SessionOptions::Mode::kRun ? "run" : "attach";
   rec.command = opts.command;
@@ -203,8 +246,8 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
   rec.memory_sampler.mode = "off";
   rec.memory_sampler.reason = "turned off with --sampler off";
 
-  uint32_t target = 0;
-  std::optional<Launched> child;
+  uint32_t& target = st->target;
+  std::optional<Launched>& child = st->child;
   if (opts.mode == SessionOptions::Mode::kAttach) {
     if (opts.pid == 0 || !process_exists(opts.pid))
       return absl::NotFoundError(absl::StrCat("cannot attach to pid ", opts.pid, ": no such process"));
@@ -223,19 +266,19 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
     if (child) abandon(*child);
   };
 
-  UniqueFd tgids(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
-                                CCPROF_MAX_TGIDS, nullptr));
-  UniqueFd states(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_thread_s", sizeof(uint32_t),
-                                 sizeof(ccprof_thread_state), CCPROF_MAX_THREADS, nullptr));
-  if (!tgids.valid() || !states.valid()) {
+  st->tgids = UniqueFd(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
+                                      CCPROF_MAX_TGIDS, nullptr));
+  st->states = UniqueFd(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_thread_s", sizeof(uint32_t),
+                                       sizeof(ccprof_thread_state), CCPROF_MAX_THREADS, nullptr));
+  if (!st->tgids.valid() || !st->states.valid()) {
     int e = errno;
     abandon_child();
     return absl::InternalError(absl::StrCat("cannot create BPF maps: ", strerror(e),
                                             e == EPERM ? " (needs CAP_BPF; is BPF disabled here?)" : ""));
   }
   uint8_t one = 1;
-  bpf_map_update_elem(tgids.get(), &target, &one, BPF_ANY);
-  SharedMaps shared{tgids.get(), states.get()};
+  bpf_map_update_elem(st->tgids.get(), &target, &one, BPF_ANY);
+  SharedMaps shared{st->tgids.get(), st->states.get()};
 
   // Collectors: futex is the foundation; the others add evidence. An optional one that
   // cannot start on this machine is reported as a loss, not a failure.
@@ -270,7 +313,6 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
       }
     }
   }
-  std::vector<std::unique_ptr<Collector>> collectors;
   for (auto& p : planned) {
     if (auto s = p.collector->start(shared); !s.ok()) {
       if (p.required) {
@@ -278,104 +320,171 @@ absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
         return s;
       }
       spdlog::warn("{}", std::string(s.message()));
-      rec.losses[absl::StrCat(p.collector->name(), ".not_started")]++;
+      st->not_started[absl::StrCat(p.collector->name(), ".not_started")]++;
       if (std::string(p.collector->name()) == "memory-sampler")
         rec.memory_sampler.reason = absl::StrCat("could not start: ", s.message());
       continue;
     }
     spdlog::debug("collector {} attached", p.collector->name());
-    collectors.push_back(std::move(p.collector));
+    st->collectors.push_back(std::move(p.collector));
   }
+  for (const auto& [k, v] : st->not_started) rec.losses[k] += v;
 
   rec.start_ns = monotonic_ns();
-  Snapshotter snap(rec);
-  StackReduction reduction(opts.stack_reducer, opts.keep_stack_bytes);
-  if (child) {
+  st->snap = std::make_unique<Snapshotter>(rec);
+  st->reduction = std::make_unique<StackReduction>(opts.stack_reducer, opts.keep_stack_bytes);
+  st->next_status = rec.start_ns + kStatusIntervalNs;
+  // From here on the destructor detaches (and stops a launched child).
+  std::unique_ptr<Session> session(new Session(std::move(st)));
+  State& s = *session->s_;
+  if (s.child) {
     // Probes are live: let the child exec, and learn whether exec worked.
-    if (auto s = wait_for_exec(*child, opts.command[0]); !s.ok()) {
+    if (auto e = wait_for_exec(*s.child, opts.command[0]); !e.ok()) {
+      s.stopped = true;  // the child is gone: nothing to stop
       // A Ctrl-C from the terminal reaches the waiting child too, which then ends.
       if (g_stop_requested) return absl::CancelledError("interrupted before the target started");
-      return s;
+      return e;
     }
   } else {
     // Gone while the probes were being attached: nothing of it was profiled.
-    if (!process_exists(target))
+    if (!process_exists(target)) {
+      s.stopped = true;
       return absl::NotFoundError(absl::StrCat("pid ", target, " exited while ccprof attached to it: nothing to profile"));
+    }
     spdlog::info("attached to pid {} ({})", target, read_comm(target, target));
   }
+  return session;
+}
 
-  const uint64_t deadline = opts.duration_s > 0 ? rec.start_ns + static_cast<uint64_t>(opts.duration_s * 1e9) : 0;
-  uint64_t next_snapshot = 0, next_status = rec.start_ns + kStatusIntervalNs;
-  bool target_gone = false;
-  std::string stop_reason;
+bool Session::run_until(uint64_t until_ns, const std::function<void(const SessionProgress&)>& on_progress) {
+  State& s = *s_;
+  Recording& rec = s.rec;
+  if (s.target_gone || s.stopped) return false;
   while (true) {
     uint64_t now = monotonic_ns();
-    if (now >= next_snapshot) {
-      snap.snapshot(read_tgids(tgids.get()), now);
-      next_snapshot = now + kSnapshotIntervalNs;
+    if (now >= s.next_snapshot) {
+      s.snap->snapshot(read_tgids(s.tgids.get()), now);
+      s.next_snapshot = now + kSnapshotIntervalNs;
     }
-    for (auto& c : collectors) c->drain(rec);
-    reduction.reduce(rec, /*final=*/false, deadline);
-    if (child) {
+    for (auto& c : s.collectors) c->drain(rec);
+    s.reduction->reduce(rec, /*final=*/false, until_ns);
+    if (s.child) {
       int status = 0;
-      pid_t r = waitpid(child->pid, &status, WNOHANG);
-      if (r == child->pid) {
+      pid_t r = waitpid(s.child->pid, &status, WNOHANG);
+      if (r == s.child->pid) {
         rec.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        target_gone = true;
-        stop_reason = "target exited";
+        s.target_gone = true;
+        s.stop_reason = "target exited";
       }
-    } else if (!process_exists(target)) {
-      target_gone = true;
-      stop_reason = "target exited during the profile";
-      spdlog::warn("pid {} exited after {:.1f} s of profiling: writing what was collected", target,
+    } else if (!process_exists(s.target)) {
+      s.target_gone = true;
+      s.stop_reason = "target exited during the profile";
+      spdlog::warn("pid {} exited after {:.1f} s of profiling: writing what was collected", s.target,
                    (now - rec.start_ns) / 1e9);
     }
-    if (target_gone) break;
+    if (s.target_gone) return false;
     if (g_stop_requested) {
-      stop_reason = "interrupted";
-      break;
+      s.stop_reason = "interrupted";
+      return false;
     }
-    if (deadline && now >= deadline) {
-      stop_reason = "duration reached";
-      break;
+    if (until_ns && now >= until_ns) {
+      s.stop_reason = "duration reached";
+      return true;
     }
-    if (opts.on_progress && now >= next_status) {
+    if (on_progress && now >= s.next_status) {
       SessionProgress p;
       p.elapsed_s = (now - rec.start_ns) / 1e9;
-      p.pid = target;
-      for (auto& c : collectors) {
+      p.pid = s.target;
+      for (auto& c : s.collectors) {
         p.events += c->events();
         p.drops += c->drops();
       }
-      opts.on_progress(p);
-      next_status = now + kStatusIntervalNs;
+      on_progress(p);
+      s.next_status = now + kStatusIntervalNs;
     }
     sleep_ns(kDrainIntervalNs);
   }
-  rec.end_ns = monotonic_ns();
-  if (!target_gone) snap.snapshot(read_tgids(tgids.get()), rec.end_ns);
-  for (auto& c : collectors) c->finish(rec);
-  reduction.reduce(rec, /*final=*/true);
-  // No environment (tokens, passwords) or argv beyond the command line leaves the agent.
+}
+
+namespace {
+
+// The window's end: threads clipped to it; no environment (tokens, passwords) or argv
+// beyond the command line leaves the agent.
+void close_recording(Recording& rec, const Snapshotter& snap) {
   if (uint64_t n = snap.redact(rec)) spdlog::debug("redacted {} bytes of argv/environment from stack copies", n);
-  // Detach on a thread of its own: closing the tracepoint links waits for the kernel
-  // (~60 ms each here), which need not delay the analysis. join_detach() waits for it.
-  detach_thread() = std::thread([cs = std::move(collectors)]() mutable { cs.clear(); });
   for (auto& t : rec.threads) {
     if (t.start_ns < rec.start_ns) t.start_ns = rec.start_ns;
     if (t.end_ns == 0 || t.end_ns > rec.end_ns) t.end_ns = rec.end_ns;
   }
-  spdlog::debug("session ended: {}", stop_reason);
-  if (child && !target_gone) {
+}
+
+}  // namespace
+
+Recording Session::cut_window() {
+  State& s = *s_;
+  const uint64_t now = monotonic_ns();
+  s.rec.end_ns = now;
+  s.snap->snapshot(read_tgids(s.tgids.get()), now);
+  for (auto& c : s.collectors) c->cut(s.rec);
+  s.reduction->reduce(s.rec, /*final=*/true);
+  // What the next window starts from: the processes with their maps, the threads alive.
+  Recording next;
+  next.ccprof_version = s.rec.ccprof_version;
+  next.mode = s.rec.mode;
+  next.command = s.rec.command;
+  next.hostname = s.rec.hostname;
+  next.kernel = s.rec.kernel;
+  next.online_cpus = s.rec.online_cpus;
+  next.memory_sampler = s.rec.memory_sampler;
+  next.processes = s.rec.processes;
+  for (const auto& t : s.rec.threads)
+    if (t.end_ns == 0) next.threads.push_back(t);
+  for (const auto& [k, v] : s.not_started) next.losses[k] += v;
+  next.start_ns = now;
+  next.target_files = s.rec.target_files;  // the session's (see window_files)
+  Recording out = std::exchange(s.rec, std::move(next));
+  out.target_files = s.snap->window_files(out);
+  close_recording(out, *s.snap);
+  s.reduction = std::make_unique<StackReduction>(s.opts.stack_reducer, s.opts.keep_stack_bytes);
+  return out;
+}
+
+Recording Session::stop() {
+  State& s = *s_;
+  s.stopped = true;
+  Recording& rec = s.rec;
+  rec.end_ns = monotonic_ns();
+  if (!s.target_gone) s.snap->snapshot(read_tgids(s.tgids.get()), rec.end_ns);
+  for (auto& c : s.collectors) c->finish(rec);
+  s.reduction->reduce(rec, /*final=*/true);
+  // Detach on a thread of its own: closing the tracepoint links waits for the kernel
+  // (~60 ms each here), which need not delay the analysis. join_detach() waits for it.
+  {
+    std::lock_guard<std::mutex> lock(detach_mutex());
+    if (detach_thread().joinable()) detach_thread().join();
+    detach_thread() = std::thread([cs = std::move(s.collectors)]() mutable { cs.clear(); });
+  }
+  close_recording(rec, *s.snap);
+  spdlog::debug("session ended: {}", s.stop_reason);
+  if (s.child && !s.target_gone) {
     // Duration reached or interrupted while the launched target still runs: the user asked
     // to stop, so it is stopped, gracefully first, and always reaped (target_stop.h).
-    TargetStop stop = stop_launched_target(child->pid, stop_reason == "interrupted", kTargetGraceS,
+    TargetStop stop = stop_launched_target(s.child->pid, s.stop_reason == "interrupted", kTargetGraceS,
                                            [] { return g_stop_requested >= 2; });
     spdlog::debug("target stop: {}", stop.log);
     const int status = stop.wait_status;
     rec.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
-  return rec;
+  return std::move(rec);
+}
+
+absl::StatusOr<Recording> run_session(const SessionOptions& opts) {
+  auto session = Session::start(opts);
+  if (!session.ok()) return session.status();
+  const uint64_t deadline =
+      opts.duration_s > 0 ? (*session)->start_ns() + static_cast<uint64_t>(opts.duration_s * 1e9) : 0;
+  (*session)->run_until(deadline, opts.on_progress);
+  return (*session)->stop();
 }
 
 }  // namespace ccprof::agent

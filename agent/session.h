@@ -44,6 +44,37 @@ extern volatile std::sig_atomic_t g_stop_requested;
 // Checks root or CAP_BPF + CAP_PERFMON; the message names what is missing.
 absl::Status check_privileges();
 
+// A session whose probes stay attached while what it collects is cut into windows
+// (`ccprof serve`): start() attaches, run_until() drains, cut_window() hands over what
+// was collected since the last cut without detaching anything (no gap between two
+// windows), stop() detaches. run_session() is start + run_until + stop.
+class Session {
+ public:
+  // Launches or attaches (opts.mode) and attaches every collector; opts.duration_s and
+  // opts.on_progress are read by run_session only.
+  static absl::StatusOr<std::unique_ptr<Session>> start(const SessionOptions& opts);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Drains the collectors every ~20 ms until `until_ns` (CLOCK_MONOTONIC; 0: no limit),
+  // the target's exit or a stop request. False once the target is gone or a stop was
+  // requested: then only stop() is left.
+  bool run_until(uint64_t until_ns, const std::function<void(const SessionProgress&)>& on_progress = {});
+  // The recording of the window since the last cut (or the start); the next window
+  // starts now, with the probes still attached.
+  model::Recording cut_window();
+  // The last window; the probes are detached on a background thread (join_detach()).
+  model::Recording stop();
+  uint32_t target() const;
+  uint64_t start_ns() const;
+
+ private:
+  struct State;
+  explicit Session(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
+
 // Returns once everything is collected; the probes are detached on a background
 // thread while the caller analyses: call join_detach() before exiting.
 absl::StatusOr<model::Recording> run_session(const SessionOptions& opts);

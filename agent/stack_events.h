@@ -19,6 +19,8 @@ class StackReceiver {
   void receive(model::Recording& rec, const void* data, size_t size);
   // The index in rec.stacks of the copy with this seq; -1 when it never arrived.
   int32_t index_of(uint64_t seq) const;
+  // A new recording (serve's next window): its stacks are numbered from 0 again.
+  void clear() { seq_to_stack_.clear(); }
 
  private:
   std::unordered_map<uint64_t, int32_t> seq_to_stack_;
@@ -34,6 +36,8 @@ class EventRings {
   // Stacks first: an event's stack copy is submitted before the event that names it.
   void drain(model::Recording& rec);
   const StackReceiver& stacks() const { return stacks_; }
+  // The next drain goes into a new recording (serve's next window).
+  void start_window() { stacks_.clear(); }
 
  private:
   static int on_stack(void* ctx, void* data, size_t size);

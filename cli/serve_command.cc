@@ -20,9 +20,12 @@
 #include <iterator>
 #include <future>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
@@ -49,6 +52,10 @@ struct WindowProfiles {
 // /debug/pprof/...?seconds=N merges the newest windows that cover N seconds, from the
 // windows of the last 10 minutes (at most 600 windows, ~100 KB each).
 constexpr double kProfileHistorySeconds = 600;
+// Targets of one agent: each has its own probes and sampler, so their cost adds up.
+constexpr size_t kMaxTargets = 16;
+// Windows of one target recorded but not yet analysed, at most (each holds its recording).
+constexpr size_t kMaxPendingWindows = 3;
 constexpr size_t kProfileHistoryWindows = 600;
 
 // What the HTTP thread serves; the findings and metrics are replaced after each window,
@@ -56,18 +63,38 @@ constexpr size_t kProfileHistoryWindows = 600;
 struct Served {
   std::mutex mu;
   report::MetricsRegistry metrics;
-  std::string findings = "{}\n";
-  std::deque<WindowProfiles> windows;  // oldest first
+  // The last window's findings.json of each target, in the order given ("pid=42" -> doc).
+  std::vector<std::pair<std::string, std::string>> findings;
+  std::deque<WindowProfiles> windows;  // oldest first, every target's
 };
 
-// `seconds` from a query string ("seconds=30&x=y"); 0 when absent or not a positive number.
-double query_seconds(const std::string& query) {
-  for (absl::string_view part : absl::StrSplit(query, '&')) {
-    double v = 0;
-    if (absl::ConsumePrefix(&part, "seconds=") && absl::SimpleAtod(part, &v) && v > 0 && std::isfinite(v)) return v;
+// One target as given on the command line: its labels are the value given (bounded by
+// the command line), never a pid found later (a --comm target restarts with new pids).
+struct Target {
+  uint32_t pid = 0;  // --pid
+  std::string comm;  // --comm
+  report::MetricsRegistry::Labels labels() const {
+    return pid ? report::MetricsRegistry::Labels{{"pid", std::to_string(pid)}}
+               : report::MetricsRegistry::Labels{{"comm", comm}};
   }
-  return 0;
+  std::string key() const { return pid ? "pid=" + std::to_string(pid) : "comm=" + comm; }
+};
+
+// The part of a query string ("seconds=30&pid=7") that starts with `key=` (the first one).
+std::optional<std::string> query_value(const std::string& query, absl::string_view key) {
+  for (absl::string_view part : absl::StrSplit(query, '&'))
+    if (absl::ConsumePrefix(&part, key) && absl::ConsumePrefix(&part, "=")) return std::string(part);
+  return std::nullopt;
 }
+
+// `seconds` from a query string; 0 when absent or not a positive number.
+double query_seconds(const std::string& query) {
+  double v = 0;
+  auto text = query_value(query, "seconds");
+  return text && absl::SimpleAtod(*text, &v) && v > 0 && std::isfinite(v) ? v : 0;
+}
+
+
 
 // The gzipped profile of one window, or of several merged (given newest first).
 absl::StatusOr<std::string> profile_body(std::vector<std::string> newest_first) {
@@ -111,6 +138,25 @@ void respond(int fd, const std::string& status, const std::string& type, const s
   }
 }
 
+// /findings: one target's findings.json as it is; with several, each under its target
+// ({"targets": [{"target": "pid=42", "findings": {...}}, ...]}) or the one that
+// ?pid=N / ?comm=NAME names.
+void respond_findings(int fd, const Served& served, const std::string& query) {
+  for (const char* key : {"pid", "comm"})
+    if (auto v = query_value(query, key)) {
+      for (const auto& [target, doc] : served.findings)
+        if (target == std::string(key) + "=" + *v) return respond(fd, "200 OK", "application/json", doc);
+      return respond(fd, "404 Not Found", "text/plain", "no such target (or no complete window yet)\n");
+    }
+  if (served.findings.size() == 1) return respond(fd, "200 OK", "application/json", served.findings[0].second);
+  if (served.findings.empty()) return respond(fd, "200 OK", "application/json", "{}\n");
+  std::string body = "{\"targets\": [";
+  for (size_t i = 0; i < served.findings.size(); ++i)
+    body += absl::StrFormat("%s\n{\"target\": \"%s\", \"findings\": %s}", i ? "," : "",
+                            served.findings[i].first, served.findings[i].second);
+  respond(fd, "200 OK", "application/json", body + "]}\n");
+}
+
 void handle(int fd, Served& served) {
   // Requests are small: read until the end of the headers (or 8 KiB, or 2 s).
   std::string req;
@@ -129,7 +175,8 @@ void handle(int fd, Served& served) {
   std::unique_lock<std::mutex> lock(served.mu);
   if (path == "/metrics")
     return respond(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", served.metrics.render(own_cpu_s()));
-  if (path == "/findings") return respond(fd, "200 OK", "application/json", served.findings);
+  if (path == "/findings")
+    return respond_findings(fd, served, target.size() > path.size() ? target.substr(path.size() + 1) : "");
   if (path == "/debug/pprof/contention" || path == "/debug/pprof/offcpu") {
     // Copy the windows the request covers, then merge and compress without the lock.
     const double want = query_seconds(target.size() > path.size() ? target.substr(path.size() + 1) : "");
@@ -155,8 +202,8 @@ void handle(int fd, Served& served) {
           "ccprof serve: /metrics /findings /debug/pprof/contention /debug/pprof/offcpu\n");
 }
 
-// Analyses one window and publishes it.
-void publish(model::Recording rec, double window_s, Served& served) {
+// Analyses one window of one target and publishes it.
+void publish(model::Recording rec, double window_s, const Target& target, Served& served) {
   profiler::Analysis analysis = profiler::analyze(rec);
   nlohmann::json doc = report::build_findings_document(rec, analysis, /*snippets=*/false);
   auto index = profiler::build_index(rec);
@@ -171,8 +218,11 @@ void publish(model::Recording rec, double window_s, Served& served) {
   }
   std::string findings = doc.dump(2) + "\n";
   std::lock_guard<std::mutex> lock(served.mu);
-  served.metrics.add_window(doc, by_reason, window_s);
-  served.findings = std::move(findings);
+  served.metrics.add_window(doc, by_reason, window_s, target.labels());
+  auto it = std::find_if(served.findings.begin(), served.findings.end(),
+                         [&](const auto& f) { return f.first == target.key(); });
+  if (it == served.findings.end()) served.findings.emplace_back(target.key(), std::move(findings));
+  else it->second = std::move(findings);
   served.windows.push_back(std::move(w));
   double kept_s = 0;
   for (const auto& x : served.windows) kept_s += x.seconds;
@@ -180,6 +230,72 @@ void publish(model::Recording rec, double window_s, Served& served) {
          (served.windows.size() > 1 && kept_s - served.windows.front().seconds >= kProfileHistorySeconds)) {
     kept_s -= served.windows.front().seconds;
     served.windows.pop_front();
+  }
+}
+
+// Profiles one target until SIGINT/SIGTERM: waits for it, attaches once, cuts windows,
+// and after its exit waits for it again (a --comm target that restarts is followed).
+void profile_target(const ServeCommand& cmd, const Target& target, double window_s, Served& served) {
+  // The windows' analyses run one after the other, off the session's thread, which keeps
+  // draining and cutting; when kMaxPendingWindows wait, the session waits for the oldest.
+  std::deque<std::shared_future<void>> analysing;
+  uint32_t failed_pid = 0;
+  while (!agent::g_stop_requested) {
+    uint32_t pid = target.pid ? target.pid : find_process_by_comm(target.comm);
+    if (pid == 0 || (target.pid && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+      { std::lock_guard<std::mutex> lock(served.mu); served.metrics.set_target(0, target.labels()); }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));  // wait for the target (again)
+      continue;
+    }
+    { std::lock_guard<std::mutex> lock(served.mu); served.metrics.set_target(pid, target.labels()); }
+    agent::SessionOptions opts;
+    opts.mode = agent::SessionOptions::Mode::kAttach;
+    opts.pid = pid;
+    opts.memory_sampler = cmd.sampler;
+    opts.sched = !cmd.no_sched;
+    opts.stack_reducer = profiler::make_online_reducer();
+    // Attached once per target: windows are cut from one session, so nothing that
+    // happens between two windows is lost (a re-attach per window lost 39% of the wait).
+    auto session = agent::Session::start(opts);
+    if (!session.ok()) {
+      // Once per target: a target that just exited fails every retry until it is gone.
+      if (pid != failed_pid) spdlog::warn("profiling pid {}: {}", pid, std::string(session.status().message()));
+      failed_pid = pid;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      continue;
+    }
+    const uint64_t window_ns = static_cast<uint64_t>(window_s * 1e9);
+    uint64_t cut_at = (*session)->start_ns();
+    for (bool alive = true; alive;) {
+      // Cuts on a fixed grid from the attach: a slow cut does not shift the next ones;
+      // a cut that fell behind (a long analysis) skips to the next point ahead.
+      const uint64_t now = agent::monotonic_ns();
+      do cut_at += window_ns;
+      while (cut_at <= now);
+      alive = (*session)->run_until(cut_at);
+      const uint64_t cut_start = agent::monotonic_ns();
+      model::Recording rec = alive ? (*session)->cut_window() : (*session)->stop();
+      const uint64_t cut_end = agent::monotonic_ns();
+      spdlog::debug("serve {}: window of {:.3f} s cut in {:.1f} ms, {} analyses pending", target.key(),
+                    rec.duration_s(), (cut_end - cut_start) / 1e6, analysing.size());
+      while (!analysing.empty() &&
+             (analysing.size() >= kMaxPendingWindows ||
+              analysing.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+        analysing.front().get();
+        analysing.pop_front();
+      }
+      std::shared_future<void> previous = analysing.empty() ? std::shared_future<void>() : analysing.back();
+      double len = rec.duration_s();
+      analysing.push_back(std::async(std::launch::async, [r = std::move(rec), len, previous, &target, &served]() mutable {
+                            if (previous.valid()) previous.wait();  // published in order
+                            publish(std::move(r), len, target, served);
+                          }).share());
+    }
+    session->reset();
+    agent::join_detach();
+    // Every window of this target is published before it is said to be down.
+    for (auto& a : analysing) a.get();
+    analysing.clear();
   }
 }
 
@@ -208,10 +324,9 @@ void register_serve_command(CLI::App& app, ServeCommand& cmd) {
                                         "(Prometheus), /findings and /debug/pprof/contention|offcpu");
   cmd.sub->add_option("--listen", cmd.listen, "IPv4:PORT to bind, e.g. 127.0.0.1:9464 (binds only there)")
       ->required();
-  auto* pid = cmd.sub->add_option("-p,--pid", cmd.pid, "the process to profile");
-  auto* comm = cmd.sub->add_option("--comm", cmd.comm, "profile the process with this comm; looked up again "
-                                                       "before every window, so a restarted target is followed");
-  pid->excludes(comm);
+  cmd.sub->add_option("-p,--pid", cmd.pids, "processes to profile (repeatable; at most 16 targets in all)");
+  cmd.sub->add_option("--comm", cmd.comms, "profile the process with this comm (repeatable); looked up again "
+                                           "after it exits, so a restarted target is followed");
   cmd.sub->add_option("--window", cmd.window_text, "length of one profiling window (10s, 500ms, 2m)")
       ->capture_default_str();
   cmd.sub->add_option("--sampler", cmd.sampler, "memory-access sampler: auto, decode, pmu or off")
@@ -220,7 +335,19 @@ void register_serve_command(CLI::App& app, ServeCommand& cmd) {
 }
 
 absl::Status run_serve(const ServeCommand& cmd, double window_s) {
-  if (cmd.pid == 0 && cmd.comm.empty()) return absl::InvalidArgumentError("serve needs --pid PID or --comm NAME");
+  if (cmd.pids.empty() && cmd.comms.empty()) return absl::InvalidArgumentError("serve needs --pid PID or --comm NAME");
+  if (cmd.pids.size() + cmd.comms.size() > kMaxTargets)
+    return absl::InvalidArgumentError(absl::StrFormat("serve profiles at most %d targets (each has its own probes)",
+                                                      kMaxTargets));
+  for (uint32_t pid : cmd.pids)
+    if (pid == 0) return absl::InvalidArgumentError("--pid 0 is not a process");
+  {
+    std::set<std::string> seen;
+    for (uint32_t pid : cmd.pids)
+      if (!seen.insert("pid=" + std::to_string(pid)).second) return absl::InvalidArgumentError(absl::StrCat("--pid ", pid, " given twice"));
+    for (const auto& c : cmd.comms)
+      if (!seen.insert("comm=" + c).second) return absl::InvalidArgumentError("--comm " + c + " given twice");
+  }
   sockaddr_in addr{};
   if (auto s = parse_listen(cmd.listen, &addr); !s.ok()) return s;
   if (auto s = agent::check_privileges(); !s.ok()) return s;
@@ -247,39 +374,15 @@ absl::Status run_serve(const ServeCommand& cmd, double window_s) {
     }
   });
 
-  std::future<void> analysing;  // the previous window's analysis runs while the next one records
-  uint32_t failed_pid = 0;
-  while (!agent::g_stop_requested) {
-    uint32_t pid = cmd.pid ? cmd.pid : find_process_by_comm(cmd.comm);
-    if (pid == 0 || (cmd.pid && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
-      { std::lock_guard<std::mutex> lock(served.mu); served.metrics.set_target(0); }
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));  // wait for the target (again)
-      continue;
-    }
-    { std::lock_guard<std::mutex> lock(served.mu); served.metrics.set_target(pid); }
-    agent::SessionOptions opts;
-    opts.mode = agent::SessionOptions::Mode::kAttach;
-    opts.pid = pid;
-    opts.duration_s = window_s;
-    opts.memory_sampler = cmd.sampler;
-    opts.sched = !cmd.no_sched;
-    opts.stack_reducer = profiler::make_online_reducer();
-    auto rec = agent::run_session(opts);
-    agent::join_detach();
-    if (!rec.ok()) {
-      // Once per target: a target that just exited fails every retry until it is gone.
-      if (pid != failed_pid) spdlog::warn("window on pid {}: {}", pid, std::string(rec.status().message()));
-      failed_pid = pid;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      continue;
-    }
-    if (analysing.valid()) analysing.get();
-    double len = rec->duration_s();
-    analysing = std::async(std::launch::async, [r = std::move(*rec), len, &served]() mutable {
-      publish(std::move(r), len, served);
-    });
-  }
-  if (analysing.valid()) analysing.get();
+  // One thread per target, each with its own session (its own probes, filtered by its
+  // tgid) and its own windows.
+  std::vector<Target> targets;
+  for (uint32_t pid : cmd.pids) targets.push_back({.pid = pid});
+  for (const auto& comm : cmd.comms) targets.push_back({.comm = comm});
+  std::vector<std::thread> profilers;
+  for (const Target& t : targets)
+    profilers.emplace_back([&cmd, &served, window_s, t] { profile_target(cmd, t, window_s, served); });
+  for (auto& t : profilers) t.join();
   http.join();
   close(lfd);
   return absl::OkStatus();

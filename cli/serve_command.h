@@ -1,9 +1,10 @@
 #pragma once
-// `ccprof serve --listen ADDR:PORT (--pid PID | --comm NAME) [--window 10s]`: profiles
-// the target in back-to-back windows and serves /metrics (Prometheus), /findings (the
+// `ccprof serve --listen ADDR:PORT (--pid PID... | --comm NAME...) [--window 10s]`:
+// profiles each target in back-to-back windows and serves /metrics (Prometheus), /findings (the
 // last window's findings.json) and /debug/pprof/{contention,offcpu} (the last window).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -14,8 +15,8 @@ namespace ccprof::cli {
 struct ServeCommand {
   CLI::App* sub = nullptr;
   std::string listen;       // "127.0.0.1:9464"
-  uint32_t pid = 0;
-  std::string comm;         // re-resolved before every window: follows restarts
+  std::vector<uint32_t> pids;
+  std::vector<std::string> comms;  // re-resolved after the target exits: follows restarts
   std::string window_text = "10s";
   std::string sampler = "auto";
   bool no_sched = false;

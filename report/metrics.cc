@@ -85,9 +85,19 @@ void MetricsRegistry::add(const std::string& name, Labels labels, double v, cons
 
 void MetricsRegistry::set(const std::string& name, Labels labels, double v) { family(name).series[labels] = v; }
 
-void MetricsRegistry::add_window(const json& doc, const std::map<std::string, double>& offcpu, double window_s) {
+void MetricsRegistry::add_window(const json& doc, const std::map<std::string, double>& offcpu, double window_s,
+                                 const Labels& target) {
   ++windows_;
   last_window_s_ = window_s;
+  // Every series of this window carries the target's labels first (its overflow series too).
+  auto labelled = [&](Labels l) {
+    l.insert(l.begin(), target.begin(), target.end());
+    return l;
+  };
+  auto add = [&](const std::string& name, const Labels& labels, double v, const Labels& overflow) {
+    this->add(name, labelled(labels), v, labelled(overflow));
+  };
+  auto set = [&](const std::string& name, const Labels& labels, double v) { this->set(name, labelled(labels), v); };
   // Locks: the top locks by wait, each with its top sites; the rest under "other".
   json locks = doc.value("locks", json::array());
   std::vector<json> sorted(locks.begin(), locks.end());
@@ -128,9 +138,11 @@ void MetricsRegistry::add_window(const json& doc, const std::map<std::string, do
   }
   for (const auto& l : doc.value("losses", json::array()))
     add("ccprof_losses_total", {{"counter", l.value("what", "")}}, l.value("count", 0.0), {{"counter", "other"}});
-  // Gauges: the last window only.
-  family("ccprof_findings").series.clear();
-  family("ccprof_finding_cost_thread_seconds").series.clear();
+  // Gauges: the last window of each target only.
+  for (const char* gauge : {"ccprof_findings", "ccprof_finding_cost_thread_seconds"})
+    std::erase_if(family(gauge).series, [&](const auto& s) {
+      return s.first.size() >= target.size() && std::equal(target.begin(), target.end(), s.first.begin());
+    });
   std::map<std::string, double> by_kind;
   size_t shown = 0;
   for (const auto& f : doc.value("findings", json::array())) {
@@ -149,7 +161,11 @@ std::string MetricsRegistry::render(double own_cpu_s) const {
     std::string name = m.name;
     if (name == "ccprof_windows_total") out += absl::StrFormat("%s %d\n", name, windows_);
     else if (name == "ccprof_window_seconds") out += absl::StrFormat("%s %.9g\n", name, last_window_s_);
-    else if (name == "ccprof_target_up") out += absl::StrFormat("%s %d\n", name, target_pid_ ? 1 : 0);
+    else if (name == "ccprof_target_up" && target_up_.empty()) out += absl::StrFormat("%s 0\n", name);
+    else if (name == "ccprof_target_up")
+      for (const auto& [labels, up] : target_up_)
+        out += labels.empty() ? absl::StrFormat("%s %d\n", name, up ? 1 : 0)
+                              : absl::StrFormat("%s{%s} %d\n", name, prometheus_labels(labels), up ? 1 : 0);
     else if (name == "ccprof_cpu_seconds_total") out += absl::StrFormat("%s %.9g\n", name, own_cpu_s);
     auto it = families_.find(name);
     if (it == families_.end()) continue;

@@ -20,17 +20,20 @@ class MetricsRegistry {
   static constexpr size_t kTopLocks = 20;
   static constexpr size_t kTopSites = 5;
 
-  // Adds one window: its findings document and its off-CPU seconds by reason.
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+
+  // Adds one window of one target: its findings document and its off-CPU seconds by
+  // reason. `target` (serve's --pid/--comm as given, e.g. {{"comm", "server"}}) comes
+  // first in the labels of every series of that target; empty: the only target.
   void add_window(const nlohmann::json& findings, const std::map<std::string, double>& offcpu_s_by_reason,
-                  double window_s);
-  // Whether a target was being profiled when the text is rendered.
-  void set_target(uint32_t pid) { target_pid_ = pid; }
+                  double window_s, const Labels& target = {});
+  // Whether `target` is being profiled (pid 0: not now) when the text is rendered.
+  void set_target(uint32_t pid, const Labels& target = {}) { target_up_[target] = pid != 0; }
   // Prometheus text format 0.0.4. `own_cpu_s`: ccprof's own CPU time so far.
   std::string render(double own_cpu_s) const;
   uint64_t windows() const { return windows_; }
 
  private:
-  using Labels = std::vector<std::pair<std::string, std::string>>;
   struct Family {
     std::string help, type;
     std::map<Labels, double> series;
@@ -41,7 +44,7 @@ class MetricsRegistry {
 
   std::map<std::string, Family> families_;
   uint64_t windows_ = 0;
-  uint32_t target_pid_ = 0;
+  std::map<Labels, bool> target_up_;
   double last_window_s_ = 0;
 };
 

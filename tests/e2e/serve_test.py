@@ -25,6 +25,8 @@ BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 COMM = "s01-lock-conten"  # the kernel's 15-character comm
+TARGET = f'comm="{COMM}"'  # the label of every series of the --comm target
+UP = f"ccprof_target_up{{{TARGET}}}"
 
 
 def free_port():
@@ -38,6 +40,11 @@ def free_port():
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
 
 
 def metrics(text):
@@ -95,14 +102,15 @@ class Serve(unittest.TestCase):
 
     def test_serves_metrics_findings_and_pprof_and_follows_a_restart(self):
         w = self.start_workload(10)  # long enough for every check below to run while it does
-        wait_key = f'ccprof_lock_wait_seconds_total{{lock="g_table_mutex",site="count_word_shared (s01_lock_contention.cc:27)"}}'
+        wait_key = (f'ccprof_lock_wait_seconds_total{{{TARGET},lock="g_table_mutex",'
+                    'site="count_word_shared (s01_lock_contention.cc:27)"}')
         m = self.wait_for(lambda m: m.get("ccprof_windows_total", 0) >= 2, "two windows")
-        self.assertEqual(m["ccprof_target_up"], 1)
+        self.assertEqual(m[UP], 1)
         self.assertIn(wait_key, m, sorted(m))
         self.assertGreater(m[wait_key], 0)
-        self.assertGreater(m['ccprof_lock_waits_total{lock="g_table_mutex"}'], 0)
-        self.assertGreater(m['ccprof_offcpu_seconds_total{reason="lock wait"}'], 0)
-        self.assertEqual(m['ccprof_findings{kind="lock-contention"}'], 1)
+        self.assertGreater(m[f'ccprof_lock_waits_total{{{TARGET},lock="g_table_mutex"}}'], 0)
+        self.assertGreater(m[f'ccprof_offcpu_seconds_total{{{TARGET},reason="lock wait"}}'], 0)
+        self.assertEqual(m[f'ccprof_findings{{{TARGET},kind="lock-contention"}}'], 1)
         # Bound only to the address given: the listening socket is 127.0.0.1, not 0.0.0.0.
         with open("/proc/net/tcp") as f:
             rows = [l.split() for l in f.read().splitlines()[1:]]
@@ -133,8 +141,14 @@ class Serve(unittest.TestCase):
         with urllib.request.urlopen(self.base + "/debug/pprof/contention?seconds=2.5", timeout=5) as r:
             body = r.read()
             self.assertGreaterEqual(float(r.headers["X-Ccprof-Profile-Seconds"]), 2.5)
+        # Without ?seconds: the newest window alone, as long as the window gauge says (a
+        # window is longer than --window while the analysis of earlier ones lags behind,
+        # on a busy VM: the probes stay attached, so it grows rather than losing waits).
+        lengths = {self.scrape()["ccprof_window_seconds"]}
         with urllib.request.urlopen(self.base + "/debug/pprof/contention", timeout=5) as r:
-            self.assertLess(float(r.headers["X-Ccprof-Profile-Seconds"]), 2)  # the newest window alone
+            alone = float(r.headers["X-Ccprof-Profile-Seconds"])
+        lengths.add(self.scrape()["ccprof_window_seconds"])  # a window may have come in between
+        self.assertTrue(any(abs(alone - w) < 2e-3 for w in lengths), (alone, lengths))
         with open(pb, "wb") as f:
             f.write(body)
         top = subprocess.run(["go", "tool", "pprof", "-top", "-sample_index=delay", pb], stdout=subprocess.PIPE,
@@ -148,10 +162,10 @@ class Serve(unittest.TestCase):
         self.assertEqual(e.exception.code, 404)
         # The target exits: the agent keeps answering and says no target is up.
         w.wait(timeout=30)
-        gone = self.wait_for(lambda m: m["ccprof_target_up"] == 0, "target_up 0 after the exit")
+        gone = self.wait_for(lambda m: m[UP] == 0, "target_up 0 after the exit")
         # It restarts: --comm finds it again and windows resume.
         self.start_workload(6)
-        self.wait_for(lambda m: m["ccprof_target_up"] == 1, "the restarted target")
+        self.wait_for(lambda m: m[UP] == 1, "the restarted target")
         self.wait_for(lambda m: m["ccprof_windows_total"] > gone["ccprof_windows_total"] and
                       m.get(wait_key, 0) > gone[wait_key], "a window with lock waits on the restarted target")
         # SIGTERM: a clean exit.
@@ -161,11 +175,22 @@ class Serve(unittest.TestCase):
 
     def test_prometheus_scrapes_the_lock_wait(self):
         """A real Prometheus (Debian's) scrapes the agent every second; PromQL returns the
-        lock wait that /metrics serves, and it is compared with `ccprof run` on the same
-        workload for the same time."""
+        lock wait that /metrics serves, within 10% of what `ccprof attach` measures on the
+        very same process: one s01 bad run, held before its exec until both profilers are
+        attached, so both see the same waits for the same seconds (two separate runs
+        differ by up to ~20% on a busy VM, profiler/thresholds.h). With windows of 1 s,
+        this holds only if no wait falls between two windows."""
         prom = shutil.which("prometheus")
         if not prom:
             self.fail("prometheus not found: run scripts/setup.sh (Debian prometheus)")
+        self.serve.kill()
+        self.serve.communicate()
+        seconds = 5
+        held = subprocess.Popen(["sh", "-c", f'read go; exec "{S01}" --variant=bad --seconds={seconds}'],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        self.workloads.append(held)
+        self.serve = subprocess.Popen([CCPROF, "serve", "--listen", f"127.0.0.1:{self.port}", "--pid", str(held.pid),
+                                       "--window", "1s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         pport = free_port()
         cfg = os.path.join(self.tmp, "prometheus.yml")
         with open(cfg, "w") as f:
@@ -176,15 +201,30 @@ class Serve(unittest.TestCase):
         p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={self.tmp}/tsdb",
                               f"--web.listen-address=127.0.0.1:{pport}"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        out = os.path.join(self.tmp, "attach")
+        attach_log = os.path.join(self.tmp, "attach.log")
+        with open(attach_log, "w") as log:
+            attach = subprocess.Popen([CCPROF, "-v", "attach", "--pid", str(held.pid), "-o", out],
+                                      stdout=subprocess.DEVNULL, stderr=log)
         try:
-            seconds = 5
-            w = self.start_workload(seconds)
-            w.wait(timeout=60)
+            # Both attached (serve publishes its first window after attaching), then the exec.
+            up = f'ccprof_target_up{{pid="{held.pid}"}}'
+            self.wait_for(lambda m: m.get(up) == 1 and m.get("ccprof_windows_total", 0) >= 1,
+                          "serve's first window on the held process", timeout=60)
+            end = time.time() + 60
+            while "attached to pid" not in read_text(attach_log):
+                self.assertIsNone(attach.poll(), read_text(attach_log)[-2000:])
+                self.assertLess(time.time(), end, "ccprof attach did not attach in 60 s")
+                time.sleep(0.2)
+            held.stdin.write(b"go\n")
+            held.stdin.close()
+            self.assertEqual(held.wait(timeout=120), 0)
+            self.assertEqual(attach.wait(timeout=180), 0, read_text(attach_log)[-2000:])
             # The agent publishes the window the exit cut short, then Prometheus scrapes it.
-            self.wait_for(lambda m: m["ccprof_target_up"] == 0, "the end of the last window")
+            self.wait_for(lambda m: m[up] == 0, "the end of the last window")
             time.sleep(2.5)
             served = sum(v for k, v in self.scrape().items()
-                         if k.startswith('ccprof_lock_wait_seconds_total{lock="g_table_mutex"'))
+                         if k.startswith(f'ccprof_lock_wait_seconds_total{{pid="{held.pid}",lock="g_table_mutex"'))
             query = 'sum(ccprof_lock_wait_seconds_total{lock="g_table_mutex"})'
             end = time.time() + 20
             value = None
@@ -203,20 +243,51 @@ class Serve(unittest.TestCase):
         finally:
             p.terminate()
             p.wait(timeout=30)
-        # The same workload for the same time under `ccprof run`.
-        out = os.path.join(self.tmp, "run")
-        r = subprocess.run([CCPROF, "run", "-o", out, "--", S01, "--variant=bad", f"--seconds={seconds}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
-        self.assertEqual(r.returncode, 0, r.stderr)
+            if attach.poll() is None:
+                attach.kill()
+                attach.wait()
         with open(os.path.join(out, "findings.json")) as f:
-            run_s = sum(l["total_wait_s"] for l in json.load(f)["locks"] if l["name"] == "g_table_mutex")
-        print(f"FIGURE lock wait of s01 bad, {seconds} s: Prometheus {value:.3f} s, ccprof run {run_s:.3f} s "
-              f"({(value / run_s - 1) * 100:+.1f}%) (busy 2-CPU VM)")
-        # Windows re-attach (a gap each) and two runs differ by scheduling noise (s01 bad:
-        # up to ~20% between identical runs, profiler/thresholds.h): a loose bound here,
-        # the exact figure is printed.
-        self.assertGreater(value, 0.5 * run_s)
-        self.assertLess(value, 1.5 * run_s)
+            attach_s = sum(l["total_wait_s"] for l in json.load(f)["locks"] if l["name"] == "g_table_mutex")
+        print(f"FIGURE lock wait of one s01 bad run of {seconds} s, windows of 1 s: Prometheus {value:.3f} s, "
+              f"ccprof attach {attach_s:.3f} s ({(value / attach_s - 1) * 100:+.1f}%) (busy 2-CPU VM)")
+        self.assertGreater(attach_s, 0)
+        self.assertLessEqual(abs(value / attach_s - 1), 0.10)
+
+    def test_several_targets_each_with_its_own_label_and_findings(self):
+        """--pid twice: one session per target; every series carries the target's pid as
+        given, /findings lists both, ?pid= picks one, and one target's exit leaves the
+        other profiled."""
+        self.serve.kill()
+        self.serve.communicate()
+        a, b = self.start_workload(12), self.start_workload(12)
+        self.serve = subprocess.Popen([CCPROF, "serve", "--listen", f"127.0.0.1:{self.port}", "--pid", str(a.pid),
+                                       "--pid", str(b.pid), "--window", "1s"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+        waits = [f'ccprof_lock_waits_total{{pid="{w.pid}",lock="g_table_mutex"}}' for w in (a, b)]
+        m = self.wait_for(lambda m: all(m.get(k, 0) > 0 for k in waits), "lock waits of both targets", timeout=60)
+        for w in (a, b):
+            self.assertEqual(m[f'ccprof_target_up{{pid="{w.pid}"}}'], 1)
+            self.assertEqual(m[f'ccprof_findings{{pid="{w.pid}",kind="lock-contention"}}'], 1)
+        self.assertFalse([k for k in m if k.startswith("ccprof_lock_waits_total{lock=")], "a series without its target")
+        _, body = get(self.base + "/findings")
+        doc = json.loads(body)
+        self.assertEqual(sorted(t["target"] for t in doc["targets"]), sorted(f"pid={w.pid}" for w in (a, b)))
+        for t in doc["targets"]:
+            self.assertTrue([l for l in t["findings"]["locks"] if l["name"] == "g_table_mutex"], t["target"])
+        _, body = get(self.base + f"/findings?pid={a.pid}")
+        self.assertEqual(json.loads(body)["target"]["pid"], a.pid)
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            get(self.base + "/findings?pid=1")
+        self.assertEqual(e.exception.code, 404)
+        # One target ends: it is down, the other is still profiled.
+        a.kill()
+        a.wait()
+        before = self.wait_for(lambda m: m[f'ccprof_target_up{{pid="{a.pid}"}}'] == 0, "the first target down")
+        self.wait_for(lambda m: m[waits[1]] > before[waits[1]] and m[f'ccprof_target_up{{pid="{b.pid}"}}'] == 1,
+                      "more waits of the second target")
+        self.serve.send_signal(signal.SIGTERM)
+        _, err = self.serve.communicate(timeout=30)
+        self.assertEqual(self.serve.returncode, 0, err)
 
     def test_bad_listen_address_is_a_one_line_error(self):
         self.serve.kill()

@@ -41,6 +41,30 @@ TEST(Metrics, CountersAddUpOverWindowsAndGaugesKeepTheLast) {
   EXPECT_NE(t.find("# TYPE ccprof_lock_wait_seconds_total counter"), std::string::npos);
 }
 
+TEST(Metrics, EachTargetHasItsOwnSeriesAndItsOwnLastWindow) {
+  // serve --pid 11 --comm server: each target's labels first, its gauges kept apart.
+  MetricsRegistry m;
+  const MetricsRegistry::Labels a = {{"pid", "11"}}, b = {{"comm", "server"}};
+  m.add_window(window(2.0), {{"lock wait", 1.5}}, 1.0, a);
+  m.add_window(window(3.0), {{"lock wait", 2.0}}, 1.0, b);
+  m.add_window(window(1.0), {}, 1.0, b);  // b's last window replaces only b's gauges
+  m.set_target(11, a);
+  m.set_target(0, b);  // b exited
+  std::string t = m.render(0);
+  EXPECT_TRUE(has_line(t, "ccprof_lock_waits_total{pid=\"11\",lock=\"g_mu\"} 10")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_lock_waits_total{comm=\"server\",lock=\"g_mu\"} 20")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_offcpu_seconds_total{pid=\"11\",reason=\"lock wait\"} 1.5")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_finding_cost_thread_seconds{pid=\"11\",kind=\"lock-contention\",subject=\"lock g_mu\"} 2"))
+      << t;
+  EXPECT_TRUE(has_line(t, "ccprof_finding_cost_thread_seconds{comm=\"server\",kind=\"lock-contention\",subject=\"lock g_mu\"} 1"))
+      << t;
+  EXPECT_TRUE(has_line(t, "ccprof_findings{pid=\"11\",kind=\"lock-contention\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_target_up{pid=\"11\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_target_up{comm=\"server\"} 0")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_windows_total 3")) << t;
+  EXPECT_EQ(t.find("ccprof_lock_waits_total{lock="), std::string::npos) << "a series without its target";
+}
+
 TEST(Metrics, CondvarsAreNotLockWait) {
   MetricsRegistry m;
   m.add_window(window(2.0, "g_cv", "condvar"), {}, 1.0);
