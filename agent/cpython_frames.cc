@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -49,9 +50,11 @@ constexpr int kMaxInterpreters = 64;
 constexpr uint64_t kMaxString = 4096;    // file names and function names
 constexpr uint64_t kMaxLinetable = 1 << 20;
 constexpr size_t kMaxCodes = 16384;      // cached code objects, cleared when full
-// Reads cost ~10 syscalls per stack: at most 500 stacks a second (a burst of 500), and
-// 50,000 in a profile; the rest are counted as python.stacks_skipped.
-constexpr double kStacksPerSecond = 500;
+// A read costs ~10 syscalls per thread; every 10 ms, 10 s of them kept per thread (at
+// most 1000), and 50,000 stacks in a profile (the rest: python.stacks_skipped).
+constexpr uint64_t kSampleIntervalNs = 10'000'000;
+constexpr uint64_t kHistoryNs = 10'000'000'000;
+constexpr size_t kMaxSnapshotsPerThread = 1000;
 constexpr size_t kMaxStacks = 50'000;
 
 bool read_mem(uint32_t pid, uint64_t addr, void* out, size_t len) {
@@ -292,45 +295,99 @@ absl::StatusOr<std::vector<model::PythonFrame>> CpythonFrames::stack(uint32_t pi
   return out;
 }
 
-int32_t CpythonFrames::frame_index(const model::PythonFrame& f, model::Recording& rec) {
-  const auto next = static_cast<int32_t>(rec.python.frames.size());
-  auto [it, added] = frame_ids_.try_emplace(std::make_tuple(f.file, f.function, f.line), next);
-  if (added) rec.python.frames.push_back(f);
-  return it->second;
+CpythonFrames::~CpythonFrames() {
+  stop_ = true;
+  if (sampler_.joinable()) sampler_.join();
+}
+
+void CpythonFrames::start_sampler(uint32_t pid) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (pid) watch_.insert(pid);
+  }
+  if (sampler_.joinable()) return;
+  sampler_ = std::thread([this] {
+    while (!stop_) {
+      sample_once();
+      const timespec ts{0, static_cast<long>(kSampleIntervalNs)};
+      nanosleep(&ts, nullptr);
+    }
+  });
+}
+
+void CpythonFrames::sample_once() {
+  std::set<uint32_t> pids;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pids = watch_;
+  }
+  for (uint32_t pid : pids) {
+    Process& p = process(pid);
+    if (!p.python) continue;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      infos_[pid] = p.info;
+      if (p.supported) gil_[pid] = {p.runtime, p.runtime + p.runtime_size};
+    }
+    if (!p.supported) continue;
+    for (uint32_t tid : list_threads(pid)) {
+      const uint64_t t0 = monotonic_ns();
+      auto frames = stack(pid, tid);
+      if (!frames.ok()) continue;  // not a Python thread (yet), or it moved under the read
+      std::lock_guard<std::mutex> l(mu_);
+      Snapshot snap{t0, {}};
+      for (const auto& f : *frames) {
+        const auto next = static_cast<int32_t>(frames_.size());
+        auto [it, added] = frame_ids_.try_emplace(std::make_tuple(f.file, f.function, f.line), next);
+        if (added) frames_.push_back(f);
+        snap.frames.push_back(it->second);
+      }
+      auto& h = history_[tid];
+      h.push_back(std::move(snap));
+      while (!h.empty() && (h.size() > kMaxSnapshotsPerThread || h.front().time_ns + kHistoryNs < t0)) h.pop_front();
+    }
+  }
 }
 
 void CpythonFrames::on_wait(model::Recording& rec, uint32_t pid, uint32_t tid, uint64_t uaddr, uint64_t start_ns,
                             uint64_t duration_ns) {
-  Process& p = process(pid);
-  if (!p.python || !p.supported || uaddr < p.runtime || uaddr >= p.runtime + p.runtime_size) return;  // not the GIL
-  const uint64_t now = monotonic_ns();
-  tokens_ = last_refill_ns_ ? std::min(kStacksPerSecond, tokens_ + (now - last_refill_ns_) * 1e-9 * kStacksPerSecond)
-                            : kStacksPerSecond;
-  last_refill_ns_ = now;
-  if (tokens_ < 1 || rec.python.waits.size() >= kMaxStacks) {
+  std::lock_guard<std::mutex> l(mu_);
+  watch_.insert(pid);  // a child process the launch did not name
+  auto g = gil_.find(pid);
+  if (g == gil_.end() || uaddr < g->second.first || uaddr >= g->second.second) return;  // not a GIL wait
+  if (rec.python.waits.size() >= kMaxStacks) {
     ++skipped_;
     return;
   }
-  tokens_ -= 1;
-  auto frames = stack(pid, tid);
-  if (!frames.ok()) {
-    // The thread exited, or the interpreter was between states: counted, not guessed.
-    spdlog::debug("python frames: thread {}: {}", tid, std::string(frames.status().message()));
-    ++failed_;
+  const uint64_t end_ns = start_ns + duration_ns;
+  const Snapshot* snap = nullptr;
+  for (const auto& s : history_[tid])
+    if (s.time_ns >= start_ns) {
+      snap = &s;
+      break;
+    }
+  if (!snap) {
+    ++failed_;  // no read of this thread since the wait began (or it was not a Python thread then)
     return;
   }
   rec.has_python = true;
-  const uint64_t end_ns = start_ns + duration_ns;
-  model::PythonWaitStack w{pid, tid, uaddr, start_ns, duration_ns, now > end_ns ? now - end_ns : 0, {}};
-  for (const auto& f : *frames) w.frames.push_back(frame_index(f, rec));
+  const uint64_t delay = snap->time_ns > end_ns ? snap->time_ns - end_ns : 0;
+  model::PythonWaitStack w{pid, tid, uaddr, start_ns, duration_ns, delay, {}};
+  for (int32_t i : snap->frames) {
+    auto [it, added] = rec_ids_.try_emplace(i, static_cast<int32_t>(rec.python.frames.size()));
+    if (added) rec.python.frames.push_back(frames_[i]);
+    w.frames.push_back(it->second);
+  }
   rec.python.waits.push_back(std::move(w));
 }
 
 void CpythonFrames::finish(model::Recording& rec) {
-  for (const auto& [pid, p] : procs_) {
-    if (!p.python) continue;
+  stop_ = true;
+  if (sampler_.joinable()) sampler_.join();
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [pid, info] : infos_) {
     rec.has_python = true;
-    rec.python.processes.push_back(p.info);
+    rec.python.processes.push_back(info);
   }
   if (rec.has_python) {
     rec.losses["python.stacks_skipped"] += skipped_;

@@ -51,6 +51,7 @@ class FutexCollector : public Collector {
       }
     }
     if (auto s = load_skeleton(skel_, &futex_bpf__load, "futex collector"); !s.ok()) return s;
+    python_.start_sampler(opts_.target_pid);  // Python frames for the GIL waits (cpython_frames.h)
     if (int e = futex_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
     return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
@@ -128,7 +129,7 @@ class FutexCollector : public Collector {
                        .word = e.word,
                        .waker_tid = e.waker};
     ++waits_seen_;
-    // A GIL wait of CPython 3.11: its Python frames, read now while the thread lives.
+    // A GIL wait of CPython 3.11: its Python frames, as the sampler read them.
     python_.on_wait(*rec_, e.tgid, e.tid, e.uaddr, e.start_ns, e.duration_ns);
     // Every wait with a stack copy is kept; of the others, 1 in keep_every_. When the
     // kept waits reach the cap, every other one of them is dropped and the stride

@@ -93,7 +93,7 @@ struct PythonWaitStack {
   uint32_t pid = 0, tid = 0;
   uint64_t uaddr = 0;                 // the futex of the wait (joins the lock table)
   uint64_t start_ns = 0, duration_ns = 0;
-  uint64_t read_delay_ns = 0;         // from the wait's end to the read of the frames
+  uint64_t read_delay_ns = 0;         // from the wait's end to the read of the frames; 0 = read during it
   std::vector<int32_t> frames;        // indices into PythonSection::frames
 };
 
