@@ -56,6 +56,9 @@ constexpr uint64_t kSampleIntervalNs = 10'000'000;
 constexpr uint64_t kHistoryNs = 10'000'000'000;
 constexpr size_t kMaxSnapshotsPerThread = 1000;
 constexpr size_t kMaxStacks = 50'000;
+// Threads read per process per pass: a process with more is read in turns (a thread's
+// reads are then further apart, and more of its waits find none: python.stack_reads_failed).
+constexpr size_t kMaxThreadsPerPass = 64;
 
 bool read_mem(uint32_t pid, uint64_t addr, void* out, size_t len) {
   if (!addr) return false;
@@ -330,7 +333,10 @@ void CpythonFrames::sample_once() {
       if (p.supported) gil_[pid] = {p.runtime, p.runtime + p.runtime_size};
     }
     if (!p.supported) continue;
-    for (uint32_t tid : list_threads(pid)) {
+    const std::vector<uint32_t> tids = list_threads(pid);
+    const size_t first = tids.size() > kMaxThreadsPerPass ? (turn_++ * kMaxThreadsPerPass) % tids.size() : 0;
+    for (size_t k = 0; k < tids.size() && k < kMaxThreadsPerPass; ++k) {
+      const uint32_t tid = tids[(first + k) % tids.size()];
       const uint64_t t0 = monotonic_ns();
       auto frames = stack(pid, tid);
       if (!frames.ok()) continue;  // not a Python thread (yet), or it moved under the read

@@ -88,6 +88,7 @@ class CpythonFrames {
   // The sampler thread's own (or stack()'s caller's).
   std::map<uint32_t, Process> procs_;
   std::map<std::pair<uint32_t, uint64_t>, Code> codes_;  // by (pid, address)
+  size_t turn_ = 0;                                       // which threads of a big process are read this pass
 
   // Shared with the sampler, under mu_.
   std::mutex mu_;
