@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "agent/cpython_frames.h"
 #include "agent/lock_slow_paths.h"
 #include "agent/proc.h"
 #include "agent/tracefs.h"
@@ -51,6 +52,7 @@ class FutexCollector : public Collector {
       }
     }
     if (auto s = load_skeleton(skel_, &futex_bpf__load, "futex collector"); !s.ok()) return s;
+    python_.start_sampler(opts_.target_pid);  // Python frames for the GIL waits (cpython_frames.h)
     if (int e = futex_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
     return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
@@ -93,6 +95,7 @@ class FutexCollector : public Collector {
       else rec.losses["futex.stack_copies_lost"]++;
     }
     rec.futex = {waits_seen_, rec.futex_waits.size(), keep_every_};
+    python_.finish(rec);
     // Exact totals from the kernel maps.
     for_each_map_entry<futex_addr_key, futex_addr_stat>(
         bpf_map__fd(skel_->maps.addr_stats), [&](const futex_addr_key& key, const futex_addr_stat& s) {
@@ -143,6 +146,8 @@ class FutexCollector : public Collector {
                        .word = e.word,
                        .waker_tid = e.waker};
     ++waits_seen_;
+    // A GIL wait of CPython 3.11: its Python frames, as the sampler read them.
+    python_.on_wait(*rec_, e.tgid, e.tid, e.uaddr, e.start_ns, e.duration_ns);
     // Every wait with a stack copy is kept; of the others, 1 in keep_every_. When the
     // kept waits reach the cap, every other one of them is dropped and the stride
     // doubles: a uniform sample over the whole profile in bounded memory (the kernel's
@@ -220,6 +225,7 @@ class FutexCollector : public Collector {
   std::set<std::string> scanned_modules_;
   std::vector<LinkPtr> slow_path_links_;
   uint64_t next_maps_scan_ns_ = 0;
+  CpythonFrames python_;
   // Wait events kept in memory at most (~100 bytes each in the recording).
   static constexpr size_t kMaxKeptWaits = 200'000;
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits

@@ -165,6 +165,8 @@ struct Recording {
   LockHoldSection lockhold;
   bool has_sched = false;
   SchedSection sched;
+  bool has_python = false;  // Python frames at futex waits (CPython 3.11 only)
+  PythonSection python;
   LossCounters losses;
   // The target's files opened while profiling (containers, deleted binaries); not
   // serialized: null for a recording read back from a file.

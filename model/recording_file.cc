@@ -54,6 +54,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exit
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSite, pid, nr, ip, count, total_ns, max_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallSample, pid, tid, nr, enter_ns, duration_ns, ip, stack)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssSample, time_ns, pid, rss_bytes, anon_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonFrame, file, function, line)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonWaitStack, pid, tid, uaddr, start_ns, duration_ns, read_delay_ns, frames)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonProcess, pid, object, version, supported, note)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonSection, processes, frames, waits)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedSection, long_syscall_ns, threads, syscall_sites, long_syscalls, rss)
 
 // Stack bytes as CBOR byte strings, not arrays of numbers; registers and bytes only
@@ -193,6 +197,7 @@ json to_json_rec(const Recording& rec) {
   if (rec.has_lockrate) j["lockrate"] = rec.lockrate;
   if (rec.has_lockhold) j["lockhold"] = rec.lockhold;
   if (rec.has_sched) j["sched"] = rec.sched;
+  if (rec.has_python) j["python"] = rec.python;
   // Waits are the bulk of a busy profile: packed records, not one JSON value each.
   std::vector<uint8_t> packed;
   packed.reserve(rec.futex_waits.size() * kPackedWaitSize);
@@ -234,6 +239,11 @@ Recording from_json_rec(const json& j) {
   if ((rec.has_lockhold = j.contains("lockhold"))) j.at("lockhold").get_to(rec.lockhold);
   if ((rec.has_sched = j.contains("sched"))) j.at("sched").get_to(rec.sched);
   for (const auto& x : rec.sched.long_syscalls) check_stack_index(x.stack, rec, "a sched syscall sample");
+  if ((rec.has_python = j.contains("python"))) j.at("python").get_to(rec.python);
+  for (const auto& w : rec.python.waits)
+    for (int32_t f : w.frames)
+      if (f < 0 || f >= static_cast<int32_t>(rec.python.frames.size()))
+        throw std::runtime_error(absl::StrCat("a Python stack names frame ", f, " of ", rec.python.frames.size()));
   const size_t record_size = j.at("futex_wait_record_size").get<size_t>();
   if (record_size != kPackedWaitSize && record_size != kPackedWaitSizeV1)
     throw std::runtime_error("futex wait records have an unknown size");

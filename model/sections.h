@@ -80,6 +80,38 @@ struct MemorySamplerSection {
   uint64_t target_samples = 0, all_samples = 0;  // what the BPF program saw
 };
 
+// ---- Python frames at GIL waits (agent/cpython_frames.h) ------------------------------
+
+// One interpreter frame, resolved in the agent while the target lived (no raw memory).
+struct PythonFrame {
+  std::string file, function;  // co_filename, co_qualname
+  int32_t line = 0;            // from co_linetable and the frame's last instruction; 0 = unknown
+};
+
+// The Python stack of a thread just after one of its futex waits ended, innermost first.
+struct PythonWaitStack {
+  uint32_t pid = 0, tid = 0;
+  uint64_t uaddr = 0;                 // the futex of the wait (joins the lock table)
+  uint64_t start_ns = 0, duration_ns = 0;
+  uint64_t read_delay_ns = 0;         // from the wait's end to the read of the frames; 0 = read during it
+  std::vector<int32_t> frames;        // indices into PythonSection::frames
+};
+
+// What the agent found in each Python process it saw wait.
+struct PythonProcess {
+  uint32_t pid = 0;
+  std::string object;   // the module exporting _PyRuntime (the python binary or libpython)
+  std::string version;  // "3.11.2"; "" when unknown
+  bool supported = false;
+  std::string note;     // why frames are not read when unsupported
+};
+
+struct PythonSection {
+  std::vector<PythonProcess> processes;
+  std::vector<PythonFrame> frames;  // unique
+  std::vector<PythonWaitStack> waits;
+};
+
 // ---- sched collector ----------------------------------------------------------------
 
 struct SchedThread {

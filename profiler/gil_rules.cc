@@ -1,5 +1,6 @@
 #include "profiler/gil_rules.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -21,12 +22,41 @@ bool is_gil_futex(const LockInfo& l) {
   return is_python_object(l.data.module) && absl::StartsWith(l.data.name, "_PyRuntime");
 }
 
-// A Python script in the command line, for the report (Python frames are not resolved).
+// A Python script in the command line, for the report when Python frames were not read.
 std::string script_of(const ProcessInfo* p) {
   if (!p) return "";
   for (const auto& a : p->cmdline)
     if (absl::EndsWith(a, ".py")) return a;
   return "";
+}
+
+// The Python lines the GIL's waiters were at (the agent read their frames right after
+// each wait, CPython 3.11 only: agent/cpython_frames.h), by wait time.
+struct PythonSites {
+  const model::PythonProcess* process = nullptr;  // null: the agent saw no interpreter
+  uint64_t stacks = 0;
+  double wait_s = 0;
+  std::vector<std::pair<int32_t, double>> top;  // innermost frame -> wait time, descending
+  std::vector<uint64_t> delays_ns;              // wait end -> read, sorted
+};
+
+PythonSites python_sites(const Index& ctx, uint32_t pid, const std::set<uint64_t>& gil_words) {
+  PythonSites out;
+  const model::PythonSection& py = ctx.rec.python;
+  for (const auto& p : py.processes)
+    if (p.pid == pid) out.process = &p;
+  std::map<int32_t, double> by_frame;
+  for (const auto& w : py.waits) {
+    if (w.pid != pid || !gil_words.count(w.uaddr) || w.frames.empty()) continue;
+    out.stacks++;
+    out.wait_s += w.duration_ns * 1e-9;
+    by_frame[w.frames.front()] += w.duration_ns * 1e-9;
+    out.delays_ns.push_back(w.read_delay_ns);
+  }
+  out.top.assign(by_frame.begin(), by_frame.end());
+  std::sort(out.top.begin(), out.top.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::sort(out.delays_ns.begin(), out.delays_ns.end());
+  return out;
 }
 
 std::vector<Finding> gil_contention(const Index& ctx) {
@@ -101,11 +131,37 @@ std::vector<Finding> gil_contention(const Index& ctx) {
         "from concurrent.futures import ProcessPoolExecutor\n"
         "with ProcessPoolExecutor() as pool:   # one process per core\n"
         "    results = list(pool.map(crunch, chunks))";
-    // Where: the script (Python lines are not resolved from native stacks), then the
-    // interpreter's waiting site.
-    if (!script.empty())
-      f.locations.push_back(file_location(script, "<module>",
-                                          "the Python program whose threads contend (Python frames are not resolved)", 1.0));
+    // Where: the Python lines the waiters were running (CPython 3.11), else the script;
+    // then the interpreter's waiting site.
+    std::set<uint64_t> gil_words;
+    for (const auto* part : g.parts) gil_words.insert(part->uaddr);
+    const PythonSites py = python_sites(ctx, pid, gil_words);
+    for (size_t i = 0; i < py.top.size() && i < 3; ++i) {
+      const model::PythonFrame& fr = ctx.rec.python.frames[py.top[i].first];
+      SourceLocation loc =
+          file_location(fr.file, fr.function, "the Python line the waiting threads ran (after their GIL waits)",
+                        py.top[i].second / py.wait_s);
+      loc.line = fr.line;
+      f.locations.push_back(std::move(loc));
+    }
+    std::string python_note;
+    if (py.process && !py.process->supported) python_note = py.process->note;
+    else if (!py.process)
+      python_note = "ccprof saw no CPython interpreter it could read: only native stacks are shown";
+    else if (!py.stacks)
+      python_note = "no Python frames could be read at the GIL waits: only native stacks are shown";
+    if (py.top.empty() && !script.empty())
+      f.locations.push_back(
+          file_location(script, "<module>", "the Python program whose threads contend (Python frames not read)", 1.0));
+    if (!py.top.empty()) {
+      const model::PythonFrame& fr = ctx.rec.python.frames[py.top.front().first];
+      f.explanation += absl::StrFormat(" The waiting threads were running %s at %s:%d (%.0f%% of the wait time of %d "
+                                       "GIL waits whose Python frames were read).",
+                                       fr.function, short_file(fr.file), fr.line,
+                                       py.top.front().second / py.wait_s * 100, py.stacks);
+    } else {
+      f.explanation += " " + python_note + ".";
+    }
     for (const auto* part : g.parts)
       for (const auto& site : part->sites) {
         f.locations.push_back(to_source_location(site.loc, "the interpreter waits for the GIL here", site.share));
@@ -124,6 +180,17 @@ std::vector<Finding> gil_contention(const Index& ctx) {
                   {"waiters", waiters},
                   {"stacks_in_interpreter", g.python_frames},
                   {"stacks", g.stacks}};
+    nlohmann::json pyj = {{"stacks", py.stacks}, {"note", python_note}};
+    if (py.process) {
+      pyj["version"] = py.process->version;
+      pyj["supported"] = py.process->supported;
+    }
+    if (!py.delays_ns.empty()) {
+      // How long after its wait ended each thread's frames were read (they may be later ones).
+      pyj["read_delay_p50_s"] = py.delays_ns[py.delays_ns.size() / 2] * 1e-9;
+      pyj["read_delay_max_s"] = py.delays_ns.back() * 1e-9;
+    }
+    f.evidence["python"] = pyj;
     if (!g.parts.empty()) f.evidence["lock"] = lock_to_json(*g.parts.front(), ctx.threads);
     out.push_back(std::move(f));
   }

@@ -185,16 +185,17 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
     own = [l for l in locs if "tests/workloads/" in (l.get("file") or "")]
     python = workload.endswith(".py")
     if python:
-        # Python frames are not resolved from native stacks: the location is the script
-        # itself (line 0), which must be the workload's.
-        own = [l for l in locs if os.path.basename(l.get("file") or "") == workload]
+        # The Python frames read at the GIL waits (CPython 3.11): the script's own lines.
+        own = [l for l in locs if os.path.basename(l.get("file") or "") == workload and (l.get("line") or 0) > 0]
     if not own:
         problems.append("no location in the workload's own source: " +
                         "; ".join(f"{l.get('function')} {l.get('file')}:{l.get('line')}" for l in locs[:3]))
     where = f"{own[0]['function']} {os.path.basename(own[0]['file'])}:{own[0]['line']}" if own else "?"
     # The workloads mark the problem's own line with a `PROBLEM` comment: one of the
     # finding's locations in the workload must be on it (or within 2 lines of it).
-    if own and not python and not any(problem_marked(l["file"], l["line"]) for l in own):
+    if python and own and not own[0].get("function"):
+        problems.append(f"{where}: the Python location names no function")
+    if own and not any(problem_marked(l["file"], l["line"]) for l in own):
         problems.append(f"{where} is not the workload's PROBLEM line")
     hold = f.get("evidence", {}).get("hold")
     if scenario in HOLD_SCENARIOS and mode is None and (scenario, workload) not in EXTRA_WORKLOADS:

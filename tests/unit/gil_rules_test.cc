@@ -59,6 +59,49 @@ TEST(GilRules, ThreadsWaitingOnTheRuntimeGilRaiseGilContention) {
   EXPECT_EQ(f[0].locations[0].file, "crunch.py");
 }
 
+TEST(GilRules, ThePythonLinesTheWaitersRanAreTheLocations) {
+  Recording r = python_process(4);
+  r.has_python = true;
+  r.python.processes.push_back({100, "/usr/bin/python3.11", "3.11.2", true, ""});
+  r.python.frames = {{"/w/crunch.py", "crunch_unit", 25}, {"/w/crunch.py", "crunch_until", 34},
+                     {"/w/crunch.py", "crunch_unit", 24}};
+  // 3 waits at line 25 (0.3 s), 1 at line 24 (0.1 s); one on another futex is not the GIL's.
+  for (int i = 0; i < 3; ++i) r.python.waits.push_back({100, 101, 0x7000, 0, 100'000'000, 1000, {0, 1}});
+  r.python.waits.push_back({100, 102, 0x7000, 0, 100'000'000, 3000, {2, 1}});
+  r.python.waits.push_back({100, 102, 0x9000, 0, 900'000'000, 0, {1}});
+  Index idx(r);
+  idx.locks = {gil_part(4, 1.0, "_PyRuntime+432", "/usr/bin/python3.11")};
+  auto f = run_rule("gil-contention", idx);
+  ASSERT_EQ(f.size(), 1u);
+  ASSERT_EQ(f[0].locations.size(), 2u);  // two Python lines (the hand-built lock has no sampled site)
+  EXPECT_EQ(f[0].locations[0].file, "/w/crunch.py");
+  EXPECT_EQ(f[0].locations[0].function, "crunch_unit");
+  EXPECT_EQ(f[0].locations[0].line, 25);
+  EXPECT_NEAR(f[0].locations[0].share, 0.75, 1e-9);
+  EXPECT_EQ(f[0].locations[1].line, 24);
+  EXPECT_EQ(f[0].evidence["python"]["stacks"], 4);
+  EXPECT_EQ(f[0].evidence["python"]["note"], "");
+  EXPECT_NEAR(f[0].evidence["python"]["read_delay_max_s"].get<double>(), 3e-6, 1e-12);
+  EXPECT_NE(f[0].explanation.find("crunch_unit at crunch.py:25"), std::string::npos) << f[0].explanation;
+}
+
+TEST(GilRules, AnUnsupportedInterpreterIsSaidAndKeepsTheScript) {
+  Recording r = python_process(4);
+  r.has_python = true;
+  r.python.processes.push_back({100, "/usr/bin/python3.12", "3.12.1", false,
+                                "CPython 3.12.1 in /usr/bin/python3.12: ccprof reads Python frames of CPython 3.11 "
+                                "only; findings show native stacks only"});
+  Index idx(r);
+  idx.locks = {gil_part(4, 1.0, "_PyRuntime+432", "/usr/bin/python3.12")};
+  auto f = run_rule("gil-contention", idx);
+  ASSERT_EQ(f.size(), 1u);
+  ASSERT_FALSE(f[0].locations.empty());
+  EXPECT_EQ(f[0].locations[0].file, "crunch.py");
+  EXPECT_EQ(f[0].locations[0].line, 0);
+  EXPECT_EQ(f[0].evidence["python"]["supported"], false);
+  EXPECT_NE(f[0].explanation.find("CPython 3.11 only"), std::string::npos) << f[0].explanation;
+}
+
 TEST(GilRules, OtherFutexesAndLightWaitingDoNotRaiseIt) {
   Recording r = python_process(4);
   Index ctx(r);

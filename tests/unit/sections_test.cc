@@ -147,6 +147,26 @@ TEST(SchedSection, AStackIndexBeyondTheStacksIsCorrupt) {
   EXPECT_NE(back.status().message().find("stack 0"), std::string::npos) << back.status();
 }
 
+TEST(PythonSection, RoundTripsAndRejectsAFrameIndexBeyondTheFrames) {
+  Recording rec;
+  rec.has_python = true;
+  rec.python.processes.push_back({7, "/usr/bin/python3.11", "3.11.2", true, ""});
+  rec.python.frames = {{"/w/crunch.py", "crunch_unit", 25}, {"/w/crunch.py", "<module>", 40}};
+  rec.python.waits.push_back({7, 8, 0x1000, 5, 6, 0, {0, 1}});
+  auto back = model::round_trip(rec, "sections_python");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->has_python);
+  ASSERT_EQ(back->python.waits.size(), 1u);
+  EXPECT_EQ(back->python.waits[0].frames, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(back->python.frames[0].line, 25);
+  EXPECT_EQ(back->python.processes[0].version, "3.11.2");
+  EXPECT_FALSE(model::round_trip(Recording{}, "sections_no_python")->has_python);
+
+  rec.python.waits[0].frames = {2};
+  auto bad = model::round_trip(rec, "sections_python_bad");
+  EXPECT_TRUE(absl::IsDataLoss(bad.status())) << bad.status();
+}
+
 TEST(LittlesLaw, SeedExample) {
   // 4 cores, 90% target, 5 ms compute, 95 ms wait: 4 x 0.9 x 20 = 72 threads.
   EXPECT_DOUBLE_EQ(littles_law_pool_size(4, 0.9, 0.095, 0.005), 72.0);
