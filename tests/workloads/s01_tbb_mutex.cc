@@ -32,6 +32,10 @@ __attribute__((noinline)) void count_word_sharded(const std::string& word, size_
   s.record(word);
 }
 
+// 6 threads by default, not 4: tbb::mutex spins, then calls sched_yield() 32 times before
+// it sleeps, and ccprof counts only the sleep as waiting. With 4 threads on 2 CPUs most
+// waiting was yielding: the futex wait share was 3-24% over 9 runs (2 of them under
+// lock-contention's 5% floor); with 6 the waiters outlast the spin budget (14-33% in 4).
 int main(int argc, char** argv) {
-  return run_digest_word_count(argc, argv, g_table, g_shards, count_word_shared, count_word_sharded);
+  return run_digest_word_count(argc, argv, 6, g_table, g_shards, count_word_shared, count_word_sharded);
 }

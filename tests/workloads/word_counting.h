@@ -80,9 +80,9 @@ struct alignas(64) DigestTable {
 // workload's own functions (its lock is taken on their lines); then checks that every
 // count reached a table and prints the result. Returns main's exit status.
 template <typename Table, size_t kShards, typename CountShared, typename CountSharded>
-int run_digest_word_count(int argc, char** argv, Table& shared, Table (&shards)[kShards], CountShared count_shared,
-                          CountSharded count_sharded) {
-  const Options options = parse_options(argc, argv, 4);
+int run_digest_word_count(int argc, char** argv, int default_threads, Table& shared, Table (&shards)[kShards],
+                          CountShared count_shared, CountSharded count_sharded) {
+  const Options options = parse_options(argc, argv, default_threads);
   const std::vector<std::string> vocabulary = make_vocabulary();
   CountingRun run = run_counting_threads(options, [&](int thread_index) {
     XorShift64 rng(thread_index + 1);
