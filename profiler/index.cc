@@ -334,13 +334,6 @@ std::unique_ptr<Index> build_index(const Recording& rec) {
   idx->lock_rates = build_lock_rates(*idx);
   idx->lock_holds = build_lock_holds(*idx);
   index_memory(*idx);
-  // A lock on the heap has no symbol: name it by the type it was reached through, where
-  // a memory sample touched its word through a pointer in scope ("Shard.mu (via shard)",
-  // data_naming.h) instead of "the heap lock at 0x...".
-  for (auto& l : idx->locks)
-    if (l.data.name.empty())
-      if (auto it = idx->memory.typed_names.find({l.pid, l.uaddr}); it != idx->memory.typed_names.end())
-        l.data.name = it->second;
   return idx;
 }
 
