@@ -25,6 +25,11 @@ const std::vector<LockSlowPath>& lock_slow_paths() {
       {"parking_lot", {"11parking_lot9raw_mutex", "8RawMutex9lock_slow"}},
       {"parking_lot", {"11parking_lot10raw_rwlock", "9RawRwLock19lock_exclusive_slow"}},
       {"parking_lot", {"11parking_lot10raw_rwlock", "9RawRwLock16lock_shared_slow"}},
+      // oneTBB's tbb::detail::r1::wait_on_address(void* address, delegate_base&, uintptr_t)
+      // in libtbb: where tbb::mutex and tbb::rw_mutex (header-only; `address` is the
+      // mutex) sleep after spinning, on a per-thread semaphore of TBB's address-wait
+      // table. Only waitable_atomic::wait and adaptive_wait_on_address call it.
+      {"oneTBB", {"_ZN3tbb6detail2r115wait_on_addressEPv"}},
   };
   return kPaths;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Lock libraries whose waiters do not sleep on the lock's word: absl::Mutex's waiters
-// sleep on a per-thread semaphore (absl::synchronization_internal::Waiter). The futex
+// sleep on a per-thread semaphore (absl::synchronization_internal::Waiter), oneTBB's
+// tbb::mutex on one of its address-wait table's. The futex
 // collector puts a uprobe at the entry of the library's slow path, whose first argument
 // is the lock; the waits inside it are charged to the lock (bpf/futex.bpf.c,
 // lock_objects). Only contended acquisitions reach a slow path, so the fast path never

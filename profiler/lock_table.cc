@@ -38,7 +38,11 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
           absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended") ||
           (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")) ||
           absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex>::lock") ||
-          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock"))
+          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock") ||
+          // oneTBB: tbb::mutex::lock (inlined) and the address wait it sleeps in, which
+          // tbb::rw_mutex shares (its waits are typed mutex too, like absl's reader locks).
+          absl::StrContains(fn, "tbb::detail::d1::mutex::lock") ||
+          absl::StrContains(fn, "tbb::detail::r1::wait_on_address"))
         return StackKind::kMutex;
     }
   }

@@ -10,7 +10,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 linux-perf chromium procps
   libprotobuf-dev protobuf-compiler golang-go prometheus
-  rustc cargo librust-parking-lot-dev
+  rustc cargo librust-parking-lot-dev libtbb-dev
   uwsgi-core wrk libarchive-tools
 )
 missing=()

@@ -7,6 +7,9 @@ Needs root (BPF); exits 77 (skip) otherwise.
 - absl::Mutex: its waiters sleep on per-thread semaphores; the waits inside its slow path
   are charged to the mutex (g_table_mu), its owners are the wakers, and its spinning in
   absl::Mutex::Lock is never a cas-retry-storm.
+- oneTBB's tbb::mutex (when built): it spins, then sleeps in libtbb's address wait on a
+  per-thread semaphore; the waits inside tbb::detail::r1::wait_on_address are charged to
+  the mutex (g_table, whose first member it is), its owners are the wakers.
 - Rust std::sync::Mutex and parking_lot (when built): the lock's site is the workload's
   line, names are demangled (v0), owners come from the wakers, parking_lot's waits on
   per-thread words are charged to its RawMutex."""
@@ -67,9 +70,28 @@ class LockLibraries(unittest.TestCase):
         self.assertEqual(os.path.basename(loc["file"]), "s01_absl_mutex.cc")
         self.assertEqual(loc["function"], "count_word_shared")
 
+    def test_tbb_mutex_waits_are_charged_to_the_mutex(self):
+        if not os.path.exists(os.path.join(WORKLOADS, "s01-tbb-mutex")):
+            self.skipTest("s01-tbb-mutex not built (Debian's libtbb-dev missing)")
+        doc = profile("s01-tbb-mutex", "--variant=bad", "--seconds=1.5")
+        kinds = [f["kind"] for f in doc["findings"]]
+        self.assertNotIn("cas-retry-storm", kinds)
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, kinds)
+        l = lc[0]["evidence"]["lock"]
+        self.assertIn(l["name"], ("g_table", "g_table.mu"))  # mu is at offset 0 of g_table
+        self.assertEqual(l["type"], "mutex")
+        # the sampled waits slept on TBB's per-thread semaphores, not on the mutex word
+        self.assertGreater(l["waits_on_other_words"], 0)
+        self.assertEqual(l["owner_source"], "waker")
+        self.assertGreaterEqual(len(l["owners"]), 2, l["owners"])
+        loc = lc[0]["locations"][0]
+        self.assertEqual(os.path.basename(loc["file"]), "s01_tbb_mutex.cc")
+        self.assertEqual(loc["function"], "count_word_shared")
+
     def rust(self, workload, fn):
         """The most-waited lock of a Rust workload's bad variant. The finding's kind is the
-        matrix's (s01-rust-std-mutex; parking_lot is in its LIBRARY_GAPS)."""
+        matrix's (s01-rust-std-mutex, s01-rust-parking-lot)."""
         if not os.path.exists(os.path.join(WORKLOADS, workload)):
             self.skipTest(f"{workload} not built (Debian's rustc/cargo missing)")
         doc = profile(workload, "--variant=bad", "--seconds=1.5")

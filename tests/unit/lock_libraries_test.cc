@@ -117,6 +117,20 @@ TEST(LockLibraries, AbslAndParkingLotSitesAreTheUsersLine) {
   EXPECT_EQ(site_of({absl_stack[0], absl_stack[1]}), nullptr);
 }
 
+TEST(LockLibraries, TbbMutexSiteIsTheUsersLine) {
+  // tbb::mutex::lock is inlined from oneTBB's header into the user's function; it sleeps
+  // in libtbb's address wait (a stack of s01-tbb-mutex, Debian's libtbb without debug info).
+  std::vector<CodeLocation> tbb_stack = {
+      at("/usr/lib/x86_64-linux-gnu/libc.so.6", "syscall", ""),
+      at("/usr/lib/x86_64-linux-gnu/libtbb.so.12.8", "tbb::detail::r1::concurrent_monitor_base<"
+         "tbb::detail::r1::address_context>::commit_wait", ""),
+      at("/usr/lib/x86_64-linux-gnu/libtbb.so.12.8", "tbb::detail::r1::wait_on_address", ""),
+      at("/work/build/workloads/s01-tbb-mutex", "count_word_shared", "/work/tests/workloads/s01_tbb_mutex.cc", 24),
+  };
+  EXPECT_EQ(site_of(tbb_stack)->line, 24);
+  EXPECT_EQ(site_of({tbb_stack[0], tbb_stack[1], tbb_stack[2]}), nullptr);
+}
+
 TEST(LockLibraries, LockCodeInlinedIntoTheUsersFunctionIsTheLibrarys) {
   // Rust: AtomicU32::compare_exchange inlined from core into std's Mutex::lock, inlined
   // into the user's function: lock acquisition.
