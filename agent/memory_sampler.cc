@@ -109,9 +109,8 @@ class DecodeSampler : public Collector {
     if (rb_) ring_buffer__consume(rb_.get());
   }
 
-  // Sampling goes on; the counters are handed over as the part since the last cut.
-  void cut(Recording& rec) override {
-    drain(rec);
+  // The kernel's counters, as the part since the last cut, and the sampler's section.
+  void hand_over_counters(Recording& rec) {
     const sample_counters& c = skel_->bss->counters;
     rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
     rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
@@ -121,16 +120,16 @@ class DecodeSampler : public Collector {
     rec.memory_sampler.all_samples = part_("samples", c.samples);
   }
 
+  // Sampling goes on; the counters are handed over as the part since the last cut.
+  void cut(Recording& rec) override {
+    drain(rec);
+    hand_over_counters(rec);
+  }
+
   void finish(Recording& rec) override {
     links_.clear();  // stop sampling first, then take what is left
     drain(rec);
-    const sample_counters& c = skel_->bss->counters;
-    rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
-    rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
-    rec.losses["sampler.stack_window_failed"] += part_("stack_window_failed", c.stack_window_failed);
-    write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
-    rec.memory_sampler.target_samples = part_("target", c.target);
-    rec.memory_sampler.all_samples = part_("samples", c.samples);
+    hand_over_counters(rec);
     rb_.reset();
     fds_.clear();
     skel_.reset();

@@ -200,15 +200,18 @@ Fixture growing_rss(bool anon = true) {
   return fx;
 }
 
-// The queue's mutex, taken by the producer (101) and the consumer (102).
-void add_handoff(Fixture& fx) {
+// A lock of process 100 taken `calls` times by `tids` (what the lock-rate collector measures).
+LockRate lock_rate(uint64_t lock, uint64_t calls, std::set<uint32_t> tids) {
   LockRate rate;
   rate.pid = 100;
-  rate.lock = 0x5000;
-  rate.calls = 45000;
-  rate.tids = {101, 102};
-  fx.lock_rates.push_back(rate);
+  rate.lock = lock;
+  rate.calls = calls;
+  rate.tids = std::move(tids);
+  return rate;
 }
+
+// The queue's mutex, taken by the producer (101) and the consumer (102).
+void add_handoff(Fixture& fx) { fx.lock_rates.push_back(lock_rate(0x5000, 45000, {101, 102})); }
 
 // s10 bad: RSS climbs ~50 MiB/s; the producer never blocks.
 TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
@@ -227,11 +230,7 @@ TEST(UnboundedQueue, GrowingRssWithANeverBlockingProducerFires) {
 // it enqueues comes from the lock-rate call sites of the locks it takes.
 TEST(UnboundedQueue, TheEnqueueSiteComesFromTheProducersLockCallsWhenItNeverWaited) {
   Fixture fx = growing_rss();
-  LockRate rate;
-  rate.pid = 100;
-  rate.lock = 0x5000;
-  rate.calls = 9000;
-  rate.tids = {101, 102};
+  LockRate rate = lock_rate(0x5000, 9000, {101, 102});
   LockRateSite enqueue, dequeue;
   enqueue.loc.function = "enqueue_unbounded";
   enqueue.loc.line = 55;
@@ -269,15 +268,8 @@ TEST(UnboundedQueue, FilePagesOfAnMmapReaderAreNotAQueue) {
 // no thread blocks, but nothing is handed from one thread to another.
 TEST(UnboundedQueue, GrowthWithoutAHandoffIsNotAQueue) {
   Fixture fx = growing_rss();
-  LockRate own, other;  // measured: each thread takes only its own lock
-  own.pid = other.pid = 100;
-  own.lock = 0x5000;
-  own.calls = 40000;
-  own.tids = {101};
-  other.lock = 0x6000;
-  other.calls = 5000;
-  other.tids = {102};
-  fx.lock_rates = {own, other};
+  // measured: each thread takes only its own lock
+  fx.lock_rates = {lock_rate(0x5000, 40000, {101}), lock_rate(0x6000, 5000, {102})};
   EXPECT_EQ(find_kind(fx.run(), "unbounded-queue"), nullptr);
 }
 
