@@ -341,7 +341,9 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
     if (levels.empty()) levels.push_back({symbol_name, file, line});
   } else {
     ++missing_debug_;
-    module_debug_[loc.module] = false;
+    // A module has debug info when any of its code has a CU: its PLT, _start and other
+    // CRT code have none even in a -g build, and must not make it a module without.
+    module_debug_.emplace(loc.module, false);
     levels.push_back({symbol_name.empty() ? eh_frame_function(mod, pc, loc.module) : symbol_name, "", 0});
   }
   for (const auto& lv : levels) loc.inline_chain.push_back(lv.function);
@@ -363,7 +365,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
                      : pick->function;
   loc.file = pick->file;
   loc.line = pick->line;
-  if (loc.has_debug_info) module_debug_.emplace(loc.module, true);
+  if (loc.has_debug_info) module_debug_[loc.module] = true;
   return code_cache_.emplace(pc, std::move(loc)).first->second;
 }
 
