@@ -164,9 +164,7 @@ Capabilities probe_capabilities() {
   c.bpf_perf_event_prog = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, nullptr) == 1;
   c.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
   (void)ensure_tracefs();
-  for (auto [cat, ev] : std::vector<std::pair<const char*, const char*>>{{"syscalls", "sys_enter_futex"},
-                                                                         {"syscalls", "sys_exit_futex"},
-                                                                         {"sched", "sched_switch"},
+  for (auto [cat, ev] : std::vector<std::pair<const char*, const char*>>{{"sched", "sched_switch"},
                                                                          {"sched", "sched_wakeup"},
                                                                          {"sched", "sched_process_fork"},
                                                                          {"sched", "sched_process_exit"},
@@ -254,7 +252,9 @@ bool can_profile(const Capabilities& c, std::string* why) {
   if (!c.ringbuf) missing.push_back("the kernel has no BPF ring buffer (needs Linux 5.8+)");
   if (!c.btf) missing.push_back("the kernel has no BTF at /sys/kernel/btf/vmlinux (CO-RE needs it)");
   for (const auto& [tp, ok] : c.tracepoints)
-    if (!ok && tp.rfind("syscalls:sys_", 0) == 0) missing.push_back(absl::StrCat("tracepoint ", tp, " is missing"));
+    if (!ok && (tp.rfind("raw_syscalls:", 0) == 0 || tp == "sched:sched_process_fork" ||
+                tp == "sched:sched_process_exit"))
+      missing.push_back(absl::StrCat("tracepoint ", tp, " is missing"));
   if (missing.empty()) return true;
   if (why) *why = absl::StrJoin(missing, "; ");
   return false;
@@ -296,7 +296,10 @@ std::string format_doctor(const Capabilities& c) {
   std::string reason;
   std::string mode = choose_memory_sampler_mode(c, "auto", &reason);
   absl::StrAppend(&s, "\ncollectors\n");
-  absl::StrAppend(&s, "  futex (locks)          ", ok ? "tracepoints syscalls:sys_{enter,exit}_futex" : "unavailable",
+  absl::StrAppend(&s, "  futex (locks)          ",
+                  ok ? "raw tracepoints sys_enter/sys_exit (each futex syscall traced once: the sched collector's "
+                       "programs hand it over with a tail call)"
+                     : "unavailable",
                   "\n");
   bool sched_ok = true;
   for (const auto& [tp, present] : c.tracepoints)

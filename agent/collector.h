@@ -22,6 +22,11 @@ namespace ccprof::agent {
 struct SharedMaps {
   int tgids_fd = -1;          // ccprof_tgids: u32 tgid -> u8
   int thread_states_fd = -1;  // ccprof_thread_states: u32 tid -> ccprof_thread_state
+  // The futex collector's raw sys_enter/sys_exit programs (loaded, not attached when the
+  // sched collector runs): the sched collector's syscall programs tail-call them, so a
+  // futex syscall is traced once. Filled by the futex collector's share().
+  int futex_sys_enter_prog = -1;
+  int futex_sys_exit_prog = -1;
 };
 
 // Makes a skeleton's copies of the shared maps use the session's (before load).
@@ -69,6 +74,8 @@ class Collector {
   virtual const char* name() const = 0;
   // open -> set read-only data -> reuse the shared maps -> load -> attach, each step checked.
   virtual absl::Status start(const SharedMaps& shared) = 0;
+  // After a successful start: what this collector offers the collectors started after it.
+  virtual void share(SharedMaps&) const {}
   // Called every ~20 ms: move what the kernel has into the recording (cheap, no blocking).
   virtual void drain(model::Recording& rec) = 0;
   // Called once at the end: final drain, read the in-kernel aggregates and loss counters

@@ -4,19 +4,21 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
 #include <set>
 #include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/cpython_frames.h"
 #include "agent/lock_slow_paths.h"
 #include "agent/proc.h"
-#include "agent/tracefs.h"
 #include "bpf/futex.h"
 #include "futex.skel.h"
 #include "spdlog/spdlog.h"
@@ -26,6 +28,17 @@ namespace {
 
 using model::Recording;
 
+
+// bpf/futex.h dispatches on x86-64 syscall numbers.
+static_assert(FUTEX_NR_FUTEX == SYS_futex && FUTEX_NR_FUTEX_WAITV == 449 && FUTEX_NR_FUTEX_WAKE == 454 &&
+                  FUTEX_NR_FUTEX_WAIT == 455,
+              "the futex family's syscall numbers");
+#ifdef SYS_futex_waitv
+static_assert(FUTEX_NR_FUTEX_WAITV == SYS_futex_waitv, "futex_waitv");
+#endif
+#ifdef SYS_futex_wait
+static_assert(FUTEX_NR_FUTEX_WAIT == SYS_futex_wait && FUTEX_NR_FUTEX_WAKE == SYS_futex_wake, "futex2");
+#endif
 
 static_assert(model::FutexWait::kOwnerPreempted == CCPROF_OWNER_PREEMPTED, "one value for a preempted owner");
 
@@ -39,17 +52,11 @@ class FutexCollector : public Collector {
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
     skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
-    // futex2 syscalls exist from Linux 6.7: attach them only where the kernel has them.
-    struct Optional { bpf_program* prog; const char* event; };
-    for (Optional o : {Optional{skel_->progs.futex_waitv_enter, "sys_enter_futex_waitv"},
-                       Optional{skel_->progs.futex_waitv_exit, "sys_exit_futex_waitv"},
-                       Optional{skel_->progs.futex_wait2_enter, "sys_enter_futex_wait"},
-                       Optional{skel_->progs.futex_wait2_exit, "sys_exit_futex_wait"},
-                       Optional{skel_->progs.futex_wake2_enter, "sys_enter_futex_wake"}}) {
-      if (!tracepoint_exists("syscalls", o.event)) {
-        bpf_program__set_autoload(o.prog, false);
-        spdlog::debug("futex collector: kernel has no syscalls:{}, not attached", o.event);
-      }
+    // One pair of programs owns the syscall path: with the sched collector, its raw
+    // syscall programs tail-call these (SharedMaps::futex_sys_*_prog, share()).
+    if (opts_.syscalls_from_sched) {
+      bpf_program__set_autoattach(skel_->progs.futex_sys_enter, false);
+      bpf_program__set_autoattach(skel_->progs.futex_sys_exit, false);
     }
     if (auto s = load_skeleton(skel_, &futex_bpf__load, "futex collector"); !s.ok()) return s;
     python_.start_sampler(opts_.target_pid);  // Python frames for the GIL waits (cpython_frames.h)
@@ -57,6 +64,11 @@ class FutexCollector : public Collector {
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
     return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
                        "futex collector");
+  }
+
+  void share(SharedMaps& shared) const override {
+    shared.futex_sys_enter_prog = bpf_program__fd(skel_->progs.futex_sys_enter);
+    shared.futex_sys_exit_prog = bpf_program__fd(skel_->progs.futex_sys_exit);
   }
 
   void drain(Recording& rec) override {
@@ -73,6 +85,8 @@ class FutexCollector : public Collector {
     wait_seq_.clear();
     waits_seen_ = 0;
     keep_every_ = 1;
+    plain_received_ = 0;
+    skel_->data->send_every = 1;
     rings_.start_window();
   }
 
@@ -94,7 +108,8 @@ class FutexCollector : public Collector {
       if (stack >= 0) rec.futex_waits[i].stack = stack;
       else rec.losses["futex.stack_copies_lost"]++;
     }
-    rec.futex = {waits_seen_, rec.futex_waits.size(), keep_every_};
+    // Waits the kernel's stride did not send still ended: they count as seen.
+    rec.futex = {waits_seen_ + not_sent_part_(0, not_sent_total()), rec.futex_waits.size(), keep_every_};
     python_.finish(rec);
     // Exact totals from the kernel maps.
     for_each_map_entry<futex_addr_key, futex_addr_stat>(
@@ -151,8 +166,14 @@ class FutexCollector : public Collector {
     // Every wait with a stack copy is kept; of the others, 1 in keep_every_. When the
     // kept waits reach the cap, every other one of them is dropped and the stride
     // doubles: a uniform sample over the whole profile in bounded memory (the kernel's
-    // per-lock totals stay exact; rules scale per-thread sums by keep_every).
-    if (!e.stack_seq && waits_seen_ % keep_every_ != 0) return;
+    // per-lock totals stay exact; rules scale per-thread sums by keep_every). The kernel
+    // applies the same stride before sending (bpf/futex.bpf.c, send_every), so of the
+    // waits sent under a smaller one (in flight while it doubled) this side keeps
+    // 1 in keep_every_ / sent_every.
+    if (!e.stack_seq) {
+      const uint64_t extra = keep_every_ / std::max<uint64_t>(1, e.sent_every);
+      if (extra > 1 && plain_received_++ % extra != 0) return;
+    }
     rec_->futex_waits.push_back(w);
     wait_seq_.push_back(e.stack_seq);
     if (rec_->futex_waits.size() >= kMaxKeptWaits) thin_out();
@@ -186,6 +207,18 @@ class FutexCollector : public Collector {
     }
   }
 
+  // Waits not sent because of the stride, over all CPUs, since the attach.
+  uint64_t not_sent_total() const {
+    static const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return 0;
+    std::vector<futex_cpu_tick> per_cpu(static_cast<size_t>(ncpu));
+    const uint32_t zero = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cpu_ticks), &zero, per_cpu.data())) return 0;
+    uint64_t n = 0;
+    for (const auto& t : per_cpu) n += t.not_sent;
+    return n;
+  }
+
   void thin_out() {
     auto& waits = rec_->futex_waits;
     size_t out = 0, plain = 0;
@@ -199,6 +232,7 @@ class FutexCollector : public Collector {
     waits.resize(out);
     wait_seq_.resize(out);
     keep_every_ *= 2;
+    skel_->data->send_every = keep_every_;
   }
 
   void add_thread(const futex_thread_event& e) {
@@ -231,6 +265,8 @@ class FutexCollector : public Collector {
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits
   uint64_t waits_seen_ = 0;
   uint64_t keep_every_ = 1;
+  uint64_t plain_received_ = 0;  // waits without a stack copy received (the stride's position)
+  SinceLastCut<int> not_sent_part_;
   SinceLastCut<std::tuple<uint64_t, uint32_t, int>> addr_part_;  // (uaddr, tgid, field)
   SinceLastCut<std::string> loss_part_;
 };

@@ -10,6 +10,10 @@ struct FutexOptions {
   uint64_t window_ns = 100'000'000;       // 100 ms
   bool follow_children = true;
   uint32_t target_pid = 0;                // where lock libraries' slow paths get uprobes (0: none)
+  // The sched collector's syscall programs hand the futex syscalls over (tail calls):
+  // the futex programs are loaded but not attached. False: they attach to the raw
+  // syscall tracepoints themselves (`--no-sched`).
+  bool syscalls_from_sched = false;
 };
 
 std::unique_ptr<Collector> make_futex_collector(const FutexOptions& opts);

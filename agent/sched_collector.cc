@@ -77,7 +77,19 @@ class SchedCollector : public Collector {
     skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
+    // The futex syscalls go on to the futex collector's programs (tail calls), when it runs.
+    const bool hand_over = shared.futex_sys_enter_prog >= 0 && shared.futex_sys_exit_prog >= 0;
+    skel_->rodata->hand_over_futex = hand_over ? 1 : 0;
     if (auto s = load_skeleton(skel_, &sched_bpf__load, "sched collector"); !s.ok()) return s;
+    // In place before anything is attached, so no futex syscall passes unseen.
+    const uint32_t slot = 0;
+    for (auto [map, prog] : {std::pair{skel_->maps.futex_sys_enter_tail, shared.futex_sys_enter_prog},
+                             std::pair{skel_->maps.futex_sys_exit_tail, shared.futex_sys_exit_prog}}) {
+      if (!hand_over) break;
+      if (bpf_map_update_elem(bpf_map__fd(map), &slot, &prog, BPF_ANY))
+        return absl::InternalError(absl::StrCat("sched collector: cannot hand futex syscalls over (tail call): ",
+                                                strerror(errno)));
+    }
     if (int e = sched_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("sched collector: cannot attach to the scheduler and syscall "
                                               "tracepoints (tp_btf needs kernel BTF): ",

@@ -292,6 +292,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
   FutexOptions fo;
   fo.follow_children = opts.follow_children;
   fo.target_pid = target;
+  fo.syscalls_from_sched = opts.sched;
   planned.push_back({make_futex_collector(fo), true});
   if (opts.sched) planned.push_back({make_sched_collector(SchedOptions{}), true});
   LockRateOptions lo;
@@ -326,6 +327,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
       continue;
     }
     spdlog::debug("collector {} attached", p.collector->name());
+    p.collector->share(shared);
     st->collectors.push_back(std::move(p.collector));
   }
   for (const auto& [k, v] : st->not_started) rec.losses[k] += v;

@@ -80,6 +80,11 @@ struct {
 } last_wakes SEC(".maps");
 
 struct futex_counters counters = {};
+/* The agent keeps a uniform sample of the waits (at most ~200k in memory, halved and
+ * its stride doubled when full): it writes that stride here, a power of two, so that
+ * waits it would drop are not sent at all. Every wait with a stack copy is sent. */
+__u64 send_every = 1;
+CCPROF_MAP(cpu_ticks, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct futex_cpu_tick);
 __u64 stack_seq_next = 0;
 
 static __always_inline struct futex_addr_stat *get_stat(__u32 tgid, __u64 uaddr)
@@ -218,6 +223,16 @@ static __always_inline int on_wait_exit(long ret)
 			b = FUTEX_HIST_BUCKETS - 1;
 		__sync_fetch_and_add(&s->hist[b], 1);
 	}
+	__u64 stride = send_every;
+	if (!st->stack_seq && stride > 1) {
+		__u32 zero = 0;
+		struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
+		if (t && (t->tick++ & (stride - 1)) != 0) {
+			t->not_sent++;
+			bpf_map_delete_elem(&wait_starts, &tid);
+			return 0;
+		}
+	}
 	struct futex_wait_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&counters.wait_events_dropped, 1);
@@ -234,7 +249,7 @@ static __always_inline int on_wait_exit(long ret)
 		e->ret = ret;
 		e->stack_seq = st->stack_seq;
 		e->owner_syscall = st->owner_syscall;
-		e->pad = 0;
+		e->sent_every = stride;
 		e->owner_since_ns = st->owner_since_ns;
 		e->owner_ip = st->owner_ip;
 		e->word = st->word != st->uaddr ? st->word : 0;
@@ -281,58 +296,49 @@ int BPF_KPROBE(lock_slow_enter, void *lock)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_futex")
-int futex_enter(struct trace_event_raw_sys_enter *ctx)
+/* Every futex syscall of a target enters here, once: tail-called from the sched
+ * collector's raw sys_enter program (which owns the syscall path and has already done
+ * the target check and the thread's syscall state), or attached to raw sys_enter
+ * itself when the sched collector does not run. Arguments come from the user registers
+ * (x86-64 syscall ABI: rdi, rsi, rdx, r10, r8, r9). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 uaddr = ctx->args[0];
-	__u32 op = ctx->args[1];
-	__u32 cmd = op & 127; /* strip FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
-	if (cmd == 1 /* WAKE */ || cmd == 10 /* WAKE_BITSET */ || cmd == 5 /* WAKE_OP */ ||
-	    cmd == 7 /* UNLOCK_PI */)
-		return on_wake(uaddr);
-	if (!is_wait_cmd(cmd))
+	if (id == FUTEX_NR_FUTEX) {
+		__u64 uaddr = BPF_CORE_READ(regs, di);
+		__u32 op = BPF_CORE_READ(regs, si);
+		__u32 cmd = op & 127; /* strip FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+		if (cmd == 1 /* WAKE */ || cmd == 10 /* WAKE_BITSET */ || cmd == 5 /* WAKE_OP */ ||
+		    cmd == 7 /* UNLOCK_PI */)
+			return on_wake(uaddr);
+		if (!is_wait_cmd(cmd))
+			return 0;
+		return on_wait_enter(uaddr, cmd, (__u32)BPF_CORE_READ(regs, dx));
+	}
+	/* futex2 syscalls (Linux 6.7+) */
+	if (id == FUTEX_NR_FUTEX_WAIT)
+		return on_wait_enter(BPF_CORE_READ(regs, di), FUTEX_OP_WAIT2, (__u32)BPF_CORE_READ(regs, si));
+	if (id == FUTEX_NR_FUTEX_WAKE)
+		return on_wake(BPF_CORE_READ(regs, di));
+	if (id == FUTEX_NR_FUTEX_WAITV) {
+		struct futex_waitv w = {};
+		if (bpf_probe_read_user(&w, sizeof(w), (void *)BPF_CORE_READ(regs, di)))
+			return 0;
+		return on_wait_enter(w.uaddr, FUTEX_OP_WAITV, (__u32)w.val);
+	}
+	return 0;
+}
+
+/* The end of a futex wait: tail-called like futex_sys_enter, or attached to raw
+ * sys_exit (then it runs for every syscall on the machine: the syscall number, in
+ * orig_ax at exit, is checked first). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(futex_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr != FUTEX_NR_FUTEX && nr != FUTEX_NR_FUTEX_WAIT && nr != FUTEX_NR_FUTEX_WAITV)
 		return 0;
-	return on_wait_enter(uaddr, cmd, (__u32)ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_futex")
-int futex_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_wait_exit(ctx->ret);
-}
-
-/* futex2 syscalls (Linux 6.7+); autoload is turned off where the kernel lacks them. */
-SEC("tracepoint/syscalls/sys_enter_futex_waitv")
-int futex_waitv_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	struct futex_waitv w = {};
-	if (bpf_probe_read_user(&w, sizeof(w), (void *)ctx->args[0]))
-		return 0;
-	return on_wait_enter(w.uaddr, FUTEX_OP_WAITV, (__u32)w.val);
-}
-
-SEC("tracepoint/syscalls/sys_exit_futex_waitv")
-int futex_waitv_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_wait_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_futex_wait")
-int futex_wait2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(ctx->args[0], FUTEX_OP_WAIT2, (__u32)ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_futex_wait")
-int futex_wait2_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_wait_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_futex_wake")
-int futex_wake2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wake(ctx->args[0]);
+	return on_wait_exit(ret);
 }
 
 static __always_inline void thread_event(struct task_struct *t, __u32 exited)

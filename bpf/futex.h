@@ -8,6 +8,15 @@
 #define FUTEX_OP_WAIT2 101         /* futex_wait(2) (futex2) */
 #define FUTEX_OP_WAKE2 102         /* futex_wake(2) (futex2) */
 
+/* x86-64 syscall numbers of the futex family (the agent checks them against
+ * <sys/syscall.h>). The futex programs are raw sys_enter/sys_exit programs dispatching
+ * on these: the sched collector's syscall programs tail-call them, so each futex
+ * syscall is traced once (one pair of programs owns the syscall path). */
+#define FUTEX_NR_FUTEX 202
+#define FUTEX_NR_FUTEX_WAITV 449
+#define FUTEX_NR_FUTEX_WAKE 454
+#define FUTEX_NR_FUTEX_WAIT 455
+
 enum futex_event_type { FUTEX_EV_WAIT = 1, FUTEX_EV_STACK = 2, FUTEX_EV_THREAD = 3 };
 
 struct futex_addr_key {
@@ -35,7 +44,8 @@ struct futex_wait_event {
 	__s64 ret;
 	__u64 stack_seq;       /* 0 = no stack copy, else the seq of a ccprof_stack_event */
 	__s32 owner_syscall;   /* -1 = owner not in a syscall / unknown */
-	__u32 pad;
+	__u32 sent_every;      /* the stride this wait was sent under: 1 in sent_every of the
+	                        * waits without a stack copy travel (futex_send_every) */
 	__u64 owner_since_ns;
 	__u64 owner_ip;
 	__u64 word;            /* the futex word the kernel waited on when it is not the lock
@@ -71,4 +81,11 @@ struct futex_thread_event {
 	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */
 struct futex_counters {
 	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
+};
+
+/* Per CPU: the stride's position, and the waits counted but not sent because of it
+ * (sampling by design: the per-address totals stay exact). */
+struct futex_cpu_tick {
+	__u64 tick;
+	__u64 not_sent;
 };

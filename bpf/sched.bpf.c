@@ -8,6 +8,7 @@
  * kernel maps; only thread exits and long syscalls travel through ring buffers. */
 #include "common.bpf.h"
 #include "sched_events.h"
+#include "futex.h"
 #include "stack_copy.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -22,6 +23,8 @@ const volatile __u64 long_syscall_ns = 1000000ULL;
 /* Stack copies per (process, syscall, call site) per window; the rest are still counted. */
 const volatile __u32 stacks_per_window = 4;
 const volatile __u64 window_ns = 100000000ULL;
+/* 0 when no futex collector runs (the sched collector alone, in tests). */
+const volatile __u32 hand_over_futex = 1;
 
 CCPROF_MAP(threads, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct sched_thread_stat);
 
@@ -30,6 +33,12 @@ CCPROF_MAP(sites, BPF_MAP_TYPE_HASH, 8192, struct sched_site_key, struct sched_s
 CCPROF_MAP(stack_rate, BPF_MAP_TYPE_LRU_HASH, 4096, struct sched_site_key, struct ccprof_rate_state);
 
 CCPROF_RINGBUF(events, 4 << 20);
+
+/* The futex collector's syscall programs (bpf/futex.bpf.c), put here by the agent before
+ * attach: this object owns the raw syscall path and hands each futex syscall over with
+ * a tail call, so a futex syscall is traced once, not by two sets of programs. */
+CCPROF_MAP(futex_sys_enter_tail, BPF_MAP_TYPE_PROG_ARRAY, 1, __u32, __u32);
+CCPROF_MAP(futex_sys_exit_tail, BPF_MAP_TYPE_PROG_ARRAY, 1, __u32, __u32);
 
 /* Stack copies go to their own buffer so a burst of them never crowds out the rest. */
 CCPROF_RINGBUF(stack_events, 4 << 20);
@@ -226,13 +235,18 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 		ts->since_ns = now;
 		ts->user_ip = ip;
 		ts->state = CCPROF_TS_IN_SYSCALL;
-		return 0;
+	} else {
+		struct ccprof_thread_state n = {
+			.state = CCPROF_TS_IN_SYSCALL, .syscall_nr = id, .since_ns = now, .user_ip = ip,
+		};
+		if (bpf_map_update_elem(&ccprof_thread_states, &tid, &n, BPF_ANY))
+			__sync_fetch_and_add(&counters.state_map_full, 1);
 	}
-	struct ccprof_thread_state n = {
-		.state = CCPROF_TS_IN_SYSCALL, .syscall_nr = id, .since_ns = now, .user_ip = ip,
-	};
-	if (bpf_map_update_elem(&ccprof_thread_states, &tid, &n, BPF_ANY))
-		__sync_fetch_and_add(&counters.state_map_full, 1);
+	if (hand_over_futex && (id == FUTEX_NR_FUTEX || id == FUTEX_NR_FUTEX_WAIT || id == FUTEX_NR_FUTEX_WAKE ||
+				id == FUTEX_NR_FUTEX_WAITV)) {
+		bpf_tail_call(ctx, &futex_sys_enter_tail, 0);
+		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1); /* only reached on failure */
+	}
 	return 0;
 }
 
@@ -278,6 +292,11 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	if (st) {
 		st->sc_ns[cls] += d;
 		st->sc_count[cls]++;
+	}
+	if (hand_over_futex && (nr == FUTEX_NR_FUTEX || nr == FUTEX_NR_FUTEX_WAIT || nr == FUTEX_NR_FUTEX_WAITV)) {
+		bpf_tail_call(ctx, &futex_sys_exit_tail, 0);
+		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1);
+		return 0;
 	}
 	if (cls == SCHED_SC_FUTEX)
 		return 0; /* the futex collector has every wait */

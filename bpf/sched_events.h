@@ -92,7 +92,8 @@ struct sched_site_stat {
 	X(stack_copy_failed)         /* first chunk of the stack copy faulted */ \
 	X(thread_map_full)           /* a thread could not be tracked */ \
 	X(state_map_full)            /* ccprof_thread_states had no room */ \
-	X(site_map_full)             /* a syscall site's totals were lost */
+	X(site_map_full)             /* a syscall site's totals were lost */ \
+	X(futex_tail_call_failed)    /* a futex syscall the futex programs did not see */
 struct sched_counters {
 	SCHED_COUNTERS(CCPROF_COUNTER_FIELD)
 };
