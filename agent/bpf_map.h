@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 
 #include <memory>
+#include <vector>
 
 namespace ccprof::agent {
 
@@ -32,6 +33,22 @@ void for_each_map_entry(int fd, Fn fn) {
     prev = &key;
     Value value{};
     if (bpf_map_lookup_elem(fd, &key, &value) == 0) fn(key, value);
+  }
+}
+
+// The same for a per-CPU hash map: fn(key, values), one value per possible CPU.
+template <typename Key, typename Value, typename Fn>
+void for_each_percpu_map_entry(int fd, Fn fn) {
+  static_assert(sizeof(Value) % 8 == 0, "the kernel lays per-CPU values out 8-byte aligned");
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return;
+  std::vector<Value> values(static_cast<size_t>(ncpu));
+  Key key{}, next{};
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd, &key, values.data()) == 0) fn(key, values);
   }
 }
 

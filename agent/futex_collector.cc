@@ -52,6 +52,7 @@ class FutexCollector : public Collector {
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
     skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
+    skel_->rodata->tail_called = opts_.syscalls_from_sched ? 1 : 0;
     // One pair of programs owns the syscall path: with the sched collector, its raw
     // syscall programs tail-call these (SharedMaps::futex_sys_*_prog, share()).
     if (opts_.syscalls_from_sched) {
@@ -112,8 +113,16 @@ class FutexCollector : public Collector {
     rec.futex = {waits_seen_ + not_sent_part_(0, not_sent_total()), rec.futex_waits.size(), keep_every_};
     python_.finish(rec);
     // Exact totals from the kernel maps.
-    for_each_map_entry<futex_addr_key, futex_addr_stat>(
-        bpf_map__fd(skel_->maps.addr_stats), [&](const futex_addr_key& key, const futex_addr_stat& s) {
+    for_each_percpu_map_entry<futex_addr_key, futex_addr_stat>(
+        bpf_map__fd(skel_->maps.addr_stats), [&](const futex_addr_key& key, const std::vector<futex_addr_stat>& cpus) {
+          futex_addr_stat s{};  // the CPUs' sum (the largest maximum)
+          for (const futex_addr_stat& c : cpus) {
+            s.waits += c.waits;
+            s.wait_ns += c.wait_ns;
+            s.max_wait_ns = std::max(s.max_wait_ns, c.max_wait_ns);
+            s.wakes += c.wakes;
+            for (int b = 0; b < FUTEX_HIST_BUCKETS; ++b) s.hist[b] += c.hist[b];
+          }
           // Field by field, the part since the last hand-over; the maximum is the
           // largest since the probes were attached (a maximum cannot be split).
           auto part = [&](int field, uint64_t total) { return addr_part_({key.uaddr, key.tgid, field}, total); };
@@ -202,6 +211,7 @@ class FutexCollector : public Collector {
           continue;
         }
         slow_path_links_.emplace_back(l);
+        skel_->bss->slow_paths_probed = 1;
         spdlog::debug("futex collector: lock slow path {} in {} probed", fn, m.path);
       }
     }

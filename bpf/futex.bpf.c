@@ -16,6 +16,11 @@ const volatile __u32 stacks_per_window = 16;
 const volatile __u32 cpu_stacks_per_window = 200;
 const volatile __u64 window_ns = 100000000ULL;
 const volatile __u32 follow_children = 1;
+/* 1 when the sched collector's syscall programs tail-call the futex ones: they have
+ * already checked that the thread is a target's. */
+const volatile __u32 tail_called = 0;
+/* Set by the agent once a lock library's slow path has a uprobe (lock_objects). */
+__u32 slow_paths_probed = 0;
 
 struct wait_start {
 	__u64 ts;
@@ -28,11 +33,30 @@ struct wait_start {
 	__u32 val;
 	__s32 owner;
 	__s32 owner_syscall;
+	__u32 active;          /* a wait began and has not ended */
+	__u32 pad;
 };
 
-CCPROF_MAP(wait_starts, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct wait_start);
+/* The wait in flight, in the thread's own task storage: no hash update and delete per
+ * wait (the biggest part of a wait's BPF cost when it was a hash map), freed with the
+ * thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct wait_start);
+} wait_starts SEC(".maps");
 
-CCPROF_MAP(addr_stats, BPF_MAP_TYPE_HASH, 16384, struct futex_addr_key, struct futex_addr_stat);
+/* Per CPU: two CPUs handing a lock over no longer bounce one cache line of totals with
+ * locked adds on every wait and wake (the agent sums the CPUs). Allocated as used, not
+ * for every CPU up front (16384 x 288 bytes per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct futex_addr_key);
+	__type(value, struct futex_addr_stat);
+} addr_stats SEC(".maps");
 
 CCPROF_MAP(stack_rate, BPF_MAP_TYPE_LRU_HASH, 16384, struct futex_addr_key, struct ccprof_rate_state);
 
@@ -146,13 +170,15 @@ static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
 static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!ccprof_is_target(id))
+	if (!tail_called && !ccprof_is_target(id))
 		return 0;
 	__u32 tid = (__u32)id, tgid = id >> 32;
 	__u64 now = bpf_ktime_get_ns();
-	struct wait_start st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val, .owner_syscall = -1 };
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	struct lock_object *lock = bpf_map_lookup_elem(&lock_objects, &tid);
+	struct wait_start st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val, .owner_syscall = -1,
+				 .active = 1 };
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct lock_object *lock = slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
 	if (lock) {
 		__u64 ret = 0;
 		if (PT_REGS_SP_CORE(regs) < lock->sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)lock->sp) &&
@@ -195,7 +221,10 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 		st.stack_seq = copy_stack(tid, tgid, now);
 	else
 		__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
-	if (bpf_map_update_elem(&wait_starts, &tid, &st, BPF_ANY))
+	struct wait_start *slot = bpf_task_storage_get(&wait_starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot)
+		*slot = st;
+	else
 		__sync_fetch_and_add(&counters.start_map_full, 1);
 	return 0;
 }
@@ -204,14 +233,19 @@ static __always_inline int on_wait_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, tgid = id >> 32;
-	struct wait_start *st = bpf_map_lookup_elem(&wait_starts, &tid);
-	if (!st)
+	struct wait_start *st = bpf_task_storage_get(&wait_starts, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->active)
 		return 0;
+	st->active = 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 d = now - st->ts;
 	struct futex_addr_stat *s = get_stat(tgid, st->uaddr);
 	if (s) {
-		ccprof_add_duration(&s->waits, &s->wait_ns, &s->max_wait_ns, d);
+		/* this CPU's copy: plain adds (a BPF program does not migrate while it runs) */
+		s->waits++;
+		s->wait_ns += d;
+		if (d > s->max_wait_ns)
+			s->max_wait_ns = d;
 		__u32 b = 0;
 		__u64 v = d;
 #pragma unroll
@@ -221,7 +255,7 @@ static __always_inline int on_wait_exit(long ret)
 		}
 		if (b >= FUTEX_HIST_BUCKETS)
 			b = FUTEX_HIST_BUCKETS - 1;
-		__sync_fetch_and_add(&s->hist[b], 1);
+		s->hist[b]++;
 	}
 	__u64 stride = send_every;
 	if (!st->stack_seq && stride > 1) {
@@ -229,7 +263,6 @@ static __always_inline int on_wait_exit(long ret)
 		struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
 		if (t && (t->tick++ & (stride - 1)) != 0) {
 			t->not_sent++;
-			bpf_map_delete_elem(&wait_starts, &tid);
 			return 0;
 		}
 	}
@@ -262,21 +295,30 @@ static __always_inline int on_wait_exit(long ret)
 			e->waker = w->tid;
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	}
-	bpf_map_delete_elem(&wait_starts, &tid);
 	return 0;
 }
 
 static __always_inline int on_wake(__u64 uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!ccprof_is_target(id))
+	if (!tail_called && !ccprof_is_target(id))
 		return 0;
 	struct futex_addr_stat *s = get_stat(id >> 32, uaddr);
 	if (s)
-		__sync_fetch_and_add(&s->wakes, 1);
+		s->wakes++;
 	struct futex_addr_key k = { .tgid = id >> 32, .uaddr = uaddr };
-	struct wake_record w = { .ts = bpf_ktime_get_ns(), .tid = (__u32)id };
-	bpf_map_update_elem(&last_wakes, &k, &w, BPF_ANY);
+	__u64 now = bpf_ktime_get_ns();
+	/* In place when the word has a record (an LRU update per wake cost more than the
+	 * rest of the wake). Two wakes of one word racing on two CPUs may leave one's time
+	 * with the other's tid: either released the lock a moment ago. */
+	struct wake_record *w = bpf_map_lookup_elem(&last_wakes, &k);
+	if (w) {
+		w->ts = now;
+		w->tid = (__u32)id;
+	} else {
+		struct wake_record fresh = { .ts = now, .tid = (__u32)id };
+		bpf_map_update_elem(&last_wakes, &k, &fresh, BPF_ANY);
+	}
 	return 0;
 }
 
@@ -305,24 +347,25 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 {
 	if (id == FUTEX_NR_FUTEX) {
-		__u64 uaddr = BPF_CORE_READ(regs, di);
-		__u32 op = BPF_CORE_READ(regs, si);
+		/* regs is a BTF pointer here: plain loads, no bpf_probe_read per argument */
+		__u64 uaddr = regs->di;
+		__u32 op = regs->si;
 		__u32 cmd = op & 127; /* strip FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
 		if (cmd == 1 /* WAKE */ || cmd == 10 /* WAKE_BITSET */ || cmd == 5 /* WAKE_OP */ ||
 		    cmd == 7 /* UNLOCK_PI */)
 			return on_wake(uaddr);
 		if (!is_wait_cmd(cmd))
 			return 0;
-		return on_wait_enter(uaddr, cmd, (__u32)BPF_CORE_READ(regs, dx));
+		return on_wait_enter(uaddr, cmd, (__u32)regs->dx);
 	}
 	/* futex2 syscalls (Linux 6.7+) */
 	if (id == FUTEX_NR_FUTEX_WAIT)
-		return on_wait_enter(BPF_CORE_READ(regs, di), FUTEX_OP_WAIT2, (__u32)BPF_CORE_READ(regs, si));
+		return on_wait_enter(regs->di, FUTEX_OP_WAIT2, (__u32)regs->si);
 	if (id == FUTEX_NR_FUTEX_WAKE)
-		return on_wake(BPF_CORE_READ(regs, di));
+		return on_wake(regs->di);
 	if (id == FUTEX_NR_FUTEX_WAITV) {
 		struct futex_waitv w = {};
-		if (bpf_probe_read_user(&w, sizeof(w), (void *)BPF_CORE_READ(regs, di)))
+		if (bpf_probe_read_user(&w, sizeof(w), (void *)regs->di))
 			return 0;
 		return on_wait_enter(w.uaddr, FUTEX_OP_WAITV, (__u32)w.val);
 	}
@@ -335,7 +378,7 @@ int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(futex_sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = regs->orig_ax;
 	if (nr != FUTEX_NR_FUTEX && nr != FUTEX_NR_FUTEX_WAIT && nr != FUTEX_NR_FUTEX_WAITV)
 		return 0;
 	return on_wait_exit(ret);

@@ -76,7 +76,7 @@ struct futex_thread_event {
 	X(stacks_rate_limited)      /* waits not sampled because of the per-lock rate limit */ \
 	X(stack_copy_failed)        /* first chunk of the stack copy faulted */ \
 	X(addr_map_full)            /* futex_addr_stats had no room: totals incomplete */ \
-	X(start_map_full)           /* wait start could not be recorded: wait lost */ \
+	X(start_map_full)           /* wait start could not be recorded (task storage): wait lost */ \
 	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */ \
 	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */
 struct futex_counters {

@@ -227,7 +227,7 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	__u32 tid = (__u32)pid_tgid;
 	__u64 now = bpf_ktime_get_ns();
-	__u64 ip = BPF_CORE_READ(regs, ip);
+	__u64 ip = regs->ip; /* a BTF pointer: a plain load */
 	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &tid);
 	if (ts) {
 		/* fields first, state last: a concurrent reader sees a consistent record */
