@@ -1,4 +1,5 @@
 #include "agent/capabilities.h"
+#include "agent/session.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -308,6 +309,9 @@ std::string format_doctor(const Capabilities& c) {
                   "\n");
   absl::StrAppend(&s, "  memory-access sampler  ", mode, ": ", reason, "\n");
   absl::StrAppend(&s, "  watchpoints            ", c.watchpoint_fires ? "usable" : "not used (they do not fire here)", "\n");
+  absl::StrAppend(&s, "\nmodes (--mode)\n  default                every collector at its full rate\n"
+                  "  continuous             the always-on mode (`ccprof serve` runs in it); it gives up:\n");
+  for (const std::string& g : profile_mode(true).gives_up) absl::StrAppend(&s, "                         - ", g, "\n");
   absl::StrAppend(&s, "\n", ok ? "ccprof can profile on this machine.\n" : absl::StrCat("ccprof cannot profile: ", why, "\n"));
   return s;
 }

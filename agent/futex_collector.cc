@@ -48,11 +48,15 @@ class FutexCollector : public Collector {
   const char* name() const override { return "futex"; }
 
   absl::Status start(const SharedMaps& shared) override {
+    if (opts_.wait_stride == 0 || (opts_.wait_stride & (opts_.wait_stride - 1)))
+      return absl::InvalidArgumentError("futex collector: the wait stride must be a power of two");
     if (auto s = open_skeleton(skel_, &futex_bpf__open, shared, "futex collector"); !s.ok()) return s;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
     skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
     skel_->rodata->tail_called = opts_.syscalls_from_sched ? 1 : 0;
+    keep_every_ = opts_.wait_stride;
+    skel_->data->send_every = keep_every_;
     // One pair of programs owns the syscall path: with the sched collector, its raw
     // syscall programs tail-call these (SharedMaps::futex_sys_*_prog, share()).
     if (opts_.syscalls_from_sched) {
@@ -85,9 +89,9 @@ class FutexCollector : public Collector {
     // The next window starts with its own waits, stack copies and sampling stride.
     wait_seq_.clear();
     waits_seen_ = 0;
-    keep_every_ = 1;
+    keep_every_ = opts_.wait_stride;
     plain_received_ = 0;
-    skel_->data->send_every = 1;
+    skel_->data->send_every = keep_every_;
     rings_.start_window();
   }
 

@@ -14,6 +14,9 @@ struct FutexOptions {
   // the futex programs are loaded but not attached. False: they attach to the raw
   // syscall tracepoints themselves (`--no-sched`).
   bool syscalls_from_sched = false;
+  // 1 in N waits without a stack copy sent from the start (a power of two; the
+  // always-on mode); the agent's sampling stride starts there and doubles as before.
+  uint64_t wait_stride = 1;
 };
 
 std::unique_ptr<Collector> make_futex_collector(const FutexOptions& opts);

@@ -245,6 +245,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
   rec.online_cpus = static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN));
   rec.memory_sampler.mode = "off";
   rec.memory_sampler.reason = "turned off with --sampler off";
+  rec.profile_mode = profile_mode(opts.continuous);
 
   uint32_t& target = st->target;
   std::optional<Launched>& child = st->child;
@@ -293,14 +294,23 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
   fo.follow_children = opts.follow_children;
   fo.target_pid = target;
   fo.syscalls_from_sched = opts.sched;
+  SchedOptions so;
+  if (opts.continuous) {
+    fo.stacks_per_window = kContinuous.futex_stacks_per_window;
+    fo.wait_stride = kContinuous.wait_stride;
+    so.stacks_per_window = kContinuous.syscall_stacks_per_window;
+  }
   planned.push_back({make_futex_collector(fo), true});
-  if (opts.sched) planned.push_back({make_sched_collector(SchedOptions{}), true});
-  LockRateOptions lo;
-  lo.target_pid = target;
-  planned.push_back({make_lockrate_collector(lo), false});
+  if (opts.sched) planned.push_back({make_sched_collector(so), true});
+  if (!opts.continuous || kContinuous.lock_rate_windows) {
+    LockRateOptions lo;
+    lo.target_pid = target;
+    planned.push_back({make_lockrate_collector(lo), false});
+  }
   if (opts.memory_sampler != "off") {
     MemorySamplerOptions mo;
     mo.mode = opts.memory_sampler;
+    if (opts.continuous) mo.frequency_hz = kContinuous.sample_hz;
     if (opts.sample_hz) mo.frequency_hz = opts.sample_hz;
     if (auto sampler = make_memory_sampler(mo)) {
       planned.push_back({std::move(sampler), opts.memory_sampler != "auto"});
@@ -356,6 +366,26 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
     spdlog::info("attached to pid {} ({})", target, read_comm(target, target));
   }
   return session;
+}
+
+model::ProfileMode profile_mode(bool continuous) {
+  model::ProfileMode m;
+  if (!continuous) return m;
+  const ContinuousSettings& c = kContinuous;
+  m.name = "continuous";
+  m.gives_up = {
+      absl::StrCat("memory sampler at ", c.sample_hz, " Hz per CPU instead of ", kDefaultMemorySampleHz,
+                   ": false sharing and hot cache lines take ~10x longer to reach their sample thresholds"),
+      "no lock-rate uprobe windows: no critical-section hold times, lock call rates or lock-order inversions "
+      "(those probes trap on every lock call)",
+      absl::StrCat("1 in ", c.wait_stride,
+                   " futex wait events kept from the start: each lock's total wait, count and histogram stay exact; "
+                   "per-thread and per-site shares come from the sample"),
+      absl::StrCat(c.futex_stacks_per_window, " waiter stack copies per lock per 100 ms instead of 16, ",
+                   c.syscall_stacks_per_window, " per blocking-syscall site instead of 4: rare call sites may "
+                   "have no stack"),
+  };
+  return m;
 }
 
 bool Session::run_until(uint64_t until_ns, const std::function<void(const SessionProgress&)>& on_progress) {
@@ -438,6 +468,7 @@ Recording Session::cut_window() {
   next.kernel = s.rec.kernel;
   next.online_cpus = s.rec.online_cpus;
   next.memory_sampler = s.rec.memory_sampler;
+  next.profile_mode = s.rec.profile_mode;
   next.processes = s.rec.processes;
   for (const auto& t : s.rec.threads)
     if (t.end_ns == 0) next.threads.push_back(t);

@@ -36,7 +36,24 @@ struct SessionOptions {
   // (the cli hands over the profiler's, model/stack_frames.h); null: raw bytes stay.
   std::shared_ptr<model::TargetMemoryReducer> stack_reducer;
   bool keep_stack_bytes = false;  // keep raw stack bytes and registers too (target memory!)
+  // The always-on mode (`--mode continuous`, `ccprof serve`): every collector at a lower
+  // cost, what that gives up in continuous_mode().gives_up.
+  bool continuous = false;
 };
+
+// The always-on mode's settings (one place: the session, `ccprof doctor` and the report
+// all say the same).
+struct ContinuousSettings {
+  uint32_t sample_hz = 97;                // memory sampler, per CPU (default 997)
+  uint32_t futex_stacks_per_window = 2;   // waiter stack copies per lock per 100 ms (default 16)
+  uint64_t wait_stride = 16;              // 1 in N wait events sent from the start (default 1)
+  uint32_t syscall_stacks_per_window = 1; // per blocking-syscall site per 100 ms (default 4)
+  bool lock_rate_windows = false;         // lock-rate/hold uprobe windows (default on)
+};
+inline constexpr ContinuousSettings kContinuous{};
+
+// "default", or "continuous" with what it gives up, one sentence each.
+model::ProfileMode profile_mode(bool continuous);
 
 // Set from a signal handler to stop the session early; outputs are still written.
 extern volatile std::sig_atomic_t g_stop_requested;

@@ -135,6 +135,7 @@ int ccprof_main(int argc, char** argv) {
   std::string sampler = "auto";
   bool no_sched = false;
   bool keep_stack_bytes = false;
+  std::string cost_mode = "default";
 
   // The options `run` and `attach` share.
   auto add_profile_options = [&](CLI::App* sub, const char* duration_help) {
@@ -144,6 +145,11 @@ int ccprof_main(int argc, char** argv) {
     sub->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
     sub->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
     sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
+    sub->add_option("--mode", cost_mode,
+                    "default, or continuous: the always-on mode (at most ~1% overhead; what it gives up is in "
+                    "`ccprof doctor` and the report)")
+        ->check(CLI::IsMember({"default", "continuous"}))
+        ->capture_default_str();
     sub->add_flag("--keep-stack-bytes", keep_stack_bytes,
                   "also keep the raw stack bytes and registers copied from the target in the recording: they hold "
                   "the target's memory (environment, buffers, secrets); by default only unwound addresses are kept");
@@ -287,6 +293,7 @@ int ccprof_main(int argc, char** argv) {
   opts.sched = !no_sched;
   opts.stack_reducer = profiler::make_online_reducer();
   opts.keep_stack_bytes = keep_stack_bytes;
+  opts.continuous = cost_mode == "continuous";
   if (run->parsed()) {
     opts.mode = agent::SessionOptions::Mode::kRun;
     opts.command = command;

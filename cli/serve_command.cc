@@ -252,6 +252,7 @@ void profile_target(const ServeCommand& cmd, const Target& target, double window
     opts.mode = agent::SessionOptions::Mode::kAttach;
     opts.pid = pid;
     opts.memory_sampler = cmd.sampler;
+    opts.continuous = cmd.cost_mode == "continuous";
     opts.sched = !cmd.no_sched;
     opts.stack_reducer = profiler::make_online_reducer();
     // Attached once per target: windows are cut from one session, so nothing that
@@ -332,6 +333,11 @@ void register_serve_command(CLI::App& app, ServeCommand& cmd) {
   cmd.sub->add_option("--sampler", cmd.sampler, "memory-access sampler: auto, decode, pmu or off")
       ->capture_default_str();
   cmd.sub->add_flag("--no-sched", cmd.no_sched, "do not run the scheduler/syscall collector");
+  cmd.sub->add_option("--mode", cmd.cost_mode,
+                      "continuous (the always-on mode: at most ~1% overhead, what it gives up is in `ccprof doctor`) "
+                      "or default (every collector at its full rate)")
+      ->check(CLI::IsMember({"default", "continuous"}))
+      ->capture_default_str();
 }
 
 absl::Status run_serve(const ServeCommand& cmd, double window_s) {

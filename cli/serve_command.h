@@ -19,6 +19,7 @@ struct ServeCommand {
   std::vector<std::string> comms;  // re-resolved after the target exits: follows restarts
   std::string window_text = "10s";
   std::string sampler = "auto";
+  std::string cost_mode = "continuous";  // the always-on agent runs in the low-overhead mode
   bool no_sched = false;
 };
 

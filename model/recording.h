@@ -157,6 +157,7 @@ struct Recording {
   std::vector<MemorySample> memory_samples;
   // The collectors' own sections; a collector that did not run leaves its section empty
   // (has_* false), which the rules read as "not measured", never as zero.
+  ProfileMode profile_mode;  // absent from recordings made before it: "default"
   FutexSection futex;
   MemorySamplerSection memory_sampler;
   bool has_lockrate = false;

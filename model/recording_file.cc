@@ -40,6 +40,7 @@ void from_json(const nlohmann::json& j, MemoryMap& m) {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, comm, cmdline, exe, maps)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadInfo, tid, pid, comm, start_ns, end_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexAddrStats, uaddr, pid, waits, wait_ns, max_wait_ns, wakes, hist_log2_ns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProfileMode, name, gives_up)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexSection, wait_events_seen, wait_events_kept, keep_every)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
@@ -193,6 +194,7 @@ json to_json_rec(const Recording& rec) {
             {"stack_frames", rec.stack_frames},
             {"futex_addrs", rec.futex_addrs},       {"memory_samples", rec.memory_samples},
             {"futex", rec.futex},                   {"memory_sampler", rec.memory_sampler},
+            {"profile_mode", rec.profile_mode},
             {"losses", rec.losses}};
   if (rec.has_lockrate) j["lockrate"] = rec.lockrate;
   if (rec.has_lockhold) j["lockhold"] = rec.lockhold;
@@ -234,6 +236,7 @@ Recording from_json_rec(const json& j) {
   j.at("memory_samples").get_to(rec.memory_samples);
   j.at("futex").get_to(rec.futex);
   j.at("memory_sampler").get_to(rec.memory_sampler);
+  if (auto m = j.find("profile_mode"); m != j.end()) m->get_to(rec.profile_mode);
   j.at("losses").get_to(rec.losses);
   if ((rec.has_lockrate = j.contains("lockrate"))) j.at("lockrate").get_to(rec.lockrate);
   if ((rec.has_lockhold = j.contains("lockhold"))) j.at("lockhold").get_to(rec.lockhold);

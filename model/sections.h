@@ -12,6 +12,16 @@
 
 namespace ccprof::model {
 
+// ---- the profile's cost mode ----------------------------------------------------------
+
+// How much the collectors were allowed to cost the target. "default": everything at its
+// full rate. "continuous": the always-on mode (`--mode continuous`, `ccprof serve`), with
+// what it gives up, one sentence each, shown in the report and in `ccprof doctor`.
+struct ProfileMode {
+  std::string name = "default";
+  std::vector<std::string> gives_up;
+};
+
 // ---- futex collector ---------------------------------------------------------------
 
 // How the agent sampled the wait events (the kernel's per-address totals stay exact).

@@ -82,7 +82,11 @@ json build_findings_document(const model::Recording& rec, const profiler::Analys
                     {"hostname", rec.hostname},
                     {"kernel", rec.kernel},
                     {"processes", rec.processes.size()},
-                    {"memory_sampler", {{"mode", rec.memory_sampler.mode}, {"reason", rec.memory_sampler.reason}}}};
+                    {"memory_sampler",
+                     {{"mode", rec.memory_sampler.mode},
+                      {"reason", rec.memory_sampler.reason},
+                      {"frequency_hz", rec.memory_sampler.frequency_hz}}},
+                    {"cost_mode", {{"name", rec.profile_mode.name}, {"gives_up", rec.profile_mode.gives_up}}}};
   doc["samples"] = a.tables.value("samples", json::object());
   json losses = json::array();
   const json loss_table = a.tables.value("losses", json::object());

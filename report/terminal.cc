@@ -70,6 +70,10 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
                          absl::StrJoin(cmd, " "), t.value("pid", 0), p.value("duration_s", 0.0),
                          p.value("threads", 0), p.value("thread_seconds", 0.0),
                          p["memory_sampler"].value("mode", "off"));
+  if (const auto& m = p.value("cost_mode", json::object()); m.value("name", "default") != "default") {
+    out += absl::StrFormat("mode: %s; it gives up:\n", printable(m.value("name", "")));
+    for (const auto& g : m.value("gives_up", std::vector<std::string>{})) out += "  - " + printable(g) + "\n";
+  }
   const auto& s = doc["samples"];
   out += absl::StrFormat("evidence: %d futex waits, %d of %d stack copies unwound\n", s.value("futex_waits", 0),
                          s.value("stacks_unwound", 0), s.value("stack_copies", 0));

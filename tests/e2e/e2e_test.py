@@ -71,8 +71,8 @@ class E2E(unittest.TestCase):
         exe = workload("lock-wait-accuracy")
         # Both ways a futex syscall reaches the futex programs: tail-called from the sched
         # collector's syscall programs (default), or attached to the raw tracepoints
-        # themselves (--no-sched).
-        for extra in ([], ["--no-sched"]):
+        # themselves (--no-sched); and the always-on mode, whose per-lock totals stay exact.
+        for extra in ([], ["--no-sched"], ["--mode", "continuous"]):
             with self.subTest(flags=extra):
                 out = self.out("acc" + "".join(extra))
                 p = ccprof("run", *extra, "-o", out, "--", exe, "--seconds=2")
@@ -91,6 +91,30 @@ class E2E(unittest.TestCase):
                 self.assertEqual(top["line"], int(site.group(2)))
                 tail = [l for l in doc["losses"] if l["what"] == "sched.futex_tail_call_failed"]
                 self.assertEqual(sum(l["count"] for l in tail), 0, tail)
+
+    def test_continuous_mode_finds_the_lock_and_says_what_it_gives_up(self):
+        exe = workload("s01-lock-contention")
+        p = ccprof("run", "--mode", "continuous", "-o", self.out(), "--", exe, "--seconds=2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = load(self.out())
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, [f["kind"] for f in doc["findings"]])
+        self.assertEqual(lc[0]["evidence"]["lock"]["name"], "g_table_mutex")
+        mode = doc["profile"]["cost_mode"]
+        self.assertEqual(mode["name"], "continuous")
+        self.assertGreaterEqual(len(mode["gives_up"]), 3, mode)
+        self.assertTrue(any("lock-rate" in g for g in mode["gives_up"]), mode)
+        # what it gave up is really off: no lock-rate windows, the sampler at its lower rate
+        self.assertLess(doc["profile"]["memory_sampler"]["frequency_hz"], 200)
+        self.assertIn("continuous", p.stdout)
+        p = ccprof("doctor")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("continuous", p.stdout)
+        for g in mode["gives_up"]:
+            self.assertIn(g, p.stdout)
+        # a default run says nothing about giving anything up
+        p = ccprof("run", "-o", self.out("default"), "--", exe, "--seconds=1")
+        self.assertEqual(load(self.out("default"))["profile"]["cost_mode"], {"name": "default", "gives_up": []})
 
     def test_oversubscription_with_32_cpu_bound_threads_on_this_machine_not_with_2(self):
         exe = workload("s12-hot-atomic")
