@@ -2,7 +2,7 @@
 """ccprof benchmark: what ccprof costs the target, side by side with perf, and how much it can take.
 
     python3 bench/bench.py BUILD_DIR [--quick] [--output PATH] [--rounds N] [--seconds S]
-                                     [--only overhead,capacity,analysis,attach,bpf]
+                                     [--only overhead,capacity,analysis,attach,bpf,server]
 
 Measures, always with `ccprof run` / `ccprof attach` at default settings:
   overhead   each workload's own printed throughput (`throughput=<n>`) unprofiled, under
@@ -17,6 +17,9 @@ Measures, always with `ccprof run` / `ccprof attach` at default settings:
   attach     time from starting `ccprof attach` to the futex probes being live, from the
              target's own timestamp of each wait and the number of waits ccprof counted.
   bpf        BPF program run time per program (BPF_ENABLE_STATS while ccprof runs).
+  server     a real server on 127.0.0.1 under load (memcached -t 4 with tests/memcached_load;
+             MariaDB under sysbench oltp_read_write), `ccprof attach --duration 10` and 60:
+             recording MB per minute, ccprof's peak RSS and CPU, window end -> outputs written.
 
 Prints one table and writes the same figures as JSON (bench/results/<date>-<host>.json by
 default). `--quick` (CI) runs everything once, briefly: it proves the benchmark works and
@@ -596,6 +599,226 @@ def bpf_cost(ctx):
     return out
 
 
+# ---------------------------------------------------------------- server
+
+BUDGET_SERVER_MB_PER_MIN = 20.0
+BUDGET_SERVER_POST_WINDOW_S = 1.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout):
+    deadline = now() + timeout
+    while now() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def stop_proc(p, timeout=30):
+    """Ends a process this benchmark started (TERM, then KILL)."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class Memcached:
+    """memcached -t 4 on 127.0.0.1, loaded by build/tests/memcached_load (8 connections, 16 hot keys)."""
+    name = "memcached"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.load_bin = os.path.join(os.path.dirname(ctx.ccprof), "tests", "memcached_load")
+
+    def missing(self):
+        if not shutil.which("memcached"):
+            return "memcached not installed (apt-get install memcached)"
+        if not os.access(self.load_bin, os.X_OK):
+            return f"{self.load_bin} not built"
+        return None
+
+    def start(self):
+        self.port = free_port()
+        self.server = subprocess.Popen(["memcached", "-t", "4", "-p", str(self.port), "-l", "127.0.0.1", "-U", "0",
+                                        "-u", "root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(self.port, 10):
+            stop_proc(self.server)
+            return "memcached did not listen"
+        return None
+
+    def load(self, seconds):
+        return subprocess.Popen([self.load_bin, str(self.port), "8", str(seconds)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def stop(self):
+        stop_proc(self.server)
+
+
+class MariaDB:
+    """Debian's mariadbd in a scratch datadir on 127.0.0.1, loaded by sysbench oltp_read_write
+    (16 threads, 4 tables of 20k rows)."""
+    name = "mariadb"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.dir = os.path.join(ctx.tmp, "mariadb")
+
+    def missing(self):
+        for b in ("mariadbd", "mariadb-install-db", "sysbench", "mariadb"):
+            if not shutil.which(b) and not os.path.exists(f"/usr/sbin/{b}"):
+                return f"{b} not installed (apt-get install mariadb-server sysbench)"
+        return None
+
+    def sysbench(self, *args):
+        return ["sysbench", "oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1",
+                f"--mysql-port={self.port}", "--mysql-user=root", "--mysql-db=sbtest", "--tables=4",
+                "--table-size=20000"] + list(args)
+
+    def start(self):
+        self.port = free_port()
+        data = os.path.join(self.dir, "data")
+        os.makedirs(data, exist_ok=True)
+        p = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                            "--auth-root-authentication-method=normal", "--skip-test-db"],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            return "mariadb-install-db failed: " + p.stderr[-300:]
+        mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+        self.sock = os.path.join(self.dir, "sock")
+        self.server = subprocess.Popen([mariadbd, "--no-defaults", f"--datadir={data}", f"--socket={self.sock}",
+                                        f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root",
+                                        "--skip-log-bin", "--innodb-buffer-pool-size=256M",
+                                        f"--pid-file={self.dir}/pid", "--max-connections=200"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(self.port, 60):
+            stop_proc(self.server)
+            return "mariadbd did not listen"
+        p = subprocess.run(["mariadb", f"--socket={self.sock}", "-uroot", "-e",
+                            "CREATE DATABASE IF NOT EXISTS sbtest"], capture_output=True, text=True)
+        if p.returncode != 0:
+            self.stop()
+            return "cannot create the sbtest database: " + p.stderr[-300:]
+        p = subprocess.run(self.sysbench("prepare"), capture_output=True, text=True)
+        if p.returncode != 0:
+            self.stop()
+            return "sysbench prepare failed: " + (p.stderr or p.stdout)[-300:]
+        return None
+
+    def load(self, seconds):
+        return subprocess.Popen(self.sysbench("--threads=16", f"--time={int(seconds)}", "--report-interval=0", "run"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop(self):
+        stop_proc(self.server, 60)
+
+
+def server_window(ctx, srv, window_s):
+    """One `ccprof -v attach --duration window_s` of the loaded server: recording size,
+    ccprof's peak RSS and CPU, and the time from the window's end to ccprof's exit."""
+    d = os.path.join(ctx.tmp, f"srv-{srv.name}-{window_s}")
+    load = srv.load(window_s + 120)  # outlives the window; stopped once ccprof has exited
+    time.sleep(2.0)  # the load's connections up, the server's threads busy
+    r = Run([ctx.ccprof, "-v", "attach", "--pid", str(srv.server.pid), "--duration", str(window_s), "-o", d])
+    hwm = 0
+    cpu = None
+    deadline = now() + window_s * 4 + 300
+    while r.running() and now() < deadline:
+        c = self_cpu_s(r.proc.pid)
+        cpu = c if c is not None else cpu
+        h = vm_hwm_kib(r.proc.pid)
+        if h:
+            hwm = max(hwm, h)
+        time.sleep(0.01)
+    r.wait(60)
+    stop_proc(load, 10)
+    row = {"server": srv.name, "window_s": window_s, "rc": r.rc, "ccprof_wall_s": round(r.wall_s, 3)}
+    doc = read_json(os.path.join(d, "findings.json"))
+    t_attached = r.line_time("attached to pid")
+    t_session_end = r.line_time("session ended")
+    rec_path = os.path.join(d, "recording.ccprof")
+    if r.rc != 0 or doc is None or not t_attached:
+        row["error"] = r.err_text()[-500:]
+        ctx.failures.append(f"server {srv.name} {window_s} s: rc={r.rc}: {r.err_text()[-300:]}")
+    else:
+        # The window runs from the session's start (just before "attached to pid" is
+        # logged) for window_s: its end is placed from that line, a slight overestimate
+        # of the time after it.
+        t_window_end = t_attached + window_s
+        row["post_window_s"] = round(r.t_end - t_window_end, 3)
+        if t_session_end:
+            row["collect_tail_s"] = round(t_session_end - t_window_end, 3)
+            row["analyse_and_write_s"] = round(r.t_end - t_session_end, 3)
+        rec_bytes = os.path.getsize(rec_path) if os.path.exists(rec_path) else None
+        row["recording_bytes"] = rec_bytes
+        if rec_bytes is not None:
+            row["recording_mb_per_min"] = round(rec_bytes / 1e6 / window_s * 60, 2)
+        row["peak_rss_mib"] = round(hwm / 1024, 1)
+        ru = r.rusage  # attach reaps no child: ccprof's own
+        row["ccprof_cpu_s"] = round(ru.ru_utime + ru.ru_stime, 3)
+        row["ccprof_cpu_polled_s"] = cpu
+        row["ccprof_cpu_share_of_one_cpu"] = round((ru.ru_utime + ru.ru_stime) / r.wall_s, 4)
+        samples = doc.get("samples", {})
+        row["futex_waits"] = samples.get("futex_waits")
+        row["stack_copies"] = samples.get("stack_copies")
+        row["memory_samples"] = samples.get("memory_samples")
+        row["drops"] = drops_of(losses_of(doc))
+        row["output_bytes"] = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+    shutil.rmtree(d, ignore_errors=True)
+    log(f"  server {srv.name} {window_s:>3} s: recording {row.get('recording_mb_per_min')} MB/min, "
+        f"window end -> outputs {row.get('post_window_s')} s (collect tail {row.get('collect_tail_s')} s, "
+        f"analyse+write {row.get('analyse_and_write_s')} s), peak RSS {row.get('peak_rss_mib')} MiB, "
+        f"CPU {row.get('ccprof_cpu_s')} s")
+    return row
+
+
+def server(ctx):
+    """A real multi-threaded server on 127.0.0.1 under load, attached for 10 s and 60 s
+    (--quick: memcached once for 2 s, no timing asserted)."""
+    windows = [2] if ctx.quick else [10, 60]
+    kinds = [Memcached] if ctx.quick else [Memcached, MariaDB]
+    out = {}
+    for kind in kinds:
+        srv = kind(ctx)
+        why = srv.missing()
+        if why:
+            out[srv.name] = {"skipped": why}
+            log(f"  server {srv.name}: skipped: {why}")
+            continue
+        why = srv.start()
+        if why:
+            out[srv.name] = {"error": why}
+            ctx.failures.append(f"server {srv.name}: {why}")
+            continue
+        try:
+            rows = [server_window(ctx, srv, w) for w in windows]
+        finally:
+            srv.stop()
+        ok = [x for x in rows if "post_window_s" in x]
+        budgets_ = []
+        if ok and not ctx.quick:
+            worst = max(x["post_window_s"] for x in ok)
+            size = max(x.get("recording_mb_per_min") or 0 for x in ok)
+            budgets_ = [{"budget": f"outputs <= {BUDGET_SERVER_POST_WINDOW_S} s after the window's end",
+                         "value": f"{worst} s (worst)", "met": worst <= BUDGET_SERVER_POST_WINDOW_S},
+                        {"budget": f"recording <= {BUDGET_SERVER_MB_PER_MIN} MB/min", "value": f"{size} MB/min",
+                         "met": size <= BUDGET_SERVER_MB_PER_MIN}]
+            for b in budgets_:
+                log(f"  server {srv.name}: {'met   ' if b['met'] else 'MISSED'} {b['budget']}: {b['value']}")
+        out[srv.name] = {"windows": rows, "budgets": budgets_}
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 def budgets(res):
@@ -734,7 +957,7 @@ def main():
     ap.add_argument("--output", help="JSON path (default bench/results/<date>-<host>.json)")
     ap.add_argument("--rounds", type=int, help="overhead rounds (default 5; quick 1)")
     ap.add_argument("--seconds", type=float, help="seconds per overhead run (default 3; quick 0.5)")
-    ap.add_argument("--only", help="comma-separated sections: overhead,capacity,analysis,attach,bpf")
+    ap.add_argument("--only", help="comma-separated sections: overhead,capacity,analysis,attach,bpf,server")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = ap.parse_args()
 
@@ -756,7 +979,7 @@ def main():
         if not os.access(p, os.X_OK):
             log(f"bench: {p} is missing: build first (cmake --build {args.build})")
             return 1
-    sections = (args.only or "overhead,capacity,analysis,attach,bpf").split(",")
+    sections = (args.only or "overhead,capacity,analysis,attach,bpf,server").split(",")
     ctx.tmp = tempfile.mkdtemp(prefix="ccprof-bench-")
 
     res = {"schema_version": 1, "mode": "quick" if ctx.quick else "full",
@@ -769,7 +992,7 @@ def main():
     started = now()
     try:
         steps = [("overhead", overhead), ("capacity", capacity), ("analysis", analysis_cost),
-                 ("attach", attach_latency), ("bpf", bpf_cost)]
+                 ("attach", attach_latency), ("bpf", bpf_cost), ("server", server)]
         for key, fn in steps:
             if key in sections:
                 log(f"bench: {key}")

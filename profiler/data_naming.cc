@@ -4,10 +4,13 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <string_view>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -182,22 +185,35 @@ bool located_in_register(Dwarf_Die* var, Dwarf_Addr pc, int reg) {
   return expr[0].atom == DW_OP_reg0 + reg || (expr[0].atom == DW_OP_regx && expr[0].number == static_cast<Dwarf_Word>(reg));
 }
 
-// The variables and parameters in scope at `pc` that live in `reg`, innermost scope
-// first (a `void* p` and the `T* args = p` made from it often share the register).
-std::vector<Dwarf_Die> variables_in_register(Dwarf_Die* cu, Dwarf_Addr pc, int reg) {
-  std::vector<Dwarf_Die> out;
+// dwarf_getscopes(cu, pc) once per instruction (`pc` unbiased, `key` the process's
+// address): it walks the CU's DIE tree, and pointee_member_name runs per memory
+// sample, on the agent's drain thread while profiling and again in the analysis.
+const std::vector<Dwarf_Die>& scopes_at(Symbolizer& sym, Dwarf_Die* cu, Dwarf_Addr pc, uint64_t key) {
+  using ScopeCache = std::unordered_map<uint64_t, std::vector<Dwarf_Die>>;
+  if (!sym.naming_slot) sym.naming_slot = std::make_shared<ScopeCache>();
+  auto& cache = *static_cast<ScopeCache*>(sym.naming_slot.get());
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
   Dwarf_Die* scopes = nullptr;
   const int n = dwarf_getscopes(cu, pc, &scopes);
-  for (int i = 0; i < n; ++i) {
+  std::vector<Dwarf_Die> v(scopes, scopes + std::max(n, 0));
+  free(scopes);
+  return cache.emplace(key, std::move(v)).first->second;
+}
+
+// The variables and parameters in `scopes` (those at `pc`) that live in `reg`, innermost
+// scope first (a `void* p` and the `T* args = p` made from it often share the register).
+std::vector<Dwarf_Die> variables_in_register(std::vector<Dwarf_Die> scopes, Dwarf_Addr pc, int reg) {
+  std::vector<Dwarf_Die> out;
+  for (Dwarf_Die& scope : scopes) {
     Dwarf_Die child;
-    if (dwarf_child(&scopes[i], &child) != 0) continue;
+    if (dwarf_child(&scope, &child) != 0) continue;
     do {
       const int tag = dwarf_tag(&child);
       if ((tag == DW_TAG_variable || tag == DW_TAG_formal_parameter) && located_in_register(&child, pc, reg))
         out.push_back(child);
     } while (dwarf_siblingof(&child, &child) == 0);
   }
-  free(scopes);
   return out;
 }
 
@@ -290,10 +306,9 @@ std::optional<uint64_t> frame_base(Dwfl_Module* mod, Dwarf_Die* subprogram, Dwar
 }
 
 // A pointer variable in a stack slot (DW_OP_fbreg) whose value is `base_value`.
-std::string stack_pointee_name(Dwfl_Module* mod, Dwarf_Die* cu, Dwarf_Addr pc, Dwarf_Addr bias,
+std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, Dwarf_Addr pc, Dwarf_Addr bias,
                                const SampleFrame& frame, uint64_t base_value, uint64_t offset) {
-  Dwarf_Die* scopes = nullptr;
-  const int n = dwarf_getscopes(cu, pc, &scopes);
+  const int n = static_cast<int>(scopes.size());
   std::optional<uint64_t> fb;
   for (int i = 0; i < n && !fb; ++i)
     if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) fb = frame_base(mod, &scopes[i], pc, bias, *frame.regs);
@@ -316,7 +331,6 @@ std::string stack_pointee_name(Dwfl_Module* mod, Dwarf_Die* cu, Dwarf_Addr pc, D
       if (!out.empty()) break;
     } while (dwarf_siblingof(&child, &child) == 0);
   }
-  free(scopes);
   return out;
 }
 
@@ -329,9 +343,11 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
   Dwarf_Addr bias = 0;
   Dwarf_Die* cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : nullptr;
   if (!cu) return "";
-  for (const Dwarf_Die& var : variables_in_register(cu, pc - bias, dwarf_reg))
+  const std::vector<Dwarf_Die>& scopes = scopes_at(sym, cu, pc - bias, pc);
+  for (const Dwarf_Die& var : variables_in_register(scopes, pc - bias, dwarf_reg))
     if (std::string name = pointee_path(var, offset); !name.empty()) return name;
-  if (frame && frame->regs && frame->read_word) return stack_pointee_name(mod, cu, pc - bias, bias, *frame, base_value, offset);
+  if (frame && frame->regs && frame->read_word)
+    return stack_pointee_name(mod, scopes, pc - bias, bias, *frame, base_value, offset);
   return "";
 }
 

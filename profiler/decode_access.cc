@@ -607,7 +607,7 @@ const FunctionCode* AccessDecoder::function_at(uint64_t ip, DecodeFailure* why) 
   Dwfl_Module* mod = dwfl ? dwfl_addrmodule(dwfl, ip) : nullptr;
   GElf_Off off = 0;
   GElf_Sym s;
-  const char* name = mod ? dwfl_module_addrinfo(mod, ip, &off, &s, nullptr, nullptr, nullptr) : nullptr;
+  const char* name = mod ? sym_.symbol(mod, ip, &off, &s) : nullptr;
   uint64_t start = 0, size = 0;
   bool from_eh_frame = false;
   // A sample at the very end of a function (ip == start + size) happens after its

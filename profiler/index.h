@@ -10,6 +10,7 @@
 // and fill the views they need) without a kernel, a symbolizer or a real binary.
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,7 +117,16 @@ class Index {
 
  private:
   mutable std::map<uint32_t, std::unique_ptr<Symbolizer>> syms_;
-  mutable std::map<int, std::vector<Frame>> frames_;
+  // A stack's symbolized frames, once per distinct stack: the agent unwinds each copy
+  // into a shared frame list (Recording::stack_frames), and a busy server's thousands
+  // of copies name a few hundred lists. Key: (pid, frame list, -1), or (pid, -1, stack)
+  // for a copy unwound here from its raw bytes.
+  struct Unwound {
+    std::vector<Frame> frames;
+    const char* loss = nullptr;  // counted for every copy that names it
+  };
+  mutable std::map<std::tuple<uint32_t, int32_t, int>, Unwound> unwound_;
+  mutable std::map<int, const std::vector<Frame>*> frames_;  // stack copy -> its frames
 };
 
 // Builds every view of the index from the recording.

@@ -277,7 +277,7 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
 
   GElf_Off off = 0;
   GElf_Sym sym;
-  const char* name = dwfl_module_addrinfo(mod, pc, &off, &sym, nullptr, nullptr, nullptr);
+  const char* name = symbol(mod, pc, &off, &sym);
   std::string symbol_name = name ? strip_params(demangle(name)) : "";
 
   // Inline chain and the line of each level, innermost first.
@@ -369,6 +369,12 @@ const CodeLocation& Symbolizer::code(uint64_t pc) {
   return code_cache_.emplace(pc, std::move(loc)).first->second;
 }
 
+const char* Symbolizer::symbol(Dwfl_Module* mod, uint64_t addr, GElf_Off* offset, GElf_Sym* sym) {
+  auto& table = symbol_tables_[mod];
+  if (!table) table = std::make_unique<SymbolTable>(mod);
+  return symbol_at(mod, table.get(), addr, offset, sym);
+}
+
 // "module+0xSTART" of the .eh_frame FDE that covers pc (a stripped function's
 // identity), or "module+0xPC" when no FDE does.
 std::string Symbolizer::eh_frame_function(Dwfl_Module* mod, uint64_t pc, const std::string& module) {
@@ -394,7 +400,7 @@ DataLocation Symbolizer::data(uint64_t addr) {
   if (mod) {
     GElf_Off off = 0;
     GElf_Sym sym;
-    const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, nullptr, nullptr, nullptr);
+    const char* name = symbol(mod, addr, &off, &sym);
     if (name && (sym.st_size == 0 ? off == 0 : off < sym.st_size) && GELF_ST_TYPE(sym.st_info) != STT_FUNC) {
       const char* mod_file = nullptr;
       dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, &mod_file, nullptr);

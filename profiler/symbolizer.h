@@ -16,6 +16,7 @@
 #include "profiler/eh_frame_bounds.h"
 #include "profiler/finding.h"
 #include "profiler/model_names.h"
+#include "profiler/symbol_table.h"
 
 typedef struct Dwfl Dwfl;
 typedef struct Dwfl_Module Dwfl_Module;
@@ -74,8 +75,14 @@ class Symbolizer {
   // Returns false when the address is not file-backed or the file cannot be read.
   bool read_file_bytes(uint64_t addr, size_t len, std::vector<uint8_t>& out) const;
 
+  // The symbol libdwfl's dwfl_module_addrinfo names for `addr` in `mod`, answered from
+  // the module's sorted table (built on first use) where it can (symbol_table.h).
+  const char* symbol(Dwfl_Module* mod, uint64_t addr, GElf_Off* offset, GElf_Sym* sym);
+
   // State the unwinder attaches to this Dwfl once (dwfl_attach_state allows one).
   std::shared_ptr<void> unwind_slot;
+  // data_naming.cc's per-process cache of DWARF scopes by instruction.
+  std::shared_ptr<void> naming_slot;
 
   // Counters of what could not be resolved (shown as losses).
   uint64_t unresolved_code() const { return unresolved_code_; }
@@ -106,6 +113,7 @@ class Symbolizer {
   // An fd the caller owns of the file `m` maps, or the error.
   absl::StatusOr<int> open_mapped_file(const MemoryMap& m) const;
   std::unordered_map<uint64_t, CodeLocation> code_cache_;
+  std::unordered_map<Dwfl_Module*, std::unique_ptr<SymbolTable>> symbol_tables_;
   std::unordered_map<std::string, bool> module_debug_;
   // Per module (by load base): .eh_frame function ranges, for code without symbols.
   std::unordered_map<uint64_t, std::vector<FunctionBounds>> eh_frames_;
