@@ -158,6 +158,7 @@ struct Recording {
   // The collectors' own sections; a collector that did not run leaves its section empty
   // (has_* false), which the rules read as "not measured", never as zero.
   FutexSection futex;
+  std::vector<LockYield> lock_yields;  // the futex collector's sched_yield() totals
   MemorySamplerSection memory_sampler;
   bool has_lockrate = false;
   LockRateSection lockrate;
