@@ -60,7 +60,8 @@ LIBRARY_GAPS = {
     "s01-rust-parking-lot": "its sched_yield() time in lock_slow is charged to the lock (bad: 66% wait share, "
                             "4.9 s of it yields, 2-CPU VM), but lock-for-single-word takes the finding: the "
                             "section's few sampled accesses (9: 8 reads and 1 write of the digest word) miss its "
-                            "FNV compute, which has no data address; that rule's evidence, not the lock's",
+                            "FNV compute, which has no data address; that rule's evidence, not the lock's (on a "
+                            "busy VM 2 of 2 runs raised lock-contention: which finding wins depends on sampling)",
     "s01-tbb-mutex": "bad is 2.8x slower than fixed on a 2-CPU VM, but 94% of its waiting is sched_yield() "
                      "(565k calls, 8.6 thread-s vs 0.5 s asleep) in tbb::mutex::lock before its probed address "
                      "wait, where the mutex is not known; the sleep alone is 2-4% without other load (under "
