@@ -136,6 +136,15 @@ class FutexCollector : public Collector {
           if (a.waits == 0) return;  // addresses only woken, never waited on (in this window)
           rec.futex_addrs.push_back(a);
         });
+    // sched_yield() totals per (thread, lock, caller); the profiler keeps lock libraries'.
+    for_each_map_entry<lock_yield_key, lock_yield_stat>(
+        bpf_map__fd(skel_->maps.lock_yields), [&](const lock_yield_key& key, const lock_yield_stat& y) {
+          auto part = [&](int field, uint64_t total) {
+            return yield_part_({key.tgid, key.tid, key.lock, key.caller, field}, total);
+          };
+          model::LockYield ly{key.tgid, key.tid, key.lock, key.caller, part(0, y.yields), part(1, y.yield_ns)};
+          if (ly.yields) rec.lock_yields.push_back(ly);
+        });
     const futex_counters& c = skel_->bss->counters;
 #define CCPROF_ADD_LOSS(name) rec.losses["futex." #name] += loss_part_(#name, c.name);
     FUTEX_COUNTERS(CCPROF_ADD_LOSS)
@@ -283,6 +292,7 @@ class FutexCollector : public Collector {
   SinceLastCut<int> not_sent_part_;
   SinceLastCut<std::tuple<uint64_t, uint32_t, int>> addr_part_;  // (uaddr, tgid, field)
   SinceLastCut<std::string> loss_part_;
+  SinceLastCut<std::tuple<uint32_t, uint32_t, uint64_t, uint64_t, int>> yield_part_;  // (tgid, tid, lock, caller, field)
 };
 
 }  // namespace

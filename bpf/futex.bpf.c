@@ -338,6 +338,77 @@ int BPF_KPROBE(lock_slow_enter, void *lock)
 	return 0;
 }
 
+/* The lock of the slow path `tid` is in at user stack pointer `sp` (lock_objects), 0
+ * when it is in none. */
+static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
+{
+	struct lock_object *lock = slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
+	__u64 ret = 0;
+	if (!lock)
+		return 0;
+	if (sp < lock->sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)lock->sp) && ret == lock->ret)
+		return lock->lock;
+	return 0;
+}
+
+/* sched_yield() of target threads: per (thread, lock, caller) count and time (futex.h,
+ * lock_yield_key). User space keeps those whose caller is a lock library's acquisition
+ * code and charges them to the lock. */
+struct yield_start {
+	__u64 ts;
+	__u64 lock;
+	__u64 caller;
+};
+
+CCPROF_MAP(yield_starts, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct yield_start);
+
+CCPROF_MAP(lock_yields, BPF_MAP_TYPE_HASH, 16384, struct lock_yield_key, struct lock_yield_stat);
+
+/* Dispatched from futex_sys_enter/futex_sys_exit like the futex syscalls (one pair of
+ * programs owns the syscall path). */
+static __always_inline int on_yield_enter(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tail_called && !ccprof_is_target(id))
+		return 0;
+	__u32 tid = (__u32)id;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 sp = PT_REGS_SP_CORE(regs);
+	struct yield_start st = { .ts = bpf_ktime_get_ns(), .lock = slow_path_lock(tid, sp) };
+	/* glibc's sched_yield is a leaf (mov $24,%eax; syscall; ret): at the syscall the
+	 * top of the user stack is the return address into its caller. */
+	if (bpf_probe_read_user(&st.caller, sizeof(st.caller), (void *)sp))
+		st.caller = 0;
+	bpf_map_update_elem(&yield_starts, &tid, &st, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_yield_exit(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct yield_start *st = bpf_map_lookup_elem(&yield_starts, &tid);
+	if (!st)
+		return 0;
+	struct lock_yield_key k = { .tgid = id >> 32, .tid = tid, .lock = st->lock, .caller = st->caller };
+	__u64 d = bpf_ktime_get_ns() - st->ts;
+	bpf_map_delete_elem(&yield_starts, &tid);
+	struct lock_yield_stat *y = bpf_map_lookup_elem(&lock_yields, &k);
+	if (!y) {
+		struct lock_yield_stat zero = {};
+		if (bpf_map_update_elem(&lock_yields, &k, &zero, BPF_NOEXIST) && !bpf_map_lookup_elem(&lock_yields, &k)) {
+			__sync_fetch_and_add(&counters.yield_map_full, 1);
+			return 0;
+		}
+		y = bpf_map_lookup_elem(&lock_yields, &k);
+		if (!y)
+			return 0;
+	}
+	__sync_fetch_and_add(&y->yields, 1);
+	__sync_fetch_and_add(&y->yield_ns, d);
+	return 0;
+}
+
 /* Every futex syscall of a target enters here, once: tail-called from the sched
  * collector's raw sys_enter program (which owns the syscall path and has already done
  * the target check and the thread's syscall state), or attached to raw sys_enter
@@ -358,6 +429,8 @@ int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 			return 0;
 		return on_wait_enter(uaddr, cmd, (__u32)regs->dx);
 	}
+	if (id == FUTEX_NR_SCHED_YIELD)
+		return on_yield_enter();
 	/* futex2 syscalls (Linux 6.7+) */
 	if (id == FUTEX_NR_FUTEX_WAIT)
 		return on_wait_enter(regs->di, FUTEX_OP_WAIT2, (__u32)regs->si);
@@ -379,6 +452,8 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(futex_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = regs->orig_ax;
+	if (nr == FUTEX_NR_SCHED_YIELD)
+		return on_yield_exit();
 	if (nr != FUTEX_NR_FUTEX && nr != FUTEX_NR_FUTEX_WAIT && nr != FUTEX_NR_FUTEX_WAITV)
 		return 0;
 	return on_wait_exit(ret);

@@ -16,6 +16,7 @@
 #define FUTEX_NR_FUTEX_WAITV 449
 #define FUTEX_NR_FUTEX_WAKE 454
 #define FUTEX_NR_FUTEX_WAIT 455
+#define FUTEX_NR_SCHED_YIELD 24    /* lock libraries yield before they sleep (lock_yields) */
 
 enum futex_event_type { FUTEX_EV_WAIT = 1, FUTEX_EV_STACK = 2, FUTEX_EV_THREAD = 3 };
 
@@ -56,6 +57,22 @@ struct futex_wait_event {
 	__u32 pad2;
 };
 
+/* sched_yield() time per (thread, lock, caller): lock libraries spin and yield before
+ * they sleep (oneTBB's tbb::mutex 32 times, parking_lot 7), and on a busy or
+ * oversubscribed machine most of their waiting is those yields, not the futex sleep.
+ * `lock` is the lock of the slow path the thread is in (lock_objects), 0 outside one;
+ * `caller` the return address into the code that called sched_yield(). */
+struct lock_yield_key {
+	__u32 tgid;
+	__u32 tid;
+	__u64 lock;
+	__u64 caller;
+};
+
+struct lock_yield_stat {
+	__u64 yields, yield_ns;
+};
+
 /* The waiter's user stack at wait start: a ccprof_stack_event of type FUTEX_EV_STACK. */
 
 /* A thread of a target was created or exited. */
@@ -78,7 +95,8 @@ struct futex_thread_event {
 	X(addr_map_full)            /* futex_addr_stats had no room: totals incomplete */ \
 	X(start_map_full)           /* wait start could not be recorded (task storage): wait lost */ \
 	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */ \
-	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */
+	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */ \
+	X(yield_map_full)           /* sched_yield() totals with no room in lock_yields: that time uncounted */
 struct futex_counters {
 	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
 };

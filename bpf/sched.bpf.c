@@ -243,7 +243,7 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 			__sync_fetch_and_add(&counters.state_map_full, 1);
 	}
 	if (hand_over_futex && (id == FUTEX_NR_FUTEX || id == FUTEX_NR_FUTEX_WAIT || id == FUTEX_NR_FUTEX_WAKE ||
-				id == FUTEX_NR_FUTEX_WAITV)) {
+				id == FUTEX_NR_FUTEX_WAITV || id == FUTEX_NR_SCHED_YIELD)) {
 		bpf_tail_call(ctx, &futex_sys_enter_tail, 0);
 		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1); /* only reached on failure */
 	}
@@ -312,6 +312,13 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (s)
 		ccprof_add_duration(&s->count, &s->total_ns, &s->max_ns, d);
+	if (hand_over_futex && nr == FUTEX_NR_SCHED_YIELD) {
+		/* counted at its site above; the futex programs charge yields inside a lock
+		 * library's slow path to its lock */
+		bpf_tail_call(ctx, &futex_sys_exit_tail, 0);
+		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1);
+		return 0;
+	}
 
 	__u64 seq = 0;
 	if (cls == SCHED_SC_SPAWN || cls == SCHED_SC_MEMGROW) {

@@ -159,6 +159,7 @@ struct Recording {
   // (has_* false), which the rules read as "not measured", never as zero.
   ProfileMode profile_mode;  // absent from recordings made before it: "default"
   FutexSection futex;
+  std::vector<LockYield> lock_yields;  // the futex collector's sched_yield() totals
   MemorySamplerSection memory_sampler;
   bool has_lockrate = false;
   LockRateSection lockrate;

@@ -42,6 +42,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadInfo, tid, pid, comm, start_ns, end_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexAddrStats, uaddr, pid, waits, wait_ns, max_wait_ns, wakes, hist_log2_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProfileMode, name, gives_up)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FutexSection, wait_events_seen, wait_events_kept, keep_every)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockYield, pid, tid, lock, caller, yields, yield_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSite, pid, lock, caller, holds, hold_ns, max_ns, clipped, clipped_ns, hist)
@@ -199,6 +200,7 @@ json to_json_rec(const Recording& rec) {
   if (rec.has_lockrate) j["lockrate"] = rec.lockrate;
   if (rec.has_lockhold) j["lockhold"] = rec.lockhold;
   if (rec.has_sched) j["sched"] = rec.sched;
+  if (!rec.lock_yields.empty()) j["lock_yields"] = rec.lock_yields;  // recordings before it have none
   if (rec.has_python) j["python"] = rec.python;
   // Waits are the bulk of a busy profile: packed records, not one JSON value each.
   std::vector<uint8_t> packed;
@@ -235,6 +237,7 @@ Recording from_json_rec(const json& j) {
   j.at("futex_addrs").get_to(rec.futex_addrs);
   j.at("memory_samples").get_to(rec.memory_samples);
   j.at("futex").get_to(rec.futex);
+  if (j.contains("lock_yields")) j.at("lock_yields").get_to(rec.lock_yields);
   j.at("memory_sampler").get_to(rec.memory_sampler);
   if (auto m = j.find("profile_mode"); m != j.end()) m->get_to(rec.profile_mode);
   j.at("losses").get_to(rec.losses);

@@ -31,6 +31,16 @@ struct FutexSection {
   uint64_t keep_every = 1;        // 1 in N when sampling
 };
 
+// sched_yield() calls of one thread from one return address (the futex collector): lock
+// libraries spin and yield before they sleep, and that time is waiting for the lock.
+// `lock` is the lock of the probed slow path the thread was in (lock_slow_paths.h), 0
+// outside one; the profiler keeps the calls made by lock-library code (lock_yields.h).
+struct LockYield {
+  uint32_t pid = 0, tid = 0;
+  uint64_t lock = 0, caller = 0;  // caller: the return address into the calling code
+  uint64_t yields = 0, yield_ns = 0;
+};
+
 // ---- lockrate collector (uprobe windows on pthread_mutex_lock) ---------------------
 
 struct LockCallCount {

@@ -10,6 +10,7 @@
 #include "profiler/decode_access.h"
 #include "profiler/frame_callers.h"
 #include "profiler/lock_libraries.h"
+#include "profiler/lock_yields.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
 
@@ -356,6 +357,7 @@ void index_memory(Index& idx) {
 std::unique_ptr<Index> build_index(const Recording& rec) {
   auto idx = std::make_unique<Index>(rec);
   idx->locks = build_lock_table(*idx);
+  charge_lock_yields(*idx);  // lock libraries' spinning yields are waiting too (lock_yields.h)
   idx->lock_rates = build_lock_rates(*idx);
   idx->lock_holds = build_lock_holds(*idx);
   index_memory(*idx);

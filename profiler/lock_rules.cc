@@ -50,11 +50,16 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
                                      "their FUTEX_WAKE), so it is shared by all of them rather than owned by one.",
                                      l.owners.size());
   }
+  // A lock library that spins and yields before it sleeps (lock_yields.h): both count.
+  const std::string how = l.yields ? absl::StrFormat("(%.3f s in %d futex waits, %.3f s in %d sched_yield() calls "
+                                                     "its lock library made while spinning for it)",
+                                                     l.total_wait_s - l.yield_s, l.waits, l.yield_s, l.yields)
+                                   : absl::StrFormat("in %d futex waits", l.waits);
   f.explanation = absl::StrFormat(
-      "%d threads waited %.3f s in %d futex waits for %s (a %s, %s region%s), %s of their time; the longest "
+      "%d threads waited %.3f s %s for %s (a %s, %s region%s), %s of their time; the longest "
       "wait was %.2f ms.%s%s Every wait is time a thread could have worked: the threads run one at a time "
       "through this lock.",
-      l.waiters.size(), l.total_wait_s, l.waits, name, l.type, l.data.region,
+      l.waiters.size(), l.total_wait_s, how, name, l.type, l.data.region,
       l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
       where, owners);
   add_hold_evidence(f, ctx, l.pid, l.uaddr);

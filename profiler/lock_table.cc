@@ -285,6 +285,8 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
           {"owner_and_waker", l.owner_and_waker},
           {"owner_is_waker", l.owner_is_waker},
           {"waits_on_other_words", l.waits_on_other_words},
+          {"yields", l.yields},
+          {"yield_s", l.yield_s},
           {"owner_preempted_wait_s", l.owner_preempted_wait_s},
           {"owner_preempted_waits", l.owner_preempted_waits},
           {"woken_waits", l.woken_waits},

@@ -51,6 +51,10 @@ struct LockInfo {
   uint64_t owner_and_waker = 0, owner_is_waker = 0;  // waits naming both, and those where they agree
   uint64_t woken_waits = 0;  // wait events that slept and were woken (ret 0); the others never slept
   uint64_t waits_on_other_words = 0;  // waits charged to this lock while sleeping on another futex word
+  // sched_yield() calls of the lock library's acquisition code while it spun for this
+  // lock, charged as waiting (included in total_wait_s and the waiters'; lock_yields.h).
+  uint64_t yields = 0;
+  double yield_s = 0;
   uint64_t event_waits = 0;                  // wait events received (<= waits when some dropped)
   std::map<int32_t, double> owner_syscall_wait_s;  // owner's syscall -> wait time it explains
   // Wait time that began while the owner was preempted (runnable, off its CPU): the

@@ -57,11 +57,15 @@ EXTRA_WORKLOADS = LIBRARY_WORKLOADS + PROCESS_WORKLOADS
 # Lock-library workloads that are built and checked by tests/e2e/lock_libraries_test.py
 # but are not matrix cases yet, with why.
 LIBRARY_GAPS = {
-    "s01-rust-parking-lot": "found under load (12-26% wait share), but on a quiet 2-CPU VM (2026-12-01, "
-                            "after the merge) the bad variant raised nothing: adaptive spinning keeps the "
-                            "threads off the futex",
-    "s01-tbb-mutex": "as parking_lot: found under load (11-33%), nothing on a quiet 2-CPU VM; tbb::mutex "
-                     "spins and sched_yield()s before it sleeps, and yields are not counted as waiting",
+    "s01-rust-parking-lot": "its sched_yield() time in lock_slow is charged to the lock (bad: 66% wait share, "
+                            "4.9 s of it yields, 2-CPU VM), but lock-for-single-word takes the finding: the "
+                            "section's few sampled accesses (9: 8 reads and 1 write of the digest word) miss its "
+                            "FNV compute, which has no data address; that rule's evidence, not the lock's (on a "
+                            "busy VM 2 of 2 runs raised lock-contention: which finding wins depends on sampling)",
+    "s01-tbb-mutex": "bad is 2.8x slower than fixed on a 2-CPU VM, but 94% of its waiting is sched_yield() "
+                     "(565k calls, 8.6 thread-s vs 0.5 s asleep) in tbb::mutex::lock before its probed address "
+                     "wait, where the mutex is not known; the sleep alone is 2-4% without other load (under "
+                     "the 5% floor), 11-33% under load",
 }
 
 

@@ -1,0 +1,50 @@
+#pragma once
+// Lock libraries spin and yield before they sleep: oneTBB's tbb::mutex calls
+// sched_yield() 32 times before its address wait, parking_lot's RawMutex::lock_slow up to
+// 7 times before it parks. On a 2-CPU machine that yielding is most of their waiting
+// (s01-tbb-mutex bad, 6 threads, 2 s: 565k yields for 8.6 thread-s against 0.5 s of
+// futex sleep), so counting only the sleep misses a lock that costs the program 2.8x.
+// The futex collector totals each thread's sched_yield() calls per (lock, caller)
+// (model::LockYield); this charges those made by a lock library's code inside a probed
+// slow path (parking_lot's lock_slow: the kernel knew the lock) to that lock, as waiting.
+// Yields outside a slow path are charged to no lock and counted
+// (locks.yields_unattributed): tbb::mutex yields in its header code before it calls its
+// probed address wait, where the mutex is not known. Matching them to the one lock whose
+// sampled waits passed through the same code was tried and is wrong: on a busy 2-CPU VM
+// the sharded twin's yields for 64 mutexes (9.7 s) all went to the one shard whose
+// waits had been sampled, and raised lock-contention on it.
+// A program's own sched_yield() calls (not a lock library's) are not lock waits.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "profiler/lock_table.h"
+
+namespace ccprof::profiler {
+
+// One model::LockYield, resolved through the symbols.
+struct ResolvedYield {
+  uint32_t pid = 0, tid = 0;
+  uint64_t lock = 0;           // the lock table's key address of the slow path's lock; 0 = none
+  bool lock_library = false;   // the calling code is a lock library's (lock_libraries.h)
+  uint64_t yields = 0;
+  double yield_s = 0;
+};
+
+struct YieldCharge {
+  uint64_t charged = 0, unattributed = 0;  // yields
+  double charged_s = 0, unattributed_s = 0;
+};
+
+// Charges `yields` to `locks` (see above) and sorts them again by wait; `lifetime_s` is a
+// thread's lifetime (the wait share's denominator grows by it when a lock gains a waiter).
+YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<ResolvedYield>& yields,
+                          const std::function<double(uint32_t)>& lifetime_s);
+
+class Index;
+// Resolves the recording's lock_yields through the index's symbols, charges
+// them to idx.locks (sorted again by wait) and counts what stayed unattributed.
+void charge_lock_yields(Index& idx);
+
+}  // namespace ccprof::profiler
