@@ -21,8 +21,9 @@ struct SchedTimelineOptions {
   // Runs recorded per CPU per second. A run is one 48-byte record in the recording and
   // three Trace Event objects (~400 bytes of JSON) in a chrome-trace export, so 20000/s
   // on 2 CPUs is ~2 MB/s of recording and ~16 MB/s of trace: a 10 s profile stays well
-  // within what Perfetto and chrome://tracing load. Measured on the busy 2-CPU VM, the
-  // scenario workloads switch at most ~N runs/s per CPU (see the README), so they fit.
+  // within what Perfetto and chrome://tracing load. On the busy 2-CPU VM, 2 s of s01,
+  // s07 and s08 bad fit (1052, 9079, 20136 runs); s14 bad, one switch per item, went
+  // over it (8912 of 25782 runs not recorded, counted): docs/export-formats.md.
   uint64_t runs_per_s = 20000;
   // The budget is spent per 100 ms window (runs_per_s / 10 each), so a thread that
   // switches faster than the budget loses the end of each 100 ms, not whole seconds.

@@ -149,7 +149,7 @@ static __always_inline void run_switch_out(struct task_struct *prev, __u32 tid, 
 		return;
 	r->off_ns = now;
 	r->flags = runnable ? SCHED_RUN_PREEMPTED : 0;
-	if (!(BPF_CORE_READ(prev, flags) & PF_EXITING))
+	if (!(prev->flags & PF_EXITING))  /* a plain BTF load: tp_btf arguments are trusted */
 		return;
 	r->flags |= SCHED_RUN_EXITING;
 	__u32 zero = 0;
