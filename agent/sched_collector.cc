@@ -80,6 +80,7 @@ class SchedCollector : public Collector {
     // The futex syscalls go on to the futex collector's programs (tail calls), when it runs.
     const bool hand_over = shared.futex_sys_enter_prog >= 0 && shared.futex_sys_exit_prog >= 0;
     skel_->rodata->hand_over_futex = hand_over ? 1 : 0;
+    SchedTimeline::configure(skel_.get(), opts_.timeline);
     if (auto s = load_skeleton(skel_, &sched_bpf__load, "sched collector"); !s.ok()) return s;
     // In place before anything is attached, so no futex syscall passes unseen.
     const uint32_t slot = 0;
@@ -95,6 +96,7 @@ class SchedCollector : public Collector {
                                               "tracepoints (tp_btf needs kernel BTF): ",
                                               strerror(-e)));
     section_.long_syscall_ns = opts_.long_syscall_ns;
+    if (auto s = timeline_.open(skel_.get(), opts_.timeline); !s.ok()) return s;
     return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
                        "sched collector");
   }
@@ -102,6 +104,7 @@ class SchedCollector : public Collector {
   void drain(Recording& rec) override {
     rec_ = &rec;
     rings_.drain(rec);
+    timeline_.drain();
     uint64_t now = monotonic_ns();
     if (now >= next_rss_ns_) {
       sample_rss(now);
@@ -109,10 +112,14 @@ class SchedCollector : public Collector {
     }
   }
 
-  void finish(Recording& rec) override { hand_over(rec); }
+  void finish(Recording& rec) override {
+    hand_over(rec);
+    timeline_.hand_over(rec, monotonic_ns(), section_.threads, /*last=*/true);
+  }
 
   void cut(Recording& rec) override {
     hand_over(rec);
+    timeline_.hand_over(rec, monotonic_ns(), section_.threads, /*last=*/false);
     // The next window starts with its own threads, syscalls and stack copies.
     section_ = SchedSection{};
     section_.long_syscall_ns = opts_.long_syscall_ns;
@@ -124,7 +131,8 @@ class SchedCollector : public Collector {
   uint64_t drops() const override {
     if (!skel_) return 0;
     const sched_counters& c = skel_->bss->counters;
-    return c.thread_events_dropped + c.syscall_events_dropped + c.stack_events_dropped + c.thread_map_full;
+    return c.thread_events_dropped + c.syscall_events_dropped + c.stack_events_dropped + c.thread_map_full +
+           timeline_.drops();
   }
 
  private:
@@ -238,6 +246,7 @@ class SchedCollector : public Collector {
   SchedOptions opts_;
   SkeletonPtr<sched_bpf, &sched_bpf__destroy> skel_;
   EventRings rings_;
+  SchedTimeline timeline_;
   int tgids_fd_ = -1;
   Recording* rec_ = nullptr;
   SchedSection section_;

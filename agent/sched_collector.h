@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "agent/collector.h"
+#include "agent/sched_timeline.h"
 
 namespace ccprof::agent {
 
@@ -19,6 +20,7 @@ struct SchedOptions {
   uint32_t stacks_per_window = 4;      // stack copies per (process, syscall, call site) per window
   uint64_t window_ns = 100'000'000;    // 100 ms: at most 40 copies/s per call site
   uint64_t rss_interval_ns = 100'000'000;  // RSS sample period (from /proc/PID/statm)
+  SchedTimelineOptions timeline;           // every run of every thread (chrome-trace export)
 };
 
 std::unique_ptr<Collector> make_sched_collector(const SchedOptions& opts);

@@ -299,6 +299,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
     fo.stacks_per_window = kContinuous.futex_stacks_per_window;
     fo.wait_stride = kContinuous.wait_stride;
     so.stacks_per_window = kContinuous.syscall_stacks_per_window;
+    if (!kContinuous.cpu_timeline) so.timeline.runs_per_s = 0;
   }
   planned.push_back({make_futex_collector(fo), true});
   if (opts.sched) planned.push_back({make_sched_collector(so), true});
@@ -384,6 +385,8 @@ model::ProfileMode profile_mode(bool continuous) {
       absl::StrCat(c.futex_stacks_per_window, " waiter stack copies per lock per 100 ms instead of 16, ",
                    c.syscall_stacks_per_window, " per blocking-syscall site instead of 4: rare call sites may "
                    "have no stack"),
+      "no CPU timeline (each thread's runs, ~100 ns per context switch): chrome-trace exports show waits and "
+      "syscalls but not running/runnable time",
   };
   return m;
 }

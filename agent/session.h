@@ -49,6 +49,7 @@ struct ContinuousSettings {
   uint64_t wait_stride = 16;              // 1 in N wait events sent from the start (default 1)
   uint32_t syscall_stacks_per_window = 1; // per blocking-syscall site per 100 ms (default 4)
   bool lock_rate_windows = false;         // lock-rate/hold uprobe windows (default on)
+  bool cpu_timeline = false;              // every run of every thread (default on)
 };
 inline constexpr ContinuousSettings kContinuous{};
 

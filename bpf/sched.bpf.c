@@ -73,6 +73,107 @@ static __always_inline int is_target_tgid(__u32 tgid)
 	return bpf_map_lookup_elem(&ccprof_tgids, &tgid) != NULL;
 }
 
+/* ---- the CPU timeline: every run of a target thread (bpf/sched_events.h) ---- */
+
+#define TASK_DEAD 0x80
+
+/* Set by user space before load (agent/sched_timeline.h says why these values). */
+const volatile __u64 run_coalesce_ns = 0;
+const volatile __u64 run_window_ns = 100000000ULL;
+const volatile __u32 runs_per_window = 0;
+
+/* Per thread, the run not sent yet (on_ns == 0: none). */
+CCPROF_MAP(run_states, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct sched_run_event);
+
+struct sched_run_cpu {
+	struct ccprof_rate_state budget;  /* runs sent in this CPU's window */
+	__u32 last_in_tid;                /* the target thread switched in last on this CPU */
+	__u32 pad;
+};
+CCPROF_MAP(run_cpus, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct sched_run_cpu);
+
+/* Its own buffer: a burst of runs never crowds out thread exits or long syscalls. */
+CCPROF_RINGBUF(runs, 2 << 20);
+
+struct sched_run_counters run_counters = {};
+
+static __always_inline void send_run(struct sched_run_cpu *c, struct sched_run_event *r, __u64 now)
+{
+	if (!ccprof_rate_take(&c->budget, now, run_window_ns, runs_per_window)) {
+		__sync_fetch_and_add(&run_counters.runs_over_budget, 1);
+		return;
+	}
+	if (bpf_ringbuf_output(&runs, r, sizeof(*r), BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&run_counters.runs_dropped, 1);
+}
+
+/* `ready_ns`: since when the thread was runnable (0 = not known). The previous run is
+ * sent now, unless the thread is back on the same CPU right away with no other target
+ * thread in between: then the run goes on (the cheap case: nothing to send). */
+static __always_inline void run_switch_in(__u32 tid, __u32 tgid, __u64 now, __u64 ready_ns)
+{
+	if (!runs_per_window)
+		return; /* the timeline is off (the always-on mode) */
+	__u32 zero = 0, cpu = bpf_get_smp_processor_id();
+	struct sched_run_cpu *c = bpf_map_lookup_elem(&run_cpus, &zero);
+	if (!c)
+		return;
+	__u32 last_tid = c->last_in_tid;
+	c->last_in_tid = tid;
+	struct sched_run_event *r = bpf_map_lookup_elem(&run_states, &tid);
+	if (!r) {
+		struct sched_run_event fresh = { .tid = tid, .tgid = tgid };
+		bpf_map_update_elem(&run_states, &tid, &fresh, BPF_NOEXIST);
+		r = bpf_map_lookup_elem(&run_states, &tid);
+		if (!r) {
+			__sync_fetch_and_add(&run_counters.run_state_map_full, 1);
+			return;
+		}
+	} else if (r->on_ns && r->off_ns) {
+		__u64 gap = now - r->off_ns;
+		if (r->cpu == cpu && last_tid == tid && now >= r->off_ns && gap <= run_coalesce_ns) {
+			__u64 sum = r->coalesced_ns + gap;
+			r->coalesced_ns = sum > 0xffffffffULL ? 0xffffffffU : (__u32)sum;
+			r->coalesced++;
+			r->off_ns = 0;
+			return;
+		}
+		send_run(c, r, now);
+	}
+	r->seq++;
+	r->ready_ns = ready_ns && ready_ns <= now ? ready_ns : now;
+	r->on_ns = now;
+	r->off_ns = 0;
+	r->cpu = cpu;
+	r->flags = 0;
+	r->coalesced_ns = 0;
+	r->coalesced = 0;
+}
+
+/* The run ends here; it is sent at the next switch-in (it may go on), or now when the
+ * thread is exiting (it will not come back to continue it). */
+static __always_inline void run_switch_out(struct task_struct *prev, __u32 tid, __u64 now, int runnable,
+					   unsigned int prev_state)
+{
+	if (!runs_per_window)
+		return;
+	struct sched_run_event *r = bpf_map_lookup_elem(&run_states, &tid);
+	if (!r || !r->on_ns || r->off_ns)
+		return;
+	r->off_ns = now;
+	r->flags = runnable ? SCHED_RUN_PREEMPTED : 0;
+	if (!(prev->flags & PF_EXITING))  /* a plain BTF load: tp_btf arguments are trusted */
+		return;
+	r->flags |= SCHED_RUN_EXITING;
+	__u32 zero = 0;
+	struct sched_run_cpu *c = bpf_map_lookup_elem(&run_cpus, &zero);
+	if (c)
+		send_run(c, r, now);
+	r->on_ns = 0;
+	if (prev_state & TASK_DEAD)
+		bpf_map_delete_elem(&run_states, &tid);
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
@@ -107,6 +208,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 				st->runnable_since_ns = 0;
 			}
 		}
+		run_switch_out(prev, ptid, now, preempt || prev_state == TASK_RUNNING, prev_state);
 	}
 	__u32 ntgid = BPF_CORE_READ(next, tgid);
 	if (!is_target_tgid(ntgid))
@@ -119,6 +221,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		st = get_thread(ntid, ntgid, now);
 	if (!st)
 		return 0;
+	run_switch_in(ntid, ntgid, now, st->runnable_since_ns);
 	if (st->last_out_ns && now > st->last_out_ns)
 		st->off_cpu_ns += now - st->last_out_ns;
 	if (st->runnable_since_ns && now > st->runnable_since_ns) {

@@ -97,3 +97,35 @@ struct sched_site_stat {
 struct sched_counters {
 	SCHED_COUNTERS(CCPROF_COUNTER_FIELD)
 };
+
+/* ---- per-thread CPU timeline (the chrome-trace export's running/runnable intervals) ---- */
+
+/* One run of a thread on a CPU: runnable from ready_ns (woken or preempted; = on_ns when
+ * not known) to on_ns, on the CPU from on_ns to off_ns. Runs the thread started again on
+ * the same CPU within run_coalesce_ns of the switch-out are folded into one, the gaps
+ * summed in coalesced_ns. `seq` counts the thread's runs: a gap in it is a run that was
+ * not recorded, so the time between two records is known to be blocked only when their
+ * seqs are consecutive. */
+#define SCHED_RUN_PREEMPTED 1   /* still runnable when switched out (preempted or yielded) */
+#define SCHED_RUN_EXITING 2     /* the thread was exiting */
+struct sched_run_event {
+	__u32 tid;
+	__u32 tgid;
+	__u64 ready_ns;
+	__u64 on_ns;
+	__u64 off_ns;
+	__u32 seq;
+	__u32 coalesced_ns;     /* saturates at 2^32-1 */
+	__u16 cpu;
+	__u16 flags;            /* SCHED_RUN_* */
+	__u32 coalesced;        /* switch-outs folded into this run */
+};
+
+/* The timeline's loss counters in .bss ("sched.<name>"). */
+#define SCHED_RUN_COUNTERS(X) \
+	X(runs_over_budget)      /* runs not recorded: the CPU's budget for the window was spent */ \
+	X(runs_dropped)          /* ring buffer full: a run not recorded */ \
+	X(run_state_map_full)    /* a thread's runs could not be followed */
+struct sched_run_counters {
+	SCHED_RUN_COUNTERS(CCPROF_COUNTER_FIELD)
+};

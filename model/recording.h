@@ -167,6 +167,8 @@ struct Recording {
   LockHoldSection lockhold;
   bool has_sched = false;
   SchedSection sched;
+  bool has_sched_timeline = false;  // every run of every thread (recordings since issue 14)
+  SchedTimelineSection sched_timeline;
   bool has_python = false;  // Python frames at futex waits (CPython 3.11 only)
   PythonSection python;
   LossCounters losses;

@@ -187,6 +187,49 @@ FutexWait unpack_wait(const uint8_t* p, size_t record_size) {
   return w;
 }
 
+// A ThreadRun as a fixed 48-byte little-endian record: a busy profile has hundreds of
+// thousands of runs.
+#define CCPROF_PACKED_RUN_FIELDS(X) \
+  X(pid) X(tid) X(ready_ns) X(on_ns) X(off_ns) X(seq) X(coalesced) X(coalesced_ns) X(cpu) X(flags)
+constexpr size_t kPackedRunSize = 48;
+#define CCPROF_FIELD_SIZE(f) +sizeof(ThreadRun::f)
+static_assert(0 CCPROF_PACKED_RUN_FIELDS(CCPROF_FIELD_SIZE) == kPackedRunSize, "packed run layout changed");
+#undef CCPROF_FIELD_SIZE
+
+json timeline_to_json(const SchedTimelineSection& s) {
+  std::vector<uint8_t> packed;
+  packed.reserve(s.runs.size() * kPackedRunSize);
+  for (const auto& r : s.runs) {
+#define CCPROF_PACK(f) append_le(packed, r.f);
+    CCPROF_PACKED_RUN_FIELDS(CCPROF_PACK)
+#undef CCPROF_PACK
+  }
+  return {{"runs_per_s", s.runs_per_s},   {"window_ns", s.window_ns},          {"coalesce_ns", s.coalesce_ns},
+          {"run_record_size", kPackedRunSize}, {"runs_packed", json::binary(std::move(packed))}};
+}
+
+SchedTimelineSection timeline_from_json(const json& j) {
+  SchedTimelineSection s;
+  j.at("runs_per_s").get_to(s.runs_per_s);
+  j.at("window_ns").get_to(s.window_ns);
+  j.at("coalesce_ns").get_to(s.coalesce_ns);
+  if (j.at("run_record_size").get<size_t>() != kPackedRunSize) throw std::runtime_error("runs have an unknown size");
+  const auto& packed = j.at("runs_packed").get_binary();
+  if (packed.size() % kPackedRunSize) throw std::runtime_error("runs are cut short");
+  s.runs.reserve(packed.size() / kPackedRunSize);
+  for (const uint8_t* p = packed.data(); p < packed.data() + packed.size();) {
+    ThreadRun r;
+#define CCPROF_UNPACK(f) r.f = read_le<decltype(r.f)>(p);
+    CCPROF_PACKED_RUN_FIELDS(CCPROF_UNPACK)
+#undef CCPROF_UNPACK
+    // Durations are differences: a run that ends before it starts would be years long.
+    if (r.ready_ns > r.on_ns || r.on_ns > r.off_ns || r.coalesced_ns > r.off_ns - r.on_ns)
+      throw std::runtime_error("a run ends before it starts");
+    s.runs.push_back(r);
+  }
+  return s;
+}
+
 json to_json_rec(const Recording& rec) {
   json j = {{"ccprof_version", rec.ccprof_version}, {"mode", rec.mode},         {"command", rec.command},
             {"exit_code", rec.exit_code},           {"hostname", rec.hostname}, {"kernel", rec.kernel},
@@ -201,6 +244,7 @@ json to_json_rec(const Recording& rec) {
   if (rec.has_lockhold) j["lockhold"] = rec.lockhold;
   if (rec.has_sched) j["sched"] = rec.sched;
   if (!rec.lock_yields.empty()) j["lock_yields"] = rec.lock_yields;  // recordings before it have none
+  if (rec.has_sched_timeline) j["sched_timeline"] = timeline_to_json(rec.sched_timeline);
   if (rec.has_python) j["python"] = rec.python;
   // Waits are the bulk of a busy profile: packed records, not one JSON value each.
   std::vector<uint8_t> packed;
@@ -245,6 +289,8 @@ Recording from_json_rec(const json& j) {
   if ((rec.has_lockhold = j.contains("lockhold"))) j.at("lockhold").get_to(rec.lockhold);
   if ((rec.has_sched = j.contains("sched"))) j.at("sched").get_to(rec.sched);
   for (const auto& x : rec.sched.long_syscalls) check_stack_index(x.stack, rec, "a sched syscall sample");
+  if ((rec.has_sched_timeline = j.contains("sched_timeline")))
+    rec.sched_timeline = timeline_from_json(j.at("sched_timeline"));
   if ((rec.has_python = j.contains("python"))) j.at("python").get_to(rec.python);
   for (const auto& w : rec.python.waits)
     for (int32_t f : w.frames)

@@ -192,4 +192,32 @@ struct SchedSection {
   const SchedThread* thread(uint32_t tid) const;
 };
 
+// ---- CPU timeline (the sched collector's runs, agent/sched_timeline.h) --------------
+
+// One run of a thread on a CPU: runnable (waiting for a CPU) from ready_ns to on_ns, on
+// CPU `cpu` from on_ns to off_ns. Between two runs of a thread with consecutive `seq`
+// the thread was off CPU and not runnable (blocked); a gap in `seq` is runs that were
+// not recorded (the budget or a full ring buffer: the sched.runs_* losses).
+struct ThreadRun {
+  static constexpr uint16_t kPreempted = 1;  // still runnable when switched out
+  static constexpr uint16_t kExiting = 2;    // the thread was exiting
+  static constexpr uint16_t kOpen = 4;       // on its CPU when the profile ended (off_ns = the end)
+  uint32_t pid = 0, tid = 0;
+  uint64_t ready_ns = 0, on_ns = 0, off_ns = 0;  // CLOCK_MONOTONIC
+  uint32_t seq = 0;
+  uint32_t coalesced = 0;     // switch-outs folded into this run (back on the same CPU right away)
+  uint32_t coalesced_ns = 0;  // the time between them, off CPU but drawn as part of the run
+  uint16_t cpu = 0;
+  uint16_t flags = 0;
+
+  uint64_t running_ns() const { return off_ns - on_ns - coalesced_ns; }
+};
+
+struct SchedTimelineSection {
+  uint64_t runs_per_s = 0;   // the budget: runs recorded per CPU per second
+  uint64_t window_ns = 0;    // in windows of this length (runs_per_s * window_ns / 1 s each)
+  uint64_t coalesce_ns = 0;  // a thread back on the same CPU within this is one run
+  std::vector<ThreadRun> runs;
+};
+
 }  // namespace ccprof::model

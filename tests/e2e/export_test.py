@@ -3,6 +3,7 @@
 check each export format against what findings.json says, with the tools users read
 them with (`go tool pprof` for pprof). usage: export_test.py BUILD_DIR. Needs root
 (BPF); exits 77 (skip) otherwise. `go` comes from Debian's golang-go (scripts/setup.sh)."""
+import collections
 import gzip
 import json
 import os
@@ -20,6 +21,14 @@ BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
 S01 = os.path.join(BUILD, "workloads", "s01-lock-contention")
 TOLERANCE = 0.05  # the issue's bound on pprof's total against findings.json
+# A thread's CPU states cover its life but for the time before its first run that the
+# probes saw (the main thread existed before the attach and was not runnable: ~ms) and
+# the instants between its creation and its first wakeup: 1% plus 5 ms.
+COVER_TOLERANCE, COVER_SLACK_US = 0.01, 5000
+# Running intervals and the sched collector's on-CPU total come from the same switch
+# instants; they differ only where the profile's end closes an open run (the totals are
+# read a little earlier than the runs): 1% plus 2 ms.
+RUNNING_TOLERANCE, RUNNING_SLACK_US = 0.01, 2000
 
 
 def run(*args, timeout=180):
@@ -199,6 +208,73 @@ class Export(unittest.TestCase):
         kept_s = sum(e["dur"] for e in on_lock) / 1e6
         self.assertLessEqual(kept_s, lock["total_wait_s"] * 1.01)
         self.assertGreater(kept_s, 0)
+
+    def test_chrome_trace_cpu_states_cover_each_threads_life(self):
+        """Per thread: running + runnable + blocked (its CPU track) with its lock waits
+        and blocking syscalls (its own track) cover its life in the profile within
+        COVER_TOLERANCE; running is the sched collector's exact on-CPU time; a CPU runs
+        one thread at a time."""
+        path = self.export("trace-cpu.json", "--format=chrome-trace")
+        with open(path) as f:
+            trace = json.load(f)
+        info = trace["otherData"]["running_intervals"]
+        self.assertIsInstance(info, dict, info)
+        self.assertGreater(info["runs"], 0)
+        # The budget (runs per CPU per second) holds s01 on 2 CPUs: nothing dropped, so
+        # every thread's life can be checked whole.
+        self.assertEqual(info["runs_over_budget"] + info["runs_dropped"], 0, info)
+        state_tid = int(info["cpu_state_track"].split("+")[1])
+        life, covering = {}, collections.defaultdict(list)
+        running_us = collections.defaultdict(float)
+        by_cpu = collections.defaultdict(list)
+        cpu_track = collections.defaultdict(list)
+        for e in trace["traceEvents"]:
+            if e["ph"] != "X":
+                continue
+            span = (e["ts"], e["ts"] + e["dur"])
+            if e["cat"] == "thread":
+                life[(e["pid"], e["tid"])] = span
+            elif e["cat"] == "sched":
+                key = (e["pid"], e["tid"] - state_tid)
+                covering[key].append(span)
+                cpu_track[key].append(span)
+                if e["name"] == "running":
+                    gaps = e["args"].get("coalesced_gaps", {}).get("us", 0)
+                    running_us[key] += e["dur"] - gaps
+                    by_cpu[e["args"]["cpu"]].append(span + key)
+            elif e["cat"] in ("lock", "condvar", "syscall"):
+                covering[(e["pid"], e["tid"])].append(span)
+        for cpu, runs in by_cpu.items():
+            runs.sort()
+            for a, b in zip(runs, runs[1:]):
+                self.assertLessEqual(a[1], b[0] + 1e-3, f"CPU {cpu}: {a} and {b} overlap")
+        sched = {(t["pid"], t["tid"]): t for t in self.doc["threads"]}
+        checked = 0
+        for key, (start, end) in life.items():
+            if key not in covering:
+                continue
+            on_cpu_s = sched.get(key, {}).get("on_cpu_s")
+            self.assertIsNotNone(on_cpu_s, f"thread {key} has runs but no sched totals")
+            want = on_cpu_s * 1e6
+            self.assertLessEqual(abs(running_us[key] - want), RUNNING_TOLERANCE * want + RUNNING_SLACK_US,
+                                 f"thread {key}: running {running_us[key]:.0f} us, sched on-CPU {want:.0f} us")
+            # With no run lost, the CPU track alone tiles the thread's time from its first
+            # state to its last: each blocked / runnable / running starts where the one
+            # before it ended (no hole, no overlap).
+            track = sorted(cpu_track[key])
+            for a, b in zip(track, track[1:]):
+                self.assertAlmostEqual(a[1], b[0], delta=1e-3, msg=f"thread {key}: {a} then {b}")
+            spans = sorted((max(a, start), min(b, end)) for a, b in covering[key] if b > start and a < end)
+            covered, reach = 0.0, start
+            for a, b in spans:
+                if b > reach:
+                    covered += b - max(a, reach)
+                    reach = b
+            uncovered = (end - start) - covered
+            self.assertLessEqual(uncovered, COVER_TOLERANCE * (end - start) + COVER_SLACK_US,
+                                 f"thread {key}: {uncovered:.0f} us of {end - start:.0f} us in no state")
+            checked += 1
+        self.assertGreaterEqual(checked, 5, "s01 has a main thread and 4 workers")
 
     def test_bad_input_is_one_line_error_and_no_file(self):
         path = os.path.join(self.tmp, "never.pb.gz")
