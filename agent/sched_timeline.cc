@@ -1,5 +1,9 @@
 #include "agent/sched_timeline.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -37,16 +41,24 @@ void make_ordered(model::ThreadRun& r) {
 
 }  // namespace
 
+// The budget is spent per CPU (a per-CPU counter in the program): each gets its share of
+// the total, at least one run per window.
+static uint64_t per_cpu(uint64_t runs_per_s) {
+  if (!runs_per_s) return 0;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return std::max<uint64_t>(10, runs_per_s / static_cast<uint64_t>(cpus > 0 ? cpus : 1));
+}
+
 void SchedTimeline::configure(sched_bpf* skel, const SchedTimelineOptions& opts) {
   skel->rodata->run_coalesce_ns = opts.coalesce_ns;
   skel->rodata->run_window_ns = opts.window_ns;
-  skel->rodata->runs_per_window = static_cast<uint32_t>(opts.runs_per_s * opts.window_ns / 1'000'000'000ull);
+  skel->rodata->runs_per_window = static_cast<uint32_t>(per_cpu(opts.runs_per_s) * opts.window_ns / 1'000'000'000ull);
 }
 
 absl::Status SchedTimeline::open(sched_bpf* skel, const SchedTimelineOptions& opts) {
   if (!opts.runs_per_s) return absl::OkStatus();  // off: no section in the recording
   skel_ = skel;
-  section_.runs_per_s = opts.runs_per_s;
+  section_.runs_per_s = per_cpu(opts.runs_per_s);
   section_.window_ns = opts.window_ns;
   section_.coalesce_ns = opts.coalesce_ns;
   ring_.reset(ring_buffer__new(bpf_map__fd(skel->maps.runs), on_run, this, nullptr));

@@ -18,16 +18,18 @@ struct sched_bpf;
 namespace ccprof::agent {
 
 struct SchedTimelineOptions {
-  // Runs recorded per CPU per second. A run is one 48-byte record in the recording and
-  // three Trace Event objects (~400 bytes of JSON) in a chrome-trace export, so 20000/s
-  // on 2 CPUs is ~2 MB/s of recording and ~16 MB/s of trace: a 10 s profile stays well
-  // within what Perfetto and chrome://tracing load. On the busy 2-CPU VM, 2 s of s01,
-  // s07 and s08 bad fit (1052, 9079, 20136 runs); s14 bad, one switch per item, went
-  // over it (8912 of 25782 runs not recorded, counted): docs/export-formats.md.
-  uint64_t runs_per_s = 20000;  // 0: no timeline (the always-on mode)
-  // The budget is spent per 100 ms window (runs_per_s / 10 each), so a thread that
-  // switches faster than the budget loses the end of each 100 ms, not whole seconds.
-  uint64_t window_ns = 100'000'000;
+  // Runs recorded per second over all CPUs (each CPU gets its share). A run is one
+  // 48-byte record in the recording: 2500/s is at most 7.2 MB per minute, which keeps a
+  // busy server's recording under the 20 MB/min budget (memcached under load was
+  // 7.8 MB/min without the timeline; 20000/s per CPU, the first budget, made it
+  // 103 MB/min). s01 bad (~530 runs/s on 2 CPUs) fits; switch-heavy programs (s07,
+  // s08, s14 bad: 4.5k-12k runs/s) lose the excess, counted and left blank on the
+  // track: docs/export-formats.md.
+  uint64_t runs_per_s = 2500;  // 0: no timeline (the always-on mode)
+  // The budget is spent per 10 s window (10 x runs_per_s each): a short profile (a test,
+  // a 2 s s01 bad at ~3k runs/s) is recorded whole, and a long one stays within the
+  // per-minute bound; a program that switches faster loses the end of each window.
+  uint64_t window_ns = 10'000'000'000ull;
   // A thread back on the same CPU this soon after it left, with no other target thread
   // there in between, continues its run (nothing is sent). 20 µs is below what a
   // timeline shows at any zoom that fits a 1 ms wait, and the folded gaps are kept

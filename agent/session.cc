@@ -387,6 +387,9 @@ model::ProfileMode profile_mode(bool continuous) {
                    "have no stack"),
       "no CPU timeline (each thread's runs, ~100 ns per context switch): chrome-trace exports show waits and "
       "syscalls but not running/runnable time",
+      absl::StrCat("the agent wakes every ", c.drain_interval_ns / 1'000'000, " ms (not 20) and rereads /proc every ",
+                   c.snapshot_interval_ns / 1'000'000,
+                   " ms (not 100): a thread or library that lives shorter than that may be unnamed"),
   };
   return m;
 }
@@ -399,7 +402,7 @@ bool Session::run_until(uint64_t until_ns, const std::function<void(const Sessio
     uint64_t now = monotonic_ns();
     if (now >= s.next_snapshot) {
       s.snap->snapshot(read_tgids(s.tgids.get()), now);
-      s.next_snapshot = now + kSnapshotIntervalNs;
+      s.next_snapshot = now + (s.opts.continuous ? kContinuous.snapshot_interval_ns : kSnapshotIntervalNs);
     }
     for (auto& c : s.collectors) c->drain(rec);
     s.reduction->reduce(rec, /*final=*/false, until_ns);
@@ -437,7 +440,9 @@ bool Session::run_until(uint64_t until_ns, const std::function<void(const Sessio
       on_progress(p);
       s.next_status = now + kStatusIntervalNs;
     }
-    sleep_ns(kDrainIntervalNs);
+    uint64_t nap = s.opts.continuous ? kContinuous.drain_interval_ns : kDrainIntervalNs;
+    if (until_ns && until_ns > now && until_ns - now < nap) nap = until_ns - now;  // end the window on time
+    sleep_ns(nap);
   }
 }
 

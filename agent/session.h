@@ -50,6 +50,8 @@ struct ContinuousSettings {
   uint32_t syscall_stacks_per_window = 1; // per blocking-syscall site per 100 ms (default 4)
   bool lock_rate_windows = false;         // lock-rate/hold uprobe windows (default on)
   bool cpu_timeline = false;              // every run of every thread (default on)
+  uint64_t drain_interval_ns = 100'000'000;     // the agent's wake-ups (default 20 ms)
+  uint64_t snapshot_interval_ns = 1'000'000'000;  // /proc maps and threads (default 100 ms)
 };
 inline constexpr ContinuousSettings kContinuous{};
 
