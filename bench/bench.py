@@ -394,6 +394,14 @@ def vm_hwm_kib(pid):
         return None
 
 
+def usage_of(pid, cpu, hwm):
+    """ccprof's CPU so far and its peak RSS, keeping the last values once /proc no
+    longer answers (the process is exiting)."""
+    c = self_cpu_s(pid)
+    h = vm_hwm_kib(pid)
+    return (c if c is not None else cpu), max(hwm, h or 0)
+
+
 def analysis_cost(ctx):
     secs = 2 if ctx.quick else 10
     targets = {"s01-lock-contention": [os.path.join(ctx.workloads, "s01-lock-contention"), f"--seconds={secs}"]}
@@ -416,11 +424,7 @@ def analysis_cost(ctx):
                 elif t_target_exit is None and proc_state(tpid) in (None, "Z", "X"):
                     t_target_exit = now()
                     cpu_at_exit = cpu
-                c = self_cpu_s(r.proc.pid)
-                cpu = c if c is not None else cpu
-                h = vm_hwm_kib(r.proc.pid)
-                if h:
-                    hwm = max(hwm, h)
+                cpu, hwm = usage_of(r.proc.pid, cpu, hwm)
                 time.sleep(0.005)
             r.wait(60)
             doc = read_json(os.path.join(d, "findings.json"))
@@ -734,11 +738,7 @@ def server_window(ctx, srv, window_s):
     cpu = None
     deadline = now() + window_s * 4 + 300
     while r.running() and now() < deadline:
-        c = self_cpu_s(r.proc.pid)
-        cpu = c if c is not None else cpu
-        h = vm_hwm_kib(r.proc.pid)
-        if h:
-            hwm = max(hwm, h)
+        cpu, hwm = usage_of(r.proc.pid, cpu, hwm)
         time.sleep(0.01)
     r.wait(60)
     stop_proc(load, 10)
