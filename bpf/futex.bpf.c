@@ -167,6 +167,20 @@ static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
 				 &counters.stack_events_dropped, &counters.stack_copy_failed);
 }
 
+/* The lock of the slow path `tid` is in at user stack pointer `sp` (lock_objects), 0
+ * when it is in none; an entry whose slow path has returned is removed. */
+static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
+{
+	struct lock_object *lock = slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
+	__u64 ret = 0;
+	if (!lock)
+		return 0;
+	if (sp < lock->sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)lock->sp) && ret == lock->ret)
+		return lock->lock;
+	bpf_map_delete_elem(&lock_objects, &tid); /* the slow path has returned */
+	return 0;
+}
+
 static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -178,17 +192,9 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 				 .active = 1 };
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	struct lock_object *lock = slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
-	if (lock) {
-		__u64 ret = 0;
-		if (PT_REGS_SP_CORE(regs) < lock->sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)lock->sp) &&
-		    ret == lock->ret) {
-			st.uaddr = lock->lock;
-		} else {
-			bpf_map_delete_elem(&lock_objects, &tid); /* the slow path has returned */
-			lock = NULL;
-		}
-	}
+	const __u64 lock = slow_path_lock(tid, PT_REGS_SP_CORE(regs));
+	if (lock)
+		st.uaddr = lock;
 
 	/* The holder: a PI futex word holds the owner's tid; a glibc pthread_mutex_t keeps
 	 * it in __owner (int at offset 8 on x86-64). Validated against the thread list in
@@ -338,19 +344,6 @@ int BPF_KPROBE(lock_slow_enter, void *lock)
 	return 0;
 }
 
-/* The lock of the slow path `tid` is in at user stack pointer `sp` (lock_objects), 0
- * when it is in none. */
-static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
-{
-	struct lock_object *lock = slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
-	__u64 ret = 0;
-	if (!lock)
-		return 0;
-	if (sp < lock->sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)lock->sp) && ret == lock->ret)
-		return lock->lock;
-	return 0;
-}
-
 /* sched_yield() of target threads: per (thread, lock, caller) count and time (futex.h,
  * lock_yield_key). User space keeps those whose caller is a lock library's acquisition
  * code and charges them to the lock. */
@@ -358,9 +351,17 @@ struct yield_start {
 	__u64 ts;
 	__u64 lock;
 	__u64 caller;
+	__u64 active;  /* a yield began and has not ended */
 };
 
-CCPROF_MAP(yield_starts, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct yield_start);
+/* In the thread's task storage, like the wait in flight (wait_starts): lock libraries
+ * yield hundreds of thousands of times a second. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct yield_start);
+} yield_starts SEC(".maps");
 
 CCPROF_MAP(lock_yields, BPF_MAP_TYPE_HASH, 16384, struct lock_yield_key, struct lock_yield_stat);
 
@@ -372,14 +373,19 @@ static __always_inline int on_yield_enter(void)
 	if (!tail_called && !ccprof_is_target(id))
 		return 0;
 	__u32 tid = (__u32)id;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u64 sp = PT_REGS_SP_CORE(regs);
-	struct yield_start st = { .ts = bpf_ktime_get_ns(), .lock = slow_path_lock(tid, sp) };
+	struct yield_start st = { .ts = bpf_ktime_get_ns(), .lock = slow_path_lock(tid, sp), .active = 1 };
 	/* glibc's sched_yield is a leaf (mov $24,%eax; syscall; ret): at the syscall the
 	 * top of the user stack is the return address into its caller. */
 	if (bpf_probe_read_user(&st.caller, sizeof(st.caller), (void *)sp))
 		st.caller = 0;
-	bpf_map_update_elem(&yield_starts, &tid, &st, BPF_ANY);
+	struct yield_start *slot = bpf_task_storage_get(&yield_starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot)
+		*slot = st;
+	else
+		__sync_fetch_and_add(&counters.yield_map_full, 1);
 	return 0;
 }
 
@@ -387,12 +393,12 @@ static __always_inline int on_yield_exit(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct yield_start *st = bpf_map_lookup_elem(&yield_starts, &tid);
-	if (!st)
+	struct yield_start *st = bpf_task_storage_get(&yield_starts, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->active)
 		return 0;
+	st->active = 0;
 	struct lock_yield_key k = { .tgid = id >> 32, .tid = tid, .lock = st->lock, .caller = st->caller };
 	__u64 d = bpf_ktime_get_ns() - st->ts;
-	bpf_map_delete_elem(&yield_starts, &tid);
 	struct lock_yield_stat *y = bpf_map_lookup_elem(&lock_yields, &k);
 	if (!y) {
 		struct lock_yield_stat zero = {};

@@ -96,7 +96,7 @@ struct futex_thread_event {
 	X(start_map_full)           /* wait start could not be recorded (task storage): wait lost */ \
 	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */ \
 	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */ \
-	X(yield_map_full)           /* sched_yield() totals with no room in lock_yields: that time uncounted */
+	X(yield_map_full)           /* sched_yield() totals (or its in-flight record) with no room: that time uncounted */
 struct futex_counters {
 	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
 };
