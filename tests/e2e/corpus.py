@@ -29,7 +29,13 @@ MODES = ["O2", "O0", "O3", "stripped-debug", "stripped"]
 DEFAULT_MODES = MODES
 # Cases ccprof does not get right yet, with why. They run and print their result;
 # they count as known gaps, not as passed, and one that passes says so.
-KNOWN_GAPS = {}
+KNOWN_GAPS = {
+    ("kv_server", "O0", "bad"): "raised as read-mostly-lock in ~half the runs (4 of 8 on the quiet 2-CPU VM, "
+    "2026-12-01, with this tree's BPF and with the previous one): at -O0 the section calls account() out of line, "
+    "its counter increments are a load and a store apiece, and of ~47 sampled shared accesses in the section 98% "
+    "were loads (the Request's fields, the counters' loads); the read-mostly rule does not yet pair a load with the "
+    "store to the same word in the same section",
+}
 
 
 def program_path(build, program, mode):

@@ -86,8 +86,12 @@ class LockLibraries(unittest.TestCase):
         # under the finding's floor (matrix LIBRARY_GAPS).
         self.assertTrue(doc["locks"], kinds)
         l = doc["locks"][0]
-        self.assertEqual(l["yields"], 0, l)  # made outside the probed slow path: charged to no lock
-        self.assertGreater(doc_loss(doc, "locks.yields_unattributed"), 0)
+        # Its yields before the probed slow path are charged to no lock: the bulk of them.
+        # The rare one inside r1::wait_on_address itself (its own backoff) is the mutex's,
+        # rightly (seen once in a CI run: 1 yield against thousands unattributed).
+        unattributed = doc_loss(doc, "locks.yields_unattributed")
+        self.assertGreater(unattributed, 0)
+        self.assertLess(l["yields"] * 100, unattributed, l)
         self.assertIn(l["name"], ("g_table", "g_table.mu"))  # mu is at offset 0 of g_table
         self.assertEqual(l["type"], "mutex")
         # the sampled waits slept on TBB's per-thread semaphores, not on the mutex word
