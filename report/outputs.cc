@@ -8,11 +8,11 @@
 
 namespace ccprof::report {
 
-absl::Status write_outputs(const nlohmann::json& doc, const model::Recording* recording, const std::string& out_dir) {
+absl::Status write_outputs(const nlohmann::json& doc, const std::string* recording_file, const std::string& out_dir) {
   if (auto s = prepare_output_dir(out_dir); !s.ok()) return s;
   // All made in memory first, then written as one set (output_set.h).
   std::vector<OutputFile> files;
-  if (recording) files.push_back({kRecordingFile, model::encode_recording(*recording), "recording"});
+  if (recording_file) files.push_back({kRecordingFile, *recording_file, "recording"});
   files.push_back({"findings.json", findings_json_text(doc), "findings"});
   auto page = fill_html_template(html_report_template(), doc);
   if (!page.ok())
@@ -22,8 +22,8 @@ absl::Status write_outputs(const nlohmann::json& doc, const model::Recording* re
   return write_output_set(out_dir, files);
 }
 
-absl::Status write_recording_alone(const model::Recording& recording, const std::string& out_dir) {
-  return write_output_set(out_dir, {{kRecordingFile, model::encode_recording(recording), "recording"}});
+absl::Status write_recording_alone(std::string recording_file, const std::string& out_dir) {
+  return write_output_set(out_dir, {{kRecordingFile, std::move(recording_file), "recording"}});
 }
 
 }  // namespace ccprof::report

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <cstring>
@@ -96,6 +97,44 @@ TEST_F(HangGuard, CraftedDeeplyNestedRecordingGivesAClearError) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(r.status().message().find("is corrupt: nested deeper than 64 levels"), std::string::npos) << r.status();
   unlink(path.c_str());
+}
+
+// A version-4 file (zstd payload) whose frame is not zstd, or claims more than a
+// recording may hold uncompressed: refused before anything is allocated for it.
+TEST_F(HangGuard, CompressedPayloadsThatLieAreRefused) {
+  const auto frame_file = [](const std::string& payload) {
+    std::string data("CCPROFR1");
+    const uint32_t version = Recording::kFormatVersion;
+    const uint64_t len = payload.size();
+    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(payload.data()), payload.size());
+    data.append(reinterpret_cast<const char*>(&version), 4);
+    data.append(reinterpret_cast<const char*>(&len), 8);
+    data.append(reinterpret_cast<const char*>(&crc), 4);
+    return data + payload;
+  };
+  const std::string path = temp_path("zstd-liar.ccprof");
+  // A zstd frame header (magic, single segment, 8-byte content size) claiming 5 GiB,
+  // then one empty last block.
+  std::string bomb("\x28\xb5\x2f\xfd\xe0", 5);
+  const uint64_t claimed = 5ull << 30;
+  bomb.append(reinterpret_cast<const char*>(&claimed), 8);
+  bomb.append("\x01\x00\x00", 3);
+  std::ofstream(path, std::ios::binary) << frame_file(bomb);
+  auto r = load_recording(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("claims 5368709120 bytes uncompressed"), std::string::npos) << r.status();
+  std::ofstream(path, std::ios::binary) << frame_file("plain CBOR is not a zstd frame");
+  r = load_recording(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not a zstd frame"), std::string::npos) << r.status();
+  // A real frame cut short: the content size is known, the data is not all there.
+  const std::string whole = recording_file_bytes(Recording::kFormatVersion, std::string(4096, 'x'));
+  std::string cut = whole.substr(24, whole.size() - 24 - 3);
+  std::ofstream(path, std::ios::binary) << frame_file(cut);
+  r = load_recording(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("does not decompress"), std::string::npos) << r.status();
+  std::remove(path.c_str());
 }
 
 TEST_F(HangGuard, RecordingThatIsAFifoOrADeviceIsRefusedWithoutBlocking) {
