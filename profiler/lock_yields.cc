@@ -4,6 +4,7 @@
 
 #include "profiler/index.h"
 #include "profiler/lock_libraries.h"
+#include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
@@ -18,17 +19,51 @@ void charge(LockInfo& l, const ResolvedYield& y, const std::function<double(uint
   l.total_wait_s += y.yield_s;
 }
 
+// The function a piece of lock library code is in, at its outermost inline level: the
+// out-of-line tbb::mutex::lock, or the user's function the library's header code was
+// inlined into.
+std::string site_of(const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); }
+
+// The words each lock library acquisition site touched, from the memory sampler's
+// accesses made by a lock library's code (the thread's stack and TLS are not among them).
+SpinSites spin_sites(const Index& idx) {
+  SpinSites out;
+  for (const auto& a : idx.memory.accesses) {
+    const CodeLocation c = idx.code(a.pid, a.insn_addr);
+    if (!is_lock_library_code(c)) continue;
+    const std::string site = site_of(c);
+    if (site.empty()) continue;
+    ++out[{a.pid, site}][idx.lock_key(a.pid, a.data_addr).second];
+  }
+  return out;
+}
+
 }  // namespace
 
 YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<ResolvedYield>& yields,
-                          const std::function<double(uint32_t)>& lifetime_s) {
+                          const std::function<double(uint32_t)>& lifetime_s, const SpinSites& spin_sites) {
   YieldCharge out;
+  auto row = [&locks](uint32_t pid, uint64_t lock) -> LockInfo* {
+    LockInfo* target = nullptr;
+    for (LockInfo& l : locks)
+      if (l.uaddr == lock && (l.pid == pid || l.processes.count(pid))) target = &l;
+    return target;
+  };
   for (const ResolvedYield& y : yields) {
     if (!y.lock_library) continue;  // the program's own yield: not a lock's
-    LockInfo* target = nullptr;
-    if (y.lock)
-      for (LockInfo& l : locks)
-        if (l.uaddr == y.lock && (l.pid == y.pid || l.processes.count(y.pid))) target = &l;
+    LockInfo* target = y.lock ? row(y.pid, y.lock) : nullptr;
+    bool by_site = false;
+    if (!y.lock && !y.site.empty())
+      if (auto it = spin_sites.find({y.pid, y.site}); it != spin_sites.end()) {
+        const auto& words = it->second;
+        if (words.size() > 1) {
+          out.several_locks += y.yields;
+          out.several_locks_s += y.yield_s;
+        } else if (words.size() == 1 && words.begin()->second >= thresholds::kYieldSiteMinSamples) {
+          target = row(y.pid, words.begin()->first);
+          by_site = target != nullptr;
+        }
+      }
     if (!target) {
       out.unattributed += y.yields;
       out.unattributed_s += y.yield_s;
@@ -37,6 +72,7 @@ YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<Resolv
     charge(*target, y, lifetime_s);
     out.charged += y.yields;
     out.charged_s += y.yield_s;
+    if (by_site) out.charged_by_site += y.yields;
   }
   for (auto& l : locks)
     for (auto& s : l.sites) s.est_wait_s = s.share * l.total_wait_s;
@@ -53,14 +89,20 @@ void charge_lock_yields(Index& idx) {
     ResolvedYield r{.pid = y.pid, .tid = y.tid, .yields = y.yields, .yield_s = y.yield_ns / 1e9};
     if (y.lock) r.lock = idx.lock_key(y.pid, y.lock).second;
     if (Symbolizer* sym = idx.symbolizer(y.pid); sym && y.caller) {
-      r.lock_library = is_lock_library_code(sym->code(y.caller - 1));  // a return address
+      const CodeLocation c = sym->code(y.caller - 1);  // a return address
+      r.lock_library = is_lock_library_code(c);
+      if (r.lock_library && !y.lock) r.site = site_of(c);
     }
     yields.push_back(r);
   }
-  const YieldCharge c = charge_yields(idx.locks, yields, [&idx](uint32_t tid) { return idx.thread_lifetime_s(tid); });
+  const YieldCharge c = charge_yields(idx.locks, yields, [&idx](uint32_t tid) { return idx.thread_lifetime_s(tid); },
+                                      spin_sites(idx));
   if (c.unattributed) idx.losses["locks.yields_unattributed"] += c.unattributed;
-  spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks, {} ({:.3f} s) unattributed",
-                c.charged, c.charged_s, c.unattributed, c.unattributed_s);
+  if (c.several_locks) idx.losses["locks.yields_site_several_locks"] += c.several_locks;
+  spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks ({} by their site's sampled "
+                "accesses), {} ({:.3f} s) unattributed ({} at sites that touched several words, {:.3f} s)",
+                c.charged, c.charged_s, c.charged_by_site, c.unattributed, c.unattributed_s, c.several_locks,
+                c.several_locks_s);
 }
 
 }  // namespace ccprof::profiler
