@@ -1,8 +1,11 @@
 #include "profiler/lock_yields.h"
 
 #include <algorithm>
+#include <set>
 
+#include "absl/strings/str_cat.h"
 #include "profiler/index.h"
+#include "profiler/text.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
@@ -24,16 +27,41 @@ void charge(LockInfo& l, const ResolvedYield& y, const std::function<double(uint
 // inlined into.
 std::string site_of(const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); }
 
-// The words each lock library acquisition site touched, from the memory sampler's
-// accesses made by a lock library's code (the thread's stack and TLS are not among them).
+// The words each lock library acquisition site touched: the locks whose sampled waits'
+// stacks pass through that site's code (one count per stack: tbb::mutex::lock calls its
+// probed address wait, so its waits name the mutex), and the memory sampler's accesses
+// made by a lock library's code there (the thread's stack and TLS are not among them).
+// A futex word no slow path named and only one thread waited on is that thread's own
+// wait word (oneTBB's per-thread semaphore, seen when a wait's slow-path entry was not:
+// 3-8 waits each on 6 words in a thread's stack, s01-tbb-mutex bad), not a lock the
+// site takes.
 SpinSites spin_sites(const Index& idx) {
   SpinSites out;
+  for (const LockInfo& l : idx.locks) {
+    if (l.waits_on_other_words == 0 && l.waiters.size() < 2) continue;
+    for (int si : l.stack_indices) {
+      std::set<std::string> sites;
+      for (const Frame& f : idx.frames(si))
+        if (is_lock_library_code(f.loc)) sites.insert(site_of(f.loc));
+      for (const std::string& site : sites)
+        if (!site.empty()) ++out[{l.pid, site}][l.uaddr];
+    }
+  }
   for (const auto& a : idx.memory.accesses) {
     const CodeLocation c = idx.code(a.pid, a.insn_addr);
     if (!is_lock_library_code(c)) continue;
     const std::string site = site_of(c);
     if (site.empty()) continue;
     ++out[{a.pid, site}][idx.lock_key(a.pid, a.data_addr).second];
+  }
+  for (const auto& [key, words] : out) {
+    uint64_t n = 0;
+    for (const auto& [w, k] : words) n += k;
+    std::string top;
+    for (const auto& [w, k] : words)
+      if (top.size() < 200) top += absl::StrCat(" ", hex_address(w), ":", k);
+    spdlog::debug("lock library acquisition code {} (pid {}): {} samples of {} words:{}", key.second, key.first, n,
+                  words.size(), top);
   }
   return out;
 }
@@ -91,7 +119,10 @@ void charge_lock_yields(Index& idx) {
     if (Symbolizer* sym = idx.symbolizer(y.pid); sym && y.caller) {
       const CodeLocation c = sym->code(y.caller - 1);  // a return address
       r.lock_library = is_lock_library_code(c);
-      if (r.lock_library && !y.lock) r.site = site_of(c);
+      if (r.lock_library && !y.lock) {
+        r.site = site_of(c);
+        spdlog::debug("lock library yields outside a slow path: {} in {} (tid {})", y.yields, r.site, y.tid);
+      }
     }
     yields.push_back(r);
   }
@@ -100,7 +131,7 @@ void charge_lock_yields(Index& idx) {
   if (c.unattributed) idx.losses["locks.yields_unattributed"] += c.unattributed;
   if (c.several_locks) idx.losses["locks.yields_site_several_locks"] += c.several_locks;
   spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks ({} by their site's sampled "
-                "accesses), {} ({:.3f} s) unattributed ({} at sites that touched several words, {:.3f} s)",
+                "waits and accesses), {} ({:.3f} s) unattributed ({} at sites that touched several words, {:.3f} s)",
                 c.charged, c.charged_s, c.charged_by_site, c.unattributed, c.unattributed_s, c.several_locks,
                 c.several_locks_s);
 }

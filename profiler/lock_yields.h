@@ -8,12 +8,13 @@
 // (model::LockYield); this charges those made by a lock library's code inside a probed
 // slow path (parking_lot's lock_slow: the kernel knew the lock) to that lock, as waiting.
 // Yields outside a slow path (tbb::mutex yields in its header code before it calls its
-// probed address wait, where the mutex is not known) are charged by what the memory
-// sampler saw that same acquisition code touch: the acquisition function (the yield's
-// caller) is the site, and the data addresses of the site's sampled accesses name the
-// lock it spins on (tbb::mutex::lock re-reads its flag after every yield). A site whose
-// samples all hit one lock word, often enough (thresholds.h), gets its yields charged
-// to that lock; a site that touched several words (one lock() shared by 64 shards) is
+// probed address wait, where the mutex is not known) are charged by what else was seen
+// of that same acquisition code: the acquisition function (the yield's caller) is the
+// site; the locks whose sampled waits' stacks pass through it (its probed address wait
+// names the mutex) and the data addresses of the memory sampler's accesses made there
+// (tbb::mutex::lock re-reads its flag after every yield) name the locks it takes. A site
+// whose evidence all names one lock, often enough (thresholds.h), gets its yields
+// charged to that lock; a site that took several (one lock() shared by 64 shards) is
 // marked (locks.yields_site_several_locks), never split by guess; the rest is counted
 // (locks.yields_unattributed). Matching them to the one lock whose sampled waits passed
 // through the same code was tried and is wrong: on a busy 2-CPU VM the sharded twin's
@@ -47,8 +48,8 @@ struct YieldCharge {
   double several_locks_s = 0;
 };
 
-// (pid, acquisition function) -> the data addresses (lock table keys) of the sampled
-// accesses a lock library's code made there, and how many of each.
+// (pid, acquisition function) -> the locks (lock table keys) its sampled wait stacks and
+// the sampled accesses of a lock library's code there named, and how often each.
 using SpinSites = std::map<std::pair<uint32_t, std::string>, std::map<uint64_t, uint64_t>>;
 
 // Charges `yields` to `locks` (see above) and sorts them again by wait; `lifetime_s` is a

@@ -177,8 +177,8 @@ inline constexpr double kSingleWordMinShare = 0.5;
 // instructions (load + store, or one RMW per site: ++x is one `add [rip+x], 1`).
 inline constexpr size_t kStaticCriticalSectionMaxAccesses = 4;
 // A lock library's yields outside a probed slow path (tbb::mutex's) go to the one lock
-// word its acquisition code's sampled accesses hit, when at least this many hit it and
-// none hit another word (lock_yields.h). With n samples all on one word, the 95% upper
+// its acquisition code's sampled wait stacks and accesses named, when at least this many
+// named it and none another (lock_yields.h). With n samples all on one word, the 95% upper
 // bound of another lock's share of that code's spinning is 3/n (rule of three): at 20,
 // at most 15% of the yields charged could be another lock's (as kReadMostlyMinSamples).
 inline constexpr uint64_t kYieldSiteMinSamples = 20;

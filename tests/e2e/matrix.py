@@ -43,6 +43,8 @@ LIBRARY_WORKLOADS = [
     (1, "s01-absl-mutex"),
     (2, "s02-absl-mutex"),
     (1, "s01-rust-std-mutex"),  # built only where Debian's cargo is (skipped otherwise)
+    (1, "s01-rust-parking-lot"),  # idem
+    (1, "s01-tbb-mutex"),  # built only where Debian's libtbb-dev is
 ]
 
 # The same scenarios across worker processes over a shared-memory segment (issue 15):
@@ -55,18 +57,9 @@ PROCESS_WORKLOADS = [
 # Workloads beyond the one per scenario: named after themselves, not sNN.
 EXTRA_WORKLOADS = LIBRARY_WORKLOADS + PROCESS_WORKLOADS
 # Lock-library workloads that are built and checked by tests/e2e/lock_libraries_test.py
-# but are not matrix cases yet, with why.
-LIBRARY_GAPS = {
-    "s01-rust-parking-lot": "its sched_yield() time in lock_slow is charged to the lock (bad: 66% wait share, "
-                            "4.9 s of it yields, 2-CPU VM), but lock-for-single-word takes the finding: the "
-                            "section's few sampled accesses (9: 8 reads and 1 write of the digest word) miss its "
-                            "FNV compute, which has no data address; that rule's evidence, not the lock's (on a "
-                            "busy VM 2 of 2 runs raised lock-contention: which finding wins depends on sampling)",
-    "s01-tbb-mutex": "bad is 2.8x slower than fixed on a 2-CPU VM, but 94% of its waiting is sched_yield() "
-                     "(565k calls, 8.6 thread-s vs 0.5 s asleep) in tbb::mutex::lock before its probed address "
-                     "wait, where the mutex is not known; the sleep alone is 2-4% without other load (under "
-                     "the 5% floor), 11-33% under load",
-}
+# but are not matrix cases yet, with why (none now: parking_lot and tbb::mutex joined the
+# matrix with issue 17's section walk and site-charged yields).
+LIBRARY_GAPS = {}
 
 
 def case_name(scenario, workload):
