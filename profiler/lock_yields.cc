@@ -60,7 +60,7 @@ SpinSites spin_sites(const Index& idx) {
     std::string top;
     for (const auto& [w, k] : words)
       if (top.size() < 200) top += absl::StrCat(" ", hex_address(w), ":", k);
-    spdlog::debug("lock library acquisition code {} (pid {}): {} samples of {} words:{}", key.second, key.first, n,
+    spdlog::debug("lock library acquisition code {} (pid {}): {} sampled waits and accesses naming {} words:{}", key.second, key.first, n,
                   words.size(), top);
   }
   return out;
@@ -131,7 +131,7 @@ void charge_lock_yields(Index& idx) {
   if (c.unattributed) idx.losses["locks.yields_unattributed"] += c.unattributed;
   if (c.several_locks) idx.losses["locks.yields_site_several_locks"] += c.several_locks;
   spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks ({} by their site's sampled "
-                "waits and accesses), {} ({:.3f} s) unattributed ({} at sites that touched several words, {:.3f} s)",
+                "waits and accesses), {} ({:.3f} s) unattributed ({} at sites seen taking several locks, {:.3f} s)",
                 c.charged, c.charged_s, c.charged_by_site, c.unattributed, c.unattributed_s, c.several_locks,
                 c.several_locks_s);
 }

@@ -16,8 +16,8 @@
 // whose evidence all names one lock, often enough (thresholds.h), gets its yields
 // charged to that lock; a site that took several (one lock() shared by 64 shards) is
 // marked (locks.yields_site_several_locks), never split by guess; the rest is counted
-// (locks.yields_unattributed). Matching them to the one lock whose sampled waits passed
-// through the same code was tried and is wrong: on a busy 2-CPU VM the sharded twin's
+// (locks.yields_unattributed). Without those two guards (several locks: none charged;
+// at least 20 pieces of evidence) it was wrong: on a busy 2-CPU VM the sharded twin's
 // yields for 64 mutexes (9.7 s) all went to the one shard whose waits had been sampled.
 // A program's own sched_yield() calls (not a lock library's) are not lock waits.
 #include <cstdint>
@@ -43,8 +43,8 @@ struct ResolvedYield {
 struct YieldCharge {
   uint64_t charged = 0, unattributed = 0;  // yields
   double charged_s = 0, unattributed_s = 0;
-  uint64_t charged_by_site = 0;  // of charged: by the site's sampled accesses (no slow path)
-  uint64_t several_locks = 0;    // of unattributed: their site's samples touched several words
+  uint64_t charged_by_site = 0;  // of charged: by their site's evidence (no slow path)
+  uint64_t several_locks = 0;    // of unattributed: their site was seen taking several locks
   double several_locks_s = 0;
 };
 
