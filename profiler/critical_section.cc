@@ -199,6 +199,7 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
         if (!call && in_function(target)) {
           // A jump within the function: follow it, unless it goes back to code already
           // walked (a loop's back edge): then the path goes on after it.
+          if (visited.count(target)) ++out.loops;
           ip = visited.count(target) ? next : target;
           continue;
         }
@@ -227,6 +228,9 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
       default:
         break;
     }
+    // A conditional branch is not followed (the path falls through), but one back to
+    // code already walked closes a loop inside the section.
+    if (insn.meta.category == ZYDIS_CATEGORY_COND_BR && direct && visited.count(target)) ++out.loops;
     // An inlined unlock: an atomic exchange or locked RMW on shared memory (the lock word).
     const bool atomic_rmw = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
     if (atomic_rmw)

@@ -53,6 +53,10 @@ struct SectionExtent {
   bool unlocked = false;
   std::vector<uint64_t> program_calls;
   bool indirect_call = false;
+  // Back edges on the walked path before the unlock (a jump, conditional or not, to code
+  // already walked): the section repeats work, so it is more than one update of a word
+  // (parking_lot's s01: a digest loop whose compute has no data address to sample).
+  int loops = 0;
 };
 SectionExtent walk_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 2000);
 

@@ -357,10 +357,12 @@ void index_memory(Index& idx) {
 std::unique_ptr<Index> build_index(const Recording& rec) {
   auto idx = std::make_unique<Index>(rec);
   idx->locks = build_lock_table(*idx);
-  charge_lock_yields(*idx);  // lock libraries' spinning yields are waiting too (lock_yields.h)
   idx->lock_rates = build_lock_rates(*idx);
   idx->lock_holds = build_lock_holds(*idx);
   index_memory(*idx);
+  // Lock libraries' spinning yields are waiting too (lock_yields.h); after the memory
+  // samples, which tell the lock a library's acquisition code spun on.
+  charge_lock_yields(*idx);
   return idx;
 }
 

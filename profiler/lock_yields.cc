@@ -1,9 +1,13 @@
 #include "profiler/lock_yields.h"
 
 #include <algorithm>
+#include <set>
 
+#include "absl/strings/str_cat.h"
 #include "profiler/index.h"
+#include "profiler/text.h"
 #include "profiler/lock_libraries.h"
+#include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
@@ -18,17 +22,76 @@ void charge(LockInfo& l, const ResolvedYield& y, const std::function<double(uint
   l.total_wait_s += y.yield_s;
 }
 
+// The function a piece of lock library code is in, at its outermost inline level: the
+// out-of-line tbb::mutex::lock, or the user's function the library's header code was
+// inlined into.
+std::string site_of(const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); }
+
+// The words each lock library acquisition site touched: the locks whose sampled waits'
+// stacks pass through that site's code (one count per stack: tbb::mutex::lock calls its
+// probed address wait, so its waits name the mutex), and the memory sampler's accesses
+// made by a lock library's code there (the thread's stack and TLS are not among them).
+// A futex word no slow path named and only one thread waited on is that thread's own
+// wait word (oneTBB's per-thread semaphore, seen when a wait's slow-path entry was not:
+// 3-8 waits each on 6 words in a thread's stack, s01-tbb-mutex bad), not a lock the
+// site takes.
+SpinSites spin_sites(const Index& idx) {
+  SpinSites out;
+  for (const LockInfo& l : idx.locks) {
+    if (l.waits_on_other_words == 0 && l.waiters.size() < 2) continue;
+    for (int si : l.stack_indices) {
+      std::set<std::string> sites;
+      for (const Frame& f : idx.frames(si))
+        if (is_lock_library_code(f.loc)) sites.insert(site_of(f.loc));
+      for (const std::string& site : sites)
+        if (!site.empty()) ++out[{l.pid, site}][l.uaddr];
+    }
+  }
+  for (const auto& a : idx.memory.accesses) {
+    const CodeLocation c = idx.code(a.pid, a.insn_addr);
+    if (!is_lock_library_code(c)) continue;
+    const std::string site = site_of(c);
+    if (site.empty()) continue;
+    ++out[{a.pid, site}][idx.lock_key(a.pid, a.data_addr).second];
+  }
+  for (const auto& [key, words] : out) {
+    uint64_t n = 0;
+    for (const auto& [w, k] : words) n += k;
+    std::string top;
+    for (const auto& [w, k] : words)
+      if (top.size() < 200) top += absl::StrCat(" ", hex_address(w), ":", k);
+    spdlog::debug("lock library acquisition code {} (pid {}): {} sampled waits and accesses naming {} words:{}", key.second, key.first, n,
+                  words.size(), top);
+  }
+  return out;
+}
+
 }  // namespace
 
 YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<ResolvedYield>& yields,
-                          const std::function<double(uint32_t)>& lifetime_s) {
+                          const std::function<double(uint32_t)>& lifetime_s, const SpinSites& spin_sites) {
   YieldCharge out;
+  auto row = [&locks](uint32_t pid, uint64_t lock) -> LockInfo* {
+    LockInfo* target = nullptr;
+    for (LockInfo& l : locks)
+      if (l.uaddr == lock && (l.pid == pid || l.processes.count(pid))) target = &l;
+    return target;
+  };
   for (const ResolvedYield& y : yields) {
     if (!y.lock_library) continue;  // the program's own yield: not a lock's
-    LockInfo* target = nullptr;
-    if (y.lock)
-      for (LockInfo& l : locks)
-        if (l.uaddr == y.lock && (l.pid == y.pid || l.processes.count(y.pid))) target = &l;
+    LockInfo* target = y.lock ? row(y.pid, y.lock) : nullptr;
+    bool by_site = false;
+    if (!y.lock && !y.site.empty())
+      if (auto it = spin_sites.find({y.pid, y.site}); it != spin_sites.end()) {
+        const auto& words = it->second;
+        if (words.size() > 1) {
+          out.several_locks += y.yields;
+          out.several_locks_s += y.yield_s;
+        } else if (words.size() == 1 && words.begin()->second >= thresholds::kYieldSiteMinSamples) {
+          target = row(y.pid, words.begin()->first);
+          by_site = target != nullptr;
+        }
+      }
     if (!target) {
       out.unattributed += y.yields;
       out.unattributed_s += y.yield_s;
@@ -37,6 +100,7 @@ YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<Resolv
     charge(*target, y, lifetime_s);
     out.charged += y.yields;
     out.charged_s += y.yield_s;
+    if (by_site) out.charged_by_site += y.yields;
   }
   for (auto& l : locks)
     for (auto& s : l.sites) s.est_wait_s = s.share * l.total_wait_s;
@@ -53,14 +117,23 @@ void charge_lock_yields(Index& idx) {
     ResolvedYield r{.pid = y.pid, .tid = y.tid, .yields = y.yields, .yield_s = y.yield_ns / 1e9};
     if (y.lock) r.lock = idx.lock_key(y.pid, y.lock).second;
     if (Symbolizer* sym = idx.symbolizer(y.pid); sym && y.caller) {
-      r.lock_library = is_lock_library_code(sym->code(y.caller - 1));  // a return address
+      const CodeLocation c = sym->code(y.caller - 1);  // a return address
+      r.lock_library = is_lock_library_code(c);
+      if (r.lock_library && !y.lock) {
+        r.site = site_of(c);
+        spdlog::debug("lock library yields outside a slow path: {} in {} (tid {})", y.yields, r.site, y.tid);
+      }
     }
     yields.push_back(r);
   }
-  const YieldCharge c = charge_yields(idx.locks, yields, [&idx](uint32_t tid) { return idx.thread_lifetime_s(tid); });
+  const YieldCharge c = charge_yields(idx.locks, yields, [&idx](uint32_t tid) { return idx.thread_lifetime_s(tid); },
+                                      spin_sites(idx));
   if (c.unattributed) idx.losses["locks.yields_unattributed"] += c.unattributed;
-  spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks, {} ({:.3f} s) unattributed",
-                c.charged, c.charged_s, c.unattributed, c.unattributed_s);
+  if (c.several_locks) idx.losses["locks.yields_site_several_locks"] += c.several_locks;
+  spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks ({} by their site's sampled "
+                "waits and accesses), {} ({:.3f} s) unattributed ({} at sites seen taking several locks, {:.3f} s)",
+                c.charged, c.charged_s, c.charged_by_site, c.unattributed, c.unattributed_s, c.several_locks,
+                c.several_locks_s);
 }
 
 }  // namespace ccprof::profiler

@@ -378,6 +378,31 @@ std::string section_work_elsewhere(const ContendedLock& lock, const std::map<uin
   return "";
 }
 
+// Why a lock's critical sections do more than one update of one word although the
+// samples only caught accesses to one (lock-for-single-word's claim is that one atomic
+// instruction could replace the section). Samples only see instructions with a data
+// address: a section's compute in registers (parking_lot's s01 digest loop) or its work
+// in callees that were never sampled leaves no trace in them, while the section's code
+// shows it: a loop on the path from the lock call to the unlock, an indirect call, or a
+// call into the program's own code whose callee has no sampled access. Sites whose walk
+// did not reach the unlock say nothing.
+std::string section_more_than_one_update(const ContendedLock& lock, const std::map<uint64_t, SectionExtent>& extents,
+                                         const std::set<uint64_t>& sampled_calls, const MemoryRuleEnv& env) {
+  for (uint64_t pc : lock.site_pcs) {
+    const auto it = extents.find(pc);
+    if (it == extents.end() || !it->second.decoded || !it->second.unlocked) continue;
+    const SectionExtent& e = it->second;
+    const std::string fn = env.code(lock.pid, pc - 1).function;
+    if (e.loops > 0) return absl::StrCat("the critical section in ", fn, " loops before the unlock");
+    if (e.indirect_call) return absl::StrCat("the critical section in ", fn, " makes an indirect call");
+    for (uint64_t r : e.program_calls)
+      if (!sampled_calls.count(r))
+        return absl::StrCat("the critical section in ", fn, " calls the program's code at ", hex(r - 1),
+                            ", where no access was sampled");
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,
@@ -508,6 +533,11 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
           "void reload(Config c) { cfg.store(std::make_shared<const Config>(std::move(c))); }";
     } else if (written.size() == 1 &&
                static_cast<double>(words.at(written.begin()->first)) / n >= th::kSingleWordMinShare) {
+      if (const std::string more = section_more_than_one_update(lock, extents, sampled_calls, env); !more.empty()) {
+        // The lock's own finding (lock-contention) stays; this rule has no claim.
+        spdlog::debug("critical sections of {}: not a single word: {}", lock.name, more);
+        continue;
+      }
       const uint64_t w = written.begin()->first;
       const std::string member = env.data_name(lock.pid, w);
       set_kind(f, "lock-for-single-word");

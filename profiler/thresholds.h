@@ -176,6 +176,12 @@ inline constexpr double kSingleWordMinShare = 0.5;
 // lock call to the unlock call): a single word, touched by at most this many
 // instructions (load + store, or one RMW per site: ++x is one `add [rip+x], 1`).
 inline constexpr size_t kStaticCriticalSectionMaxAccesses = 4;
+// A lock library's yields outside a probed slow path (tbb::mutex's) go to the one lock
+// its acquisition code's sampled wait stacks and accesses named, when at least this many
+// named it and none another (lock_yields.h). With n samples all on one word, the 95% upper
+// bound of another lock's share of that code's spinning is 3/n (rule of three): at 20,
+// at most 15% of the yields charged could be another lock's (as kReadMostlyMinSamples).
+inline constexpr uint64_t kYieldSiteMinSamples = 20;
 
 
 // ---- queues and handoffs (futex + lockrate collectors) ----------------------------

@@ -56,6 +56,17 @@ __attribute__((noinline)) void cs_test_calls_then_stores() {
   pthread_mutex_unlock(&g_cs_test_mutex);
 }
 
+// A section that updates one word but computes its new value in a loop (registers
+// only: parking_lot's s01 digest, whose samples have no data address).
+volatile int g_cs_test_rounds = 64;
+__attribute__((noinline)) void cs_test_loop_in_section() {
+  pthread_mutex_lock(&g_cs_test_mutex);
+  long h = g_cs_test_counter;
+  for (int i = 0, n = g_cs_test_rounds; i < n; ++i) h = (h ^ i) * 0x100000001b3;
+  g_cs_test_counter = h;
+  pthread_mutex_unlock(&g_cs_test_mutex);
+}
+
 // A scope guard whose destructor is out of line, as every RAII guard is at -O0.
 namespace cs_test {
 struct lock_guard {
@@ -179,6 +190,15 @@ TEST_F(SectionWalk, StoresBeforeTheUnlockAreSeen) {
   EXPECT_TRUE(e.writes_shared);
   EXPECT_FALSE(e.self_contained);
   EXPECT_NE(e.reason.find("cs_test_add"), std::string::npos) << e.reason;
+}
+
+// A back edge before the unlock is a loop in the section; a straight section has none.
+TEST_F(SectionWalk, LoopsBeforeTheUnlockAreCounted) {
+  const SectionExtent e = walk(&cs_test_loop_in_section);
+  EXPECT_TRUE(e.unlocked) << e.reason;
+  EXPECT_GE(e.loops, 1);
+  EXPECT_EQ(walk(&cs_test_increment).loops, 0);
+  EXPECT_EQ(walk(&cs_test_calls_then_stores).loops, 0);
 }
 
 TEST_F(SectionWalk, PltStubNamesItsTarget) {

@@ -4,6 +4,7 @@
 
 #include "model/recording.h"
 #include "profiler/lock_rules.h"
+#include "profiler/thresholds.h"
 #include "recording_util.h"
 
 namespace ccprof::profiler {
@@ -94,6 +95,51 @@ TEST(LockYields, YieldTimeMakesASpinningLockContended) {
   // ...its library's yields while spinning for it are the rest of its cost.
   charge_yields(locks, {yield(1, 0x1000, 2.0)}, two_seconds);
   EXPECT_TRUE(is_contended(locks[0], 4));
+}
+
+// tbb::mutex: the yields come from its out-of-line lock(), where the mutex is not known;
+// the memory sampler's accesses made by that same code name the word it spins on.
+TEST(LockYields, YieldsOfASiteThatSpunOnOneLockAreCharged) {
+  const std::string site = "tbb::detail::d1::mutex::lock()";
+  ResolvedYield y = yield(1, 0, 0.75);
+  y.site = site;
+  std::vector<LockInfo> locks = {mutex_at(0x1000), mutex_at(0x2000)};
+  YieldCharge c = charge_yields(locks, {y}, two_seconds, {{{kPid, site}, {{0x2000, 40}}}});
+  EXPECT_EQ(c.charged, 1000u);
+  EXPECT_EQ(c.charged_by_site, 1000u);
+  ASSERT_EQ(locks[0].uaddr, 0x2000u);
+  EXPECT_DOUBLE_EQ(locks[0].yield_s, 0.75);
+  EXPECT_DOUBLE_EQ(locks[1].yield_s, 0);
+  // Too few samples to say the site spun on that lock alone: counted, not charged.
+  locks = {mutex_at(0x2000)};
+  c = charge_yields(locks, {y}, two_seconds, {{{kPid, site}, {{0x2000, thresholds::kYieldSiteMinSamples - 1}}}});
+  EXPECT_EQ(c.charged, 0u);
+  EXPECT_EQ(c.unattributed, 1000u);
+  EXPECT_EQ(c.several_locks, 0u);
+  // Another site's samples, or another process's, say nothing about this one.
+  c = charge_yields(locks, {y}, two_seconds, {{{kPid, "count_word_sharded"}, {{0x2000, 40}}}});
+  EXPECT_EQ(c.charged, 0u);
+  c = charge_yields(locks, {y}, two_seconds, {{{kPid + 1, site}, {{0x2000, 40}}}});
+  EXPECT_EQ(c.charged, 0u);
+  // The word it spun on has no lock row (it never slept): nothing to charge.
+  c = charge_yields(locks, {y}, two_seconds, {{{kPid, site}, {{0x3000, 40}}}});
+  EXPECT_EQ(c.charged, 0u);
+  EXPECT_DOUBLE_EQ(locks[0].yield_s, 0);
+}
+
+// The sharded twin: one lock() for 64 mutexes. Its samples touch several words: the
+// yields are marked, never given to the shard with the most samples.
+TEST(LockYields, YieldsOfASiteThatSpunOnSeveralLocksAreMarked) {
+  const std::string site = "tbb::detail::d1::mutex::lock()";
+  ResolvedYield y = yield(1, 0, 0.75);
+  y.site = site;
+  std::vector<LockInfo> locks = {mutex_at(0x1000), mutex_at(0x2000)};
+  const YieldCharge c = charge_yields(locks, {y}, two_seconds, {{{kPid, site}, {{0x1000, 200}, {0x2000, 1}}}});
+  EXPECT_EQ(c.charged, 0u);
+  EXPECT_EQ(c.unattributed, 1000u);
+  EXPECT_EQ(c.several_locks, 1000u);
+  EXPECT_DOUBLE_EQ(c.several_locks_s, 0.75);
+  EXPECT_DOUBLE_EQ(locks[0].yield_s + locks[1].yield_s, 0);
 }
 
 TEST(LockYields, RecordingKeepsTheYieldTotals) {

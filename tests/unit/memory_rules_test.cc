@@ -300,6 +300,45 @@ TEST(MemoryRules, LockAroundOneIncrementIsLockForSingleWord) {
   EXPECT_EQ(fs[0].remedy.kind, "atomic");
 }
 
+// Samples that all hit one word do not make a single-word section when the section's
+// code does more: parking_lot's s01 bad (a digest loop in registers, the map update
+// through the GOT) had 9 sampled accesses, all but one to the digest word.
+TEST(MemoryRules, SectionThatLoopsOrCallsOutIsNotASingleWord) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRmw, 20}});
+  ContendedLock lock = lock_taken_in("read_config_locked");
+  lock.site_pcs = {0x402008};
+  auto judge = [&](SectionExtent e) {
+    MemoryRuleEnv env = env_for({});
+    env.section_extent = [e](uint32_t, uint64_t) { return e; };
+    return lock_access_findings(acc, {lock}, env);
+  };
+  SectionExtent straight{true, true, "unlock"};
+  straight.unlocked = true;
+  EXPECT_NE(find_kind(judge(straight), "lock-for-single-word"), nullptr);
+  SectionExtent loops = straight;
+  loops.loops = 1;
+  EXPECT_TRUE(judge(loops).empty());
+  SectionExtent indirect = straight;
+  indirect.self_contained = false;
+  indirect.indirect_call = true;
+  EXPECT_TRUE(judge(indirect).empty());
+  // A call into the program whose callee's accesses were never sampled: its work is unseen.
+  SectionExtent calls = straight;
+  calls.self_contained = false;
+  calls.program_calls = {0x402030};
+  EXPECT_TRUE(judge(calls).empty());
+  // ...but one whose callee's samples are the section's (all to the same word) is judged.
+  auto via_callee = accesses({{0x401010, 0x55d1c0a06000, AccessKind::kRmw, 20}});
+  for (auto& a : via_callee) a.callers[0] = 0x402030;
+  MemoryRuleEnv env = env_for({});
+  env.section_extent = [calls](uint32_t, uint64_t) { return calls; };
+  EXPECT_NE(find_kind(lock_access_findings(via_callee, {lock}, env), "lock-for-single-word"), nullptr);
+  // A walk that did not reach the unlock places no loop in the section: the samples decide.
+  SectionExtent no_unlock = loops;
+  no_unlock.unlocked = false;
+  EXPECT_NE(find_kind(judge(no_unlock), "lock-for-single-word"), nullptr);
+}
+
 TEST(MemoryRules, LockGuardingRealWorkRaisesNeither) {
   auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kWrite, 20},
                        {0x402018, 0x55d1c0a06040, AccessKind::kWrite, 20},
