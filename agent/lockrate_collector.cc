@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/elf_symbol.h"
 #include "agent/proc.h"
+#include "agent/stack_events.h"
 #include "bpf/lockrate.h"
 #include "lockrate.skel.h"
 #include "spdlog/spdlog.h"
@@ -34,10 +35,14 @@ class LockRateCollector : public Collector {
     if (auto s = load_skeleton(skel_, &lockrate_bpf__load, "lockrate collector"); !s.ok()) return s;
     start_ns_ = monotonic_ns();
     next_window_ns_ = start_ns_ + opts_.first_window_ns;
-    return absl::OkStatus();
+    // The holders' stacks (bpf/lockrate.h): copies, and the holds that name them.
+    return rings_.open(bpf_map__fd(skel_->maps.holder_samples), bpf_map__fd(skel_->maps.holder_stacks), on_sample,
+                       this, "lockrate collector");
   }
 
   void drain(model::Recording& rec) override {
+    rec_ = &rec;
+    rings_.drain(rec);
     uint64_t now = monotonic_ns();
     if (link_) {
       if (now >= window_end_ns_) close_window(now);
@@ -76,6 +81,7 @@ class LockRateCollector : public Collector {
     link_.reset(l);
     window_start_ns_ = monotonic_ns();
     spdlog::debug("lockrate: {} uprobes attached in {:.1f} ms", hold_links_.size() + 1, (window_start_ns_ - now) / 1e6);
+    skel_->bss->timing_holds = timing_holds_ ? 1 : 0;
     skel_->bss->window_start_ns = window_start_ns_;
     window_end_ns_ = window_start_ns_ + opts_.window_ns;
   }
@@ -93,6 +99,9 @@ class LockRateCollector : public Collector {
     // Nothing counts now (window closed, uprobes detached): emptying the maps races with nothing.
     for (bpf_map* m : {skel_->maps.lock_calls, skel_->maps.lock_holds, skel_->maps.lock_order}) clear_map(m);
     skel_->bss->counters = {};
+    holder_seq_base_ = skel_->bss->holder_stack_seq_next;
+    holder_paired_ = 0;
+    rings_.start_window();
     windows_ = hold_windows_ = window_total_ns_ = hold_window_ns_ = 0;
     intervals_.clear();
     open_clipped_.clear();
@@ -112,6 +121,7 @@ class LockRateCollector : public Collector {
   void hand_over(model::Recording& rec) {
     if (!skel_) return;
     if (link_) close_window(monotonic_ns());
+    drain_samples(rec);
     model::LockRateSection& sec = rec.lockrate;
     for_each_map_entry<lockrate_key, uint64_t>(bpf_map__fd(skel_->maps.lock_calls),
                                                [&](const lockrate_key& key, uint64_t n) {
@@ -229,13 +239,49 @@ class LockRateCollector : public Collector {
     if (c.order_map_full) rec.losses["lockhold.order_map_full"] += c.order_map_full;
     if (c.nested_too_deep) rec.losses["lockhold.nested_too_deep"] += c.nested_too_deep;
     if (c.holds_through_condvar) rec.losses["lockhold.through_condvar"] += c.holds_through_condvar;
+    if (c.holder_stacks_not_sampled) rec.losses["lockhold.holder_stack_not_sampled"] += c.holder_stacks_not_sampled;
+    if (c.holder_stack_events_dropped)
+      rec.losses["lockhold.holder_stack_ringbuf_full"] += c.holder_stack_events_dropped;
+    if (c.holder_stack_copy_failed) rec.losses["lockhold.holder_stack_copy_failed"] += c.holder_stack_copy_failed;
+    if (c.holder_samples_dropped) rec.losses["lockhold.holder_sample_ringbuf_full"] += c.holder_samples_dropped;
+    // Copies whose hold was never timed: the lock was not acquired (a busy trylock), a
+    // condvar wait released it, or it was still held when the window closed.
+    const uint64_t copies = skel_->bss->holder_stack_seq_next - holder_seq_base_;
+    if (copies > holder_paired_) rec.losses["lockhold.holder_stack_unpaired"] += copies - holder_paired_;
     rec.has_lockhold = hold_windows_ > 0;
+  }
+
+  // The last holds and copies of the windows, into rec (stacks before the holds naming them).
+  void drain_samples(model::Recording& rec) {
+    rec_ = &rec;
+    rings_.drain(rec);
+  }
+
+  static int on_sample(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<LockRateCollector*>(ctx);
+    if (size < sizeof(lockhold_sample) || !self->rec_) return 0;
+    const auto* e = static_cast<const lockhold_sample*>(data);
+    model::LockHoldSample s;
+    s.pid = e->tgid;
+    s.tid = e->tid;
+    s.lock = e->lock;
+    s.caller = e->caller;
+    s.hold_ns = e->hold_ns;
+    s.stack = self->rings_.stacks().index_of(e->stack_seq);
+    if (s.stack < 0) {
+      self->rec_->losses["lockhold.holder_stack_lost"]++;  // its copy was dropped or never arrived
+      return 0;
+    }
+    self->holder_paired_++;
+    self->rec_->lockhold.samples.push_back(s);
+    return 0;
   }
 
   void close_window(uint64_t) {
     // Closed for the programs first (they count nothing from here), then detached:
     // detaching takes the kernel tens of ms, which must not count as window time.
     skel_->bss->window_start_ns = 0;
+    skel_->bss->timing_holds = 0;
     uint64_t now = monotonic_ns();
     if (timing_holds_) clip_open_holds(now);
     // Detaching a uprobe waits for an RCU grace period (~100 ms each on this VM, one
@@ -269,6 +315,10 @@ class LockRateCollector : public Collector {
 
   LinkPtr link_;
   std::vector<LinkPtr> hold_links_;
+  EventRings rings_;                  // the holders' stacks and the holds that name them
+  model::Recording* rec_ = nullptr;   // where on_sample puts them (the current drain's)
+  uint64_t holder_seq_base_ = 0;      // holder_stack_seq_next at the last cut
+  uint64_t holder_paired_ = 0;        // copies a timed hold named since then
   std::thread detacher_;  // detaching the last window's uprobes (close_window)
   bool timing_holds_ = false;  // this window has the critical-section probes
   uint64_t hold_window_ns_ = 0, hold_windows_ = 0;

@@ -8,6 +8,7 @@
  * only for short windows and divides by their length. */
 #include "common.bpf.h"
 #include "lockrate.h"
+#include "stack_copy.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -19,6 +20,10 @@ __u64 generation = 0;
  * RCU grace period), so the programs count nothing until all are live and stop counting
  * before the first is detached: every window sees all of its probes or none. */
 __u64 window_start_ns = 0;
+/* 1 while the critical-section probes are attached (user space sets it with
+ * window_start_ns): only then does a sampled acquisition's stack copy get its hold time. */
+__u32 timing_holds = 0;
+__u64 holder_stack_seq_next = 0;
 
 CCPROF_MAP(lock_calls, BPF_MAP_TYPE_HASH, 16384, struct lockrate_key, __u64);
 
@@ -28,12 +33,19 @@ CCPROF_MAP(lock_order, BPF_MAP_TYPE_HASH, 4096, struct lockorder_key, __u64);
 
 /* The call in flight: pthread_mutex_lock/trylock entered, not returned yet. */
 struct pending_lock {
-	__u64 lock, caller, generation;
+	__u64 lock, caller, generation, stack_seq;
 };
 
 CCPROF_MAP(pending, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct pending_lock);
 
 CCPROF_MAP(held, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct held_set);
+
+/* The holders' stacks (lockrate.h): copies on one ring buffer, the holds that name them
+ * on another. 4 MiB hold ~480 copies; the agent drains every ~20 ms and a mutex gets at
+ * most LOCKHOLD_STACKS_PER_LOCK copies a second. */
+CCPROF_MAP(holder_stack_rate, BPF_MAP_TYPE_LRU_HASH, 4096, struct lockhold_lock_key, struct ccprof_rate_state);
+CCPROF_RINGBUF(holder_stacks, 4 << 20);
+CCPROF_RINGBUF(holder_samples, 256 << 10);
 
 /* Per-CPU scratch: struct lockhold_stat is too large for the BPF stack. */
 CCPROF_MAP(zero_stat, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct lockhold_stat);
@@ -66,10 +78,32 @@ static __always_inline void count_call(__u64 id, __u64 mutex, __u64 caller)
 		__sync_fetch_and_add(&counters.map_full, 1);
 }
 
-static __always_inline void stash(__u64 id, __u64 mutex, __u64 caller)
+/* A copy of the acquiring thread's stack for a bounded sample of acquisitions per mutex
+ * (the first LOCKHOLD_STACKS_PER_LOCK of each rate window); its seq, or 0. */
+static __always_inline __u64 sample_holder_stack(struct pt_regs *ctx, __u64 id, __u64 mutex)
+{
+	if (!timing_holds)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct lockhold_lock_key k = { .tgid = id >> 32, .lock = mutex };
+	struct ccprof_rate_state *r = bpf_map_lookup_elem(&holder_stack_rate, &k);
+	if (!r) {
+		struct ccprof_rate_state fresh = { .window_start = now, .count = 1 };
+		bpf_map_update_elem(&holder_stack_rate, &k, &fresh, BPF_ANY);
+	} else if (!ccprof_rate_take(r, now, LOCKHOLD_STACK_RATE_WINDOW_NS, LOCKHOLD_STACKS_PER_LOCK)) {
+		__sync_fetch_and_add(&counters.holder_stacks_not_sampled, 1);
+		return 0;
+	}
+	return ccprof_send_stack(&holder_stacks, LOCKHOLD_EV_STACK, ctx, (__u32)id, id >> 32, now,
+				 &holder_stack_seq_next, &counters.holder_stack_events_dropped,
+				 &counters.holder_stack_copy_failed);
+}
+
+static __always_inline void stash(struct pt_regs *ctx, __u64 id, __u64 mutex, __u64 caller)
 {
 	__u32 tid = (__u32)id;
-	struct pending_lock p = { .lock = mutex, .caller = caller, .generation = generation };
+	struct pending_lock p = { .lock = mutex, .caller = caller, .generation = generation,
+				  .stack_seq = sample_holder_stack(ctx, id, mutex) };
 	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
 }
 
@@ -81,7 +115,7 @@ int BPF_KPROBE(lockrate_mutex_lock, void *mutex)
 		return 0;
 	__u64 caller = caller_of(ctx);
 	count_call(id, (__u64)mutex, caller);
-	stash(id, (__u64)mutex, caller);
+	stash(ctx, id, (__u64)mutex, caller);
 	return 0;
 }
 
@@ -91,7 +125,7 @@ int BPF_KPROBE(lockrate_mutex_trylock, void *mutex)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!window_start_ns || !ccprof_is_target(id))
 		return 0;
-	stash(id, (__u64)mutex, caller_of(ctx));
+	stash(ctx, id, (__u64)mutex, caller_of(ctx));
 	return 0;
 }
 
@@ -162,7 +196,7 @@ static __always_inline int on_acquire_return(int ret, __u32 trylock)
 	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
-	__u64 lock = p->lock, caller = p->caller, gen = p->generation;
+	__u64 lock = p->lock, caller = p->caller, gen = p->generation, stack_seq = p->stack_seq;
 	bpf_map_delete_elem(&pending, &tid);
 	if (ret != 0 || gen != generation || !window_start_ns)
 		return 0; /* not acquired (trylock busy, error), or entered before this window */
@@ -180,6 +214,7 @@ static __always_inline int on_acquire_return(int ret, __u32 trylock)
 	h->lock[n] = lock;
 	h->caller[n] = caller;
 	h->since[n] = bpf_ktime_get_ns();
+	h->stack_seq[n] = stack_seq;
 	h->n = n + 1;
 	return 0;
 }
@@ -233,7 +268,7 @@ int BPF_KPROBE(lockrate_mutex_unlock, void *mutex)
 	}
 	barrier_var(i); /* bounded above; said again for the verifier */
 	i &= LOCKHOLD_MAX_HELD - 1;
-	__u64 since = h->since[i], caller = h->caller[i];
+	__u64 since = h->since[i], caller = h->caller[i], stack_seq = h->stack_seq[i];
 	/* close the gap: the set stays ordered by acquisition */
 #pragma unroll
 	for (int j = 0; j < LOCKHOLD_MAX_HELD - 1; j++)
@@ -241,6 +276,7 @@ int BPF_KPROBE(lockrate_mutex_unlock, void *mutex)
 			h->lock[j] = h->lock[j + 1];
 			h->caller[j] = h->caller[j + 1];
 			h->since[j] = h->since[j + 1];
+			h->stack_seq[j] = h->stack_seq[j + 1];
 		}
 	h->n = h->n - 1;
 	if (!since)
@@ -254,6 +290,20 @@ int BPF_KPROBE(lockrate_mutex_unlock, void *mutex)
 	if (d > s->max_ns)
 		s->max_ns = d; /* racy max: off by one concurrent hold at worst */
 	__sync_fetch_and_add(&s->hist[lockhold_bucket(d) & (LOCKHOLD_BUCKETS - 1)], 1);
+	if (stack_seq) {
+		struct lockhold_sample *e = bpf_ringbuf_reserve(&holder_samples, sizeof(*e), 0);
+		if (!e) {
+			__sync_fetch_and_add(&counters.holder_samples_dropped, 1);
+			return 0;
+		}
+		e->tgid = tgid;
+		e->tid = tid;
+		e->lock = lock;
+		e->caller = caller;
+		e->stack_seq = stack_seq;
+		e->hold_ns = d;
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	}
 	return 0;
 }
 
@@ -280,6 +330,7 @@ int BPF_KPROBE(lockrate_cond_wait, void *cond, void *mutex)
 			h->lock[n] = (__u64)mutex;
 			h->caller[n] = 0;
 			h->since[n] = 0;
+			h->stack_seq[n] = 0;
 			h->n = n + 1;
 		}
 		return 0;

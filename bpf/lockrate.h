@@ -80,9 +80,35 @@ struct held_set {
 	__u64 lock[LOCKHOLD_MAX_HELD];
 	__u64 caller[LOCKHOLD_MAX_HELD];
 	__u64 since[LOCKHOLD_MAX_HELD];   /* 0 = released by a condvar wait: not measured */
+	__u64 stack_seq[LOCKHOLD_MAX_HELD]; /* 0 = no stack copy, else the holder's stack at the acquisition */
 	__u64 generation;
 	__u32 n;
 	__u32 tgid;
+};
+
+/* The holders' stacks: for a bounded sample of acquisitions per mutex (in the windows that
+ * time critical sections) the acquiring thread's user stack is copied at the entry of
+ * pthread_mutex_lock/trylock (a ccprof_stack_event of type LOCKHOLD_EV_STACK); when that
+ * hold ends at pthread_mutex_unlock, a lockhold_sample names the copy and says how long
+ * the mutex was held, so user space charges the hold's time to the holder's stack. */
+#define LOCKHOLD_EV_STACK 1
+#define LOCKHOLD_STACKS_PER_LOCK 32            /* stack copies per mutex per rate window */
+#define LOCKHOLD_STACK_RATE_WINDOW_NS 1000000000ull /* longer than a lockrate window (20 ms) */
+
+struct lockhold_sample {
+	__u32 tgid;
+	__u32 tid;
+	__u64 lock;
+	__u64 caller;     /* return address of the acquiring call */
+	__u64 stack_seq;  /* the ccprof_stack_event taken at the acquisition */
+	__u64 hold_ns;
+};
+
+/* (process, mutex): the key of the per-mutex stack-copy rate limit */
+struct lockhold_lock_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 lock;
 };
 
 struct lockrate_counters {
@@ -92,4 +118,8 @@ struct lockrate_counters {
 	__u64 nested_too_deep;       /* acquisitions with LOCKHOLD_MAX_HELD mutexes already held */
 	__u64 holds_through_condvar; /* holds that a pthread_cond_*wait released and re-took: not measured */
 	__u64 unlock_unmatched;      /* unlocks of a mutex acquired before the window (clipped) */
+	__u64 holder_stacks_not_sampled;   /* acquisitions over the per-mutex stack-copy limit */
+	__u64 holder_stack_events_dropped; /* stack-copy ring buffer full */
+	__u64 holder_stack_copy_failed;    /* first chunk of the stack copy faulted */
+	__u64 holder_samples_dropped;      /* sample ring buffer full: the hold's stack is not charged */
 };

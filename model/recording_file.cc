@@ -48,7 +48,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockCallCount, pid, tid, lock, caller, calls)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockRateSection, window_s, windows, intervals_ns, libc, entries)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSite, pid, lock, caller, holds, hold_ns, max_ns, clipped, clipped_ns, hist)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockOrderPair, pid, tid, first, first_caller, second, second_caller, trylock, count)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSection, window_s, windows, hist_sub_bits, sites, order)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSample, pid, tid, lock, caller, hold_ns, stack)
+// With defaults: recordings made before the holders' stacks have no `samples`.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LockHoldSection, window_s, windows, hist_sub_bits, sites, order, samples)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
                                    target_samples, all_samples)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exited_ns, first_seen_ns, on_cpu_ns,
@@ -292,6 +294,7 @@ Recording from_json_rec(const json& j) {
   j.at("losses").get_to(rec.losses);
   if ((rec.has_lockrate = j.contains("lockrate"))) j.at("lockrate").get_to(rec.lockrate);
   if ((rec.has_lockhold = j.contains("lockhold"))) j.at("lockhold").get_to(rec.lockhold);
+  for (const auto& x : rec.lockhold.samples) check_stack_index(x.stack, rec, "a lock-hold sample");
   if ((rec.has_sched = j.contains("sched"))) j.at("sched").get_to(rec.sched);
   for (const auto& x : rec.sched.long_syscalls) check_stack_index(x.stack, rec, "a sched syscall sample");
   if ((rec.has_sched_timeline = j.contains("sched_timeline")))

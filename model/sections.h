@@ -81,12 +81,22 @@ struct LockOrderPair {
   uint64_t count = 0;
 };
 
+// One sampled critical section (bpf/lockrate.h, the holders' stacks): the holder's
+// stack copied at the acquisition, and how long that hold lasted.
+struct LockHoldSample {
+  uint32_t pid = 0, tid = 0;
+  uint64_t lock = 0, caller = 0;  // caller: return address of the acquiring call
+  uint64_t hold_ns = 0;
+  int32_t stack = -1;  // index into Recording::stacks, -1 when the copy never arrived
+};
+
 struct LockHoldSection {
   double window_s = 0;    // time the critical-section probes were live (a subset of the lockrate windows)
   uint64_t windows = 0;
   uint32_t hist_sub_bits = 2;  // buckets per power of two of ns = 2^hist_sub_bits
   std::vector<LockHoldSite> sites;
   std::vector<LockOrderPair> order;
+  std::vector<LockHoldSample> samples;  // a bounded sample of holds per mutex; none before it existed
 };
 
 // ---- memory sampler ---------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_format.h"
+#include "profiler/holder_stacks.h"
 #include "profiler/index.h"
 #include "profiler/text.h"
 
@@ -176,6 +177,7 @@ void add_hold_evidence(Finding& f, const Index& index, uint32_t pid, uint64_t lo
       "which lengthens each hold by about a microsecond and slows the code between holds more).",
       text, duration_text(h->window_s));
   f.evidence["hold"] = hold_to_json(*h);
+  add_holder_evidence(f, index, pid, lock, h->sites.empty() ? nullptr : &h->sites.front().loc);
 }
 
 }  // namespace ccprof::profiler

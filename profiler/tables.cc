@@ -6,6 +6,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "profiler/holder_stacks.h"
 #include "profiler/memory_rules.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
@@ -197,6 +198,7 @@ json build_tables(const Index& index) {
   t["locks"] = locks_table(index);
   t["threads"] = threads_table(index);
   t["stacks"] = stacks_table(index);
+  t["holder_stacks"] = holder_stacks_table(index);
   timeline_table(index, t);
   memory_tables(index, t);
   t["rss"] = rss_table(index);

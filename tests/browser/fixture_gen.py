@@ -226,6 +226,18 @@ def lock_held_across_io():
                        [{"function": "Cache::get(int)", "file": src, "line": 28, "wait_s": 2.97, "share": 1.0,
                          "stacks": 402}], centre=20, max_wait=0.012)
     d["locks"] = [lock]
+    # Critical sections and the holders' stacks at a sample of acquisitions (issue 16).
+    lock["hold"] = {"window_s": 0.04, "held_s": 0.04, "share_held": 1.0, "holds": 17, "total_s": 0.036, "max_s": 0.0034,
+                    "p50_s": 0.0021, "p99_s": 0.0034, "clipped_holds": 2,
+                    "sites": [{"function": "Cache::get(int)", "file": src, "line": 25, "held_s": 0.04, "share_of_time": 1.0,
+                               "share_of_hold": 1.0, "holds": 17, "total_s": 0.036, "max_s": 0.0034, "p50_s": 0.0021,
+                               "p99_s": 0.0034}]}
+    d["holder_stacks"] = [
+        {"lock": cache, "frames": ["_start", "__libc_start_main", "main", "std::thread::_State_impl<lookup_loop>::_M_run",
+                                   "lookup_loop(int)", "Cache::get(int)", "pthread_mutex_lock"], "hold_s": 0.031, "count": 14},
+        {"lock": cache, "frames": ["_start", "__libc_start_main", "main", "std::thread::_State_impl<lookup_loop>::_M_run",
+                                   "lookup_loop(int)", "Cache::warm(int)", "Cache::get(int)", "pthread_mutex_lock"],
+         "hold_s": 0.005, "count": 3}]
     d["findings"] = [{
         "rank": 1, "kind": "lock-held-across-io", "scenario": 13, "title": "g_cache.mutex_ is held across read()",
         "cost": {"thread_seconds": 2.97, "share": 0.418}, "confidence": "high",
@@ -431,6 +443,7 @@ def hostile_strings():
     ]
     d["stacks"] = [{"lock": lock_addr, "frames": ["main", h["symbol"], h["img"], h["svg"]], "wait_s": 0.4, "count": 8},
                    {"lock": lock_addr, "frames": ["main", h["comment"], h["lines"]], "wait_s": 0.1, "count": 2}]
+    d["holder_stacks"] = [{"lock": lock_addr, "frames": ["main", h["svg"], h["symbol"]], "hold_s": 0.02, "count": 3}]
     d["timeline"] = [{"tid": 7001, "start_s": 0.1, "duration_s": 0.2, "state": "lock-wait", "lock": lock_addr},
                      {"tid": 7002, "start_s": 0.1, "duration_s": 0.2, "state": "io"}]
     # Module paths and debug file names come from the target's maps and ELF notes.

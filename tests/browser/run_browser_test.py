@@ -198,7 +198,8 @@ DOM_SUMMARY = r"""
     return n;
   };
   const flame = (c) => ({ boxes: +c.dataset.boxes, stacks: +c.dataset.stacks, inked: inked(c), width: c.width, height: c.height,
-    total: +c.dataset.total, basis: (c.closest('.flame-box').querySelector('.flame-basis') || { dataset: {} }).dataset.basis });
+    total: +c.dataset.total, basis: (c.closest('.flame-box').querySelector('.flame-basis') || { dataset: {} }).dataset.basis,
+    what: c.closest('.flame-box').dataset.flame });
   const timeline = (c) => ({ bars: +c.dataset.bars, rows: +c.dataset.rows, inked: inked(c) });
   return {
     status: document.body.getAttribute('data-ccprof-status'),
@@ -361,7 +362,18 @@ def check_locks(c, doc, dom):
             continue
         addr = ev["lock"]["address"]
         n = sum(1 for s in doc["stacks"] if s["lock"] == addr)
-        fl = card["flames"]
+        fl = [f for f in card["flames"] if f.get("what") != "holds"]
+        # The holders' flame graph next to the waiters' (issue 16), where holder stacks were sampled.
+        held = [s for s in doc.get("holder_stacks", []) if s["lock"] == addr]
+        hf = [f for f in card["flames"] if f.get("what") == "holds"]
+        if held:
+            total = sum(s["hold_s"] for s in held)
+            c.check(len(hf) == 1 and hf[0]["stacks"] == len(held) and hf[0]["boxes"] > 0 and hf[0]["inked"] > 1000
+                    and abs(hf[0]["total"] - total) <= 1e-9 * max(1, total),
+                    f"finding #{findings[i]['rank']}: holders' flame graph of its lock's {len(held)} holding stacks "
+                    f"is drawn, {total:.4f} s of sampled hold time wide", hf)
+        else:
+            c.check(not hf, f"finding #{findings[i]['rank']}: no holders' flame graph without holder stacks", hf)
         c.check(len(fl) == 1 and fl[0]["stacks"] == n and fl[0]["boxes"] > 0 and fl[0]["inked"] > 1000,
                 f"finding #{findings[i]['rank']}: flame graph of its lock's {n} stacks is drawn", fl)
         timed = any(s.get("wait_s", 0) > 0 for s in doc["stacks"] if s["lock"] == addr)

@@ -106,6 +106,11 @@ IMPLEMENTED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 # lock-library workloads, absl::Mutex for one, have no measured critical sections.)
 HOLD_SCENARIOS = {1, 2, 4, 7, 13}
 HOLD_MIN_P50_S = {13: 0.001}  # a millisecond: far above a map update, below the ~2 ms poll()
+# The function whose acquisitions hold the lock, which the holders' stacks (copied at a
+# sample of acquisitions, bpf/lockrate.h) must contain. s13's is the one that then does
+# the I/O under the lock: a stack taken at the acquisition cannot contain the I/O call
+# itself, made later in the hold (the wait-for chains name it).
+HOLDER_FUNCTION = {1: "count_word_shared", 13: "get_holding_lock"}
 
 
 def problem_marked(path, line, slack=2):
@@ -213,6 +218,15 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
         elif scenario in HOLD_MIN_P50_S and hold["sites"] and hold["sites"][0]["p50_s"] < HOLD_MIN_P50_S[scenario]:
             problems.append(f"hold p50 {hold['sites'][0]['p50_s'] * 1e3:.2f} ms is shorter than the workload's "
                             f"{HOLD_MIN_P50_S[scenario] * 1e3:.1f} ms under the lock")
+        if scenario in HOLDER_FUNCTION and hold and hold.get("holds"):
+            holders = hold.get("holders") or {}
+            lock = (f.get("subject") or {}).get("address")
+            rows = [r for r in doc.get("holder_stacks", []) if r.get("lock") == lock]
+            fn = HOLDER_FUNCTION[scenario]
+            if not holders.get("sampled_holds"):
+                problems.append("no holder stacks sampled (evidence.hold.holders)")
+            elif not any(any(fn in fr for fr in r.get("frames", [])) for r in rows):
+                problems.append(f"no holding stack of the lock contains {fn} ({len(rows)} stacks)")
     if (scenario, workload) in PROCESS_WORKLOADS:
         ev = f.get("evidence", {})
         procs = (ev.get("lock") or ev.get("cache_line") or {}).get("processes", [])
