@@ -382,14 +382,15 @@ model::ProfileMode profile_mode(bool continuous) {
       absl::StrCat("1 in ", c.wait_stride,
                    " futex wait events kept from the start: each lock's total wait, count and histogram stay exact; "
                    "per-thread and per-site shares come from the sample"),
-      absl::StrCat(c.futex_stacks_per_window, " waiter stack copies per lock per 100 ms instead of 16, ",
-                   c.syscall_stacks_per_window, " per blocking-syscall site instead of 4: rare call sites may "
-                   "have no stack"),
+      absl::StrCat(c.futex_stacks_per_window, " waiter stack copies per lock per 100 ms instead of ",
+                   FutexOptions{}.stacks_per_window, ", ", c.syscall_stacks_per_window,
+                   " per blocking-syscall site instead of ", SchedOptions{}.stacks_per_window,
+                   ": rare call sites may have no stack"),
       "no CPU timeline (each thread's runs, ~100 ns per context switch): chrome-trace exports show waits and "
       "syscalls but not running/runnable time",
-      absl::StrCat("the agent wakes every ", c.drain_interval_ns / 1'000'000, " ms (not 20) and rereads /proc every ",
-                   c.snapshot_interval_ns / 1'000'000,
-                   " ms (not 100): a thread or library that lives shorter than that may be unnamed"),
+      absl::StrCat("the agent wakes every ", c.drain_interval_ns / 1'000'000, " ms (not ", kDrainIntervalNs / 1'000'000,
+                   ") and rereads /proc every ", c.snapshot_interval_ns / 1'000'000, " ms (not ",
+                   kSnapshotIntervalNs / 1'000'000, "): a thread or library that lives shorter than that may be unnamed"),
   };
   return m;
 }

@@ -1,9 +1,21 @@
 """What the e2e test scripts share: the build they test and how they run as root."""
+import gzip
 import os
 import socket
 import subprocess
 import sys
 import unittest
+
+
+def decompressed(data):
+    """A file's bytes as a reader sees them: gzip (pprof) and ccprof recordings of format
+    4 and later (a 24-byte header, then a zstd frame: the zstd tool decompresses it)."""
+    if data[:2] == b"\x1f\x8b":
+        return gzip.decompress(data)
+    if data[:8] == b"CCPROFR1" and int.from_bytes(data[8:12], "little") >= 4:
+        p = subprocess.run(["zstd", "-d", "-c", "-q"], input=data[24:], stdout=subprocess.PIPE, check=True)
+        return data[:24] + p.stdout
+    return data
 
 
 def build_dir():

@@ -3,10 +3,9 @@
 environment, in a heap buffer and, in its hot loop, in a request buffer on its stack
 while it waits for a contended lock. Every output of `ccprof run` (recording,
 findings.json, report.html) and of `ccprof report` and `ccprof export` is searched for the
-secret (compressed ones decompressed). With --keep-stack-bytes the recording must hold it:
+secret (compressed ones decompressed: gzip, a recording's zstd payload). With --keep-stack-bytes the recording must hold it:
 that proves the search would find a leak. usage: secret_canary_test.py BUILD_DIR. Needs
 root (BPF); exits 77 (skip) otherwise."""
-import gzip
 import os
 import secrets
 import shutil
@@ -16,7 +15,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_util import build_dir, main_as_root  # noqa: E402
+from e2e_util import build_dir, decompressed, main_as_root  # noqa: E402
 
 BUILD = build_dir()
 CCPROF = os.path.join(BUILD, "ccprof")
@@ -28,15 +27,14 @@ def run(*args, env=None, timeout=180):
 
 
 def files_holding(folder, needle):
-    """The files under `folder` whose bytes (decompressed when gzip) contain `needle`."""
+    """The files under `folder` whose bytes (decompressed: gzip, a recording's zstd
+    payload) contain `needle`."""
     hits = []
     for root, _, names in os.walk(folder):
         for name in names:
             path = os.path.join(root, name)
             with open(path, "rb") as f:
-                data = f.read()
-            if data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
+                data = decompressed(f.read())
             if needle in data:
                 hits.append(os.path.relpath(path, folder))
     return sorted(hits)
