@@ -507,7 +507,13 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     // are not attributed to the lock (one store per acquisition in the callee would
     // make it a writer).
     std::string hidden_work;
-    if (read_share >= th::kReadMostlyMinReadShare && env.section_extent)
+    if (read_share >= th::kReadMostlyMinReadShare && reader_functions.empty())
+      // "Readers" needs a function that only reads: where every function holding the lock
+      // was seen storing in its section, the high read share is the code's load-to-store
+      // ratio (-O0 code reloads its operands; a deque pop reads several fields to write
+      // one), not readers (work_stealing at -O0: pop and push both wrote, 95% reads).
+      hidden_work = "every function that holds it stores to shared data in its critical section: there is no reader";
+    else if (read_share >= th::kReadMostlyMinReadShare && env.section_extent)
       hidden_work = section_work_elsewhere(lock, extents, reader_functions, sampled_calls, env);
     if (!hidden_work.empty()) {
       f.evidence["critical_section"]["not_judged"] = hidden_work;

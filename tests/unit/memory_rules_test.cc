@@ -206,6 +206,31 @@ TEST(MemoryRules, LockWhoseCriticalSectionOnlyReadsIsReadMostly) {
   EXPECT_EQ(fs[0].evidence["critical_section"]["samples"], 60);
 }
 
+// Mostly reads, but the one function that holds the lock also stores in its section
+// (a queue's pop at -O0: several loads for each store): there is no reader to give a
+// reader lock to. No read-mostly verdict, and the evidence says why.
+TEST(MemoryRules, MostlyReadsWithoutAFunctionThatOnlyReadsIsNotReadMostly) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRead, 30},
+                       {0x402018, 0x55d1c0a06008, AccessKind::kRead, 30},
+                       {0x402020, 0x55d1c0a06008, AccessKind::kWrite, 2}});
+  auto fs = lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env_for({}));
+  EXPECT_EQ(find_kind(fs, "read-mostly-lock"), nullptr);
+  ASSERT_FALSE(fs.empty());
+  EXPECT_NE(fs[0].evidence["critical_section"].value("not_judged", "").find("there is no reader"), std::string::npos)
+      << fs[0].evidence.dump();
+  // The same samples with the stores in another function (a writer beside the readers):
+  // read-mostly, as before.
+  auto split = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRead, 30},
+                         {0x402018, 0x55d1c0a06008, AccessKind::kRead, 30},
+                         {0x401020, 0x55d1c0a06008, AccessKind::kWrite, 2}});
+  ContendedLock both = lock_taken_in("read_config_locked");
+  CodeLocation writer;
+  writer.function = "bump";
+  writer.inline_chain = {"std::mutex::lock", "bump"};
+  both.sites.push_back(writer);
+  EXPECT_NE(find_kind(lock_access_findings(split, {both}, env_for({})), "read-mostly-lock"), nullptr);
+}
+
 // The readers' lock call returns to 0x402008; what their critical section does after it
 // decides whether the samples in read_config_locked show all of it.
 TEST(MemoryRules, ReadsOnlySampledBeforeACallAreNotReadMostly) {
