@@ -118,6 +118,16 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
       encode_s = seconds_since(t);
       return bytes;
     });
+  // The encoded file, or why there is none (its exception, rethrown by get()).
+  std::string recording_file, encode_error;
+  const auto take_recording = [&] {
+    try {
+      recording_file = encoded.get();
+    } catch (const std::exception& e) {
+      encode_error = e.what();
+    }
+    return encode_error.empty();
+  };
   nlohmann::json doc;
   try {
     doc = report::build_findings_document(rec, profiler::analyze(rec));
@@ -125,13 +135,12 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
     // A malformed recording (or a bug) must not abort ccprof. A live profile's
     // recording is still kept, alone, so that it can be re-analysed.
     std::string kept;
-    if (write_recording && report::write_recording_alone(encoded.get(), out_dir).ok())
+    if (write_recording && take_recording() && report::write_recording_alone(std::move(recording_file), out_dir).ok())
       kept = std::string("; the recording was saved as ") + out_dir + "/" + report::kRecordingFile;
     return fail(std::string("cannot analyse the recording: ") + e.what() + kept);
   }
   const double analyse_s = seconds_since(t0);
-  std::string recording_file;
-  if (write_recording) recording_file = encoded.get();
+  if (write_recording && !take_recording()) return fail("cannot encode the recording: " + encode_error);
   const double waited_s = seconds_since(t0) - analyse_s;
   if (auto s = report::write_outputs(doc, write_recording ? &recording_file : nullptr, out_dir); !s.ok())
     return fail(std::string(s.message()));
@@ -151,8 +160,10 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
 
 // Once the outputs are written, freeing a big profile (the recording, the reducer's and
 // the analysis' debug info) is pure delay: ~0.5 s after a 60 s MariaDB profile. The
-// outputs are complete files by now (output_set.h), so flush and leave.
+// outputs are complete files by now (output_set.h), so wait for the probes' detach
+// (as main() does), flush and leave.
 [[noreturn]] void exit_without_freeing(int code) {
+  agent::join_detach();
   std::fflush(nullptr);
   spdlog::shutdown();
   std::_Exit(code);
