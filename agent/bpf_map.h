@@ -4,6 +4,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -50,6 +52,38 @@ void for_each_percpu_map_entry(int fd, Fn fn) {
     prev = &key;
     if (bpf_map_lookup_elem(fd, &key, values.data()) == 0) fn(key, values);
   }
+}
+
+// The CPUs' sum of a per-CPU array's one element, a struct of u64 counters (the BPF
+// objects' CCPROF_PERCPU_COUNTERS). All zero when the map cannot be read.
+template <typename Counters>
+Counters sum_percpu(int fd) {
+  static_assert(sizeof(Counters) % sizeof(uint64_t) == 0, "a struct of u64 counters");
+  Counters total{};
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0 || fd < 0) return total;
+  std::vector<Counters> cpus(static_cast<size_t>(ncpu));
+  const uint32_t zero = 0;
+  if (bpf_map_lookup_elem(fd, &zero, cpus.data()) != 0) return total;
+  constexpr size_t kFields = sizeof(Counters) / sizeof(uint64_t);
+  for (const Counters& c : cpus) {
+    uint64_t fields[kFields], sum[kFields];
+    std::memcpy(fields, &c, sizeof c);
+    std::memcpy(sum, &total, sizeof total);
+    for (size_t i = 0; i < kFields; ++i) sum[i] += fields[i];
+    std::memcpy(&total, sum, sizeof total);
+  }
+  return total;
+}
+
+// Sets every CPU's copy of a per-CPU array's one element to zero.
+template <typename Counters>
+void zero_percpu(int fd) {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0 || fd < 0) return;
+  std::vector<Counters> cpus(static_cast<size_t>(ncpu));
+  const uint32_t zero = 0;
+  bpf_map_update_elem(fd, &zero, cpus.data(), BPF_ANY);
 }
 
 }  // namespace ccprof::agent

@@ -98,7 +98,7 @@ class FutexCollector : public Collector {
   uint64_t events() const override { return waits_seen_; }
   uint64_t drops() const override {
     if (!skel_) return 0;
-    const futex_counters& c = skel_->bss->counters;
+    const auto c = sum_percpu<futex_counters>(bpf_map__fd(skel_->maps.counters));
     return c.wait_events_dropped + c.stack_events_dropped + c.start_map_full;
   }
 
@@ -145,7 +145,7 @@ class FutexCollector : public Collector {
           model::LockYield ly{key.tgid, key.tid, key.lock, key.caller, part(0, y.yields), part(1, y.yield_ns)};
           if (ly.yields) rec.lock_yields.push_back(ly);
         });
-    const futex_counters& c = skel_->bss->counters;
+    const auto c = sum_percpu<futex_counters>(bpf_map__fd(skel_->maps.counters));
 #define CCPROF_ADD_LOSS(name) rec.losses["futex." #name] += loss_part_(#name, c.name);
     FUTEX_COUNTERS(CCPROF_ADD_LOSS)
 #undef CCPROF_ADD_LOSS

@@ -98,7 +98,7 @@ class LockRateCollector : public Collector {
     if (!skel_) return;
     // Nothing counts now (window closed, uprobes detached): emptying the maps races with nothing.
     for (bpf_map* m : {skel_->maps.lock_calls, skel_->maps.lock_holds, skel_->maps.lock_order}) clear_map(m);
-    skel_->bss->counters = {};
+    zero_percpu<lockrate_counters>(bpf_map__fd(skel_->maps.counters));
     holder_seq_base_ = skel_->bss->holder_stack_seq_next;
     holder_paired_ = 0;
     rings_.start_window();
@@ -132,7 +132,8 @@ class LockRateCollector : public Collector {
     sec.windows = windows_;
     sec.intervals_ns = intervals_;
     sec.libc = libc_;
-    if (skel_->bss->counters.map_full) rec.losses["lockrate.map_full"] += skel_->bss->counters.map_full;
+    const auto counters = sum_percpu<lockrate_counters>(bpf_map__fd(skel_->maps.counters));
+    if (counters.map_full) rec.losses["lockrate.map_full"] += counters.map_full;
     finish_holds(rec);
   }
 
@@ -234,7 +235,7 @@ class LockRateCollector : public Collector {
                                                   sec.order.push_back({k.tgid, k.tid, k.first, k.first_caller, k.second,
                                                                        k.second_caller, k.trylock != 0, n});
                                                 });
-    const lockrate_counters& c = skel_->bss->counters;
+    const auto c = sum_percpu<lockrate_counters>(bpf_map__fd(skel_->maps.counters));
     if (c.hold_map_full) rec.losses["lockhold.map_full"] += c.hold_map_full;
     if (c.order_map_full) rec.losses["lockhold.order_map_full"] += c.order_map_full;
     if (c.nested_too_deep) rec.losses["lockhold.nested_too_deep"] += c.nested_too_deep;

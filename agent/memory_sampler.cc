@@ -110,7 +110,7 @@ class DecodeSampler : public Collector {
 
   // The kernel's counters, as the part since the last cut, and the sampler's section.
   void hand_over_counters(Recording& rec) {
-    const sample_counters& c = skel_->bss->counters;
+    const auto c = sum_percpu<sample_counters>(bpf_map__fd(skel_->maps.counters));
     rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
     rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
     rec.losses["sampler.stack_window_failed"] += part_("stack_window_failed", c.stack_window_failed);
@@ -135,7 +135,7 @@ class DecodeSampler : public Collector {
   }
 
   uint64_t events() const override { return samples_; }
-  uint64_t drops() const override { return skel_ ? skel_->bss->counters.ringbuf_drops : 0; }
+  uint64_t drops() const override { return skel_ ? sum_percpu<sample_counters>(bpf_map__fd(skel_->maps.counters)).ringbuf_drops : 0; }
 
  private:
   static int on_sample(void* ctx, void* data, size_t size) {

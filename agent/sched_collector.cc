@@ -130,7 +130,7 @@ class SchedCollector : public Collector {
   uint64_t events() const override { return events_; }
   uint64_t drops() const override {
     if (!skel_) return 0;
-    const sched_counters& c = skel_->bss->counters;
+    const auto c = sum_percpu<sched_counters>(bpf_map__fd(skel_->maps.counters));
     return c.thread_events_dropped + c.syscall_events_dropped + c.stack_events_dropped + c.thread_map_full +
            timeline_.drops();
   }
@@ -153,7 +153,7 @@ class SchedCollector : public Collector {
     }
     read_live_threads(now);
     read_sites();
-    const sched_counters& c = skel_->bss->counters;
+    const auto c = sum_percpu<sched_counters>(bpf_map__fd(skel_->maps.counters));
 #define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += loss_part_(#name, c.name);
     SCHED_COUNTERS(CCPROF_ADD_LOSS)
 #undef CCPROF_ADD_LOSS

@@ -103,7 +103,7 @@ void SchedTimeline::hand_over(model::Recording& rec, uint64_t now, const std::ve
   if (!skel_) return;
   drain();
   if (last) read_pending(now, threads);
-  const sched_run_counters& c = skel_->bss->run_counters;
+  const auto c = sum_percpu<sched_run_counters>(bpf_map__fd(skel_->maps.run_counters));
 #define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += loss_part_(#name, c.name);
   SCHED_RUN_COUNTERS(CCPROF_ADD_LOSS)
 #undef CCPROF_ADD_LOSS
@@ -114,7 +114,7 @@ void SchedTimeline::hand_over(model::Recording& rec, uint64_t now, const std::ve
 
 uint64_t SchedTimeline::drops() const {
   if (!skel_) return 0;
-  const sched_run_counters& c = skel_->bss->run_counters;
+  const auto c = sum_percpu<sched_run_counters>(bpf_map__fd(skel_->maps.run_counters));
   return c.runs_dropped + c.run_state_map_full;
 }
 

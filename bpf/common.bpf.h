@@ -22,6 +22,22 @@
 		__uint(max_entries, bytes);           \
 	} name SEC(".maps")
 
+/* A collector's counters (a struct of __u64 fields), one copy per CPU: a locked add on
+ * one line that every CPU writes, at every wait or sample, cost more than the rest of
+ * some programs on a 2-CPU VM, and bounced the read-mostly globals beside it in .bss.
+ * The agent sums the CPUs (agent/bpf_map.h, sum_percpu). */
+#define CCPROF_PERCPU_COUNTERS(name, type) CCPROF_MAP(name, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, type)
+/* This CPU's copy (never NULL for a one-element array, but the verifier asks). */
+#define CCPROF_HERE(name, type) ({ __u32 z_ = 0; (type *)bpf_map_lookup_elem(&name, &z_); })
+/* A plain add: a program does not migrate while it runs; an NMI-context program
+ * interrupting another on the same CPU may lose one count. */
+#define CCPROF_COUNT(name, type, field)              \
+	do {                                         \
+		type *c_ = CCPROF_HERE(name, type);  \
+		if (c_)                              \
+			c_->field++;                 \
+	} while (0)
+
 /* The set of target tgids. One map shared by every skeleton: the agent creates it
  * once and every object reuses its fd (bpf_map__reuse_fd) before load, so following
  * a child process updates the filter of every collector at once. */

@@ -103,7 +103,8 @@ struct {
 	__type(value, struct wake_record);
 } last_wakes SEC(".maps");
 
-struct futex_counters counters = {};
+CCPROF_PERCPU_COUNTERS(counters, struct futex_counters);
+#define COUNT(field) CCPROF_COUNT(counters, struct futex_counters, field)
 /* The agent keeps a uniform sample of the waits (at most ~200k in memory, halved and
  * its stride doubled when full): it writes that stride here, a power of two, so that
  * waits it would drop are not sent at all. Every wait with a stack copy is sent. */
@@ -119,7 +120,7 @@ static __always_inline struct futex_addr_stat *get_stat(__u32 tgid, __u64 uaddr)
 		return s;
 	struct futex_addr_stat zero = {};
 	if (bpf_map_update_elem(&addr_stats, &k, &zero, BPF_NOEXIST) && !bpf_map_lookup_elem(&addr_stats, &k)) {
-		__sync_fetch_and_add(&counters.addr_map_full, 1);
+		COUNT(addr_map_full);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&addr_stats, &k);
@@ -163,8 +164,11 @@ static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
 static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct futex_counters *c = CCPROF_HERE(counters, struct futex_counters);
+	if (!c)
+		return 0;
 	return ccprof_send_stack(&stack_events, FUTEX_EV_STACK, regs, tid, tgid, now, &stack_seq_next,
-				 &counters.stack_events_dropped, &counters.stack_copy_failed);
+				 &c->stack_events_dropped, &c->stack_copy_failed);
 }
 
 /* The lock of the slow path `tid` is in at user stack pointer `sp` (lock_objects), 0
@@ -226,12 +230,12 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 	if (take_stack_sample(tgid, st.uaddr, now))
 		st.stack_seq = copy_stack(tid, tgid, now);
 	else
-		__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
+		COUNT(stacks_rate_limited);
 	struct wait_start *slot = bpf_task_storage_get(&wait_starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (slot)
 		*slot = st;
 	else
-		__sync_fetch_and_add(&counters.start_map_full, 1);
+		COUNT(start_map_full);
 	return 0;
 }
 
@@ -274,7 +278,7 @@ static __always_inline int on_wait_exit(long ret)
 	}
 	struct futex_wait_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&counters.wait_events_dropped, 1);
+		COUNT(wait_events_dropped);
 	} else {
 		e->type = FUTEX_EV_WAIT;
 		e->tid = tid;
@@ -340,7 +344,7 @@ int BPF_KPROBE(lock_slow_enter, void *lock)
 	if (bpf_probe_read_user(&o.ret, sizeof(o.ret), (void *)o.sp))
 		return 0;
 	if (bpf_map_update_elem(&lock_objects, &tid, &o, BPF_ANY))
-		__sync_fetch_and_add(&counters.lock_object_map_full, 1);
+		COUNT(lock_object_map_full);
 	return 0;
 }
 
@@ -385,7 +389,7 @@ static __always_inline int on_yield_enter(void)
 	if (slot)
 		*slot = st;
 	else
-		__sync_fetch_and_add(&counters.yield_map_full, 1);
+		COUNT(yield_map_full);
 	return 0;
 }
 
@@ -403,7 +407,7 @@ static __always_inline int on_yield_exit(void)
 	if (!y) {
 		struct lock_yield_stat zero = {};
 		if (bpf_map_update_elem(&lock_yields, &k, &zero, BPF_NOEXIST) && !bpf_map_lookup_elem(&lock_yields, &k)) {
-			__sync_fetch_and_add(&counters.yield_map_full, 1);
+			COUNT(yield_map_full);
 			return 0;
 		}
 		y = bpf_map_lookup_elem(&lock_yields, &k);
@@ -469,7 +473,7 @@ static __always_inline void thread_event(struct task_struct *t, __u32 exited)
 {
 	struct futex_thread_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&counters.thread_events_dropped, 1);
+		COUNT(thread_events_dropped);
 		return;
 	}
 	e->type = FUTEX_EV_THREAD;

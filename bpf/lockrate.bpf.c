@@ -50,7 +50,8 @@ CCPROF_RINGBUF(holder_samples, 256 << 10);
 /* Per-CPU scratch: struct lockhold_stat is too large for the BPF stack. */
 CCPROF_MAP(zero_stat, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct lockhold_stat);
 
-struct lockrate_counters counters = {};
+CCPROF_PERCPU_COUNTERS(counters, struct lockrate_counters);
+#define COUNT(field) CCPROF_COUNT(counters, struct lockrate_counters, field)
 
 static __always_inline __u64 caller_of(struct pt_regs *ctx)
 {
@@ -75,7 +76,7 @@ static __always_inline void count_call(__u64 id, __u64 mutex, __u64 caller)
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	else
-		__sync_fetch_and_add(&counters.map_full, 1);
+		COUNT(map_full);
 }
 
 /* A copy of the acquiring thread's stack for a bounded sample of acquisitions per mutex
@@ -91,12 +92,14 @@ static __always_inline __u64 sample_holder_stack(struct pt_regs *ctx, __u64 id, 
 		struct ccprof_rate_state fresh = { .window_start = now, .count = 1 };
 		bpf_map_update_elem(&holder_stack_rate, &k, &fresh, BPF_ANY);
 	} else if (!ccprof_rate_take(r, now, LOCKHOLD_STACK_RATE_WINDOW_NS, LOCKHOLD_STACKS_PER_LOCK)) {
-		__sync_fetch_and_add(&counters.holder_stacks_not_sampled, 1);
+		COUNT(holder_stacks_not_sampled);
 		return 0;
 	}
+	struct lockrate_counters *c = CCPROF_HERE(counters, struct lockrate_counters);
+	if (!c)
+		return 0;
 	return ccprof_send_stack(&holder_stacks, LOCKHOLD_EV_STACK, ctx, (__u32)id, id >> 32, now,
-				 &holder_stack_seq_next, &counters.holder_stack_events_dropped,
-				 &counters.holder_stack_copy_failed);
+				 &holder_stack_seq_next, &c->holder_stack_events_dropped, &c->holder_stack_copy_failed);
 }
 
 static __always_inline void stash(struct pt_regs *ctx, __u64 id, __u64 mutex, __u64 caller)
@@ -140,7 +143,7 @@ static __always_inline struct lockhold_stat *hold_stat(__u32 tgid, __u64 lock, _
 	if (!z)
 		return NULL;
 	if (bpf_map_update_elem(&lock_holds, &k, z, BPF_NOEXIST) && !bpf_map_lookup_elem(&lock_holds, &k)) {
-		__sync_fetch_and_add(&counters.hold_map_full, 1);
+		COUNT(hold_map_full);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&lock_holds, &k);
@@ -165,7 +168,7 @@ static __always_inline void record_order(__u64 id, struct held_set *h, __u64 loc
 		}
 		__u64 one = 1;
 		if (bpf_map_update_elem(&lock_order, &k, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&lock_order, &k))
-			__sync_fetch_and_add(&counters.order_map_full, 1);
+			COUNT(order_map_full);
 	}
 }
 
@@ -206,7 +209,7 @@ static __always_inline int on_acquire_return(int ret, __u32 trylock)
 	record_order(id, h, lock, caller, trylock);
 	__u32 n = h->n;
 	if (n >= LOCKHOLD_MAX_HELD) {
-		__sync_fetch_and_add(&counters.nested_too_deep, 1);
+		COUNT(nested_too_deep);
 		return 0;
 	}
 	barrier_var(n); /* the compiler would drop the mask: it knows n < 4; the verifier does not */
@@ -258,7 +261,7 @@ int BPF_KPROBE(lockrate_mutex_unlock, void *mutex)
 	if (i < 0 || i >= LOCKHOLD_MAX_HELD || !h) {
 		/* acquired before this window opened (or by a call not probed): the window saw
 		 * the part of the hold since it opened; the caller is unknown (0) */
-		__sync_fetch_and_add(&counters.unlock_unmatched, 1);
+		COUNT(unlock_unmatched);
 		struct lockhold_stat *c = hold_stat(tgid, lock, 0);
 		if (c && now > window_start_ns) {
 			__sync_fetch_and_add(&c->clipped, 1);
@@ -293,7 +296,7 @@ int BPF_KPROBE(lockrate_mutex_unlock, void *mutex)
 	if (stack_seq) {
 		struct lockhold_sample *e = bpf_ringbuf_reserve(&holder_samples, sizeof(*e), 0);
 		if (!e) {
-			__sync_fetch_and_add(&counters.holder_samples_dropped, 1);
+			COUNT(holder_samples_dropped);
 			return 0;
 		}
 		e->tgid = tgid;
@@ -338,7 +341,7 @@ int BPF_KPROBE(lockrate_cond_wait, void *cond, void *mutex)
 	barrier_var(i);
 	i &= LOCKHOLD_MAX_HELD - 1;
 	if (h->since[i])
-		__sync_fetch_and_add(&counters.holds_through_condvar, 1);
+		COUNT(holds_through_condvar);
 	h->since[i] = 0;
 	return 0;
 }

@@ -10,28 +10,29 @@ char LICENSE[] SEC("license") = "GPL";
 
 CCPROF_RINGBUF(samples, 1 << 22); /* resized by the agent before load */
 
-struct sample_counters counters = {};
+CCPROF_PERCPU_COUNTERS(counters, struct sample_counters);
+#define COUNT(field) CCPROF_COUNT(counters, struct sample_counters, field)
 
 SEC("perf_event")
 int on_cpu_clock(struct bpf_perf_event_data *ctx)
 {
-	__sync_fetch_and_add(&counters.samples, 1);
+	COUNT(samples);
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!ccprof_is_target(id))
 		return 0;
-	__sync_fetch_and_add(&counters.target, 1);
+	COUNT(target);
 	/* ctx->regs is the interrupted context; cs RPL 3 = user mode. The event has
 	 * exclude_kernel set, so this only counts what slips through. */
 	/* cs is a u16 in pt_regs, but the verifier allows only 8-byte ctx loads: read
 	 * the whole word (pt_regs slot 17 on x86-64). */
 	__u64 cs = ((volatile __u64 *)ctx)[17];
 	if ((cs & 3) != 3) {
-		__sync_fetch_and_add(&counters.kernel_mode, 1);
+		COUNT(kernel_mode);
 		return 0;
 	}
 	struct sample_event *e = bpf_ringbuf_reserve(&samples, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&counters.ringbuf_drops, 1);
+		COUNT(ringbuf_drops);
 		return 0;
 	}
 	e->tgid = id >> 32;
@@ -67,7 +68,7 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 	e->sp_window_len = SAMPLE_STACK_WINDOW;
 	if (bpf_probe_read_user(e->sp_window, SAMPLE_STACK_WINDOW, (void *)(sp - SAMPLE_SP_BELOW))) {
 		e->sp_window_len = 0;
-		__sync_fetch_and_add(&counters.stack_window_failed, 1);
+		COUNT(stack_window_failed);
 	}
 	/* rbp is a frame pointer only when it points a little above rsp; otherwise it is
 	 * a general register and what it points to is not this thread's stack. */

@@ -43,7 +43,8 @@ CCPROF_MAP(futex_sys_exit_tail, BPF_MAP_TYPE_PROG_ARRAY, 1, __u32, __u32);
 /* Stack copies go to their own buffer so a burst of them never crowds out the rest. */
 CCPROF_RINGBUF(stack_events, 4 << 20);
 
-struct sched_counters counters = {};
+CCPROF_PERCPU_COUNTERS(counters, struct sched_counters);
+#define COUNT(field) CCPROF_COUNT(counters, struct sched_counters, field)
 __u64 stack_seq_next = 0;
 /* The initial value of a new thread entry (too big for the BPF stack with the rest). */
 struct sched_thread_stat zero_thread = {};
@@ -56,7 +57,7 @@ static __always_inline struct sched_thread_stat *get_thread(__u32 tid, __u32 tgi
 	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST)) {
 		st = bpf_map_lookup_elem(&threads, &tid); /* lost a race: someone created it */
 		if (!st)
-			__sync_fetch_and_add(&counters.thread_map_full, 1);
+			COUNT(thread_map_full);
 		return st;
 	}
 	st = bpf_map_lookup_elem(&threads, &tid);
@@ -95,16 +96,17 @@ CCPROF_MAP(run_cpus, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct sched_run_cpu);
 /* Its own buffer: a burst of runs never crowds out thread exits or long syscalls. */
 CCPROF_RINGBUF(runs, 2 << 20);
 
-struct sched_run_counters run_counters = {};
+CCPROF_PERCPU_COUNTERS(run_counters, struct sched_run_counters);
+#define RUN_COUNT(field) CCPROF_COUNT(run_counters, struct sched_run_counters, field)
 
 static __always_inline void send_run(struct sched_run_cpu *c, struct sched_run_event *r, __u64 now)
 {
 	if (!ccprof_rate_take(&c->budget, now, run_window_ns, runs_per_window)) {
-		__sync_fetch_and_add(&run_counters.runs_over_budget, 1);
+		RUN_COUNT(runs_over_budget);
 		return;
 	}
 	if (bpf_ringbuf_output(&runs, r, sizeof(*r), BPF_RB_NO_WAKEUP))
-		__sync_fetch_and_add(&run_counters.runs_dropped, 1);
+		RUN_COUNT(runs_dropped);
 }
 
 /* `ready_ns`: since when the thread was runnable (0 = not known). The previous run is
@@ -126,7 +128,7 @@ static __always_inline void run_switch_in(__u32 tid, __u32 tgid, __u64 now, __u6
 		bpf_map_update_elem(&run_states, &tid, &fresh, BPF_NOEXIST);
 		r = bpf_map_lookup_elem(&run_states, &tid);
 		if (!r) {
-			__sync_fetch_and_add(&run_counters.run_state_map_full, 1);
+			RUN_COUNT(run_state_map_full);
 			return;
 		}
 	} else if (r->on_ns && r->off_ns) {
@@ -310,7 +312,7 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	BPF_CORE_READ_STR_INTO(&st->comm, p, comm);
 	struct sched_thread_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&counters.thread_events_dropped, 1);
+		COUNT(thread_events_dropped);
 	} else {
 		e->type = SCHED_EV_THREAD;
 		e->pad = 0;
@@ -343,12 +345,12 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 			.state = CCPROF_TS_IN_SYSCALL, .syscall_nr = id, .since_ns = now, .user_ip = ip,
 		};
 		if (bpf_map_update_elem(&ccprof_thread_states, &tid, &n, BPF_ANY))
-			__sync_fetch_and_add(&counters.state_map_full, 1);
+			COUNT(state_map_full);
 	}
 	if (hand_over_futex && (id == FUTEX_NR_FUTEX || id == FUTEX_NR_FUTEX_WAIT || id == FUTEX_NR_FUTEX_WAKE ||
 				id == FUTEX_NR_FUTEX_WAITV || id == FUTEX_NR_SCHED_YIELD)) {
 		bpf_tail_call(ctx, &futex_sys_enter_tail, 0);
-		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1); /* only reached on failure */
+		COUNT(futex_tail_call_failed); /* only reached on failure */
 	}
 	return 0;
 }
@@ -366,8 +368,11 @@ static __always_inline int take_stack_sample(struct sched_site_key *k, __u64 now
 
 static __always_inline __u64 copy_stack(struct pt_regs *regs, __u32 tid, __u32 tgid, __u64 now)
 {
+	struct sched_counters *c = CCPROF_HERE(counters, struct sched_counters);
+	if (!c)
+		return 0;
 	return ccprof_send_stack(&stack_events, SCHED_EV_STACK, regs, tid, tgid, now, &stack_seq_next,
-				 &counters.stack_events_dropped, &counters.stack_copy_failed);
+				 &c->stack_events_dropped, &c->stack_copy_failed);
 }
 
 SEC("tp_btf/sys_exit")
@@ -398,7 +403,7 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (hand_over_futex && (nr == FUTEX_NR_FUTEX || nr == FUTEX_NR_FUTEX_WAIT || nr == FUTEX_NR_FUTEX_WAITV)) {
 		bpf_tail_call(ctx, &futex_sys_exit_tail, 0);
-		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1);
+		COUNT(futex_tail_call_failed);
 		return 0;
 	}
 	if (cls == SCHED_SC_FUTEX)
@@ -410,7 +415,7 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 		struct sched_site_stat fresh = {};
 		if (bpf_map_update_elem(&sites, &k, &fresh, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&sites, &k))
-			__sync_fetch_and_add(&counters.site_map_full, 1);
+			COUNT(site_map_full);
 		s = bpf_map_lookup_elem(&sites, &k);
 	}
 	if (s)
@@ -419,7 +424,7 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 		/* counted at its site above; the futex programs charge yields inside a lock
 		 * library's slow path to its lock */
 		bpf_tail_call(ctx, &futex_sys_exit_tail, 0);
-		__sync_fetch_and_add(&counters.futex_tail_call_failed, 1);
+		COUNT(futex_tail_call_failed);
 		return 0;
 	}
 
@@ -438,11 +443,11 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 		if (take_stack_sample(&k, now))
 			seq = copy_stack(regs, tid, tgid, now);
 		else
-			__sync_fetch_and_add(&counters.stacks_rate_limited, 1);
+			COUNT(stacks_rate_limited);
 	}
 	struct sched_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&counters.syscall_events_dropped, 1);
+		COUNT(syscall_events_dropped);
 		return 0;
 	}
 	e->type = SCHED_EV_SYSCALL;

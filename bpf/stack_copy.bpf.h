@@ -67,13 +67,14 @@ static __always_inline void ccprof_copy_user_regs(__u64 *out, struct pt_regs *r)
 /* Sends a copy of the current thread's registers (`regs`) and user stack as a
  * ccprof_stack_event of `type` on ring buffer `rb`. Returns the event's seq, or 0
  * when the ring buffer was full (counted in *dropped) or the first chunk faulted
- * (counted in *failed). One helper for every collector that copies stacks. */
+ * (counted in *failed; both are this CPU's counters: plain adds). One helper for
+ * every collector that copies stacks. */
 static __always_inline __u64 ccprof_send_stack(void *rb, __u32 type, struct pt_regs *regs, __u32 tid, __u32 tgid,
 					       __u64 now, __u64 *seq_next, __u64 *dropped, __u64 *failed)
 {
 	struct ccprof_stack_event *e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(dropped, 1);
+		(*dropped)++;
 		return 0;
 	}
 	e->type = type;
@@ -84,7 +85,7 @@ static __always_inline __u64 ccprof_send_stack(void *rb, __u32 type, struct pt_r
 	__u64 sp = e->regs[7];
 	e->stack_len = CCPROF_COPY_USER_STACK(e->stack, sp, CCPROF_STACK_CHUNK, CCPROF_STACK_COPY / CCPROF_STACK_CHUNK);
 	if (e->stack_len == 0) {
-		__sync_fetch_and_add(failed, 1);
+		(*failed)++;
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return 0;
 	}
