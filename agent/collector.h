@@ -21,7 +21,9 @@ namespace ccprof::agent {
 // Maps that every BPF object shares (created once by the Session, reused by fd).
 struct SharedMaps {
   int tgids_fd = -1;          // ccprof_tgids: u32 tgid -> u8
-  int thread_states_fd = -1;  // ccprof_thread_states: u32 tid -> ccprof_thread_state
+  // ccprof_thread_states: task storage of ccprof_thread_state. Created by the futex
+  // collector's object (task storage needs BTF) and handed over by its share().
+  int thread_states_fd = -1;
   // The futex collector's raw sys_enter/sys_exit programs (loaded, not attached when the
   // sched collector runs): the sched collector's syscall programs tail-call them, so a
   // futex syscall is traced once. Filled by the futex collector's share().

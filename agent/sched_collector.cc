@@ -4,7 +4,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -28,6 +30,17 @@ using model::SchedThread;
 
 static_assert(SCHED_SC_CLASSES == model::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
 
+// A thread's entry in ccprof_thread_states (task storage: user space looks it up by a
+// pidfd of the thread; PIDFD_THREAD, Linux 6.9+). False when there is none or the
+// thread is gone.
+bool thread_state(int states_fd, uint32_t tid, ccprof_thread_state* ts) {
+  constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, kPidfdThread));
+  if (pidfd < 0) return false;
+  const bool found = bpf_map_lookup_elem(states_fd, &pidfd, ts) == 0;
+  close(pidfd);
+  return found;
+}
 
 // glibc's clone/clone3 wrappers end their unwind info before the syscall ("in the
 // child the unwind info will be wrong"), so a stack copied at their syscall does not
@@ -222,8 +235,7 @@ class SchedCollector : public Collector {
       if (!s.last_in_ns && s.last_out_ns && now > s.last_out_ns) s.off_cpu_ns += now - s.last_out_ns;
       if (s.runnable_since_ns && now > s.runnable_since_ns) s.runq_ns += now - s.runnable_since_ns;
       ccprof_thread_state ts{};
-      if (bpf_map_lookup_elem(states_fd, &key, &ts) == 0 && ts.state == CCPROF_TS_IN_SYSCALL &&
-          now > ts.since_ns) {
+      if (thread_state(states_fd, key, &ts) && ts.state == CCPROF_TS_IN_SYSCALL && now > ts.since_ns) {
         int cls = static_cast<int>(model::classify_syscall(ts.syscall_nr));
         s.sc_ns[cls] += now - ts.since_ns;
         s.sc_count[cls]++;

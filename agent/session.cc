@@ -206,7 +206,7 @@ struct Session::State {
   Recording rec;
   uint32_t target = 0;
   std::optional<Launched> child;
-  UniqueFd tgids, states;
+  UniqueFd tgids;
   std::vector<std::unique_ptr<Collector>> collectors;
   std::unique_ptr<Snapshotter> snap;
   std::unique_ptr<StackReduction> reduction;
@@ -269,9 +269,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
 
   st->tgids = UniqueFd(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
                                       CCPROF_MAX_TGIDS, nullptr));
-  st->states = UniqueFd(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_thread_s", sizeof(uint32_t),
-                                       sizeof(ccprof_thread_state), CCPROF_MAX_THREADS, nullptr));
-  if (!st->tgids.valid() || !st->states.valid()) {
+  if (!st->tgids.valid()) {
     int e = errno;
     abandon_child();
     return absl::InternalError(absl::StrCat("cannot create BPF maps: ", strerror(e),
@@ -279,7 +277,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
   }
   uint8_t one = 1;
   bpf_map_update_elem(st->tgids.get(), &target, &one, BPF_ANY);
-  SharedMaps shared{st->tgids.get(), st->states.get()};
+  SharedMaps shared{st->tgids.get()};
 
   // Collectors: futex is the foundation; the others add evidence. An optional one that
   // cannot start on this machine is reported as a loss, not a failure.

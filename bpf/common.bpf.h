@@ -45,8 +45,16 @@ CCPROF_MAP(ccprof_tgids, BPF_MAP_TYPE_HASH, CCPROF_MAX_TGIDS, __u32, __u8);
 
 /* What each target thread is doing now, kept by the sched collector (syscall it is
  * in and since when); read by the futex collector to say what a lock's owner was
- * doing when a waiter started to wait. Shared like ccprof_tgids. */
-CCPROF_MAP(ccprof_thread_states, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct ccprof_thread_state);
+ * doing when a waiter started to wait. In the thread's own task storage: found from
+ * the task at every syscall entry and exit without a hash lookup, and its presence
+ * says the thread is a target's (no tgid lookup); freed with the thread. The futex
+ * collector creates it (task storage needs the object's BTF) and the others reuse it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ccprof_thread_state);
+} ccprof_thread_states SEC(".maps");
 
 /* Adds one timed event of `d` ns to a count, a total and a maximum shared by all CPUs.
  * The maximum is racy: off by one concurrent event at worst. */

@@ -9,6 +9,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* kfuncs (Linux 6.2+): a thread's task by its tid, to read its task storage */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+
 /* Stack copies per lock per 100 ms window; the rest of the waits are still counted. */
 const volatile __u32 stacks_per_window = 16;
 /* ...and per CPU per window over all locks, so a program with thousands of locks cannot
@@ -216,15 +220,19 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 			st.owner = owner;
 	}
 	if (st.owner > 0 && (__u32)st.owner != tid) {
-		__u32 o = st.owner;
-		struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &o);
-		if (ts && ts->state == CCPROF_TS_IN_SYSCALL) {
-			st.owner_syscall = ts->syscall_nr;
-			st.owner_since_ns = ts->since_ns;
-			st.owner_ip = ts->user_ip;
-		} else if (ts && ts->state == CCPROF_TS_PREEMPTED) {
-			st.owner_syscall = CCPROF_OWNER_PREEMPTED;
-			st.owner_since_ns = ts->since_ns;
+		/* the owner's state is in its task storage: find its task by tid */
+		struct task_struct *o = bpf_task_from_pid(st.owner);
+		if (o) {
+			struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, o, 0, 0);
+			if (ts && ts->state == CCPROF_TS_IN_SYSCALL) {
+				st.owner_syscall = ts->syscall_nr;
+				st.owner_since_ns = ts->since_ns;
+				st.owner_ip = ts->user_ip;
+			} else if (ts && ts->state == CCPROF_TS_PREEMPTED) {
+				st.owner_syscall = CCPROF_OWNER_PREEMPTED;
+				st.owner_since_ns = ts->since_ns;
+			}
+			bpf_task_release(o);
 		}
 	}
 	if (take_stack_sample(tgid, st.uaddr, now))

@@ -181,8 +181,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	     unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
-	__u32 ptgid = BPF_CORE_READ(prev, tgid);
-	if (is_target_tgid(ptgid)) {
+	/* a thread with a state entry is a target's: no tgid lookup */
+	struct ccprof_thread_state *pts = bpf_task_storage_get(&ccprof_thread_states, prev, 0, 0);
+	if (pts || is_target_tgid(BPF_CORE_READ(prev, tgid))) {
 		__u32 ptid = BPF_CORE_READ(prev, pid);
 		/* lookup only: a dying thread's last switch must not re-create its entry */
 		struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &ptid);
@@ -200,10 +201,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 				st->runnable_since_ns = now;
 				/* off its CPU while runnable in user mode: a lock it holds waits for a
 				 * CPU, not for its work (read by the futex collector at a wait) */
-				struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &ptid);
-				if (ts && ts->state == CCPROF_TS_RUNNING) {
-					ts->since_ns = now;
-					ts->state = CCPROF_TS_PREEMPTED;
+				if (pts && pts->state == CCPROF_TS_RUNNING) {
+					pts->since_ns = now;
+					pts->state = CCPROF_TS_PREEMPTED;
 				}
 			} else {
 				st->vol_switches++;
@@ -212,8 +212,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		}
 		run_switch_out(prev, ptid, now, preempt || prev_state == TASK_RUNNING, prev_state);
 	}
+	struct ccprof_thread_state *nts = bpf_task_storage_get(&ccprof_thread_states, next, 0, 0);
 	__u32 ntgid = BPF_CORE_READ(next, tgid);
-	if (!is_target_tgid(ntgid))
+	if (!nts && !is_target_tgid(ntgid))
 		return 0;
 	__u32 ntid = BPF_CORE_READ(next, pid);
 	struct sched_thread_stat *st;
@@ -235,9 +236,8 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	}
 	st->runnable_since_ns = 0;
 	st->last_in_ns = now;
-	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &ntid);
-	if (ts && ts->state == CCPROF_TS_PREEMPTED)
-		ts->state = CCPROF_TS_RUNNING;
+	if (nts && nts->state == CCPROF_TS_PREEMPTED)
+		nts->state = CCPROF_TS_RUNNING;
 	return 0;
 }
 
@@ -300,7 +300,7 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	if (!is_target_tgid(tgid))
 		return 0;
 	__u32 tid = BPF_CORE_READ(p, pid);
-	bpf_map_delete_elem(&ccprof_thread_states, &tid);
+	bpf_task_storage_delete(&ccprof_thread_states, p);
 	struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st)
 		return 0;
@@ -327,25 +327,22 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!ccprof_is_target(pid_tgid))
-		return 0;
-	__u32 tid = (__u32)pid_tgid;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 ip = regs->ip; /* a BTF pointer: a plain load */
-	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &tid);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, task, 0, 0);
+	if (!ts) {
+		/* not seen yet (or not a target's): the tgid decides */
+		if (!ccprof_is_target(bpf_get_current_pid_tgid()))
+			return 0;
+		ts = bpf_task_storage_get(&ccprof_thread_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!ts)
+			COUNT(state_map_full);
+	}
 	if (ts) {
 		/* fields first, state last: a concurrent reader sees a consistent record */
 		ts->syscall_nr = id;
-		ts->since_ns = now;
-		ts->user_ip = ip;
+		ts->since_ns = bpf_ktime_get_ns();
+		ts->user_ip = regs->ip; /* a BTF pointer: a plain load */
 		ts->state = CCPROF_TS_IN_SYSCALL;
-	} else {
-		struct ccprof_thread_state n = {
-			.state = CCPROF_TS_IN_SYSCALL, .syscall_nr = id, .since_ns = now, .user_ip = ip,
-		};
-		if (bpf_map_update_elem(&ccprof_thread_states, &tid, &n, BPF_ANY))
-			COUNT(state_map_full);
 	}
 	if (hand_over_futex && (id == FUTEX_NR_FUTEX || id == FUTEX_NR_FUTEX_WAIT || id == FUTEX_NR_FUTEX_WAKE ||
 				id == FUTEX_NR_FUTEX_WAITV || id == FUTEX_NR_SCHED_YIELD)) {
@@ -381,7 +378,7 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
 	/* only target threads have a state entry: no tgid lookup needed */
-	struct ccprof_thread_state *ts = bpf_map_lookup_elem(&ccprof_thread_states, &tid);
+	struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, 0);
 	if (!ts || ts->state != CCPROF_TS_IN_SYSCALL)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();

@@ -86,9 +86,7 @@ TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   ASSERT_TRUE(agent::ensure_tracefs().ok());
   UniqueFd tgids(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
                                 CCPROF_MAX_TGIDS, nullptr));
-  UniqueFd states(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_thread_s", sizeof(uint32_t),
-                                 sizeof(ccprof_thread_state), CCPROF_MAX_THREADS, nullptr));
-  ASSERT_TRUE(tgids.valid() && states.valid()) << strerror(errno);
+  ASSERT_TRUE(tgids.valid()) << strerror(errno);
   uint32_t self = static_cast<uint32_t>(getpid());
   uint8_t one = 1;
   ASSERT_EQ(bpf_map_update_elem(tgids.get(), &self, &one, BPF_ANY), 0);
@@ -96,10 +94,15 @@ TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   // The futex collector owns following child processes; the sched program relies on
   // its decision, so it is started first, as the session does.
   auto futex = agent::make_futex_collector(agent::FutexOptions{});
-  auto fst = futex->start(agent::SharedMaps{tgids.get(), states.get()});
+  agent::SharedMaps shared{tgids.get()};
+  auto fst = futex->start(shared);
   ASSERT_TRUE(fst.ok()) << fst;
+  // The futex object's thread-state map, as the session hands it over; not its syscall
+  // programs: here it traces futex syscalls itself (FutexOptions{}).
+  futex->share(shared);
+  shared.futex_sys_enter_prog = shared.futex_sys_exit_prog = -1;
   auto collector = agent::make_sched_collector(agent::SchedOptions{});
-  auto st = collector->start(agent::SharedMaps{tgids.get(), states.get()});
+  auto st = collector->start(shared);
   ASSERT_TRUE(st.ok()) << st;
 
   model::Recording rec;
