@@ -46,8 +46,8 @@ CCPROF_MAP(ccprof_tgids, BPF_MAP_TYPE_HASH, CCPROF_MAX_TGIDS, __u32, __u8);
 /* What each target thread is doing now, kept by the sched collector (syscall it is
  * in and since when); read by the futex collector to say what a lock's owner was
  * doing when a waiter started to wait. In the thread's own task storage: found from
- * the task at every syscall entry and exit without a hash lookup, and its presence
- * says the thread is a target's (no tgid lookup); freed with the thread. The futex
+ * the task at every syscall entry and exit and at every switch without a hash lookup;
+ * freed with the thread. The futex
  * collector creates it (task storage needs the object's BTF) and the others reuse it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

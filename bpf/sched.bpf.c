@@ -181,9 +181,10 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	     unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
-	/* a thread with a state entry is a target's: no tgid lookup */
-	struct ccprof_thread_state *pts = bpf_task_storage_get(&ccprof_thread_states, prev, 0, 0);
-	if (pts || is_target_tgid(BPF_CORE_READ(prev, tgid))) {
+	/* The tgid first: most switches are other processes' (a task storage lookup that
+	 * finds nothing costs them more than the hash lookup alone). */
+	if (is_target_tgid(BPF_CORE_READ(prev, tgid))) {
+		struct ccprof_thread_state *pts = bpf_task_storage_get(&ccprof_thread_states, prev, 0, 0);
 		__u32 ptid = BPF_CORE_READ(prev, pid);
 		/* lookup only: a dying thread's last switch must not re-create its entry */
 		struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &ptid);
@@ -212,10 +213,10 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		}
 		run_switch_out(prev, ptid, now, preempt || prev_state == TASK_RUNNING, prev_state);
 	}
-	struct ccprof_thread_state *nts = bpf_task_storage_get(&ccprof_thread_states, next, 0, 0);
 	__u32 ntgid = BPF_CORE_READ(next, tgid);
-	if (!nts && !is_target_tgid(ntgid))
+	if (!is_target_tgid(ntgid))
 		return 0;
+	struct ccprof_thread_state *nts = bpf_task_storage_get(&ccprof_thread_states, next, 0, 0);
 	__u32 ntid = BPF_CORE_READ(next, pid);
 	struct sched_thread_stat *st;
 	if (BPF_CORE_READ(next, flags) & PF_EXITING)
@@ -327,17 +328,15 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, task, 0, 0);
+	/* The tgid first: most syscalls are other processes' (a task storage lookup that
+	 * finds nothing costs them more than the hash lookup alone). */
+	if (!ccprof_is_target(bpf_get_current_pid_tgid()))
+		return 0;
+	struct ccprof_thread_state *ts =
+		bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!ts) {
-		/* not seen yet (or not a target's): the tgid decides */
-		if (!ccprof_is_target(bpf_get_current_pid_tgid()))
-			return 0;
-		ts = bpf_task_storage_get(&ccprof_thread_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!ts)
-			COUNT(state_map_full);
-	}
-	if (ts) {
+		COUNT(state_map_full);
+	} else {
 		/* fields first, state last: a concurrent reader sees a consistent record */
 		ts->syscall_nr = id;
 		ts->since_ns = bpf_ktime_get_ns();
