@@ -337,14 +337,16 @@ std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, 
 }  // namespace
 
 std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset, const SampleFrame* frame,
-                                uint64_t base_value) {
+                                uint64_t base_value, bool outermost) {
   if (dwarf_reg < 0 || dwarf_reg > 15) return "";
   Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
   Dwarf_Addr bias = 0;
   Dwarf_Die* cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : nullptr;
   if (!cu) return "";
   const std::vector<Dwarf_Die>& scopes = scopes_at(sym, cu, pc - bias, pc);
-  for (const Dwarf_Die& var : variables_in_register(scopes, pc - bias, dwarf_reg))
+  std::vector<Dwarf_Die> vars = variables_in_register(scopes, pc - bias, dwarf_reg);
+  if (outermost) std::reverse(vars.begin(), vars.end());
+  for (const Dwarf_Die& var : vars)
     if (std::string name = pointee_path(var, offset); !name.empty()) return name;
   if (frame && frame->regs && frame->read_word)
     return stack_pointee_name(mod, scopes, pc - bias, bias, *frame, base_value, offset);
