@@ -345,7 +345,23 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
   if (!cu) return "";
   const std::vector<Dwarf_Die>& scopes = scopes_at(sym, cu, pc - bias, pc);
   std::vector<Dwarf_Die> vars = variables_in_register(scopes, pc - bias, dwarf_reg);
-  if (outermost) std::reverse(vars.begin(), vars.end());
+  if (outermost) {
+    // Inside inlined code dwarf_getscopes continues with the inlined function's abstract
+    // scopes, not the function it was inlined into: add that function's own scopes (the
+    // concrete parents of the outermost inlined_subroutine), whose variables are the user's.
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
+      if (dwarf_tag(const_cast<Dwarf_Die*>(&*it)) != DW_TAG_inlined_subroutine) continue;
+      Dwarf_Die* parents = nullptr;
+      const int n = dwarf_getscopes_die(const_cast<Dwarf_Die*>(&*it), &parents);
+      if (n > 1) {
+        std::vector<Dwarf_Die> outer(parents + 1, parents + n);
+        for (const Dwarf_Die& var : variables_in_register(outer, pc - bias, dwarf_reg)) vars.push_back(var);
+      }
+      free(parents);
+      break;
+    }
+    std::reverse(vars.begin(), vars.end());
+  }
   for (const Dwarf_Die& var : vars)
     if (std::string name = pointee_path(var, offset); !name.empty()) return name;
   if (frame && frame->regs && frame->read_word)

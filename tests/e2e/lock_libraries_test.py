@@ -4,6 +4,8 @@ Needs root (BPF); exits 77 (skip) otherwise.
 
 - glibc: with two threads, the thread that held the mutex when a wait began (__owner)
   is the one whose FUTEX_WAKE ended it, so the two owner evidences must agree.
+- A std::mutex in a heap object (s01-heap-mutex): named by the type its lock call's
+  argument points to, from DWARF ("Table.mu (via t)").
 - absl::Mutex: its waiters sleep on per-thread semaphores; the waits inside its slow path
   are charged to the mutex (g_table_mu), its owners are the wakers, and its spinning in
   absl::Mutex::Lock is never a cas-retry-storm.
@@ -79,6 +81,18 @@ class LockLibraries(unittest.TestCase):
         loc = lc[0]["locations"][0]
         self.assertEqual(os.path.basename(loc["file"]), "s01_absl_mutex.cc")
         self.assertEqual(loc["function"], "count_word_shared")
+
+    def test_heap_mutex_is_named_by_its_type(self):
+        # A std::mutex member of a `new Table`: no symbol, so named by the type the lock
+        # call's argument points to (DWARF: the workload's `Table* t`), at the user's line.
+        doc = profile("s01-heap-mutex", "--variant=bad", "--seconds=1.5")
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, [f["kind"] for f in doc["findings"]])
+        l = lc[0]["evidence"]["lock"]
+        self.assertEqual(l["region"], "heap")
+        self.assertEqual(l["name"], "Table.mu (via t)")
+        loc = lc[0]["locations"][0]
+        self.assertEqual((os.path.basename(loc["file"]), loc["function"]), ("s01_heap_mutex.cc", "count_word_shared"))
 
     def test_tbb_mutex_waits_are_charged_to_the_mutex(self):
         if not os.path.exists(os.path.join(WORKLOADS, "s01-tbb-mutex")):
