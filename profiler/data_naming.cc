@@ -337,14 +337,32 @@ std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, 
 }  // namespace
 
 std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset, const SampleFrame* frame,
-                                uint64_t base_value) {
+                                uint64_t base_value, bool outermost) {
   if (dwarf_reg < 0 || dwarf_reg > 15) return "";
   Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
   Dwarf_Addr bias = 0;
   Dwarf_Die* cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : nullptr;
   if (!cu) return "";
   const std::vector<Dwarf_Die>& scopes = scopes_at(sym, cu, pc - bias, pc);
-  for (const Dwarf_Die& var : variables_in_register(scopes, pc - bias, dwarf_reg))
+  std::vector<Dwarf_Die> vars = variables_in_register(scopes, pc - bias, dwarf_reg);
+  if (outermost) {
+    // Inside inlined code dwarf_getscopes continues with the inlined function's abstract
+    // scopes, not the function it was inlined into: add that function's own scopes (the
+    // concrete parents of the outermost inlined_subroutine), whose variables are the user's.
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
+      if (dwarf_tag(const_cast<Dwarf_Die*>(&*it)) != DW_TAG_inlined_subroutine) continue;
+      Dwarf_Die* parents = nullptr;
+      const int n = dwarf_getscopes_die(const_cast<Dwarf_Die*>(&*it), &parents);
+      if (n > 1) {
+        std::vector<Dwarf_Die> outer(parents + 1, parents + n);
+        for (const Dwarf_Die& var : variables_in_register(outer, pc - bias, dwarf_reg)) vars.push_back(var);
+      }
+      free(parents);
+      break;
+    }
+    std::reverse(vars.begin(), vars.end());
+  }
+  for (const Dwarf_Die& var : vars)
     if (std::string name = pointee_path(var, offset); !name.empty()) return name;
   if (frame && frame->regs && frame->read_word)
     return stack_pointee_name(mod, scopes, pc - bias, bias, *frame, base_value, offset);

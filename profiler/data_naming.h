@@ -31,8 +31,11 @@ struct SampleFrame {
   const UserRegs* regs = nullptr;
   std::function<std::optional<uint64_t>(uint64_t addr)> read_word;  // 8 bytes of the stack copy
 };
+// `outermost` prefers the variable of the outermost scope (the user's function's `t`)
+// to those of code inlined into it (std::mutex::lock's `this`, pthread's `__mutex`).
 std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset,
-                                const SampleFrame* frame = nullptr, uint64_t base_value = 0);
+                                const SampleFrame* frame = nullptr, uint64_t base_value = 0,
+                                bool outermost = false);
 
 // data_member_name() when it has one, else the symbol (+offset), else the region:
 // "heap", "stack of thread 4243", "TLS of thread 4243", "anonymous mapping ...".

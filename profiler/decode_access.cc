@@ -7,13 +7,11 @@
 #include <cstring>
 #include <set>
 
+#include "profiler/dwarf_registers.h"
 #include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
-namespace {
 
-// The UserRegs index of a 64-bit register, which is its x86-64 DWARF register number
-// (model/recording.h keeps that order); -1 for others.
 int dwarf_index(ZydisRegister wide) {
   switch (wide) {
     case ZYDIS_REGISTER_RAX: return kRax;
@@ -35,6 +33,8 @@ int dwarf_index(ZydisRegister wide) {
     default: return -1;
   }
 }
+
+namespace {
 
 // Longest function we decode linearly; beyond it the linear decode costs more than
 // the sample is worth (and such code is usually generated, not a hot loop).

@@ -51,16 +51,21 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
                                      l.owners.size());
   }
   // A lock library that spins and yields before it sleeps (lock_yields.h): both count.
-  const std::string how = l.yields ? absl::StrFormat("(%.3f s in %d futex waits, %.3f s in %d sched_yield() calls "
+  // A lock that never slept (tbb::spin_mutex) was seen only by its yields.
+  const std::string how = l.yields && l.waits == 0
+                              ? absl::StrFormat("in %d sched_yield() calls its lock library made while spinning "
+                                                "for it (it never slept)",
+                                                l.yields)
+                          : l.yields ? absl::StrFormat("(%.3f s in %d futex waits, %.3f s in %d sched_yield() calls "
                                                      "its lock library made while spinning for it)",
                                                      l.total_wait_s - l.yield_s, l.waits, l.yield_s, l.yields)
                                    : absl::StrFormat("in %d futex waits", l.waits);
   f.explanation = absl::StrFormat(
-      "%d threads waited %.3f s %s for %s (a %s, %s region%s), %s of their time; the longest "
-      "wait was %.2f ms.%s%s Every wait is time a thread could have worked: the threads run one at a time "
-      "through this lock.",
+      "%d threads waited %.3f s %s for %s (a %s, %s region%s), %s of their time%s.%s%s Every wait is time a "
+      "thread could have worked: the threads run one at a time through this lock.",
       l.waiters.size(), l.total_wait_s, how, name, l.type, l.data.region,
-      l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()), l.max_wait_s * 1e3,
+      l.data.region_detail.empty() ? "" : ", " + l.data.region_detail, pct(l.wait_share()),
+      l.waits ? absl::StrFormat("; the longest wait was %.2f ms", l.max_wait_s * 1e3) : std::string(),
       where, owners);
   add_hold_evidence(f, ctx, l.pid, l.uaddr);
   nlohmann::json chains;

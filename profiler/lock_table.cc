@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "profiler/data_naming.h"
 #include "profiler/index.h"
+#include "profiler/lock_code.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
@@ -165,12 +166,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       l.event_waits = l.waits;
     }
     if (Symbolizer* sym = ctx.symbolizer(l.pid)) {
-      l.data = sym->data(l.uaddr);
-      // `Cache::mu_` inside a global object: name the member, as the source does.
-      if (!l.data.name.empty() && l.data.name.find('+') != std::string::npos) {
-        std::string member = data_member_name(*sym, l.uaddr);
-        if (!member.empty()) l.data.name = member;
-      }
+      name_lock_data(*sym, l);
     } else {
       l.data.region = "unknown";
     }
@@ -219,6 +215,18 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     std::sort(l.sites.begin(), l.sites.end(), [](const LockSite& a, const LockSite& b) {
       return a.est_wait_s != b.est_wait_s ? a.est_wait_s > b.est_wait_s : a.stacks > b.stacks;
     });
+    // A lock outside any global (a heap object's member): named by the type its lock
+    // call's argument points to (lock_code.h), at a site that calls the lock function
+    // itself (through a helper, the argument is the helper's, not the lock's address).
+    if (Symbolizer* sym = ctx.symbolizer(l.pid); sym && l.data.name.empty() && l.data.region != "global")
+      for (const auto& s : l.sites) {
+        if (!s.direct_stacks || !l.data.name.empty()) continue;
+        for (uint64_t pc : s.return_pcs)
+          if (std::string n = lock_argument_name(*sym, pc); !n.empty()) {
+            l.data.name = std::move(n);
+            break;
+          }
+      }
     // Type: the stacks decide; without them, glibc's contended-mutex word value (2).
     using thresholds::kMutexStackShare;
     if (l.unwound_stacks) {
@@ -244,6 +252,15 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     return a.total_wait_s != b.total_wait_s ? a.total_wait_s > b.total_wait_s : a.uaddr < b.uaddr;
   });
   return out;
+}
+
+void name_lock_data(Symbolizer& sym, LockInfo& l) {
+  l.data = sym.data(l.uaddr);
+  // `Cache::mu_` inside a global object: name the member, as the source does.
+  if (!l.data.name.empty() && l.data.name.find('+') != std::string::npos) {
+    std::string member = data_member_name(sym, l.uaddr);
+    if (!member.empty()) l.data.name = member;
+  }
 }
 
 nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {

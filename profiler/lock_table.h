@@ -72,6 +72,9 @@ struct LockInfo {
 // Sorted by total wait, descending. Needs the index's threads and symbols.
 std::vector<LockInfo> build_lock_table(const Index& index);
 
+// Names the lock's data (symbol, or the member of a global object, else its region).
+void name_lock_data(Symbolizer& sym, LockInfo& l);
+
 // How a lock is named in text: its symbol, else its region.
 std::string lock_display_name(const LockInfo& lock);
 // The lock's row: findings.json's locks[] and every finding's evidence.lock (one shape).

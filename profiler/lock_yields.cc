@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "profiler/index.h"
 #include "profiler/text.h"
+#include "profiler/lock_code.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
@@ -77,11 +78,40 @@ YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<Resolv
       if (l.uaddr == lock && (l.pid == pid || l.processes.count(pid))) target = &l;
     return target;
   };
+  // Rows made here for locks that never slept: their sites' shares are by yield time.
+  std::set<std::pair<uint32_t, uint64_t>> spin_rows;
   for (const ResolvedYield& y : yields) {
     if (!y.lock_library) continue;  // the program's own yield: not a lock's
     LockInfo* target = y.lock ? row(y.pid, y.lock) : nullptr;
     bool by_site = false;
-    if (!y.lock && !y.site.empty())
+    const bool one_word = y.exchanged_words.size() == 1 && y.computed_words == 0;
+    if (!y.lock && !y.site.empty() && one_word) {
+      // The site's own exchange names its lock: no sample needed, and no other lock.
+      const uint64_t word = *y.exchanged_words.begin();
+      target = row(y.pid, word);
+      if (!target) {
+        LockInfo l;
+        l.pid = y.pid;
+        l.uaddr = word;
+        l.type = "mutex";  // a lock library's lock, by its acquisition code
+        locks.push_back(std::move(l));
+        target = &locks.back();
+        spin_rows.insert({y.pid, word});
+        ++out.spin_locks;
+      }
+      if (spin_rows.count({y.pid, word})) {
+        auto it = std::find_if(target->sites.begin(), target->sites.end(), [&y](const LockSite& s) {
+          return s.loc.function == y.where.function && s.loc.file == y.where.file && s.loc.line == y.where.line;
+        });
+        if (it == target->sites.end()) it = target->sites.insert(target->sites.end(), LockSite{.loc = y.where});
+        it->sampled_wait_s += y.yield_s;  // the site's yield time: its share of the lock's
+      }
+      by_site = true;
+      out.charged_by_code += y.yields;
+    } else if (!y.lock && !y.site.empty() && y.exchanged_words.size() > 1) {
+      out.several_locks += y.yields;  // the site's code exchanges several static words
+      out.several_locks_s += y.yield_s;
+    } else if (!y.lock && !y.site.empty())
       if (auto it = spin_sites.find({y.pid, y.site}); it != spin_sites.end()) {
         const auto& words = it->second;
         if (words.size() > 1) {
@@ -102,8 +132,14 @@ YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<Resolv
     out.charged_s += y.yield_s;
     if (by_site) out.charged_by_site += y.yields;
   }
-  for (auto& l : locks)
+  for (auto& l : locks) {
+    if (spin_rows.count({l.pid, l.uaddr}))
+      for (auto& s : l.sites) s.share = l.yield_s > 0 ? s.sampled_wait_s / l.yield_s : 0;
     for (auto& s : l.sites) s.est_wait_s = s.share * l.total_wait_s;
+    if (spin_rows.count({l.pid, l.uaddr}))
+      std::stable_sort(l.sites.begin(), l.sites.end(),
+                       [](const LockSite& a, const LockSite& b) { return a.est_wait_s > b.est_wait_s; });
+  }
   std::stable_sort(locks.begin(), locks.end(), [](const LockInfo& a, const LockInfo& b) {
     return a.total_wait_s != b.total_wait_s ? a.total_wait_s > b.total_wait_s : a.uaddr < b.uaddr;
   });
@@ -113,6 +149,7 @@ YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<Resolv
 void charge_lock_yields(Index& idx) {
   if (idx.rec.lock_yields.empty()) return;
   std::vector<ResolvedYield> yields;
+  std::map<std::pair<uint32_t, std::string>, LockExchanges> exchanges;  // per acquisition site
   for (const auto& y : idx.rec.lock_yields) {
     ResolvedYield r{.pid = y.pid, .tid = y.tid, .yields = y.yields, .yield_s = y.yield_ns / 1e9};
     if (y.lock) r.lock = idx.lock_key(y.pid, y.lock).second;
@@ -121,6 +158,18 @@ void charge_lock_yields(Index& idx) {
       r.lock_library = is_lock_library_code(c);
       if (r.lock_library && !y.lock) {
         r.site = site_of(c);
+        r.where = c;
+        auto [it, fresh] = exchanges.try_emplace({y.pid, r.site});
+        if (fresh) {
+          const std::string site = r.site;
+          it->second = decode_lock_exchanges(*sym, y.caller - 1, [&site](const CodeLocation& at) {
+            return is_lock_library_code(at) && site_of(at) == site;
+          });
+          spdlog::debug("lock library acquisition code {} (pid {}): {} static exchanged words, {} computed", site,
+                        y.pid, it->second.static_words.size(), it->second.computed);
+        }
+        for (uint64_t w : it->second.static_words) r.exchanged_words.insert(idx.lock_key(y.pid, w).second);
+        r.computed_words = it->second.computed;
         spdlog::debug("lock library yields outside a slow path: {} in {} (tid {})", y.yields, r.site, y.tid);
       }
     }
@@ -128,11 +177,15 @@ void charge_lock_yields(Index& idx) {
   }
   const YieldCharge c = charge_yields(idx.locks, yields, [&idx](uint32_t tid) { return idx.thread_lifetime_s(tid); },
                                       spin_sites(idx));
+  // Rows made for locks that only spun: named as build_lock_table names its rows.
+  for (LockInfo& l : idx.locks)
+    if (l.waits == 0 && l.data.region.empty())
+      if (Symbolizer* sym = idx.symbolizer(l.pid)) name_lock_data(*sym, l);
   if (c.unattributed) idx.losses["locks.yields_unattributed"] += c.unattributed;
   if (c.several_locks) idx.losses["locks.yields_site_several_locks"] += c.several_locks;
   spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks ({} by their site's sampled "
-                "waits and accesses), {} ({:.3f} s) unattributed ({} at sites seen taking several locks, {:.3f} s)",
-                c.charged, c.charged_s, c.charged_by_site, c.unattributed, c.unattributed_s, c.several_locks,
+                "waits and accesses, {} by the word their code exchanges; {} rows made for locks that only spun), {} ({:.3f} s) unattributed ({} at sites seen taking several locks, {:.3f} s)",
+                c.charged, c.charged_s, c.charged_by_site, c.charged_by_code, c.spin_locks, c.unattributed, c.unattributed_s, c.several_locks,
                 c.several_locks_s);
 }
 

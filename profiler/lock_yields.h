@@ -20,9 +20,18 @@
 // at least 20 pieces of evidence) it was wrong: on a busy 2-CPU VM the sharded twin's
 // yields for 64 mutexes (9.7 s) all went to the one shard whose waits had been sampled.
 // A program's own sched_yield() calls (not a lock library's) are not lock waits.
+// A lock that never sleeps (tbb::spin_mutex: pause, then sched_yield(), never a futex)
+// has no row: its site's code names it instead, when the lock library's exchange there
+// has a static address (lock_code.h), and a row is made for it from its yields. A
+// site whose exchange goes through a register (the sharded twin: g_shards[hash % 64])
+// names no lock: its sampled accesses decide as above, else it is marked several-locks.
+// Yield time is then per lock, which is what tells contention on an oversubscribed VM:
+// the sharded twin yields as long as the bad one (holders preempted mid-section), but
+// over 64 locks, so no lock gets it.
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,12 +47,20 @@ struct ResolvedYield {
   std::string site;            // the function of the calling code (outermost inline level)
   uint64_t yields = 0;
   double yield_s = 0;
+  // The lock words the site's own lock library code exchanges, decoded from its code
+  // (lock_code.h; lock table keys): one static word and none computed is the lock
+  // the site spins on, whether or not it ever slept; `where` is the user's line there.
+  std::set<uint64_t> exchanged_words;
+  int computed_words = 0;
+  CodeLocation where;
 };
 
 struct YieldCharge {
   uint64_t charged = 0, unattributed = 0;  // yields
   double charged_s = 0, unattributed_s = 0;
   uint64_t charged_by_site = 0;  // of charged: by their site's evidence (no slow path)
+  uint64_t charged_by_code = 0;  // of charged_by_site: by the word the site's code exchanges
+  int spin_locks = 0;            // lock rows made for locks seen only spinning (no futex wait)
   uint64_t several_locks = 0;    // of unattributed: their site was seen taking several locks
   double several_locks_s = 0;
 };

@@ -142,6 +142,79 @@ TEST(LockYields, YieldsOfASiteThatSpunOnSeveralLocksAreMarked) {
   EXPECT_DOUBLE_EQ(locks[0].yield_s + locks[1].yield_s, 0);
 }
 
+// tbb::spin_mutex: it never sleeps, so no row exists; the site's inlined lock()
+// exchanges one static word (lock_code.h): a row is made for it from the yields of
+// every thread that spun there, at the user's line, and that is lock contention.
+TEST(LockYields, ALockSeenOnlySpinningGetsARowFromItsSitesExchange) {
+  const std::string site = "count_word_shared(std::string const&)";
+  std::vector<ResolvedYield> ys;
+  for (uint32_t tid : {1u, 2u, 3u}) {
+    ResolvedYield y = yield(tid, 0, 1.0);
+    y.site = site;
+    y.exchanged_words = {0x5000};
+    y.where.function = "count_word_shared";
+    y.where.file = "s01_tbb_spin_mutex.cc";
+    y.where.line = 22;
+    ys.push_back(y);
+  }
+  std::vector<LockInfo> locks = {mutex_at(0x1000)};
+  const YieldCharge c = charge_yields(locks, ys, two_seconds);
+  EXPECT_EQ(c.charged, 3000u);
+  EXPECT_EQ(c.charged_by_code, 3000u);
+  EXPECT_EQ(c.spin_locks, 1);
+  ASSERT_EQ(locks.size(), 2u);
+  const LockInfo& l = locks[0];  // sorted again: it waited most
+  EXPECT_EQ(l.uaddr, 0x5000u);
+  EXPECT_EQ(l.type, "mutex");
+  EXPECT_EQ(l.waits, 0u);
+  EXPECT_EQ(l.waiters.size(), 3u);
+  EXPECT_DOUBLE_EQ(l.total_wait_s, 3.0);
+  EXPECT_DOUBLE_EQ(l.waiter_thread_s, 6.0);
+  ASSERT_EQ(l.sites.size(), 1u);
+  EXPECT_EQ(l.sites[0].loc.line, 22);
+  EXPECT_DOUBLE_EQ(l.sites[0].share, 1.0);
+  EXPECT_DOUBLE_EQ(l.sites[0].est_wait_s, 3.0);
+  EXPECT_TRUE(is_contended(l, 6));
+  // The futex lock kept its own wait.
+  EXPECT_DOUBLE_EQ(locks[1].total_wait_s, 0.25);
+}
+
+// The site's exchange names a lock that has a futex row: its yields go there, no new row.
+TEST(LockYields, ASitesExchangeOfAKnownLockChargesThatLock) {
+  ResolvedYield y = yield(1, 0, 0.5);
+  y.site = "count_word_shared";
+  y.exchanged_words = {0x2000};
+  std::vector<LockInfo> locks = {mutex_at(0x1000), mutex_at(0x2000)};
+  const YieldCharge c = charge_yields(locks, {y}, two_seconds);
+  EXPECT_EQ(c.spin_locks, 0);
+  ASSERT_EQ(locks.size(), 2u);
+  EXPECT_EQ(locks[0].uaddr, 0x2000u);
+  EXPECT_DOUBLE_EQ(locks[0].yield_s, 0.5);
+  EXPECT_EQ(locks[0].sites.size(), 1u);  // its sites are its sampled waits'
+}
+
+// Never a guess: a site exchanging two static words is marked; a site whose exchange is
+// computed (the sharded twin) names no lock and, with no sampled evidence, stays counted.
+TEST(LockYields, ASitesExchangesThatNameNoOneLockChargeNothing) {
+  ResolvedYield two = yield(1, 0, 0.5);
+  two.site = "take_both";
+  two.exchanged_words = {0x5000, 0x6000};
+  ResolvedYield computed = yield(2, 0, 0.5);
+  computed.site = "count_word_sharded";
+  computed.computed_words = 1;
+  ResolvedYield mixed = yield(3, 0, 0.5);
+  mixed.site = "take_one_or_a_shard";
+  mixed.exchanged_words = {0x5000};
+  mixed.computed_words = 1;
+  std::vector<LockInfo> locks = {mutex_at(0x1000)};
+  const YieldCharge c = charge_yields(locks, {two, computed, mixed}, two_seconds);
+  EXPECT_EQ(c.charged, 0u);
+  EXPECT_EQ(c.spin_locks, 0);
+  EXPECT_EQ(c.several_locks, 1000u);
+  EXPECT_EQ(c.unattributed, 3000u);
+  EXPECT_EQ(locks.size(), 1u);
+}
+
 TEST(LockYields, RecordingKeepsTheYieldTotals) {
   model::Recording r = model::two_second_recording({{1, "worker"}});
   r.lock_yields.push_back({.pid = kPid, .tid = 1, .lock = 0x1000, .caller = 0x401234, .yields = 7, .yield_ns = 9000});

@@ -4,9 +4,10 @@
 // the per-entry work real code does under the lock (word_counting.h, DigestTable).
 //   bad:   every word is counted in one global table under one tbb::spin_mutex. It never
 //          sleeps: a waiter spins on the flag with pause, then calls sched_yield() after 16
-//          pauses, in tbb::spin_mutex::lock (oneTBB's header), so no futex names it.
+//          pauses, in tbb::spin_mutex::lock (oneTBB's header), so no futex names it: its
+//          inlined exchange of g_table's static address does (profiler/lock_code.h).
 //   fixed: the table is sharded 64 ways, each shard with its own tbb::spin_mutex.
-// Not a matrix case (matrix LIBRARY_GAPS says why); tests/workloads/README.md.
+// A matrix case (LIBRARY_WORKLOADS); tests/workloads/README.md.
 #include <oneapi/tbb/spin_mutex.h>
 
 #include "word_counting.h"

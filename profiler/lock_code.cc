@@ -1,0 +1,154 @@
+#include "profiler/lock_code.h"
+
+#include <Zydis/Zydis.h>
+#include <elfutils/libdwfl.h>
+
+#include <vector>
+
+#include "profiler/data_naming.h"
+#include "profiler/dwarf_registers.h"
+
+namespace ccprof::profiler {
+namespace {
+
+// Larger functions are not decoded: a lock acquisition site is a small function or a
+// function that inlined one (count_word_shared: ~1 KiB), and the decode runs per site.
+constexpr uint64_t kMaxFunctionBytes = 64 * 1024;
+
+struct Decoded {
+  uint64_t ip;
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+};
+
+// Whether the instruction writes the 64-bit register `reg` (or a part of it).
+bool writes(const Decoded& d, ZydisRegister reg) {
+  for (int k = 0; k < d.insn.operand_count; ++k)
+    if (d.ops[k].type == ZYDIS_OPERAND_TYPE_REGISTER && (d.ops[k].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+        ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, d.ops[k].reg.value) == reg)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vector<uint8_t>* code) {
+  Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
+  GElf_Off off = 0;
+  GElf_Sym s{};
+  if (!mod || !sym.symbol(mod, pc, &off, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_size == 0 ||
+      s.st_size > kMaxFunctionBytes)
+    return false;
+  *start = pc - off;
+  return sym.read_file_bytes(*start, s.st_size, *code) && code->size() == s.st_size;
+}
+
+LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
+                                    const std::function<bool(const CodeLocation&)>& is_acquisition) {
+  LockExchanges out;
+  uint64_t start = 0;
+  std::vector<uint8_t> code;
+  if (!read_function_code(sym, pc, &start, &code)) return out;
+  out.decoded = true;
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  for (size_t at = 0; at < code.size();) {
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &insn, ops))) {
+      ++at;  // padding or data between code: resynchronise on the next byte
+      continue;
+    }
+    const uint64_t ip = start + at;
+    at += insn.length;
+    // xchg with memory is atomic without a lock prefix.
+    const bool atomic = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+    if (!atomic) continue;
+    for (int i = 0; i < insn.operand_count_visible; ++i) {
+      const ZydisDecodedOperand& op = ops[i];
+      if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
+      if (!is_acquisition(sym.code(ip))) break;
+      ZyanU64 addr = 0;
+      if (op.mem.base == ZYDIS_REGISTER_RIP && op.mem.index == ZYDIS_REGISTER_NONE &&
+          op.mem.segment != ZYDIS_REGISTER_FS && op.mem.segment != ZYDIS_REGISTER_GS &&
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &op, ip, &addr)))
+        out.static_words.insert(addr);
+      else
+        ++out.computed;
+      break;
+    }
+  }
+  return out;
+}
+
+std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
+  uint64_t start = 0;
+  std::vector<uint8_t> code;
+  if (!read_function_code(sym, return_pc - 1, &start, &code)) return "";
+  // The last few instructions before the return address, decoded linearly from the
+  // function's start (x86 cannot be decoded backwards).
+  constexpr size_t kWindow = 16;
+  std::vector<Decoded> last;
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  for (size_t at = 0; start + at < return_pc && at < code.size();) {
+    Decoded d;
+    d.ip = start + at;
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &d.insn, d.ops))) return "";
+    at += d.insn.length;
+    if (last.size() == kWindow) last.erase(last.begin());
+    last.push_back(d);
+  }
+  if (last.empty() || last.back().ip + last.back().insn.length != return_pc ||
+      last.back().insn.mnemonic != ZYDIS_MNEMONIC_CALL)
+    return "";
+  // Follow the argument back through register copies and `lea`s (std::mutex::lock
+  // inlined: `lea 0x8(%rdi),%rbp; ...; mov %rbp,%rdi`): at each step the source register
+  // holds the pointer; the earliest one is the user's own (`t`), the later ones are
+  // the inlined library's (`this`, `__mutex`).
+  struct Step {
+    size_t at;  // the instruction in `last` that copied from `reg`
+    ZydisRegister reg;
+    uint64_t offset;
+  };
+  std::vector<Step> steps;
+  ZydisRegister reg = ZYDIS_REGISTER_RDI;
+  uint64_t offset = 0;
+  for (size_t i = last.size() - 1; i-- > 0;) {
+    const Decoded& d = last[i];
+    const ZydisInstructionCategory cat = d.insn.meta.category;
+    if (cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL ||
+        cat == ZYDIS_CATEGORY_RET)
+      break;  // another basic block: what set the register is not known from here
+    if (!writes(d, reg)) continue;
+    const ZydisDecodedOperand& dst = d.ops[0];
+    const ZydisDecodedOperand& src = d.ops[1];
+    ZydisRegister from = ZYDIS_REGISTER_NONE;
+    if (d.insn.operand_count_visible == 2 && dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.size == 64 &&
+        dst.reg.value == reg) {
+      if (d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+          src.mem.index == ZYDIS_REGISTER_NONE && src.mem.disp.value >= 0) {
+        from = src.mem.base;
+        offset += static_cast<uint64_t>(src.mem.disp.value);
+      } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        from = src.reg.value;
+      }
+    }
+    if (from == ZYDIS_REGISTER_NONE || from == ZYDIS_REGISTER_RIP || from == ZYDIS_REGISTER_RSP) break;
+    steps.push_back({i, from, offset});
+    reg = from;
+  }
+  // The source register holds the pointer from that instruction until it is written
+  // again: DWARF may locate the variable there at any of those instructions.
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it)
+    for (size_t j = it->at; j + 1 < last.size(); ++j) {
+      if (std::string n = pointee_member_name(sym, last[j].ip, dwarf_index(it->reg), it->offset, nullptr, 0,
+                                              /*outermost=*/true);
+          !n.empty())
+        return n;
+      if (writes(last[j], it->reg)) break;
+    }
+  return "";
+}
+
+}  // namespace ccprof::profiler

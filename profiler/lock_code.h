@@ -1,0 +1,48 @@
+#pragma once
+// What a lock's acquisition code says about the lock, read from the code on disk.
+//
+// The lock words a lock library's acquisition code exchanges, read from the code itself.
+// oneTBB's tbb::spin_mutex never sleeps (it spins with pause, then calls sched_yield()),
+// so no futex wait names its lock, and on a 2-CPU VM its spinning between yields is too
+// short for the memory sampler (s01-tbb-spin-mutex bad, 2 s: 0 sampled accesses at its
+// exchange). Its lock() is inlined into the user's function: `xchg %al, g_table(%rip)`.
+// An atomic exchange whose memory operand is RIP-relative names its word with no sample
+// at all; one through a register (a shard picked by hash, an object through a pointer)
+// names none, and the caller must not guess which.
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "profiler/symbolizer.h"
+
+namespace ccprof::profiler {
+
+struct LockExchanges {
+  bool decoded = false;             // the function's code was found and read
+  std::set<uint64_t> static_words;  // the RIP-relative words of its atomic exchanges
+  int computed = 0;                 // atomic exchanges whose word is computed from registers
+};
+
+// Decodes the function that contains `pc` (its symbol's bounds) and collects its atomic
+// read-modify-writes on memory (xchg with a memory operand, lock-prefixed instructions)
+// whose code location `is_acquisition` accepts (e.g. the lock library's inlined lock()
+// of one site; the program's own atomics are not lock acquisitions).
+// The code of the function that contains `pc` (its symbol's bounds), and where it starts.
+bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vector<uint8_t>* code);
+
+LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
+                                    const std::function<bool(const CodeLocation&)>& is_acquisition);
+
+// A lock in a heap object has no symbol ("the heap lock at 0x..."), but the code that
+// locks it says what it is: the lock call's first argument is computed from a pointer
+// (`lea 0x28(%rbx),%rdi; call pthread_mutex_lock@plt`), and DWARF says which variable
+// holds that pointer there and what it points to: "Table.mu (via t)", "Table.mu" for
+// `this`. `return_pc` is the lock call's return address in the user's code (a lock
+// site's return_pcs). "" when the argument is not set right before the call from a
+// register (`lea`s and `mov`s with no branch between: the same basic block) or DWARF has no
+// variable in that register there (-O0 keeps pointers on the stack).
+std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc);
+
+}  // namespace ccprof::profiler
