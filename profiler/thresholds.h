@@ -291,6 +291,10 @@ inline constexpr uint64_t kGainMinSamples = 100;
 inline constexpr double kGainLockedRmwsPerLockedUpdate = 2.0;
 // ...and a wait share from fewer waits than this is a handful of events, not a rate.
 inline constexpr uint64_t kGainMinWaits = 20;
+// A count of n timer samples is known to n +- this many sqrt(n) (Poisson, ~95%): the
+// lock's CPU cost (profiler/lock_cpu_cost.h) reads its kernel and user time from counts,
+// and each end of the range takes the side of the error that makes it cautious.
+inline constexpr double kGainSampleSigmas = 2.0;
 
 // ---- report sizes (what the tables keep; no diagnosis depends on them) -----------
 // A timeline of more waits than this is thinned evenly: the page stays responsive.
