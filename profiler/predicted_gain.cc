@@ -106,7 +106,10 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   // other syscall explains (an uncontended replacement, a reader lock or an atomic, still
   // runs its user-mode RMWs); high end: the kernel share's high estimate and the lock
   // library's user time, unless `removed_share` (sync_share: the lock code's samples)
-  // already counts that user time.
+  // already counts that user time. The ends combine differently: the waits' time becomes
+  // CPU only where CPUs are free (not when the program's or other programs' threads keep
+  // them busy, and then only the CPU share comes back), so the low end is the larger of
+  // the two gains, and the high end, where both come back, their product.
   const json& cost = object(f.evidence, "lock_cpu_cost");
   double k_low = number(cost, "kernel_share_low"), k_high = number(cost, "kernel_share_high");
   double u_high = number(cost, "user_share_high");
@@ -115,7 +118,7 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
     in["lock_cpu_cost"] = cost;
     in["lock_cpu_share_low"] = c_low;
     in["lock_cpu_share_high"] = c_high;
-    low *= gain_of_share(c_low);
+    low = std::max(low, gain_of_share(c_low));
     high *= gain_of_share(c_high);
   }
   return range(model, low, high, in);

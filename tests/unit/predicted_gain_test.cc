@@ -1,6 +1,7 @@
 // The predicted-gain models from recorded (synthetic) data and hand-built evidence.
 #include "profiler/predicted_gain.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -148,7 +149,7 @@ TEST(PredictedGain, LockWhoseWaitsCostMostOfTheCpuPredictsAHighGain) {
   PredictedGain before = predict_gain(finding("lock-contention", lock_evidence()), {2, 2.0});
   PredictedGain g = predict_gain(finding("lock-contention", lock_evidence(cpu_cost(0.8, 0.85, 0.08))), {2, 2.0});
   ASSERT_TRUE(before.predicted && g.predicted) << g.reason;
-  EXPECT_NEAR(g.low, before.low * 5.0, 1e-9);              // the kernel's 80% at least
+  EXPECT_NEAR(g.low, 5.0, 1e-9);  // the kernel's 80% at least (the waits' time may not become CPU)
   EXPECT_NEAR(g.high, before.high / (1 - 0.93), 1e-9);     // the kernel's 85% and the library's 8%
   EXPECT_GT(g.high, 4.0);  // beyond the 4 waiters: the CPU cost is not serialisation
   EXPECT_DOUBLE_EQ(g.inputs["lock_cpu_share_low"].get<double>(), 0.8);
@@ -186,7 +187,7 @@ TEST(PredictedGain, BatchingCountsTheLockLibrarysUserTimeOnceAndTheGilNotAtAll) 
   PredictedGain g = predict_gain(f, {2, 2.0});
   ASSERT_TRUE(g.predicted && before.predicted);
   EXPECT_NEAR(g.high, before.high * 2.0, 1e-9);
-  EXPECT_NEAR(g.low, before.low * 2.0, 1e-9);
+  EXPECT_NEAR(g.low, std::max(before.low, 2.0), 1e-9);
   // The GIL's high end is the threads on the CPUs whatever the CPU cost.
   Finding gil = finding("gil-contention", lock_evidence(cpu_cost(0.5, 0.5, 0.3)));
   EXPECT_DOUBLE_EQ(predict_gain(gil, {2, 2.0}).high, 2.0);
