@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "profiler/cas_loop_share.h"
 #include "profiler/catalog.h"
 #include "profiler/index.h"
+#include "profiler/lock_cpu_cost.h"
 #include "profiler/predicted_gain.h"
 #include "profiler/rule.h"
 #include "profiler/tables.h"
@@ -30,6 +32,8 @@ Analysis analyze(const Recording& rec) {
   for (const auto& rule : profile_rules())
     for (auto& f : rule->run(*index)) out.findings.push_back(std::move(f));
   arbitrate(out.findings);
+  add_lock_cpu_costs(*index, out.findings);
+  add_cas_loop_shares(*index, out.findings);
   predict_gains(out.findings, {rec.online_cpus, rec.duration_s()});
   out.tables = build_tables(*index);
   return out;

@@ -95,8 +95,33 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   in["cap"] = cap;
   // One GIL runs the Python of every thread on one CPU at a time whatever the wait share
   // shows, so separate interpreters reach the cap (each on its own CPU) at most.
-  if (cap_at_cpus) high = cap;
-  return range(model, std::min(low, cap), std::min(high, cap), in);
+  if (cap_at_cpus) return range(model, std::min(low, cap), cap, in);
+  low = std::min(low, cap);
+  high = std::min(high, cap);
+  // The contended path's CPU (evidence.lock_cpu_cost, profiler/lock_cpu_cost.h): a share
+  // c of the waiters' time on CPU went to futex syscalls, the context switches inside
+  // them and the lock library's own code. Without the contention that CPU does the
+  // program's work: x1/(1-c) for the same CPU, on top of what the waits give back (not
+  // bounded by the waiter count: it is not serialisation). Low end: the kernel share no
+  // other syscall explains (an uncontended replacement, a reader lock or an atomic, still
+  // runs its user-mode RMWs); high end: the kernel share's high estimate and the lock
+  // library's user time, unless `removed_share` (sync_share: the lock code's samples)
+  // already counts that user time. The ends combine differently: the waits' time becomes
+  // CPU only where CPUs are free (not when the program's or other programs' threads keep
+  // them busy, and then only the CPU share comes back), so the low end is the larger of
+  // the two gains, and the high end, where both come back, their product.
+  const json& cost = object(f.evidence, "lock_cpu_cost");
+  double k_low = number(cost, "kernel_share_low"), k_high = number(cost, "kernel_share_high");
+  double u_high = number(cost, "user_share_high");
+  if (k_low >= 0 && k_high >= 0 && u_high >= 0) {
+    double c_low = k_low, c_high = std::min(1.0, k_high + (removed_share >= 0 ? 0.0 : u_high));
+    in["lock_cpu_cost"] = cost;
+    in["lock_cpu_share_low"] = c_low;
+    in["lock_cpu_share_high"] = c_high;
+    low = std::max(low, gain_of_share(c_low));
+    high *= gain_of_share(c_high);
+  }
+  return range(model, low, high, in);
 }
 
 // Cache-line kinds: the line's (word's) share s of the involved threads' samples is
@@ -114,7 +139,13 @@ PredictedGain sample_share(const Finding& f, double s, uint64_t samples) {
                          absl::StrFormat("only %d samples on the line: the share's error is over 5 points", samples), in);
   double low = hitm > 0 && samples > 0 ? gain_of_share(s * std::min(1.0, hitm / samples)) : 1.0;
   if (hitm <= 0) in["low_end"] = "no HITM data: the coherence share of that time is not measured";
-  return range("sample-share", low, gain_of_share(s), in);
+  // The high end removes all of s. What is left, 1 - s, is read to one sample of the
+  // `samples`: a share at or near 1 (one locked RMW was nearly the whole loop) gives at
+  // most `samples` x, the profile's resolution, rather than kGainMaxShare's 20x, which a
+  // loop that is one hot atomic exceeds (s12: x29 measured on an idle 2-CPU machine).
+  double left = std::max(1.0 - std::min(s, 1.0), 1.0 / static_cast<double>(samples));
+  in["high_end"] = "the share's remainder, read to one sample";
+  return range("sample-share", low, 1.0 / left, in);
 }
 
 // pool-saturated-io: Little's law. A pool of the suggested size S instead of W workers
@@ -216,7 +247,19 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
   }
   if (k == "hot-atomic" || k == "cas-retry-storm") {
     const json& word = object(f.evidence, "word");
-    return sample_share(f, number(word, "share"), static_cast<uint64_t>(std::max(0.0, number(word, "samples"))));
+    PredictedGain g =
+        sample_share(f, number(word, "share"), static_cast<uint64_t>(std::max(0.0, number(word, "samples"))));
+    // A failed CAS repeats its whole loop, not only the CAS the word's samples count:
+    // per-thread structures remove the retries, so the high end may remove the time in
+    // the loop's functions (evidence.word.loop_share, profiler/cas_loop_share.h), read
+    // to one sample like the word's share.
+    double loop = number(word, "loop_share");
+    if (k == "cas-retry-storm" && g.predicted && loop >= 0) {
+      double samples = std::max(1.0, number(word, "samples"));
+      g.inputs["loop_share"] = loop;
+      g.high = std::max(g.high, 1.0 / std::max(1.0 - std::min(loop, 1.0), 1.0 / samples));
+    }
+    return g;
   }
   if (k == "pool-saturated-io") return littles_law(f);
   if (k == "retrograde-scaling") return usl(f, ctx);

@@ -280,7 +280,9 @@ inline constexpr double kIoExplainsLockShare = 0.5;
 inline constexpr double kGainWaitShareError = 0.07;
 // 1/(1-s) grows without bound as a share s nears 1, but the fixed program still does
 // the work around the removed wait or access (the loop, the call, its own store): a
-// share above this is read as this, so no range ends beyond 20x on a share alone.
+// share above this is read as this, so no range ends beyond 20x on one timed share (a
+// wait share, a lock's CPU share). Sample shares are read to one sample instead
+// (predicted_gain.cc, sample_share): a loop that is one hot atomic exceeds 20x.
 inline constexpr double kGainMaxShare = 0.95;
 // A sample share from fewer samples than this has a standard error above 5 points
 // (sqrt(0.25/100)); below it the sample-share models make no prediction.
@@ -291,6 +293,10 @@ inline constexpr uint64_t kGainMinSamples = 100;
 inline constexpr double kGainLockedRmwsPerLockedUpdate = 2.0;
 // ...and a wait share from fewer waits than this is a handful of events, not a rate.
 inline constexpr uint64_t kGainMinWaits = 20;
+// A count of n timer samples is known to n +- this many sqrt(n) (Poisson, ~95%): the
+// lock's CPU cost (profiler/lock_cpu_cost.h) reads its kernel and user time from counts,
+// and each end of the range takes the side of the error that makes it cautious.
+inline constexpr double kGainSampleSigmas = 2.0;
 
 // ---- report sizes (what the tables keep; no diagnosis depends on them) -----------
 // A timeline of more waits than this is thinned evenly: the page stays responsive.

@@ -1,6 +1,7 @@
 // The predicted-gain models from recorded (synthetic) data and hand-built evidence.
 #include "profiler/predicted_gain.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -101,11 +102,95 @@ TEST(PredictedGain, HotWordShareBoundsTheHighEndAndDecodeModeHasNoLowEnd) {
   f.evidence["word"]["samples"] = 40;
   g = predict_gain(f, {2, 2.0});
   EXPECT_FALSE(g.predicted);
-  // A share of ~1 is capped (kGainMaxShare), not read as an infinite gain.
-  f.evidence["word"] = {{"share", 0.9999}, {"samples", 5000}};
+  // A share of ~1 is read to one sample of the count, not as an infinite gain, and not
+  // capped at kGainMaxShare's 20x (a loop that is one hot atomic exceeds that).
+  f.evidence["word"] = {{"share", 1.0}, {"samples", 500}};
   g = predict_gain(f, {2, 2.0});
   ASSERT_TRUE(g.predicted);
-  EXPECT_LE(g.high, 20.0 + 1e-9);
+  EXPECT_NEAR(g.high, 500.0, 1e-9);
+  f.evidence["word"] = {{"share", 0.99}, {"samples", 5000}};
+  EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, 100.0, 1e-6);
+}
+
+TEST(PredictedGain, CasRetryStormHighEndCountsTheWholeRetryLoop) {
+  // 70% of the samples on the CAS'd word, 96% in the functions running its loop.
+  json word = {{"share", 0.7}, {"samples", 2000}};
+  Finding f = finding("cas-retry-storm", {{"word", word}, {"cache_line", {{"hitm", 0}}}});
+  PredictedGain before = predict_gain(f, {2, 2.0});
+  f.evidence["word"]["loop_share"] = 0.96;
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(before.predicted && g.predicted);
+  EXPECT_NEAR(before.high, 1 / 0.3, 1e-9);
+  EXPECT_NEAR(g.high, 25.0, 1e-6);
+  EXPECT_DOUBLE_EQ(g.low, before.low);
+  // A loop share below the word's share never lowers the high end; a hot atomic (no
+  // loop to repeat) ignores it.
+  f.evidence["word"]["loop_share"] = 0.5;
+  EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, before.high, 1e-9);
+  f.kind = "hot-atomic";
+  f.evidence["word"]["loop_share"] = 0.96;
+  EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, before.high, 1e-9);
+}
+
+// A lock's evidence: 4 waiters waiting 30% of their time on 2 CPUs, 5000 waits.
+json lock_evidence(json cpu_cost = nullptr) {
+  json e = {{"lock", {{"wait_share", 0.3}, {"waits", 5000}, {"waiters", json::array({1, 2, 3, 4})}}}};
+  if (!cpu_cost.is_null()) e["lock_cpu_cost"] = std::move(cpu_cost);
+  return e;
+}
+
+json cpu_cost(double kernel_low, double kernel_high, double user_high) {
+  return {{"kernel_share_low", kernel_low}, {"kernel_share_high", kernel_high}, {"user_share_high", user_high}};
+}
+
+TEST(PredictedGain, LockWhoseWaitsCostMostOfTheCpuPredictsAHighGain) {
+  // On an idle machine a contended mutex is mostly futex syscalls and context switches:
+  // 80-85% of the waiters' CPU in the kernel, 8% more in the lock library's code.
+  PredictedGain before = predict_gain(finding("lock-contention", lock_evidence()), {2, 2.0});
+  PredictedGain g = predict_gain(finding("lock-contention", lock_evidence(cpu_cost(0.8, 0.85, 0.08))), {2, 2.0});
+  ASSERT_TRUE(before.predicted && g.predicted) << g.reason;
+  EXPECT_NEAR(g.low, 5.0, 1e-9);  // the kernel's 80% at least (the waits' time may not become CPU)
+  EXPECT_NEAR(g.high, before.high / (1 - 0.93), 1e-9);     // the kernel's 85% and the library's 8%
+  EXPECT_GT(g.high, 4.0);  // beyond the 4 waiters: the CPU cost is not serialisation
+  EXPECT_DOUBLE_EQ(g.inputs["lock_cpu_share_low"].get<double>(), 0.8);
+  EXPECT_NEAR(g.inputs["lock_cpu_share_high"].get<double>(), 0.93, 1e-12);
+  EXPECT_TRUE(g.inputs.contains("lock_cpu_cost"));
+  // A lock-for-single-word keeps its x2 for the lock + unlock on top.
+  PredictedGain single = predict_gain(finding("lock-for-single-word", lock_evidence(cpu_cost(0.8, 0.85, 0.08))), {2, 2.0});
+  EXPECT_NEAR(single.high, 2 * g.high, 1e-9);
+}
+
+TEST(PredictedGain, LockWhoseWaitsWereAllOffCpuSleepsPredictsWhatItDidBefore) {
+  // The waiters' CPU went to their own work: the lock cost no CPU beyond the waits.
+  PredictedGain before = predict_gain(finding("lock-contention", lock_evidence()), {2, 2.0});
+  PredictedGain g = predict_gain(finding("lock-contention", lock_evidence(cpu_cost(0, 0, 0))), {2, 2.0});
+  ASSERT_TRUE(g.predicted);
+  EXPECT_DOUBLE_EQ(g.low, before.low);
+  EXPECT_DOUBLE_EQ(g.high, before.high);
+  // No CPU-cost input (no sched collector, PMU mode, too few samples): the old model,
+  // and the inputs say nothing of a CPU share.
+  EXPECT_FALSE(before.inputs.contains("lock_cpu_share_low"));
+  // A malformed cost (negative, not a number) is no input either.
+  PredictedGain bad = predict_gain(finding("lock-contention", lock_evidence(cpu_cost(-1, 0.5, 0.1))), {2, 2.0});
+  EXPECT_DOUBLE_EQ(bad.high, before.high);
+  bad = predict_gain(finding("lock-contention", lock_evidence(json{{"kernel_share_low", "x"}})), {2, 2.0});
+  EXPECT_DOUBLE_EQ(bad.high, before.high);
+}
+
+TEST(PredictedGain, BatchingCountsTheLockLibrarysUserTimeOnceAndTheGilNotAtAll) {
+  // sync_share already holds the lock code's samples: only the kernel share is added.
+  json e = lock_evidence(cpu_cost(0.5, 0.5, 0.3));
+  e["sync_share"] = 0.6;
+  Finding f = finding("per-item-synchronization", e);
+  e.erase("lock_cpu_cost");
+  PredictedGain before = predict_gain(finding("per-item-synchronization", e), {2, 2.0});
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted && before.predicted);
+  EXPECT_NEAR(g.high, before.high * 2.0, 1e-9);
+  EXPECT_NEAR(g.low, std::max(before.low, 2.0), 1e-9);
+  // The GIL's high end is the threads on the CPUs whatever the CPU cost.
+  Finding gil = finding("gil-contention", lock_evidence(cpu_cost(0.5, 0.5, 0.3)));
+  EXPECT_DOUBLE_EQ(predict_gain(gil, {2, 2.0}).high, 2.0);
 }
 
 TEST(PredictedGain, BatchingRemovesSynchronisationWorkBeyondTheWaiterCount) {
