@@ -64,7 +64,17 @@ const std::vector<int32_t>* PythonReads::nearest(uint32_t tid, uint64_t time_ns)
 nlohmann::json python_memory_table(const Index& index, std::map<std::string, uint64_t>& losses) {
   const model::PythonSection& py = index.rec.python;
   const std::set<uint32_t> pids = readable_processes(py);
-  if (pids.empty()) return nullptr;
+  if (pids.empty()) {
+    // Another CPython version: the same note as at the GIL waits, native frames only.
+    for (const auto& p : py.processes) {
+      if (p.supported) continue;
+      uint64_t samples = 0;
+      for (const auto& s : index.rec.memory_samples) samples += s.pid == p.pid;
+      return {{"samples", samples}, {"samples_with_frames", 0}, {"note", p.note},
+              {"sites", nlohmann::json::array()}, {"stacks", nlohmann::json::array()}};
+    }
+    return nullptr;
+  }
   const PythonReads reads(py);
   uint64_t samples = 0, with_frames = 0;
   std::map<int32_t, uint64_t> by_line;                  // innermost frame -> samples

@@ -36,7 +36,8 @@ class PythonReads {
 // The memory samples of the readable (3.11) CPython processes, with their Python frames:
 // tables.memory.python of findings.json (docs/findings-schema.md): the Python lines the
 // samples ran (`sites`) and the flame graph's stacks (Python frames root first, then
-// the interpreter's native function at the sample). Null when no process was readable.
+// the interpreter's native function at the sample). For another CPython version only its
+// note (native frames only); null when the target ran no CPython.
 // Adds python.memory_sample_frames_missing to `losses`.
 nlohmann::json python_memory_table(const Index& index, std::map<std::string, uint64_t>& losses);
 

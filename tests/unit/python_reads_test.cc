@@ -89,13 +89,22 @@ TEST(PythonReads, MemoryTableNamesPythonLinesAndCountsSamplesWithout) {
   EXPECT_EQ(t["stacks"][0]["samples"], 2);
 }
 
-TEST(PythonReads, NoTableWithoutAReadableInterpreter) {
+TEST(PythonReads, AnotherCpythonVersionGetsItsNoteAndNoFrames) {
   model::Recording rec = python_recording();
-  rec.python.processes[0].supported = false;  // CPython 3.12: native stacks only
+  rec.python.processes[0] = {100, "/usr/bin/python3.12", "3.12.1", false, "CPython 3.12.1 in /usr/bin/python3.12: ..."};
+  rec.memory_samples = {sample(100, 1, 1050 * kMs), sample(200, 7, 1050 * kMs)};
   Index index(rec);
   std::map<std::string, uint64_t> losses;
-  EXPECT_TRUE(python_memory_table(index, losses).is_null());
-  EXPECT_TRUE(losses.empty());
+  const nlohmann::json t = python_memory_table(index, losses);
+  ASSERT_FALSE(t.is_null());
+  EXPECT_EQ(t["note"], rec.python.processes[0].note);
+  EXPECT_EQ(t["samples"], 1);
+  EXPECT_EQ(t["samples_with_frames"], 0);
+  EXPECT_TRUE(t["sites"].empty());
+  EXPECT_TRUE(losses.empty());  // not a missed read: a version ccprof does not read
+  rec.python.processes.clear();  // no CPython at all
+  Index none(rec);
+  EXPECT_TRUE(python_memory_table(none, losses).is_null());
 }
 
 TEST(PythonReads, AccessSitesOfALineComeFromTheAccessingThreadsReads) {
