@@ -327,7 +327,7 @@ void CpythonFrames::start_sampler(uint32_t pid) {
   sampler_ = std::thread([this] {
     while (!stop_) {
       if (!sample_once()) {
-        spdlog::debug("python frames: no watched process is a CPython interpreter; the frame sampler stops");
+        spdlog::debug("python frames: no watched process is a CPython 3.11 interpreter; the frame sampler stops");
         break;
       }
       const timespec ts{0, static_cast<long>(kSampleIntervalNs)};
@@ -348,7 +348,8 @@ bool CpythonFrames::sample_once() {
   bool keep = false;
   for (uint32_t pid : pids) {
     Process& p = process(pid);
-    keep |= p.python || p.exe == self_exe || monotonic_ns() < p.exe_since_ns + kNoPythonGiveUpNs;
+    // Another CPython version is noted (infos_, below) but never read: no reason to wake.
+    keep |= p.supported || (!p.python && (p.exe == self_exe || monotonic_ns() < p.exe_since_ns + kNoPythonGiveUpNs));
     if (!p.python) continue;
     {
       std::lock_guard<std::mutex> l(mu_);

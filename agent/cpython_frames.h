@@ -17,9 +17,10 @@
 // (PythonSection::reads): a memory sample takes the read nearest in time
 // (profiler/python_reads.h).
 //
-// The sampler does not run for targets that are not CPython: it stops once every process
-// it watches has kept a non-Python executable for a second (kNoPythonGiveUpNs), and starts
-// again when a wait names a new process.
+// The sampler does not run for targets that are not CPython 3.11: it stops once every
+// process it watches has kept a non-Python executable for a second (kNoPythonGiveUpNs) or
+// runs another CPython version (noted, never read), and starts again when a wait names a
+// new process.
 //
 // Supported: CPython 3.11 on x86-64 (struct offsets checked against Debian's
 // python3.11-dev 3.11.2 and a pyenv 3.11.7 build: identical). Any other version is
