@@ -1,6 +1,7 @@
 #include "agent/cpython_frames.h"
 
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -59,6 +60,17 @@ constexpr size_t kMaxStacks = 50'000;
 // Threads read per process per pass: a process with more is read in turns (a thread's
 // reads are then further apart, and more of its waits find none: python.stack_reads_failed).
 constexpr size_t kMaxThreadsPerPass = 64;
+// Runs of identical reads kept for the memory samples (a run per change of a thread's
+// stack: ~100 per second per busy Python thread); the rest: python.frame_reads_skipped.
+constexpr size_t kMaxReadRuns = 200'000;
+// A run covers consecutive reads; a gap of more than two periods (a thread not read in
+// a pass, a sampler stalled by a busy machine) starts a new one, so a run never claims
+// a time it was not read at.
+constexpr uint64_t kRunMaxGapNs = 2 * kSampleIntervalNs;
+// A target none of whose processes is a CPython interpreter: the sampler stops once each
+// has kept its (non-Python) executable this long; a launcher (env, a pyenv shim) execs
+// the interpreter within milliseconds.
+constexpr uint64_t kNoPythonGiveUpNs = 1'000'000'000;
 
 bool read_mem(uint32_t pid, uint64_t addr, void* out, size_t len) {
   if (!addr) return false;
@@ -187,8 +199,9 @@ CpythonFrames::Process& CpythonFrames::process(uint32_t pid) {
   // later, so look again when its executable changes, at most every 50 ms.
   p.next_check_ns = now + 50'000'000;
   std::string exe = read_exe(pid);
-  if (exe == p.exe) return p;
+  if (exe == p.exe && p.exe_since_ns) return p;
   p.exe = exe;
+  p.exe_since_ns = now;
   resolve(pid, p);
   return p;
 }
@@ -308,24 +321,35 @@ void CpythonFrames::start_sampler(uint32_t pid) {
     std::lock_guard<std::mutex> l(mu_);
     if (pid) watch_.insert(pid);
   }
-  if (sampler_.joinable()) return;
+  if (running_ || stop_) return;
+  if (sampler_.joinable()) sampler_.join();  // it stopped: no process it watched ran Python
+  running_ = true;
   sampler_ = std::thread([this] {
     while (!stop_) {
-      sample_once();
+      if (!sample_once()) {
+        spdlog::debug("python frames: no watched process is a CPython 3.11 interpreter; the frame sampler stops");
+        break;
+      }
       const timespec ts{0, static_cast<long>(kSampleIntervalNs)};
       nanosleep(&ts, nullptr);
     }
+    running_ = false;
   });
 }
 
-void CpythonFrames::sample_once() {
+bool CpythonFrames::sample_once() {
   std::set<uint32_t> pids;
   {
     std::lock_guard<std::mutex> l(mu_);
     pids = watch_;
   }
+  // A child `run` holds before its exec still runs ccprof's own executable.
+  static const std::string self_exe = read_exe(static_cast<uint32_t>(getpid()));
+  bool keep = false;
   for (uint32_t pid : pids) {
     Process& p = process(pid);
+    // Another CPython version is noted (infos_, below) but never read: no reason to wake.
+    keep |= p.supported || (!p.python && (p.exe == self_exe || monotonic_ns() < p.exe_since_ns + kNoPythonGiveUpNs));
     if (!p.python) continue;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -348,17 +372,52 @@ void CpythonFrames::sample_once() {
         if (added) frames_.push_back(f);
         snap.frames.push_back(it->second);
       }
+      keep_read(pid, tid, t0, snap.frames);
       auto& h = history_[tid];
       h.push_back(std::move(snap));
       while (!h.empty() && (h.size() > kMaxSnapshotsPerThread || h.front().time_ns + kHistoryNs < t0)) h.pop_front();
     }
   }
+  return keep;
+}
+
+void CpythonFrames::keep_read(uint32_t pid, uint32_t tid, uint64_t time_ns, const std::vector<int32_t>& frames) {
+  if (auto it = open_run_.find(tid); it != open_run_.end()) {
+    model::PythonReadRun& r = reads_[it->second];
+    if (r.pid == pid && r.frames == frames && time_ns <= r.last_ns + kRunMaxGapNs) {
+      r.last_ns = time_ns;
+      return;
+    }
+  }
+  if (reads_.size() >= kMaxReadRuns) {
+    ++reads_skipped_;
+    open_run_.erase(tid);
+    return;
+  }
+  open_run_[tid] = reads_.size();
+  reads_.push_back({pid, tid, time_ns, time_ns, frames});
+}
+
+std::vector<int32_t> CpythonFrames::rec_frames(model::Recording& rec, const std::vector<int32_t>& frames) {
+  std::vector<int32_t> out;
+  out.reserve(frames.size());
+  for (int32_t i : frames) {
+    auto [it, added] = rec_ids_.try_emplace(i, static_cast<int32_t>(rec.python.frames.size()));
+    if (added) rec.python.frames.push_back(frames_[i]);
+    out.push_back(it->second);
+  }
+  return out;
 }
 
 void CpythonFrames::on_wait(model::Recording& rec, uint32_t pid, uint32_t tid, uint64_t uaddr, uint64_t start_ns,
                             uint64_t duration_ns) {
+  bool added;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    added = watch_.insert(pid).second;  // a child process the launch did not name
+  }
+  if (added && !running_) start_sampler(0);  // it may be the Python the sampler stopped for want of
   std::lock_guard<std::mutex> l(mu_);
-  watch_.insert(pid);  // a child process the launch did not name
   auto g = gil_.find(pid);
   if (g == gil_.end() || uaddr < g->second.first || uaddr >= g->second.second) return;  // not a GIL wait
   if (rec.python.waits.size() >= kMaxStacks) {
@@ -378,13 +437,7 @@ void CpythonFrames::on_wait(model::Recording& rec, uint32_t pid, uint32_t tid, u
   }
   rec.has_python = true;
   const uint64_t delay = snap->time_ns > end_ns ? snap->time_ns - end_ns : 0;
-  model::PythonWaitStack w{pid, tid, uaddr, start_ns, duration_ns, delay, {}};
-  for (int32_t i : snap->frames) {
-    auto [it, added] = rec_ids_.try_emplace(i, static_cast<int32_t>(rec.python.frames.size()));
-    if (added) rec.python.frames.push_back(frames_[i]);
-    w.frames.push_back(it->second);
-  }
-  rec.python.waits.push_back(std::move(w));
+  rec.python.waits.push_back({pid, tid, uaddr, start_ns, duration_ns, delay, rec_frames(rec, snap->frames)});
 }
 
 void CpythonFrames::finish(model::Recording& rec) {
@@ -395,9 +448,20 @@ void CpythonFrames::finish(model::Recording& rec) {
     rec.has_python = true;
     rec.python.processes.push_back(info);
   }
+  if (!reads_.empty()) {
+    rec.has_python = true;
+    rec.python.read_period_ns = kSampleIntervalNs;
+    for (auto& r : reads_) {
+      r.frames = rec_frames(rec, r.frames);
+      rec.python.reads.push_back(std::move(r));
+    }
+    reads_.clear();
+    open_run_.clear();
+  }
   if (rec.has_python) {
     rec.losses["python.stacks_skipped"] += skipped_;
     rec.losses["python.stack_reads_failed"] += failed_;
+    rec.losses["python.frame_reads_skipped"] += reads_skipped_;
   }
 }
 

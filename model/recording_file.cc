@@ -62,7 +62,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssSample, time_ns, pid, rss_bytes, anon_byte
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonFrame, file, function, line)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonWaitStack, pid, tid, uaddr, start_ns, duration_ns, read_delay_ns, frames)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonProcess, pid, object, version, supported, note)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonSection, processes, frames, waits)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PythonReadRun, pid, tid, first_ns, last_ns, frames)
+// With defaults: recordings made before the reads were kept have no read_period_ns/reads.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PythonSection, processes, frames, waits, read_period_ns, reads)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedSection, long_syscall_ns, threads, syscall_sites, long_syscalls, rss)
 
 // Stack bytes as CBOR byte strings, not arrays of numbers; registers and bytes only
@@ -300,10 +302,13 @@ Recording from_json_rec(const json& j) {
   if ((rec.has_sched_timeline = j.contains("sched_timeline")))
     rec.sched_timeline = timeline_from_json(j.at("sched_timeline"));
   if ((rec.has_python = j.contains("python"))) j.at("python").get_to(rec.python);
-  for (const auto& w : rec.python.waits)
-    for (int32_t f : w.frames)
+  auto check_python_frames = [&](const std::vector<int32_t>& frames) {
+    for (int32_t f : frames)
       if (f < 0 || f >= static_cast<int32_t>(rec.python.frames.size()))
         throw std::runtime_error(absl::StrCat("a Python stack names frame ", f, " of ", rec.python.frames.size()));
+  };
+  for (const auto& w : rec.python.waits) check_python_frames(w.frames);
+  for (const auto& r : rec.python.reads) check_python_frames(r.frames);
   const size_t record_size = j.at("futex_wait_record_size").get<size_t>();
   if (record_size != kPackedWaitSize && record_size != kPackedWaitSizeV1)
     throw std::runtime_error("futex wait records have an unknown size");

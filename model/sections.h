@@ -110,7 +110,7 @@ struct MemorySamplerSection {
   uint64_t target_samples = 0, all_samples = 0;  // what the BPF program saw
 };
 
-// ---- Python frames at GIL waits (agent/cpython_frames.h) ------------------------------
+// ---- Python frames at GIL waits and memory samples (agent/cpython_frames.h) ------------------------------
 
 // One interpreter frame, resolved in the agent while the target lived (no raw memory).
 struct PythonFrame {
@@ -136,10 +136,22 @@ struct PythonProcess {
   std::string note;     // why frames are not read when unsupported
 };
 
+// The sampler's reads of one thread's Python stack, run-length encoded: every read from
+// first_ns to last_ns (one per read period, none missed) found these frames.
+struct PythonReadRun {
+  uint32_t pid = 0, tid = 0;
+  uint64_t first_ns = 0, last_ns = 0;
+  std::vector<int32_t> frames;  // indices into PythonSection::frames, innermost first
+};
+
 struct PythonSection {
   std::vector<PythonProcess> processes;
   std::vector<PythonFrame> frames;  // unique
   std::vector<PythonWaitStack> waits;
+  // Every read the sampler made (memory samples take the one nearest in time, in the
+  // analysis: profiler/python_reads.h); empty in recordings made before them.
+  uint64_t read_period_ns = 0;
+  std::vector<PythonReadRun> reads;
 };
 
 // ---- sched collector ----------------------------------------------------------------

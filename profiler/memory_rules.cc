@@ -14,6 +14,7 @@
 #include "profiler/lock_libraries.h"
 #include "profiler/catalog.h"
 #include "profiler/lock_table.h"
+#include "profiler/python_reads.h"
 #include "profiler/rule.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
@@ -86,6 +87,11 @@ std::vector<SourceLocation> locations_of(const CacheLine& line, const std::set<u
     out.push_back(s);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.share > b.share; });
+  // In a Python program the instructions are the interpreter's: the script's lines first.
+  if (env.python_sites) {
+    std::vector<SourceLocation> py = env.python_sites(line.pid, line.address, offsets);
+    out.insert(out.begin(), py.begin(), py.end());
+  }
   return out;
 }
 
@@ -656,6 +662,12 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
     return true;
   };
   env.comm = [&ctx](uint32_t tid) { return ctx.comm(tid); };
+  if (ctx.rec.has_python && !ctx.rec.python.reads.empty()) {
+    auto reads = std::make_shared<const PythonReads>(ctx.rec.python);
+    env.python_sites = [&ctx, reads](uint32_t pid, uint64_t line, const std::set<uint32_t>& offsets) {
+      return python_access_sites(ctx, *reads, pid, line, offsets);
+    };
+  }
   env.section_extent = [&ctx](uint32_t pid, uint64_t pc) {
     Symbolizer* s = ctx.symbolizer(pid);
     return s ? walk_critical_section(*s, pc) : SectionExtent{};

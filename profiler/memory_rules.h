@@ -42,6 +42,11 @@ struct MemoryRuleEnv {
   std::function<SectionExtent(uint32_t pid, uint64_t after_lock_call)> section_extent;
   // Adds a lock's measured critical sections to a finding about it (lock_holds.h); unset in tests.
   std::function<void(Finding&, uint32_t pid, uint64_t lock)> add_hold;
+  // The Python lines (CPython 3.11) that ran the sampled accesses to some offsets of a
+  // line (python_reads.h), listed before the interpreter's instructions; unset in tests
+  // and empty outside Python.
+  std::function<std::vector<SourceLocation>(uint32_t pid, uint64_t line, const std::set<uint32_t>& offsets)>
+      python_sites;
   double cost_share(double thread_s) const {
     return total_thread_s > 0 ? std::clamp(thread_s / total_thread_s, 0.0, 1.0) : 0;
   }

@@ -8,6 +8,7 @@
 
 #include "profiler/holder_stacks.h"
 #include "profiler/memory_rules.h"
+#include "profiler/python_reads.h"
 #include "profiler/text.h"
 #include "profiler/thresholds.h"
 
@@ -107,6 +108,8 @@ void memory_tables(const Index& index, json& tables) {
   tables["memory"]["recovered"] = mem.yield.recovered;
   tables["memory"]["sited_at_caller"] = mem.yield.sited_at_caller;
   tables["memory"]["by_module"] = mem.yield.modules_json();
+  // Python frames at the samples of CPython 3.11 processes (python_reads.h).
+  if (auto py = python_memory_table(index, index.losses); !py.is_null()) tables["memory"]["python"] = std::move(py);
   const MemoryRuleEnv env = memory_rule_env(index);
   json lines = json::array();
   for (const CacheLine* l : mem.lines.by_samples()) {

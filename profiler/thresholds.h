@@ -303,6 +303,9 @@ inline constexpr double kGainSampleSigmas = 2.0;
 inline constexpr size_t kTimelineMaxWaits = 20000;
 // The hottest cache lines shown in the cache-line table.
 inline constexpr size_t kReportMaxCacheLines = 20;
+// Distinct Python stacks of memory samples in tables.memory.python (the hottest; the rest are
+// summed in its stacks_left_out): one a line of the Python flame graph.
+inline constexpr size_t kReportMaxPythonStacks = 200;
 // Points per process in the RSS chart.
 inline constexpr size_t kRssMaxPoints = 600;
 

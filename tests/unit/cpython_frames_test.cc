@@ -145,5 +145,67 @@ TEST(CpythonFrames, ReadsTheLoopLinesOfTwoThreadsOfALivePython311) {
   EXPECT_NE(thread_stack[1].file.find("threading.py"), std::string::npos);
 }
 
+pid_t spawn(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  return posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0 ? pid : -1;
+}
+
+void end(pid_t pid) {
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+// The frame sampler does not keep waking for a target that is not Python (issue 13): it
+// stops about a second after the target's executable settled.
+TEST(CpythonFrames, SamplerStopsForATargetThatIsNotPython) {
+  const pid_t pid = spawn({"/bin/sleep", "10"});
+  ASSERT_GT(pid, 0);
+  CpythonFrames frames;
+  frames.start_sampler(static_cast<uint32_t>(pid));
+  EXPECT_TRUE(frames.sampling());
+  bool stopped = false;
+  for (int i = 0; i < 100 && !stopped; ++i) {  // up to 5 s on a busy machine
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stopped = !frames.sampling();
+  }
+  end(pid);
+  EXPECT_TRUE(stopped) << "the frame sampler still runs for /bin/sleep";
+  model::Recording rec;
+  frames.finish(rec);
+  EXPECT_FALSE(rec.has_python);
+}
+
+// ...and keeps reading a Python target, keeping its reads for the memory samples.
+TEST(CpythonFrames, SamplerKeepsReadingAPython311AndKeepsItsReads) {
+  const char* python = "/usr/bin/python3.11";
+  if (access(python, X_OK) != 0) GTEST_SKIP() << python << " is not installed";
+  const pid_t pid = spawn({python, "-c", "import time\ntime.sleep(10)"});
+  ASSERT_GT(pid, 0);
+  CpythonFrames frames;
+  frames.start_sampler(static_cast<uint32_t>(pid));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  const bool sampling = frames.sampling();
+  model::Recording rec;
+  frames.finish(rec);
+  end(pid);
+  EXPECT_TRUE(sampling) << "the frame sampler stopped for a Python target";
+  ASSERT_TRUE(rec.has_python);
+  ASSERT_FALSE(rec.python.reads.empty());
+  EXPECT_EQ(rec.python.read_period_ns, 10'000'000u);
+  const model::PythonReadRun& last = rec.python.reads.back();
+  EXPECT_EQ(last.tid, static_cast<uint32_t>(pid));
+  EXPECT_LE(last.first_ns, last.last_ns);
+  ASSERT_FALSE(last.frames.empty());
+  const model::PythonFrame& inner = rec.python.frames.at(last.frames.front());
+  EXPECT_EQ(inner.function, "<module>");
+  EXPECT_EQ(inner.line, 2);  // time.sleep(10)
+  // One unchanging stack read every ~10 ms (~160 reads): runs of them, not one entry per
+  // read (a read more than 20 ms after the last, on a stalled machine, starts a run).
+  EXPECT_LT(rec.python.reads.size(), 100u);
+}
+
 }  // namespace
 }  // namespace ccprof::agent

@@ -1,5 +1,8 @@
 #include "profiler/memory_rules.h"
 
+#include <set>
+#include <tuple>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_format.h"
@@ -65,6 +68,37 @@ TEST(MemoryRules, FalseSharingOfPerThreadSlots) {
   ASSERT_FALSE(f->locations.empty());
   EXPECT_EQ(f->locations[0].function, "bump");
   EXPECT_FALSE(find_kind(fs, "hot-atomic"));
+}
+
+// In a Python process the instructions are the interpreter's: the script's lines that ran
+// the line's accesses (env.python_sites, profiler/python_reads.h) come first.
+TEST(MemoryRules, PythonSitesOfTheLineComeBeforeTheInterpretersInstructions) {
+  CacheLineTable t;
+  for (uint32_t i = 0; i < 4; ++i) {
+    add(t, 100 + i, kLine + 8 * i, AccessKind::kRead, 80, 0x401010);
+    add(t, 100 + i, kLine + 8 * i, AccessKind::kWrite, 15, 0x401017);
+  }
+  auto env = env_for({{100, 100}, {101, 100}, {102, 100}, {103, 100}});
+  std::vector<std::tuple<uint32_t, uint64_t, std::set<uint32_t>>> asked;
+  env.python_sites = [&asked](uint32_t pid, uint64_t line, const std::set<uint32_t>& offsets) {
+    asked.emplace_back(pid, line, offsets);
+    SourceLocation s;
+    s.function = "hammer";
+    s.file = "/w/a.py";
+    s.line = 18;
+    s.share = 1;
+    return std::vector<SourceLocation>{s};
+  };
+  auto fs = cacheline_findings(t, env);
+  ASSERT_FINDING(f, fs, "false-sharing");
+  ASSERT_GE(f->locations.size(), 2u);
+  EXPECT_EQ(f->locations[0].file, "/w/a.py");
+  EXPECT_EQ(f->locations[0].line, 18);
+  EXPECT_EQ(f->locations[1].function, "bump");
+  ASSERT_FALSE(asked.empty());
+  EXPECT_EQ(std::get<0>(asked.back()), 1u);
+  EXPECT_EQ(std::get<1>(asked.back()), kLine);
+  EXPECT_EQ(std::get<2>(asked.back()), (std::set<uint32_t>{0, 8, 16, 24}));
 }
 
 TEST(MemoryRules, PaddedSlotsAreNotFalseSharing) {
