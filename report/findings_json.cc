@@ -14,9 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-// 2: every finding's evidence.lock is the lock's table row (it was a name, a short
-// object or the row); findings carry a typed "subject"; the document has a "catalog".
-constexpr int kSchemaVersion = 2;
 constexpr int kSnippetContext = 4;  // lines before and after the hot line
 
 json source_snippet(const std::string& file, int line, std::map<std::string, std::vector<std::string>>& cache) {

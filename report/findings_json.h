@@ -10,6 +10,11 @@
 
 namespace ccprof::report {
 
+// findings.json's schema_version. 2: every finding's evidence.lock is the lock's table
+// row (it was a name, a short object or the row); findings carry a typed "subject"; the
+// document has a "catalog". report.html's SCHEMA_VERSION is the same number.
+inline constexpr int kSchemaVersion = 2;
+
 // Builds the whole document. With `snippets`, each location carries the source lines
 // around it when the file is on disk (and says why not otherwise).
 nlohmann::json build_findings_document(const model::Recording& rec, const profiler::Analysis& analysis,

@@ -16,7 +16,7 @@ WORKLOADS = "/src/ccprof/tests/workloads"
 
 def base(command, comm, duration, threads, thread_seconds, samples, losses):
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "tool": {"name": "ccprof", "version": "0.1.0"},
         "target": {"mode": "run", "command": command, "pid": 4242, "comm": comm, "exit_code": 0},
         "profile": {
@@ -501,7 +501,7 @@ def large(n_stacks=50000, n_threads=64, seed=50):
 def sparse():
     """Optional parts missing, odd values: the page must still draw without an error."""
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "target": {"command": []},
         "profile": {"memory_sampler": {"mode": "off", "reason": ""}},
         "findings": [

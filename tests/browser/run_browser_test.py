@@ -313,6 +313,8 @@ def check_common(c, doc, dom, events, page_url):
             if sn and sn.get("available") is False:
                 c.check("Source not shown: " + sn["reason"] in card["text"],
                         f"finding #{findings[i]['rank']}: says why source is not shown")
+    c.check("This page knows findings.json schema version" not in dom["bodyText"],
+            "no schema warning: the page knows the data's schema_version", doc.get("schema_version"))
     errors = [e for e in events if e["method"] == "Runtime.exceptionThrown" or
               (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert")) or
               (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]

@@ -1,4 +1,5 @@
 #include "report/html_report.h"
+#include "report/findings_json.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -65,7 +66,10 @@ TEST(HtmlReportTemplate, HasExactlyOneDataBlockHoldingDemoFindings) {
   EXPECT_EQ(count(page, kOpen), 1u);
   const auto demo = nlohmann::json::parse(data_block(page), nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(demo.is_discarded()) << "the demo JSON in report/assets/report.html does not parse";
-  EXPECT_EQ(demo.value("schema_version", 0), 1);
+  EXPECT_EQ(demo.value("schema_version", 0), kSchemaVersion);
+  // The page draws the schema findings.json is written in; a mismatch puts a warning on
+  // every real report.
+  EXPECT_THAT(page, ::testing::HasSubstr("const SCHEMA_VERSION = " + std::to_string(kSchemaVersion) + ";"));
   EXPECT_FALSE(demo["findings"].empty());
 }
 
