@@ -5,9 +5,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 
@@ -63,7 +65,17 @@ class FutexCollector : public Collector {
       bpf_program__set_autoattach(skel_->progs.futex_sys_enter, false);
       bpf_program__set_autoattach(skel_->progs.futex_sys_exit, false);
     }
-    if (auto s = load_skeleton(skel_, &futex_bpf__load, "futex collector"); !s.ok()) return s;
+    if (auto s = load_skeleton(skel_, &futex_bpf__load, "futex collector"); !s.ok()) {
+      // The programs read a lock owner's state through the bpf_task_from_pid kfunc
+      // (Linux 6.2): say so where the kernel is older, not only "Invalid argument".
+      utsname u{};
+      int major = 0, minor = 0;
+      if (uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+          (major < 6 || (major == 6 && minor < 2)))
+        return absl::FailedPreconditionError(absl::StrCat(s.message(), " (ccprof needs Linux 6.2 or newer; this kernel is ",
+                                                          u.release, ")"));
+      return s;
+    }
     python_.start_sampler(opts_.target_pid);  // Python frames for the GIL waits (cpython_frames.h)
     if (int e = futex_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
