@@ -3,6 +3,7 @@
 // collects into the Recording. The Session drives every collector the same way.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,10 @@ class Collector {
   // part since the last cut, and keeps collecting: nothing is detached, so no event
   // falls between two windows. finish() may still follow.
   virtual void cut(model::Recording& rec) = 0;
+  // A count that moves when a target may have changed what /proc shows of it (a
+  // mapping, an exec, a thread created, exited or renamed), for the session's /proc
+  // snapshots; nullopt from collectors that do not watch for that.
+  virtual std::optional<uint64_t> process_changes() const { return std::nullopt; }
   // For the status line.
   virtual uint64_t events() const = 0;
   virtual uint64_t drops() const = 0;

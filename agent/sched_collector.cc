@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -31,15 +32,17 @@ using model::SchedThread;
 static_assert(SCHED_SC_CLASSES == model::kNumSyscallClasses, "bpf/sched_events.h and sched_data.h disagree");
 
 // A thread's entry in ccprof_thread_states (task storage: user space looks it up by a
-// pidfd of the thread; PIDFD_THREAD, Linux 6.9+). False when there is none or the
-// thread is gone.
-bool thread_state(int states_fd, uint32_t tid, ccprof_thread_state* ts) {
+// pidfd of the thread; PIDFD_THREAD, Linux 6.9+).
+enum class ThreadStateRead { kFound, kNone, kUnsupported };
+ThreadStateRead thread_state(int states_fd, uint32_t tid, ccprof_thread_state* ts) {
   constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, kPidfdThread));
-  if (pidfd < 0) return false;
+  // Before 6.9 pidfd_open() refuses the PIDFD_THREAD flag (EINVAL): the state cannot be
+  // asked. A thread that is gone is ESRCH.
+  if (pidfd < 0) return errno == EINVAL ? ThreadStateRead::kUnsupported : ThreadStateRead::kNone;
   const bool found = bpf_map_lookup_elem(states_fd, &pidfd, ts) == 0;
   close(pidfd);
-  return found;
+  return found ? ThreadStateRead::kFound : ThreadStateRead::kNone;
 }
 
 // glibc's clone/clone3 wrappers end their unwind info before the syscall ("in the
@@ -87,6 +90,8 @@ class SchedCollector : public Collector {
     if (auto s = open_skeleton(skel_, &sched_bpf__open, shared, "sched collector"); !s.ok()) return s;
     for (int nr = 0; nr < SCHED_MAX_SYSCALL; ++nr)
       skel_->rodata->syscall_class[nr] = static_cast<uint8_t>(model::classify_syscall(nr));
+    for (int nr : {SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_execve, SYS_execveat, SYS_prctl})
+      if (nr < SCHED_MAX_SYSCALL) skel_->rodata->changes_process[nr] = 1;
     skel_->rodata->long_syscall_ns = opts_.long_syscall_ns;
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
@@ -140,6 +145,11 @@ class SchedCollector : public Collector {
     rings_.start_window();
   }
 
+  std::optional<uint64_t> process_changes() const override {
+    if (!skel_ || !skel_->data_process_changes) return std::nullopt;
+    return __atomic_load_n(&skel_->data_process_changes->process_changes, __ATOMIC_RELAXED);
+  }
+
   uint64_t events() const override { return events_; }
   uint64_t drops() const override {
     if (!skel_) return 0;
@@ -164,7 +174,9 @@ class SchedCollector : public Collector {
       section_.long_syscalls[index].stack = stack;
       if (is_clone_wrapper_syscall(section_.long_syscalls[index].nr)) pop_return_address(rec.stacks[stack]);
     }
+    unread_states_ = 0;
     read_live_threads(now);
+    if (unread_states_) rec.losses["sched.live_syscalls_unread"] += unread_states_;
     read_sites();
     const auto c = sum_percpu<sched_counters>(bpf_map__fd(skel_->maps.counters));
 #define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += loss_part_(#name, c.name);
@@ -235,7 +247,10 @@ class SchedCollector : public Collector {
       if (!s.last_in_ns && s.last_out_ns && now > s.last_out_ns) s.off_cpu_ns += now - s.last_out_ns;
       if (s.runnable_since_ns && now > s.runnable_since_ns) s.runq_ns += now - s.runnable_since_ns;
       ccprof_thread_state ts{};
-      if (thread_state(states_fd, key, &ts) && ts.state == CCPROF_TS_IN_SYSCALL && now > ts.since_ns) {
+      const ThreadStateRead read = thread_state(states_fd, key, &ts);
+      // A syscall still in flight is then missing from the thread's per-class totals.
+      if (read == ThreadStateRead::kUnsupported) unread_states_++;
+      if (read == ThreadStateRead::kFound && ts.state == CCPROF_TS_IN_SYSCALL && now > ts.since_ns) {
         int cls = static_cast<int>(model::classify_syscall(ts.syscall_nr));
         s.sc_ns[cls] += now - ts.since_ns;
         s.sc_count[cls]++;
@@ -265,6 +280,7 @@ class SchedCollector : public Collector {
   std::vector<std::pair<size_t, uint64_t>> pending_seq_;  // (long_syscalls index, stack seq)
   uint64_t next_rss_ns_ = 0;
   uint64_t events_ = 0;
+  uint64_t unread_states_ = 0;  // live threads whose in-flight syscall could not be read
   SinceLastCut<std::pair<uint32_t, int>> thread_part_;  // (tid, field)
   SinceLastCut<std::tuple<uint32_t, int32_t, uint64_t, int>> site_part_;  // (tgid, nr, ip, field)
   SinceLastCut<std::string> loss_part_;

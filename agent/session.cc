@@ -59,7 +59,13 @@ std::mutex& detach_mutex() {
 using model::Recording;
 
 constexpr uint64_t kDrainIntervalNs = 20'000'000;     // ring buffers are read without wakeups
-constexpr uint64_t kSnapshotIntervalNs = 100'000'000;  // /proc maps and threads
+// /proc maps and threads: reread at most this often after the target changed them (a
+// mapping, an exec, a thread created, exited or renamed, as the sched collector sees),
+// and every kQuietSnapshotIntervalNs when nothing moved (a thread renamed through
+// /proc/PID/task/TID/comm by another thread is not a syscall of its own). Without the
+// sched collector, every kSnapshotIntervalNs.
+constexpr uint64_t kSnapshotIntervalNs = 100'000'000;
+constexpr uint64_t kQuietSnapshotIntervalNs = 1'000'000'000;
 constexpr uint64_t kStatusIntervalNs = 250'000'000;
 
 int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
@@ -210,7 +216,24 @@ struct Session::State {
   std::vector<std::unique_ptr<Collector>> collectors;
   std::unique_ptr<Snapshotter> snap;
   std::unique_ptr<StackReduction> reduction;
-  uint64_t next_snapshot = 0, next_status = 0;
+  uint64_t last_snapshot = 0, next_status = 0;
+  std::optional<uint64_t> process_changes;  // the collectors' count at the last snapshot
+  uint64_t snapshots = 0;
+
+  // Whether the /proc snapshot is due (see kSnapshotIntervalNs).
+  bool snapshot_due(uint64_t now) {
+    if (last_snapshot == 0) return true;
+    const uint64_t since = now - last_snapshot;
+    const uint64_t least = opts.continuous ? kContinuous.snapshot_interval_ns : kSnapshotIntervalNs;
+    if (since < least) return false;
+    std::optional<uint64_t> changes;
+    for (const auto& c : collectors)
+      if (auto n = c->process_changes()) changes = changes.value_or(0) + *n;
+    if (!changes) return true;  // no collector watches: the fixed interval
+    if (process_changes == changes && since < std::max(least, kQuietSnapshotIntervalNs)) return false;
+    process_changes = changes;
+    return true;
+  }
   bool target_gone = false, stopped = false;
   std::string stop_reason;
   model::LossCounters not_started;  // collectors that could not start: said again in every window
@@ -399,9 +422,10 @@ bool Session::run_until(uint64_t until_ns, const std::function<void(const Sessio
   if (s.target_gone || s.stopped) return false;
   while (true) {
     uint64_t now = monotonic_ns();
-    if (now >= s.next_snapshot) {
+    if (s.snapshot_due(now)) {
       s.snap->snapshot(read_tgids(s.tgids.get()), now);
-      s.next_snapshot = now + (s.opts.continuous ? kContinuous.snapshot_interval_ns : kSnapshotIntervalNs);
+      s.last_snapshot = now;
+      s.snapshots++;
     }
     for (auto& c : s.collectors) c->drain(rec);
     s.reduction->reduce(rec, /*final=*/false, until_ns);
@@ -505,7 +529,8 @@ Recording Session::stop() {
     detach_thread() = std::thread([cs = std::move(s.collectors)]() mutable { cs.clear(); });
   }
   close_recording(rec, *s.snap);
-  spdlog::debug("session ended: {}", s.stop_reason);
+  spdlog::debug("session ended: {}; {} /proc snapshots in {:.1f} s", s.stop_reason, s.snapshots,
+                (rec.end_ns - rec.start_ns) / 1e9);
   if (s.child && !s.target_gone) {
     // Duration reached or interrupted while the launched target still runs: the user asked
     // to stop, so it is stopped, gracefully first, and always reaped (target_stop.h).

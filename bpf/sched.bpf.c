@@ -25,6 +25,15 @@ const volatile __u32 stacks_per_window = 4;
 const volatile __u64 window_ns = 100000000ULL;
 /* 0 when no futex collector runs (the sched collector alone, in tests). */
 const volatile __u32 hand_over_futex = 1;
+/* Syscalls after which the target's /proc view may have changed (mappings, exec, thread
+ * names): set by the agent from <sys/syscall.h>. */
+const volatile __u8 changes_process[SCHED_MAX_SYSCALL] = {};
+/* Bumped when a target thread is created or exits or returns from such a syscall: the
+ * agent rereads /proc when it moved (at most every 100 ms), and only every second when it
+ * did not. In a section (a map, a page) of its own: written rarely, read by the agent
+ * through its mmap, and never on a line that hot programs read. A lost increment of a
+ * racing CPU still moves it. */
+__u64 process_changes SEC(".data.process_changes") = 0;
 
 CCPROF_MAP(threads, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct sched_thread_stat);
 
@@ -291,6 +300,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	st->created_ns = now;
 	BPF_CORE_READ_STR_INTO(&st->comm, child, comm);
+	process_changes++;
 	return 0;
 }
 
@@ -301,6 +311,7 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	if (!is_target_tgid(tgid))
 		return 0;
 	__u32 tid = BPF_CORE_READ(p, pid);
+	process_changes++;
 	bpf_task_storage_delete(&ccprof_thread_states, p);
 	struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st)
@@ -388,8 +399,11 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	__u64 d = now > since ? now - since : 0;
 
 	__u32 cls = SCHED_SC_OTHER;
-	if (nr >= 0 && nr < SCHED_MAX_SYSCALL)
+	if (nr >= 0 && nr < SCHED_MAX_SYSCALL) {
 		cls = syscall_class[nr];
+		if (changes_process[nr])
+			process_changes++;
+	}
 	if (cls >= SCHED_SC_CLASSES)
 		cls = SCHED_SC_OTHER;
 	struct sched_thread_stat *st = get_thread(tid, tgid, now);
