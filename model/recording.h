@@ -187,6 +187,9 @@ struct Recording {
 std::string encode_recording(const Recording& rec);
 // The CBOR payload encode_recording frames (uncompressed), for tests that rewrite it.
 std::string recording_cbor(const Recording& rec);
+// The same document through a JSON value of the whole recording (the slow way
+// recording_cbor() avoids for the bulk arrays), for the test that holds the two equal.
+std::string recording_cbor_from_json(const Recording& rec);
 // A recording file around an encoded payload: magic, `version`, length and CRC as the
 // reader checks them, the payload zstd-compressed from version 4 on. encode_recording's
 // framing; tests and fuzzers frame their own (hostile, older-version or mutated)

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/atomic_file.h"
+#include "model/cbor_writer.h"
 #include "model/untrusted_input.h"
 
 namespace ccprof::model {
@@ -239,19 +240,33 @@ SchedTimelineSection timeline_from_json(const json& j) {
   return s;
 }
 
-json to_json_rec(const Recording& rec) {
+// The recording as JSON. Without `bulk`, the stack copies, the memory samples and the
+// sched section's long syscalls are left out: recording_cbor() writes those straight
+// from the structs (write_bulk), in the same shape.
+json to_json_rec(const Recording& rec, bool bulk = true) {
   json j = {{"ccprof_version", rec.ccprof_version}, {"mode", rec.mode},         {"command", rec.command},
             {"exit_code", rec.exit_code},           {"hostname", rec.hostname}, {"kernel", rec.kernel},
             {"online_cpus", rec.online_cpus},       {"start_ns", rec.start_ns}, {"end_ns", rec.end_ns},
-            {"processes", rec.processes},           {"threads", rec.threads},   {"stacks", rec.stacks},
+            {"processes", rec.processes},           {"threads", rec.threads},
             {"stack_frames", rec.stack_frames},
-            {"futex_addrs", rec.futex_addrs},       {"memory_samples", rec.memory_samples},
+            {"futex_addrs", rec.futex_addrs},
             {"futex", rec.futex},                   {"memory_sampler", rec.memory_sampler},
             {"profile_mode", rec.profile_mode},
             {"losses", rec.losses}};
+  if (bulk) {
+    j["stacks"] = rec.stacks;
+    j["memory_samples"] = rec.memory_samples;
+  }
   if (rec.has_lockrate) j["lockrate"] = rec.lockrate;
   if (rec.has_lockhold) j["lockhold"] = rec.lockhold;
-  if (rec.has_sched) j["sched"] = rec.sched;
+  if (rec.has_sched && bulk) {
+    j["sched"] = rec.sched;
+  } else if (rec.has_sched) {
+    j["sched"] = {{"long_syscall_ns", rec.sched.long_syscall_ns},
+                  {"threads", rec.sched.threads},
+                  {"syscall_sites", rec.sched.syscall_sites},
+                  {"rss", rec.sched.rss}};
+  }
   if (!rec.lock_yields.empty()) j["lock_yields"] = rec.lock_yields;  // recordings before it have none
   if (rec.has_sched_timeline) j["sched_timeline"] = timeline_to_json(rec.sched_timeline);
   if (rec.has_python) j["python"] = rec.python;
@@ -363,7 +378,104 @@ std::string recording_file_bytes(uint32_t version, std::string_view cbor_payload
   return data;
 }
 
+namespace {
+
+// The CBOR of to_json(StackCopy) / to_json(MemorySample) / to_json(SyscallSample) above,
+// written without the JSON values (a unit test holds the two to the same document).
+void write_regs(CborWriter& w, const UserRegs& regs) {
+  w.array(regs.size());
+  for (uint64_t r : regs) w.uint(r);
+}
+
+void write_stack_copy(CborWriter& w, const StackCopy& s) {
+  const bool unwound_only = s.frames >= 0 && s.stack.empty();
+  w.map(unwound_only ? 4 : 6);
+  w.text("pid"), w.uint(s.pid);
+  w.text("tid"), w.uint(s.tid);
+  w.text("time_ns"), w.uint(s.time_ns);
+  w.text("frames"), w.sint(s.frames);
+  if (unwound_only) return;
+  w.text("regs"), write_regs(w, s.regs);
+  w.text("stack"), w.bytes(s.stack.data(), s.stack.size());
+}
+
+void write_memory_sample(CborWriter& w, const MemorySample& m) {
+  w.map(m.stack_windows.empty() ? 10 : 11);
+  w.text("pid"), w.uint(m.pid);
+  w.text("tid"), w.uint(m.tid);
+  w.text("cpu"), w.uint(m.cpu);
+  w.text("time_ns"), w.uint(m.time_ns);
+  w.text("regs"), write_regs(w, m.regs);
+  w.text("fsbase"), w.uint(m.fsbase);
+  w.text("data_addr"), w.uint(m.data_addr);
+  w.text("data_src"), w.uint(m.data_src);
+  w.text("weight"), w.uint(m.weight);
+  w.text("pmu"), w.boolean(m.pmu);
+  if (m.stack_windows.empty()) return;
+  w.text("stack_windows"), w.array(m.stack_windows.size());
+  for (const auto& win : m.stack_windows) {
+    w.map(2);
+    w.text("addr"), w.uint(win.addr);
+    w.text("bytes"), w.bytes(win.bytes.data(), win.bytes.size());
+  }
+}
+
+void write_syscall_sample(CborWriter& w, const SyscallSample& c) {
+  w.map(7);
+  w.text("pid"), w.uint(c.pid);
+  w.text("tid"), w.uint(c.tid);
+  w.text("nr"), w.sint(c.nr);
+  w.text("enter_ns"), w.uint(c.enter_ns);
+  w.text("duration_ns"), w.uint(c.duration_ns);
+  w.text("ip"), w.uint(c.ip);
+  w.text("stack"), w.sint(c.stack);
+}
+
+template <typename T, typename Write>
+void write_array(CborWriter& w, const std::vector<T>& xs, Write write) {
+  w.array(xs.size());
+  for (const auto& x : xs) write(w, x);
+}
+
+// A map's entries from a JSON object, each value as its own CBOR item.
+void write_entries(CborWriter& w, const json& object) {
+  std::string item;
+  for (const auto& [k, v] : object.items()) {
+    w.text(k);
+    item.clear();
+    json::to_cbor(v, item);
+    w.raw(item);
+  }
+}
+
+}  // namespace
+
 std::string recording_cbor(const Recording& rec) {
+  // The small parts as JSON, the bulk written straight (to_json_rec's `bulk`).
+  const json j = to_json_rec(rec, /*bulk=*/false);
+  std::string payload;
+  payload.reserve(rec.stacks.size() * 40 + rec.memory_samples.size() * 300 +
+                  (rec.has_sched ? rec.sched.long_syscalls.size() * 80 : 0) + (1 << 16));
+  CborWriter w(payload);
+  w.map(j.size() + 2);
+  for (const auto& [k, v] : j.items()) {
+    w.text(k);
+    if (k != "sched") {
+      std::string item;
+      json::to_cbor(v, item);
+      w.raw(item);
+      continue;
+    }
+    w.map(v.size() + 1);
+    write_entries(w, v);
+    w.text("long_syscalls"), write_array(w, rec.sched.long_syscalls, write_syscall_sample);
+  }
+  w.text("stacks"), write_array(w, rec.stacks, write_stack_copy);
+  w.text("memory_samples"), write_array(w, rec.memory_samples, write_memory_sample);
+  return payload;
+}
+
+std::string recording_cbor_from_json(const Recording& rec) {
   std::string payload;
   json::to_cbor(to_json_rec(rec), payload);
   return payload;

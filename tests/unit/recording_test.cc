@@ -10,6 +10,8 @@
 
 #include "tests/unit/recording_util.h"
 
+#include <nlohmann/json.hpp>
+
 namespace ccprof::model {
 namespace {
 
@@ -143,6 +145,53 @@ TEST(Recording, MemorySamplesKeepTheirStackWindows) {
   EXPECT_EQ(w[1].bytes, (std::vector<uint8_t>{1, 2, 3}));
   EXPECT_TRUE(back->memory_samples[1].stack_windows.empty());
   EXPECT_EQ(back->memory_samples[1].tid, 44u);
+}
+
+// The bulk arrays are written straight from the structs (model/cbor_writer.h); the
+// document must be the one the JSON of the whole recording gives, field for field, at
+// every integer width CBOR has and with negative indices.
+TEST(Recording, DirectlyWrittenBulkIsTheSameDocumentAsTheJsonOne) {
+  Recording r = sample_recording();
+  const uint64_t widths[] = {0, 23, 24, 255, 256, 65535, 65536, 0xffffffffull, 0x100000000ull, ~0ull};
+  for (uint64_t v : widths) {
+    StackCopy unwound{.pid = 42, .tid = static_cast<uint32_t>(v), .time_ns = v,
+                      .frames = static_cast<int32_t>(r.stack_frames.size())};
+    r.stack_frames.push_back({});
+    r.stack_frames.back().pcs = {v, 1};
+    r.stacks.push_back(unwound);
+    StackCopy raw{.pid = 42, .tid = 43, .time_ns = v, .frames = -1};
+    raw.regs.fill(v);
+    raw.stack.assign(static_cast<size_t>(v % 300), 0x5a);
+    r.stacks.push_back(raw);
+    MemorySample m{.pid = 42, .tid = 43, .cpu = static_cast<uint32_t>(v % 7), .time_ns = v};
+    m.regs.fill(v);
+    m.fsbase = v;
+    m.data_addr = ~v;
+    m.data_src = v >> 3;
+    m.weight = static_cast<uint32_t>(v);
+    m.pmu = v % 2;
+    if (v % 3) m.stack_windows.push_back({v, std::vector<uint8_t>(static_cast<size_t>(v % 40), 7)});
+    if (v % 5 == 0) m.stack_windows.push_back({~v, {}});
+    r.memory_samples.push_back(m);
+    r.sched.long_syscalls.push_back({.pid = 42, .tid = 43, .nr = v % 2 ? -1 : static_cast<int32_t>(v & 0x1ff),
+                                     .enter_ns = v, .duration_ns = ~v, .ip = v, .stack = v % 2 ? -1 : 3});
+  }
+  r.sched.threads.push_back({});
+  r.sched.rss.push_back({.time_ns = 5, .pid = 42, .rss_bytes = 1 << 20});
+  const auto direct = nlohmann::json::from_cbor(recording_cbor(r));
+  const auto via_json = nlohmann::json::from_cbor(recording_cbor_from_json(r));
+  EXPECT_EQ(direct, via_json) << "differs: " << nlohmann::json::diff(via_json, direct).dump().substr(0, 2000);
+  EXPECT_EQ(direct.at("stacks").size(), r.stacks.size());
+  EXPECT_EQ(direct.at("sched").at("long_syscalls").size(), r.sched.long_syscalls.size());
+  // Without a sched section there is none in either.
+  r.has_sched = false;
+  EXPECT_EQ(nlohmann::json::from_cbor(recording_cbor(r)), nlohmann::json::from_cbor(recording_cbor_from_json(r)));
+  auto back = round_trip(r, "rec-direct");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->memory_samples.back().data_addr, ~widths[9]);
+  EXPECT_EQ(back->stacks[1].frames, 0);  // unwound
+  EXPECT_EQ(back->stacks[2].frames, -1);  // raw bytes kept
+  EXPECT_EQ(back->stacks[2].stack, r.stacks[2].stack);
 }
 
 }  // namespace
