@@ -1,5 +1,6 @@
 // ccprof: parses the command line and wires agent -> profiler -> report.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -105,6 +106,12 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
   const auto t0 = Clock::now();
+  const auto cpu_s = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  const double cpu0 = cpu_s();
   // A live profile's recording is encoded on a second thread while the analysis runs:
   // both only read `rec`, and on a big profile each takes seconds (MariaDB under load,
   // 60 s window: ~38 MB of recording), so the outputs come that much sooner after the
@@ -129,8 +136,11 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
     return encode_error.empty();
   };
   nlohmann::json doc;
+  double analysed_s = 0;
   try {
-    doc = report::build_findings_document(rec, profiler::analyze(rec));
+    profiler::Analysis analysis = profiler::analyze(rec);
+    analysed_s = seconds_since(t0);
+    doc = report::build_findings_document(rec, analysis);
   } catch (const std::exception& e) {
     // A malformed recording (or a bug) must not abort ccprof. A live profile's
     // recording is still kept, alone, so that it can be re-analysed.
@@ -144,9 +154,9 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
   const double waited_s = seconds_since(t0) - analyse_s;
   if (auto s = report::write_outputs(doc, write_recording ? &recording_file : nullptr, out_dir); !s.ok())
     return fail(std::string(s.message()));
-  spdlog::debug("outputs: analysis {:.3f} s, recording encoded beside it in {:.3f} s ({:.3f} s waited for), "
-                "outputs written at {:.3f} s",
-                analyse_s, encode_s, waited_s, seconds_since(t0));
+  spdlog::debug("outputs: analysis {:.3f} s (findings document from {:.3f} s), recording encoded beside it in {:.3f} s ({:.3f} s waited for), "
+                "outputs written at {:.3f} s, {:.3f} s of CPU",
+                analyse_s, analysed_s, encode_s, waited_s, seconds_since(t0), cpu_s() - cpu0);
   std::fputs(report::render_terminal_summary(doc, out_dir).c_str(), stdout);
   std::fflush(stdout);
   std::string which;

@@ -93,45 +93,47 @@ Symbolizer* Index::symbolizer(uint32_t pid) const {
 }
 
 const std::vector<Frame>& Index::frames(int stack_index) const {
-  if (auto it = frames_.find(stack_index); it != frames_.end()) return *it->second;
   static const std::vector<Frame> kNone;
-  const std::vector<Frame>* out = &kNone;
-  if (stack_index >= 0 && stack_index < static_cast<int>(rec.stacks.size())) {
-    const StackCopy& s = rec.stacks[stack_index];
-    if (Symbolizer* sym = symbolizer(s.pid)) {
-      // Unwound by the agent while profiling (format 3), else from the raw bytes.
-      const bool listed = s.frames >= 0 && s.frames < static_cast<int>(rec.stack_frames.size());
-      auto [it, fresh] = unwound_.try_emplace(listed ? std::tuple{s.pid, s.frames, -1} : std::tuple{s.pid, -1, stack_index});
-      Unwound& u = it->second;
-      if (fresh) {
-        UnwindResult r;
-        if (listed) {
-          const StackFrames& f = rec.stack_frames[s.frames];
-          r.frames = frames_of(*sym, f);
-          r.complete = f.complete;
-          r.error = f.stop;
-        } else {
-          r = unwind_stack(*sym, s);
-        }
-        if (r.frames.empty()) {
-          u.loss = "unwind.failed";
-        } else if (!r.complete) {
-          // Stopping at the end of the copied stack after the user's frames is normal;
-          // it is a loss only when no user frame was reached.
-          bool user = false;
-          for (const auto& f : r.frames)
-            if (!is_library_frame(f.loc)) user = true;
-          if (!user) u.loss = "unwind.no_user_frame";
-        }
-        u.frames = std::move(r.frames);
-      }
-      if (u.loss) losses[u.loss]++;
-      out = &u.frames;
-    } else {
-      losses["unwind.unknown_process"]++;
-    }
+  if (stack_index < 0 || stack_index >= static_cast<int>(rec.stacks.size())) return kNone;
+  if (frames_.size() != rec.stacks.size()) frames_.resize(rec.stacks.size());
+  CopyFrames& c = frames_[stack_index];
+  if (c.frames) return *c.frames;
+  c.frames = &kNone;
+  const StackCopy& s = rec.stacks[stack_index];
+  Symbolizer* sym = symbolizer(s.pid);
+  if (!sym) {
+    losses["unwind.unknown_process"]++;
+    return kNone;
   }
-  return *frames_.emplace(stack_index, out).first->second;
+  // Unwound by the agent while profiling (format 3), else from the raw bytes.
+  const bool listed = s.frames >= 0 && s.frames < static_cast<int>(rec.stack_frames.size());
+  auto [it, fresh] = unwound_.try_emplace(listed ? std::tuple{s.pid, s.frames, -1} : std::tuple{s.pid, -1, stack_index});
+  Unwound& u = it->second;
+  if (fresh) {
+    UnwindResult r;
+    if (listed) {
+      const StackFrames& f = rec.stack_frames[s.frames];
+      r.frames = frames_of(*sym, f);
+      r.complete = f.complete;
+      r.error = f.stop;
+    } else {
+      r = unwind_stack(*sym, s);
+    }
+    if (r.frames.empty()) {
+      u.loss = "unwind.failed";
+    } else if (!r.complete) {
+      // Stopping at the end of the copied stack after the user's frames is normal;
+      // it is a loss only when no user frame was reached.
+      bool user = false;
+      for (const auto& f : r.frames)
+        if (!is_library_frame(f.loc)) user = true;
+      if (!user) u.loss = "unwind.no_user_frame";
+    }
+    u.frames = std::move(r.frames);
+  }
+  if (u.loss) losses[u.loss]++;
+  c.frames = &u.frames;
+  return u.frames;
 }
 
 std::vector<const Frame*> Index::user_frames(int stack_index) const {

@@ -126,7 +126,12 @@ class Index {
     const char* loss = nullptr;  // counted for every copy that names it
   };
   mutable std::map<std::tuple<uint32_t, int32_t, int>, Unwound> unwound_;
-  mutable std::map<int, const std::vector<Frame>*> frames_;  // stack copy -> its frames
+  // Stack copy -> its frames (nullptr: not looked up yet; each copy's loss is counted
+  // at its first lookup).
+  struct CopyFrames {
+    const std::vector<Frame>* frames = nullptr;
+  };
+  mutable std::vector<CopyFrames> frames_;
 };
 
 // Builds every view of the index from the recording.

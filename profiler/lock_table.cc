@@ -18,35 +18,44 @@ namespace {
 
 enum class StackKind { kMutex, kCondvar, kRwlock, kSemaphore, kOther };
 
-// What kind of futex user a stack shows, from the libc/libstdc++ functions in it.
+// What kind of futex user a frame is, from the libc/libstdc++ function (or the functions
+// inlined there) it shows.
+StackKind classify_frame(const Frame& f) {
+  const auto kind_of = [](const std::string& fn) {
+    if (absl::StrContains(fn, "pthread_cond_") || absl::StrContains(fn, "condition_variable") ||
+        absl::StrContains(fn, "__condvar") || absl::StrContains(fn, "Condvar::wait") ||
+        absl::StrContains(fn, "CondVar::Wait"))
+      return StackKind::kCondvar;
+    if (absl::StrContains(fn, "pthread_rwlock") || absl::StrContains(fn, "shared_mutex") ||
+        absl::StrContains(fn, "rwlock") || absl::StrContains(fn, "RwLock"))
+      return StackKind::kRwlock;
+    if (absl::StrContains(fn, "sem_wait") || absl::StrContains(fn, "sem_timedwait") ||
+        absl::StrContains(fn, "sem_clockwait"))
+      return StackKind::kSemaphore;
+    if (absl::StrContains(fn, "pthread_mutex_") || absl::StrContains(fn, "lll_lock") ||
+        absl::StrContains(fn, "std::mutex") || absl::StrContains(fn, "mutex_lock") ||
+        absl::StrContains(fn, "lll_timedlock") ||
+        absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended") ||
+        (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")) ||
+        absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex>::lock") ||
+        absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock") ||
+        // oneTBB: tbb::mutex::lock (inlined) and the address wait it sleeps in, which
+        // tbb::rw_mutex shares (its waits are typed mutex too, like absl's reader locks).
+        absl::StrContains(fn, "tbb::detail::d1::mutex::lock") ||
+        absl::StrContains(fn, "tbb::detail::r1::wait_on_address"))
+      return StackKind::kMutex;
+    return StackKind::kOther;
+  };
+  if (f.loc.inline_chain.empty()) return kind_of(f.loc.function);
+  for (const std::string& fn : f.loc.inline_chain)
+    if (StackKind k = kind_of(fn); k != StackKind::kOther) return k;
+  return StackKind::kOther;
+}
+
+// What kind of futex user a stack shows: its first frame that is one.
 StackKind classify_stack(const std::vector<Frame>& frames) {
-  for (const Frame& f : frames) {
-    for (const std::string& fn : f.loc.inline_chain.empty() ? std::vector<std::string>{f.loc.function}
-                                                            : f.loc.inline_chain) {
-      if (absl::StrContains(fn, "pthread_cond_") || absl::StrContains(fn, "condition_variable") ||
-          absl::StrContains(fn, "__condvar") || absl::StrContains(fn, "Condvar::wait") ||
-          absl::StrContains(fn, "CondVar::Wait"))
-        return StackKind::kCondvar;
-      if (absl::StrContains(fn, "pthread_rwlock") || absl::StrContains(fn, "shared_mutex") ||
-          absl::StrContains(fn, "rwlock") || absl::StrContains(fn, "RwLock"))
-        return StackKind::kRwlock;
-      if (absl::StrContains(fn, "sem_wait") || absl::StrContains(fn, "sem_timedwait") ||
-          absl::StrContains(fn, "sem_clockwait"))
-        return StackKind::kSemaphore;
-      if (absl::StrContains(fn, "pthread_mutex_") || absl::StrContains(fn, "lll_lock") ||
-          absl::StrContains(fn, "std::mutex") || absl::StrContains(fn, "mutex_lock") ||
-          absl::StrContains(fn, "lll_timedlock") ||
-          absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended") ||
-          (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")) ||
-          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex>::lock") ||
-          absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock") ||
-          // oneTBB: tbb::mutex::lock (inlined) and the address wait it sleeps in, which
-          // tbb::rw_mutex shares (its waits are typed mutex too, like absl's reader locks).
-          absl::StrContains(fn, "tbb::detail::d1::mutex::lock") ||
-          absl::StrContains(fn, "tbb::detail::r1::wait_on_address"))
-        return StackKind::kMutex;
-    }
-  }
+  for (const Frame& f : frames)
+    if (StackKind k = classify_frame(f); k != StackKind::kOther) return k;
   return StackKind::kOther;
 }
 
@@ -136,9 +145,11 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     if (w.stack >= 0) l.stack_indices.push_back(w.stack);
   }
 
-  std::unordered_map<int, double> dur_of_stack;
+  std::vector<double> dur_of_stack(rec.stacks.size(), 0.0);
   for (const auto& w : rec.futex_waits)
-    if (w.stack >= 0) dur_of_stack[w.stack] = w.duration_ns / 1e9;
+    if (w.stack >= 0 && static_cast<size_t>(w.stack) < dur_of_stack.size())
+      dur_of_stack[w.stack] = w.duration_ns / 1e9;
+  std::unordered_map<const std::vector<Frame>*, StackKind> stack_kinds;
 
   // Event sums per lock, to scale per-thread figures to the kernel's exact totals when
   // the agent kept only a sample of the wait events (long, busy profiles) or some
@@ -176,7 +187,10 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       const auto& frames = ctx.frames(si);
       if (frames.empty()) continue;
       l.unwound_stacks++;
-      switch (classify_stack(frames)) {
+      // Copies of one stack share its frames: classified once.
+      auto [kind, fresh] = stack_kinds.try_emplace(&frames, StackKind::kOther);
+      if (fresh) kind->second = classify_stack(frames);
+      switch (kind->second) {
         case StackKind::kMutex: l.mutex_stacks++; break;
         case StackKind::kCondvar: l.condvar_stacks++; break;
         case StackKind::kRwlock: l.rwlock_stacks++; break;
@@ -185,7 +199,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       }
       const Frame* uf = ctx.user_frame(si);
       if (!uf) continue;
-      double d = dur_of_stack[si];
+      double d = static_cast<size_t>(si) < dur_of_stack.size() ? dur_of_stack[si] : 0.0;
       sampled_total += d;
       auto it = std::find_if(l.sites.begin(), l.sites.end(),
                              [&](const LockSite& s) { return same_site(s.loc, uf->loc); });
@@ -196,7 +210,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       // Direct: the frame the user's function called is the lock function itself (not
       // free() taking the allocator's arena lock on the user's behalf).
       size_t ui = static_cast<size_t>(uf - frames.data());
-      if (ui > 0 && StackKind::kOther != classify_stack({frames[ui - 1]}) && is_library_frame(frames[ui - 1].loc))
+      if (ui > 0 && StackKind::kOther != classify_frame(frames[ui - 1]) && is_library_frame(frames[ui - 1].loc))
         it->direct_stacks++;
       else if (ui > 0 && it->via.empty())
         it->via = frames[ui - 1].loc.inline_chain.empty() ? frames[ui - 1].loc.function

@@ -55,18 +55,29 @@ json threads_table(const Index& index) {
 
 // Waiting stacks for the flame graphs, aggregated by identical frame lists.
 json stacks_table(const Index& index) {
-  std::map<std::pair<std::string, std::vector<std::string>>, std::pair<double, uint64_t>> agg;
-  std::unordered_map<int, double> dur;
+  // Summed per (lock, unwound stack) first: copies of one stack share its frames, so the
+  // names are built once per distinct stack, not once per copy (~90k copies in a minute
+  // of MariaDB, a few hundred stacks).
+  std::vector<double> dur(index.rec.stacks.size(), 0.0);
   for (const auto& w : index.rec.futex_waits)
-    if (w.stack >= 0) dur[w.stack] = w.duration_ns / 1e9;
+    if (w.stack >= 0 && static_cast<size_t>(w.stack) < dur.size()) dur[w.stack] = w.duration_ns / 1e9;
+  std::map<std::pair<uint64_t, const std::vector<Frame>*>, std::pair<double, uint64_t>> by_stack;
   for (const auto& l : index.locks)
     for (int si : l.stack_indices) {
-      auto names = frame_names_root_first(index.frames(si));
-      if (names.empty()) continue;
-      auto& a = agg[{hex_address(l.uaddr), names}];
-      a.first += dur[si];
+      const std::vector<Frame>& frames = index.frames(si);
+      if (frames.empty()) continue;
+      auto& a = by_stack[{l.uaddr, &frames}];
+      a.first += si >= 0 && static_cast<size_t>(si) < dur.size() ? dur[si] : 0.0;
       a.second++;
     }
+  std::map<std::pair<std::string, std::vector<std::string>>, std::pair<double, uint64_t>> agg;
+  for (const auto& [key, v] : by_stack) {
+    auto names = frame_names_root_first(*key.second);
+    if (names.empty()) continue;
+    auto& a = agg[{hex_address(key.first), std::move(names)}];
+    a.first += v.first;
+    a.second += v.second;
+  }
   json stacks = json::array();
   for (const auto& [k, v] : agg)
     stacks.push_back({{"lock", k.first}, {"frames", k.second}, {"wait_s", v.first}, {"count", v.second}});
