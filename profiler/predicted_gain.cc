@@ -92,6 +92,24 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   // synchronisation work itself (batching) is bounded by its share alone.
   double cap = removed_share >= 0 ? gain_of_share(1.0) : static_cast<double>(waiters);
   if (cap_at_cpus) cap = std::min(cap, static_cast<double>(ctx.cpus));
+  // The handover (evidence.lock.handover_s, profiler/lock_table.h): after each contended
+  // release the lock is free but not yet held while the releaser's FUTEX_WAKE reaches the
+  // woken waiter and it runs; a share g of the time the lock serialises nothing, so the
+  // serialised work is 1 - g of it and the fix gives up to waiters / (1 - g). Only where
+  // the waits are off-CPU sleeps (the I/O model): in the CPU-bound models the handover's
+  // kernel part is the futex CPU already counted on top, beyond the cap.
+  if (!cpu_bound && removed_share < 0 && !cap_at_cpus) {
+    double handover_s = number(lock, "handover_s"), total_wait_s = number(lock, "total_wait_s");
+    double handovers = number(lock, "handovers");
+    if (handover_s >= 0 && handovers > 0 && total_wait_s > 0 && s > 0) {
+      double span_s = total_wait_s / s / static_cast<double>(waiters);  // the waiters' mean time in the profile
+      double g = handover_s / span_s;
+      in["handovers"] = handovers;
+      in["handover_mean_s"] = handover_s / handovers;
+      in["handover_share"] = g;
+      cap /= 1.0 - std::min(g * (1 + th::kGainWaitShareError), th::kGainMaxShare);
+    }
+  }
   in["cap"] = cap;
   // One GIL runs the Python of every thread on one CPU at a time whatever the wait share
   // shows, so separate interpreters reach the cap (each on its own CPU) at most.

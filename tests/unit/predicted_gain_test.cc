@@ -218,6 +218,38 @@ TEST(PredictedGain, AtomicForALockedWordAlsoHalvesTheSynchronisingWork) {
   EXPECT_EQ(b.model, "wait-removal-atomic");
 }
 
+TEST(PredictedGain, IoLockHandoverRaisesTheWaiterCap) {
+  // 4 threads serialised behind one thread's I/O: 75% of their 2 s waiting, 1000
+  // handovers of 40 us each (2% of the 2 s): the lock did serial work 98% of the time,
+  // so the fix gives up to 4 / 0.98, not 4.
+  json lock = {{"wait_share", 0.75}, {"total_wait_s", 6.0}, {"waits", 1000}, {"waiters", json::array({1, 2, 3, 4})}};
+  Finding f = finding("lock-held-across-io", {{"lock", lock}});
+  PredictedGain before = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(before.predicted) << before.reason;
+  EXPECT_DOUBLE_EQ(before.high, 4.0);
+  EXPECT_FALSE(before.inputs.contains("handover_share"));
+  f.evidence["lock"]["handovers"] = 1000;
+  f.evidence["lock"]["handover_s"] = 0.04;
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted);
+  EXPECT_NEAR(g.inputs["handover_share"].get<double>(), 0.02, 1e-12);
+  EXPECT_NEAR(g.inputs["handover_mean_s"].get<double>(), 40e-6, 1e-12);
+  EXPECT_NEAR(g.high, 4.0 / (1 - 0.02 * 1.07), 1e-9);
+  EXPECT_DOUBLE_EQ(g.low, before.low);
+  // No handover time measured: the cap stays the waiter count.
+  f.evidence["lock"]["handover_s"] = 0.0;
+  EXPECT_DOUBLE_EQ(predict_gain(f, {2, 2.0}).high, 4.0);
+  // The CPU-bound models leave it out (their futex CPU is counted beyond the cap).
+  f.evidence["lock"]["handover_s"] = 0.04;
+  f.evidence["lock"]["wait_share"] = 0.95;
+  f.kind = "lock-contention";
+  EXPECT_LE(predict_gain(f, {8, 2.0}).high, 4.0);
+  // Malformed handover evidence is no input.
+  f.kind = "lock-held-across-io";
+  f.evidence["lock"]["handover_s"] = "forty";
+  EXPECT_DOUBLE_EQ(predict_gain(f, {2, 2.0}).high, 4.0);
+}
+
 TEST(PredictedGain, ThreadChurnIsBoundedByTheTasksCpuTimeOnTheCpus) {
   // 10,000 tasks/s of 50 us CPU each on 2 CPUs: back to back they would run 4x as many.
   Finding f = finding("thread-churn", {{"creations_per_s", 10000}, {"median_on_cpu_s", 50e-6}}, 0.3);
