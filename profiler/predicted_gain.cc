@@ -256,8 +256,17 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
   }
   if (k == "lock-held-across-io") return wait_removal(f, ctx, false, "wait-removal-io");
   if (k == "gil-contention") return wait_removal(f, ctx, true, "wait-removal-cpu-limited", -1, true);
-  if (k == "per-item-synchronization")
-    return wait_removal(f, ctx, true, "sync-removal", std::max(0.0, number(f.evidence, "sync_share")));
+  if (k == "per-item-synchronization") {
+    // Batching removes the lock and condvar code (sync_share) and, at most, the time on
+    // the lines each item moves between the threads' CPUs outside it (shared_line_share:
+    // the queue's ends, the items; profiler/queue_rules.h).
+    double sync = std::max(0.0, number(f.evidence, "sync_share"));
+    double moved = number(f.evidence, "shared_line_share");
+    PredictedGain g = wait_removal(f, ctx, true, "sync-removal", std::min(1.0, sync + std::max(0.0, moved)));
+    g.inputs["sync_share"] = sync;
+    if (moved >= 0) g.inputs["shared_line_share"] = moved;
+    return g;
+  }
   if (k == "false-sharing") {
     const json& line = object(f.evidence, "cache_line");
     return sample_share(f, number(f.evidence, "line_sample_share"),
@@ -271,10 +280,16 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
     // per-thread structures remove the retries, so the high end may remove the time in
     // the loop's functions (evidence.word.loop_share, profiler/cas_loop_share.h), read
     // to one sample like the word's share.
+    // Outside the loop, the time on lines the threads pass between them (the nodes the
+    // stack hands from thread to thread: evidence.word.shared_line_share) goes too.
     double loop = number(word, "loop_share");
     if (k == "cas-retry-storm" && g.predicted && loop >= 0) {
       double samples = std::max(1.0, number(word, "samples"));
       g.inputs["loop_share"] = loop;
+      if (double moved = number(word, "shared_line_share"); moved >= 0) {
+        g.inputs["shared_line_share"] = moved;
+        loop += moved;
+      }
       g.high = std::max(g.high, 1.0 / std::max(1.0 - std::min(loop, 1.0), 1.0 / samples));
     }
     return g;
