@@ -194,7 +194,8 @@ class FutexCollector : public Collector {
                        .owner_syscall_since_ns = e.owner_since_ns,
                        .owner_syscall_ip = e.owner_ip,
                        .word = e.word,
-                       .waker_tid = e.waker};
+                       .waker_tid = e.waker,
+                       .woken_ns = e.woken_ns};
     ++waits_seen_;
     // A GIL wait of CPython 3.11: its Python frames, as the sampler read them.
     python_.on_wait(*rec_, e.tgid, e.tid, e.uaddr, e.start_ns, e.duration_ns);

@@ -306,11 +306,14 @@ static __always_inline int on_wait_exit(long ret)
 		e->word = st->word != st->uaddr ? st->word : 0;
 		e->waker = 0;
 		e->pad2 = 0;
+		e->woken_ns = 0;
 		struct futex_addr_key wk = { .tgid = tgid, .uaddr = st->word };
 		struct wake_record *w = bpf_map_lookup_elem(&last_wakes, &wk);
 		/* woken (ret 0) after the wait began, by another thread */
-		if (ret == 0 && w && w->ts >= st->ts && w->tid != tid)
+		if (ret == 0 && w && w->ts >= st->ts && w->tid != tid) {
 			e->waker = w->tid;
+			e->woken_ns = w->ts;
+		}
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	}
 	return 0;

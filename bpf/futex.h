@@ -54,7 +54,9 @@ struct futex_wait_event {
 	                        * on a per-thread semaphore); 0 = uaddr itself */
 	__u32 waker;           /* the thread whose FUTEX_WAKE on the word ended the wait (it
 	                        * released the lock); 0 = unknown, timed out or interrupted */
-	__u32 pad2;
+	__u32 pad2;	__u64 woken_ns;        /* when that FUTEX_WAKE entered the kernel (0 with waker 0): the
+	                        * handover from the release to this waiter's return is
+	                        * start_ns + duration_ns - woken_ns */
 };
 
 /* sched_yield() time per (thread, lock, caller): lock libraries spin and yield before

@@ -93,6 +93,10 @@ struct FutexWait {
   uint64_t word = 0;
   // The thread whose FUTEX_WAKE ended the wait: it released the lock (0 = unknown).
   uint32_t waker_tid = 0;
+  // When that FUTEX_WAKE entered the kernel (0 = unknown, and in recordings from before
+  // it): the handover from the release to this waiter's return from the wait is
+  // start_ns + duration_ns - woken_ns (the wake's IPI, the wake-to-run delay, the exit).
+  uint64_t woken_ns = 0;
 };
 
 // Exact per-address totals kept in kernel maps (complete even when the ring buffer drops).

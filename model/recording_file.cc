@@ -146,9 +146,11 @@ constexpr uint64_t kMaxRecordingBytes = 4ull << 30;
 constexpr uint32_t kFirstCompressedVersion = 4;
 constexpr uint64_t kMaxPayloadBytes = kMaxRecordingBytes;
 
-// A FutexWait as a fixed 84-byte little-endian record (x86-64 only writes and reads it);
-// recordings from before the lock object and waker fields have 72-byte records.
-constexpr size_t kPackedWaitSize = 84;
+// A FutexWait as a fixed 92-byte little-endian record (x86-64 only writes and reads it);
+// recordings from before the wake time have 84-byte records, and from before the lock
+// object and waker fields 72-byte ones.
+constexpr size_t kPackedWaitSize = 92;
+constexpr size_t kPackedWaitSizeV2 = 84;
 constexpr size_t kPackedWaitSizeV1 = 72;
 
 template <typename T>
@@ -171,11 +173,16 @@ T read_le(const uint8_t*& p) {
   X(owner_syscall) X(owner_syscall_since_ns) X(owner_syscall_ip)
 // Appended after them (absent from 72-byte records).
 #define CCPROF_PACKED_WAIT_FIELDS_V2(X) X(word) X(waker_tid)
+// Appended after those (absent from 72- and 84-byte records).
+#define CCPROF_PACKED_WAIT_FIELDS_V3(X) X(woken_ns)
 
 #define CCPROF_FIELD_SIZE(f) +sizeof(FutexWait::f)
 static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) == kPackedWaitSizeV1, "packed wait layout changed");
 static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_FIELD_SIZE) ==
-                  kPackedWaitSize,
+                  kPackedWaitSizeV2,
+              "packed wait layout changed");
+static_assert(0 CCPROF_PACKED_WAIT_FIELDS(CCPROF_FIELD_SIZE) CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_FIELD_SIZE)
+                      CCPROF_PACKED_WAIT_FIELDS_V3(CCPROF_FIELD_SIZE) == kPackedWaitSize,
               "packed wait layout changed");
 #undef CCPROF_FIELD_SIZE
 
@@ -183,6 +190,7 @@ void pack_wait(const FutexWait& w, std::vector<uint8_t>& out) {
 #define CCPROF_PACK(f) append_le(out, w.f);
   CCPROF_PACKED_WAIT_FIELDS(CCPROF_PACK)
   CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_PACK)
+  CCPROF_PACKED_WAIT_FIELDS_V3(CCPROF_PACK)
 #undef CCPROF_PACK
 }
 
@@ -190,8 +198,11 @@ FutexWait unpack_wait(const uint8_t* p, size_t record_size) {
   FutexWait w;
 #define CCPROF_UNPACK(f) w.f = read_le<decltype(w.f)>(p);
   CCPROF_PACKED_WAIT_FIELDS(CCPROF_UNPACK)
-  if (record_size == kPackedWaitSize) {
+  if (record_size >= kPackedWaitSizeV2) {
     CCPROF_PACKED_WAIT_FIELDS_V2(CCPROF_UNPACK)
+  }
+  if (record_size >= kPackedWaitSize) {
+    CCPROF_PACKED_WAIT_FIELDS_V3(CCPROF_UNPACK)
   }
 #undef CCPROF_UNPACK
   return w;
@@ -325,7 +336,7 @@ Recording from_json_rec(const json& j) {
   for (const auto& w : rec.python.waits) check_python_frames(w.frames);
   for (const auto& r : rec.python.reads) check_python_frames(r.frames);
   const size_t record_size = j.at("futex_wait_record_size").get<size_t>();
-  if (record_size != kPackedWaitSize && record_size != kPackedWaitSizeV1)
+  if (record_size != kPackedWaitSize && record_size != kPackedWaitSizeV2 && record_size != kPackedWaitSizeV1)
     throw std::runtime_error("futex wait records have an unknown size");
   const auto& packed = j.at("futex_waits_packed").get_binary();
   if (packed.size() % record_size) throw std::runtime_error("futex wait records are cut short");

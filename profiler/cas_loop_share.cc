@@ -3,6 +3,8 @@
 #include <set>
 #include <string>
 
+#include "profiler/queue_rules.h"
+
 namespace ccprof::profiler {
 
 void add_cas_loop_shares(const Index& index, std::vector<Finding>& findings) {
@@ -32,6 +34,10 @@ void add_cas_loop_shares(const Index& index, std::vector<Finding>& findings) {
     if (!all) continue;
     f.evidence["word"]["loop_share"] = static_cast<double>(in_loop) / all;
     f.evidence["word"]["loop_functions"] = functions;
+    double moved = shared_line_sample_share(index, f.subject.pid, tids, [&](const CodeLocation& loc) {
+      return functions.count(loc.function) > 0;
+    });
+    if (moved >= 0) f.evidence["word"]["shared_line_share"] = moved;
   }
 }
 

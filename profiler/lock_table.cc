@@ -133,6 +133,12 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
         l.wakers[w.waker_tid]++;
         l.waits_with_waker++;
         waker_known = true;
+        // The handover: from the releaser's FUTEX_WAKE to this waiter's return.
+        const uint64_t end = w.start_ns + w.duration_ns;
+        if (w.woken_ns >= w.start_ns && w.woken_ns <= end && w.woken_ns) {
+          l.handovers++;
+          l.handover_s += (end - w.woken_ns) / 1e9;
+        }
       }
     }
     if (waker_known && owner_known) {
@@ -171,6 +177,8 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       for (auto& [tid, n] : l.wakers) n = static_cast<uint64_t>(n * scale_n + 0.5);
       l.waits_with_waker = static_cast<uint64_t>(l.waits_with_waker * scale_n + 0.5);
       l.woken_waits = static_cast<uint64_t>(l.woken_waits * scale_n + 0.5);
+      l.handovers = static_cast<uint64_t>(l.handovers * scale_n + 0.5);
+      l.handover_s *= scale_n;
       for (auto& [sc, t] : l.owner_syscall_wait_s) t *= scale_s;
       l.owner_preempted_wait_s *= scale_s;
       l.owner_preempted_waits = static_cast<uint64_t>(l.owner_preempted_waits * scale_n + 0.5);
@@ -321,6 +329,8 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
           {"owner_preempted_wait_s", l.owner_preempted_wait_s},
           {"owner_preempted_waits", l.owner_preempted_waits},
           {"woken_waits", l.woken_waits},
+          {"handovers", l.handovers},
+          {"handover_s", l.handover_s},
           {"sites", sites},
           {"stacks_sampled", l.stack_indices.size()},
           {"stacks_unwound", l.unwound_stacks}};

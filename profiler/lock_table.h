@@ -50,6 +50,13 @@ struct LockInfo {
   std::string owner_source = "owner field";  // "owner field" (glibc __owner, PI word) | "waker"
   uint64_t owner_and_waker = 0, owner_is_waker = 0;  // waits naming both, and those where they agree
   uint64_t woken_waits = 0;  // wait events that slept and were woken (ret 0); the others never slept
+  // Woken waits whose wake time is known, and the time from the releaser's FUTEX_WAKE to
+  // the waiter's return from the wait, summed: the serial gap in which a contended lock
+  // is released but not yet held by the thread it woke (the wake's IPI, the wake-to-run
+  // delay, the syscall's exit). An upper bound of that gap: a thread that takes the lock
+  // before the woken one ends the gap sooner.
+  uint64_t handovers = 0;
+  double handover_s = 0;
   uint64_t waits_on_other_words = 0;  // waits charged to this lock while sleeping on another futex word
   // sched_yield() calls of the lock library's acquisition code while it spun for this
   // lock, charged as waiting (included in total_wait_s and the waiters'; lock_yields.h).

@@ -92,6 +92,24 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   // synchronisation work itself (batching) is bounded by its share alone.
   double cap = removed_share >= 0 ? gain_of_share(1.0) : static_cast<double>(waiters);
   if (cap_at_cpus) cap = std::min(cap, static_cast<double>(ctx.cpus));
+  // The handover (evidence.lock.handover_s, profiler/lock_table.h): after each contended
+  // release the lock is free but not yet held while the releaser's FUTEX_WAKE reaches the
+  // woken waiter and it runs; a share g of the time the lock serialises nothing, so the
+  // serialised work is 1 - g of it and the fix gives up to waiters / (1 - g). Only where
+  // the waits are off-CPU sleeps (the I/O model): in the CPU-bound models the handover's
+  // kernel part is the futex CPU already counted on top, beyond the cap.
+  if (!cpu_bound && removed_share < 0 && !cap_at_cpus) {
+    double handover_s = number(lock, "handover_s"), total_wait_s = number(lock, "total_wait_s");
+    double handovers = number(lock, "handovers");
+    if (handover_s >= 0 && handovers > 0 && total_wait_s > 0 && s > 0) {
+      double span_s = total_wait_s / s / static_cast<double>(waiters);  // the waiters' mean time in the profile
+      double g = handover_s / span_s;
+      in["handovers"] = handovers;
+      in["handover_mean_s"] = handover_s / handovers;
+      in["handover_share"] = g;
+      cap /= 1.0 - std::min(g * (1 + th::kGainWaitShareError), th::kGainMaxShare);
+    }
+  }
   in["cap"] = cap;
   // One GIL runs the Python of every thread on one CPU at a time whatever the wait share
   // shows, so separate interpreters reach the cap (each on its own CPU) at most.
@@ -238,8 +256,17 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
   }
   if (k == "lock-held-across-io") return wait_removal(f, ctx, false, "wait-removal-io");
   if (k == "gil-contention") return wait_removal(f, ctx, true, "wait-removal-cpu-limited", -1, true);
-  if (k == "per-item-synchronization")
-    return wait_removal(f, ctx, true, "sync-removal", std::max(0.0, number(f.evidence, "sync_share")));
+  if (k == "per-item-synchronization") {
+    // Batching removes the lock and condvar code (sync_share) and, at most, the time on
+    // the lines each item moves between the threads' CPUs outside it (shared_line_share:
+    // the queue's ends, the items; profiler/queue_rules.h).
+    double sync = std::max(0.0, number(f.evidence, "sync_share"));
+    double moved = number(f.evidence, "shared_line_share");
+    PredictedGain g = wait_removal(f, ctx, true, "sync-removal", std::min(1.0, sync + std::max(0.0, moved)));
+    g.inputs["sync_share"] = sync;
+    if (moved >= 0) g.inputs["shared_line_share"] = moved;
+    return g;
+  }
   if (k == "false-sharing") {
     const json& line = object(f.evidence, "cache_line");
     return sample_share(f, number(f.evidence, "line_sample_share"),
@@ -253,10 +280,16 @@ PredictedGain predict_gain(const Finding& f, const GainContext& ctx) {
     // per-thread structures remove the retries, so the high end may remove the time in
     // the loop's functions (evidence.word.loop_share, profiler/cas_loop_share.h), read
     // to one sample like the word's share.
+    // Outside the loop, the time on lines the threads pass between them (the nodes the
+    // stack hands from thread to thread: evidence.word.shared_line_share) goes too.
     double loop = number(word, "loop_share");
     if (k == "cas-retry-storm" && g.predicted && loop >= 0) {
       double samples = std::max(1.0, number(word, "samples"));
       g.inputs["loop_share"] = loop;
+      if (double moved = number(word, "shared_line_share"); moved >= 0) {
+        g.inputs["shared_line_share"] = moved;
+        loop += moved;
+      }
       g.high = std::max(g.high, 1.0 / std::max(1.0 - std::min(loop, 1.0), 1.0 / samples));
     }
     return g;

@@ -212,11 +212,21 @@ Finding per_item_finding(const Index& ctx, const LockRate& r, const LockInfo* in
                 {"sites", site_rows},
                 {"condvars", cvs},
                 {"sync_share", share >= 0 ? nlohmann::json(share) : nlohmann::json(nullptr)}};
+  // The time on lines the threads pass between them outside the lock code (the queue's
+  // ends and items): each item moves them once more, and batching removes that too.
+  if (double moved = shared_line_sample_share(ctx, r.pid, r.tids, in_sync_code); moved >= 0)
+    f.evidence["shared_line_share"] = moved;
   add_hold_evidence(f, ctx, r.pid, r.lock);
   return f;
 }
 
 }  // namespace
+
+bool in_sync_code(const CodeLocation& loc) {
+  bool in_sync = is_sync_function(loc.function);
+  for (const auto& n : loc.inline_chain) in_sync = in_sync || is_sync_function(n);
+  return in_sync;
+}
 
 double sync_sample_share(const Index& ctx, uint32_t pid, const std::set<uint32_t>& tids) {
   Symbolizer* sym = ctx.symbolizer(pid);
@@ -225,12 +235,39 @@ double sync_sample_share(const Index& ctx, uint32_t pid, const std::set<uint32_t
   for (const auto& s : ctx.rec.memory_samples) {
     if (s.pid != pid || !tids.count(s.tid)) continue;
     ++total;
-    const CodeLocation& loc = sym->code(s.regs[kRip]);
-    bool in_sync = is_sync_function(loc.function);
-    for (const auto& n : loc.inline_chain) in_sync = in_sync || is_sync_function(n);
-    if (in_sync) ++sync;
+    if (in_sync_code(sym->code(s.regs[kRip]))) ++sync;
   }
   return total ? static_cast<double>(sync) / total : -1;
+}
+
+double shared_line_sample_share(const Index& ctx, uint32_t pid, const std::set<uint32_t>& tids,
+                                const std::function<bool(const CodeLocation&)>& excluded) {
+  Symbolizer* sym = ctx.symbolizer(pid);
+  if (!sym) return -1;
+  uint64_t total = 0;
+  for (const auto& s : ctx.rec.memory_samples)
+    if (s.pid == pid && tids.count(s.tid)) ++total;
+  if (!total) return -1;
+  std::map<uint64_t, bool> moves;  // line address -> two of `tids` on it, one writing
+  auto line_moves = [&](uint64_t line_addr) {
+    auto [it, fresh] = moves.try_emplace(line_addr, false);
+    if (!fresh) return it->second;
+    auto l = ctx.memory.lines.lines().find({pid, line_addr});
+    if (l == ctx.memory.lines.lines().end()) return false;
+    int threads = 0;
+    uint64_t stores = 0;
+    for (const auto& [tid, c] : l->second.threads)
+      if (tids.count(tid)) ++threads, stores += c.stores();
+    return it->second = threads >= 2 && stores > 0;
+  };
+  uint64_t shared = 0;
+  for (const auto& a : ctx.memory.accesses) {
+    if (a.pid != pid || !tids.count(a.tid)) continue;
+    if (!line_moves(a.data_addr & ~(kCacheLineBytes - 1))) continue;
+    if (excluded && excluded(sym->code(a.insn_addr))) continue;
+    ++shared;
+  }
+  return static_cast<double>(shared) / total;
 }
 
 namespace {

@@ -80,6 +80,24 @@ TEST(LockRules, OwnerFieldAndWakerAreComparedPerWait) {
   EXPECT_EQ(lock["owner_is_waker"], 400);
 }
 
+TEST(LockRules, HandoverIsTheTimeFromTheReleasersWakeToTheWaitersReturn) {
+  Recording r = contention(4, 0.5, 200);
+  for (size_t i = 0; i < r.futex_waits.size(); ++i) {
+    FutexWait& w = r.futex_waits[i];
+    w.waker_tid = static_cast<uint32_t>(w.owner_tid);
+    const uint64_t end = w.start_ns + w.duration_ns;
+    if (i % 4 == 0) w.woken_ns = end - 20'000;           // woken 20 us before it returned
+    if (i % 4 == 1) w.woken_ns = w.start_ns - 1;         // a wake before the wait: not its own
+    if (i % 4 == 2) w.woken_ns = end - 20'000, w.waker_tid = 0;  // no waker: not a handover
+    // i % 4 == 3: no wake time (a recording from before it)
+  }
+  Analysis a = analyze(r);
+  ASSERT_EQ(a.findings.size(), 1u);
+  const auto& lock = a.findings[0].evidence["lock"];
+  EXPECT_EQ(lock["handovers"], 200);
+  EXPECT_NEAR(lock["handover_s"].get<double>(), 200 * 20e-6, 1e-9);
+}
+
 TEST(LockRules, SmallWaitShareDoesNotFire) {
   // 4 threads x 0.01 s of 2 s = 0.5%: below kLockContentionMinShare.
   Analysis a = analyze(contention(4, 0.01, 50));

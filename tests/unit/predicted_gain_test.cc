@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "profiler/analysis.h"
+#include "profiler/index.h"
+#include "profiler/queue_rules.h"
 #include "tests/unit/recording_util.h"
 #include "tests/unit/rule_test_util.h"
 
@@ -216,6 +218,106 @@ TEST(PredictedGain, AtomicForALockedWordAlsoHalvesTheSynchronisingWork) {
   EXPECT_DOUBLE_EQ(b.low, a.low);
   EXPECT_DOUBLE_EQ(b.high, 2 * a.high);
   EXPECT_EQ(b.model, "wait-removal-atomic");
+}
+
+TEST(PredictedGain, IoLockHandoverRaisesTheWaiterCap) {
+  // 4 threads serialised behind one thread's I/O: 75% of their 2 s waiting, 1000
+  // handovers of 40 us each (2% of the 2 s): the lock did serial work 98% of the time,
+  // so the fix gives up to 4 / 0.98, not 4.
+  json lock = {{"wait_share", 0.75}, {"total_wait_s", 6.0}, {"waits", 1000}, {"waiters", json::array({1, 2, 3, 4})}};
+  Finding f = finding("lock-held-across-io", {{"lock", lock}});
+  PredictedGain before = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(before.predicted) << before.reason;
+  EXPECT_DOUBLE_EQ(before.high, 4.0);
+  EXPECT_FALSE(before.inputs.contains("handover_share"));
+  f.evidence["lock"]["handovers"] = 1000;
+  f.evidence["lock"]["handover_s"] = 0.04;
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(g.predicted);
+  EXPECT_NEAR(g.inputs["handover_share"].get<double>(), 0.02, 1e-12);
+  EXPECT_NEAR(g.inputs["handover_mean_s"].get<double>(), 40e-6, 1e-12);
+  EXPECT_NEAR(g.high, 4.0 / (1 - 0.02 * 1.07), 1e-9);
+  EXPECT_DOUBLE_EQ(g.low, before.low);
+  // No handover time measured: the cap stays the waiter count.
+  f.evidence["lock"]["handover_s"] = 0.0;
+  EXPECT_DOUBLE_EQ(predict_gain(f, {2, 2.0}).high, 4.0);
+  // The CPU-bound models leave it out (their futex CPU is counted beyond the cap).
+  f.evidence["lock"]["handover_s"] = 0.04;
+  f.evidence["lock"]["wait_share"] = 0.95;
+  f.kind = "lock-contention";
+  EXPECT_LE(predict_gain(f, {8, 2.0}).high, 4.0);
+  // Malformed handover evidence is no input.
+  f.kind = "lock-held-across-io";
+  f.evidence["lock"]["handover_s"] = "forty";
+  EXPECT_DOUBLE_EQ(predict_gain(f, {2, 2.0}).high, 4.0);
+}
+
+TEST(PredictedGain, BatchingAlsoRemovesTheTimeOnLinesTheItemsMove) {
+  // 20% waiting, 50% of the samples in lock code and 30% more on the queue's lines that
+  // move between the producer's and the consumer's CPUs: batching removes up to 80%.
+  json lock = {{"wait_share", 0.2}, {"waits", 5000}, {"waiters", json::array({json::object(), json::object()})}};
+  Finding f = finding("per-item-synchronization", {{"lock", lock}, {"sync_share", 0.5}});
+  PredictedGain before = predict_gain(f, {2, 2.0});
+  f.evidence["shared_line_share"] = 0.3;
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  ASSERT_TRUE(before.predicted && g.predicted) << g.reason;
+  EXPECT_NEAR(before.high, 1 / (1 - 0.5 * 1.07), 1e-9);
+  EXPECT_NEAR(g.high, 1 / (1 - 0.8 * 1.07), 1e-9);
+  EXPECT_DOUBLE_EQ(g.low, before.low);  // the low end is the waits, as before
+  EXPECT_DOUBLE_EQ(g.inputs["shared_line_share"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(g.inputs["removed_share"].get<double>(), 0.8);
+  // Malformed: no input.
+  f.evidence["shared_line_share"] = "most";
+  EXPECT_DOUBLE_EQ(predict_gain(f, {2, 2.0}).high, before.high);
+}
+
+TEST(PredictedGain, CasRetryStormHighEndAlsoCountsLinesTheThreadsPassOutsideTheLoop) {
+  json word = {{"share", 0.7}, {"samples", 2000}, {"loop_share", 0.85}};
+  Finding f = finding("cas-retry-storm", {{"word", word}, {"cache_line", {{"hitm", 0}}}});
+  EXPECT_NEAR(predict_gain(f, {2, 2.0}).high, 1 / 0.15, 1e-9);
+  f.evidence["word"]["shared_line_share"] = 0.05;
+  PredictedGain g = predict_gain(f, {2, 2.0});
+  EXPECT_NEAR(g.high, 10.0, 1e-9);
+  EXPECT_DOUBLE_EQ(g.inputs["shared_line_share"].get<double>(), 0.05);
+}
+
+TEST(PredictedGain, SharedLineShareCountsOnlyLinesTwoOfTheThreadsTouchAndOneWrites) {
+  // 4 threads, 100 samples each; accesses: line A written by 100 and read by 101 (moves
+  // between their CPUs), line B only 100's, line C only read by both, line D written by a
+  // thread outside the set and read by 100.
+  Recording r = model::lock_contention_recording(4, 0.5, 200);
+  for (uint32_t tid = 100; tid < 104; ++tid)
+    for (int i = 0; i < 100; ++i) {
+      model::MemorySample m;
+      m.pid = 100;
+      m.tid = tid;
+      m.time_ns = r.start_ns + i * 1'000'000ull;
+      r.memory_samples.push_back(m);
+    }
+  auto index = build_index(r);
+  auto access = [&](uint32_t tid, uint64_t addr, AccessKind kind) {
+    MemoryAccess a;
+    a.pid = 100;
+    a.tid = tid;
+    a.data_addr = addr;
+    a.size = 8;
+    a.kind = kind;
+    index->memory.accesses.push_back(a);
+    index->memory.lines.add(a);
+  };
+  for (int i = 0; i < 25; ++i) {
+    access(100, 0x10000, AccessKind::kWrite);
+    access(101, 0x10008, AccessKind::kRead);
+    access(100, 0x20000, AccessKind::kWrite);
+    access(100, 0x30000, AccessKind::kRead);
+    access(101, 0x30010, AccessKind::kRead);
+    access(200, 0x40000, AccessKind::kWrite);
+    access(100, 0x40000, AccessKind::kRead);
+  }
+  const std::set<uint32_t> tids = {100, 101, 102, 103};
+  EXPECT_NEAR(shared_line_sample_share(*index, 100, tids, nullptr), 50.0 / 400, 1e-12);
+  EXPECT_DOUBLE_EQ(shared_line_sample_share(*index, 100, tids, [](const CodeLocation&) { return true; }), 0.0);
+  EXPECT_DOUBLE_EQ(shared_line_sample_share(*index, 100, {7}, nullptr), -1.0);  // no samples of them
 }
 
 TEST(PredictedGain, ThreadChurnIsBoundedByTheTasksCpuTimeOnTheCpus) {

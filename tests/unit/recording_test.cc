@@ -36,7 +36,7 @@ Recording sample_recording() {
   r.stacks[0].regs[kRsp] = 0x7fff0000;
   r.futex_waits.push_back(
       {.uaddr = 0x5000, .pid = 42, .tid = 43, .owner_tid = 42, .duration_ns = 12345, .stack = 0, .owner_syscall = 0,
-       .word = 0x7000, .waker_tid = 42});
+       .word = 0x7000, .waker_tid = 42, .woken_ns = 777});
   FutexAddrStats a{.uaddr = 0x5000, .pid = 42, .waits = 1};
   a.hist_log2_ns[13] = 1;
   r.futex_addrs.push_back(a);
@@ -63,6 +63,7 @@ TEST(Recording, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->futex_waits.at(0).owner_syscall, 0);
   EXPECT_EQ(back->futex_waits.at(0).word, 0x7000u);
   EXPECT_EQ(back->futex_waits.at(0).waker_tid, 42u);
+  EXPECT_EQ(back->futex_waits.at(0).woken_ns, 777u);
   EXPECT_EQ(back->futex_addrs.at(0).hist_log2_ns[13], 1u);
   ASSERT_TRUE(back->has_sched);
   EXPECT_EQ(back->sched.long_syscall_ns, 7u);

@@ -42,12 +42,13 @@ std::deque<int> g_cache_order;           // guarded by g_cache_mutex, FIFO evict
 int g_backend_file = -1;
 int g_backend_reply[2];  // never written: poll() on it waits for the timeout
 
-// The slow part: one disk read and one round trip to the backend.
-__attribute__((noinline)) Value load_from_backend(int key) {
+// The slow part: one disk read and one round trip to the backend (`round_trip` false:
+// the disk read alone, to warm the cache before the timed run).
+__attribute__((noinline)) Value load_from_backend(int key, bool round_trip = true) {
   unsigned char block[kValueBytes];
   ssize_t n = pread(g_backend_file, block, sizeof block, static_cast<off_t>(key) * kValueBytes);
   pollfd reply{g_backend_reply[0], POLLIN, 0};
-  poll(&reply, 1, kBackendLatencyMs);  // the backend's round trip
+  if (round_trip) poll(&reply, 1, kBackendLatencyMs);  // the backend's round trip
   Value value{static_cast<uint64_t>(key)};
   for (ssize_t i = 0; i < n; ++i) value.checksum = value.checksum * 31 + block[i];
   return value;
@@ -88,6 +89,19 @@ __attribute__((noinline)) Value get_io_outside_lock(int key, bool* hit) {
   return value;
 }
 
+// Fills the cache before the timed run, in both variants: a cold cache misses more
+// for its first few hundred lookups, and the fixed variant, which does 4x the lookups
+// in the same time, would spread that warm-up over 4x as many (its hit rate would read
+// ~0.6 points higher, a gain that is not the fix's).
+static void warm_cache() {
+  XorShift64 rng(12345);
+  std::lock_guard<std::mutex> lock(g_cache_mutex);  // one thread yet: never contended
+  while (g_cache.size() < kCacheSlots) {
+    int key = static_cast<int>(rng.next() % kKeys);
+    insert_locked(key, load_from_backend(key, false));
+  }
+}
+
 static void serve_lookups(const Options& options, int thread_index, int64_t* lookups, int64_t* hits) {
   XorShift64 rng(thread_index + 1);
   int64_t count = 0, hit_count = 0;
@@ -122,6 +136,7 @@ int main(int argc, char** argv) {
     std::perror("cannot create the backend file in /tmp");
     return 1;
   }
+  warm_cache();
   std::vector<int64_t> lookups(options.threads), hits(options.threads);
   std::vector<std::thread> threads;
   auto start = Clock::now();
