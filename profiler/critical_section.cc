@@ -148,7 +148,12 @@ std::string plt_target_name(Symbolizer& sym, uint64_t addr) {
 
 SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instructions) {
   SectionExtent out;
-  const std::string function = sym.code(pc - 1).function;
+  // The function the code belongs to is the outermost level of its inline chain: the
+  // user-visible `function` of a jump target inside code inlined from another of the
+  // program's functions (Rust's route_request in read_config_exclusive) is that inlined
+  // function, and a jump there is no tail call.
+  auto outermost = [](const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); };
+  const std::string function = outermost(sym.code(pc - 1));
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   std::vector<uint8_t> code;
@@ -167,7 +172,7 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
   auto leave = [&](std::string why) {
     if (left.empty()) left = std::move(why);
   };
-  auto in_function = [&](uint64_t target) { return !function.empty() && sym.code(target).function == function; };
+  auto in_function = [&](uint64_t target) { return !function.empty() && outermost(sym.code(target)) == function; };
   for (int n = 0; n < max_instructions; ++n) {
     if (ip < code_start || ip + 15 > code_start + code.size()) {
       code.clear();

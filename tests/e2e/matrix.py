@@ -44,6 +44,8 @@ LIBRARY_WORKLOADS = [
     (2, "s02-absl-mutex"),
     (1, "s01-rust-std-mutex"),  # built only where Debian's cargo is (skipped otherwise)
     (1, "s01-rust-parking-lot"),  # idem
+    (2, "s02-rust-std-rwlock"),  # idem; bad: a std Mutex<Config>, fixed: a std RwLock<Config>
+    (2, "s02-rust-parking-lot-rwlock"),  # idem; bad: a parking_lot Mutex<Config>, fixed: its RwLock
     (1, "s01-tbb-mutex"),  # built only where Debian's libtbb-dev is
     (1, "s01-tbb-spin-mutex"),  # idem; its lock by the word its inlined lock() exchanges
 ]
