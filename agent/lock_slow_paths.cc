@@ -25,6 +25,11 @@ const std::vector<LockSlowPath>& lock_slow_paths() {
       {"parking_lot", {"11parking_lot9raw_mutex", "8RawMutex9lock_slow"}},
       {"parking_lot", {"11parking_lot10raw_rwlock", "9RawRwLock19lock_exclusive_slow"}},
       {"parking_lot", {"11parking_lot10raw_rwlock", "9RawRwLock16lock_shared_slow"}},
+      // Rust std's futex RwLock::write_contended(&self): a writer sleeps on the lock's
+      // second word (writer_notify, +4) while readers drain; charged to the RwLock (its
+      // state word, the first argument), so the lock is one row, not two. Its readers
+      // sleep on the state word itself and need no probe.
+      {"Rust std", {"3std", "6RwLock15write_contended"}},
       // oneTBB's tbb::detail::r1::wait_on_address(void* address, delegate_base&, uintptr_t)
       // in libtbb: where tbb::mutex and tbb::rw_mutex (header-only; `address` is the
       // mutex) sleep after spinning, on a per-thread semaphore of TBB's address-wait

@@ -1,5 +1,7 @@
 #include "profiler/critical_section.h"
 
+#include <cstring>
+
 #include <Zydis/Zydis.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
@@ -146,9 +148,34 @@ std::string plt_target_name(Symbolizer& sym, uint64_t addr) {
   return name ? name : "";
 }
 
+namespace {
+
+// Whether the instruction that ends at `pc` is a direct call to sched_yield: the site of
+// a lock made from the yields of a spinning acquisition (tbb::spin_mutex's lock()
+// inlined into the user's function), which has not taken the lock yet there.
+bool after_yield_call(Symbolizer& sym, uint64_t pc) {
+  std::vector<uint8_t> code;
+  if (pc < 5 || !sym.read_file_bytes(pc - 5, 5, code) || code.size() != 5 || code[0] != 0xe8) return false;
+  int32_t rel = 0;
+  std::memcpy(&rel, code.data() + 1, 4);
+  const uint64_t target = pc + static_cast<int64_t>(rel);
+  const std::string plt = plt_target_name(sym, target);
+  return (plt.empty() ? sym.code(target).function : plt) == "sched_yield";
+}
+
+}  // namespace
+
 SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instructions) {
   SectionExtent out;
-  const std::string function = sym.code(pc - 1).function;
+  // From a yield inside the acquisition loop, the first atomic exchange on the path is
+  // the acquisition (`xchg %al, g_table`), not the release: the section starts after it.
+  bool acquiring = after_yield_call(sym, pc);
+  // The function the code belongs to is the outermost level of its inline chain: the
+  // user-visible `function` of a jump target inside code inlined from another of the
+  // program's functions (Rust's route_request in read_config_exclusive) is that inlined
+  // function, and a jump there is no tail call.
+  auto outermost = [](const CodeLocation& c) { return c.inline_chain.empty() ? c.function : c.inline_chain.back(); };
+  const std::string function = outermost(sym.code(pc - 1));
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   std::vector<uint8_t> code;
@@ -167,7 +194,7 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
   auto leave = [&](std::string why) {
     if (left.empty()) left = std::move(why);
   };
-  auto in_function = [&](uint64_t target) { return !function.empty() && sym.code(target).function == function; };
+  auto in_function = [&](uint64_t target) { return !function.empty() && outermost(sym.code(target)) == function; };
   for (int n = 0; n < max_instructions; ++n) {
     if (ip < code_start || ip + 15 > code_start + code.size()) {
       code.clear();
@@ -233,10 +260,19 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
     if (insn.meta.category == ZYDIS_CATEGORY_COND_BR && direct && visited.count(target)) ++out.loops;
     // An inlined unlock: an atomic exchange or locked RMW on shared memory (the lock word).
     const bool atomic_rmw = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+    bool acquisition = false;
     if (atomic_rmw)
       for (int i = 0; i < insn.operand_count_visible; ++i)
-        if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
-          return stop(true, "atomic release");
+        if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+          if (!acquiring) return stop(true, "atomic release");
+          acquiring = false;
+          acquisition = true;  // the lock word's exchange, not a store of the section
+          break;
+        }
+    if (acquisition) {
+      ip = next;
+      continue;
+    }
     for (int i = 0; i < insn.operand_count_visible; ++i)
       if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
         out.writes_shared = true;

@@ -5,6 +5,7 @@
 #include <elfutils/libdwfl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "profiler/dwarf_scopes.h"
 
 namespace ccprof::profiler {
 namespace {
@@ -85,6 +87,57 @@ int64_t type_size(Dwarf_Die* t) {
   return static_cast<int64_t>(size);
 }
 
+// A Rust type name without its module paths, as the program writes it:
+// "Mutex<std::collections::hash::map::HashMap<alloc::string::String, u64>>" is
+// "Mutex<HashMap<String, u64>>". Only lower-case path segments (modules) are dropped.
+std::string rust_short_type_name(std::string_view name) {
+  std::string out;
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t i = 0; i < name.size();) {
+    if (!ident(name[i])) {
+      out += name[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < name.size() && ident(name[j])) ++j;
+    const bool module = (std::islower(static_cast<unsigned char>(name[i])) || name[i] == '_') &&
+                        name.substr(j, 2) == "::";
+    if (module) {
+      i = j + 2;
+    } else {
+      out.append(name.substr(i, j - i));
+      i = j;
+    }
+  }
+  return out;
+}
+
+// For a Rust lock type (a struct named Mutex<..>, RwLock<..> or ReentrantMutex<..> with
+// an UnsafeCell member `data`, as std's and lock_api's are), the offset of `data`; -1
+// for any other type. The lock's own state is the bytes before it.
+int64_t rust_lock_data_offset(Dwarf_Die* t) {
+  const char* name = dwarf_diename(t);
+  if (!name || !(absl::StartsWith(name, "Mutex<") || absl::StartsWith(name, "RwLock<") ||
+                 absl::StartsWith(name, "ReentrantMutex<")))
+    return -1;
+  Dwarf_Die m;
+  if (dwarf_child(t, &m) != 0) return -1;
+  do {
+    if (dwarf_tag(&m) != DW_TAG_member) continue;
+    const char* mname = dwarf_diename(&m);
+    Dwarf_Die mtype;
+    if (!mname || std::string_view(mname) != "data" || !type_of(&m, &mtype)) continue;
+    const char* tname = dwarf_diename(&mtype);
+    Dwarf_Attribute a;
+    Dwarf_Word loc = 0;
+    if (!tname || !absl::StartsWith(tname, "UnsafeCell<") ||
+        dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &loc) != 0)
+      return -1;
+    return static_cast<int64_t>(loc);
+  } while (dwarf_siblingof(&m, &m) == 0);
+  return -1;
+}
+
 // Appends the member path of byte `off` inside type `t` to `out`.
 void walk(Dwarf_Die t, uint64_t off, std::string& out, int depth) {
   if (depth > 12 || !strip(&t)) return;
@@ -117,6 +170,13 @@ void walk(Dwarf_Die t, uint64_t off, std::string& out, int depth) {
     return;
   }
   if (tag == DW_TAG_structure_type || tag == DW_TAG_class_type || tag == DW_TAG_union_type) {
+    // A Rust lock (std's or lock_api's Mutex / RwLock / ReentrantMutex) holds its data in
+    // an UnsafeCell member `data`: a byte outside it is the lock's own state (std's futex
+    // word, parking_lot's RawMutex), named as the lock, as the program wrote it.
+    if (const int64_t data = rust_lock_data_offset(&t); data >= 0 && off < static_cast<uint64_t>(data)) {
+      if (off) absl::StrAppend(&out, "+", off);
+      return;
+    }
     Dwarf_Die m;
     if (dwarf_child(&t, &m) != 0) return;
     do {
@@ -195,7 +255,14 @@ const std::vector<Dwarf_Die>& scopes_at(Symbolizer& sym, Dwarf_Die* cu, Dwarf_Ad
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   Dwarf_Die* scopes = nullptr;
-  const int n = dwarf_getscopes(cu, pc, &scopes);
+  int n = dwarf_getscopes(cu, pc, &scopes);
+  // Rust CUs: dwarf_getscopes finds nothing there; the innermost scope's concrete
+  // parents instead (the symbolizer's inline chains come from the same walk).
+  if (Dwarf_Die innermost; n <= 0 && find_innermost_scope(cu, pc, &innermost)) {
+    free(scopes);
+    scopes = nullptr;
+    n = dwarf_getscopes_die(&innermost, &scopes);
+  }
   std::vector<Dwarf_Die> v(scopes, scopes + std::max(n, 0));
   free(scopes);
   return cache.emplace(key, std::move(v)).first->second;
@@ -246,6 +313,9 @@ std::string pointee_path(Dwarf_Die var, uint64_t offset) {
   // register) is [+i].
   const uint64_t element = offset / static_cast<uint64_t>(size);
   std::string out = type_name ? type_name : "?";
+  Dwarf_Die cu;
+  if (type_name && dwarf_diecu(&var, &cu, nullptr, nullptr) && dwarf_srclang(&cu) == DW_LANG_Rust)
+    out = rust_short_type_name(out);
   if (element) absl::StrAppend(&out, "[+", element, "]");
   walk(pointee, offset % static_cast<uint64_t>(size), out, 0);
   if (std::string_view(var_name) != "this") absl::StrAppend(&out, " (via ", var_name, ")");

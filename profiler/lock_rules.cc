@@ -176,6 +176,7 @@ std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, d
     }
     c.wait_s = l.total_wait_s;
     c.share = l.wait_share();
+    c.shared_share = l.unwound_stacks ? static_cast<double>(l.shared_stacks) / l.unwound_stacks : 0;
     out.push_back(std::move(c));
   }
   return out;

@@ -19,6 +19,7 @@ struct ContendedLock {
   bool with_condvar = false;  // condition variables are waited on in the same functions: a queue
   double wait_s = 0;
   double share = 0;
+  double shared_share = 0;  // share of its sampled waits that acquire it shared (readers of a rwlock)
 };
 
 bool is_contended(const LockInfo& lock, double total_thread_s);

@@ -59,6 +59,23 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
   return StackKind::kOther;
 }
 
+// Whether a wait's stack acquires a reader-writer lock in shared (read) mode.
+// parking_lot's upgradable reads exclude each other, so they are not shared here.
+bool shared_acquisition(const std::vector<Frame>& frames) {
+  for (const Frame& f : frames)
+    for (const std::string& fn : f.loc.inline_chain.empty() ? std::vector<std::string>{f.loc.function}
+                                                            : f.loc.inline_chain) {
+      if (absl::StrContains(fn, "rwlock_rdlock") || absl::StrContains(fn, "rwlock_timedrdlock") ||
+          absl::StrContains(fn, "rwlock_clockrdlock") ||                      // glibc, shared_mutex
+          absl::StrContains(fn, "lock_shared") ||                             // C++, parking_lot, TBB
+          absl::StrContains(fn, "Mutex::ReaderLock") ||                       // absl
+          absl::StrContains(fn, "RwLock::read_contended") || absl::EndsWith(fn, "RwLock::read") ||
+          (absl::StrContains(fn, "RwLock<") && absl::EndsWith(fn, ">::read")))  // Rust std, lock_api
+        return true;
+    }
+  return false;
+}
+
 }  // namespace
 
 std::string lock_display_name(const LockInfo& lock) {
@@ -205,6 +222,7 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
         case StackKind::kSemaphore: l.sem_stacks++; break;
         case StackKind::kOther: break;
       }
+      if (shared_acquisition(frames)) l.shared_stacks++;
       const Frame* uf = ctx.user_frame(si);
       if (!uf) continue;
       double d = static_cast<size_t>(si) < dur_of_stack.size() ? dur_of_stack[si] : 0.0;

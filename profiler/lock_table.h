@@ -71,6 +71,11 @@ struct LockInfo {
   std::vector<LockSite> sites;               // by est_wait_s, descending
   std::vector<int> stack_indices;            // Recording::stacks of its sampled waits
   uint64_t mutex_stacks = 0, condvar_stacks = 0, rwlock_stacks = 0, sem_stacks = 0, unwound_stacks = 0;
+  // Sampled waits that acquire the lock shared (a reader-writer lock's read side:
+  // pthread_rwlock_rdlock, shared_mutex::lock_shared, Rust's RwLock::read, parking_lot's
+  // lock_shared, absl::Mutex::ReaderLock): those readers wait for a writer, not for
+  // each other.
+  uint64_t shared_stacks = 0;
   // Seconds the waiting threads existed in the profile (the denominator of wait share).
   double waiter_thread_s = 0;
   double wait_share() const { return waiter_thread_s > 0 ? total_wait_s / waiter_thread_s : 0; }

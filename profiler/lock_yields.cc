@@ -105,6 +105,11 @@ YieldCharge charge_yields(std::vector<LockInfo>& locks, const std::vector<Resolv
         });
         if (it == target->sites.end()) it = target->sites.insert(target->sites.end(), LockSite{.loc = y.where});
         it->sampled_wait_s += y.yield_s;  // the site's yield time: its share of the lock's
+        // Where its critical section's code is walked from (critical_section.h: from a
+        // yield, past the acquisition's exchange).
+        if (y.caller && it->return_pcs.size() < 8 &&
+            std::find(it->return_pcs.begin(), it->return_pcs.end(), y.caller) == it->return_pcs.end())
+          it->return_pcs.push_back(y.caller);
       }
       by_site = true;
       out.charged_by_code += y.yields;
@@ -152,6 +157,7 @@ void charge_lock_yields(Index& idx) {
   std::map<std::pair<uint32_t, std::string>, LockExchanges> exchanges;  // per acquisition site
   for (const auto& y : idx.rec.lock_yields) {
     ResolvedYield r{.pid = y.pid, .tid = y.tid, .yields = y.yields, .yield_s = y.yield_ns / 1e9};
+    r.caller = y.caller;
     if (y.lock) r.lock = idx.lock_key(y.pid, y.lock).second;
     if (Symbolizer* sym = idx.symbolizer(y.pid); sym && y.caller) {
       const CodeLocation c = sym->code(y.caller - 1);  // a return address

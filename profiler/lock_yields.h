@@ -53,6 +53,7 @@ struct ResolvedYield {
   std::set<uint64_t> exchanged_words;
   int computed_words = 0;
   CodeLocation where;
+  uint64_t caller = 0;  // the yield's return address (in the acquisition loop, for a spin row's site)
 };
 
 struct YieldCharge {

@@ -411,6 +411,21 @@ std::string section_more_than_one_update(const ContendedLock& lock, const std::m
 
 }  // namespace
 
+namespace {
+
+bool lock_own_access(const ContendedLock& lock, const MemoryAccess& a, const CodeLocation& c) {
+  // A pthread_mutex_t is 40 bytes, which only glibc's code touches. Rust's and
+  // parking_lot's locks are one word with the data they guard right after it
+  // (std's Mutex<Config>: the futex word, the poison flag, then the Config at +8): a
+  // plain load or store there by the program's own code (with debug info to say so) is
+  // the guarded data, while the lock library's inlined code and atomic instructions on
+  // those bytes are the lock's.
+  if (a.data_addr < lock.uaddr || a.data_addr >= lock.uaddr + 40) return false;
+  return is_locked(a.kind) || !c.has_debug_info || is_lock_library_code(c);
+}
+
+}  // namespace
+
 std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& accesses,
                                           const std::vector<ContendedLock>& locks, const MemoryRuleEnv& env) {
   std::vector<Finding> out;
@@ -429,6 +444,8 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       for (uint64_t pc : lock.site_pcs)
         if (!extents.count(pc)) {
           const SectionExtent& e = extents.emplace(pc, env.section_extent(lock.pid, pc)).first->second;
+          spdlog::debug("critical section of {} from {}: {} (writes shared: {})", lock.name, hex(pc),
+                        e.decoded ? e.reason : "not decoded", e.writes_shared);
           if (e.decoded && e.unlocked) section_calls.insert(e.program_calls.begin(), e.program_calls.end());
         }
     uint64_t n = 0, reads = 0, in_callees = 0;
@@ -437,9 +454,9 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     std::map<std::string, std::pair<uint64_t, uint64_t>> by_function;  // reads, writes
     for (const auto& a : accesses) {
       if (a.pid != lock.pid) continue;
-      if (a.data_addr >= lock.uaddr && a.data_addr < lock.uaddr + 40) continue;  // the mutex itself
       CodeLocation c = env.code(a.pid, a.insn_addr);
       if (c.in_system_library) continue;
+      if (lock_own_access(lock, a, c)) continue;  // the mutex itself
       std::string holder = key_of(c);  // the function holding the lock the access counts for
       uint64_t via_call = 0;
       if (!fns.count(holder)) {
@@ -513,7 +530,13 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     // are not attributed to the lock (one store per acquisition in the callee would
     // make it a writer).
     std::string hidden_work;
-    if (read_share >= th::kReadMostlyMinReadShare && reader_functions.empty())
+    if (read_share >= th::kReadMostlyMinReadShare && lock.shared_share >= th::kMutexStackShare)
+      // The remedy is in place: the readers take a reader-writer lock shared (Rust's
+      // RwLock::read, shared_mutex::lock_shared) and wait only while a writer holds it
+      // or waits for it, not for each other.
+      hidden_work = absl::StrCat("its waiters take it shared (", pct(lock.shared_share),
+                                 " of the sampled waits): readers wait for a writer, not for each other");
+    else if (read_share >= th::kReadMostlyMinReadShare && reader_functions.empty())
       // "Readers" needs a function that only reads: where every function holding the lock
       // was seen storing in its section, the high read share is the code's load-to-store
       // ratio (-O0 code reloads its operands; a deque pop reads several fields to write

@@ -1,5 +1,7 @@
 #include "profiler/symbolizer.h"
 
+#include "profiler/dwarf_scopes.h"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -77,11 +79,9 @@ std::string die_function_name(Dwarf_Die* die) {
   return "";
 }
 
-// The innermost subprogram, inlined subroutine or lexical block DIE of `parent` that
-// covers `pc`, searching through namespaces and types (Rust nests functions in them).
-// The fallback for dwarf_getscopes, which in elfutils 0.188 stops at the first DIE of a
-// Rust CU it cannot read an address from ("no address value") and finds nothing.
-bool find_innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out, int depth = 0) {
+}  // namespace
+
+bool find_innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out, int depth) {
   Dwarf_Die c;
   if (depth > 64 || dwarf_child(parent, &c) != 0) return false;
   do {
@@ -108,8 +108,6 @@ bool find_innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out, int 
   } while (dwarf_siblingof(&c, &c) == 0);
   return false;
 }
-
-}  // namespace
 
 SourceLocation to_source_location(const CodeLocation& loc, std::string role, double share, uint64_t address) {
   SourceLocation s;

@@ -19,8 +19,11 @@ Needs root (BPF); exits 77 (skip) otherwise.
   of a static address names the lock, and a row is made for it from its yields, at the
   user's line; the sharded twin's exchange is through a register: nothing is charged.
 - Rust std::sync::Mutex and parking_lot (when built): the lock's site is the workload's
-  line, names are demangled (v0), owners come from the wakers, parking_lot's waits on
-  per-thread words, and its sched_yield() calls in lock_slow, are charged to its RawMutex."""
+  line, names are demangled (v0), the heap lock is named by the DWARF type of the
+  variable its slow path's argument is in, owners come from the wakers, parking_lot's
+  waits on per-thread words, and its sched_yield() calls in lock_slow, are charged to its
+  RawMutex. Their RwLocks (s02 fixed twins): readers that take them shared raise no
+  read-mostly-lock."""
 import json
 import os
 import subprocess
@@ -183,6 +186,9 @@ class LockLibraries(unittest.TestCase):
     def test_rust_std_mutex(self):
         l = self.rust("s01-rust-std-mutex", "s01_rust_std_mutex::count_word_shared")
         self.assertEqual(l["waits_on_other_words"], 0)  # std's futex is the lock word itself
+        # a heap lock (the Arc's Mutex), named by the type of `table`, whose register holds
+        # the slow path's argument, not "the heap lock at 0x..."
+        self.assertEqual(l["name"], "Mutex<HashMap<String, u64, RandomState>> (via table)")
 
     def test_rust_parking_lot(self):
         l = self.rust("s01-rust-parking-lot", "s01_rust_parking_lot::count_word_shared")
@@ -190,6 +196,25 @@ class LockLibraries(unittest.TestCase):
         self.assertGreater(l["waits_on_other_words"], 0)
         # ...and yields in lock_slow before it parks: charged to it too
         self.assertGreater(l["yields"], 0, l)
+        self.assertEqual(l["name"], "Mutex<RawMutex, Table> (via table)")
+
+    def rust_rwlock_fixed(self, workload, fn):
+        """Scenario 2's fixed twin with a Rust RwLock: readers take it shared, so whatever
+        they wait (for the reload's writer, long on a busy VM) is no read-mostly-lock."""
+        if not os.path.exists(os.path.join(WORKLOADS, workload)):
+            self.skipTest(f"{workload} not built (Debian's rustc/cargo missing)")
+        doc = profile(workload, "--variant=fixed", "--seconds=1.5")
+        self.assertNotIn("read-mostly-lock", [f["kind"] for f in doc["findings"]])
+        readers = [l for l in doc["locks"] if l["sites"] and l["sites"][0]["function"] == fn]
+        for l in readers:  # the RwLock's rows, when its readers waited at all
+            self.assertEqual(l["type"], "rwlock", l)
+            self.assertTrue(l["name"].endswith("::CONFIG_RWLOCK"), l["name"])
+
+    def test_rust_std_rwlock_readers_share(self):
+        self.rust_rwlock_fixed("s02-rust-std-rwlock", "s02_rust_std_rwlock::read_config_shared")
+
+    def test_rust_parking_lot_rwlock_readers_share(self):
+        self.rust_rwlock_fixed("s02-rust-parking-lot-rwlock", "s02_rust_parking_lot_rwlock::read_config_shared")
 
 
 if __name__ == "__main__":

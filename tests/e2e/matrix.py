@@ -44,6 +44,8 @@ LIBRARY_WORKLOADS = [
     (2, "s02-absl-mutex"),
     (1, "s01-rust-std-mutex"),  # built only where Debian's cargo is (skipped otherwise)
     (1, "s01-rust-parking-lot"),  # idem
+    (2, "s02-rust-std-rwlock"),  # idem; bad: a std Mutex<Config>, fixed: a std RwLock<Config>
+    (2, "s02-rust-parking-lot-rwlock"),  # idem; bad: a parking_lot Mutex<Config>, fixed: its RwLock
     (1, "s01-tbb-mutex"),  # built only where Debian's libtbb-dev is
     (1, "s01-tbb-spin-mutex"),  # idem; its lock by the word its inlined lock() exchanges
 ]
@@ -57,6 +59,15 @@ PROCESS_WORKLOADS = [
 ]
 # Workloads beyond the one per scenario: named after themselves, not sNN.
 EXTRA_WORKLOADS = LIBRARY_WORKLOADS + PROCESS_WORKLOADS
+# The lock's name each lock-library bad variant's finding must carry: globals by their
+# symbol (a Rust lock as the program's static, not its futex word's member path), heap
+# locks by the DWARF type of the variable their lock call's argument is in.
+LOCK_NAMES = {
+    "s01-rust-std-mutex": "Mutex<HashMap<String, u64, RandomState>> (via table)",
+    "s01-rust-parking-lot": "Mutex<RawMutex, Table> (via table)",
+    "s02-rust-std-rwlock": "s02_rust_std_rwlock::CONFIG_MUTEX",
+    "s02-rust-parking-lot-rwlock": "s02_rust_parking_lot_rwlock::CONFIG_MUTEX",
+}
 # Lock-library workloads that are built and checked by tests/e2e/lock_libraries_test.py
 # but are not matrix cases yet, with why (parking_lot and tbb::mutex joined the matrix
 # with issue 17's section walk and site-charged yields; tbb::spin_mutex with the static
@@ -222,6 +233,9 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
                 problems.append("no holder stacks sampled (evidence.hold.holders)")
             elif not any(any(fn in fr for fr in r.get("frames", [])) for r in rows):
                 problems.append(f"no holding stack of the lock contains {fn} ({len(rows)} stacks)")
+    name = (f.get("subject") or {}).get("name")
+    if mode is None and workload in LOCK_NAMES and name != LOCK_NAMES[workload]:
+        problems.append(f"the lock is named {name!r}, not {LOCK_NAMES[workload]!r}")
     if (scenario, workload) in PROCESS_WORKLOADS:
         ev = f.get("evidence", {})
         procs = (ev.get("lock") or ev.get("cache_line") or {}).get("processes", [])
@@ -230,7 +244,8 @@ def run_case(build, scenario, workload, kind, remedy, variant, seconds, out_root
     if problems:
         return False, "; ".join(problems)
     held = f", held p50 {hold['p50_s'] * 1e6:.1f} us over {hold['holds']} holds" if hold and hold.get("holds") else ""
-    return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}{held}"
+    named = f", lock {name}" if workload in LOCK_NAMES else ""
+    return True, f"{kind} rank {f['rank']} at {where}, remedy {remedy}{held}{named}"
 
 
 # ---- scenario 6: `ccprof scale` instead of `ccprof run` ---------------------------------

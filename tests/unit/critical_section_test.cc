@@ -5,6 +5,7 @@
 #include <Zydis/Zydis.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <memory>
@@ -90,6 +91,15 @@ __attribute__((noinline)) void cs_test_inline_unlock() {
   cs_test_spin_lock(&g_cs_test_word);
   ++g_cs_test_counter;
   __atomic_exchange_n(&g_cs_test_word, 0, __ATOMIC_RELEASE);
+}
+
+// tbb::spin_mutex's lock() inlined: exchange the flag, yield while it was taken; then
+// the section's store and a plain release store.
+int g_cs_test_spin_flag;
+__attribute__((noinline)) void cs_test_spin_yield_section() {
+  while (__atomic_exchange_n(&g_cs_test_spin_flag, 1, __ATOMIC_ACQUIRE)) sched_yield();
+  ++g_cs_test_counter;
+  __atomic_store_n(&g_cs_test_spin_flag, 0, __ATOMIC_RELEASE);
 }
 
 namespace ccprof::profiler {
@@ -178,6 +188,17 @@ TEST_F(SectionWalk, InlinedAtomicExchangeIsTheUnlock) {
   const SectionExtent e = walk(&cs_test_inline_unlock);
   EXPECT_TRUE(e.self_contained) << e.reason;
   EXPECT_EQ(e.reason, "atomic release");
+}
+
+// From a yield inside a spinning acquisition (the site of a lock row made from yields),
+// the exchange on the way is the acquisition, not the release: the walk passes it and
+// sees the section's store. (From a lock call's return, an exchange is the release:
+// InlinedAtomicExchangeIsTheUnlock.)
+TEST_F(SectionWalk, FromAYieldTheExchangeIsTheAcquisition) {
+  const SectionExtent e = walk(&cs_test_spin_yield_section);  // its first call: sched_yield
+  EXPECT_TRUE(e.decoded);
+  EXPECT_NE(e.reason, "atomic release");
+  EXPECT_TRUE(e.writes_shared) << e.reason;
 }
 
 // Whether the walked path stores to shared memory before the unlock (not the stack, not

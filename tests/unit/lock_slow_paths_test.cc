@@ -17,6 +17,11 @@ TEST(LockSlowPaths, MatchesEveryManglingOfTheSlowPaths) {
   EXPECT_NE(slow_path_of_symbol("_RNvMs1_NtCs8P77GHa6UmO_11parking_lot9raw_mutexNtB5_8RawMutex9lock_slow"), nullptr);
   // oneTBB 2021's address wait (where tbb::mutex sleeps), as libtbb.so.12 exports it.
   EXPECT_NE(slow_path_of_symbol("_ZN3tbb6detail2r115wait_on_addressEPvRNS0_2d113delegate_baseEm"), nullptr);
+  // Rust std's RwLock writers (Debian's rustc 1.63 build); its readers sleep on the lock word.
+  EXPECT_NE(slow_path_of_symbol("_ZN3std3sys4unix5locks12futex_rwlock6RwLock15write_contended17h9b2e35cbe087ed69E"),
+            nullptr);
+  EXPECT_EQ(slow_path_of_symbol("_ZN3std3sys4unix5locks12futex_rwlock6RwLock14read_contended17h7668fdbce2db9055E"),
+            nullptr);
   // Not slow paths: the fast paths, the unlock slow path, parking_lot_core's WordLock.
   EXPECT_EQ(slow_path_of_symbol("_ZN3tbb6detail2r121notify_by_address_oneEPv"), nullptr);
   EXPECT_EQ(slow_path_of_symbol("_ZN4absl7debian35Mutex4LockEv"), nullptr);

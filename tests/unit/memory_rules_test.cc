@@ -240,6 +240,58 @@ TEST(MemoryRules, LockWhoseCriticalSectionOnlyReadsIsReadMostly) {
   EXPECT_EQ(fs[0].evidence["critical_section"]["samples"], 60);
 }
 
+// The same reads, but most of the lock's sampled waits acquire it shared (Rust's
+// RwLock::read, shared_mutex::lock_shared): the readers already share it and wait only
+// for a writer. No read-mostly verdict, and the evidence says why; its twin below half.
+TEST(MemoryRules, ReadersThatTakeTheLockSharedAreNotReadMostly) {
+  auto acc = accesses({{0x402010, 0x55d1c0a06000, AccessKind::kRead, 30},
+                       {0x402018, 0x55d1c0a06008, AccessKind::kRead, 30}});
+  ContendedLock lock = lock_taken_in("read_config_locked");
+  lock.shared_share = 0.84;
+  auto fs = lock_access_findings(acc, {lock}, env_for({}));
+  EXPECT_EQ(find_kind(fs, "read-mostly-lock"), nullptr);
+  lock.shared_share = 0.4;  // most waiters take it exclusively: readers do exclude each other
+  EXPECT_NE(find_kind(lock_access_findings(acc, {lock}, env_for({})), "read-mostly-lock"), nullptr);
+}
+
+// A Rust Mutex<Config> keeps its Config right after the lock word (+8, inside what would
+// be a pthread_mutex_t's 40 bytes): the program's own reads there are the guarded data;
+// the lock library's code on those bytes, and atomics there, are the lock's.
+TEST(MemoryRules, DataRightAfterALockWordIsTheGuardedData) {
+  const uint64_t lock_word = 0x55d1c0a05000;
+  auto env = env_for({});
+  env.code = [](uint32_t, uint64_t ip) {
+    CodeLocation c;
+    c.function = "read_config_locked";
+    c.inline_chain = {c.function};
+    c.file = "/src/w.rs";
+    c.has_debug_info = true;
+    if (ip >= 0x402100) {  // std's inlined lock code (the poison flag's load)
+      c.inline_levels = {{"std::sync::poison::Flag::get", "/usr/src/rustc-1.63.0/library/std/src/sync/poison.rs", 37},
+                         {"read_config_locked", "/src/w.rs", 10}};
+      c.inline_chain = {"std::sync::poison::Flag::get", "read_config_locked"};
+    }
+    return c;
+  };
+  auto acc = accesses({{0x402010, lock_word + 8, AccessKind::kRead, 15},    // Config.version
+                       {0x402018, lock_word + 16, AccessKind::kRead, 15},   // Config.timeout_ms
+                       {0x402100, lock_word + 4, AccessKind::kRead, 30},    // the poison flag: the lock's
+                       {0x402020, lock_word, AccessKind::kCas, 30}});       // the lock word: the lock's
+  auto fs = lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env);
+  const Finding* f = find_kind(fs, "read-mostly-lock");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->evidence["critical_section"]["samples"], 30);
+  // Without debug info nothing says whose code it is: the 40 bytes stay the lock's.
+  env.code = [](uint32_t, uint64_t) {
+    CodeLocation c;
+    c.function = "read_config_locked";
+    c.inline_chain = {c.function};
+    return c;
+  };
+  EXPECT_EQ(find_kind(lock_access_findings(acc, {lock_taken_in("read_config_locked")}, env), "read-mostly-lock"),
+            nullptr);
+}
+
 // Mostly reads, but the one function that holds the lock also stores in its section
 // (a queue's pop at -O0: several loads for each store): there is no reader to give a
 // reader lock to. No read-mostly verdict, and the evidence says why.

@@ -166,3 +166,94 @@ pub fn run_word_count<L: Send + Sync + 'static>(o: &Options, locks: WordCountLoc
     print_throughput(total as f64, "words", start);
     std::process::exit(if total == in_table { 0 } else { 1 });
 }
+
+/// Scenario 2's configuration (as tests/workloads/config_readers.h for the C++ ones):
+/// read by every request, replaced by a rare reload.
+pub const ROUTES: usize = 32;
+
+#[derive(Clone, Copy)]
+pub struct Config {
+    pub version: i64,
+    pub timeout_ms: i64,
+    pub retry_limit: i64,
+    pub max_connections: i64,
+    pub route_weights: [i64; ROUTES],
+}
+
+/// The configuration of a version (const, so that a workload's lock around it can be a
+/// `static`, as a program's global configuration is).
+pub const fn make_config(version: i64) -> Config {
+    let mut config = Config {
+        version,
+        timeout_ms: 100 + version % 7,
+        retry_limit: 3 + version % 2,
+        max_connections: 1000,
+        route_weights: [0; ROUTES],
+    };
+    let mut i = 0;
+    while i < ROUTES {
+        config.route_weights[i] = 1 + (i as i64 * 7 + version) % 13;
+        i += 1;
+    }
+    config
+}
+
+/// Picks a route for `request` by weight and returns a routing decision: only reads the
+/// configuration. Inlined into each workload's read function, so that its reads are
+/// sampled in the function that holds the lock (as the C++ header's inline function).
+#[inline(always)]
+pub fn route_request(config: &Config, request: u64) -> i64 {
+    let mut total_weight = 0i64;
+    for w in config.route_weights.iter() {
+        total_weight += *w;
+    }
+    let mut point = (request % total_weight as u64) as i64;
+    let mut route = 0usize;
+    while point >= config.route_weights[route] {
+        point -= config.route_weights[route];
+        route += 1;
+    }
+    route as i64 * config.timeout_ms + config.retry_limit + (config.max_connections & 1)
+}
+
+/// Scenario 2's driver: `o.threads` reader threads call `read` until --seconds pass
+/// while one thread calls `reload` every 100 ms; prints the summary line and the
+/// throughput.
+pub fn run_config_readers(o: &Options, read: fn(u64) -> i64, reload: fn(i64)) {
+    let start = Instant::now();
+    let reloader = std::thread::spawn(move || {
+        let mut version = 1i64;
+        while !stop_requested() {
+            std::thread::sleep(Duration::from_millis(100));
+            version += 1;
+            reload(version);
+        }
+        version - 1
+    });
+    let readers: Vec<_> = (0..o.threads)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut rng = XorShift64::new(i as u64 + 1);
+                let (mut count, mut sum) = (0u64, 0i64);
+                while !stop_requested() {
+                    for _ in 0..256 {
+                        sum = sum.wrapping_add(read(rng.next()));
+                    }
+                    count += 256;
+                }
+                (count, sum)
+            })
+        })
+        .collect();
+    run_for(o);
+    let (mut total, mut checksum) = (0u64, 0i64);
+    for r in readers {
+        let (count, sum) = r.join().unwrap();
+        total += count;
+        checksum = checksum.wrapping_add(sum);
+    }
+    let reloads = reloader.join().unwrap();
+    println!("variant={} threads={} reloads={} reads={} checksum={}", o.variant_name(), o.threads, reloads, total,
+             checksum);
+    print_throughput(total as f64, "reads", start);
+}
