@@ -106,12 +106,15 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
   const auto t0 = Clock::now();
-  const auto cpu_s = [] {
+  const auto usage = [] {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
+    return ru;
+  };
+  const auto cpu_s = [](const rusage& ru) {
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   };
-  const double cpu0 = cpu_s();
+  const rusage ru0 = usage();
   // A live profile's recording is encoded on a second thread while the analysis runs:
   // both only read `rec`, and on a big profile each takes seconds (MariaDB under load,
   // 60 s window: ~38 MB of recording), so the outputs come that much sooner after the
@@ -155,8 +158,9 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
   if (auto s = report::write_outputs(doc, write_recording ? &recording_file : nullptr, out_dir); !s.ok())
     return fail(std::string(s.message()));
   spdlog::debug("outputs: analysis {:.3f} s (findings document from {:.3f} s), recording encoded beside it in {:.3f} s ({:.3f} s waited for), "
-                "outputs written at {:.3f} s, {:.3f} s of CPU",
-                analyse_s, analysed_s, encode_s, waited_s, seconds_since(t0), cpu_s() - cpu0);
+                "outputs written at {:.3f} s, {:.3f} s of CPU, {} page faults that read from disk",
+                analyse_s, analysed_s, encode_s, waited_s, seconds_since(t0), cpu_s(usage()) - cpu_s(ru0),
+                usage().ru_majflt - ru0.ru_majflt);
   std::fputs(report::render_terminal_summary(doc, out_dir).c_str(), stdout);
   std::fflush(stdout);
   std::string which;
