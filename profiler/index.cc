@@ -362,6 +362,8 @@ std::unique_ptr<Index> build_index(const Recording& rec) {
   idx->lock_rates = build_lock_rates(*idx);
   idx->lock_holds = build_lock_holds(*idx);
   index_memory(*idx);
+  // A library's internal lock costs its waiters their spinning in the library too.
+  charge_library_lock_cpu(*idx);
   // Lock libraries' spinning yields are waiting too (lock_yields.h); after the memory
   // samples, which tell the lock a library's acquisition code spun on.
   charge_lock_yields(*idx);

@@ -12,7 +12,8 @@ namespace ccprof::profiler {
 
 namespace th = thresholds;
 
-std::optional<LockCpuCost> lock_cpu_cost(const Index& index, uint32_t pid, const std::set<uint32_t>& tids) {
+std::optional<LockCpuCost> lock_cpu_cost(const Index& index, uint32_t pid, const std::set<uint32_t>& tids,
+                                         double min_lock_user_share) {
   const model::SchedSection* sched = index.sched();
   if (!sched || index.memory.period_s <= 0 || tids.empty()) return std::nullopt;
   LockCpuCost c;
@@ -53,7 +54,7 @@ std::optional<LockCpuCost> lock_cpu_cost(const Index& index, uint32_t pid, const
   c.kernel_share_low = kernel_low / c.on_cpu_s;
   c.kernel_share_high = kernel_high / c.on_cpu_s;
   double user_high = n * high_per_sample;
-  c.lock_user_share = std::max(0.0, sync_sample_share(index, pid, tids));
+  c.lock_user_share = std::max({0.0, min_lock_user_share, sync_sample_share(index, pid, tids)});
   c.user_share_high = std::min(1.0, c.lock_user_share * user_high / c.on_cpu_s);
   c.samples += dropped;
   return c;
@@ -81,7 +82,17 @@ void add_lock_cpu_costs(const Index& index, std::vector<Finding>& findings) {
     std::set<uint32_t> tids;
     for (const auto& w : *waiters)
       if (w.is_object() && w.contains("tid") && w["tid"].is_number_unsigned()) tids.insert(w["tid"].get<uint32_t>());
-    if (auto c = lock_cpu_cost(index, pid->get<uint32_t>(), tids)) f.evidence["lock_cpu_cost"] = lock_cpu_cost_json(*c);
+    // A library's internal lock (lock_table.h): the library's code is the lock code,
+    // whatever its functions are called (glibc's names are all sync_sample_share knows).
+    double library_share = 0;
+    auto in = lock->find("library_internal");
+    if (in != lock->end() && in->is_object()) {
+      const double of = in->value("cpu_samples", 0.0), n = in->value("cpu_samples_in_library", 0.0);
+      if (of > 0) library_share = n / of;
+    }
+    auto c = lock_cpu_cost(index, pid->get<uint32_t>(), tids, library_share);
+    if (!c) continue;
+    f.evidence["lock_cpu_cost"] = lock_cpu_cost_json(*c);
   }
 }
 

@@ -38,7 +38,10 @@ struct LockCpuCost {
 
 // The cost over `tids` of process `pid`; nullopt when the profile cannot say (no sched
 // collector, no decode-mode sampler, no time on CPU, or too few samples to read a share).
-std::optional<LockCpuCost> lock_cpu_cost(const Index& index, uint32_t pid, const std::set<uint32_t>& tids);
+// `min_lock_user_share`: a floor for the lock code's share of the samples, where the
+// lock is a library's internal one and all that library's code counts (lock_table.h).
+std::optional<LockCpuCost> lock_cpu_cost(const Index& index, uint32_t pid, const std::set<uint32_t>& tids,
+                                         double min_lock_user_share = 0);
 
 nlohmann::json lock_cpu_cost_json(const LockCpuCost& c);
 

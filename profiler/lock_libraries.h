@@ -51,4 +51,27 @@ bool is_user_code(const CodeLocation& loc);
 // program's lock-free loop.
 bool is_lock_library_code(const CodeLocation& loc);
 
+// A lock library's own lock: a futex word in the library's static data that its
+// user-facing lock functions take on the program's behalf, so threads serialise on it
+// whichever of the program's locks they take. Its waits are not the program's lock's,
+// and the remedy is the library's configuration, not the program's locking.
+struct LibraryInternalLock {
+  std::string_view library;                // "Abseil"
+  std::string_view module_prefix;          // the word is in this module's static data (basename prefix)
+  std::string_view inner;                  // the library's internal lock function in the waits' stacks
+  std::vector<std::string_view> entries;   // ... called from one of these (user-facing) functions
+  std::vector<std::string_view> not_via;   // ... and not through these (the lock's own slow path)
+  std::vector<std::string_view> cpu_modules;  // samples in these modules count as its spinning
+  std::string_view what;                   // the lock, in words
+  std::string_view why;                    // why the library takes it (an explanation's sentence)
+  std::string_view remedy_kind, remedy, before, after;
+};
+
+// Every known internal lock, in one declarative list.
+const std::vector<LibraryInternalLock>& library_internal_locks();
+
+// The internal lock whose module is `module` (a path) and whose stack shape
+// `functions` (one stack's demangled function names, any order) shows; nullptr if none.
+const LibraryInternalLock* library_internal_lock(std::string_view module, const std::vector<std::string>& functions);
+
 }  // namespace ccprof::profiler

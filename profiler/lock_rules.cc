@@ -108,6 +108,34 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
     }
     return f;
   }
+  // A lock library's own lock, taken inside its lock functions whatever lock the
+  // program takes: the remedy is the library's configuration.
+  if (const LibraryInternalLock* in = l.internal) {
+    f.title = absl::StrFormat("Threads serialise on %s, inside every %s lock call", in->what, in->library);
+    f.cost_thread_s = l.cost_s();
+    f.cost_share = ctx.cost_share(f.cost_thread_s);
+    f.explanation += absl::StrFormat(
+        " The lock is not the program's: it is in %s's static data, and %d of the %d sampled waits reached it "
+        "from %s's lock functions, not from their contended slow path. %s",
+        l.internal->library, l.internal_stacks, l.unwound_stacks, in->library, in->why);
+    if (l.library_cpu_of_samples)
+      f.explanation += absl::StrFormat(
+          " Besides the waits, %s of the waiting threads' CPU samples (%d of %d, %.2f s) were in %s's "
+          "synchronisation code, spinning for it and keeping its graph; the cost counts both.",
+          pct(static_cast<double>(l.library_cpu_samples) / l.library_cpu_of_samples), l.library_cpu_samples,
+          l.library_cpu_of_samples, l.library_cpu_s, in->library);
+    f.remedy.kind = std::string(in->remedy_kind);
+    f.remedy.text = std::string(in->remedy);
+    f.remedy.before = std::string(in->before);
+    f.remedy.after = std::string(in->after);
+    for (const auto& s : l.sites) {
+      f.locations.push_back(to_source_location(
+          s.loc, absl::StrFormat("a %s lock call here takes %s", in->library, in->what), s.share));
+      if (f.locations.size() >= 5) break;
+    }
+    f.evidence["lock"] = lock_to_json(l, ctx.threads);
+    return f;
+  }
   f.remedy.text = absl::StrFormat(
       "Stop sharing one lock between %d threads. If the lock guards a map or table, shard it: N stripes, each "
       "with its own mutex, chosen by the key's hash, so threads only collide when their keys share a stripe "
@@ -147,14 +175,17 @@ bool is_contended(const LockInfo& l, double total_thread_s) {
   // Only futexes shown to be locks: condvar and semaphore waits are idle or handoff
   // time, and an unclassified futex may be any of those.
   if (l.type != "mutex" && l.type != "rwlock") return false;
-  return l.total_wait_s >= th::kLockContentionMinWaitS && l.wait_share() >= th::kLockContentionMinShare &&
+  // A library's internal lock spins before it sleeps: its waiters' spinning in the
+  // library counts with their waits (lock_table.h cost_s).
+  return l.cost_s() >= th::kLockContentionMinWaitS && l.cost_share() >= th::kLockContentionMinShare &&
          static_cast<int>(l.waiters.size()) >= th::kLockContentionMinWaiters;
 }
 
 std::vector<ContendedLock> contended_locks(const std::vector<LockInfo>& locks, double total_thread_s) {
   std::vector<ContendedLock> out;
   for (const auto& l : locks) {
-    if (!is_contended(l, total_thread_s)) continue;
+    // A library's internal lock is not one the program's locking can change.
+    if (!is_contended(l, total_thread_s) || l.internal) continue;
     ContendedLock c;
     c.info = &l;
     c.pid = l.pid;

@@ -37,6 +37,7 @@ StackKind classify_frame(const Frame& f) {
         absl::StrContains(fn, "lll_timedlock") ||
         absl::StrContains(fn, "Mutex::lock") || absl::StrContains(fn, "lock_contended") ||
         (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::Mutex::Lock")) ||
+        (absl::StartsWith(fn, "absl::") && absl::StrContains(fn, "::SpinLock::SlowLock")) ||
         absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex>::lock") ||
         absl::StrContains(fn, "parking_lot::raw_mutex::RawMutex::lock") ||
         // oneTBB: tbb::mutex::lock (inlined) and the address wait it sleeps in, which
@@ -79,7 +80,11 @@ bool shared_acquisition(const std::vector<Frame>& frames) {
 }  // namespace
 
 std::string lock_display_name(const LockInfo& lock) {
+  if (lock.internal) return std::string(lock.internal->what);
   if (!lock.data.name.empty()) return lock.data.name;
+  // A module's static data without a symbol: where it is says more than its address.
+  if (lock.data.region == "global" && !lock.data.module.empty())
+    return absl::StrFormat("the static lock at %s", lock.data.region_detail);
   return absl::StrFormat("the %s lock at %s", lock.data.region, hex_address(lock.uaddr));
 }
 
@@ -267,6 +272,27 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
             break;
           }
       }
+    // A lock library's own lock (in its static data, taken by its lock functions on the
+    // program's behalf): most sampled waits must show its shape.
+    if (!l.data.module.empty() && l.unwound_stacks)
+      for (const auto& e : library_internal_locks()) {
+        const std::string_view b = std::string_view(l.data.module).substr(l.data.module.rfind('/') + 1);
+        if (b.substr(0, e.module_prefix.size()) != e.module_prefix) continue;
+        uint64_t n = 0;
+        for (int si : l.stack_indices) {
+          std::vector<std::string> fns;
+          for (const Frame& f : ctx.frames(si)) {
+            fns.push_back(f.loc.function);
+            fns.insert(fns.end(), f.loc.inline_chain.begin(), f.loc.inline_chain.end());
+          }
+          if (library_internal_lock(l.data.module, fns) == &e) ++n;
+        }
+        if (n * 2 > l.unwound_stacks) {
+          l.internal = &e;
+          l.internal_stacks = n;
+          break;
+        }
+      }
     // Type: the stacks decide; without them, glibc's contended-mutex word value (2).
     using thresholds::kMutexStackShare;
     if (l.unwound_stacks) {
@@ -292,6 +318,27 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
     return a.total_wait_s != b.total_wait_s ? a.total_wait_s > b.total_wait_s : a.uaddr < b.uaddr;
   });
   return out;
+}
+
+void charge_library_lock_cpu(Index& index) {
+  for (LockInfo& l : index.locks) {
+    if (!l.internal) continue;
+    Symbolizer* sym = index.symbolizer(l.pid);
+    if (!sym) continue;
+    for (const auto& s : index.rec.memory_samples) {
+      if (s.pid != l.pid || !l.waiters.count(s.tid)) continue;
+      ++l.library_cpu_of_samples;
+      const MemoryMap* m = sym->map_of(s.regs[kRip]);
+      if (!m) continue;
+      const std::string_view b = std::string_view(m->path).substr(m->path.rfind('/') + 1);
+      for (std::string_view p : l.internal->cpu_modules)
+        if (b.substr(0, p.size()) == p) {
+          ++l.library_cpu_samples;
+          break;
+        }
+    }
+    l.library_cpu_s = l.library_cpu_samples * index.memory.period_s;
+  }
 }
 
 void name_lock_data(Symbolizer& sym, LockInfo& l) {
@@ -351,7 +398,15 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
           {"handover_s", l.handover_s},
           {"sites", sites},
           {"stacks_sampled", l.stack_indices.size()},
-          {"stacks_unwound", l.unwound_stacks}};
+          {"stacks_unwound", l.unwound_stacks},
+          {"library_internal",
+           l.internal ? nlohmann::json{{"library", l.internal->library},
+                                       {"what", l.internal->what},
+                                       {"stacks", l.internal_stacks},
+                                       {"cpu_samples_in_library", l.library_cpu_samples},
+                                       {"cpu_samples", l.library_cpu_of_samples},
+                                       {"cpu_s_in_library", l.library_cpu_s}}
+                      : nlohmann::json(nullptr)}};
 }
 
 }  // namespace ccprof::profiler

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "profiler/lock_libraries.h"
 #include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
@@ -79,10 +80,25 @@ struct LockInfo {
   // Seconds the waiting threads existed in the profile (the denominator of wait share).
   double waiter_thread_s = 0;
   double wait_share() const { return waiter_thread_s > 0 ? total_wait_s / waiter_thread_s : 0; }
+  // A lock library's own lock (lock_libraries.h), when most sampled waits show its
+  // shape; and the waiters' CPU samples in that library (it spins before it sleeps),
+  // counted after the memory samples are indexed (charge_library_lock_cpu).
+  const LibraryInternalLock* internal = nullptr;
+  uint64_t internal_stacks = 0;
+  uint64_t library_cpu_samples = 0, library_cpu_of_samples = 0;  // in the library / all, of the waiters
+  double library_cpu_s = 0;
+  // What the lock costs its waiters: their waits, plus, for a library's internal lock,
+  // their spinning in the library.
+  double cost_s() const { return total_wait_s + library_cpu_s; }
+  double cost_share() const { return waiter_thread_s > 0 ? cost_s() / waiter_thread_s : 0; }
 };
 
 // Sorted by total wait, descending. Needs the index's threads and symbols.
 std::vector<LockInfo> build_lock_table(const Index& index);
+
+// Counts each library-internal lock's waiters' CPU samples in its library (needs the
+// memory index: run after index_memory).
+void charge_library_lock_cpu(Index& index);
 
 // Names the lock's data (symbol, or the member of a global object, else its region).
 void name_lock_data(Symbolizer& sym, LockInfo& l);

@@ -411,6 +411,21 @@ DataLocation Symbolizer::data(uint64_t addr) {
       d.region_detail = basename_of(d.module);
       return d;
     }
+    // A module's static data without a symbol (a stripped library's file-local
+    // `static` lock, Abseil's deadlock-detection SpinLock for one): still the module's,
+    // not a heap arena. Its .bss beyond the file's last page is an anonymous mapping
+    // inside the module's range; code (an executable mapping) is never data.
+    const char* mod_file = nullptr;
+    dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, &mod_file, nullptr);
+    const bool code = m && m->perms.size() >= 3 && m->perms[2] == 'x';
+    if (mod_file && !code && (!m || m->path.empty() || m->path == mod_file)) {
+      GElf_Addr bias = 0;
+      dwfl_module_getelf(mod, &bias);
+      d.module = mod_file;
+      d.region = "global";
+      d.region_detail = absl::StrFormat("%s+0x%x (static data, no symbol)", basename_of(d.module), addr - bias);
+      return d;
+    }
   }
   if (!m) {
     d.region = "unknown";

@@ -4,6 +4,9 @@ Needs root (BPF); exits 77 (skip) otherwise.
 
 - glibc: with two threads, the thread that held the mutex when a wait began (__owner)
   is the one whose FUTEX_WAKE ended it, so the two owner evidences must agree.
+- absl::Mutex with Abseil's deadlock detector left on (Debian's default): the detector's
+  own static SpinLock, taken in every Lock and Unlock, is named as Abseil's, with its
+  remedy (turn the detector off), and is absent with the detector off.
 - A std::mutex in a heap object (s01-heap-mutex): named by the type its lock call's
   argument points to, from DWARF ("Table.mu (via t)").
 - absl::Mutex: its waiters sleep on per-thread semaphores; the waits inside its slow path
@@ -84,6 +87,30 @@ class LockLibraries(unittest.TestCase):
         loc = lc[0]["locations"][0]
         self.assertEqual(os.path.basename(loc["file"]), "s01_absl_mutex.cc")
         self.assertEqual(loc["function"], "count_word_shared")
+
+    def test_absl_deadlock_detection_is_its_own_finding(self):
+        # Debian's libabsl is built without NDEBUG: its deadlock detector takes one static
+        # SpinLock in every absl::Mutex Lock and Unlock, so the sharded twin, left at the
+        # library's default, serialises on it (~4x slower, measured). ccprof must name
+        # that lock, not a shard (nor the user's argument), at the user's lock call, and
+        # advise turning the detector off; with it off, the same program has no such row.
+        doc = profile("s01-absl-mutex", "--variant=fixed", "--seconds=1.5", "--absl-deadlock-detection=library-default")
+        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+        self.assertTrue(lc, [f["kind"] for f in doc["findings"]])
+        f = lc[0]
+        self.assertEqual(f["subject"]["name"], "Abseil's deadlock-detection lock")
+        self.assertEqual(f["remedy"]["kind"], "disable-debug-checks")
+        l = f["evidence"]["lock"]
+        self.assertEqual(l["region"], "global")
+        self.assertTrue(l["region_detail"].startswith("libabsl_synchronization.so"), l["region_detail"])
+        self.assertEqual(l["library_internal"]["library"], "Abseil")
+        # the threads spin for it in Abseil far more than they sleep on it
+        self.assertGreater(l["library_internal"]["cpu_s_in_library"], l["total_wait_s"])
+        self.assertGreater(f["cost"]["thread_seconds"], l["total_wait_s"])
+        loc = f["locations"][0]
+        self.assertEqual((os.path.basename(loc["file"]), loc["function"]), ("s01_absl_mutex.cc", "count_word_sharded"))
+        off = profile("s01-absl-mutex", "--variant=fixed", "--seconds=1.5")
+        self.assertFalse([l for l in off["locks"] if l.get("library_internal")], off["locks"][:3])
 
     def test_heap_mutex_is_named_by_its_type(self):
         # A std::mutex member of a `new Table`: no symbol, so named by the type the lock

@@ -36,6 +36,29 @@ const CodeLocation* site_of(const std::vector<CodeLocation>& stack) {
   return nullptr;
 }
 
+// Abseil's deadlock-detection SpinLock: a static word of libabsl_synchronization, reached
+// from a Mutex lock function's fast path; the same SpinLock reached through the mutex's
+// contended slow path, or a word in another module, is not it.
+TEST(LockLibraries, AbslDeadlockDetectionLockByItsModuleAndStackShape) {
+  const std::string lib = "/usr/lib/x86_64-linux-gnu/libabsl_synchronization.so.20220623.0.0";
+  const std::vector<std::string> lock = {"syscall", "AbslInternalSpinLockDelay_debian3",
+                                         "absl::debian3::base_internal::SpinLock::SlowLock",
+                                         "libabsl_synchronization.so.20220623.0.0+0x4717",
+                                         "absl::debian3::Mutex::Lock", "count_word_sharded"};
+  const std::vector<std::string> reader_unlock = {"absl::debian3::base_internal::SpinLock::SlowLock",
+                                                  "absl::debian3::Mutex::ReaderUnlock", "read_config"};
+  const LibraryInternalLock* l = library_internal_lock(lib, lock);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->library, "Abseil");
+  EXPECT_EQ(l->remedy_kind, "disable-debug-checks");
+  EXPECT_EQ(library_internal_lock(lib, reader_unlock), l);
+  std::vector<std::string> slow = lock;
+  slow.insert(slow.end() - 1, "absl::debian3::Mutex::LockSlowLoop");
+  EXPECT_EQ(library_internal_lock(lib, slow), nullptr);
+  EXPECT_EQ(library_internal_lock("/usr/lib/x86_64-linux-gnu/libabsl_base.so.20220623.0.0", lock), nullptr);
+  EXPECT_EQ(library_internal_lock(lib, {"absl::debian3::Mutex::Lock", "count_word_sharded"}), nullptr);
+}
+
 TEST(LockLibraries, ModulesOfEveryLockLibrary) {
   EXPECT_EQ(name_of(library_of_module("/usr/lib/x86_64-linux-gnu/libc.so.6")), "glibc");
   EXPECT_EQ(name_of(library_of_module("/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30")), "libstdc++");

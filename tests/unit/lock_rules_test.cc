@@ -171,6 +171,47 @@ TEST(LockRules, TheRuleReadsTheLockTableRow) {
   EXPECT_TRUE(run_rule("lock-contention", idx).empty());
 }
 
+// Abseil's deadlock-detection lock (a lock library's own lock): the waits alone are
+// small (the SpinLock spins first), its waiters' spinning in Abseil counts with them, the
+// remedy is the library's configuration, and no rule that changes the program's locking
+// (read-mostly-lock, lock-for-single-word, ...) takes it as the program's lock.
+TEST(LockRules, ALockLibrarysOwnLockCountsItsSpinningAndNamesTheLibrarysRemedy) {
+  Recording r;
+  r.start_ns = 0;
+  r.end_ns = 2 * kSec;
+  for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
+  Index idx(r);
+  LockInfo l;
+  l.pid = 1;
+  l.uaddr = 0x7f0000011148;
+  l.type = "mutex";
+  l.data.region = "global";
+  l.data.module = "/usr/lib/x86_64-linux-gnu/libabsl_synchronization.so.20220623.0.0";
+  l.data.region_detail = "libabsl_synchronization.so.20220623.0.0+0x11148 (static data, no symbol)";
+  l.waits = 150000;
+  l.total_wait_s = 0.2;  // 2.5% of 8 thread-seconds: below kLockContentionMinShare alone
+  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {37500, 0.05};
+  l.waiter_thread_s = 8;
+  idx.locks = {l};
+  EXPECT_TRUE(run_rule("lock-contention", idx).empty());
+  idx.locks[0].internal = &library_internal_locks().at(0);
+  idx.locks[0].internal_stacks = 300;
+  idx.locks[0].unwound_stacks = 300;
+  idx.locks[0].library_cpu_samples = 1700;
+  idx.locks[0].library_cpu_of_samples = 2000;
+  idx.locks[0].library_cpu_s = 1.7;
+  auto fs = run_rule("lock-contention", idx);
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].remedy.kind, "disable-debug-checks");
+  EXPECT_NE(fs[0].remedy.text.find("SetMutexDeadlockDetectionMode"), std::string::npos) << fs[0].remedy.text;
+  EXPECT_EQ(fs[0].subject.name, "Abseil's deadlock-detection lock");
+  EXPECT_NEAR(fs[0].cost_thread_s, 1.9, 1e-9);  // 0.2 s of waits + 1.7 s spinning in Abseil
+  EXPECT_NE(fs[0].explanation.find("85% of the waiting threads' CPU samples (1700 of 2000"), std::string::npos)
+      << fs[0].explanation;
+  EXPECT_EQ(fs[0].evidence["lock"]["library_internal"]["library"], "Abseil");
+  EXPECT_TRUE(contended_locks(idx.locks, 8).empty());  // never the program's own lock
+}
+
 Finding on_lock(const char* kind, uint64_t address, double cost, bool explains = true) {
   Finding f = new_finding(kind);
   f.subject = {SubjectKind::kLock, 1, address, "m"};

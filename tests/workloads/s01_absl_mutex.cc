@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl_deadlock_detection.h"
 #include "common.h"
 #include "word_counting.h"
 
@@ -61,6 +62,7 @@ static int64_t count_words(const Options& options, int thread_index) {
 }
 
 int main(int argc, char** argv) {
+  apply_absl_deadlock_detection(argc, argv);  // off, as in a release (NDEBUG) Abseil
   Options options = parse_options(argc, argv, 4);
   CountingRun run = run_counting_threads(options, [&](int i) { return count_words(options, i); });
   const int64_t total = run.counted;

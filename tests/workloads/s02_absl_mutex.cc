@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl_deadlock_detection.h"
 #include "common.h"
 #include "config_readers.h"
 
@@ -39,6 +40,7 @@ __attribute__((noinline)) void reload_config(int64_t version) {
 }
 
 int main(int argc, char** argv) {
+  apply_absl_deadlock_detection(argc, argv);  // off, as in a release (NDEBUG) Abseil
   Options options = parse_options(argc, argv, 4);
   g_config = make_config(1);
   run_config_readers(options, options.bad() ? read_config_exclusive : read_config_shared, reload_config);
