@@ -28,9 +28,8 @@
 #include "sample.skel.h"
 #include "spdlog/spdlog.h"
 
-// Overhead measured on the 2-vCPU PVM guest (see the report of issue 4): the cost is
-// the timer interrupt plus the BPF program per sample on a target CPU, about
-// 1-2 us each; at 997 Hz that is ~0.1-0.2% of a CPU, and 4999 Hz stays under ~1%.
+// Overhead: see kDefaultMemorySampleHz (memory_sampler.h). The BPF program is ~1 us per
+// sample; the timer interrupt around it costs ~20x that in a VM.
 
 namespace ccprof::agent {
 namespace {
@@ -57,7 +56,9 @@ std::vector<int> online_cpus() {
 }
 
 
-uint32_t effective_hz(const MemorySamplerOptions& o) { return o.frequency_hz ? o.frequency_hz : kDefaultMemorySampleHz; }
+uint32_t effective_hz(const MemorySamplerOptions& o, bool pmu = false) {
+  return o.frequency_hz ? o.frequency_hz : pmu ? kDefaultPmuSampleHz : kDefaultMemorySampleHz;
+}
 
 void write_section(Recording& rec, const std::string& mode, const std::string& reason, uint32_t hz,
                    const std::vector<std::string>& events) {
@@ -213,7 +214,7 @@ class PmuSampler : public Collector {
         a.size = sizeof a;
         a.sample_type = kPmuSampleType;
         a.freq = 1;
-        a.sample_freq = effective_hz(opts_);
+        a.sample_freq = effective_hz(opts_, /*pmu=*/true);
         a.precise_ip = ev.role == "ops" ? 0 : 2;  // PEBS: the exact instruction and address
         a.exclude_kernel = 1;
         a.exclude_hv = 1;
@@ -257,7 +258,7 @@ class PmuSampler : public Collector {
     rec.losses["sampler.pmu_unparsed_records"] += std::exchange(unparsed_, 0);
     std::vector<std::string> names;
     for (const auto& e : events_) names.push_back(e.name);
-    write_section(rec, "pmu", reason_, effective_hz(opts_), names);
+    write_section(rec, "pmu", reason_, effective_hz(opts_, /*pmu=*/true), names);
   }
 
   uint64_t events() const override { return samples_; }

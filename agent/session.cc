@@ -397,7 +397,9 @@ model::ProfileMode profile_mode(bool continuous) {
   m.name = "continuous";
   m.gives_up = {
       absl::StrCat("memory sampler at ", c.sample_hz, " Hz per CPU instead of ", kDefaultMemorySampleHz,
-                   ": false sharing and hot cache lines take ~10x longer to reach their sample thresholds"),
+                   " (decode mode; ", kDefaultPmuSampleHz,
+                   " with a PMU): false sharing and hot cache lines take ~5-10x longer to reach their sample "
+                   "thresholds"),
       "no lock-rate uprobe windows: no critical-section hold times, lock call rates or lock-order inversions "
       "(those probes trap on every lock call)",
       absl::StrCat("1 in ", c.wait_stride,

@@ -195,6 +195,7 @@ int ccprof_main(int argc, char** argv) {
   std::string duration_text;
   GateOptions gate;
   std::string sampler = "auto";
+  uint32_t sample_hz = 0;
   bool no_sched = false;
   bool keep_stack_bytes = false;
   std::string cost_mode = "default";
@@ -206,6 +207,10 @@ int ccprof_main(int argc, char** argv) {
     sub->add_option("--fail-on", gate.fail_on, "exit 3 when a finding of these kinds (comma-separated, or all) is raised");
     sub->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
     sub->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
+    sub->add_option("--sample-hz", sample_hz,
+                    "memory-sampler samples per second per CPU (default 997, continuous mode 97); each sample costs "
+                    "the target a timer interrupt, and fewer samples find fewer cache-line problems")
+        ->check(CLI::Range(1u, 20000u));
     sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
     sub->add_option("--mode", cost_mode,
                     "default, or continuous: the always-on mode (at most ~1% overhead; what it gives up is in "
@@ -352,6 +357,7 @@ int ccprof_main(int argc, char** argv) {
       status_shown = true;
     };
   opts.memory_sampler = sampler;
+  opts.sample_hz = sample_hz;
   opts.sched = !no_sched;
   opts.stack_reducer = profiler::make_online_reducer();
   opts.keep_stack_bytes = keep_stack_bytes;
