@@ -412,8 +412,10 @@ model::ProfileMode profile_mode(bool continuous) {
       "no CPU timeline (each thread's runs, ~100 ns per context switch): chrome-trace exports show waits and "
       "syscalls but not running/runnable time",
       absl::StrCat("the agent wakes every ", c.drain_interval_ns / 1'000'000, " ms (not ", kDrainIntervalNs / 1'000'000,
-                   ") and rereads /proc every ", c.snapshot_interval_ns / 1'000'000, " ms (not ",
-                   kSnapshotIntervalNs / 1'000'000, "): a thread or library that lives shorter than that may be unnamed"),
+                   ") and rereads /proc every ", c.snapshot_interval_ns / 1'000'000,
+                   " ms, even after the target mapped memory or started threads (default: within ",
+                   kSnapshotIntervalNs / 1'000'000, " ms of such a change): a thread or library that lives shorter "
+                   "than that may be unnamed"),
   };
   return m;
 }

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""What the memory sampler's rate costs a CPU-bound program (issue 13), side by side in one
+run: bench/cpu-bound unprofiled, and under `ccprof run` at each sampler rate and with the
+sampler off, alternated round by round.
+
+    python3 bench/sampler_rate.py BUILD_DIR [--rates 499,997,4999] [--rounds 8]
+                                            [--seconds 3] [--output PATH]
+
+Each round runs every mode once, in order (base, the rates, off); the host's speed drifts
+between rounds on a shared VM, so each mode's loss is given both against the median base
+and paired (each run against its own round's base run, then the median). The per-sample
+cost is read from the highest rate against `off`: (loss difference x CPUs) / (rate x CPUs)
+seconds per sample. Run it on a quiet machine: nothing else may use the CPUs.
+Needs root (exit 77 otherwise).
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+
+def throughput(out):
+    m = re.search(r"throughput=([0-9.e+]+)", out)
+    if not m:
+        raise RuntimeError("no throughput= line in: " + out[-300:])
+    return float(m.group(1))
+
+
+def main():
+    if os.geteuid() != 0:
+        print("sampler_rate: skipped: needs root to load BPF programs")
+        return 77
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--rates", default="499,997,4999")
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--output", default="")
+    args = ap.parse_args()
+    rates = [int(r) for r in args.rates.split(",") if r]
+    build = os.path.abspath(args.build)
+    ccprof, workload = os.path.join(build, "ccprof"), os.path.join(build, "bench", "cpu-bound")
+    modes = ["base"] + [str(r) for r in rates] + ["off"]
+    runs = {m: [] for m in modes}
+    scratch = tempfile.mkdtemp(prefix="ccprof-sampler-rate-")
+    try:
+        for rnd in range(args.rounds):
+            for m in modes:
+                cmd = [workload, f"--seconds={args.seconds:g}"]
+                if m != "base":
+                    out = os.path.join(scratch, "out")
+                    shutil.rmtree(out, ignore_errors=True)
+                    extra = ["--sampler", "off"] if m == "off" else ["--sample-hz", m]
+                    cmd = [ccprof, "run", "-o", out, *extra, "--", *cmd]
+                p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+                if p.returncode != 0:
+                    print(f"sampler_rate: {m} round {rnd} exited {p.returncode}: {p.stderr[-300:]}")
+                    return 1
+                runs[m].append(throughput(p.stdout))
+                print(f"  round {rnd} {m:>5s} throughput={runs[m][-1]:.4g}", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    base = statistics.median(runs["base"])
+    rows = {}
+    print(f"\nbench/cpu-bound, {args.rounds} rounds of {args.seconds:g} s, {os.cpu_count()} CPUs")
+    print(f"{'mode':>22s}  {'loss vs median base':>20s}  {'paired loss':>12s}")
+    for m in modes[1:]:
+        loss = 100 * (1 - statistics.median(runs[m]) / base)
+        paired = 100 * (1 - statistics.median(a / b for a, b in zip(runs[m], runs["base"])))
+        label = "sampler off" if m == "off" else f"{m} Hz per CPU"
+        rows[m] = {"loss_pct": round(loss, 2), "paired_loss_pct": round(paired, 2)}
+        print(f"{label:>22s}  {loss:>19.2f}%  {paired:>11.2f}%")
+    top = str(max(rates))
+    per_sample_us = (rows[top]["paired_loss_pct"] - rows["off"]["paired_loss_pct"]) / 100 / max(rates) * 1e6
+    print(f"per sample (from {top} Hz against off): ~{per_sample_us:.1f} us of the target's CPU")
+    doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+           "rounds": args.rounds, "seconds": args.seconds, "throughput": runs, "base_median": base,
+           "modes": rows, "per_sample_us": round(per_sample_us, 1)}
+    output = args.output or os.path.join(os.path.dirname(__file__), "results",
+                                         f"{datetime.date.today()}-sampler-rate.json")
+    with open(output + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(output + ".tmp", output)
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
