@@ -17,6 +17,29 @@ namespace {
 
 namespace th = thresholds;
 
+// The stream whose FILE lock stdio takes on the program's behalf, when the waits are on
+// one ("stdout", "stderr", "stdin", or "a FILE"); "" when the lock is not stdio's. glibc
+// locks a FILE in every printf/fputs/fwrite/... (and libstdc++'s std::cout, synced with
+// stdio, goes through them); the three standard streams' locks are libc's static
+// _IO_stdfile_N_lock, another FILE's is inside it (the heap).
+std::string stdio_stream(const LockInfo& l, const std::string& via) {
+  static const std::map<std::string, std::string> kStandard = {
+      {"_IO_stdfile_0_lock", "stdin"}, {"_IO_stdfile_1_lock", "stdout"}, {"_IO_stdfile_2_lock", "stderr"}};
+  if (auto it = kStandard.find(l.data.name); it != kStandard.end()) return it->second;
+  if (via.empty()) return "";
+  std::string fn = via.substr(std::min(via.find_first_not_of('_'), via.size()));  // __printf_chk, _IO_puts
+  if (fn.rfind("IO_", 0) == 0) fn = fn.substr(3);
+  static const char* kStdio[] = {"printf", "fprintf", "vprintf", "vfprintf", "puts", "fputs", "fputc", "putc",
+                                 "putchar", "fwrite", "fflush", "fgets", "fgetc", "getc", "getchar", "fread",
+                                 "getline", "getdelim", "scanf", "fscanf", "perror"};
+  for (const char* name : kStdio)
+    if (fn.rfind(name, 0) == 0) return "a FILE";
+  if (via.find("basic_ostream") != std::string::npos || via.find("__ostream_insert") != std::string::npos ||
+      via.rfind("std::operator<<", 0) == 0 || via.rfind("std::endl", 0) == 0 || via.rfind("std::flush", 0) == 0)
+    return "a FILE";
+  return "";
+}
+
 Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
   Finding f = new_finding("lock-contention");
   const std::string name = lock_display_name(l);
@@ -104,6 +127,51 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
     for (const auto& s : l.sites) {
       f.locations.push_back(
           to_source_location(s.loc, absl::StrFormat("calls %s, which waits for the allocator's lock", via), s.share));
+      if (f.locations.size() >= 5) break;
+    }
+    return f;
+  }
+  // A FILE's lock, taken inside printf()/fputs()/... (or std::cout) on the program's
+  // behalf: one output stream shared by the threads, a line per lock round trip.
+  if (std::string stream = stdio_stream(l, via); !stream.empty()) {
+    const std::string what = stream == "a FILE" ? "a FILE's lock" : stream + "'s lock";
+    const std::string inside = via.empty() ? "stdio" : via;
+    f.title = absl::StrFormat("Threads serialise on %s (taken inside %s)", what, inside);
+    f.explanation += absl::StrFormat(
+        " The lock is not the program's: stdio takes %s in every call that reads or writes the stream (%s here), "
+        "so the threads' writes run one at a time, one lock round trip per call.",
+        what, inside);
+    f.remedy.kind = "batch";
+    f.remedy.text = absl::StrFormat(
+        "Write less often to the shared stream: format each thread's output into a buffer of its own and write it "
+        "with one call per batch (e.g. every 64 KiB, and at the end), or hand complete batches to one writer "
+        "thread. std::cout shares the same lock while it is synced with stdio; do not unsync it to avoid the lock "
+        "(concurrent use of an unsynced stream is a data race). %d threads contend here.",
+        l.waiters.size());
+    f.remedy.before =
+        "void worker(int id) {\n"
+        "  for (uint64_t n = 0; running(); ++n)\n"
+        "    std::printf(\"worker %d line %lu\\n\", id, n);  // stdout's lock, every line\n"
+        "}";
+    f.remedy.after =
+        "void worker(int id) {\n"
+        "  std::string out;  // this thread's own buffer\n"
+        "  char line[128];\n"
+        "  for (uint64_t n = 0; running(); ++n) {\n"
+        "    int len = std::snprintf(line, sizeof line, \"worker %d line %lu\\n\", id, n);\n"
+        "    out.append(line, len);\n"
+        "    if (out.size() >= 64 * 1024) {  // one lock round trip per 64 KiB\n"
+        "      std::fwrite(out.data(), 1, out.size(), stdout);\n"
+        "      out.clear();\n"
+        "    }\n"
+        "  }\n"
+        "  std::fwrite(out.data(), 1, out.size(), stdout);\n"
+        "}";
+    f.evidence["lock"] = lock_to_json(l, ctx.threads);
+    if (!via.empty()) f.evidence["taken_inside"] = via;
+    for (const auto& s : l.sites) {
+      f.locations.push_back(to_source_location(
+          s.loc, absl::StrFormat("calls %s, which waits for %s", s.via.empty() ? inside : s.via, what), s.share));
       if (f.locations.size() >= 5) break;
     }
     return f;

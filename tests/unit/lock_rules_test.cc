@@ -212,6 +212,54 @@ TEST(LockRules, ALockLibrarysOwnLockCountsItsSpinningAndNamesTheLibrarysRemedy) 
   EXPECT_TRUE(contended_locks(idx.locks, 8).empty());  // never the program's own lock
 }
 
+// stdout's lock, taken inside printf on the program's behalf (libc's static
+// _IO_stdfile_1_lock; another FILE's lock by the stdio function it was taken in): the
+// remedy is fewer writes to the shared stream (batch), not sharding a lock the program
+// does not have. A program's own lock taken inside its own helper stays "shard".
+TEST(LockRules, StdoutsLockTakenInsidePrintfIsBatchedNotSharded) {
+  Recording r;
+  r.start_ns = 0;
+  r.end_ns = 2 * kSec;
+  for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
+  Index idx(r);
+  LockInfo l;
+  l.pid = 1;
+  l.uaddr = 0x7f00001d4a70;
+  l.type = "mutex";
+  l.data.name = "_IO_stdfile_1_lock";
+  l.data.region = "global";
+  l.waits = 400;
+  l.total_wait_s = 1.6;
+  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {100, 0.4};
+  l.waiter_thread_s = 8;
+  LockSite site;
+  site.loc.function = "worker";
+  site.stacks = 10;
+  site.via = "printf";
+  l.sites = {site};
+  idx.locks = {l};
+  auto fs = run_rule("lock-contention", idx);
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].remedy.kind, "batch");
+  EXPECT_EQ(fs[0].title, "Threads serialise on stdout's lock (taken inside printf)");
+  EXPECT_EQ(fs[0].evidence["taken_inside"], "printf");
+  // Another FILE (a heap lock) through fputs: its FILE's lock.
+  idx.locks[0].data.name.clear();
+  idx.locks[0].data.region = "heap";
+  idx.locks[0].sites[0].via = "_IO_fputs";
+  fs = run_rule("lock-contention", idx);
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].remedy.kind, "batch");
+  EXPECT_EQ(fs[0].title, "Threads serialise on a FILE's lock (taken inside _IO_fputs)");
+  // The program's own lock, taken in its own helper: shard, as before.
+  idx.locks[0].data.name = "g_table_mutex";
+  idx.locks[0].data.region = "global";
+  idx.locks[0].sites[0].via = "count_locked";
+  fs = run_rule("lock-contention", idx);
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].remedy.kind, "shard");
+}
+
 Finding on_lock(const char* kind, uint64_t address, double cost, bool explains = true) {
   Finding f = new_finding(kind);
   f.subject = {SubjectKind::kLock, 1, address, "m"};
