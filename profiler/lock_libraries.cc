@@ -1,5 +1,8 @@
 #include "profiler/lock_libraries.h"
 
+#include <algorithm>
+#include <map>
+
 #include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
@@ -172,6 +175,27 @@ const LibraryInternalLock* library_internal_lock(std::string_view module, const 
     if (inner && entry && !via) return &l;
   }
   return nullptr;
+}
+
+std::string stdio_stream(const std::string& lock_name, const std::string& via) {
+  static const std::map<std::string, std::string> kStandard = {
+      {"_IO_stdfile_0_lock", "stdin"}, {"_IO_stdfile_1_lock", "stdout"}, {"_IO_stdfile_2_lock", "stderr"}};
+  if (auto it = kStandard.find(lock_name); it != kStandard.end()) return it->second;
+  if (via.empty()) return "";
+  std::string fn = via.substr(std::min(via.find_first_not_of('_'), via.size()));  // __printf_chk, _IO_puts
+  if (fn.rfind("IO_", 0) == 0) fn = fn.substr(3);
+  static const char* kStdio[] = {"printf", "fprintf", "vprintf", "vfprintf", "puts", "fputs", "fputc", "putc",
+                                 "putchar", "fwrite", "fflush", "fgets", "fgetc", "getc", "getchar", "fread",
+                                 "getline", "getdelim", "scanf", "fscanf", "perror"};
+  for (const char* name : kStdio)
+    if (fn.rfind(name, 0) == 0) return "a FILE";
+  static const char* kOstream[] = {"basic_ostream", "__ostream_insert"};
+  for (const char* part : kOstream)
+    if (via.find(part) != std::string::npos) return "a FILE";
+  static const char* kOstreamFunctions[] = {"std::operator<<", "std::endl", "std::flush"};
+  for (const char* name : kOstreamFunctions)
+    if (via.rfind(name, 0) == 0) return "a FILE";
+  return "";
 }
 
 }  // namespace ccprof::profiler

@@ -74,4 +74,12 @@ const std::vector<LibraryInternalLock>& library_internal_locks();
 // `functions` (one stack's demangled function names, any order) shows; nullptr if none.
 const LibraryInternalLock* library_internal_lock(std::string_view module, const std::vector<std::string>& functions);
 
+// The stream whose FILE lock glibc's stdio takes on the program's behalf: "stdin",
+// "stdout" or "stderr" for libc's static _IO_stdfile_N_lock (`lock_name`), "a FILE" for
+// a lock taken inside a stdio function or a libstdc++ ostream operator (`via`, the
+// library function the program called: printf, _IO_fputs, __fprintf_chk,
+// std::operator<<, ...; std::cout, synced with stdio, goes through them); "" when the
+// lock is not stdio's.
+std::string stdio_stream(const std::string& lock_name, const std::string& via);
+
 }  // namespace ccprof::profiler

@@ -1,6 +1,7 @@
 #include "profiler/lock_rules.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -17,27 +18,16 @@ namespace {
 
 namespace th = thresholds;
 
-// The stream whose FILE lock stdio takes on the program's behalf, when the waits are on
-// one ("stdout", "stderr", "stdin", or "a FILE"); "" when the lock is not stdio's. glibc
-// locks a FILE in every printf/fputs/fwrite/... (and libstdc++'s std::cout, synced with
-// stdio, goes through them); the three standard streams' locks are libc's static
-// _IO_stdfile_N_lock, another FILE's is inside it (the heap).
-std::string stdio_stream(const LockInfo& l, const std::string& via) {
-  static const std::map<std::string, std::string> kStandard = {
-      {"_IO_stdfile_0_lock", "stdin"}, {"_IO_stdfile_1_lock", "stdout"}, {"_IO_stdfile_2_lock", "stderr"}};
-  if (auto it = kStandard.find(l.data.name); it != kStandard.end()) return it->second;
-  if (via.empty()) return "";
-  std::string fn = via.substr(std::min(via.find_first_not_of('_'), via.size()));  // __printf_chk, _IO_puts
-  if (fn.rfind("IO_", 0) == 0) fn = fn.substr(3);
-  static const char* kStdio[] = {"printf", "fprintf", "vprintf", "vfprintf", "puts", "fputs", "fputc", "putc",
-                                 "putchar", "fwrite", "fflush", "fgets", "fgetc", "getc", "getchar", "fread",
-                                 "getline", "getdelim", "scanf", "fscanf", "perror"};
-  for (const char* name : kStdio)
-    if (fn.rfind(name, 0) == 0) return "a FILE";
-  if (via.find("basic_ostream") != std::string::npos || via.find("__ostream_insert") != std::string::npos ||
-      via.rfind("std::operator<<", 0) == 0 || via.rfind("std::endl", 0) == 0 || via.rfind("std::flush", 0) == 0)
-    return "a FILE";
-  return "";
+// Every lock-contention finding's end: the lock's row as evidence and its first five
+// call sites, each with `role` (what the program does there).
+Finding finish_lock_finding(Finding f, const LockInfo& l, const Index& ctx,
+                            const std::function<std::string(const LockSite&)>& role) {
+  f.evidence["lock"] = lock_to_json(l, ctx.threads);
+  for (const auto& s : l.sites) {
+    f.locations.push_back(to_source_location(s.loc, role(s), s.share));
+    if (f.locations.size() >= 5) break;
+  }
+  return f;
 }
 
 Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
@@ -122,18 +112,14 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
         "  take(batch);\n"
         "  batch.clear();  // keeps its storage\n"
         "}";
-    f.evidence["lock"] = lock_to_json(l, ctx.threads);
     f.evidence["taken_inside"] = via;
-    for (const auto& s : l.sites) {
-      f.locations.push_back(
-          to_source_location(s.loc, absl::StrFormat("calls %s, which waits for the allocator's lock", via), s.share));
-      if (f.locations.size() >= 5) break;
-    }
-    return f;
+    return finish_lock_finding(std::move(f), l, ctx, [&](const LockSite&) {
+      return absl::StrFormat("calls %s, which waits for the allocator's lock", via);
+    });
   }
   // A FILE's lock, taken inside printf()/fputs()/... (or std::cout) on the program's
   // behalf: one output stream shared by the threads, a line per lock round trip.
-  if (std::string stream = stdio_stream(l, via); !stream.empty()) {
+  if (std::string stream = stdio_stream(l.data.name, via); !stream.empty()) {
     const std::string what = stream == "a FILE" ? "a FILE's lock" : stream + "'s lock";
     const std::string inside = via.empty() ? "stdio" : via;
     f.title = absl::StrFormat("Threads serialise on %s (taken inside %s)", what, inside);
@@ -167,14 +153,10 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
         "  }\n"
         "  std::fwrite(out.data(), 1, out.size(), stdout);\n"
         "}";
-    f.evidence["lock"] = lock_to_json(l, ctx.threads);
     if (!via.empty()) f.evidence["taken_inside"] = via;
-    for (const auto& s : l.sites) {
-      f.locations.push_back(to_source_location(
-          s.loc, absl::StrFormat("calls %s, which waits for %s", s.via.empty() ? inside : s.via, what), s.share));
-      if (f.locations.size() >= 5) break;
-    }
-    return f;
+    return finish_lock_finding(std::move(f), l, ctx, [&](const LockSite& s) {
+      return absl::StrFormat("calls %s, which waits for %s", s.via.empty() ? inside : s.via, what);
+    });
   }
   // A lock library's own lock, taken inside its lock functions whatever lock the
   // program takes: the remedy is the library's configuration.
@@ -196,13 +178,9 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
     f.remedy.text = std::string(in->remedy);
     f.remedy.before = std::string(in->before);
     f.remedy.after = std::string(in->after);
-    for (const auto& s : l.sites) {
-      f.locations.push_back(to_source_location(
-          s.loc, absl::StrFormat("a %s lock call here takes %s", in->library, in->what), s.share));
-      if (f.locations.size() >= 5) break;
-    }
-    f.evidence["lock"] = lock_to_json(l, ctx.threads);
-    return f;
+    return finish_lock_finding(std::move(f), l, ctx, [&](const LockSite&) {
+      return absl::StrFormat("a %s lock call here takes %s", in->library, in->what);
+    });
   }
   f.remedy.text = absl::StrFormat(
       "Stop sharing one lock between %d threads. If the lock guards a map or table, shard it: N stripes, each "
@@ -228,12 +206,7 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
       "  for (auto& [k, v] : local) out[k] += v;\n"
       "}\n"
       "// Or a striped map: 64 shards, shard = hash(key) % 64, one mutex each.";
-  for (const auto& s : l.sites) {
-    f.locations.push_back(to_source_location(s.loc, "waits for the lock here", s.share));
-    if (f.locations.size() >= 5) break;
-  }
-  f.evidence["lock"] = lock_to_json(l, ctx.threads);
-  return f;
+  return finish_lock_finding(std::move(f), l, ctx, [](const LockSite&) { return "waits for the lock here"; });
 }
 
 }  // namespace

@@ -59,6 +59,23 @@ TEST(LockLibraries, AbslDeadlockDetectionLockByItsModuleAndStackShape) {
   EXPECT_EQ(library_internal_lock(lib, {"absl::debian3::Mutex::Lock", "count_word_sharded"}), nullptr);
 }
 
+// A FILE's lock: the standard streams by libc's lock symbol, any FILE by the stdio
+// function (or libstdc++ ostream operator) the program called; nothing else.
+TEST(LockLibraries, StdioStreamsByLockNameOrTheStdioCallTheyWereTakenIn) {
+  EXPECT_EQ(stdio_stream("_IO_stdfile_1_lock", ""), "stdout");
+  EXPECT_EQ(stdio_stream("_IO_stdfile_2_lock", "fprintf"), "stderr");
+  EXPECT_EQ(stdio_stream("", "printf"), "a FILE");
+  EXPECT_EQ(stdio_stream("", "__fprintf_chk"), "a FILE");
+  EXPECT_EQ(stdio_stream("", "_IO_fputs"), "a FILE");
+  EXPECT_EQ(stdio_stream("", "fwrite"), "a FILE");
+  EXPECT_EQ(stdio_stream("", "std::basic_ostream<char, std::char_traits<char> >& std::__ostream_insert"), "a FILE");
+  EXPECT_EQ(stdio_stream("", "std::operator<< <std::char_traits<char> >"), "a FILE");
+  EXPECT_EQ(stdio_stream("", ""), "");
+  EXPECT_EQ(stdio_stream("g_table_mutex", ""), "");
+  EXPECT_EQ(stdio_stream("", "malloc"), "");
+  EXPECT_EQ(stdio_stream("", "count_locked"), "");
+}
+
 TEST(LockLibraries, ModulesOfEveryLockLibrary) {
   EXPECT_EQ(name_of(library_of_module("/usr/lib/x86_64-linux-gnu/libc.so.6")), "glibc");
   EXPECT_EQ(name_of(library_of_module("/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30")), "libstdc++");

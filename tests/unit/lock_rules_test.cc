@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "profiler/analysis.h"
 #include "profiler/catalog.h"
 #include "tests/unit/rule_test_util.h"
@@ -142,22 +144,39 @@ TEST(LockRules, RankingPutsTheCostliestLockFirst) {
   EXPECT_GT(a.findings[0].cost_thread_s, a.findings[1].cost_thread_s);
 }
 
-// The rule alone, from a hand-built lock table row.
-TEST(LockRules, TheRuleReadsTheLockTableRow) {
+// A 2 s profile of 4 threads (pid 1, tids 1-4) to hand-build lock table rows for.
+struct FourThreads {
   Recording r;
-  r.start_ns = 0;
-  r.end_ns = 2 * kSec;
-  for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
-  Index idx(r);
+  std::unique_ptr<Index> index;
+  FourThreads() {
+    r.start_ns = 0;
+    r.end_ns = 2 * kSec;
+    for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
+    index = std::make_unique<Index>(r);
+  }
+  FourThreads(const FourThreads&) = delete;
+};
+
+// A mutex row of process 1 at `uaddr`: `waits` waits of the 4 threads, `wait_s` in all
+// over their 8 thread-seconds.
+LockInfo mutex_row(uint64_t uaddr, uint64_t waits, double wait_s) {
   LockInfo l;
   l.pid = 1;
-  l.uaddr = 0x7000;
+  l.uaddr = uaddr;
   l.type = "mutex";
-  l.data.name = "g_stats_mutex";
-  l.waits = 400;
-  l.total_wait_s = 1.6;
-  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {100, 0.4};
+  l.waits = waits;
+  l.total_wait_s = wait_s;
+  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {waits / 4, wait_s / 4};
   l.waiter_thread_s = 8;
+  return l;
+}
+
+// The rule alone, from a hand-built lock table row.
+TEST(LockRules, TheRuleReadsTheLockTableRow) {
+  FourThreads p;
+  Index& idx = *p.index;
+  LockInfo l = mutex_row(0x7000, 400, 1.6);
+  l.data.name = "g_stats_mutex";
   idx.locks = {l};
   auto fs = run_rule("lock-contention", idx);
   ASSERT_EQ(fs.size(), 1u);
@@ -176,22 +195,12 @@ TEST(LockRules, TheRuleReadsTheLockTableRow) {
 // remedy is the library's configuration, and no rule that changes the program's locking
 // (read-mostly-lock, lock-for-single-word, ...) takes it as the program's lock.
 TEST(LockRules, ALockLibrarysOwnLockCountsItsSpinningAndNamesTheLibrarysRemedy) {
-  Recording r;
-  r.start_ns = 0;
-  r.end_ns = 2 * kSec;
-  for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
-  Index idx(r);
-  LockInfo l;
-  l.pid = 1;
-  l.uaddr = 0x7f0000011148;
-  l.type = "mutex";
+  FourThreads p;
+  Index& idx = *p.index;
+  LockInfo l = mutex_row(0x7f0000011148, 150000, 0.2);  // 2.5%: below kLockContentionMinShare alone
   l.data.region = "global";
   l.data.module = "/usr/lib/x86_64-linux-gnu/libabsl_synchronization.so.20220623.0.0";
   l.data.region_detail = "libabsl_synchronization.so.20220623.0.0+0x11148 (static data, no symbol)";
-  l.waits = 150000;
-  l.total_wait_s = 0.2;  // 2.5% of 8 thread-seconds: below kLockContentionMinShare alone
-  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {37500, 0.05};
-  l.waiter_thread_s = 8;
   idx.locks = {l};
   EXPECT_TRUE(run_rule("lock-contention", idx).empty());
   idx.locks[0].internal = &library_internal_locks().at(0);
@@ -217,21 +226,11 @@ TEST(LockRules, ALockLibrarysOwnLockCountsItsSpinningAndNamesTheLibrarysRemedy) 
 // remedy is fewer writes to the shared stream (batch), not sharding a lock the program
 // does not have. A program's own lock taken inside its own helper stays "shard".
 TEST(LockRules, StdoutsLockTakenInsidePrintfIsBatchedNotSharded) {
-  Recording r;
-  r.start_ns = 0;
-  r.end_ns = 2 * kSec;
-  for (uint32_t t = 1; t <= 4; ++t) r.threads.push_back({t, 1, "w", 0, 0});
-  Index idx(r);
-  LockInfo l;
-  l.pid = 1;
-  l.uaddr = 0x7f00001d4a70;
-  l.type = "mutex";
+  FourThreads p;
+  Index& idx = *p.index;
+  LockInfo l = mutex_row(0x7f00001d4a70, 400, 1.6);
   l.data.name = "_IO_stdfile_1_lock";
   l.data.region = "global";
-  l.waits = 400;
-  l.total_wait_s = 1.6;
-  for (uint32_t t = 1; t <= 4; ++t) l.waiters[t] = {100, 0.4};
-  l.waiter_thread_s = 8;
   LockSite site;
   site.loc.function = "worker";
   site.stacks = 10;
