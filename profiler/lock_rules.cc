@@ -63,6 +63,9 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
                                      "their FUTEX_WAKE), so it is shared by all of them rather than owned by one.",
                                      l.owners.size());
   }
+  // A lock that never slept (tbb::spin_mutex) has no owner field and no wake to read.
+  if (l.owners.empty() && l.yields && l.waits == 0)
+    owners = " Which threads held it is not known: a lock that only spins keeps no owner and wakes no waiter.";
   // A lock library that spins and yields before it sleeps (lock_yields.h): both count.
   // A lock that never slept (tbb::spin_mutex) was seen only by its yields.
   const std::string how = l.yields && l.waits == 0

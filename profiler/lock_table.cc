@@ -305,8 +305,10 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       l.type = "mutex";
     }
     // No owner field (Rust std, parking_lot, absl::Mutex): the threads that released
-    // the lock to its waiters held it.
-    if (l.owners.empty() && !l.wakers.empty()) {
+    // the lock to its waiters held it. Neither: owner_source stays "none".
+    if (!l.owners.empty()) {
+      l.owner_source = "owner field";
+    } else if (!l.wakers.empty()) {
       l.owners = l.wakers;
       l.waits_with_owner = l.waits_with_waker;
       l.owner_source = "waker";

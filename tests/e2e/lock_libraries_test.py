@@ -176,6 +176,11 @@ class LockLibraries(unittest.TestCase):
         self.assertEqual(l["waits"], 0)  # it never slept: all its wait is yields
         self.assertGreater(l["yields"], 0)
         self.assertGreaterEqual(len(l["waiters"]), 2)
+        # No owner field and no wake: said, not guessed; its yields are its waits.
+        self.assertEqual(l["owner_source"], "none")
+        self.assertEqual(l["owners"], [])
+        self.assertIn("Which threads held it is not known", lc[0]["explanation"])
+        self.assertIsNotNone(lc[0]["predicted_gain"]["high"], lc[0]["predicted_gain"])
         loc = lc[0]["locations"][0]
         self.assertEqual(os.path.basename(loc["file"]), "s01_tbb_spin_mutex.cc")
         self.assertEqual(loc["function"], "count_word_shared")

@@ -190,6 +190,24 @@ TEST(LockRules, TheRuleReadsTheLockTableRow) {
   EXPECT_TRUE(run_rule("lock-contention", idx).empty());
 }
 
+// A lock that only spun (tbb::spin_mutex: its yields, no futex wait) has no owner field
+// and no wake: the finding says no owner is known, and predicts from the yields.
+TEST(LockRules, ASpinOnlyLockSaysItsOwnerIsNotKnown) {
+  FourThreads p;
+  Index& idx = *p.index;
+  LockInfo l = mutex_row(0x7000, 0, 4.0);
+  l.yields = 40000;
+  l.yield_s = 4.0;
+  l.data.name = "g_table";
+  idx.locks = {l};
+  auto fs = run_rule("lock-contention", idx);
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].evidence["lock"]["owner_source"], "none");
+  EXPECT_NE(fs[0].explanation.find("40000 sched_yield() calls"), std::string::npos) << fs[0].explanation;
+  EXPECT_NE(fs[0].explanation.find("Which threads held it is not known"), std::string::npos) << fs[0].explanation;
+  EXPECT_EQ(fs[0].explanation.find("only 0 waits"), std::string::npos) << fs[0].explanation;
+}
+
 // Abseil's deadlock-detection lock (a lock library's own lock): the waits alone are
 // small (the SpinLock spins first), its waiters' spinning in Abseil counts with them, the
 // remedy is the library's configuration, and no rule that changes the program's locking

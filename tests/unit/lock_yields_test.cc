@@ -175,6 +175,8 @@ TEST(LockYields, ALockSeenOnlySpinningGetsARowFromItsSitesExchange) {
   EXPECT_DOUBLE_EQ(l.sites[0].share, 1.0);
   EXPECT_DOUBLE_EQ(l.sites[0].est_wait_s, 3.0);
   EXPECT_TRUE(is_contended(l, 6));
+  EXPECT_EQ(l.owner_source, "none");  // no owner field, no wake
+  EXPECT_TRUE(l.owners.empty());
   // The futex lock kept its own wait.
   EXPECT_DOUBLE_EQ(locks[1].total_wait_s, 0.25);
 }

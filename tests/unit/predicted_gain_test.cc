@@ -162,6 +162,21 @@ TEST(PredictedGain, LockWhoseWaitsCostMostOfTheCpuPredictsAHighGain) {
   EXPECT_NEAR(single.high, 2 * g.high, 1e-9);
 }
 
+// A lock that never slept (tbb::spin_mutex): its lock library's timed sched_yield()
+// calls are its waits; the same share predicts the same gain as futex waits.
+TEST(PredictedGain, ASpinLocksYieldsAreItsWaits) {
+  json spin = lock_evidence();
+  spin["lock"]["waits"] = 0;
+  spin["lock"]["yields"] = 5000;
+  PredictedGain futex = predict_gain(finding("lock-contention", lock_evidence()), {2, 2.0});
+  PredictedGain g = predict_gain(finding("lock-contention", spin), {2, 2.0});
+  ASSERT_TRUE(g.predicted) << g.reason;
+  EXPECT_DOUBLE_EQ(g.low, futex.low);
+  EXPECT_DOUBLE_EQ(g.high, futex.high);
+  spin["lock"]["yields"] = 5;  // too few, yields or not
+  EXPECT_FALSE(predict_gain(finding("lock-contention", spin), {2, 2.0}).predicted);
+}
+
 TEST(PredictedGain, LockWhoseWaitsWereAllOffCpuSleepsPredictsWhatItDidBefore) {
   // The waiters' CPU went to their own work: the lock cost no CPU beyond the waits.
   PredictedGain before = predict_gain(finding("lock-contention", lock_evidence()), {2, 2.0});
