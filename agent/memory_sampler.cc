@@ -57,7 +57,22 @@ std::vector<int> online_cpus() {
 
 
 uint32_t effective_hz(const MemorySamplerOptions& o, bool pmu = false) {
-  return o.frequency_hz ? o.frequency_hz : pmu ? kDefaultPmuSampleHz : kDefaultMemorySampleHz;
+  return o.frequency_hz ? o.frequency_hz : pmu ? kDefaultPmuSampleHz : o.timer_hz ? o.timer_hz : kDefaultMemorySampleHz;
+}
+
+// The scheduler tick's hrtimer handler (tick_nohz_handler since Linux 6.9,
+// tick_sched_timer before), from /proc/kallsyms; 0 when it is not there or its
+// addresses are hidden (kptr_restrict: all zero for this reader).
+uint64_t tick_handler_address() {
+  std::ifstream ks("/proc/kallsyms");
+  std::string line;
+  while (std::getline(ks, line)) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    if (f.size() < 3 || (f[2] != "tick_nohz_handler" && f[2] != "tick_sched_timer")) continue;
+    uint64_t addr = 0;
+    if (absl::SimpleHexAtoi(f[0], &addr) && addr) return addr;
+  }
+  return 0;
 }
 
 void write_section(Recording& rec, const std::string& mode, const std::string& reason, uint32_t hz,
@@ -78,30 +93,19 @@ class DecodeSampler : public Collector {
   const char* name() const override { return "memory-sampler"; }
 
   absl::Status start(const SharedMaps& shared) override {
-    if (auto s = open_skeleton(skel_, &sample_bpf__open, shared, "memory sampler"); !s.ok()) return s;
-    bpf_map__set_max_entries(skel_->maps.samples, opts_.ring_bytes);
-    if (auto s = load_skeleton(skel_, &sample_bpf__load, "memory sampler"); !s.ok()) return s;
-    const uint32_t hz = effective_hz(opts_);
-    for (int cpu : online_cpus()) {
-      // Kernel-mode samples carry no user access to decode: user_event_attr leaves them out.
-      perf_event_attr a = user_event_attr(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
-      a.sample_period = 1000000000ull / hz;  // cpu-clock periods are nanoseconds
-      a.exclude_idle = 1;
-      UniqueFd fd(perf_event_open(&a, -1, cpu));
-      if (!fd.valid())
-        return absl::InternalError(absl::StrCat("memory sampler: cannot open cpu-clock on CPU ", cpu, ": ",
-                                                strerror(errno), errno == EACCES ? " (needs CAP_PERFMON)" : ""));
-      bpf_link* link = bpf_program__attach_perf_event(skel_->progs.on_cpu_clock, fd.get());
-      if (!link)
-        return absl::InternalError(
-            absl::StrCat("memory sampler: cannot attach to cpu-clock on CPU ", cpu, ": ", strerror(errno)));
-      links_.emplace_back(link);
-      fds_.push_back(std::move(fd));  // the link does not own the perf fd
+    // The scheduler's tick where it can be found and no rate was asked for; otherwise,
+    // or where the kernel refuses the tick program, a cpu-clock timer of its own.
+    tick_handler_ = opts_.frequency_hz ? 0 : tick_handler_address();
+    if (tick_handler_) {
+      absl::Status s = start_sampling(shared);
+      if (s.ok()) return s;
+      spdlog::debug("memory sampler: cannot sample on the scheduler tick ({}); sampling on a timer", std::string(s.message()));
+      links_.clear();
+      rb_.reset();
+      skel_.reset();
+      tick_handler_ = 0;
     }
-    rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), on_sample, this, nullptr));
-    if (!rb_) return absl::InternalError(absl::StrCat("memory sampler: cannot map the ring buffer: ", strerror(errno)));
-    spdlog::debug("memory sampler: decode mode, {} Hz on {} CPUs", hz, fds_.size());
-    return absl::OkStatus();
+    return start_sampling(shared);
   }
 
   void drain(Recording& rec) override {
@@ -115,7 +119,10 @@ class DecodeSampler : public Collector {
     rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
     rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
     rec.losses["sampler.stack_window_failed"] += part_("stack_window_failed", c.stack_window_failed);
-    write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
+    if (tick_handler_)
+      write_section(rec, "decode", reason_, tick_hz(), {"sched-tick"});
+    else
+      write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
     rec.memory_sampler.target_samples = part_("target", c.target);
     rec.memory_sampler.all_samples = part_("samples", c.samples);
   }
@@ -139,6 +146,61 @@ class DecodeSampler : public Collector {
   uint64_t drops() const override { return skel_ ? sum_percpu<sample_counters>(bpf_map__fd(skel_->maps.counters)).ringbuf_drops : 0; }
 
  private:
+  // On the tick when tick_handler_ is set, else on one cpu-clock event per online CPU.
+  absl::Status start_sampling(const SharedMaps& shared) {
+    if (auto s = open_skeleton(skel_, &sample_bpf__open, shared, "memory sampler"); !s.ok()) return s;
+    bpf_map__set_max_entries(skel_->maps.samples, opts_.ring_bytes);
+    skel_->rodata->tick_handler = tick_handler_;
+    bpf_program__set_autoload(tick_handler_ ? skel_->progs.on_cpu_clock : skel_->progs.on_tick, false);
+    if (auto s = load_skeleton(skel_, &sample_bpf__load, "memory sampler"); !s.ok()) return s;
+    if (tick_handler_) {
+      bpf_link* link = bpf_program__attach(skel_->progs.on_tick);
+      if (!link)
+        return absl::InternalError(absl::StrCat("memory sampler: cannot attach to hrtimer_expire_entry: ", strerror(errno)));
+      links_.emplace_back(link);
+    }
+    const uint32_t hz = effective_hz(opts_);
+    for (int cpu : tick_handler_ ? std::vector<int>{} : online_cpus()) {
+      // Kernel-mode samples carry no user access to decode: user_event_attr leaves them out.
+      perf_event_attr a = user_event_attr(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
+      a.sample_period = 1000000000ull / hz;  // cpu-clock periods are nanoseconds
+      a.exclude_idle = 1;
+      UniqueFd fd(perf_event_open(&a, -1, cpu));
+      if (!fd.valid())
+        return absl::InternalError(absl::StrCat("memory sampler: cannot open cpu-clock on CPU ", cpu, ": ",
+                                                strerror(errno), errno == EACCES ? " (needs CAP_PERFMON)" : ""));
+      bpf_link* link = bpf_program__attach_perf_event(skel_->progs.on_cpu_clock, fd.get());
+      if (!link)
+        return absl::InternalError(
+            absl::StrCat("memory sampler: cannot attach to cpu-clock on CPU ", cpu, ": ", strerror(errno)));
+      links_.emplace_back(link);
+      fds_.push_back(std::move(fd));  // the link does not own the perf fd
+    }
+    rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), on_sample, this, nullptr));
+    if (!rb_) return absl::InternalError(absl::StrCat("memory sampler: cannot map the ring buffer: ", strerror(errno)));
+    if (tick_handler_)
+      spdlog::debug("memory sampler: decode mode on the scheduler tick");
+    else
+      spdlog::debug("memory sampler: decode mode, {} Hz on {} CPUs", hz, fds_.size());
+    return absl::OkStatus();
+  }
+
+  // The tick's rate: the shortest step between two expiries any CPU saw (the tick
+  // period); before two ticks on one CPU, the last rate known, else the common HZ.
+  uint32_t tick_hz() {
+    const int ncpu = libbpf_num_possible_cpus();
+    if (skel_ && ncpu > 0) {
+      std::vector<tick_period> cpus(static_cast<size_t>(ncpu));
+      const uint32_t zero = 0;
+      int64_t step = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tick_periods), &zero, cpus.data()) == 0)
+        for (const tick_period& c : cpus)
+          if (c.min_step_ns > 0 && (!step || c.min_step_ns < step)) step = c.min_step_ns;
+      if (step > 0) tick_hz_ = static_cast<uint32_t>((1e9 + step / 2) / step);
+    }
+    return tick_hz_;
+  }
+
   static int on_sample(void* ctx, void* data, size_t size) {
     auto* self = static_cast<DecodeSampler*>(ctx);
     if (size < sizeof(sample_event)) return 0;
@@ -179,6 +241,8 @@ class DecodeSampler : public Collector {
   Recording* rec_ = nullptr;
   uint64_t samples_ = 0;
   SinceLastCut<std::string> part_;
+  uint64_t tick_handler_ = 0;  // the tick hrtimer's handler when sampling on the tick
+  uint32_t tick_hz_ = kCommonTickHz;
 };
 
 // ---- PMU mode ----------------------------------------------------------------------

@@ -24,12 +24,23 @@ namespace ccprof::agent {
 // build-variant matrices still pass (2 s runs). PMU mode's samples are counter
 // overflows on bare metal, an order cheaper: 997 Hz there. Odd rates avoid lock-step
 // with periodic work on 1 ms / 10 ms ticks.
-inline constexpr uint32_t kDefaultMemorySampleHz = 499;  // decode mode
+//
+// Unless a rate is asked for (--sample-hz), decode mode samples on the scheduler's own
+// tick instead (bpf/sample.bpf.c, on_tick): the tick interrupts every busy CPU HZ times
+// a second anyway, so a sample costs only the BPF program (~1 us), not an interrupt of
+// its own. Measured the same way (bench/sampler_rate.py): tick within noise of the
+// sampler off. Its rate is the kernel's HZ (250 on Debian), read from the tick itself;
+// 499 Hz on a timer is the fallback where the tick cannot be used (its handler not in
+// /proc/kallsyms, the tracepoint refused). One bias the timer has not: a thread that
+// wakes on a tick and sleeps again before the next one is never sampled.
+inline constexpr uint32_t kDefaultMemorySampleHz = 499;  // decode mode, on a timer
 inline constexpr uint32_t kDefaultPmuSampleHz = 997;
+inline constexpr uint32_t kCommonTickHz = 250;  // until the tick's own period is read
 
 struct MemorySamplerOptions {
   std::string mode = "auto";  // auto | decode | pmu | off
-  uint32_t frequency_hz = 0;  // samples per second per CPU; 0 = the mode's default
+  uint32_t frequency_hz = 0;  // samples per second per CPU on a timer; 0 = the mode's default (the tick)
+  uint32_t timer_hz = 0;      // decode mode's timer rate where the tick cannot be used; 0 = kDefaultMemorySampleHz
   uint32_t ring_bytes = 8u << 20;  // decode mode's BPF ring buffer (power of two)
 };
 

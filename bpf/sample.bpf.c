@@ -13,51 +13,25 @@ CCPROF_RINGBUF(samples, 1 << 22); /* resized by the agent before load */
 CCPROF_PERCPU_COUNTERS(counters, struct sample_counters);
 #define COUNT(field) CCPROF_COUNT(counters, struct sample_counters, field)
 
-SEC("perf_event")
-int on_cpu_clock(struct bpf_perf_event_data *ctx)
+/* The sample's record: reserved, its user registers filled by the caller, then
+ * sample_finish() adds fsbase, the stack windows and the frame-pointer levels. */
+static __always_inline struct sample_event *sample_begin(__u64 id)
 {
-	COUNT(samples);
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!ccprof_is_target(id))
-		return 0;
-	COUNT(target);
-	/* ctx->regs is the interrupted context; cs RPL 3 = user mode. The event has
-	 * exclude_kernel set, so this only counts what slips through. */
-	/* cs is a u16 in pt_regs, but the verifier allows only 8-byte ctx loads: read
-	 * the whole word (pt_regs slot 17 on x86-64). */
-	__u64 cs = ((volatile __u64 *)ctx)[17];
-	if ((cs & 3) != 3) {
-		COUNT(kernel_mode);
-		return 0;
-	}
 	struct sample_event *e = bpf_ringbuf_reserve(&samples, sizeof(*e), 0);
 	if (!e) {
 		COUNT(ringbuf_drops);
-		return 0;
+		return NULL;
 	}
 	e->tgid = id >> 32;
 	e->tid = (__u32)id;
 	e->cpu = bpf_get_smp_processor_id();
 	e->pad = 0;
 	e->time_ns = bpf_ktime_get_ns();
-	/* Direct 8-byte loads from ctx (the verifier allows no narrower ones). */
-	e->regs[0] = ctx->regs.ax;
-	e->regs[1] = ctx->regs.dx;
-	e->regs[2] = ctx->regs.cx;
-	e->regs[3] = ctx->regs.bx;
-	e->regs[4] = ctx->regs.si;
-	e->regs[5] = ctx->regs.di;
-	e->regs[6] = ctx->regs.bp;
-	e->regs[7] = ctx->regs.sp;
-	e->regs[8] = ctx->regs.r8;
-	e->regs[9] = ctx->regs.r9;
-	e->regs[10] = ctx->regs.r10;
-	e->regs[11] = ctx->regs.r11;
-	e->regs[12] = ctx->regs.r12;
-	e->regs[13] = ctx->regs.r13;
-	e->regs[14] = ctx->regs.r14;
-	e->regs[15] = ctx->regs.r15;
-	e->regs[16] = ctx->regs.ip;
+	return e;
+}
+
+static __always_inline void sample_finish(struct sample_event *e)
+{
 	struct task_struct *task = bpf_get_current_task_btf();
 	e->fsbase = BPF_CORE_READ(task, thread.fsbase);
 	/* Stack windows for the decoder's data-flow recovery (see sample.h). The user
@@ -95,5 +69,96 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 	/* No wakeup: the agent drains every ~20 ms. A wakeup per record put up to 40%
 	 * of the samples into the kernel on this kind of VM (probe q45). */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* The 17 user registers in DWARF order (sample.h) from a pt_regs. */
+#define SAMPLE_REGS(e, r)                 \
+	do {                              \
+		(e)->regs[0] = (r).ax;    \
+		(e)->regs[1] = (r).dx;    \
+		(e)->regs[2] = (r).cx;    \
+		(e)->regs[3] = (r).bx;    \
+		(e)->regs[4] = (r).si;    \
+		(e)->regs[5] = (r).di;    \
+		(e)->regs[6] = (r).bp;    \
+		(e)->regs[7] = (r).sp;    \
+		(e)->regs[8] = (r).r8;    \
+		(e)->regs[9] = (r).r9;    \
+		(e)->regs[10] = (r).r10;  \
+		(e)->regs[11] = (r).r11;  \
+		(e)->regs[12] = (r).r12;  \
+		(e)->regs[13] = (r).r13;  \
+		(e)->regs[14] = (r).r14;  \
+		(e)->regs[15] = (r).r15;  \
+		(e)->regs[16] = (r).ip;   \
+	} while (0)
+
+SEC("perf_event")
+int on_cpu_clock(struct bpf_perf_event_data *ctx)
+{
+	COUNT(samples);
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(id))
+		return 0;
+	COUNT(target);
+	/* ctx->regs is the interrupted context; cs RPL 3 = user mode. The event has
+	 * exclude_kernel set, so this only counts what slips through. */
+	/* cs is a u16 in pt_regs, but the verifier allows only 8-byte ctx loads: read
+	 * the whole word (pt_regs slot 17 on x86-64). */
+	__u64 cs = ((volatile __u64 *)ctx)[17];
+	if ((cs & 3) != 3) {
+		COUNT(kernel_mode);
+		return 0;
+	}
+	struct sample_event *e = sample_begin(id);
+	if (!e)
+		return 0;
+	/* Direct 8-byte loads from ctx (the verifier allows no narrower ones). */
+	SAMPLE_REGS(e, ctx->regs);
+	sample_finish(e);
+	return 0;
+}
+
+/* Tick mode: the scheduler's own tick (an hrtimer whose handler is tick_sched_timer,
+ * tick_nohz_handler since Linux 6.9; its address set by the agent from kallsyms) fires
+ * HZ times a second on every busy CPU whether ccprof samples or not, so sampling there
+ * costs the BPF program alone, not a timer interrupt of its own (a VM exit in a VM).
+ * Where the tick interrupted user mode, the entry code saved the user registers at the
+ * top of the task's kernel stack (task_pt_regs) with orig_ax = ~vector, negative; where
+ * it interrupted the kernel, those are the registers of the syscall or exception that
+ * entered it (orig_ax = the syscall number or error code, >= 0): no user sample. (The
+ * CPU's __irq_regs would say the same, but a per-CPU variable is not in kallsyms
+ * without CONFIG_KALLSYMS_ALL, as on Debian's kernels.) */
+const volatile __u64 tick_handler = 0;
+
+CCPROF_MAP(tick_periods, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct tick_period);
+
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(on_tick, struct hrtimer *timer, ktime_t *now)
+{
+	if ((__u64)timer->function != tick_handler)
+		return 0;
+	struct tick_period *tp = CCPROF_HERE(tick_periods, struct tick_period);
+	if (tp) {
+		__s64 expires = timer->node.expires, step = expires - tp->last_expires;
+		if (tp->last_expires && step > 0 && (!tp->min_step_ns || step < tp->min_step_ns))
+			tp->min_step_ns = step;
+		tp->last_expires = expires;
+	}
+	COUNT(samples);
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(id))
+		return 0;
+	COUNT(target);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if ((long)regs->orig_ax >= 0) {
+		COUNT(kernel_mode);
+		return 0;
+	}
+	struct sample_event *e = sample_begin(id);
+	if (!e)
+		return 0;
+	SAMPLE_REGS(e, *regs);
+	sample_finish(e);
 	return 0;
 }

@@ -46,3 +46,11 @@ struct sample_counters {
 	__u64 ringbuf_drops;  /* target samples lost: ring buffer full */
 	__u64 stack_window_failed; /* samples whose rsp window could not be copied */
 };
+
+/* Tick mode (sample.bpf.c, on_tick), per CPU: the tick's last expiry and the shortest
+ * step between two, which is the tick period (1/HZ: the tick timer is moved on by whole
+ * periods, more than one after an idle stretch), for the agent to know the rate. */
+struct tick_period {
+	__s64 last_expires;
+	__s64 min_step_ns;
+};

@@ -208,8 +208,10 @@ int ccprof_main(int argc, char** argv) {
     sub->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
     sub->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
     sub->add_option("--sample-hz", sample_hz,
-                    "memory-sampler samples per second per CPU (default 499, 997 with a PMU, 97 in continuous mode); "
-                    "each sample costs the target an interrupt, and fewer samples find fewer cache-line problems")
+                    "memory-sampler samples per second per CPU, on a timer of its own (default without a PMU: the "
+                    "scheduler tick, the kernel's HZ, at almost no cost; else 499, 997 with a PMU, 97 in continuous "
+                    "mode); each timer sample costs the target an interrupt, and fewer samples find fewer cache-line "
+                    "problems")
         ->check(CLI::Range(1u, 20000u));
     sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
     sub->add_option("--mode", cost_mode,

@@ -82,7 +82,8 @@ json build_findings_document(const model::Recording& rec, const profiler::Analys
                     {"memory_sampler",
                      {{"mode", rec.memory_sampler.mode},
                       {"reason", rec.memory_sampler.reason},
-                      {"frequency_hz", rec.memory_sampler.frequency_hz}}},
+                      {"frequency_hz", rec.memory_sampler.frequency_hz},
+                      {"events", rec.memory_sampler.events}}},
                     {"cost_mode", {{"name", rec.profile_mode.name}, {"gives_up", rec.profile_mode.gives_up}}}};
   doc["samples"] = a.tables.value("samples", json::object());
   json losses = json::array();

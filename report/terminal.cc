@@ -66,10 +66,16 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
   // recording someone sent): control characters in them are shown, not executed.
   std::vector<std::string> cmd;
   for (const auto& a : t.value("command", std::vector<std::string>{})) cmd.push_back(printable(a));
+  // The sampler's mode, and in decode mode its clock: "decode on the scheduler tick, 250 Hz".
+  const json& ms = p["memory_sampler"];
+  std::string sampler = ms.value("mode", "off");
+  const auto events = ms.value("events", std::vector<std::string>{});
+  if (sampler == "decode" && !events.empty())
+    sampler += absl::StrFormat(" %s, %d Hz", events[0] == "sched-tick" ? "on the scheduler tick" : "on a timer",
+                               ms.value("frequency_hz", 0));
   out += absl::StrFormat("ccprof: %s  (pid %d, %.2f s, %d threads, %.2f thread-s, memory sampler: %s)\n",
                          absl::StrJoin(cmd, " "), t.value("pid", 0), p.value("duration_s", 0.0),
-                         p.value("threads", 0), p.value("thread_seconds", 0.0),
-                         p["memory_sampler"].value("mode", "off"));
+                         p.value("threads", 0), p.value("thread_seconds", 0.0), sampler);
   if (const auto& m = p.value("cost_mode", json::object()); m.value("name", "default") != "default") {
     out += absl::StrFormat("mode: %s; it gives up:\n", printable(m.value("name", "")));
     for (const auto& g : m.value("gives_up", std::vector<std::string>{})) out += "  - " + printable(g) + "\n";
