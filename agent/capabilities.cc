@@ -1,4 +1,5 @@
 #include "agent/capabilities.h"
+#include "agent/memory_sampler.h"
 #include "agent/session.h"
 
 #include <bpf/bpf.h>
@@ -308,6 +309,14 @@ std::string format_doctor(const Capabilities& c) {
   absl::StrAppend(&s, "  sched (threads, I/O)   ", ok && sched_ok ? "tracepoints sched:* and raw_syscalls:*" : "unavailable",
                   "\n");
   absl::StrAppend(&s, "  memory-access sampler  ", mode, ": ", reason, "\n");
+  if (mode == "decode")
+    absl::StrAppend(&s, "                         ",
+                    sched_tick_handler_address()
+                        ? "sampling on a 499 Hz timer per CPU; --sampler-clock tick samples on the scheduler tick "
+                          "instead (its handler is in /proc/kallsyms)"
+                        : "sampling on a 499 Hz timer per CPU (--sampler-clock tick cannot be used: the scheduler "
+                          "tick's handler is not in /proc/kallsyms)",
+                    "\n");
   absl::StrAppend(&s, "  watchpoints            ", c.watchpoint_fires ? "usable" : "not used (they do not fire here)", "\n");
   absl::StrAppend(&s, "\nmodes (--mode)\n  default                every collector at its full rate\n"
                   "  continuous             the always-on mode (`ccprof serve` runs in it); it gives up:\n");

@@ -57,13 +57,12 @@ std::vector<int> online_cpus() {
 
 
 uint32_t effective_hz(const MemorySamplerOptions& o, bool pmu = false) {
-  return o.frequency_hz ? o.frequency_hz : pmu ? kDefaultPmuSampleHz : o.timer_hz ? o.timer_hz : kDefaultMemorySampleHz;
+  return o.frequency_hz ? o.frequency_hz : pmu ? kDefaultPmuSampleHz : kDefaultMemorySampleHz;
 }
 
-// The scheduler tick's hrtimer handler (tick_nohz_handler since Linux 6.9,
-// tick_sched_timer before), from /proc/kallsyms; 0 when it is not there or its
-// addresses are hidden (kptr_restrict: all zero for this reader).
-uint64_t tick_handler_address() {
+}  // namespace
+
+uint64_t sched_tick_handler_address() {
   std::ifstream ks("/proc/kallsyms");
   std::string line;
   while (std::getline(ks, line)) {
@@ -74,6 +73,8 @@ uint64_t tick_handler_address() {
   }
   return 0;
 }
+
+namespace {
 
 void write_section(Recording& rec, const std::string& mode, const std::string& reason, uint32_t hz,
                    const std::vector<std::string>& events) {
@@ -93,9 +94,9 @@ class DecodeSampler : public Collector {
   const char* name() const override { return "memory-sampler"; }
 
   absl::Status start(const SharedMaps& shared) override {
-    // The scheduler's tick where it can be found and no rate was asked for; otherwise,
-    // or where the kernel refuses the tick program, a cpu-clock timer of its own.
-    tick_handler_ = opts_.frequency_hz ? 0 : tick_handler_address();
+    // The scheduler's tick when asked for and it can be found; otherwise, or where the
+    // kernel refuses the tick program, a cpu-clock timer of its own.
+    tick_handler_ = opts_.clock == "tick" ? sched_tick_handler_address() : 0;
     if (tick_handler_) {
       absl::Status s = start_sampling(shared);
       if (s.ok()) return s;

@@ -25,24 +25,31 @@ namespace ccprof::agent {
 // overflows on bare metal, an order cheaper: 997 Hz there. Odd rates avoid lock-step
 // with periodic work on 1 ms / 10 ms ticks.
 //
-// Unless a rate is asked for (--sample-hz), decode mode samples on the scheduler's own
-// tick instead (bpf/sample.bpf.c, on_tick): the tick interrupts every busy CPU HZ times
-// a second anyway, so a sample costs only the BPF program (~1 us), not an interrupt of
-// its own. Measured the same way (bench/sampler_rate.py): tick within noise of the
-// sampler off. Its rate is the kernel's HZ (250 on Debian), read from the tick itself;
-// 499 Hz on a timer is the fallback where the tick cannot be used (its handler not in
-// /proc/kallsyms, the tracepoint refused). One bias the timer has not: a thread that
-// wakes on a tick and sleeps again before the next one is never sampled.
+// --sampler-clock tick samples on the scheduler's own tick instead (bpf/sample.bpf.c,
+// on_tick): the tick interrupts every busy CPU HZ times a second anyway, so there is no
+// interrupt of ccprof's own. Its rate is the kernel's HZ (250 on Debian), read from the
+// tick itself. Not the default: measured (bench/sampler_rate.py, 2 runs) it cost the
+// target 0.8-1.7% against the 499 Hz timer's 1.5-2.2%, not reliably less (most of a
+// sample's cost is the agent's own work per sample), and at 250 Hz the corpus test
+// missed false sharing in 3 of its 20 bad builds. One bias the timer has not: a thread
+// that wakes on a tick and sleeps again before the next one is never sampled.
 inline constexpr uint32_t kDefaultMemorySampleHz = 499;  // decode mode, on a timer
 inline constexpr uint32_t kDefaultPmuSampleHz = 997;
 inline constexpr uint32_t kCommonTickHz = 250;  // until the tick's own period is read
 
 struct MemorySamplerOptions {
   std::string mode = "auto";  // auto | decode | pmu | off
-  uint32_t frequency_hz = 0;  // samples per second per CPU on a timer; 0 = the mode's default (the tick)
-  uint32_t timer_hz = 0;      // decode mode's timer rate where the tick cannot be used; 0 = kDefaultMemorySampleHz
+  uint32_t frequency_hz = 0;  // samples per second per CPU on a timer; 0 = the mode's default
+  // Decode mode's clock: "timer" (cpu-clock at frequency_hz) or "tick" (the scheduler's
+  // tick at the kernel's HZ, where it can be used; the timer otherwise).
+  std::string clock = "timer";
   uint32_t ring_bytes = 8u << 20;  // decode mode's BPF ring buffer (power of two)
 };
+
+// The scheduler tick's hrtimer handler (tick_nohz_handler since Linux 6.9,
+// tick_sched_timer before), from /proc/kallsyms; 0 when it is not there or its
+// addresses are hidden (kptr_restrict: all zero for this reader).
+uint64_t sched_tick_handler_address();
 
 // Resolves opts.mode against the machine: "decode", "pmu" or "off", with the reason.
 // `caps` may come from probe_capabilities() (done once by the caller) or be null

@@ -332,8 +332,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
   if (opts.memory_sampler != "off") {
     MemorySamplerOptions mo;
     mo.mode = opts.memory_sampler;
-    if (opts.continuous) mo.timer_hz = kContinuous.sample_hz;  // the tick costs less still, where it samples
+    if (opts.continuous) mo.frequency_hz = kContinuous.sample_hz;
     if (opts.sample_hz) mo.frequency_hz = opts.sample_hz;
+    mo.clock = opts.sampler_clock;
     if (auto sampler = make_memory_sampler(mo)) {
       planned.push_back({std::move(sampler), opts.memory_sampler != "auto"});
     } else {
@@ -396,10 +397,10 @@ model::ProfileMode profile_mode(bool continuous) {
   const ContinuousSettings& c = kContinuous;
   m.name = "continuous";
   m.gives_up = {
-      absl::StrCat("where the memory sampler cannot use the scheduler tick, it samples at ", c.sample_hz,
-                   " Hz per CPU instead of ", kDefaultMemorySampleHz, " (decode mode; ", kDefaultPmuSampleHz,
-                   " with a PMU): false sharing and hot cache lines then take ~5-10x longer to reach their sample "
-                   "thresholds (on the tick, the default mode's sampler, it gives up nothing)"),
+      absl::StrCat("memory sampler at ", c.sample_hz, " Hz per CPU instead of ", kDefaultMemorySampleHz,
+                   " (decode mode; ", kDefaultPmuSampleHz,
+                   " with a PMU): false sharing and hot cache lines take ~5-10x longer to reach their sample "
+                   "thresholds"),
       "no lock-rate uprobe windows: no critical-section hold times, lock call rates or lock-order inversions "
       "(those probes trap on every lock call)",
       absl::StrCat("1 in ", c.wait_stride,

@@ -31,6 +31,7 @@ struct SessionOptions {
   bool follow_children = true;
   std::string memory_sampler = "auto";  // auto | decode | pmu | off
   uint32_t sample_hz = 0;               // 0: the sampler's default
+  std::string sampler_clock = "timer";  // decode mode: timer | tick (memory_sampler.h)
   bool sched = true;                    // the scheduler/syscall collector
   // Unwinds stack copies and trims memory samples' stack windows on the drain thread
   // (the cli hands over the profiler's, model/stack_frames.h); null: raw bytes stay.
@@ -44,7 +45,7 @@ struct SessionOptions {
 // The always-on mode's settings (one place: the session, `ccprof doctor` and the report
 // all say the same).
 struct ContinuousSettings {
-  uint32_t sample_hz = 97;                // memory sampler on a timer (no tick), per CPU (default 499 decode, 997 PMU)
+  uint32_t sample_hz = 97;                // memory sampler, per CPU (default 499 decode, 997 PMU)
   uint32_t futex_stacks_per_window = 2;   // waiter stack copies per lock per 100 ms (default 16)
   uint64_t wait_stride = 16;              // 1 in N wait events sent from the start (default 1)
   uint32_t syscall_stacks_per_window = 1; // per blocking-syscall site per 100 ms (default 4)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What the memory sampler's rate costs a CPU-bound program (issue 13), side by side in one
-run: bench/cpu-bound unprofiled, and under `ccprof run` at its default (the scheduler
-tick where the kernel lets ccprof use it), at each timer rate (--sample-hz) and with the
-sampler off, alternated round by round.
+run: bench/cpu-bound unprofiled, and under `ccprof run` on the scheduler tick
+(--sampler-clock tick), at each timer rate (--sample-hz) and with the sampler off,
+alternated round by round.
 
     python3 bench/sampler_rate.py BUILD_DIR [--rates 499,997,4999] [--rounds 8]
                                             [--seconds 3] [--output PATH]
@@ -47,10 +47,10 @@ def main():
     rates = [int(r) for r in args.rates.split(",") if r]
     build = os.path.abspath(args.build)
     ccprof, workload = os.path.join(build, "ccprof"), os.path.join(build, "bench", "cpu-bound")
-    modes = ["base", "default"] + [str(r) for r in rates] + ["off"]
+    modes = ["base", "tick"] + [str(r) for r in rates] + ["off"]
     runs = {m: [] for m in modes}
     scratch = tempfile.mkdtemp(prefix="ccprof-sampler-rate-")
-    default_sampler = ""  # what the default run sampled with, from its findings.json
+    tick_sampler = ""  # what the tick run sampled with, from its findings.json
     try:
         for rnd in range(args.rounds):
             for m in modes:
@@ -58,17 +58,18 @@ def main():
                 if m != "base":
                     out = os.path.join(scratch, "out")
                     shutil.rmtree(out, ignore_errors=True)
-                    extra = ["--sampler", "off"] if m == "off" else [] if m == "default" else ["--sample-hz", m]
+                    extra = (["--sampler", "off"] if m == "off" else ["--sampler-clock", "tick"] if m == "tick"
+                             else ["--sample-hz", m])
                     cmd = [ccprof, "run", "-o", out, *extra, "--", *cmd]
                 p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
                 if p.returncode != 0:
                     print(f"sampler_rate: {m} round {rnd} exited {p.returncode}: {p.stderr[-300:]}")
                     return 1
                 runs[m].append(throughput(p.stdout))
-                if m == "default" and not default_sampler:
+                if m == "tick" and not tick_sampler:
                     with open(os.path.join(out, "findings.json")) as f:
                         ms = json.load(f)["profile"]["memory_sampler"]
-                    default_sampler = f"{ms['mode']} {','.join(ms.get('events', []))} {ms['frequency_hz']} Hz"
+                    tick_sampler = f"{ms['mode']} {','.join(ms.get('events', []))} {ms['frequency_hz']} Hz"
                 print(f"  round {rnd} {m:>5s} throughput={runs[m][-1]:.4g}", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -79,7 +80,7 @@ def main():
     for m in modes[1:]:
         loss = 100 * (1 - statistics.median(runs[m]) / base)
         paired = 100 * (1 - statistics.median(a / b for a, b in zip(runs[m], runs["base"])))
-        label = ("sampler off" if m == "off" else f"default ({default_sampler})" if m == "default"
+        label = ("sampler off" if m == "off" else f"tick ({tick_sampler})" if m == "tick"
                  else f"{m} Hz per CPU (timer)")
         rows[m] = {"loss_pct": round(loss, 2), "paired_loss_pct": round(paired, 2)}
         print(f"{label:>36s}  {loss:>19.2f}%  {paired:>11.2f}%")
@@ -88,7 +89,7 @@ def main():
     print(f"per sample (from {top} Hz against off): ~{per_sample_us:.1f} us of the target's CPU")
     doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpus": os.cpu_count(),
            "rounds": args.rounds, "seconds": args.seconds, "throughput": runs, "base_median": base,
-           "modes": rows, "default_sampler": default_sampler, "per_sample_us": round(per_sample_us, 1)}
+           "modes": rows, "tick_sampler": tick_sampler, "per_sample_us": round(per_sample_us, 1)}
     output = args.output or os.path.join(os.path.dirname(__file__), "results",
                                          f"{datetime.date.today()}-sampler-rate.json")
     with open(output + ".tmp", "w") as f:

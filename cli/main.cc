@@ -196,6 +196,7 @@ int ccprof_main(int argc, char** argv) {
   GateOptions gate;
   std::string sampler = "auto";
   uint32_t sample_hz = 0;
+  std::string sampler_clock = "timer";
   bool no_sched = false;
   bool keep_stack_bytes = false;
   std::string cost_mode = "default";
@@ -208,11 +209,14 @@ int ccprof_main(int argc, char** argv) {
     sub->add_option("--min-cost", gate.min_cost, "with --fail-on: only findings costing at least this many thread-seconds");
     sub->add_option("--sampler", sampler, "memory-access sampler: auto, decode, pmu or off")->capture_default_str();
     sub->add_option("--sample-hz", sample_hz,
-                    "memory-sampler samples per second per CPU, on a timer of its own (default without a PMU: the "
-                    "scheduler tick, the kernel's HZ, at almost no cost; else 499, 997 with a PMU, 97 in continuous "
-                    "mode); each timer sample costs the target an interrupt, and fewer samples find fewer cache-line "
-                    "problems")
+                    "memory-sampler samples per second per CPU (default 499, 997 with a PMU, 97 in continuous mode); "
+                    "each sample costs the target an interrupt, and fewer samples find fewer cache-line problems")
         ->check(CLI::Range(1u, 20000u));
+    sub->add_option("--sampler-clock", sampler_clock,
+                    "decode mode's clock: timer (its own, at --sample-hz) or tick (the scheduler's tick, at the "
+                    "kernel's HZ: no interrupt of its own, but fewer samples where HZ is 250 or less)")
+        ->check(CLI::IsMember({"timer", "tick"}))
+        ->capture_default_str();
     sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
     sub->add_option("--mode", cost_mode,
                     "default, or continuous: the always-on mode (at most ~1% overhead; what it gives up is in "
@@ -285,6 +289,8 @@ int ccprof_main(int argc, char** argv) {
     return fail("--duration: '" + duration_text + "' is not a duration (examples: 10, 10s, 500ms, 2m)");
   if (sampler != "auto" && sampler != "decode" && sampler != "pmu" && sampler != "off")
     return fail("--sampler must be auto, decode, pmu or off");
+  if (sample_hz && sampler_clock == "tick")
+    return fail("--sample-hz sets a timer's rate; --sampler-clock tick samples at the kernel's HZ");
 
   if (catalog->parsed()) {
     std::fputs((report::catalog_json().dump(2) + "\n").c_str(), stdout);
@@ -360,6 +366,7 @@ int ccprof_main(int argc, char** argv) {
     };
   opts.memory_sampler = sampler;
   opts.sample_hz = sample_hz;
+  opts.sampler_clock = sampler_clock;
   opts.sched = !no_sched;
   opts.stack_reducer = profiler::make_online_reducer();
   opts.keep_stack_bytes = keep_stack_bytes;

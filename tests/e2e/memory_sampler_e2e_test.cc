@@ -46,7 +46,7 @@ struct ProfiledRun {
 };
 
 // Runs `argv` under the decode sampler until it exits.
-ProfiledRun profile(const std::vector<std::string>& argv, uint32_t hz) {
+ProfiledRun profile(const std::vector<std::string>& argv, uint32_t hz, const std::string& clock = "timer") {
   ProfiledRun run;
   agent::UniqueFd tgids(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", 4, 1, CCPROF_MAX_TGIDS, nullptr));
   agent::UniqueFd states(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_thread_s", 4, sizeof(ccprof_thread_state),
@@ -55,6 +55,7 @@ ProfiledRun profile(const std::vector<std::string>& argv, uint32_t hz) {
   agent::MemorySamplerOptions o;
   o.mode = "decode";
   o.frequency_hz = hz;
+  o.clock = clock;
   auto sampler = agent::make_memory_sampler(o);
   EXPECT_TRUE(sampler);
   absl::Status st = sampler->start({tgids.get(), states.get()});
@@ -153,8 +154,8 @@ class MemorySamplerE2E : public ::testing::Test {
 
 // The fixture's 2 workers each write their own slot of g_slots: every decoded sample of
 // the array is on its writer's slot. Returns the run for more checks.
-ProfiledRun fixture_slots_belong_to_owners(uint32_t hz, uint64_t min_samples) {
-  ProfiledRun run = profile({std::string(CCPROF_BUILD_DIR) + "/fixtures/false_share", "1.5"}, hz);
+ProfiledRun fixture_slots_belong_to_owners(uint32_t hz, const std::string& clock, uint64_t min_samples) {
+  ProfiledRun run = profile({std::string(CCPROF_BUILD_DIR) + "/fixtures/false_share", "1.5"}, hz, clock);
   // The fixture prints "slot S tid T" per worker.
   std::map<uint32_t, int> owner;
   size_t pos = 0;
@@ -186,12 +187,12 @@ ProfiledRun fixture_slots_belong_to_owners(uint32_t hz, uint64_t min_samples) {
 
 TEST_F(MemorySamplerE2E, FixtureEverySlotSampleBelongsToItsOwner) {
   // 2 busy threads, 1.5 s, ~1 kHz per CPU on a timer (less on a machine busy with builds)
-  ProfiledRun run = fixture_slots_belong_to_owners(997, 400);
+  ProfiledRun run = fixture_slots_belong_to_owners(997, "timer", 400);
   EXPECT_EQ(run.rec.memory_sampler.events, std::vector<std::string>{"cpu-clock"});
   EXPECT_EQ(run.rec.memory_sampler.frequency_hz, 997u);
 }
 
-// No rate asked for: the scheduler's tick samples, at the kernel's HZ read from the
+// --sampler-clock tick: the scheduler's tick samples, at the kernel's HZ read from the
 // tick itself, and the samples say the same as the timer's.
 TEST_F(MemorySamplerE2E, TheTickSamplesAtTheKernelsHz) {
   std::ifstream ks("/proc/kallsyms");
@@ -201,7 +202,7 @@ TEST_F(MemorySamplerE2E, TheTickSamplesAtTheKernelsHz) {
     tick = line.find(" tick_nohz_handler") != std::string::npos || line.find(" tick_sched_timer") != std::string::npos;
   if (!tick || line.rfind("0000000000000000", 0) == 0) GTEST_SKIP() << "no tick handler address in /proc/kallsyms";
   // 2 busy threads for 1.5 s on 2 or more CPUs: ~3 CPU-s at HZ >= 100 (250 on Debian).
-  ProfiledRun run = fixture_slots_belong_to_owners(0, 150);
+  ProfiledRun run = fixture_slots_belong_to_owners(0, "tick", 150);
   EXPECT_EQ(run.rec.memory_sampler.events, std::vector<std::string>{"sched-tick"});
   const uint32_t hz = run.rec.memory_sampler.frequency_hz;
   EXPECT_TRUE(hz == 100 || hz == 250 || hz == 300 || hz == 1000) << hz;
