@@ -108,6 +108,12 @@ struct FunctionCode {
 };
 FunctionCode index_function(uint64_t start, std::vector<uint8_t> code);
 
+// Whether the load at instruction `load` of `f` (an index into insn_offsets) is followed
+// on every path (both ways at a conditional branch, direct jumps followed), within a few
+// instructions and with its base and index registers unchanged, by a store to the same
+// memory operand: a read-modify-write the compiler split in two.
+bool store_follows_load(const FunctionCode& f, size_t load);
+
 // The access of the instruction before `ip` in `f`; `stack` (may be null) holds the
 // sample's copies of the user stack for base recovery.
 DecodeResult decode_in_function(const FunctionCode& f, uint64_t ip, const UserRegs& regs, uint64_t fsbase,

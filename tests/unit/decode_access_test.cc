@@ -1,6 +1,8 @@
 #include "profiler/decode_access.h"
 
 #include <gtest/gtest.h>
+
+#include <optional>
 #include <unistd.h>
 
 #include <cstring>
@@ -114,13 +116,14 @@ TEST(DecodeAccess, PushAndCallAreNotDataAccesses) {
 //   3: add $1,%rax          48 83 c0 01
 //   7: mov %rax,(%rdi)      48 89 07
 //  10: ret                  c3
+// The load is stored back to the same word: one read-modify-write split in two.
 TEST(DecodeAccess, PreviousInstructionRule) {
   std::vector<uint8_t> code = {0x48, 0x8b, 0x07, 0x48, 0x83, 0xc0, 0x01, 0x48, 0x89, 0x07, 0xc3};
   const uint64_t f = 0x401000;
   UserRegs r = regs_with({{kRdi, 0x7010}});
   auto load = decode_previous_access(code, f, f + 3, r, 0);
   ASSERT_TRUE(load.access);
-  EXPECT_EQ(load.access->kind, AccessKind::kRead);
+  EXPECT_EQ(load.access->kind, AccessKind::kRmw);
   EXPECT_EQ(load.access->insn_addr, f);
   EXPECT_EQ(decode_previous_access(code, f, f + 7, r, 0).failure, DecodeFailure::kNoMemoryOperand);
   auto store = decode_previous_access(code, f, f + 10, r, 0);
@@ -131,6 +134,33 @@ TEST(DecodeAccess, PreviousInstructionRule) {
   EXPECT_EQ(decode_previous_access(code, f, f, r, 0).failure, DecodeFailure::kFunctionStart);
   // An IP inside an instruction is not a boundary the decode reaches.
   EXPECT_EQ(decode_previous_access(code, f, f + 2, r, 0).failure, DecodeFailure::kBadDecode);
+}
+
+// A load is the read half of a split read-modify-write only when every path from it
+// stores to the same operand, with its address registers unchanged (mapreduce -O2: the
+// load hoisted above the refund test, each arm storing the sum).
+TEST(DecodeAccess, ALoadStoredBackOnEveryPathIsARmw) {
+  const uint64_t f = 0x401000;
+  const UserRegs r = regs_with({{kRdi, 0x7010}});
+  const auto kind_at_load = [&](const std::vector<uint8_t>& code) {
+    auto d = decode_previous_access(code, f, f + 3, r, 0);
+    return d.access ? std::optional<AccessKind>(d.access->kind) : std::nullopt;
+  };
+  //  0: mov (%rdi),%rax  3: test $1,%sil  7: jne 16  9: add $1,%rax  13: mov %rax,(%rdi)
+  // 16: sub $1,%rax     20: mov %rax,(%rdi)  23: ret
+  const std::vector<uint8_t> both_arms = {0x48, 0x8b, 0x07, 0x40, 0xf6, 0xc6, 0x01, 0x75, 0x07, 0x48, 0x83, 0xc0,
+                                          0x01, 0x48, 0x89, 0x07, 0x48, 0x83, 0xe8, 0x01, 0x48, 0x89, 0x07, 0xc3};
+  EXPECT_EQ(kind_at_load(both_arms), AccessKind::kRmw);
+  // The same with the taken arm returning at once: one path never stores.
+  const std::vector<uint8_t> one_arm = {0x48, 0x8b, 0x07, 0x40, 0xf6, 0xc6, 0x01, 0x75, 0x07,
+                                        0x48, 0x83, 0xc0, 0x01, 0x48, 0x89, 0x07, 0xc3};
+  EXPECT_EQ(kind_at_load(one_arm), AccessKind::kRead);
+  //  0: mov (%rdi),%rax  3: mov (%rsi),%rdi  6: mov %rax,(%rdi): the base moved, another word
+  EXPECT_EQ(kind_at_load({0x48, 0x8b, 0x07, 0x48, 0x8b, 0x3e, 0x48, 0x89, 0x07, 0xc3}), AccessKind::kRead);
+  //  0: mov (%rdi),%rax  3: mov %rax,0x8(%rdi): the next word, not this one
+  EXPECT_EQ(kind_at_load({0x48, 0x8b, 0x07, 0x48, 0x89, 0x47, 0x08, 0xc3}), AccessKind::kRead);
+  //  0: mov (%rdi),%rax  3: call  8: mov %rax,(%rdi): the callee may have changed anything
+  EXPECT_EQ(kind_at_load({0x48, 0x8b, 0x07, 0xe8, 0x00, 0x00, 0x00, 0x00, 0x48, 0x89, 0x07, 0xc3}), AccessKind::kRead);
 }
 
 // A jump target's predecessor in the byte order may not be what ran.
