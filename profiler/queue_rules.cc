@@ -152,13 +152,21 @@ Finding per_item_finding(const Index& ctx, const LockRate& r, const LockInfo* in
   }
   std::string name = lock_display_name(*info);
   f.subject = lock_subject(*info);
-  double threads_s = 0;
-  for (uint32_t tid : r.tids) threads_s += ctx.thread_lifetime_s(tid);
+  // The share is of the threads' CPU samples: a thread that sleeps between bursts of
+  // items spends that share of its CPU time in lock code, not of its life. Their CPU
+  // time from the sched collector; their lifetimes where it did not run.
+  double threads_s = 0, on_cpu_s = 0;
+  for (uint32_t tid : r.tids) {
+    threads_s += ctx.thread_lifetime_s(tid);
+    for (const auto& t : ctx.rec.sched.threads)
+      if (t.tid == tid && t.pid == r.pid) on_cpu_s += t.on_cpu_ns / 1e9;
+  }
+  const double busy_s = ctx.rec.has_sched && on_cpu_s > 0 ? on_cpu_s : threads_s;
   double share = sync_sample_share(ctx, r.pid, r.tids);
   double cv_wait = 0;
   for (const auto* c : condvars) cv_wait += c->wait_s;
   f.title = absl::StrFormat("%s is taken at least %.0f times per second, once per item", name, r.per_s);
-  f.cost_thread_s = share >= 0 ? share * threads_s : cv_wait + info->total_wait_s;
+  f.cost_thread_s = share >= 0 ? share * busy_s : cv_wait + info->total_wait_s;
   f.cost_share = ctx.cost_share(f.cost_thread_s);
   f.confidence = share >= 0 ? "high" : "medium";
   std::vector<std::string> sites;
@@ -355,7 +363,11 @@ std::vector<Finding> per_item_synchronization(const Index& ctx) {
     // can: per-item locking spends a large share of the threads' time in lock code.
     double share = sync_sample_share(ctx, r.pid, r.tids);
     if (share >= 0 && share < th::kPerItemMinSyncShare) continue;
-    out.push_back(per_item_finding(ctx, r, ctx.lock(r.pid, r.lock), related));
+    Finding f = per_item_finding(ctx, r, ctx.lock(r.pid, r.lock), related);
+    // Locked per item but at a CPU cost too small to matter (a queue fed in short bursts
+    // whose threads sleep in between): no finding. Without samples the rate decides.
+    if (share >= 0 && f.cost_share < th::kPerItemMinCostShare) continue;
+    out.push_back(std::move(f));
   }
   return out;
 }

@@ -199,6 +199,11 @@ inline constexpr int kPerItemMinSites = 2;
 // share of their CPU samples in lock/condvar code: s07 bad ~55%, s07 fixed ~2% (one
 // acquisition per 256 items). Without samples the rate alone decides.
 inline constexpr double kPerItemMinSyncShare = 0.20;
+// ...and, where it ran, the CPU those threads spent in lock code (that share of their CPU
+// time, not of their lives) is at least this share of the profile's thread time (the same
+// floor as lock contention's, kLockContentionMinShare): the healthy bursty-queue twin,
+// whose producer sleeps between bursts, raised it once in CI at its lifetime's cost.
+inline constexpr double kPerItemMinCostShare = 0.05;
 // A thread counts as a waiter of a condition variable when it has at least this share
 // of the variable's wait time (glibc signalers wait briefly on internal words).
 inline constexpr double kCondvarWaiterMinShare = 0.05;

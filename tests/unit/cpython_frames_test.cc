@@ -184,6 +184,15 @@ TEST(CpythonFrames, SamplerKeepsReadingAPython311AndKeepsItsReads) {
   if (access(python, X_OK) != 0) GTEST_SKIP() << python << " is not installed";
   const pid_t pid = spawn({python, "-c", "import time\ntime.sleep(10)"});
   ASSERT_GT(pid, 0);
+  // Watch the interpreter once it runs the script (asleep in time.sleep: clock_nanosleep,
+  // syscall 230), as when ccprof attaches to a running Python: on a machine busy with
+  // other tests its start-up can outlast the sampler's 1 s wait for a Python runtime.
+  for (int i = 0; i < 250; ++i) {
+    std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+    std::string nr;
+    if (sc >> nr && (nr == "230" || nr == "35")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   CpythonFrames frames;
   frames.start_sampler(static_cast<uint32_t>(pid));
   std::this_thread::sleep_for(std::chrono::milliseconds(1600));
