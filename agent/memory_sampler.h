@@ -1,8 +1,9 @@
 #pragma once
 // The memory-access sampler collector, two modes behind one interface:
-//  - decode: PERF_COUNT_SW_CPU_CLOCK on every online CPU with a BPF program that
-//    keeps the target's user-mode samples (registers + fsbase); the analysis decodes
-//    the instruction before each sampled IP (profiler/decode_access.h).
+//  - decode: PERF_COUNT_SW_CPU_CLOCK on every online CPU (or, with clock "tick", the
+//    scheduler's tick) with a BPF program that keeps the target's user-mode samples
+//    (registers + fsbase); the analysis decodes the instruction before each sampled IP
+//    (profiler/decode_access.h).
 //  - pmu: precise memory samples (Intel PEBS load latency + stores, AMD IBS op)
 //    with PERF_SAMPLE_ADDR | DATA_SRC | IP | TID | TIME | WEIGHT, events from libpfm4.
 // Both fill Recording::memory_samples; rec.memory_sampler says how.
@@ -19,8 +20,10 @@ namespace ccprof::agent {
 // sample is a timer interrupt on the target's CPU, and decode mode is what runs where
 // there is no PMU, i.e. in VMs, where each interrupt is a VM exit. Measured on the
 // 2-vCPU CI VM (bench/cpu-bound, 2 threads, 4 rounds, against --sampler off): 4999 Hz
-// cost 11.6% of the CPUs, ~23 us per sample (the BPF program is ~1 us of it: the rest
-// is the interrupt), so 997 Hz cost ~2.3% and 499 Hz ~1.1%. At 499 Hz the scenario and
+// cost 11.6% of the CPUs, ~23 us per sample (the BPF program is ~1 us of it; the tick
+// clock below, with no interrupt of ccprof's own, showed that most of the rest is the
+// agent's own work per sample, not the interrupt), so 997 Hz cost ~2.3% and 499 Hz
+// ~1.1%. At 499 Hz the scenario and
 // build-variant matrices still pass (2 s runs). PMU mode's samples are counter
 // overflows on bare metal, an order cheaper: 997 Hz there. Odd rates avoid lock-step
 // with periodic work on 1 ms / 10 ms ticks.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Memory-access sampler, decode mode: a BPF program on PERF_COUNT_SW_CPU_CLOCK,
  * one perf event per online CPU (pid = -1, so threads created later are sampled
- * without re-attaching). It keeps the user-mode samples of the target tgids and
- * records the interrupted user registers and fsbase. */
+ * without re-attaching), or on the scheduler's tick (on_tick, --sampler-clock tick). It
+ * keeps the user-mode samples of the target tgids and records the interrupted user
+ * registers and fsbase. */
 #include "common.bpf.h"
 #include "sample.h"
 
