@@ -207,9 +207,11 @@ TEST_F(MemorySamplerE2E, TheTickSamplesAtTheKernelsHz) {
   const uint32_t hz = run.rec.memory_sampler.frequency_hz;
   EXPECT_TRUE(hz == 100 || hz == 250 || hz == 300 || hz == 1000) << hz;
   EXPECT_EQ(run.rec.memory_sampler.period_ns, 1000000000ull / hz);
-  // The sample count is the rate's: 2 threads on their CPUs most of 1.5 s.
+  // The sample count is the rate's: at most one per tick on each of the 2 workers' CPUs
+  // for 1.5 s (no tick counted twice), and at least half a CPU-second's worth (the
+  // workers share the CPUs with whatever else runs).
   EXPECT_LT(run.rec.memory_samples.size(), static_cast<size_t>(hz * 3.3));
-  EXPECT_GT(run.rec.memory_samples.size(), static_cast<size_t>(hz * 1.5));
+  EXPECT_GT(run.rec.memory_samples.size(), static_cast<size_t>(hz / 2));
   std::ifstream cfg("/boot/config-" + std::string(utsname_release()));
   while (std::getline(cfg, line))
     if (line.rfind("CONFIG_HZ=", 0) == 0) EXPECT_EQ(line, "CONFIG_HZ=" + std::to_string(hz));
