@@ -346,10 +346,10 @@ bool register_based(const Dwarf_Op& op, int* reg, int64_t* offset) {
   return false;
 }
 
-// The value of a function's DW_AT_frame_base at `pc` (unbiased), from the sample's
-// registers: a register (+ offset), or the CFA by the module's call-frame info.
-std::optional<uint64_t> frame_base(Dwfl_Module* mod, Dwarf_Die* subprogram, Dwarf_Addr pc, Dwarf_Addr bias,
-                                   const UserRegs& regs) {
+// A function's DW_AT_frame_base at `pc` (unbiased) as a register and an offset: a
+// register (+ offset), or the CFA by the module's call-frame info.
+std::optional<std::pair<int, int64_t>> frame_base_rule(Dwfl_Module* mod, Dwarf_Die* subprogram, Dwarf_Addr pc,
+                                                       Dwarf_Addr bias) {
   Dwarf_Attribute attr;
   Dwarf_Op* expr = nullptr;
   size_t len = 0;
@@ -371,21 +371,26 @@ std::optional<uint64_t> frame_base(Dwfl_Module* mod, Dwarf_Die* subprogram, Dwar
   } else if (!register_based(expr[0], &reg, &off)) {
     return std::nullopt;
   }
-  if (reg < 0 || reg >= static_cast<int>(regs.size())) return std::nullopt;
-  return regs[reg] + off;
+  if (reg < 0 || reg >= kNumRegs) return std::nullopt;
+  return std::make_pair(reg, off);
 }
 
-// A pointer variable in a stack slot (DW_OP_fbreg) whose value is `base_value`.
-std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, Dwarf_Addr pc, Dwarf_Addr bias,
-                               const SampleFrame& frame, uint64_t base_value, uint64_t offset) {
-  const int n = static_cast<int>(scopes.size());
-  std::optional<uint64_t> fb;
-  for (int i = 0; i < n && !fb; ++i)
-    if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) fb = frame_base(mod, &scopes[i], pc, bias, *frame.regs);
-  std::string out;
-  for (int i = 0; i < n && fb && out.empty(); ++i) {
+// The frame base of the innermost function in `scopes` that has one.
+std::optional<std::pair<int, int64_t>> scopes_frame_base(Dwfl_Module* mod, std::vector<Dwarf_Die>& scopes,
+                                                         Dwarf_Addr pc, Dwarf_Addr bias) {
+  for (Dwarf_Die& scope : scopes)
+    if (dwarf_tag(&scope) == DW_TAG_subprogram)
+      if (auto rule = frame_base_rule(mod, &scope, pc, bias)) return rule;
+  return std::nullopt;
+}
+
+// Calls f(var, offset) for each variable or parameter of `scopes` (innermost first) that
+// lives in a stack slot at `pc`, frame base + offset (DW_OP_fbreg), until f returns true.
+template <typename F>
+void for_each_stack_variable(std::vector<Dwarf_Die>& scopes, Dwarf_Addr pc, F f) {
+  for (Dwarf_Die& scope : scopes) {
     Dwarf_Die child;
-    if (dwarf_child(&scopes[i], &child) != 0) continue;
+    if (dwarf_child(&scope, &child) != 0) continue;
     do {
       const int tag = dwarf_tag(&child);
       Dwarf_Attribute attr;
@@ -395,13 +400,36 @@ std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, 
           !dwarf_attr_integrate(&child, DW_AT_location, &attr) ||
           dwarf_getlocation_addr(&attr, pc, &expr, &len, 1) != 1 || len != 1 || expr[0].atom != DW_OP_fbreg)
         continue;
-      const auto value = frame.read_word(*fb + static_cast<int64_t>(expr[0].number));
-      if (!value || *value != base_value) continue;
-      out = pointee_path(child, offset);
-      if (!out.empty()) break;
+      if (f(child, static_cast<int64_t>(expr[0].number))) return;
     } while (dwarf_siblingof(&child, &child) == 0);
   }
+}
+
+// A pointer variable in a stack slot (DW_OP_fbreg) whose value is `base_value`.
+std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, Dwarf_Addr pc, Dwarf_Addr bias,
+                               const SampleFrame& frame, uint64_t base_value, uint64_t offset) {
+  const auto rule = scopes_frame_base(mod, scopes, pc, bias);
+  if (!rule) return "";
+  const uint64_t fb = (*frame.regs)[rule->first] + rule->second;
+  std::string out;
+  for_each_stack_variable(scopes, pc, [&](Dwarf_Die& var, int64_t slot) {
+    const auto value = frame.read_word(fb + slot);
+    if (!value || *value != base_value) return false;
+    out = pointee_path(var, offset);
+    return !out.empty();
+  });
   return out;
+}
+
+// The module, CU scopes and bias of `pc`; false without DWARF for it.
+bool scopes_of(Symbolizer& sym, uint64_t pc, Dwfl_Module** mod, Dwarf_Addr* bias,
+               const std::vector<Dwarf_Die>** scopes) {
+  *mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
+  *bias = 0;
+  Dwarf_Die* cu = *mod ? dwfl_module_addrdie(*mod, pc, bias) : nullptr;
+  if (!cu) return false;
+  *scopes = &scopes_at(sym, cu, pc - *bias, pc);
+  return true;
 }
 
 }  // namespace
@@ -409,11 +437,11 @@ std::string stack_pointee_name(Dwfl_Module* mod, std::vector<Dwarf_Die> scopes, 
 std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset, const SampleFrame* frame,
                                 uint64_t base_value, bool outermost) {
   if (dwarf_reg < 0 || dwarf_reg > 15) return "";
-  Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
+  Dwfl_Module* mod = nullptr;
   Dwarf_Addr bias = 0;
-  Dwarf_Die* cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : nullptr;
-  if (!cu) return "";
-  const std::vector<Dwarf_Die>& scopes = scopes_at(sym, cu, pc - bias, pc);
+  const std::vector<Dwarf_Die>* scopes_p = nullptr;
+  if (!scopes_of(sym, pc, &mod, &bias, &scopes_p)) return "";
+  const std::vector<Dwarf_Die>& scopes = *scopes_p;
   std::vector<Dwarf_Die> vars = variables_in_register(scopes, pc - bias, dwarf_reg);
   if (outermost) {
     // Inside inlined code dwarf_getscopes continues with the inlined function's abstract
@@ -437,6 +465,30 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
   if (frame && frame->regs && frame->read_word)
     return stack_pointee_name(mod, scopes, pc - bias, bias, *frame, base_value, offset);
   return "";
+}
+
+PointeeSlots pointee_slots(Symbolizer& sym, uint64_t pc, int dwarf_reg) {
+  PointeeSlots out;
+  Dwfl_Module* mod = nullptr;
+  Dwarf_Addr bias = 0;
+  const std::vector<Dwarf_Die>* scopes_p = nullptr;
+  if (dwarf_reg < 0 || dwarf_reg > 15 || !scopes_of(sym, pc, &mod, &bias, &scopes_p)) return out;
+  std::vector<Dwarf_Die> scopes = *scopes_p;
+  // pointee_path is "" or not whatever the offset: 0 stands for any.
+  for (const Dwarf_Die& var : variables_in_register(scopes, pc - bias, dwarf_reg))
+    if (!pointee_path(var, 0).empty()) {
+      out.in_register = true;
+      return out;
+    }
+  const auto rule = scopes_frame_base(mod, scopes, pc - bias, bias);
+  if (!rule) return out;
+  out.frame_base_reg = rule->first;
+  out.frame_base_offset = rule->second;
+  for_each_stack_variable(scopes, pc - bias, [&](Dwarf_Die& var, int64_t slot) {
+    if (!pointee_path(var, 0).empty()) out.slots.push_back(slot);
+    return false;
+  });
+  return out;
 }
 
 std::string describe_data(Symbolizer& sym, uint64_t addr) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "profiler/symbolizer.h"
 
@@ -36,6 +37,23 @@ struct SampleFrame {
 std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uint64_t offset,
                                 const SampleFrame* frame = nullptr, uint64_t base_value = 0,
                                 bool outermost = false);
+
+// What pointee_member_name(sym, pc, dwarf_reg, any offset, frame, base_value) reads of
+// a sample's stack, which depends on the instruction and not on the sample: found once
+// per instruction by the agent's drain thread, which keeps only those stack words of
+// each memory sample (online_reducer.cc). `in_register`: a variable located in the
+// register names the pointee, and no stack word is read. Otherwise the words at frame
+// base + each of `slots`, in the order pointee_member_name tries them: the pointer
+// variables in scope that live in a stack slot; the first that holds `base_value` names
+// it. The frame base is register `frame_base_reg` + `frame_base_offset` (-1: no frame
+// base at `pc`, no slot is read).
+struct PointeeSlots {
+  bool in_register = false;
+  int frame_base_reg = -1;
+  int64_t frame_base_offset = 0;
+  std::vector<int64_t> slots;
+};
+PointeeSlots pointee_slots(Symbolizer& sym, uint64_t pc, int dwarf_reg);
 
 // data_member_name() when it has one, else the symbol (+offset), else the region:
 // "heap", "stack of thread 4243", "TLS of thread 4243", "anonymous mapping ...".

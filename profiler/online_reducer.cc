@@ -18,6 +18,7 @@ bool OnlineReducer::rebuild_if_grown(const Recording& rec, uint32_t pid, Process
   // Maps only grow between execs (the snapshots keep their union); an exec replaces them.
   if (p.sym && info->maps.size() == p.info.maps.size() && info->exe == p.info.exe) return false;
   p.decoder.reset();
+  p.pointee_slots.clear();
   p.sym.reset();
   p.info = *info;
   p.sym = std::make_unique<Symbolizer>(p.info, rec.target_files.get());
@@ -58,24 +59,33 @@ bool OnlineReducer::stack_reads(const Recording& rec, const MemorySample& m,
   *out = std::move(r.stack_reads);
   // The analysis names heap data by the pointer variable whose stack slot holds the
   // access's base (-O0, data_naming.h): keep that one slot, a pointer, when it is found.
+  // Which slots the naming would read depends on the instruction only: found once per
+  // instruction (its DWARF walk costs tens of microseconds, a memory sample's budget).
   if (r.access && r.access->base_dwarf_reg >= 0 && !r.access->stack_relative && !r.access->rip_relative &&
       !r.access->fs_relative && r.access->data_addr >= r.access->base_value) {
-    std::vector<uint64_t> matched;
-    const uint64_t base = r.access->base_value;
-    const SampleFrame frame{&m.regs, [&](uint64_t addr) -> std::optional<uint64_t> {
-                              for (const auto& w : m.stack_windows)
-                                if (addr >= w.addr && addr - w.addr + 8 <= w.bytes.size()) {
-                                  uint64_t v = 0;
-                                  memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
-                                  if (v == base) matched.push_back(addr);
-                                  return v;
-                                }
-                              return std::nullopt;
-                            }};
-    if (!pointee_member_name(*p->sym, r.access->insn_addr, r.access->base_dwarf_reg, r.access->data_addr - base, &frame,
-                             base)
-             .empty())
-      for (uint64_t a : matched) out->emplace_back(a, 8);
+    const uint64_t key = r.access->insn_addr << 4 | static_cast<uint64_t>(r.access->base_dwarf_reg & 15);
+    auto it = p->pointee_slots.find(key);
+    if (it == p->pointee_slots.end())
+      it = p->pointee_slots.emplace(key, pointee_slots(*p->sym, r.access->insn_addr, r.access->base_dwarf_reg)).first;
+    const PointeeSlots& plan = it->second;
+    if (!plan.in_register && plan.frame_base_reg >= 0) {
+      const uint64_t fb = m.regs[plan.frame_base_reg] + plan.frame_base_offset;
+      bool kept = false;
+      for (int64_t slot : plan.slots) {
+        const uint64_t addr = fb + slot;
+        for (const auto& w : m.stack_windows)
+          if (addr >= w.addr && addr - w.addr + 8 <= w.bytes.size()) {
+            uint64_t v = 0;
+            memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
+            if (v == r.access->base_value) {
+              out->emplace_back(addr, 8);
+              kept = true;
+            }
+            break;
+          }
+        if (kept) break;
+      }
+    }
   }
   // The analysis also follows the frame-pointer chain of -O0 code from rbp (a saved rbp
   // and a return address per level, index.cc caller_in_program and frame_callers.h):

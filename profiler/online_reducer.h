@@ -6,11 +6,13 @@
 // per process, rebuilt when the target maps new code.
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "model/stack_frames.h"
+#include "profiler/data_naming.h"
 #include "profiler/model_names.h"
 
 namespace ccprof::profiler {
@@ -31,6 +33,8 @@ class OnlineReducer : public model::TargetMemoryReducer {
     ProcessInfo info;  // the maps `sym` was built from (Symbolizer keeps a reference)
     std::unique_ptr<Symbolizer> sym;
     std::unique_ptr<AccessDecoder> decoder;
+    // pointee_slots() per (instruction << 4 | base register); dropped with `sym`.
+    std::unordered_map<uint64_t, PointeeSlots> pointee_slots;
   };
   // The process's libdw session, rebuilt from rec's maps when `pc` is not in the maps it
   // was built from and rec has more; nullptr when rec's maps do not cover `pc` either.

@@ -30,6 +30,7 @@
 #include "profiler/data_naming.h"
 #include "profiler/decode_access.h"
 #include "profiler/eh_frame_bounds.h"
+#include "profiler/online_reducer.h"
 #include "profiler/symbolizer.h"
 
 namespace ccprof::profiler {
@@ -92,6 +93,9 @@ struct Outcome {
   std::map<long, uint64_t> field_hits;  // offset in worker_args -> decoded accesses
   uint64_t wrong = 0;                   // decoded addresses that are none of the expected ones
   std::map<std::string, uint64_t> names;  // data names of the accesses to worker_args (data_naming.h)
+  // The same samples with only the stack words the agent keeps (online_reducer.cc):
+  // accesses decoded or named differently, and names that came from a stack slot.
+  uint64_t trimmed_differs = 0, named_from_stack = 0;
 };
 
 // Runs `symbol` of the fixture library `lib` on a thread sampled every 1 ms of its CPU
@@ -147,6 +151,9 @@ class DecodeVariants : public ::testing::Test {
     p.maps = *agent::read_maps(p.pid);
     Symbolizer sym(p);
     AccessDecoder dec(sym);
+    Recording rec;
+    rec.processes.push_back(p);
+    auto reducer = make_online_reducer();
     Outcome o;
     const auto base = reinterpret_cast<uint64_t>(args_);
     for (int i = 0; i < g_count.load(); ++i) {
@@ -169,20 +176,58 @@ class DecodeVariants : public ::testing::Test {
       ++o.with_address;
       if (r.recovery != DecodeRecovery::kNone) ++o.recovered[decode_recovery_name(r.recovery)];
       const uint64_t a = r.access->data_addr;
+      // What the agent keeps of the windows: the decoder must find the same access in it.
+      MemorySample ms;
+      ms.pid = p.pid;
+      ms.regs = s.regs;
+      ms.stack_windows = windows;
+      std::vector<std::pair<uint64_t, uint32_t>> reads;
+      std::vector<StackWindow> trimmed;
+      if (with_windows && reducer->stack_reads(rec, ms, &reads))
+        for (const auto& [lo, n] : reads)
+          for (const auto& w : windows) {
+            const uint64_t x = std::max(lo, w.addr), y = std::min(lo + n, w.addr + w.bytes.size());
+            if (x < y) trimmed.push_back({x, {w.bytes.begin() + (x - w.addr), w.bytes.begin() + (y - w.addr)}});
+          }
+      if (with_windows) {
+        DecodeResult t = dec.decode(s.regs[kRip], s.regs, 0, &trimmed);
+        if (!t.access || t.access->data_addr != a) {
+          ++o.trimmed_differs;
+          ADD_FAILURE() << std::hex << "sample at 0x" << s.regs[kRip] << " decodes differently from the kept words";
+        }
+      }
       if (a >= base && a < base + sizeof(worker_args)) {
         ++o.field_hits[static_cast<long>(a - base)];
-        const SampleFrame frame{&s.regs, [&windows](uint64_t addr) -> std::optional<uint64_t> {
-                                  for (const auto& w : windows)
-                                    if (addr >= w.addr && addr + 8 <= w.addr + w.bytes.size()) {
-                                      uint64_t v;
-                                      memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
-                                      return v;
-                                    }
-                                  return std::nullopt;
-                                }};
-        if (r.access->base_dwarf_reg >= 0 && a >= r.access->base_value)
-          ++o.names[pointee_member_name(sym, r.access->insn_addr, r.access->base_dwarf_reg,
-                                        a - r.access->base_value, &frame, r.access->base_value)];
+        auto reader = [](const std::vector<StackWindow>& ws) {
+          return [&ws](uint64_t addr) -> std::optional<uint64_t> {
+            for (const auto& w : ws)
+              if (addr >= w.addr && addr + 8 <= w.addr + w.bytes.size()) {
+                uint64_t v;
+                memcpy(&v, w.bytes.data() + (addr - w.addr), 8);
+                return v;
+              }
+            return std::nullopt;
+          };
+        };
+        const SampleFrame frame{&s.regs, reader(windows)};
+        if (r.access->base_dwarf_reg >= 0 && a >= r.access->base_value) {
+          const std::string name = pointee_member_name(sym, r.access->insn_addr, r.access->base_dwarf_reg,
+                                                       a - r.access->base_value, &frame, r.access->base_value);
+          ++o.names[name];
+          if (with_windows) {
+            const SampleFrame kept{&s.regs, reader(trimmed)};
+            const std::string from_kept = pointee_member_name(
+                sym, r.access->insn_addr, r.access->base_dwarf_reg, a - r.access->base_value, &kept, r.access->base_value);
+            if (from_kept != name) {
+              ++o.trimmed_differs;
+              ADD_FAILURE() << "named " << name << " from the whole windows, " << from_kept << " from the kept words";
+            }
+            if (!name.empty() &&
+                pointee_member_name(sym, r.access->insn_addr, r.access->base_dwarf_reg, a - r.access->base_value)
+                    .empty())
+              ++o.named_from_stack;
+          }
+        }
       } else if (a == reinterpret_cast<uint64_t>(&stop_)) {
         ++o.field_hits[-1];
       } else if (!(a + 512 >= s.regs[kRsp] && a < s.regs[kRsp] + 4096)) {
@@ -248,6 +293,10 @@ TEST_F(DecodeVariants, O0PointerReloadedIntoItsBaseIsRecoveredFromTheStackSlot) 
   EXPECT_GT(accesses, 0u);
   EXPECT_GE(typed * 10, accesses * 9) << testing::PrintToString(after.names);
   EXPECT_GT(after.names["worker_args.sum_x (via a)"] + after.names["worker_args.sum_x (via p)"], 0u);
+  // The agent keeps one stack word of such a sample (the pointer's slot), and it is
+  // enough to decode and name the access as the whole windows do.
+  EXPECT_GT(after.named_from_stack, 0u);
+  EXPECT_EQ(after.trimmed_differs, 0u);
 }
 
 TEST_F(DecodeVariants, O2RotatedLoopTakesTheFallThroughPredecessor) {
@@ -261,6 +310,7 @@ TEST_F(DecodeVariants, O2RotatedLoopTakesTheFallThroughPredecessor) {
   EXPECT_LE(o.failures["branch_target"] * 10, o.recovered["loop_fall_through"]);
   EXPECT_EQ(o.wrong, 0u);
   EXPECT_GT(o.names["worker_args.hits (via a)"], 0u) << testing::PrintToString(o.names);
+  EXPECT_EQ(o.trimmed_differs, 0u);  // named by the register: no stack word kept
 }
 
 TEST_F(DecodeVariants, StrippedCodeIsDecodedWithEhFrameBounds) {
