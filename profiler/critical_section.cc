@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "profiler/lock_code.h"
 #include "profiler/lock_libraries.h"
 
 namespace ccprof::profiler {
@@ -103,6 +104,29 @@ bool shared_memory_operand(const ZydisDecodedOperand& op) {
   if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) return false;
   if (op.mem.base == ZYDIS_REGISTER_RSP || op.mem.base == ZYDIS_REGISTER_RBP) return false;
   return op.mem.segment != ZYDIS_REGISTER_FS && op.mem.segment != ZYDIS_REGISTER_GS;
+}
+
+// Whether the function that starts at `entry` has an instruction that stores to shared
+// memory (a visible memory operand written that is not rsp/rbp or fs/gs based), on any
+// path; false when its code cannot be read.
+bool function_stores_shared(Symbolizer& sym, uint64_t entry) {
+  uint64_t start = 0;
+  std::vector<uint8_t> code;
+  if (!read_function_code(sym, entry, &start, &code)) return false;
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  for (size_t at = 0; at < code.size();) {
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &insn, ops))) {
+      ++at;  // padding or data between code: resynchronise on the next byte
+      continue;
+    }
+    at += insn.length;
+    for (int i = 0; i < insn.operand_count_visible; ++i)
+      if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -243,6 +267,8 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
         }
         leave(absl::StrCat("calls ", name.empty() ? "unknown code" : name));
         out.program_calls.push_back(next);
+        if (out.callee_writer.empty() && function_stores_shared(sym, target))
+          out.callee_writer = name.empty() ? "unknown code" : name;
         ip = next;
         continue;
       }

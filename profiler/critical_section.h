@@ -47,6 +47,14 @@ struct SectionExtent {
   // stats' increments right before the unlock, the map lookup before them in a callee).
   // The walk goes on past a call into other code to look for one; callees are not walked.
   bool writes_shared = false;
+  // The first of the program's own functions the section calls directly (before the
+  // unlock) whose code stores to shared memory anywhere in its body: the section's work
+  // there writes, or may, even when no store of it was sampled (-O0: `record(word)` out
+  // of line stores once per call after ~1 us of loads). "" when none does, or their code
+  // cannot be read (no symbol bounds). A callee's stores through a pointer to its
+  // caller's stack count too (the code does not say where a pointer points): this errs
+  // toward "writes".
+  std::string callee_writer;
   // The walk reached the unlock (self-contained or not), and on the way: the return
   // addresses of its direct calls to the program's own code (where the section's work
   // went), and whether it made an indirect call (work that cannot be placed).

@@ -375,7 +375,8 @@ std::string section_work_elsewhere(const ContendedLock& lock, const std::map<uin
     const CodeLocation c = env.code(lock.pid, pc - 1);
     const std::string& fn = c.inline_chain.empty() ? c.function : c.inline_chain.back();
     ++walked;
-    if (e.writes_shared && writing++ == 0) writer = c.function;
+    if ((e.writes_shared || !e.callee_writer.empty()) && writing++ == 0)
+      writer = e.writes_shared ? c.function : absl::StrCat(c.function, ", in ", e.callee_writer);
     if (reader_functions.count(fn) && !e.self_contained && !callees_sampled(e))
       return absl::StrCat("the critical section in ", fn, " ", e.reason);
   }

@@ -49,6 +49,19 @@ __attribute__((noinline)) void cs_test_read() {
   (void)seen;
 }
 
+// A reader whose work is in a callee that only loads.
+__attribute__((noinline)) long cs_test_get() {
+  asm volatile("" ::: "memory");
+  return g_cs_test_counter;
+}
+long g_cs_test_seen;
+__attribute__((noinline)) void cs_test_calls_reader() {
+  pthread_mutex_lock(&g_cs_test_mutex);
+  long v = cs_test_get();
+  pthread_mutex_unlock(&g_cs_test_mutex);
+  g_cs_test_seen = v;
+}
+
 // Leaves for the program's own code, then stores before the unlock.
 __attribute__((noinline)) void cs_test_calls_then_stores() {
   pthread_mutex_lock(&g_cs_test_mutex);
@@ -211,6 +224,19 @@ TEST_F(SectionWalk, StoresBeforeTheUnlockAreSeen) {
   EXPECT_TRUE(e.writes_shared);
   EXPECT_FALSE(e.self_contained);
   EXPECT_NE(e.reason.find("cs_test_add"), std::string::npos) << e.reason;
+}
+
+// The program's functions the section calls are scanned whole for stores to shared
+// memory (-O0 code calls its section's work out of line, and one store per call is
+// rarely sampled): cs_test_add stores the counter, cs_test_get only loads it.
+TEST_F(SectionWalk, ACalleeThatStoresIsNamed) {
+  EXPECT_EQ(walk(&cs_test_calls_out).callee_writer, "cs_test_add");
+  EXPECT_EQ(walk(&cs_test_calls_then_stores).callee_writer, "cs_test_add");
+  const SectionExtent reader = walk(&cs_test_calls_reader);
+  EXPECT_TRUE(reader.unlocked) << reader.reason;
+  ASSERT_EQ(reader.program_calls.size(), 1u);
+  EXPECT_EQ(reader.callee_writer, "");
+  EXPECT_EQ(walk(&cs_test_increment).callee_writer, "");  // no call
 }
 
 // A back edge before the unlock is a loop in the section; a straight section has none.
