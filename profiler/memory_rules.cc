@@ -445,8 +445,9 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
       for (uint64_t pc : lock.site_pcs)
         if (!extents.count(pc)) {
           const SectionExtent& e = extents.emplace(pc, env.section_extent(lock.pid, pc)).first->second;
-          spdlog::debug("critical section of {} from {}: {} (writes shared: {})", lock.name, hex(pc),
-                        e.decoded ? e.reason : "not decoded", e.writes_shared);
+          spdlog::debug("critical section of {} from {}: {} (writes shared: {}; a callee that stores: {})", lock.name,
+                        hex(pc), e.decoded ? e.reason : "not decoded", e.writes_shared,
+                        e.callee_writer.empty() ? "none" : e.callee_writer);
           if (e.decoded && e.unlocked) section_calls.insert(e.program_calls.begin(), e.program_calls.end());
         }
     uint64_t n = 0, reads = 0, in_callees = 0;
