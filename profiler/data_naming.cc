@@ -467,6 +467,24 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
   return "";
 }
 
+std::string stack_slot_pointee_name(Symbolizer& sym, uint64_t pc, int base_reg, int64_t disp, uint64_t offset) {
+  Dwfl_Module* mod = nullptr;
+  Dwarf_Addr bias = 0;
+  const std::vector<Dwarf_Die>* scopes_p = nullptr;
+  if (!scopes_of(sym, pc, &mod, &bias, &scopes_p)) return "";
+  std::vector<Dwarf_Die> scopes = *scopes_p;
+  const auto rule = scopes_frame_base(mod, scopes, pc - bias, bias);
+  if (!rule || rule->first != base_reg) return "";
+  const int64_t slot = disp - rule->second;  // from the frame base
+  std::string out;
+  for_each_stack_variable(scopes, pc - bias, [&](Dwarf_Die& var, int64_t at) {
+    if (at != slot) return false;
+    out = pointee_path(var, offset);
+    return !out.empty();
+  });
+  return out;
+}
+
 PointeeSlots pointee_slots(Symbolizer& sym, uint64_t pc, int dwarf_reg) {
   PointeeSlots out;
   Dwfl_Module* mod = nullptr;

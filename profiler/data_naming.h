@@ -38,6 +38,12 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
                                 const SampleFrame* frame = nullptr, uint64_t base_value = 0,
                                 bool outermost = false);
 
+// The member path of byte `offset` of what the pointer in a stack slot points to, named
+// after the variable or parameter in that slot at `pc`: the slot is `disp` from DWARF
+// register `base_reg` (-O0: `mov -0x18(%rbp),%rdx` loads `t`). "" when no variable in
+// scope lives there, or the frame base at `pc` is not `base_reg` + a constant.
+std::string stack_slot_pointee_name(Symbolizer& sym, uint64_t pc, int base_reg, int64_t disp, uint64_t offset);
+
 // What pointee_member_name(sym, pc, dwarf_reg, any offset, frame, base_value) reads of
 // a sample's stack, which depends on the instruction and not on the sample: found once
 // per instruction by the agent's drain thread, which keeps only those stack words of

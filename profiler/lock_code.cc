@@ -30,6 +30,27 @@ bool writes(const Decoded& d, ZydisRegister reg) {
   return false;
 }
 
+// A scope guard's constructor: `std::lock_guard<std::mutex>::lock_guard(std::mutex&)`,
+// `absl::MutexLock::MutexLock(absl::Mutex*)`: the class's name, then itself as the member.
+bool is_guard_constructor(std::string_view function) {
+  if (function.find('~') != std::string_view::npos) return false;
+  for (std::string_view g : {"lock_guard", "unique_lock", "scoped_lock", "shared_lock", "MutexLock", "ReaderMutexLock",
+                             "WriterMutexLock"}) {
+    const std::string member = std::string("::") + std::string(g);
+    for (size_t at = function.find(member); at != std::string_view::npos; at = function.find(member, at + 1)) {
+      const size_t end = at + member.size();
+      if (end != function.size() && function[end] != '(' && function[end] != '<') continue;
+      const std::string_view cls = function.substr(0, at);
+      const size_t name_at = cls.rfind(g);
+      // The class right before: `...lock_guard<...>` or `...MutexLock`.
+      if (name_at != std::string_view::npos && (name_at == 0 || cls[name_at - 1] == ':') &&
+          (name_at + g.size() == cls.size() || cls[name_at + g.size()] == '<'))
+        return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vector<uint8_t>* code) {
@@ -112,8 +133,17 @@ std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
     uint64_t offset;
   };
   std::vector<Step> steps;
+  // A scope guard's constructor out of line (-O0: `lock_guard<mutex>::lock_guard(mutex&)`,
+  // absl::MutexLock(Mutex*)) takes the guard in rdi and the lock in rsi.
   ZydisRegister reg = ZYDIS_REGISTER_RDI;
+  if (ZyanU64 target = 0; last.back().ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&last.back().insn, &last.back().ops[0],
+                                                                last.back().ip, &target)) &&
+                          is_guard_constructor(sym.code(target).function))
+    reg = ZYDIS_REGISTER_RSI;
   uint64_t offset = 0;
+  // -O0: the pointer was loaded from its variable's stack slot (`mov -0x18(%rbp),%rdx`).
+  std::string from_slot;
   for (size_t i = last.size() - 1; i-- > 0;) {
     const Decoded& d = last[i];
     const ZydisInstructionCategory cat = d.insn.meta.category;
@@ -132,12 +162,24 @@ std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
         offset += static_cast<uint64_t>(src.mem.disp.value);
       } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER) {
         from = src.reg.value;
+      } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_ADD && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                 src.imm.value.s >= 0) {
+        // -O0 computes a member's address in place: `add $0x28,%rax`.
+        offset += static_cast<uint64_t>(src.imm.value.s);
+        continue;
+      } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                 (src.mem.base == ZYDIS_REGISTER_RBP || src.mem.base == ZYDIS_REGISTER_RSP) &&
+                 src.mem.index == ZYDIS_REGISTER_NONE && src.mem.segment != ZYDIS_REGISTER_FS &&
+                 src.mem.segment != ZYDIS_REGISTER_GS) {
+        from_slot = stack_slot_pointee_name(sym, d.ip, dwarf_index(src.mem.base), src.mem.disp.value, offset);
+        break;
       }
     }
     if (from == ZYDIS_REGISTER_NONE || from == ZYDIS_REGISTER_RIP || from == ZYDIS_REGISTER_RSP) break;
     steps.push_back({i, from, offset});
     reg = from;
   }
+  if (!from_slot.empty()) return from_slot;
   // The source register holds the pointer from that instruction until it is written
   // again: DWARF may locate the variable there at any of those instructions.
   for (auto it = steps.rbegin(); it != steps.rend(); ++it)

@@ -115,14 +115,23 @@ class LockLibraries(unittest.TestCase):
     def test_heap_mutex_is_named_by_its_type(self):
         # A std::mutex member of a `new Table`: no symbol, so named by the type the lock
         # call's argument points to (DWARF: the workload's `Table* t`), at the user's line.
-        doc = profile("s01-heap-mutex", "--variant=bad", "--seconds=1.5")
-        lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
-        self.assertTrue(lc, [f["kind"] for f in doc["findings"]])
-        l = lc[0]["evidence"]["lock"]
-        self.assertEqual(l["region"], "heap")
-        self.assertEqual(l["name"], "Table.mu (via t)")
-        loc = lc[0]["locations"][0]
-        self.assertEqual((os.path.basename(loc["file"]), loc["function"]), ("s01_heap_mutex.cc", "count_word_shared"))
+        # -O0 too: the pointer is reloaded from `t`'s stack slot and handed to the guard's
+        # out-of-line constructor (its second argument); and the section's work, in
+        # record() out of line, stores (it is no read-mostly lock, although its sampled
+        # accesses are nearly all the digest loop's loads).
+        for build in ("", "O0"):
+            with self.subTest(build=build or "O2"):
+                doc = profile(os.path.join(build, "s01-heap-mutex"), "--variant=bad", "--seconds=1.5")
+                kinds = [f["kind"] for f in doc["findings"]]
+                lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+                self.assertTrue(lc, kinds)
+                self.assertNotIn("read-mostly-lock", kinds)
+                l = lc[0]["evidence"]["lock"]
+                self.assertEqual(l["region"], "heap")
+                self.assertEqual(l["name"], "Table.mu (via t)")
+                loc = lc[0]["locations"][0]
+                self.assertEqual((os.path.basename(loc["file"]), loc["function"]),
+                                 ("s01_heap_mutex.cc", "count_word_shared"))
 
     def test_tbb_mutex_waits_are_charged_to_the_mutex(self):
         if not os.path.exists(os.path.join(WORKLOADS, "s01-tbb-mutex")):
