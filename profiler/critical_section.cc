@@ -110,23 +110,14 @@ bool shared_memory_operand(const ZydisDecodedOperand& op) {
 // memory (a visible memory operand written that is not rsp/rbp or fs/gs based), on any
 // path; false when its code cannot be read.
 bool function_stores_shared(Symbolizer& sym, uint64_t entry) {
-  uint64_t start = 0;
-  std::vector<uint8_t> code;
-  if (!read_function_code(sym, entry, &start, &code)) return false;
-  ZydisDecoder dec;
-  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  for (size_t at = 0; at < code.size();) {
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &insn, ops))) {
-      ++at;  // padding or data between code: resynchronise on the next byte
-      continue;
-    }
-    at += insn.length;
-    for (int i = 0; i < insn.operand_count_visible; ++i)
-      if (shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) return true;
-  }
-  return false;
+  bool stores = false;
+  for_each_function_instruction(sym, entry, [&](uint64_t, const ZydisDecodedInstruction& insn,
+                                                const ZydisDecodedOperand* ops) {
+    for (int i = 0; i < insn.operand_count_visible && !stores; ++i)
+      stores = shared_memory_operand(ops[i]) && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
+    return stores;
+  });
+  return stores;
 }
 
 }  // namespace

@@ -64,13 +64,12 @@ bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vect
   return sym.read_file_bytes(*start, s.st_size, *code) && code->size() == s.st_size;
 }
 
-LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
-                                    const std::function<bool(const CodeLocation&)>& is_acquisition) {
-  LockExchanges out;
+bool for_each_function_instruction(
+    Symbolizer& sym, uint64_t pc,
+    const std::function<bool(uint64_t ip, const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops)>& f) {
   uint64_t start = 0;
   std::vector<uint8_t> code;
-  if (!read_function_code(sym, pc, &start, &code)) return out;
-  out.decoded = true;
+  if (!read_function_code(sym, pc, &start, &code)) return false;
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   for (size_t at = 0; at < code.size();) {
@@ -82,9 +81,19 @@ LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
     }
     const uint64_t ip = start + at;
     at += insn.length;
+    if (f(ip, insn, ops)) break;
+  }
+  return true;
+}
+
+LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
+                                    const std::function<bool(const CodeLocation&)>& is_acquisition) {
+  LockExchanges out;
+  out.decoded = for_each_function_instruction(sym, pc, [&](uint64_t ip, const ZydisDecodedInstruction& insn,
+                                                             const ZydisDecodedOperand* ops) {
     // xchg with memory is atomic without a lock prefix.
     const bool atomic = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
-    if (!atomic) continue;
+    if (!atomic) return false;
     for (int i = 0; i < insn.operand_count_visible; ++i) {
       const ZydisDecodedOperand& op = ops[i];
       if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
@@ -98,7 +107,8 @@ LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
         ++out.computed;
       break;
     }
-  }
+    return false;
+  });
   return out;
 }
 

@@ -9,6 +9,8 @@
 // An atomic exchange whose memory operand is RIP-relative names its word with no sample
 // at all; one through a register (a shard picked by hash, an object through a pointer)
 // names none, and the caller must not guess which.
+#include <Zydis/Zydis.h>
+
 #include <cstdint>
 #include <functional>
 #include <set>
@@ -31,6 +33,13 @@ struct LockExchanges {
 // of one site; the program's own atomics are not lock acquisitions).
 // The code of the function that contains `pc` (its symbol's bounds), and where it starts.
 bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vector<uint8_t>* code);
+
+// Decodes the function that contains `pc` linearly from its start, calling f(ip, insn,
+// ops) for each instruction (bytes that do not decode, padding or data, are skipped one
+// at a time) until f returns true. False when its code cannot be read.
+bool for_each_function_instruction(
+    Symbolizer& sym, uint64_t pc,
+    const std::function<bool(uint64_t ip, const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops)>& f);
 
 LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
                                     const std::function<bool(const CodeLocation&)>& is_acquisition);

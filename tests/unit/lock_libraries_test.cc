@@ -62,18 +62,26 @@ TEST(LockLibraries, AbslDeadlockDetectionLockByItsModuleAndStackShape) {
 // A FILE's lock: the standard streams by libc's lock symbol, any FILE by the stdio
 // function (or libstdc++ ostream operator) the program called; nothing else.
 TEST(LockLibraries, StdioStreamsByLockNameOrTheStdioCallTheyWereTakenIn) {
-  EXPECT_EQ(stdio_stream("_IO_stdfile_1_lock", ""), "stdout");
-  EXPECT_EQ(stdio_stream("_IO_stdfile_2_lock", "fprintf"), "stderr");
-  EXPECT_EQ(stdio_stream("", "printf"), "a FILE");
-  EXPECT_EQ(stdio_stream("", "__fprintf_chk"), "a FILE");
-  EXPECT_EQ(stdio_stream("", "_IO_fputs"), "a FILE");
-  EXPECT_EQ(stdio_stream("", "fwrite"), "a FILE");
-  EXPECT_EQ(stdio_stream("", "std::basic_ostream<char, std::char_traits<char> >& std::__ostream_insert"), "a FILE");
-  EXPECT_EQ(stdio_stream("", "std::operator<< <std::char_traits<char> >"), "a FILE");
-  EXPECT_EQ(stdio_stream("", ""), "");
-  EXPECT_EQ(stdio_stream("g_table_mutex", ""), "");
-  EXPECT_EQ(stdio_stream("", "malloc"), "");
-  EXPECT_EQ(stdio_stream("", "count_locked"), "");
+  struct Case {
+    const char* lock_symbol;
+    const char* stdio_call;
+    const char* stream;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"_IO_stdfile_1_lock", "", "stdout"},
+           {"_IO_stdfile_2_lock", "fprintf", "stderr"},
+           {"", "printf", "a FILE"},
+           {"", "__fprintf_chk", "a FILE"},
+           {"", "_IO_fputs", "a FILE"},
+           {"", "fwrite", "a FILE"},
+           {"", "std::basic_ostream<char, std::char_traits<char> >& std::__ostream_insert", "a FILE"},
+           {"", "std::operator<< <std::char_traits<char> >", "a FILE"},
+           {"", "", ""},
+           {"g_table_mutex", "", ""},
+           {"", "malloc", ""},
+           {"", "count_locked", ""},
+       })
+    EXPECT_EQ(stdio_stream(c.lock_symbol, c.stdio_call), c.stream) << c.lock_symbol << " / " << c.stdio_call;
 }
 
 TEST(LockLibraries, ModulesOfEveryLockLibrary) {
