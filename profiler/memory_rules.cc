@@ -162,7 +162,7 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
       std::map<uint32_t, uint64_t> word_by_tid;
       uint64_t locked = 0, cas = 0;
       for (const auto& [tid, c] : o.threads) {
-        if (c.locked + c.cas == 0) continue;
+        if (c.locked + c.cas < th::kHotAtomicMinThreadSamples) continue;
         word_by_tid[tid] = c.samples();
         locked += c.locked;
         cas += c.cas;

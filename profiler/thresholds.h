@@ -147,6 +147,12 @@ inline constexpr double kFalseSharingMinSampleShare = 0.10;
 // A hot atomic: one word, locked read-modify-writes from at least this many
 // threads...
 inline constexpr int kHotAtomicMinThreads = 2;
+// ...each with at least this many locked accesses to the word sampled (as
+// kFalseSharingMinThreadSamples for a line): fewer is an occasional touch, not a
+// thread that contends. s11 fixed raised cas-retry-storm on a thread's own stack head
+// in a CI run: its worker's 381 sampled CAS and the main thread's one, from filling
+// the stacks before the workers started.
+inline constexpr uint64_t kHotAtomicMinThreadSamples = 5;
 // ...taking at least this share of those threads' samples (s12 bad: nearly all;
 // a counter bumped once per request of real work: well under 10%).
 inline constexpr double kHotAtomicMinSampleShare = 0.10;

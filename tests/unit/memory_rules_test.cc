@@ -138,6 +138,19 @@ TEST(MemoryRules, CompareExchangeLoopIsACasRetryStorm) {
   EXPECT_EQ(fs[0].evidence["word"]["cas"], 160);
 }
 
+// A thread's own CAS loop, and one CAS by another thread (main filling the stacks
+// before the workers start, s11 fixed): one contending thread, no storm.
+TEST(MemoryRules, ASingleCasByAnotherThreadIsNoStorm) {
+  CacheLineTable t;
+  add(t, 100, kLine + 16, AccessKind::kCas, 381, 0x401038);
+  add(t, 101, kLine + 16, AccessKind::kCas, 1, 0x401038);
+  EXPECT_TRUE(cacheline_findings(t, env_for({{100, 400}, {101, 50}})).empty());
+  add(t, 101, kLine + 16, AccessKind::kCas, 40, 0x401038);  // the second thread contends too
+  auto fs = cacheline_findings(t, env_for({{100, 400}, {101, 50}}));
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].kind, "cas-retry-storm");
+}
+
 // The cost decides whether a hot word is a finding, the instruction mix which one: a
 // word that only sees compare-exchanges is a CAS loop even at 15% of the samples.
 TEST(MemoryRules, ACheaperCompareExchangeLoopIsStillACasLoop) {
