@@ -3,6 +3,8 @@
 #include <Zydis/Zydis.h>
 #include <elfutils/libdwfl.h>
 
+#include <algorithm>
+#include <map>
 #include <vector>
 
 #include "profiler/data_naming.h"
@@ -109,6 +111,122 @@ LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
     }
     return false;
   });
+  return out;
+}
+
+namespace {
+
+// The static address of a RIP-relative memory operand outside TLS, 0 otherwise.
+uint64_t static_address(const Decoded& d, const ZydisDecodedOperand& op) {
+  ZyanU64 addr = 0;
+  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.base != ZYDIS_REGISTER_RIP || op.mem.index != ZYDIS_REGISTER_NONE ||
+      op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS ||
+      !ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &op, d.ip, &addr)))
+    return 0;
+  return addr;
+}
+
+// Whether the register `reg` holds zero at instruction `i` of `code`: set by `xor r,r`
+// or `mov $0,r` earlier in the same basic block (as laid out).
+bool zero_before(const std::vector<Decoded>& code, size_t i, ZydisRegister reg) {
+  const ZydisRegister full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
+  while (i-- > 0) {
+    const Decoded& d = code[i];
+    const ZydisInstructionCategory cat = d.insn.meta.category;
+    if (cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL ||
+        cat == ZYDIS_CATEGORY_RET)
+      return false;
+    if (!writes(d, full)) continue;
+    const ZydisDecodedOperand& src = d.ops[1];
+    if (d.insn.mnemonic == ZYDIS_MNEMONIC_XOR && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, src.reg.value) == full &&
+        d.ops[0].reg.value == src.reg.value)
+      return true;
+    return d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE && src.imm.value.u == 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
+  SpinSection out;
+  std::vector<Decoded> code;
+  uint64_t start = 0, end = 0;
+  out.decoded = for_each_function_instruction(sym, pc, [&](uint64_t ip, const ZydisDecodedInstruction& insn,
+                                                           const ZydisDecodedOperand* ops) {
+    Decoded d{.ip = ip, .insn = insn, .ops = {}};
+    std::copy(ops, ops + ZYDIS_MAX_OPERAND_COUNT, d.ops);
+    code.push_back(d);
+    return false;
+  });
+  if (!out.decoded || code.empty() || !word) return out;
+  start = code.front().ip;
+  end = code.back().ip + code.back().insn.length;
+  std::map<uint64_t, size_t> at;  // instruction address -> index
+  for (size_t i = 0; i < code.size(); ++i) at[code[i].ip] = i;
+  // What each instruction does to the word, and where control goes after it.
+  enum Role { kOther, kAcquire, kRelease };
+  std::vector<Role> role(code.size(), kOther);
+  std::vector<std::vector<size_t>> next(code.size()), prev(code.size());
+  for (size_t i = 0; i < code.size(); ++i) {
+    const Decoded& d = code[i];
+    const bool atomic = (d.insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || d.insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+    for (int k = 0; k < d.insn.operand_count_visible; ++k) {
+      const ZydisDecodedOperand& op = d.ops[k];
+      if (!(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) || static_address(d, op) != word) continue;
+      role[i] = kRelease;
+      if (atomic) {
+        // The value exchanged in: zero is a release (a seq_cst store), anything else takes it.
+        const ZydisDecodedOperand& other = d.ops[1 - k];
+        const bool zero = d.insn.mnemonic == ZYDIS_MNEMONIC_XCHG && other.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                          zero_before(code, i, other.reg.value);
+        if (!zero) role[i] = kAcquire;
+      }
+      break;
+    }
+    out.acquisitions += role[i] == kAcquire;
+    out.releases += role[i] == kRelease;
+    const ZydisInstructionCategory cat = d.insn.meta.category;
+    const uint64_t fall = d.ip + d.insn.length;
+    ZyanU64 target = 0;
+    const bool direct = d.insn.operand_count_visible > 0 && d.ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                        ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &d.ops[0], d.ip, &target));
+    auto edge = [&](uint64_t to) {
+      if (to < start || to >= end) return;  // a tail call or another function's code
+      if (auto it = at.find(to); it != at.end()) next[i].push_back(it->second);
+    };
+    if (cat == ZYDIS_CATEGORY_RET || d.insn.mnemonic == ZYDIS_MNEMONIC_UD2 || d.insn.mnemonic == ZYDIS_MNEMONIC_INT3 ||
+        d.insn.mnemonic == ZYDIS_MNEMONIC_HLT)
+      continue;
+    if (cat == ZYDIS_CATEGORY_UNCOND_BR) {
+      if (direct) edge(target);  // an indirect jump's targets are not known: no edge
+      continue;
+    }
+    if (cat == ZYDIS_CATEGORY_COND_BR && direct) edge(target);
+    edge(fall);  // a call returns (the unwinder's landing pads are not followed)
+  }
+  for (size_t i = 0; i < code.size(); ++i)
+    for (size_t j : next[i]) prev[j].push_back(i);
+  // Forward from the acquisitions, and backward to them, neither through a release.
+  auto flood = [&](const std::vector<std::vector<size_t>>& edges) {
+    std::vector<char> seen(code.size(), 0);
+    std::vector<size_t> work;
+    for (size_t i = 0; i < code.size(); ++i)
+      if (role[i] == kAcquire)
+        for (size_t j : edges[i]) work.push_back(j);
+    while (!work.empty()) {
+      const size_t i = work.back();
+      work.pop_back();
+      if (seen[i] || role[i] != kOther) continue;
+      seen[i] = 1;
+      for (size_t j : edges[i]) work.push_back(j);
+    }
+    return seen;
+  };
+  const std::vector<char> after = flood(next), before = flood(prev);
+  for (size_t i = 0; i < code.size(); ++i)
+    if (after[i] && !before[i]) out.pcs.insert(code[i].ip);
   return out;
 }
 

@@ -44,6 +44,25 @@ bool for_each_function_instruction(
 LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
                                     const std::function<bool(const CodeLocation&)>& is_acquisition);
 
+// Which instructions of a spinning lock's acquiring function run with the lock held: a
+// lock that only spins (tbb::spin_mutex) keeps no owner and wakes no waiter, but a thread
+// the memory sampler finds inside its critical section holds it. In the function that
+// contains `pc`, for the lock word `word` (a static address): the acquisitions are its
+// atomic exchanges of the word (xchg, lock cmpxchg, ...) but one that writes a zeroed
+// register (`xor %eax,%eax; xchg %al,w`: a seq_cst release); the releases are the other
+// writes of the word (`movb $0,w`). The section is every instruction reachable from an
+// acquisition without passing a release, less those from which an acquisition is
+// reachable again without one: the acquisition loop (test, pause, sched_yield, retry),
+// where the waiters are sampled. Work the section does in a called function is not in
+// it (a sample there does not say which caller it is in without its stack).
+struct SpinSection {
+  bool decoded = false;        // the function's code was read and decoded
+  int acquisitions = 0, releases = 0;
+  std::set<uint64_t> pcs;      // the section's instruction addresses
+  bool contains(uint64_t pc) const { return pcs.count(pc) != 0; }
+};
+SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word);
+
 // A lock in a heap object has no symbol ("the heap lock at 0x..."), but the code that
 // locks it says what it is: the lock call's first argument is computed from a pointer
 // (`lea 0x28(%rbx),%rdi; call pthread_mutex_lock@plt`), and DWARF says which variable

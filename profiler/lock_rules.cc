@@ -63,9 +63,24 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
                                      "their FUTEX_WAKE), so it is shared by all of them rather than owned by one.",
                                      l.owners.size());
   }
-  // A lock that never slept (tbb::spin_mutex) has no owner field and no wake to read.
-  if (l.owners.empty() && l.yields && l.waits == 0)
-    owners = " Which threads held it is not known: a lock that only spins keeps no owner and wakes no waiter.";
+  // A lock that never slept (tbb::spin_mutex) has no owner field and no wake to read:
+  // its holders are the threads sampled inside its critical section, when any was.
+  if (l.owner_source == "sampled in section" && !l.owners.empty()) {
+    uint64_t inside = 0;
+    for (const auto& [tid, n] : l.owners) inside += n;
+    owners = l.owners.size() == 1
+                 ? absl::StrFormat(" One thread held it: the only one the memory sampler found inside its critical "
+                                   "section (%d samples there), while the others spun.",
+                                   inside)
+                 : absl::StrFormat(" %d different threads were sampled inside its critical section (%d samples "
+                                   "there), so it is shared by all of them rather than owned by one.",
+                                   l.owners.size(), inside);
+  } else if (l.owners.empty() && l.yields && l.waits == 0) {
+    owners = l.spin_section_found
+                 ? " Which threads held it is not known: a lock that only spins keeps no owner and wakes no waiter, "
+                   "and no memory sample fell inside its critical section."
+                 : " Which threads held it is not known: a lock that only spins keeps no owner and wakes no waiter.";
+  }
   // A lock library that spins and yields before it sleeps (lock_yields.h): both count.
   // A lock that never slept (tbb::spin_mutex) was seen only by its yields.
   const std::string how = l.yields && l.waits == 0

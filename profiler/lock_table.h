@@ -48,9 +48,13 @@ struct LockInfo {
   // parking_lot, absl::Mutex): owner_source says which one `owners` holds.
   std::map<uint32_t, uint64_t> wakers;
   uint64_t waits_with_waker = 0;
-  // "owner field" (glibc __owner, PI word) | "waker" | "none": no owner known (a lock that
-  // only spun, as tbb::spin_mutex: no owner field, no wake; or no wait named one)
+  // "owner field" (glibc __owner, PI word) | "waker" | "sampled in section": a lock that
+  // only spun (tbb::spin_mutex: no owner field, no wake), held by the threads the memory
+  // sampler found inside its critical section, `owners` counting their samples there
+  // (lock_code.h: spin_lock_section) | "none": no owner known (no wait named one, or no
+  // sample fell inside a spinning lock's section).
   std::string owner_source = "none";
+  bool spin_section_found = false;  // a spinning lock's critical section was read from its code
   uint64_t owner_and_waker = 0, owner_is_waker = 0;  // waits naming both, and those where they agree
   uint64_t woken_waits = 0;  // wait events that slept and were woken (ret 0); the others never slept
   // Woken waits whose wake time is known, and the time from the releaser's FUTEX_WAKE to

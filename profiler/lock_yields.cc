@@ -1,6 +1,7 @@
 #include "profiler/lock_yields.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,36 @@ SpinSites spin_sites(const Index& idx) {
                   words.size(), top);
   }
   return out;
+}
+
+// A lock that only spun has no owner field and no wake; its holders are the threads the
+// memory sampler found inside its critical section (lock_code.h: spin_lock_section),
+// read from the acquiring functions of its sites (the yields' return addresses).
+void name_spin_lock_holders(Index& idx, LockInfo& l) {
+  Symbolizer* sym = idx.symbolizer(l.pid);
+  if (!sym) return;
+  std::vector<SpinSection> sections;
+  for (const LockSite& site : l.sites)
+    for (uint64_t pc : site.return_pcs) {
+      if (std::any_of(sections.begin(), sections.end(), [pc](const SpinSection& s) { return s.contains(pc); }))
+        continue;
+      SpinSection s = spin_lock_section(*sym, pc - 1, l.uaddr);
+      spdlog::debug("spin lock {}: its acquiring code at {} has {} acquisitions, {} releases, {} instructions held",
+                    hex_address(l.uaddr), hex_address(pc), s.acquisitions, s.releases, s.pcs.size());
+      if (s.acquisitions && s.releases && !s.pcs.empty()) sections.push_back(std::move(s));
+    }
+  if (sections.empty()) return;
+  std::map<uint32_t, uint64_t> holders;
+  for (const auto& s : idx.rec.memory_samples) {
+    if (s.pid != l.pid) continue;
+    const uint64_t ip = s.regs[kRip];
+    if (std::any_of(sections.begin(), sections.end(), [ip](const SpinSection& sec) { return sec.contains(ip); }))
+      ++holders[s.tid];
+  }
+  l.spin_section_found = true;
+  if (holders.empty()) return;
+  l.owners = std::move(holders);
+  l.owner_source = "sampled in section";
 }
 
 }  // namespace
@@ -183,10 +214,13 @@ void charge_lock_yields(Index& idx) {
   }
   const YieldCharge c = charge_yields(idx.locks, yields, [&idx](uint32_t tid) { return idx.thread_lifetime_s(tid); },
                                       spin_sites(idx));
-  // Rows made for locks that only spun: named as build_lock_table names its rows.
-  for (LockInfo& l : idx.locks)
+  // Rows made for locks that only spun: named as build_lock_table names its rows, held
+  // by the threads sampled inside their critical sections.
+  for (LockInfo& l : idx.locks) {
     if (l.waits == 0 && l.data.region.empty())
       if (Symbolizer* sym = idx.symbolizer(l.pid)) name_lock_data(*sym, l);
+    if (l.waits == 0 && l.yields && l.owners.empty()) name_spin_lock_holders(idx, l);
+  }
   if (c.unattributed) idx.losses["locks.yields_unattributed"] += c.unattributed;
   if (c.several_locks) idx.losses["locks.yields_site_several_locks"] += c.several_locks;
   spdlog::debug("lock yields: {} sched_yield() calls ({:.3f} s) charged to locks ({} by their site's sampled "

@@ -8,6 +8,7 @@
 #include <Zydis/Zydis.h>
 
 #include <signal.h>
+#include <ucontext.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/proc.h"
@@ -45,6 +47,23 @@ __attribute__((noinline)) void lx_spin_two() {
   while (g_lx_other_flag.exchange(true, std::memory_order_acquire)) asm volatile("pause");
   g_lx_other_flag.store(false, std::memory_order_release);
   g_lx_flag.store(false, std::memory_order_release);
+}
+
+// A spin lock held across work: the holder waits inside its section until told to leave,
+// and releases with a seq_cst store (`xor %eax,%eax; xchg %al,g_lx_hold_flag`).
+std::atomic<bool> g_lx_hold_flag;
+std::atomic<int> g_lx_entered;
+std::atomic<bool> g_lx_leave;
+long g_lx_before, g_lx_after;
+__attribute__((noinline)) void lx_spin_hold(long n) {
+  g_lx_before += n;
+  asm volatile("" ::: "memory");
+  while (g_lx_hold_flag.exchange(true, std::memory_order_acquire)) asm volatile("pause");
+  g_lx_entered.fetch_add(1, std::memory_order_relaxed);
+  while (!g_lx_leave.load(std::memory_order_relaxed)) asm volatile("pause");
+  g_lx_hold_flag.store(false);
+  asm volatile("" ::: "memory");
+  g_lx_after += n;
 }
 
 // A lock in a heap object: the lock call's argument is computed from `t`.
@@ -99,6 +118,97 @@ TEST_F(LockExchangesTest, OnlyAcceptedCodeCounts) {
 
 TEST_F(LockExchangesTest, NoFunctionIsNotDecoded) {
   EXPECT_FALSE(decode_lock_exchanges(*sym_, 0x10, any).decoded);
+}
+
+// The addresses of `fn`'s instructions that write the global at `addr` (RIP-relative).
+std::set<uint64_t> writers_of(Symbolizer& sym, uint64_t fn, const void* addr) {
+  std::set<uint64_t> out;
+  for_each_function_instruction(sym, fn + 1, [&](uint64_t ip, const ZydisDecodedInstruction& insn,
+                                                 const ZydisDecodedOperand* ops) {
+    for (int i = 0; i < insn.operand_count_visible; ++i) {
+      ZyanU64 a = 0;
+      if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
+          (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], ip, &a)) && a == reinterpret_cast<uint64_t>(addr))
+        out.insert(ip);
+    }
+    return false;
+  });
+  return out;
+}
+
+TEST_F(LockExchangesTest, ASpinSectionIsTheCodeBetweenAcquireAndRelease) {
+  const uint64_t fn = reinterpret_cast<uint64_t>(&lx_spin_hold);
+  const SpinSection s = spin_lock_section(*sym_, fn + 1, reinterpret_cast<uint64_t>(&g_lx_hold_flag));
+  ASSERT_TRUE(s.decoded);
+  EXPECT_EQ(s.acquisitions, 1);
+  EXPECT_EQ(s.releases, 1);  // the seq_cst store's xchg of a zeroed register releases
+  const auto inside = writers_of(*sym_, fn, &g_lx_entered), before = writers_of(*sym_, fn, &g_lx_before),
+             after = writers_of(*sym_, fn, &g_lx_after);
+  ASSERT_EQ(inside.size(), 1u);
+  ASSERT_FALSE(before.empty());
+  ASSERT_FALSE(after.empty());
+  EXPECT_TRUE(s.contains(*inside.begin()));
+  for (uint64_t ip : before) EXPECT_FALSE(s.contains(ip)) << std::hex << ip;
+  for (uint64_t ip : after) EXPECT_FALSE(s.contains(ip)) << std::hex << ip;
+  // The exchange and the release are not in it.
+  for (uint64_t ip : writers_of(*sym_, fn, &g_lx_hold_flag)) EXPECT_FALSE(s.contains(ip)) << std::hex << ip;
+  // Another word, or no function: nothing.
+  EXPECT_TRUE(spin_lock_section(*sym_, fn + 1, reinterpret_cast<uint64_t>(&g_lx_other_flag)).pcs.empty());
+  EXPECT_FALSE(spin_lock_section(*sym_, 0x10, reinterpret_cast<uint64_t>(&g_lx_hold_flag)).decoded);
+}
+
+TEST_F(LockExchangesTest, AReleaseStoreEndsTheSection) {
+  // tbb::spin_mutex's unlock: a plain store of 0 (`movb $0,g_lx_flag`); nothing between.
+  const SpinSection s = spin_lock_section(*sym_, inside(lx_spin_static), reinterpret_cast<uint64_t>(&g_lx_flag));
+  ASSERT_TRUE(s.decoded);
+  EXPECT_EQ(s.acquisitions, 1);
+  EXPECT_EQ(s.releases, 1);
+  for (uint64_t ip : s.pcs) EXPECT_FALSE(writers_of(*sym_, reinterpret_cast<uint64_t>(&lx_spin_static), &g_lx_flag).count(ip));
+}
+
+// Where a thread was when a signal interrupted it (the memory sampler's sampled IP).
+std::atomic<uint64_t> g_lx_sampled_ip;
+void lx_on_signal(int, siginfo_t*, void* uc) {
+  g_lx_sampled_ip.store(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+}
+
+TEST_F(LockExchangesTest, TheHolderIsSampledInsideTheSectionAndTheSpinnerIsNot) {
+  // Two real threads on one spin lock: the first holds it until told to leave, the second
+  // spins for it. Interrupted with a signal as the sampler's timer interrupts them, the
+  // holder's IP is always in the section and the spinner's never is.
+  const uint64_t fn = reinterpret_cast<uint64_t>(&lx_spin_hold);
+  const SpinSection s = spin_lock_section(*sym_, fn + 1, reinterpret_cast<uint64_t>(&g_lx_hold_flag));
+  ASSERT_FALSE(s.pcs.empty());
+  struct sigaction sa {}, old {};
+  sa.sa_sigaction = lx_on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR2, &sa, &old), 0);
+  g_lx_leave = false;
+  g_lx_entered = 0;
+  std::thread holder([] { lx_spin_hold(1); });
+  while (g_lx_entered.load() == 0) std::this_thread::yield();
+  std::thread spinner([] { lx_spin_hold(2); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto sample = [](std::thread& t) {
+    g_lx_sampled_ip = 0;
+    pthread_kill(t.native_handle(), SIGUSR2);
+    while (g_lx_sampled_ip.load() == 0) std::this_thread::yield();
+    return g_lx_sampled_ip.load();
+  };
+  int held = 0, spun = 0;
+  for (int i = 0; i < 20; ++i) {
+    held += s.contains(sample(holder));
+    spun += s.contains(sample(spinner));
+  }
+  g_lx_leave = true;
+  holder.join();
+  spinner.join();
+  sigaction(SIGUSR2, &old, nullptr);
+  EXPECT_EQ(g_lx_entered.load(), 2);  // both took it: the spinner after the holder left
+  EXPECT_EQ(held, 20);
+  EXPECT_EQ(spun, 0);
 }
 
 // The return address of the first call in `fn` (lx_lock_heap's pthread_mutex_lock).
