@@ -180,7 +180,7 @@ bool after_yield_call(Symbolizer& sym, uint64_t pc) {
 
 }  // namespace
 
-SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instructions) {
+SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instructions, uint64_t lock_word) {
   SectionExtent out;
   // From a yield inside the acquisition loop, the first atomic exchange on the path is
   // the acquisition (`xchg %al, g_table`), not the release: the section starts after it.
@@ -277,6 +277,15 @@ SectionExtent walk_critical_section(Symbolizer& sym, uint64_t pc, int max_instru
     if (insn.meta.category == ZYDIS_CATEGORY_COND_BR && direct && visited.count(target)) ++out.loops;
     // An inlined unlock: an atomic exchange or locked RMW on shared memory (the lock word).
     const bool atomic_rmw = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+    // A spin lock's release: a plain store to its word.
+    if (lock_word && !atomic_rmw)
+      for (int i = 0; i < insn.operand_count_visible; ++i) {
+        ZyanU64 at = 0;
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
+            (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+            ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], ip, &at)) && at == lock_word)
+          return stop(true, "release store");
+      }
     bool acquisition = false;
     if (atomic_rmw)
       for (int i = 0; i < insn.operand_count_visible; ++i)

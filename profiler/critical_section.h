@@ -66,7 +66,10 @@ struct SectionExtent {
   // (parking_lot's s01: a digest loop whose compute has no data address to sample).
   int loops = 0;
 };
-SectionExtent walk_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 2000);
+// `lock_word`, when known and a static address: a plain store to it is the unlock too
+// (a spin lock's release: tbb::spin_mutex's and atomic_flag::clear's `movb $0,word`).
+SectionExtent walk_critical_section(Symbolizer& sym, uint64_t after_lock_call, int max_instructions = 2000,
+                                    uint64_t lock_word = 0);
 
 // The dynamic symbol a PLT stub at `addr` jumps to (.plt.sec or lazy .plt), "" when
 // `addr` is not a PLT stub of its module.

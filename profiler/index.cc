@@ -11,6 +11,7 @@
 #include "profiler/frame_callers.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/lock_yields.h"
+#include "profiler/spin_locks.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
 
@@ -367,6 +368,8 @@ std::unique_ptr<Index> build_index(const Recording& rec) {
   // Lock libraries' spinning yields are waiting too (lock_yields.h); after the memory
   // samples, which tell the lock a library's acquisition code spun on.
   charge_lock_yields(*idx);
+  // Spin locks the program wrote itself: seen only by the memory samples of their code.
+  add_program_spin_locks(*idx);
   return idx;
 }
 

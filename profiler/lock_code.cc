@@ -176,7 +176,9 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
       const ZydisDecodedOperand& op = d.ops[k];
       if (!(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) || static_address(d, op) != word) continue;
       role[i] = kRelease;
-      if (atomic) {
+      const bool takes = d.insn.mnemonic == ZYDIS_MNEMONIC_XCHG || d.insn.mnemonic == ZYDIS_MNEMONIC_CMPXCHG ||
+                         d.insn.mnemonic == ZYDIS_MNEMONIC_BTS;
+      if (atomic && takes) {
         // The value exchanged in: zero is a release (a seq_cst store), anything else takes it.
         const ZydisDecodedOperand& other = d.ops[1 - k];
         const bool zero = d.insn.mnemonic == ZYDIS_MNEMONIC_XCHG && other.type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -225,8 +227,14 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
     return seen;
   };
   const std::vector<char> after = flood(next), before = flood(prev);
-  for (size_t i = 0; i < code.size(); ++i)
+  for (size_t i = 0; i < code.size(); ++i) {
     if (after[i] && !before[i]) out.pcs.insert(code[i].ip);
+    if ((after[i] && before[i]) || role[i] == kAcquire) out.spin_pcs.insert(code[i].ip);
+    out.retry_instructions += after[i] && before[i];
+    if (after[i] && !before[i])
+      for (size_t p : prev[i])
+        if (role[p] == kAcquire || (after[p] && before[p])) out.entries.insert(code[i].ip);
+  }
   return out;
 }
 

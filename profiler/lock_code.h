@@ -55,11 +55,22 @@ LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
 // reachable again without one: the acquisition loop (test, pause, sched_yield, retry),
 // where the waiters are sampled. Work the section does in a called function is not in
 // it (a sample there does not say which caller it is in without its stack).
+// An acquisition is an exchange, compare-exchange or bit-test-and-set of the word (the
+// ways a lock is taken); any other write of it releases. The acquisition loop is the
+// acquisitions themselves and the code that leads from one back to one without a
+// release: a thread sampled there is spinning for the lock.
 struct SpinSection {
   bool decoded = false;        // the function's code was read and decoded
   int acquisitions = 0, releases = 0;
   std::set<uint64_t> pcs;      // the section's instruction addresses
+  std::set<uint64_t> spin_pcs;  // the acquisition loop's
+  int retry_instructions = 0;   // of spin_pcs, those that are not an acquisition (the loop back)
+  std::set<uint64_t> entries;   // the section's first instructions (where a taking succeeded)
   bool contains(uint64_t pc) const { return pcs.count(pc) != 0; }
+  bool spinning_at(uint64_t pc) const { return spin_pcs.count(pc) != 0; }
+  // A spin lock: taken, released, with code between, and a loop that retries the taking
+  // (a fast path that calls its slow path, as Rust std's Mutex::lock, has no loop).
+  bool is_lock() const { return acquisitions && releases && !pcs.empty() && retry_instructions > 0; }
 };
 SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word);
 

@@ -75,7 +75,7 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
                  : absl::StrFormat(" %d different threads were sampled inside its critical section (%d samples "
                                    "there), so it is shared by all of them rather than owned by one.",
                                    l.owners.size(), inside);
-  } else if (l.owners.empty() && l.yields && l.waits == 0) {
+  } else if (l.owners.empty() && (l.yields || l.spin_samples) && l.waits == 0) {
     owners = l.spin_section_found
                  ? " Which threads held it is not known: a lock that only spins keeps no owner and wakes no waiter, "
                    "and no memory sample fell inside its critical section."
@@ -83,7 +83,12 @@ Finding lock_contention_finding(const LockInfo& l, const Index& ctx) {
   }
   // A lock library that spins and yields before it sleeps (lock_yields.h): both count.
   // A lock that never slept (tbb::spin_mutex) was seen only by its yields.
-  const std::string how = l.yields && l.waits == 0
+  // A spin lock the program wrote (spin_locks.h): seen only by its samples spinning.
+  const std::string how = l.spin_samples && !l.yields && l.waits == 0
+                              ? absl::StrFormat("spinning in its acquisition loop (%d memory samples there, each "
+                                                "%.1f ms of CPU; it never sleeps or yields)",
+                                                l.spin_samples, ctx.memory.period_s * 1e3)
+                          : l.yields && l.waits == 0
                               ? absl::StrFormat("in %d sched_yield() calls its lock library made while spinning "
                                                 "for it (it never slept)",
                                                 l.yields)

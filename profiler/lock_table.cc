@@ -386,6 +386,7 @@ nlohmann::json lock_to_json(const LockInfo& l, const ThreadTable& threads) {
           {"owners", owners},
           {"waits_with_owner", l.waits_with_owner},
           {"owner_source", l.owner_source},
+          {"spin_samples", l.spin_samples},
           {"wakers", wakers},
           {"waits_with_waker", l.waits_with_waker},
           {"owner_and_waker", l.owner_and_waker},

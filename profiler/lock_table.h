@@ -55,6 +55,9 @@ struct LockInfo {
   // sample fell inside a spinning lock's section).
   std::string owner_source = "none";
   bool spin_section_found = false;  // a spinning lock's critical section was read from its code
+  // A spin lock the program wrote itself (spin_locks.h): its waiters' memory samples in
+  // its acquisition loop, each one sampling period of spinning (their wait_s).
+  uint64_t spin_samples = 0;
   uint64_t owner_and_waker = 0, owner_is_waker = 0;  // waits naming both, and those where they agree
   uint64_t woken_waits = 0;  // wait events that slept and were woken (ret 0); the others never slept
   // Woken waits whose wake time is known, and the time from the releaser's FUTEX_WAKE to

@@ -9,6 +9,7 @@
 #include "profiler/text.h"
 #include "profiler/lock_code.h"
 #include "profiler/lock_libraries.h"
+#include "profiler/spin_locks.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
 
@@ -85,16 +86,10 @@ void name_spin_lock_holders(Index& idx, LockInfo& l) {
       if (s.acquisitions && s.releases && !s.pcs.empty()) sections.push_back(std::move(s));
     }
   if (sections.empty()) return;
-  std::map<uint32_t, uint64_t> holders;
-  for (const auto& s : idx.rec.memory_samples) {
-    if (s.pid != l.pid) continue;
-    const uint64_t ip = s.regs[kRip];
-    if (std::any_of(sections.begin(), sections.end(), [ip](const SpinSection& sec) { return sec.contains(ip); }))
-      ++holders[s.tid];
-  }
   l.spin_section_found = true;
-  if (holders.empty()) return;
-  l.owners = std::move(holders);
+  SpinSamples n = count_spin_samples(idx, l.pid, sections);
+  if (n.held.empty()) return;
+  l.owners = std::move(n.held);
   l.owner_source = "sampled in section";
 }
 

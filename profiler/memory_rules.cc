@@ -444,7 +444,7 @@ std::vector<Finding> lock_access_findings(const std::vector<MemoryAccess>& acces
     if (env.section_extent)
       for (uint64_t pc : lock.site_pcs)
         if (!extents.count(pc)) {
-          const SectionExtent& e = extents.emplace(pc, env.section_extent(lock.pid, pc)).first->second;
+          const SectionExtent& e = extents.emplace(pc, env.section_extent(lock.pid, pc, lock.uaddr)).first->second;
           spdlog::debug("critical section of {} from {}: {} (writes shared: {}; a callee that stores: {})", lock.name,
                         hex(pc), e.decoded ? e.reason : "not decoded", e.writes_shared,
                         e.callee_writer.empty() ? "none" : e.callee_writer);
@@ -693,9 +693,9 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
       return python_access_sites(ctx, *reads, pid, line, offsets);
     };
   }
-  env.section_extent = [&ctx](uint32_t pid, uint64_t pc) {
+  env.section_extent = [&ctx](uint32_t pid, uint64_t pc, uint64_t lock_word) {
     Symbolizer* s = ctx.symbolizer(pid);
-    return s ? walk_critical_section(*s, pc) : SectionExtent{};
+    return s ? walk_critical_section(*s, pc, 2000, lock_word) : SectionExtent{};
   };
   return env;
 }

@@ -39,7 +39,7 @@ struct MemoryRuleEnv {
   // Whether the critical section that starts at a lock call's return address does all its
   // work in the function that takes the lock (critical_section.h); unset in tests and
   // where the code cannot be read: then the samples alone decide.
-  std::function<SectionExtent(uint32_t pid, uint64_t after_lock_call)> section_extent;
+  std::function<SectionExtent(uint32_t pid, uint64_t after_lock_call, uint64_t lock_word)> section_extent;
   // Adds a lock's measured critical sections to a finding about it (lock_holds.h); unset in tests.
   std::function<void(Finding&, uint32_t pid, uint64_t lock)> add_hold;
   // The Python lines (CPython 3.11) that ran the sampled accesses to some offsets of a

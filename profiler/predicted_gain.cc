@@ -76,9 +76,11 @@ PredictedGain wait_removal(const Finding& f, const GainContext& ctx, bool cpu_bo
   double s = number(lock, "wait_share");
   size_t waiters = count(lock, "waiters");
   // A lock library's sched_yield() calls while it spins (lock_yields.h) are timed waits
-  // too: a lock that never slept (tbb::spin_mutex) has only those.
+  // too: a lock that never slept (tbb::spin_mutex) has only those; a program's own spin
+  // lock (spin_locks.h) has only its samples spinning, each one sampling period.
   uint64_t waits = static_cast<uint64_t>(std::max(0.0, number(lock, "waits"))) +
-                   static_cast<uint64_t>(std::max(0.0, number(lock, "yields")));
+                   static_cast<uint64_t>(std::max(0.0, number(lock, "yields"))) +
+                   static_cast<uint64_t>(std::max(0.0, number(lock, "spin_samples")));
   json in = {{"wait_share", s}, {"waiters", waiters}, {"waits", waits}, {"cpus", ctx.cpus},
              {"wait_share_error", th::kGainWaitShareError}};
   const json& hold = object(f.evidence, "hold").empty() ? object(lock, "hold") : object(f.evidence, "hold");

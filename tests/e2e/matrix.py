@@ -48,6 +48,7 @@ LIBRARY_WORKLOADS = [
     (2, "s02-rust-parking-lot-rwlock"),  # idem; bad: a parking_lot Mutex<Config>, fixed: its RwLock
     (1, "s01-tbb-mutex"),  # built only where Debian's libtbb-dev is
     (1, "s01-tbb-spin-mutex"),  # idem; its lock by the word its inlined lock() exchanges
+    (1, "s01-program-spinlock"),  # the program's own atomic_flag spin lock: by its samples spinning
 ]
 
 # The same scenarios across worker processes over a shared-memory segment (issue 15):

@@ -143,6 +143,7 @@ TEST_F(LockExchangesTest, ASpinSectionIsTheCodeBetweenAcquireAndRelease) {
   ASSERT_TRUE(s.decoded);
   EXPECT_EQ(s.acquisitions, 1);
   EXPECT_EQ(s.releases, 1);  // the seq_cst store's xchg of a zeroed register releases
+  EXPECT_TRUE(s.is_lock());
   const auto inside = writers_of(*sym_, fn, &g_lx_entered), before = writers_of(*sym_, fn, &g_lx_before),
              after = writers_of(*sym_, fn, &g_lx_after);
   ASSERT_EQ(inside.size(), 1u);
@@ -153,6 +154,8 @@ TEST_F(LockExchangesTest, ASpinSectionIsTheCodeBetweenAcquireAndRelease) {
   for (uint64_t ip : after) EXPECT_FALSE(s.contains(ip)) << std::hex << ip;
   // The exchange and the release are not in it.
   for (uint64_t ip : writers_of(*sym_, fn, &g_lx_hold_flag)) EXPECT_FALSE(s.contains(ip)) << std::hex << ip;
+  // A counter's locked add is no acquisition: a hot atomic is not a lock.
+  EXPECT_FALSE(spin_lock_section(*sym_, fn + 1, reinterpret_cast<uint64_t>(&g_lx_entered)).is_lock());
   // Another word, or no function: nothing.
   EXPECT_TRUE(spin_lock_section(*sym_, fn + 1, reinterpret_cast<uint64_t>(&g_lx_other_flag)).pcs.empty());
   EXPECT_FALSE(spin_lock_section(*sym_, 0x10, reinterpret_cast<uint64_t>(&g_lx_hold_flag)).decoded);
@@ -197,10 +200,13 @@ TEST_F(LockExchangesTest, TheHolderIsSampledInsideTheSectionAndTheSpinnerIsNot) 
     while (g_lx_sampled_ip.load() == 0) std::this_thread::yield();
     return g_lx_sampled_ip.load();
   };
-  int held = 0, spun = 0;
+  int held = 0, spun = 0, holder_spinning = 0, spinner_spinning = 0;
   for (int i = 0; i < 20; ++i) {
-    held += s.contains(sample(holder));
-    spun += s.contains(sample(spinner));
+    const uint64_t h = sample(holder), w = sample(spinner);
+    held += s.contains(h);
+    holder_spinning += s.spinning_at(h);
+    spun += s.contains(w);
+    spinner_spinning += s.spinning_at(w);
   }
   g_lx_leave = true;
   holder.join();
@@ -208,7 +214,9 @@ TEST_F(LockExchangesTest, TheHolderIsSampledInsideTheSectionAndTheSpinnerIsNot) 
   sigaction(SIGUSR2, &old, nullptr);
   EXPECT_EQ(g_lx_entered.load(), 2);  // both took it: the spinner after the holder left
   EXPECT_EQ(held, 20);
+  EXPECT_EQ(holder_spinning, 0);
   EXPECT_EQ(spun, 0);
+  EXPECT_EQ(spinner_spinning, 20);  // in the acquisition loop: its samples are its wait
 }
 
 // The return address of the first call in `fn` (lx_lock_heap's pthread_mutex_lock).

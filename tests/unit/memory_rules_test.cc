@@ -340,7 +340,7 @@ TEST(MemoryRules, ReadsOnlySampledBeforeACallAreNotReadMostly) {
   MemoryRuleEnv env = env_for({});
   std::vector<uint64_t> walked;
   auto with_extent = [&](SectionExtent e) {
-    env.section_extent = [&walked, e](uint32_t, uint64_t pc) {
+    env.section_extent = [&walked, e](uint32_t, uint64_t pc, uint64_t) {
       walked.push_back(pc);
       return e;
     };
@@ -377,7 +377,7 @@ TEST(MemoryRules, ReadsInAFunctionCalledInsideTheSectionCount) {
   calls_out.program_calls = {0x402010};
   auto judge = [&](std::vector<MemoryAccess> acc, SectionExtent e) {
     MemoryRuleEnv env = env_for({});
-    env.section_extent = [e](uint32_t, uint64_t) { return e; };
+    env.section_extent = [e](uint32_t, uint64_t, uint64_t) { return e; };
     return lock_access_findings(acc, {lock}, env);
   };
   auto callee = [](std::initializer_list<std::tuple<uint64_t, uint64_t, AccessKind, int>> spec, uint64_t caller) {
@@ -438,7 +438,7 @@ TEST(MemoryRules, SectionThatLoopsOrCallsOutIsNotASingleWord) {
   lock.site_pcs = {0x402008};
   auto judge = [&](SectionExtent e) {
     MemoryRuleEnv env = env_for({});
-    env.section_extent = [e](uint32_t, uint64_t) { return e; };
+    env.section_extent = [e](uint32_t, uint64_t, uint64_t) { return e; };
     return lock_access_findings(acc, {lock}, env);
   };
   SectionExtent straight{true, true, "unlock"};
@@ -460,7 +460,7 @@ TEST(MemoryRules, SectionThatLoopsOrCallsOutIsNotASingleWord) {
   auto via_callee = accesses({{0x401010, 0x55d1c0a06000, AccessKind::kRmw, 20}});
   for (auto& a : via_callee) a.callers[0] = 0x402030;
   MemoryRuleEnv env = env_for({});
-  env.section_extent = [calls](uint32_t, uint64_t) { return calls; };
+  env.section_extent = [calls](uint32_t, uint64_t, uint64_t) { return calls; };
   EXPECT_NE(find_kind(lock_access_findings(via_callee, {lock}, env), "lock-for-single-word"), nullptr);
   // A walk that did not reach the unlock places no loop in the section: the samples decide.
   SectionExtent no_unlock = loops;
