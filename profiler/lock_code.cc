@@ -160,7 +160,15 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
     code.push_back(d);
     return false;
   });
-  if (!out.decoded || code.empty() || !word) return out;
+  if (!out.decoded || code.empty()) return out;
+  // The word's operand: its static address, or (word 0) any computed one outside the stack.
+  auto is_word = [word](const Decoded& d, const ZydisDecodedOperand& op) {
+    if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) return false;
+    if (word) return static_address(d, op) == word;
+    return op.mem.base != ZYDIS_REGISTER_NONE && op.mem.base != ZYDIS_REGISTER_RIP &&
+           op.mem.base != ZYDIS_REGISTER_RSP && op.mem.base != ZYDIS_REGISTER_RBP &&
+           op.mem.segment != ZYDIS_REGISTER_FS && op.mem.segment != ZYDIS_REGISTER_GS;
+  };
   start = code.front().ip;
   end = code.back().ip + code.back().insn.length;
   std::map<uint64_t, size_t> at;  // instruction address -> index
@@ -174,10 +182,12 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
     const bool atomic = (d.insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || d.insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
     for (int k = 0; k < d.insn.operand_count_visible; ++k) {
       const ZydisDecodedOperand& op = d.ops[k];
-      if (!(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) || static_address(d, op) != word) continue;
-      role[i] = kRelease;
+      if (!(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) || !is_word(d, op)) continue;
       const bool takes = d.insn.mnemonic == ZYDIS_MNEMONIC_XCHG || d.insn.mnemonic == ZYDIS_MNEMONIC_CMPXCHG ||
                          d.insn.mnemonic == ZYDIS_MNEMONIC_BTS;
+      // A computed operand's plain store may be any word's: only exchanges count there.
+      if (!word && !(atomic && takes)) break;
+      role[i] = kRelease;
       if (atomic && takes) {
         // The value exchanged in: zero is a release (a seq_cst store), anything else takes it.
         const ZydisDecodedOperand& other = d.ops[1 - k];
@@ -229,6 +239,7 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
   const std::vector<char> after = flood(next), before = flood(prev);
   for (size_t i = 0; i < code.size(); ++i) {
     if (after[i] && !before[i]) out.pcs.insert(code[i].ip);
+    if (after[i] && !before[i] && code[i].insn.meta.category == ZYDIS_CATEGORY_RET) out.returns_held = true;
     if ((after[i] && before[i]) || role[i] == kAcquire) out.spin_pcs.insert(code[i].ip);
     out.retry_instructions += after[i] && before[i];
     if (after[i] && !before[i])

@@ -66,12 +66,16 @@ struct SpinSection {
   std::set<uint64_t> spin_pcs;  // the acquisition loop's
   int retry_instructions = 0;   // of spin_pcs, those that are not an acquisition (the loop back)
   std::set<uint64_t> entries;   // the section's first instructions (where a taking succeeded)
+  bool returns_held = false;    // a return on the section's path: the function takes the lock for its caller
   bool contains(uint64_t pc) const { return pcs.count(pc) != 0; }
   bool spinning_at(uint64_t pc) const { return spin_pcs.count(pc) != 0; }
   // A spin lock: taken, released, with code between, and a loop that retries the taking
   // (a fast path that calls its slow path, as Rust std's Mutex::lock, has no loop).
   bool is_lock() const { return acquisitions && releases && !pcs.empty() && retry_instructions > 0; }
 };
+// `word` 0: any word the function exchanges through a register (not the stack), as a lock
+// function out of line takes its lock (`xchg %al,(%rdx)`, the word from `this`); only
+// exchanges count then, as a plain store through a register may be another word's.
 SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word);
 
 // A lock in a heap object has no symbol ("the heap lock at 0x..."), but the code that

@@ -147,8 +147,28 @@ nlohmann::json cache_line_json(const CacheLine& line, const MemoryRuleEnv& env) 
           {"offsets", offsets}};
 }
 
+namespace {
+
+// A line that threads falsely share (disjoint bytes, one writing, at the same time):
+// which threads, their samples on it, and the instructions that stored there.
+struct FalseSharingCandidate {
+  const CacheLine* line = nullptr;
+  std::string var, line_desc;
+  std::set<uint32_t> involved;
+  std::map<uint32_t, uint64_t> line_by_tid;
+  uint64_t on_line = 0, stores = 0, all = 0;
+  std::set<uint64_t> writers;  // instruction addresses
+  double share() const { return all ? static_cast<double>(on_line) / all : 0; }
+};
+
+Finding false_sharing_finding(const FalseSharingCandidate& c, double group_share, size_t group_lines,
+                              const MemoryRuleEnv& env);
+
+}  // namespace
+
 std::vector<Finding> cacheline_findings(const CacheLineTable& table, const MemoryRuleEnv& env) {
   std::vector<Finding> out;
+  std::vector<FalseSharingCandidate> candidates;
   for (const CacheLine* lp : table.by_samples()) {
     const CacheLine& line = *lp;
     if (line.total.samples() < th::kMemoryMinLineSamples) continue;
@@ -254,66 +274,108 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
         involved.insert(part[j]);
       }
     if (involved.size() < 2) continue;
-    std::map<uint32_t, uint64_t> line_by_tid;
-    uint64_t on_line = 0, stores = 0, all = 0;
+    FalseSharingCandidate c{.line = lp, .var = var, .line_desc = line_desc, .involved = involved};
     for (uint32_t tid : involved) {
-      const AccessCounts& c = line.threads.at(tid);
-      line_by_tid[tid] = c.samples();
-      on_line += c.samples();
-      stores += c.stores();
-      all += samples_of(env, tid);
+      const AccessCounts& a = line.threads.at(tid);
+      c.line_by_tid[tid] = a.samples();
+      c.on_line += a.samples();
+      c.stores += a.stores();
+      c.all += samples_of(env, tid);
     }
-    const double share = all ? static_cast<double>(on_line) / all : 0;
-    if (share < th::kFalseSharingMinSampleShare) continue;
-    std::set<uint32_t> offs;
-    std::vector<uint32_t> written_offs;
-    for (const auto& [off, o] : line.offsets) {
-      bool by_involved = false, written = false;
-      for (const auto& [tid, c] : o.threads)
-        if (involved.count(tid)) {
-          by_involved = true;
-          written = written || c.stores();
-        }
-      if (by_involved) offs.insert(off);
-      if (written) written_offs.push_back(off);
-    }
-    Finding f = new_finding("false-sharing");
-    f.subject = {SubjectKind::kCacheLine, line.pid, line.address, var.empty() ? line_desc : var};
-    f.title = absl::StrCat("False sharing: ", involved.size(), " threads write separate parts of ", line_desc);
-    f.cost_thread_s = cost_of(env, line_by_tid);
-    f.cost_share = env.cost_share(f.cost_thread_s);
-    f.confidence = confidence_of(on_line);
-    std::vector<std::string> per_thread;
-    for (uint32_t tid : involved) {
-      std::vector<std::string> mine;
-      for (const auto& [off, o] : line.offsets)
-        if (o.threads.count(tid) && o.threads.at(tid).stores()) mine.push_back(env.data_name(line.pid, line.address + off));
-      if (!mine.empty()) per_thread.push_back(absl::StrCat("thread ", tid, ": ", absl::StrJoin(mine, ", ")));
-    }
-    f.explanation = absl::StrCat(
-        involved.size(), " threads wrote offsets ", join_numbers(written_offs), " of ", line_desc, " (",
-        absl::StrJoin(per_thread, "; "), "); no two of them touch the same bytes, yet ", pct(share),
-        " of their samples were accesses to this line (", pct(on_line ? static_cast<double>(stores) / on_line : 0),
-        " of those stores). Every store takes the whole 64-byte line away from the other cores, so the threads "
-        "wait for each other's cache misses although they share no data.",
-        line.total.hitm ? absl::StrCat(" The PMU saw ", line.total.hitm, " HITM accesses on it.") : "");
-    f.remedy.text =
-        "Give each thread's data its own cache line: align the per-thread slots to 64 bytes "
-        "(alignas(std::hardware_destructive_interference_size)), or keep the counts thread-local and merge them "
-        "once at the end.";
-    f.remedy.before = "int64_t counters[kThreads];  // 8 threads' counters in one 64-byte line\n"
-                      "void work(int i) { for (...) counters[i]++; }";
-    f.remedy.after = "struct alignas(64) Slot { int64_t n; };\nSlot counters[kThreads];  // one line per thread\n"
-                     "void work(int i) { for (...) counters[i].n++; }";
-    f.locations = locations_of(line, offs, involved, env);
-    f.evidence["cache_line"] = cache_line_json(line, env);
-    f.evidence["threads"] = involved.size();
-    f.evidence["line_sample_share"] = share;
-    f.evidence["store_share"] = on_line ? static_cast<double>(stores) / on_line : 0;
-    out.push_back(std::move(f));
+    for (const auto& [off, o] : line.offsets)
+      for (const auto& [ip, ic] : o.instructions)
+        if (ic.kind != AccessKind::kRead) c.writers.insert(ip);
+    candidates.push_back(std::move(c));
+  }
+  // The lines one piece of code falsely shares (the same instructions store to them: the
+  // per-thread rows of one allocation, whose every boundary is a shared line) cost
+  // together: a line whose own share is under the threshold counts when the group's is
+  // not (histogram at -O0: each row-boundary line ~8-12% of its two threads' samples,
+  // the rows' shared lines together most of their row updates).
+  std::map<std::set<uint64_t>, std::pair<uint64_t, std::set<uint32_t>>> groups;  // writers -> samples, threads
+  std::map<std::set<uint64_t>, size_t> group_lines;
+  for (const auto& c : candidates) {
+    auto& g = groups[c.writers];
+    g.first += c.on_line;
+    g.second.insert(c.involved.begin(), c.involved.end());
+    ++group_lines[c.writers];
+  }
+  for (const auto& c : candidates) {
+    const auto& [on_lines, threads] = groups.at(c.writers);
+    uint64_t all = 0;
+    for (uint32_t tid : threads) all += samples_of(env, tid);
+    const double group_share = all ? static_cast<double>(on_lines) / all : 0;
+    if (std::max(c.share(), group_share) < th::kFalseSharingMinSampleShare) continue;
+    out.push_back(false_sharing_finding(c, group_share, group_lines.at(c.writers), env));
   }
   return out;
 }
+
+namespace {
+
+Finding false_sharing_finding(const FalseSharingCandidate& c, double group_share, size_t group_lines,
+                              const MemoryRuleEnv& env) {
+  const CacheLine& line = *c.line;
+  const std::string& var = c.var;
+  const std::string& line_desc = c.line_desc;
+  const std::set<uint32_t>& involved = c.involved;
+  const std::map<uint32_t, uint64_t>& line_by_tid = c.line_by_tid;
+  const uint64_t on_line = c.on_line, stores = c.stores;
+  const double share = c.share();
+  std::set<uint32_t> offs;
+  std::vector<uint32_t> written_offs;
+  for (const auto& [off, o] : line.offsets) {
+    bool by_involved = false, written = false;
+    for (const auto& [tid, c] : o.threads)
+      if (involved.count(tid)) {
+        by_involved = true;
+        written = written || c.stores();
+      }
+    if (by_involved) offs.insert(off);
+    if (written) written_offs.push_back(off);
+  }
+  Finding f = new_finding("false-sharing");
+  f.subject = {SubjectKind::kCacheLine, line.pid, line.address, var.empty() ? line_desc : var};
+  f.title = absl::StrCat("False sharing: ", involved.size(), " threads write separate parts of ", line_desc);
+  f.cost_thread_s = cost_of(env, line_by_tid);
+  f.cost_share = env.cost_share(f.cost_thread_s);
+  f.confidence = confidence_of(on_line);
+  std::vector<std::string> per_thread;
+  for (uint32_t tid : involved) {
+    std::vector<std::string> mine;
+    for (const auto& [off, o] : line.offsets)
+      if (o.threads.count(tid) && o.threads.at(tid).stores()) mine.push_back(env.data_name(line.pid, line.address + off));
+    if (!mine.empty()) per_thread.push_back(absl::StrCat("thread ", tid, ": ", absl::StrJoin(mine, ", ")));
+  }
+  f.explanation = absl::StrCat(
+      involved.size(), " threads wrote offsets ", join_numbers(written_offs), " of ", line_desc, " (",
+      absl::StrJoin(per_thread, "; "), "); no two of them touch the same bytes, yet ", pct(share),
+      " of their samples were accesses to this line (", pct(on_line ? static_cast<double>(stores) / on_line : 0),
+      " of those stores). Every store takes the whole 64-byte line away from the other cores, so the threads "
+      "wait for each other's cache misses although they share no data.",
+      line.total.hitm ? absl::StrCat(" The PMU saw ", line.total.hitm, " HITM accesses on it.") : "",
+      group_lines > 1 ? absl::StrCat(" The same instructions falsely share ", group_lines - 1, " other line",
+                                     group_lines > 2 ? "s" : "", ": those threads spent ", pct(group_share),
+                                     " of their samples on the ", group_lines, " lines together.")
+                      : "");
+  f.remedy.text =
+      "Give each thread's data its own cache line: align the per-thread slots to 64 bytes "
+      "(alignas(std::hardware_destructive_interference_size)), or keep the counts thread-local and merge them "
+      "once at the end.";
+  f.remedy.before = "int64_t counters[kThreads];  // 8 threads' counters in one 64-byte line\n"
+                    "void work(int i) { for (...) counters[i]++; }";
+  f.remedy.after = "struct alignas(64) Slot { int64_t n; };\nSlot counters[kThreads];  // one line per thread\n"
+                   "void work(int i) { for (...) counters[i].n++; }";
+  f.locations = locations_of(line, offs, involved, env);
+  f.evidence["cache_line"] = cache_line_json(line, env);
+  f.evidence["threads"] = involved.size();
+  f.evidence["line_sample_share"] = share;
+  f.evidence["store_share"] = on_line ? static_cast<double>(stores) / on_line : 0;
+  if (group_lines > 1) f.evidence["falsely_shared_lines"] = {{"lines", group_lines}, {"sample_share", group_share}};
+  return f;
+}
+
+}  // namespace
 
 // evidence.lock: the lock's row of the lock table (the same shape in every finding).
 nlohmann::json lock_evidence(const ContendedLock& lock, const MemoryRuleEnv& env) {

@@ -64,31 +64,103 @@ SpinSamples count_spin_samples(const Index& idx, uint32_t pid, const std::vector
   return out;
 }
 
+namespace {
+
+// What was seen of one spin lock before its row is made.
+struct SpinCandidate {
+  std::map<uint32_t, double> spinning;  // tid -> samples in its acquisition loop (estimated, below)
+  std::map<uint32_t, uint64_t> held;    // tid -> samples inside its section
+  std::map<std::tuple<std::string, std::string, int>, LockSite> sites;
+  std::vector<uint64_t> walk_from;      // where its critical section's code is walked from
+  bool section_found = false;
+};
+
+void add_row(Index& idx, uint32_t pid, uint64_t word, SpinCandidate& c, const char* how) {
+  const double period_s = idx.memory.period_s;
+  LockInfo l;
+  l.pid = pid;
+  l.uaddr = word;
+  l.type = "mutex";
+  l.spin_section_found = c.section_found;
+  double spun = 0;
+  for (const auto& [tid, k] : c.spinning) {
+    LockInfo::Waiter& w = l.waiters[tid];
+    w.wait_s = k * period_s;
+    l.total_wait_s += w.wait_s;
+    spun += k;
+    l.waiter_thread_s += idx.thread_lifetime_s(tid);
+  }
+  l.spin_samples = static_cast<uint64_t>(spun + 0.5);
+  double site_total = 0;
+  for (const auto& [k, s] : c.sites) site_total += s.sampled_wait_s;
+  if (c.walk_from.size() > 8) c.walk_from.resize(8);
+  for (auto& [k, s] : c.sites) {
+    if (s.return_pcs.empty()) s.return_pcs = c.walk_from;
+    s.share = site_total > 0 ? s.sampled_wait_s / site_total : 0;
+    s.est_wait_s = s.share * l.total_wait_s;
+    l.sites.push_back(std::move(s));
+  }
+  std::stable_sort(l.sites.begin(), l.sites.end(),
+                   [](const LockSite& a, const LockSite& b) { return a.est_wait_s > b.est_wait_s; });
+  uint64_t inside = 0;
+  for (const auto& [tid, k] : c.held) inside += k;
+  if (!c.held.empty()) {
+    l.owners = c.held;
+    l.owner_source = "sampled in section";
+  }
+  if (Symbolizer* sym = idx.symbolizer(pid)) name_lock_data(*sym, l);
+  spdlog::debug("program spin lock {} ({}, {}): {} samples spinning in {} threads, {} inside its section",
+                hex_address(word), l.data.name, how, l.spin_samples, c.spinning.size(), inside);
+  idx.locks.push_back(std::move(l));
+}
+
+}  // namespace
+
 int add_program_spin_locks(Index& idx) {
   const double period_s = idx.memory.period_s;
   if (period_s <= 0) return 0;  // PMU mode: a sample is not a known amount of CPU time
-  // The words the program's own functions exchange at a static address (decoded once per
+  std::set<std::pair<uint32_t, uint64_t>> rows;
+  for (const LockInfo& l : idx.locks) rows.insert({l.pid, l.uaddr});
+  auto is_new = [&](uint32_t pid, uint64_t word) {  // no row yet, and not memory processes share
+    return !rows.count({pid, word}) && idx.lock_key(pid, word) == std::make_pair(pid, word);
+  };
+  // (1) Words the program's own functions exchange at a static address (decoded once per
   // function), where a sampled access of that function touched that word: the spinning
   // of a test-and-test-and-set lock is mostly loads of its word, not its exchange.
+  // (2) Lock functions out of line (-O0's SpinLock::lock(), its word from `this`): a
+  // function named like one that exchanges a word through a register in a retry loop
+  // and returns holding it; the words are the data addresses its loop's sampled
+  // accesses touched, and their callers (frame pointers) the user's lines.
   std::map<std::pair<uint32_t, std::string>, std::set<uint64_t>> function_words;
-  std::map<std::pair<uint32_t, uint64_t>, std::set<uint64_t>> exchanged;  // (pid, word) -> instructions
+  std::map<std::pair<uint32_t, std::string>, SpinSection> lock_functions;
+  std::map<std::pair<uint32_t, uint64_t>, std::set<uint64_t>> exchanged;  // (1): (pid, word) -> instructions
+  // (2): (pid, lock function) -> word -> its sampled accesses in the loop, and their callers
+  std::map<std::pair<uint32_t, std::string>, std::map<uint64_t, std::vector<uint64_t>>> spun_words;
   for (const auto& a : idx.memory.accesses) {
     const CodeLocation& c = idx.code(a.pid, a.insn_addr);
     if (c.inline_chain.empty() || c.in_system_library || is_lock_library_code(c)) continue;
-    auto [it, fresh] = function_words.try_emplace({a.pid, c.inline_chain.back()});
+    Symbolizer* sym = idx.symbolizer(a.pid);
+    if (!sym) continue;
+    const std::pair<uint32_t, std::string> fn{a.pid, c.inline_chain.back()};
+    auto [it, fresh] = function_words.try_emplace(fn);
     if (fresh)
-      if (Symbolizer* sym = idx.symbolizer(a.pid))
-        it->second = decode_lock_exchanges(*sym, a.insn_addr, [](const CodeLocation&) { return true; }).static_words;
-    if (it->second.count(a.data_addr)) exchanged[{a.pid, a.data_addr}].insert(a.insn_addr);
+      it->second = decode_lock_exchanges(*sym, a.insn_addr, [](const CodeLocation&) { return true; }).static_words;
+    if (it->second.count(a.data_addr)) {
+      exchanged[{a.pid, a.data_addr}].insert(a.insn_addr);
+      continue;
+    }
+    if (!looks_like_lock_function(fn.second)) continue;
+    auto [lf, first] = lock_functions.try_emplace(fn);
+    if (first) lf->second = spin_lock_section(*sym, a.insn_addr, 0);
+    const SpinSection& s = lf->second;
+    if (s.acquisitions && s.retry_instructions && s.returns_held && s.spinning_at(a.insn_addr))
+      spun_words[fn][a.data_addr].push_back(a.callers[0]);
   }
-  std::set<std::pair<uint32_t, uint64_t>> rows;
-  for (const LockInfo& l : idx.locks) rows.insert({l.pid, l.uaddr});
   int added = 0;
   for (const auto& [key, insns] : exchanged) {
     const auto [pid, word] = key;
-    if (rows.count(key) || idx.lock_key(pid, word) != key) continue;  // a row already, or shared memory
+    if (!is_new(pid, word)) continue;
     Symbolizer* sym = idx.symbolizer(pid);
-    if (!sym) continue;
     std::vector<SpinSection> sections;
     for (uint64_t ip : insns) {
       if (std::any_of(sections.begin(), sections.end(),
@@ -99,19 +171,10 @@ int add_program_spin_locks(Index& idx) {
     if (sections.empty()) continue;
     const SpinSamples n = count_spin_samples(idx, pid, sections);
     if (n.spinning.empty()) continue;
-    LockInfo l;
-    l.pid = pid;
-    l.uaddr = word;
-    l.type = "mutex";
-    l.spin_section_found = true;
-    std::map<std::tuple<std::string, std::string, int>, LockSite> sites;
-    for (const auto& [tid, k] : n.spinning) {
-      LockInfo::Waiter& w = l.waiters[tid];
-      w.wait_s = k * period_s;
-      l.total_wait_s += w.wait_s;
-      l.spin_samples += k;
-      l.waiter_thread_s += idx.thread_lifetime_s(tid);
-    }
+    SpinCandidate c;
+    c.section_found = true;
+    for (const auto& [tid, k] : n.spinning) c.spinning[tid] = static_cast<double>(k);
+    c.held = n.held;
     // Each spinning sample's site: the user's line that called the lock.
     for (const auto& s : idx.rec.memory_samples) {
       if (s.pid != pid) continue;
@@ -119,36 +182,44 @@ int add_program_spin_locks(Index& idx) {
       if (!std::any_of(sections.begin(), sections.end(), [ip](const SpinSection& sec) { return sec.spinning_at(ip); }))
         continue;
       const CodeLocation site = acquisition_site(idx.code(pid, ip));
-      LockSite& ls = sites[{site.function, site.file, site.line}];
+      LockSite& ls = c.sites[{site.function, site.file, site.line}];
       ls.loc = site;
       ls.sampled_wait_s += period_s;
     }
-    // Where the section's code is walked from (critical_section.h), as a lock call's
-    // return address: the sections' first instructions.
-    std::vector<uint64_t> entries;
-    for (const SpinSection& sec : sections) entries.insert(entries.end(), sec.entries.begin(), sec.entries.end());
-    if (entries.size() > 8) entries.resize(8);
-    for (auto& [k, s] : sites) {
-      s.return_pcs = entries;
-      s.share = l.total_wait_s > 0 ? s.sampled_wait_s / l.total_wait_s : 0;
-      s.est_wait_s = s.share * l.total_wait_s;
-      l.sites.push_back(std::move(s));
-    }
-    std::stable_sort(l.sites.begin(), l.sites.end(),
-                     [](const LockSite& a, const LockSite& b) { return a.est_wait_s > b.est_wait_s; });
-    if (!n.held.empty()) {
-      l.owners = n.held;
-      l.owner_source = "sampled in section";
-    }
-    name_lock_data(*sym, l);
-    spdlog::debug("program spin lock {} ({}): {} samples spinning in {} threads, {} inside its section", hex_address(word),
-                  l.data.name, l.spin_samples, n.spinning.size(), [&n] {
-                    uint64_t t = 0;
-                    for (const auto& [tid, k] : n.held) t += k;
-                    return t;
-                  }());
-    idx.locks.push_back(std::move(l));
+    // The section's code is walked (critical_section.h) from its first instructions.
+    for (const SpinSection& sec : sections) c.walk_from.insert(c.walk_from.end(), sec.entries.begin(), sec.entries.end());
+    add_row(idx, pid, word, c, "its exchange's static address");
+    rows.insert(key);
     ++added;
+  }
+  for (const auto& [fn, words] : spun_words) {
+    const auto& [pid, name] = fn;
+    const SpinSection& section = lock_functions.at(fn);
+    // Every sample in the loop spins for one of its words: those with an address say
+    // which; the others are shared out by the words' sampled accesses.
+    const SpinSamples n = count_spin_samples(idx, pid, {section});
+    double addressed = 0;
+    for (const auto& [word, callers] : words) addressed += static_cast<double>(callers.size());
+    for (const auto& [word, callers] : words) {
+      if (!is_new(pid, word)) continue;
+      const double share = callers.size() / addressed;
+      SpinCandidate c;
+      for (const auto& [tid, k] : n.spinning) c.spinning[tid] = k * share;
+      // The user's lines: the callers of the lock function, by frame pointers; else
+      // the lock function itself.
+      for (uint64_t ret : callers) {
+        const CodeLocation site = ret ? idx.code(pid, ret - 1) : idx.code(pid, *section.spin_pcs.begin());
+        LockSite& ls = c.sites[{site.function, site.file, site.line}];
+        ls.loc = site;
+        ls.sampled_wait_s += period_s;
+        if (ret && ls.return_pcs.size() < 8 &&
+            std::find(ls.return_pcs.begin(), ls.return_pcs.end(), ret) == ls.return_pcs.end())
+          ls.return_pcs.push_back(ret);
+      }
+      add_row(idx, pid, word, c, ("lock function " + name).c_str());
+      rows.insert({pid, word});
+      ++added;
+    }
   }
   if (added)
     std::stable_sort(idx.locks.begin(), idx.locks.end(), [](const LockInfo& a, const LockInfo& b) {

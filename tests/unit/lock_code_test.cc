@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "agent/proc.h"
+#include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/lock_libraries.h"
 #include "tests/unit/self_symbolizer.h"
@@ -62,6 +63,16 @@ __attribute__((noinline)) void lx_spin_hold(long n) {
   g_lx_entered.fetch_add(1, std::memory_order_relaxed);
   while (!g_lx_leave.load(std::memory_order_relaxed)) asm volatile("pause");
   g_lx_hold_flag.store(false);
+  asm volatile("" ::: "memory");
+  g_lx_after += n;
+}
+
+// A spin lock's section with work, released by a plain store (tbb::spin_mutex's unlock).
+long g_lx_guarded;
+__attribute__((noinline)) void lx_spin_update(long n) {
+  while (g_lx_flag.exchange(true, std::memory_order_acquire)) asm volatile("pause");
+  g_lx_guarded += n;
+  g_lx_flag.store(false, std::memory_order_release);
   asm volatile("" ::: "memory");
   g_lx_after += n;
 }
@@ -168,6 +179,24 @@ TEST_F(LockExchangesTest, AReleaseStoreEndsTheSection) {
   EXPECT_EQ(s.acquisitions, 1);
   EXPECT_EQ(s.releases, 1);
   for (uint64_t ip : s.pcs) EXPECT_FALSE(writers_of(*sym_, reinterpret_cast<uint64_t>(&lx_spin_static), &g_lx_flag).count(ip));
+}
+
+TEST_F(LockExchangesTest, TheSectionWalkEndsAtTheReleaseStore) {
+  // Walked from the section's entry (where the exchange succeeded), the release store to
+  // the lock word is the unlock: the section writes g_lx_guarded and is self-contained.
+  const uint64_t fn = reinterpret_cast<uint64_t>(&lx_spin_update);
+  const uint64_t word = reinterpret_cast<uint64_t>(&g_lx_flag);
+  const SpinSection s = spin_lock_section(*sym_, fn + 1, word);
+  ASSERT_TRUE(s.is_lock());
+  ASSERT_EQ(s.entries.size(), 1u);
+  EXPECT_TRUE(s.contains(*s.entries.begin()));
+  const SectionExtent e = walk_critical_section(*sym_, *s.entries.begin(), 2000, word);
+  EXPECT_TRUE(e.unlocked);
+  EXPECT_TRUE(e.self_contained);
+  EXPECT_EQ(e.reason, "release store");
+  EXPECT_TRUE(e.writes_shared);
+  // Without the word the store is one more store: the walk goes on to the return.
+  EXPECT_NE(walk_critical_section(*sym_, *s.entries.begin()).reason, "release store");
 }
 
 // Where a thread was when a signal interrupted it (the memory sampler's sampled IP).

@@ -101,6 +101,35 @@ TEST(MemoryRules, PythonSitesOfTheLineComeBeforeTheInterpretersInstructions) {
   EXPECT_EQ(std::get<2>(asked.back()), (std::set<uint32_t>{0, 8, 16, 24}));
 }
 
+// Per-thread rows of 80 bytes in one allocation: every row boundary is a line two
+// threads share. Each line alone is 8% of its threads' samples (under the 10% floor);
+// the same store instruction shares all three, 12% of the four threads' samples
+// together: the rows cost as one. The same lines written by three different pieces of
+// code are three 8% lines, each under the floor.
+TEST(MemoryRules, LinesOneStoreSharesCostTogether) {
+  auto rows = [](bool one_store) {
+    CacheLineTable t;
+    for (uint32_t i = 0; i < 3; ++i) {
+      const uint64_t line = kLine + 64 * (i + 1);
+      const uint64_t ip = one_store ? 0x401017 : 0x401017 + 0x10 * i;
+      add(t, 100 + i, line, AccessKind::kWrite, 10, ip);       // the end of thread i's row
+      add(t, 101 + i, line + 32, AccessKind::kWrite, 10, ip);  // the start of thread i+1's
+    }
+    return t;
+  };
+  // 100 and 103 share one line each, 101 and 102 two: 10 of 130 samples per line and
+  // thread (each line 20 of its two threads' 260 = 8%; together 60 of 520 = 12%).
+  auto env = env_for({{100, 130}, {101, 130}, {102, 130}, {103, 130}});
+  auto fs = cacheline_findings(rows(true), env);
+  ASSERT_FINDING(f, fs, "false-sharing");
+  EXPECT_NE(f->explanation.find("8% of their samples were accesses to this line"), std::string::npos) << f->explanation;
+  EXPECT_NE(f->explanation.find("falsely share 2 other lines: those threads spent 12% of their samples on the 3 lines"),
+            std::string::npos)
+      << f->explanation;
+  EXPECT_EQ(f->evidence["falsely_shared_lines"]["lines"], 3);
+  EXPECT_FALSE(find_kind(cacheline_findings(rows(false), env), "false-sharing"));
+}
+
 TEST(MemoryRules, PaddedSlotsAreNotFalseSharing) {
   CacheLineTable t;
   for (uint32_t i = 0; i < 4; ++i) add(t, 100 + i, kLine + 64 * i, AccessKind::kWrite, 90, 0x401017);
