@@ -133,6 +133,38 @@ class LockLibraries(unittest.TestCase):
                 self.assertEqual((os.path.basename(loc["file"]), loc["function"]),
                                  ("s01_heap_mutex.cc", "count_word_shared"))
 
+    def test_program_spinlock_is_a_lock_not_a_hot_atomic(self):
+        # The program's own atomic_flag spin lock never sleeps or yields: its samples in
+        # the acquisition loop are its waiting. -O2: lock() inlined, the word a static
+        # address, holders sampled inside the section. -O0: SpinLock::lock() out of line
+        # (its word from `this`), the site its caller's line by frame pointers. Never a
+        # hot-atomic / cas-retry-storm (a counter's remedy) on its flag; the sharded twin
+        # is clean.
+        for build in ("", "O0"):
+            with self.subTest(build=build or "O2"):
+                doc = profile(os.path.join(build, "s01-program-spinlock"), "--variant=bad", "--seconds=1.5")
+                kinds = [f["kind"] for f in doc["findings"]]
+                self.assertNotIn("hot-atomic", kinds)
+                self.assertNotIn("cas-retry-storm", kinds)
+                lc = [f for f in doc["findings"] if f["kind"] == "lock-contention"]
+                self.assertTrue(lc, kinds)
+                l = lc[0]["evidence"]["lock"]
+                self.assertIn(l["name"], ("g_table", "g_table.mu"))  # mu is at offset 0 of g_table
+                self.assertEqual((l["waits"], l["yields"]), (0, 0))
+                self.assertGreater(l["spin_samples"], 0)
+                self.assertGreaterEqual(len(l["waiters"]), 2)
+                if not build:
+                    self.assertEqual(l["owner_source"], "sampled in section")
+                    self.assertLessEqual({o["tid"] for o in l["owners"]}, {w["tid"] for w in l["waiters"]})
+                loc = lc[0]["locations"][0]
+                self.assertEqual((os.path.basename(loc["file"]), loc["function"]),
+                                 ("s01_program_spinlock.cc", "count_word_shared"))
+                with open(loc["file"]) as f:
+                    self.assertIn("PROBLEM", f.read().splitlines()[loc["line"] - 1], loc)
+                fixed = profile(os.path.join(build, "s01-program-spinlock"), "--variant=fixed", "--seconds=1.5")
+                self.assertFalse([f["kind"] for f in fixed["findings"] if f["kind"] in
+                                  ("lock-contention", "hot-atomic", "cas-retry-storm")], fixed["findings"])
+
     def test_tbb_mutex_waits_are_charged_to_the_mutex(self):
         if not os.path.exists(os.path.join(WORKLOADS, "s01-tbb-mutex")):
             self.skipTest("s01-tbb-mutex not built (Debian's libtbb-dev missing)")
