@@ -467,6 +467,33 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
   return "";
 }
 
+std::string rust_self_pointee_name(Symbolizer& sym, uint64_t fn_addr, uint64_t offset) {
+  Dwfl_Module* mod = nullptr;
+  Dwarf_Addr bias = 0;
+  const std::vector<Dwarf_Die>* scopes = nullptr;
+  if (!scopes_of(sym, fn_addr, &mod, &bias, &scopes)) return "";
+  for (const Dwarf_Die& scope : *scopes) {
+    Dwarf_Die fn = scope;
+    if (dwarf_tag(&fn) != DW_TAG_subprogram) continue;
+    Dwarf_Die cu;
+    if (!dwarf_diecu(&fn, &cu, nullptr, nullptr) || dwarf_srclang(&cu) != DW_LANG_Rust) return "";
+    Dwarf_Die child;
+    if (dwarf_child(&fn, &child) != 0) return "";
+    do {
+      if (dwarf_tag(&child) != DW_TAG_formal_parameter) continue;
+      const char* name = dwarf_diename(&child);
+      if (!name || std::string_view(name) != "self") return "";
+      std::string out = pointee_path(child, offset);
+      const std::string via = " (via self)";
+      if (out.size() > via.size() && out.compare(out.size() - via.size(), via.size(), via) == 0)
+        out.resize(out.size() - via.size());
+      return out;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return "";
+  }
+  return "";
+}
+
 std::string stack_slot_pointee_name(Symbolizer& sym, uint64_t pc, int base_reg, int64_t disp, uint64_t offset) {
   Dwfl_Module* mod = nullptr;
   Dwarf_Addr bias = 0;

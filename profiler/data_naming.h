@@ -44,6 +44,13 @@ std::string pointee_member_name(Symbolizer& sym, uint64_t pc, int dwarf_reg, uin
 // scope lives there, or the frame base at `pc` is not `base_reg` + a constant.
 std::string stack_slot_pointee_name(Symbolizer& sym, uint64_t pc, int base_reg, int64_t disp, uint64_t offset);
 
+// The member path of byte `offset` of what a Rust method's `self` points to, by the type
+// of the `self` parameter of the function at `fn_addr` (its entry): a debug build's
+// `Mutex<HashMap<u64, u64>>::lock` says which Mutex it locks, where the caller's copy of
+// the reference (Arc::deref's result) is in an unnamed temporary. "" when the function
+// is not Rust, its first parameter is not `self`, or that is not a pointer to a struct.
+std::string rust_self_pointee_name(Symbolizer& sym, uint64_t fn_addr, uint64_t offset);
+
 // What pointee_member_name(sym, pc, dwarf_reg, any offset, frame, base_value) reads of
 // a sample's stack, which depends on the instruction and not on the sample: found once
 // per instruction by the agent's drain thread, which keeps only those stack words of

@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "profiler/critical_section.h"
 #include "profiler/data_naming.h"
 #include "profiler/dwarf_registers.h"
 
@@ -280,6 +281,18 @@ std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
     uint64_t offset;
   };
   std::vector<Step> steps;
+  // A condition variable's wait (pthread_cond_wait, std::condition_variable::wait, Rust's
+  // Condvar::wait) takes the condition variable first: the lock it re-takes, the waited
+  // futex, is not what its argument points to.
+  if (ZyanU64 callee = 0; last.back().ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&last.back().insn, &last.back().ops[0],
+                                                                last.back().ip, &callee))) {
+    std::string name = plt_target_name(sym, callee);
+    if (name.empty()) name = sym.code(callee).function;
+    if (name.rfind("pthread_cond_", 0) == 0 || name.find("condition_variable") != std::string::npos ||
+        name.find("Condvar") != std::string::npos)
+      return "";
+  }
   // A scope guard's constructor out of line (-O0: `lock_guard<mutex>::lock_guard(mutex&)`,
   // absl::MutexLock(Mutex*)) takes the guard in rdi and the lock in rsi.
   ZydisRegister reg = ZYDIS_REGISTER_RDI;
@@ -331,12 +344,28 @@ std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
   // again: DWARF may locate the variable there at any of those instructions.
   for (auto it = steps.rbegin(); it != steps.rend(); ++it)
     for (size_t j = it->at; j + 1 < last.size(); ++j) {
+      // A variable of the library's inlined code (`__m`, a reserved name) names the
+      // library's view (`mutex_type (via __m)`), not the program's: only the program's own.
       if (std::string n = pointee_member_name(sym, last[j].ip, dwarf_index(it->reg), it->offset, nullptr, 0,
                                               /*outermost=*/true);
-          !n.empty())
+          !n.empty() && n.find(" (via __") == std::string::npos)
         return n;
       if (writes(last[j], it->reg)) break;
     }
+  // A Rust debug build calls the generic lock method out of line with the reference in
+  // an unnamed temporary: the method's `self` type names the lock (offset 0: the
+  // argument is the Mutex / RwLock itself).
+  if (ZyanU64 target = 0; last.back().ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&last.back().insn, &last.back().ops[0],
+                                                                last.back().ip, &target)))
+  {
+    // std's own inner lock (`futex::Mutex::lock_contended(&self)` out of line) names
+    // no program data: only a type with the program's parameters (Mutex<Table>) does.
+    std::string n = rust_self_pointee_name(sym, target, 0);
+    for (const char* bare : {"Mutex", "RwLock", "Condvar", "Once"})
+      if (n == bare) n.clear();
+    return n;
+  }
   return "";
 }
 

@@ -13,16 +13,37 @@
 #include "spdlog/spdlog.h"
 
 namespace ccprof::profiler {
-namespace {
 
-// Whether an inlined function is the lock's acquisition (SpinLock::lock, acquire(),
-// spin_lock), so that the user's site is the level that called it.
+// Whether a function is a lock's acquisition by its name (SpinLock::lock, acquire(),
+// spin_lock, lockExclusive): a word of its last name component, split at '_' and at
+// camel-case humps, is lock, spinlock or acquire ("block", "clock", "unlock" are not).
 bool looks_like_lock_function(std::string name) {
   if (const size_t paren = name.find('('); paren != std::string::npos) name.resize(paren);
+  std::string plain;  // without template arguments
+  int depth = 0;
+  for (char ch : name) {
+    depth += ch == '<';
+    if (depth == 0) plain += ch;
+    depth -= ch == '>' && depth > 0;
+  }
+  name = plain;
   if (const size_t colon = name.rfind("::"); colon != std::string::npos) name = name.substr(colon + 2);
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  return name.find("lock") != std::string::npos || name.find("acquire") != std::string::npos;
+  std::vector<std::string> words(1);
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char ch = static_cast<unsigned char>(name[i]);
+    if (!std::isalnum(ch)) {
+      if (!words.back().empty()) words.emplace_back();
+      continue;
+    }
+    if (std::isupper(ch) && i > 0 && std::islower(static_cast<unsigned char>(name[i - 1])) && !words.back().empty())
+      words.emplace_back();
+    words.back() += static_cast<char>(std::tolower(ch));
+  }
+  return std::any_of(words.begin(), words.end(),
+                     [](const std::string& w) { return w == "lock" || w == "spinlock" || w == "acquire"; });
 }
+
+namespace {
 
 // The user's line of an acquisition loop's instruction: the call of the lock function
 // when it was inlined into its caller, else the instruction's own line. The level the

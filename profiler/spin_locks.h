@@ -15,6 +15,7 @@
 // the cache-line rules' to judge.
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "profiler/lock_code.h"
@@ -23,6 +24,10 @@ namespace ccprof::profiler {
 
 class Index;
 struct LockInfo;
+
+// Whether a function is a lock's acquisition by its name (SpinLock::lock, acquire(),
+// spin_lock, lockExclusive; not block(), clock(), unlock()).
+bool looks_like_lock_function(std::string name);
 
 // Per thread, the memory samples of process `pid` inside the sections (the lock held)
 // and in their acquisition loops (spinning for it).

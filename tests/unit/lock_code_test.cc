@@ -276,8 +276,9 @@ TEST_F(LockExchangesTest, AHeapLockIsNamedByThePointersType) {
 // profiled process.
 class RustHeapLockTest : public ::testing::Test {
  protected:
+  virtual const char* fixture() const { return "rust_heap_lock"; }
   void SetUp() override {
-    const std::string exe = std::string(CCPROF_BUILD_DIR) + "/fixtures/rust_heap_lock";
+    const std::string exe = std::string(CCPROF_BUILD_DIR) + "/fixtures/" + fixture();
     if (access(exe.c_str(), X_OK) != 0) GTEST_SKIP() << exe << " not built (Debian's rustc missing)";
     int in[2], out[2];
     ASSERT_EQ(pipe(in), 0);
@@ -297,11 +298,12 @@ class RustHeapLockTest : public ::testing::Test {
     stdin_ = in[1];
     FILE* f = fdopen(out[0], "r");
     ASSERT_NE(f, nullptr);
-    unsigned long long fn = 0, global = 0;
-    ASSERT_EQ(fscanf(f, "count_word=%llx global=%llx", &fn, &global), 2);
+    unsigned long long fn = 0, global = 0, arc = 0;
+    ASSERT_EQ(fscanf(f, "count_word=%llx global=%llx count_word_arc=%llx", &fn, &global, &arc), 3);
     fclose(f);
     count_word_ = fn;
     global_ = global;
+    count_word_arc_ = arc;
     proc_.pid = static_cast<uint32_t>(pid_);
     proc_.maps = *agent::read_maps(proc_.pid);
     sym_ = std::make_unique<Symbolizer>(proc_);
@@ -312,23 +314,20 @@ class RustHeapLockTest : public ::testing::Test {
   }
   pid_t pid_ = -1;
   int stdin_ = -1;
-  uint64_t count_word_ = 0, global_ = 0;
+  uint64_t count_word_ = 0, global_ = 0, count_word_arc_ = 0;
   ProcessInfo proc_;
   std::unique_ptr<Symbolizer> sym_;
 };
 
-TEST_F(RustHeapLockTest, AHeapMutexIsNamedByItsReferencesType) {
-  // Every call in count_word that is std's inlined lock code (its contended slow path,
-  // poison's panicking check): the one whose first argument is the lock word names the
-  // Mutex by the type `table` points to, with the program's short type names.
+// The names lock_argument_name gives the calls in `fn` that are lock library code.
+std::set<std::string> lock_call_names(Symbolizer& sym, uint64_t fn, int* lock_calls) {
   uint64_t start = 0;
   std::vector<uint8_t> code;
-  ASSERT_TRUE(read_function_code(*sym_, count_word_ + 1, &start, &code));
+  std::set<std::string> names;
+  if (!read_function_code(sym, fn + 1, &start, &code)) return names;
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   ZydisDecodedInstruction insn;
-  std::set<std::string> names;
-  int lock_calls = 0;
   for (size_t at = 0; at < code.size(); at += insn.length) {
     if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, nullptr, code.data() + at, code.size() - at, &insn))) {
       insn.length = 1;
@@ -336,12 +335,45 @@ TEST_F(RustHeapLockTest, AHeapMutexIsNamedByItsReferencesType) {
     }
     if (insn.mnemonic != ZYDIS_MNEMONIC_CALL) continue;
     const uint64_t ret = start + at + insn.length;
-    if (!is_lock_library_code(sym_->code(ret - 1))) continue;
-    ++lock_calls;
-    if (std::string n = lock_argument_name(*sym_, ret); !n.empty()) names.insert(n);
+    if (!is_lock_library_code(sym.code(ret - 1)) && !is_lock_library_code(sym.code(start + at))) {
+      // A debug build's call to the lock method: the callee is the lock library's.
+      ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+      ZyanU64 target = 0;
+      if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &insn, ops)) ||
+          ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
+          !ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], start + at, &target)) ||
+          !is_lock_library_code(sym.code(target)))
+        continue;
+    }
+    ++*lock_calls;
+    if (std::string n = lock_argument_name(sym, ret); !n.empty()) names.insert(n);
   }
+  return names;
+}
+
+TEST_F(RustHeapLockTest, AHeapMutexIsNamedByItsReferencesType) {
+  // Every call in count_word that is std's inlined lock code (its contended slow path,
+  // poison's panicking check): the one whose first argument is the lock word names the
+  // Mutex by the type `table` points to, with the program's short type names.
+  int lock_calls = 0;
+  const std::set<std::string> names = lock_call_names(*sym_, count_word_, &lock_calls);
   EXPECT_GE(lock_calls, 1);
   EXPECT_EQ(names, std::set<std::string>{"Mutex<HashMap<u64, u64, RandomState>> (via table)"});
+}
+
+// The same program as a debug build: `table.lock()` calls Mutex<HashMap<u64, u64>>::lock
+// out of line; through an Arc its argument is an unnamed temporary, and the method's
+// `self` type names the lock.
+class RustDebugHeapLockTest : public RustHeapLockTest {
+ protected:
+  const char* fixture() const override { return "rust_heap_lock_debug"; }
+};
+
+TEST_F(RustDebugHeapLockTest, ADebugBuildsMutexIsNamedByTheLockMethodsSelf) {
+  int lock_calls = 0;
+  const std::set<std::string> names = lock_call_names(*sym_, count_word_arc_, &lock_calls);
+  EXPECT_GE(lock_calls, 1);
+  EXPECT_TRUE(names.count("Mutex<HashMap<u64, u64, RandomState>>")) << ::testing::PrintToString(names);
 }
 
 TEST_F(RustHeapLockTest, AGlobalMutexIsNamedAsTheLockNotItsFutexWord) {
