@@ -340,6 +340,12 @@ std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
     reg = from;
   }
   if (!from_slot.empty()) return from_slot;
+  // Nothing in the block set the argument: the caller's own variable may be in that
+  // register already (`lock(&q->mu)` with `q` in rdi and `mu` first).
+  if (steps.empty() && offset == 0)
+    if (std::string n = pointee_member_name(sym, last.back().ip, dwarf_index(reg), 0, nullptr, 0, /*outermost=*/true);
+        !n.empty() && n.find(" (via __") == std::string::npos)
+      return n;
   // The source register holds the pointer from that instruction until it is written
   // again: DWARF may locate the variable there at any of those instructions.
   for (auto it = steps.rbegin(); it != steps.rend(); ++it)

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <map>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -75,6 +77,17 @@ __attribute__((noinline)) void lx_spin_update(long n) {
   g_lx_flag.store(false, std::memory_order_release);
   asm volatile("" ::: "memory");
   g_lx_after += n;
+}
+
+// A queue's wait: the mutex is locked, then the condition variable's wait re-takes it.
+struct LxQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+};
+__attribute__((noinline)) void lx_wait(LxQueue* q) {
+  std::unique_lock<std::mutex> l(q->mu);
+  q->cv.wait(l, [q] { return q->ready; });
 }
 
 // A lock in a heap object: the lock call's argument is computed from `t`.
@@ -269,6 +282,41 @@ TEST_F(LockExchangesTest, AHeapLockIsNamedByThePointersType) {
   EXPECT_EQ(lock_argument_name(*sym_, ret), "LxTable.mu (via t)");
   // Not the return address of a call: nothing is guessed.
   EXPECT_EQ(lock_argument_name(*sym_, reinterpret_cast<uint64_t>(&lx_lock_heap) + 1), "");
+}
+
+TEST_F(LockExchangesTest, AConditionVariablesWaitIsNotNamedByItsArgument) {
+  // Its first argument is the condition variable, not the mutex whose futex the re-lock
+  // waits on: no name from it. The mutex's own lock call is named.
+  uint64_t start = 0;
+  std::vector<uint8_t> code;
+  ASSERT_TRUE(read_function_code(*sym_, reinterpret_cast<uint64_t>(&lx_wait) + 1, &start, &code));
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  std::map<std::string, std::string> by_callee;  // callee -> name
+  for (size_t at = 0; at < code.size(); at += insn.length) {
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &insn, ops))) {
+      insn.length = 1;
+      continue;
+    }
+    ZyanU64 target = 0;
+    if (insn.mnemonic != ZYDIS_MNEMONIC_CALL || ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
+        !ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], start + at, &target)))
+      continue;
+    std::string callee = plt_target_name(*sym_, target);
+    if (callee.empty()) callee = sym_->code(target).function;
+    by_callee[callee] = lock_argument_name(*sym_, start + at + insn.length);
+  }
+  bool saw_wait = false;
+  for (const auto& [callee, name] : by_callee)
+    if (callee.find("condition_variable") != std::string::npos) {
+      saw_wait = true;
+      EXPECT_EQ(name, "") << callee;
+    }
+  EXPECT_TRUE(saw_wait) << ::testing::PrintToString(by_callee);
+  ASSERT_TRUE(by_callee.count("pthread_mutex_lock")) << ::testing::PrintToString(by_callee);
+  EXPECT_EQ(by_callee["pthread_mutex_lock"], "LxQueue.mu (via q)");
 }
 
 // tests/unit/rust_fixtures/heap_lock.rs, built with Debian's rustc where it is installed:
