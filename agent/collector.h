@@ -89,6 +89,13 @@ class Collector {
   // part since the last cut, and keeps collecting: nothing is detached, so no event
   // falls between two windows. finish() may still follow.
   virtual void cut(model::Recording& rec) = 0;
+  // After each drain and reduction: `sample_cpu_s` is the drain thread's CPU spent on
+  // memory samples' stack windows in this window so far. The memory sampler keeps its
+  // rate under its CPU budget with it (agent/sampler_budget.h); the others ignore it.
+  virtual void pace(uint64_t /*now_ns*/, double /*sample_cpu_s*/) {}
+  // At a window's end (after finish() or cut() and the last reduction): the memory
+  // sampler thins the window's samples to the lowest rate it used.
+  virtual void settle(model::Recording&) {}
   // A count that moves when a target may have changed what /proc shows of it (a
   // mapping, an exec, a thread created, exited or renamed), for the session's /proc
   // snapshots; nullopt from collectors that do not watch for that.

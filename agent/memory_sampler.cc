@@ -78,12 +78,25 @@ uint64_t sched_tick_handler_address() {
 namespace {
 
 void write_section(Recording& rec, const std::string& mode, const std::string& reason, uint32_t hz,
-                   const std::vector<std::string>& events) {
+                   const std::vector<std::string>& events, uint64_t period_ns = 0) {
   rec.memory_sampler.mode = mode;
   rec.memory_sampler.reason = reason;
   rec.memory_sampler.frequency_hz = hz;
-  rec.memory_sampler.period_ns = mode == "decode" && hz ? 1000000000ull / hz : 0;
+  rec.memory_sampler.period_ns = mode != "decode" ? 0 : period_ns ? period_ns : hz ? 1000000000ull / hz : 0;
   rec.memory_sampler.events = events;
+  rec.memory_sampler.requested_hz = hz;
+}
+
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+uint64_t monotonic_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + ts.tv_nsec;
 }
 
 // ---- decode mode -------------------------------------------------------------------
@@ -113,7 +126,73 @@ class DecodeSampler : public Collector {
 
   void drain(Recording& rec) override {
     rec_ = &rec;
-    if (rb_) ring_buffer__consume(rb_.get());
+    if (!rb_) return;
+    const double t0 = thread_cpu_s();
+    ring_buffer__consume(rb_.get());
+    own_cpu_s_ += thread_cpu_s() - t0;
+  }
+
+  // Keeps the sampler under its CPU budget (agent/sampler_budget.h): once a second,
+  // what the second before cost; over budget, half the rate. Not in the first second
+  // (the agent's first samples of a module load its DWARF).
+  void pace(uint64_t now, double sample_cpu_s) override {
+    if (!skel_) return;
+    const auto c = sum_percpu<sample_counters>(bpf_map__fd(skel_->maps.counters));
+    const double agent_s = own_cpu_s_ + sample_cpu_s;
+    if (!interval_start_ || agent_s < interval_agent_s_) {  // the first call, or a new window's reduction
+      begin_interval(now, c, agent_s);
+      if (!started_ns_) started_ns_ = now;
+      return;
+    }
+    if (now - interval_start_ < kPaceIntervalNs) return;
+    SamplerCost cost;
+    cost.interval_s = (now - interval_start_) / 1e9;
+    cost.cpus = cpus_;
+    cost.fires = c.samples - interval_counters_.samples;
+    cost.samples = c.target - interval_counters_.target;
+    cost.bpf_s = (c.bpf_ns - interval_counters_.bpf_ns) / 1e9;
+    cost.agent_s = agent_s - interval_agent_s_;
+    cost.interrupt_ns = interrupt_ns_;
+    window_cost_.interval_s += cost.interval_s;
+    window_cost_.fires += cost.fires;
+    window_cost_.samples += cost.samples;
+    window_cost_.bpf_s += cost.bpf_s;
+    window_cost_.agent_s += cost.agent_s;
+    last_share_ = cost.share();
+    const bool warmed_up = interval_start_ - started_ns_ >= kPaceIntervalNs;
+    begin_interval(now, c, agent_s);
+    if (!warmed_up || level_ >= max_level_) return;
+    if (std::string why = over_budget(cost, opts_.budget); !why.empty()) set_level(level_ + 1, now, cost.share(), why);
+  }
+
+  // The window's samples, thinned to the lowest rate the window used: every sample
+  // then stands for the same CPU time (rec.memory_sampler.period_ns).
+  void settle(Recording& rec) override {
+    if (levels_.size() == rec.memory_samples.size() && level_ > 0) {
+      std::vector<uint32_t> cpus;
+      cpus.reserve(rec.memory_samples.size());
+      for (const auto& m : rec.memory_samples) cpus.push_back(m.cpu);
+      const std::vector<bool> keep = thin_to_level(levels_, cpus, static_cast<uint8_t>(level_));
+      size_t out = 0;
+      for (size_t i = 0; i < rec.memory_samples.size(); ++i)
+        if (keep[i]) rec.memory_samples[out++] = std::move(rec.memory_samples[i]);
+      if (const size_t thinned = rec.memory_samples.size() - out) {
+        rec.losses["sampler.thinned_to_one_rate"] += thinned;
+        spdlog::debug("memory sampler: {} samples taken before the rate was lowered thinned to {} Hz", thinned,
+                      hz_at(level_));
+      }
+      rec.memory_samples.resize(out);
+    } else if (levels_.size() != rec.memory_samples.size()) {
+      spdlog::debug("memory sampler: {} samples but {} rate levels: not thinned", rec.memory_samples.size(),
+                    levels_.size());
+    }
+    levels_.clear();
+    rate_changes_.clear();
+    window_cost_ = SamplerCost{};
+    // Far under budget over the window's last second: the next window (`ccprof serve`)
+    // samples at twice the rate, up to the rate asked for.
+    if (skel_ && !links_.empty() && level_ > 0 && last_share_ < opts_.budget / 4)
+      set_level(level_ - 1, monotonic_now_ns(), last_share_, "far under budget");
   }
 
   // The kernel's counters, as the part since the last cut, and the sampler's section.
@@ -122,12 +201,24 @@ class DecodeSampler : public Collector {
     rec.losses["sampler.ringbuf_drops"] += part_("ringbuf_drops", c.ringbuf_drops);
     rec.losses["sampler.kernel_mode_samples"] += part_("kernel_mode", c.kernel_mode);
     rec.losses["sampler.stack_window_failed"] += part_("stack_window_failed", c.stack_window_failed);
-    if (tick_handler_)
-      write_section(rec, "decode", reason_, tick_hz(), {"sched-tick"});
-    else
-      write_section(rec, "decode", reason_, effective_hz(opts_), {"cpu-clock"});
-    rec.memory_sampler.target_samples = part_("target", c.target);
-    rec.memory_sampler.all_samples = part_("samples", c.samples);
+    write_section(rec, "decode", reason_, hz_at(level_), {tick_handler_ ? "sched-tick" : "cpu-clock"},
+                  period_at(level_));
+    model::MemorySamplerSection& ms = rec.memory_sampler;
+    ms.requested_hz = hz_at(0);
+    ms.budget = opts_.budget;
+    ms.rate_changes.clear();
+    for (auto [at_ns, ch] : rate_changes_) {
+      ch.at_s = at_ns > rec.start_ns ? (at_ns - rec.start_ns) / 1e9 : 0;
+      ms.rate_changes.push_back(ch);
+    }
+    ms.fires = window_cost_.fires;
+    ms.bpf_s = window_cost_.bpf_s;
+    ms.agent_s = window_cost_.agent_s;
+    ms.interrupt_ns = interrupt_ns_;
+    ms.interrupt_s = window_cost_.fires * interrupt_ns_ / 1e9;
+    ms.cost_window_s = window_cost_.interval_s;
+    ms.target_samples = part_("target", c.target);
+    ms.all_samples = part_("samples", c.samples);
   }
 
   // Sampling goes on; the counters are handed over as the part since the last cut.
@@ -180,6 +271,10 @@ class DecodeSampler : public Collector {
       links_.emplace_back(link);
       fds_.push_back(std::move(fd));  // the link does not own the perf fd
     }
+    cpus_ = static_cast<uint32_t>(std::max<size_t>(1, online_cpus().size()));
+    // The interrupt is ccprof's own only on a timer; the tick fires anyway.
+    interrupt_ns_ = tick_handler_ ? 0 : timer_interrupt_ns_estimate();
+    max_level_ = max_rate_level(tick_handler_ ? tick_hz() : hz);
     rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), on_sample, this, nullptr));
     if (!rb_) return absl::InternalError(absl::StrCat("memory sampler: cannot map the ring buffer: ", strerror(errno)));
     if (tick_handler_)
@@ -203,6 +298,40 @@ class DecodeSampler : public Collector {
       if (step > 0) tick_hz_ = static_cast<uint32_t>((1e9 + step / 2) / step);
     }
     return tick_hz_;
+  }
+
+  // The rate and the CPU time per sample at a level (the rate asked for / 2^level).
+  uint32_t base_hz() { return tick_handler_ ? tick_hz() : effective_hz(opts_); }
+  uint32_t hz_at(uint32_t level) { return std::max<uint32_t>(1, (base_hz() + (1u << level) / 2) >> level); }
+  uint64_t period_at(uint32_t level) {
+    const uint32_t hz = base_hz();
+    return hz ? (1'000'000'000ull / hz) << level : 0;
+  }
+
+  void begin_interval(uint64_t now, const sample_counters& c, double agent_s) {
+    interval_start_ = now;
+    interval_counters_ = c;
+    interval_agent_s_ = agent_s;
+  }
+
+  // The level is set before the timers' periods change (bpf/sample.bpf.c, rate_level).
+  void set_level(uint32_t level, uint64_t now, double share, const std::string& why) {
+    const uint32_t from = hz_at(level_);
+    skel_->bss->rate_level = level;
+    if (!tick_handler_) {
+      uint64_t period = period_at(level);
+      for (const auto& fd : fds_)
+        if (ioctl(fd.get(), PERF_EVENT_IOC_PERIOD, &period) != 0)
+          spdlog::debug("memory sampler: cannot change the timer's period: {}", strerror(errno));
+    }
+    level_ = level;
+    model::SamplerRateChange ch;
+    ch.hz = hz_at(level);
+    ch.share = share;
+    ch.why = why;
+    rate_changes_.emplace_back(now, ch);
+    spdlog::debug("memory sampler: {} (the sampler's share of the CPUs {:.2f}%, budget {:.2f}%): {} -> {} Hz per CPU",
+                  why, share * 100, opts_.budget * 100, from, ch.hz);
   }
 
   static int on_sample(void* ctx, void* data, size_t size) {
@@ -232,6 +361,7 @@ class DecodeSampler : public Collector {
       if (!held) m.stack_windows.push_back({at, {bytes, bytes + 16}});
     }
     self->rec_->memory_samples.push_back(m);
+    self->levels_.push_back(static_cast<uint8_t>(std::min<uint32_t>(e->level, 15)));
     ++self->samples_;
     return 0;
   }
@@ -247,6 +377,18 @@ class DecodeSampler : public Collector {
   SinceLastCut<std::string> part_;
   uint64_t tick_handler_ = 0;  // the tick hrtimer's handler when sampling on the tick
   uint32_t tick_hz_ = kCommonTickHz;
+
+  // The CPU budget (agent/sampler_budget.h).
+  static constexpr uint64_t kPaceIntervalNs = 1'000'000'000;
+  uint32_t cpus_ = 1, level_ = 0, max_level_ = 0;
+  double interrupt_ns_ = 0;
+  double own_cpu_s_ = 0;  // the drain thread's CPU in ring_buffer__consume
+  uint64_t started_ns_ = 0, interval_start_ = 0;
+  sample_counters interval_counters_{};
+  double interval_agent_s_ = 0, last_share_ = 0;
+  SamplerCost window_cost_;                       // summed over the window's intervals
+  std::vector<uint8_t> levels_;                   // per sample of the window, in order
+  std::vector<std::pair<uint64_t, model::SamplerRateChange>> rate_changes_;  // at CLOCK_MONOTONIC ns
 };
 
 // ---- PMU mode ----------------------------------------------------------------------

@@ -13,6 +13,7 @@
 
 #include "agent/capabilities.h"
 #include "agent/collector.h"
+#include "agent/sampler_budget.h"
 
 namespace ccprof::agent {
 
@@ -47,6 +48,9 @@ struct MemorySamplerOptions {
   // tick at the kernel's HZ, where it can be used; the timer otherwise).
   std::string clock = "timer";
   uint32_t ring_bytes = 8u << 20;  // decode mode's BPF ring buffer (power of two)
+  // Decode mode: the sampler's CPU budget, a share of all CPUs (agent/sampler_budget.h);
+  // over it the rate is halved. 0 = no budget (the drain thread's limit still holds).
+  double budget = kDefaultSamplerBudget;
 };
 
 // The scheduler tick's hrtimer handler (tick_nohz_handler since Linux 6.9,

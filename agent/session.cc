@@ -335,6 +335,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
     if (opts.continuous) mo.frequency_hz = kContinuous.sample_hz;
     if (opts.sample_hz) mo.frequency_hz = opts.sample_hz;
     mo.clock = opts.sampler_clock;
+    mo.budget = opts.sampler_budget >= 0 ? opts.sampler_budget
+                : opts.continuous         ? kContinuousSamplerBudget
+                                          : kDefaultSamplerBudget;
     if (auto sampler = make_memory_sampler(mo)) {
       planned.push_back({std::move(sampler), opts.memory_sampler != "auto"});
     } else {
@@ -434,6 +437,7 @@ bool Session::run_until(uint64_t until_ns, const std::function<void(const Sessio
     }
     for (auto& c : s.collectors) c->drain(rec);
     s.reduction->reduce(rec, /*final=*/false, until_ns);
+    for (auto& c : s.collectors) c->pace(now, s.reduction->sample_cpu_s());
     if (s.child) {
       int status = 0;
       pid_t r = waitpid(s.child->pid, &status, WNOHANG);
@@ -495,6 +499,7 @@ Recording Session::cut_window() {
   s.snap->snapshot(read_tgids(s.tgids.get()), now);
   for (auto& c : s.collectors) c->cut(s.rec);
   s.reduction->reduce(s.rec, /*final=*/true);
+  for (auto& c : s.collectors) c->settle(s.rec);
   // What the next window starts from: the processes with their maps, the threads alive.
   Recording next;
   next.ccprof_version = s.rec.ccprof_version;
@@ -526,6 +531,7 @@ Recording Session::stop() {
   if (!s.target_gone) s.snap->snapshot(read_tgids(s.tgids.get()), rec.end_ns);
   for (auto& c : s.collectors) c->finish(rec);
   s.reduction->reduce(rec, /*final=*/true);
+  for (auto& c : s.collectors) c->settle(rec);
   // Detach on a thread of its own: closing the tracepoint links waits for the kernel
   // (~60 ms each here), which need not delay the analysis. join_detach() waits for it.
   {

@@ -32,6 +32,9 @@ struct SessionOptions {
   std::string memory_sampler = "auto";  // auto | decode | pmu | off
   uint32_t sample_hz = 0;               // 0: the sampler's default
   std::string sampler_clock = "timer";  // decode mode: timer | tick (memory_sampler.h)
+  // Decode mode's CPU budget, a share of all CPUs (agent/sampler_budget.h); < 0: the
+  // mode's (1.5% default, 0.5% continuous); 0: none.
+  double sampler_budget = -1;
   bool sched = true;                    // the scheduler/syscall collector
   // Unwinds stack copies and trims memory samples' stack windows on the drain thread
   // (the cli hands over the profiler's, model/stack_frames.h); null: raw bytes stay.

@@ -12,11 +12,18 @@ char LICENSE[] SEC("license") = "GPL";
 CCPROF_RINGBUF(samples, 1 << 22); /* resized by the agent before load */
 
 CCPROF_PERCPU_COUNTERS(counters, struct sample_counters);
+
+/* The rate is the one asked for / 2^rate_level: the agent raises the level to keep the
+ * sampler under its CPU budget (agent/sampler_budget.h), on a timer with
+ * PERF_EVENT_IOC_PERIOD, on the tick by sampling 1 in 2^rate_level ticks. Each sample
+ * carries the level it was taken at (set before the timers' periods change: at most one
+ * firing per CPU is labelled with the new level while still at the old period). */
+volatile __u32 rate_level = 0;
 #define COUNT(field) CCPROF_COUNT(counters, struct sample_counters, field)
 
 /* The sample's record: reserved, its user registers filled by the caller, then
  * sample_finish() adds fsbase, the stack windows and the frame-pointer levels. */
-static __always_inline struct sample_event *sample_begin(__u64 id)
+static __always_inline struct sample_event *sample_begin(__u64 id, __u32 level)
 {
 	struct sample_event *e = bpf_ringbuf_reserve(&samples, sizeof(*e), 0);
 	if (!e) {
@@ -26,12 +33,12 @@ static __always_inline struct sample_event *sample_begin(__u64 id)
 	e->tgid = id >> 32;
 	e->tid = (__u32)id;
 	e->cpu = bpf_get_smp_processor_id();
-	e->pad = 0;
+	e->level = level;
 	e->time_ns = bpf_ktime_get_ns();
 	return e;
 }
 
-static __always_inline void sample_finish(struct sample_event *e)
+static __always_inline void sample_finish(struct sample_event *e, __u64 t0)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	e->fsbase = BPF_CORE_READ(task, thread.fsbase);
@@ -70,6 +77,10 @@ static __always_inline void sample_finish(struct sample_event *e)
 	/* No wakeup: the agent drains every ~20 ms. A wakeup per record put up to 40%
 	 * of the samples into the kernel on this kind of VM (probe q45). */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	/* The program's own time, for the sampler's CPU budget (agent/sampler_budget.h). */
+	struct sample_counters *c = CCPROF_HERE(counters, struct sample_counters);
+	if (c)
+		c->bpf_ns += bpf_ktime_get_ns() - t0;
 }
 
 /* The 17 user registers in DWARF order (sample.h) from a pt_regs. */
@@ -97,6 +108,7 @@ static __always_inline void sample_finish(struct sample_event *e)
 SEC("perf_event")
 int on_cpu_clock(struct bpf_perf_event_data *ctx)
 {
+	__u64 t0 = bpf_ktime_get_ns();
 	COUNT(samples);
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!ccprof_is_target(id))
@@ -111,12 +123,12 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 		COUNT(kernel_mode);
 		return 0;
 	}
-	struct sample_event *e = sample_begin(id);
+	struct sample_event *e = sample_begin(id, rate_level);
 	if (!e)
 		return 0;
 	/* Direct 8-byte loads from ctx (the verifier allows no narrower ones). */
 	SAMPLE_REGS(e, ctx->regs);
-	sample_finish(e);
+	sample_finish(e, t0);
 	return 0;
 }
 
@@ -139,12 +151,16 @@ int BPF_PROG(on_tick, struct hrtimer *timer, ktime_t *now)
 {
 	if ((__u64)timer->function != tick_handler)
 		return 0;
+	__u64 t0 = bpf_ktime_get_ns();
+	__u32 level = rate_level & 15;
 	struct tick_period *tp = CCPROF_HERE(tick_periods, struct tick_period);
 	if (tp) {
 		__s64 expires = timer->node.expires, step = expires - tp->last_expires;
 		if (tp->last_expires && step > 0 && (!tp->min_step_ns || step < tp->min_step_ns))
 			tp->min_step_ns = step;
 		tp->last_expires = expires;
+		if (level && (tp->ticks++ & ((1u << level) - 1)))
+			return 0;
 	}
 	COUNT(samples);
 	__u64 id = bpf_get_current_pid_tgid();
@@ -156,10 +172,10 @@ int BPF_PROG(on_tick, struct hrtimer *timer, ktime_t *now)
 		COUNT(kernel_mode);
 		return 0;
 	}
-	struct sample_event *e = sample_begin(id);
+	struct sample_event *e = sample_begin(id, level);
 	if (!e)
 		return 0;
 	SAMPLE_REGS(e, *regs);
-	sample_finish(e);
+	sample_finish(e, t0);
 	return 0;
 }

@@ -24,7 +24,8 @@ struct sample_event {
 	__u32 tgid;
 	__u32 tid;
 	__u32 cpu;
-	__u32 pad;
+	__u32 level;                    /* the rate it was taken at: the rate asked for / 2^level
+	                                 * (rate_level, agent/sampler_budget.h) */
 	__u64 time_ns;                  /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
 	__u64 regs[SAMPLE_NUM_REGS];    /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
 	__u64 fsbase;                   /* for fs-relative (TLS) operands */
@@ -45,6 +46,7 @@ struct sample_counters {
 	__u64 kernel_mode;    /* target samples that interrupted the kernel: no user access to decode */
 	__u64 ringbuf_drops;  /* target samples lost: ring buffer full */
 	__u64 stack_window_failed; /* samples whose rsp window could not be copied */
+	__u64 bpf_ns;         /* the program's own run time on target samples (the sampler's budget) */
 };
 
 /* Tick mode (sample.bpf.c, on_tick), per CPU: the tick's last expiry and the shortest
@@ -53,4 +55,5 @@ struct sample_counters {
 struct tick_period {
 	__s64 last_expires;
 	__s64 min_step_ns;
+	__u64 ticks;          /* 1 in 2^rate_level ticks is sampled */
 };

@@ -197,6 +197,7 @@ int ccprof_main(int argc, char** argv) {
   std::string sampler = "auto";
   uint32_t sample_hz = 0;
   std::string sampler_clock = "timer";
+  double sampler_budget = -1;
   bool no_sched = false;
   bool keep_stack_bytes = false;
   std::string cost_mode = "default";
@@ -217,6 +218,10 @@ int ccprof_main(int argc, char** argv) {
                     "kernel's HZ: no interrupt of its own, but fewer samples where HZ is 250 or less)")
         ->check(CLI::IsMember({"timer", "tick"}))
         ->capture_default_str();
+    sub->add_option("--sampler-budget", sampler_budget,
+                    "decode mode: the memory sampler's CPU budget in percent of all CPUs (default 1.5, 0.5 in "
+                    "continuous mode; 0: none); over it the sampler halves its rate, and the report says so")
+        ->check(CLI::Range(0.0, 100.0));
     sub->add_flag("--no-sched", no_sched, "do not run the scheduler/syscall collector");
     sub->add_option("--mode", cost_mode,
                     "default, or continuous: the always-on mode (at most ~1% overhead; what it gives up is in "
@@ -367,6 +372,7 @@ int ccprof_main(int argc, char** argv) {
   opts.memory_sampler = sampler;
   opts.sample_hz = sample_hz;
   opts.sampler_clock = sampler_clock;
+  opts.sampler_budget = sampler_budget < 0 ? -1 : sampler_budget / 100;
   opts.sched = !no_sched;
   opts.stack_reducer = profiler::make_online_reducer();
   opts.keep_stack_bytes = keep_stack_bytes;

@@ -52,8 +52,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockOrderPair, pid, tid, first, first_caller,
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSample, pid, tid, lock, caller, hold_ns, stack)
 // With defaults: recordings made before the holders' stacks have no `samples`.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LockHoldSection, window_s, windows, hist_sub_bits, sites, order, samples)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
-                                   target_samples, all_samples)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SamplerRateChange, at_s, hz, share, why)
+// With defaults: recordings made before the rate control have no requested_hz .. cost_window_s.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
+                                                target_samples, all_samples, requested_hz, budget, rate_changes,
+                                                fires, bpf_s, agent_s, interrupt_s, interrupt_ns, cost_window_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SchedThread, pid, tid, comm, created_ns, exited_ns, first_seen_ns, on_cpu_ns,
                                    off_cpu_ns, runq_ns, max_runq_ns, runq_count, voluntary_switches,
                                    involuntary_switches, wakeups, syscall_ns, syscall_count)

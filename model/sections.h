@@ -101,13 +101,33 @@ struct LockHoldSection {
 
 // ---- memory sampler ---------------------------------------------------------------
 
+// The decode-mode sampler lowered its rate to stay under its CPU budget
+// (agent/sampler_budget.h): from `at_s` after the window's start, `hz` per CPU.
+struct SamplerRateChange {
+  double at_s = 0;
+  uint32_t hz = 0;
+  double share = 0;    // the sampler's estimated share of the CPUs over the second before
+  std::string why;     // "over budget" or "drain thread busy"
+};
+
 struct MemorySamplerSection {
   std::string mode = "off";  // "decode", "pmu" or "off"
   std::string reason;        // why that mode
-  uint32_t frequency_hz = 0;
+  uint32_t frequency_hz = 0; // the window's effective rate: every sample stands for period_ns
   uint64_t period_ns = 0;    // CPU time per sample in decode mode, 0 otherwise
   std::vector<std::string> events;
   uint64_t target_samples = 0, all_samples = 0;  // what the BPF program saw
+  // Decode mode's rate control (empty in recordings made before it): the rate asked
+  // for, the budget (a share of all CPUs; 0 = none), the rate changes, and the
+  // sampler's cost over the window, measured (BPF, the agent's drain thread) and
+  // estimated (the timer's interrupts: `fires` x interrupt_ns, 0 on the tick).
+  uint32_t requested_hz = 0;
+  double budget = 0;
+  std::vector<SamplerRateChange> rate_changes;
+  uint64_t fires = 0;           // timer or tick firings the program ran on (= all_samples)
+  double bpf_s = 0, agent_s = 0, interrupt_s = 0;
+  double interrupt_ns = 0;      // the per-firing estimate behind interrupt_s
+  double cost_window_s = 0;     // the time those costs were measured over
 };
 
 // ---- Python frames at GIL waits and memory samples (agent/cpython_frames.h) ------------------------------

@@ -116,6 +116,52 @@ class E2E(unittest.TestCase):
         p = ccprof("run", "-o", self.out("default"), "--", exe, "--seconds=1")
         self.assertEqual(load(self.out("default"))["profile"]["cost_mode"], {"name": "default", "gives_up": []})
 
+    def test_the_memory_sampler_halves_its_rate_over_its_cpu_budget_and_says_so(self):
+        exe = workload("s03-false-sharing")
+        # A budget no sampler meets (0.05% of the CPUs): the rate is halved once a second
+        # after the first, and the window's samples are thinned to the last rate.
+        out = self.out("tight")
+        p = ccprof("run", "--sampler-budget", "0.05", "-o", out, "--", exe, "--variant=bad", "--seconds=4")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = load(out)
+        ms = doc["profile"]["memory_sampler"]
+        if ms["mode"] != "decode":
+            self.skipTest("the rate control is decode mode's")
+        self.assertEqual(ms["requested_hz"], 499, ms)
+        self.assertEqual(ms["budget_percent"], 0.05, ms)
+        changes = ms["rate_changes"]
+        self.assertTrue(changes, ms)
+        self.assertEqual(ms["frequency_hz"], changes[-1]["hz"], ms)
+        self.assertLess(ms["frequency_hz"], 499, ms)
+        for c in changes:
+            self.assertEqual(c["why"], "over budget", c)
+            self.assertGreaterEqual(c["at_s"], 1.9, c)  # not in the first second's warm-up
+            self.assertGreater(c["share_percent"], 0.05, c)
+        cost = ms["cost"]
+        self.assertGreater(cost["measured_over_s"], 1.5, cost)
+        self.assertGreater(cost["bpf_s"], 0, cost)
+        self.assertGreater(cost["agent_s"], 0, cost)
+        thinned = sum(l["count"] for l in doc["losses"] if l["what"] == "sampler.thinned_to_one_rate")
+        self.assertGreater(thinned, 0, doc["losses"])
+        # The samples kept are what the last rate takes over the whole run on the 2 CPUs
+        # the workload's 4 threads keep busy (every sample stands for the same CPU time).
+        busy_cpus = min(2, os.cpu_count())
+        expected = ms["frequency_hz"] * busy_cpus * doc["profile"]["duration_s"]
+        self.assertGreater(doc["samples"]["memory_samples"], 0.6 * expected, (doc["samples"], ms))
+        self.assertLess(doc["samples"]["memory_samples"], 1.3 * expected, (doc["samples"], ms))
+        self.assertIn("false-sharing", [f["kind"] for f in doc["findings"]])
+        self.assertIn("lowered from 499 Hz", p.stdout)
+        with open(os.path.join(out, "report.html")) as f:
+            self.assertIn("sampler-budget", f.read())
+        # At the default budget the same workload keeps the rate it asked for.
+        out = self.out("default")
+        p = ccprof("run", "-o", out, "--", exe, "--variant=bad", "--seconds=3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ms = load(out)["profile"]["memory_sampler"]
+        self.assertEqual(ms["rate_changes"], [], ms)
+        self.assertEqual(ms["frequency_hz"], 499, ms)
+        self.assertLess(ms["cost"]["share_percent"], ms["budget_percent"], ms)
+
     def test_oversubscription_with_32_cpu_bound_threads_on_this_machine_not_with_2(self):
         exe = workload("s12-hot-atomic")
         if os.cpu_count() > 4:
