@@ -133,8 +133,8 @@ class DecodeSampler : public Collector {
   }
 
   // Keeps the sampler under its CPU budget (agent/sampler_budget.h): once a second,
-  // what the second before cost; over budget, half the rate. Not in the first second
-  // (the agent's first samples of a module load its DWARF).
+  // what the second before cost; over budget two seconds in a row, half the rate. Not
+  // on the first second (the agent's first samples of a module load its DWARF).
   void pace(uint64_t now, double sample_cpu_s) override {
     if (!skel_) return;
     const auto c = sum_percpu<sample_counters>(bpf_map__fd(skel_->maps.counters));
@@ -161,8 +161,15 @@ class DecodeSampler : public Collector {
     last_share_ = cost.share();
     const bool warmed_up = interval_start_ - started_ns_ >= kPaceIntervalNs;
     begin_interval(now, c, agent_s);
-    if (!warmed_up || level_ >= max_level_) return;
-    if (std::string why = over_budget(cost, opts_.budget); !why.empty()) set_level(level_ + 1, now, cost.share(), why);
+    // Two seconds over in a row: one second's cost can be a one-off (the agent reading a
+    // module's DWARF at its first sample there).
+    const std::string why = warmed_up ? over_budget(cost, opts_.budget) : "";
+    const bool again = !why.empty() && over_last_;
+    over_last_ = !why.empty();
+    if (again && level_ < max_level_) {
+      set_level(level_ + 1, now, cost.share(), why);
+      over_last_ = false;
+    }
   }
 
   // The window's samples, thinned to the lowest rate the window used: every sample
@@ -386,6 +393,7 @@ class DecodeSampler : public Collector {
   uint64_t started_ns_ = 0, interval_start_ = 0;
   sample_counters interval_counters_{};
   double interval_agent_s_ = 0, last_share_ = 0;
+  bool over_last_ = false;  // the interval before was over budget
   SamplerCost window_cost_;                       // summed over the window's intervals
   std::vector<uint8_t> levels_;                   // per sample of the window, in order
   std::vector<std::pair<uint64_t, model::SamplerRateChange>> rate_changes_;  // at CLOCK_MONOTONIC ns

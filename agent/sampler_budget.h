@@ -10,7 +10,8 @@
 // inside the guest: it is an estimate per firing (kInterruptNsVm on a hypervisor,
 // kInterruptNsMetal otherwise), counted on every firing, the target's or not.
 //
-// The sampler's share is that cost over all CPUs' time. Over its budget, or with the
+// The sampler's share is that cost over all CPUs' time. Over its budget two seconds in
+// a row (one second can hold a one-off: the agent reading a module's DWARF), or with the
 // drain thread busy more than half the time (it would fall behind and drop), the rate
 // is halved, at most down to kMinSampleHz. Within one window the rate only goes down;
 // at the window's end its samples are thinned to the lowest rate it used

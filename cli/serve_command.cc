@@ -252,6 +252,7 @@ void profile_target(const ServeCommand& cmd, const Target& target, double window
     opts.mode = agent::SessionOptions::Mode::kAttach;
     opts.pid = pid;
     opts.memory_sampler = cmd.sampler;
+    opts.sampler_budget = cmd.sampler_budget < 0 ? -1 : cmd.sampler_budget / 100;
     opts.continuous = cmd.cost_mode == "continuous";
     opts.sched = !cmd.no_sched;
     opts.stack_reducer = profiler::make_online_reducer();
@@ -332,6 +333,10 @@ void register_serve_command(CLI::App& app, ServeCommand& cmd) {
       ->capture_default_str();
   cmd.sub->add_option("--sampler", cmd.sampler, "memory-access sampler: auto, decode, pmu or off")
       ->capture_default_str();
+  cmd.sub->add_option("--sampler-budget", cmd.sampler_budget,
+                      "decode mode: the memory sampler's CPU budget in percent of all CPUs (default 0.5 in continuous "
+                      "mode, 1.5 in default mode; 0: none); over it the sampler halves its rate for the window")
+      ->check(CLI::Range(0.0, 100.0));
   cmd.sub->add_flag("--no-sched", cmd.no_sched, "do not run the scheduler/syscall collector");
   cmd.sub->add_option("--mode", cmd.cost_mode,
                       "continuous (the always-on mode: at most ~1% overhead, what it gives up is in `ccprof doctor`) "

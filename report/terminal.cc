@@ -75,7 +75,7 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
                                ms.value("frequency_hz", 0));
   // Lowered to stay under its CPU budget: said, with the rate asked for.
   if (sampler.rfind("decode", 0) == 0 && ms.value("requested_hz", 0) > ms.value("frequency_hz", 0))
-    sampler += absl::StrFormat(" (lowered from %d Hz: over its %.1f%% CPU budget)", ms.value("requested_hz", 0),
+    sampler += absl::StrFormat(" (lowered from %d Hz: over its %g%% CPU budget)", ms.value("requested_hz", 0),
                                ms.value("budget_percent", 0.0));
   out += absl::StrFormat("ccprof: %s  (pid %d, %.2f s, %d threads, %.2f thread-s, memory sampler: %s)\n",
                          absl::StrJoin(cmd, " "), t.value("pid", 0), p.value("duration_s", 0.0),
