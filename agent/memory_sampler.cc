@@ -159,6 +159,10 @@ class DecodeSampler : public Collector {
     window_cost_.bpf_s += cost.bpf_s;
     window_cost_.agent_s += cost.agent_s;
     last_share_ = cost.share();
+    spdlog::trace("memory sampler: {:.2f} s: {} samples, {} firings, {:.2f}% of the CPUs (agent {:.1f} ms, BPF {:.1f} ms, "
+                  "interrupts {:.1f} ms estimated)",
+                  cost.interval_s, cost.samples, cost.fires, cost.share() * 100, cost.agent_s * 1e3, cost.bpf_s * 1e3,
+                  cost.interrupt_s() * 1e3);
     const bool warmed_up = interval_start_ - started_ns_ >= kPaceIntervalNs;
     begin_interval(now, c, agent_s);
     // Two seconds over in a row: one second's cost can be a one-off (the agent reading a

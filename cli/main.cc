@@ -188,8 +188,8 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
 int ccprof_main(int argc, char** argv) {
   CLI::App app{"ccprof: why your threads are slow together, and what to change"};
   app.require_subcommand(1);
-  bool verbose = false;
-  app.add_flag("-v,--verbose", verbose, "debug logging");
+  int verbose = 0;
+  app.add_flag("-v,--verbose", verbose, "debug logging (-vv: also per-second detail, e.g. the memory sampler's cost)");
 
   std::string out_dir = "ccprof-out";
   std::string duration_text;
@@ -286,7 +286,7 @@ int ccprof_main(int argc, char** argv) {
   }
   // Warnings and debug lines on stderr: stdout carries the summary (and may be piped).
   spdlog::set_default_logger(spdlog::stderr_color_mt("ccprof"));
-  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
+  spdlog::set_level(verbose >= 2 ? spdlog::level::trace : verbose ? spdlog::level::debug : spdlog::level::warn);
   spdlog::set_formatter(profiler::printable_log_formatter("ccprof: %^%l%$: %*"));
 
   double duration = 0;
