@@ -19,6 +19,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/perf_event.h"
 #include "agent/tracefs.h"
@@ -316,6 +317,13 @@ std::string format_doctor(const Capabilities& c) {
                           "instead (its handler is in /proc/kallsyms)"
                         : "sampling on a 499 Hz timer per CPU (--sampler-clock tick cannot be used: the scheduler "
                           "tick's handler is not in /proc/kallsyms)",
+                    "\n                         ",
+                    absl::StrFormat("CPU budget %g%% of the CPUs (%g%% continuous; --sampler-budget): over it the rate "
+                                    "is halved; each timer interrupt is estimated at %g us (%s)",
+                                    kDefaultSamplerBudget * 100, kContinuousSamplerBudget * 100,
+                                    timer_interrupt_ns_estimate() / 1000,
+                                    timer_interrupt_ns_estimate() == kInterruptNsVm ? "a virtual machine: each is a VM exit"
+                                                                                    : "no hypervisor flag"),
                     "\n");
   absl::StrAppend(&s, "  watchpoints            ", c.watchpoint_fires ? "usable" : "not used (they do not fire here)", "\n");
   absl::StrAppend(&s, "\nmodes (--mode)\n  default                every collector at its full rate\n"

@@ -403,7 +403,8 @@ model::ProfileMode profile_mode(bool continuous) {
       absl::StrCat("memory sampler at ", c.sample_hz, " Hz per CPU instead of ", kDefaultMemorySampleHz,
                    " (decode mode; ", kDefaultPmuSampleHz,
                    " with a PMU): false sharing and hot cache lines take ~5-10x longer to reach their sample "
-                   "thresholds"),
+                   "thresholds; its CPU budget is ", kContinuousSamplerBudget * 100, "% of the CPUs instead of ",
+                   kDefaultSamplerBudget * 100, "% (over it, it halves its rate)"),
       "no lock-rate uprobe windows: no critical-section hold times, lock call rates or lock-order inversions "
       "(those probes trap on every lock call)",
       absl::StrCat("1 in ", c.wait_stride,

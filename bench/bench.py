@@ -818,12 +818,21 @@ def server_window(ctx, srv, window_s):
         row["stack_copies"] = samples.get("stack_copies")
         row["memory_samples"] = samples.get("memory_samples")
         row["drops"] = drops_of(losses_of(doc))
+        # The outputs' own CPU after the session ended (ccprof -v's "outputs:" line): what
+        # ccprof does after the window, apart from how long it waited for a CPU.
+        m = re.search(r"outputs: .*?([0-9.]+) s of CPU", r.err_text())
+        row["outputs_cpu_s"] = float(m.group(1)) if m else None
+        ms = doc.get("profile", {}).get("memory_sampler", {})
+        row["memory_sampler"] = {k: ms.get(k) for k in ("frequency_hz", "requested_hz", "rate_changes")}
+        row["memory_sampler"]["share_percent"] = ms.get("cost", {}).get("share_percent")
         row["output_bytes"] = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
     shutil.rmtree(d, ignore_errors=True)
     log(f"  server {srv.name} {window_s:>3} s{'' if srv.own_session else ' (one session)'}: recording {row.get('recording_mb_per_min')} MB/min, "
         f"window end -> outputs {row.get('post_window_s')} s (collect tail {row.get('collect_tail_s')} s, "
         f"analyse+write {row.get('analyse_and_write_s')} s), peak RSS {row.get('peak_rss_mib')} MiB, "
-        f"CPU {row.get('ccprof_cpu_s')} s")
+        f"CPU {row.get('ccprof_cpu_s')} s (outputs {row.get('outputs_cpu_s')} s), "
+        f"sampler {row.get('memory_sampler', {}).get('frequency_hz')} Hz "
+        f"~{row.get('memory_sampler', {}).get('share_percent')}% of the CPUs")
     return row
 
 
