@@ -137,14 +137,17 @@ class DecodeSampler : public Collector {
   // on the first second (the agent's first samples of a module load its DWARF).
   void pace(uint64_t now, double sample_cpu_s) override {
     if (!skel_) return;
+    // The reduction's count starts again with each window (`ccprof serve`).
+    reduce_total_s_ += sample_cpu_s >= last_reduce_s_ ? sample_cpu_s - last_reduce_s_ : sample_cpu_s;
+    last_reduce_s_ = sample_cpu_s;
+    const double agent_s = own_cpu_s_ + reduce_total_s_;
+    if (interval_start_ && now - interval_start_ < kPaceIntervalNs) return;
     const auto c = sum_percpu<sample_counters>(bpf_map__fd(skel_->maps.counters));
-    const double agent_s = own_cpu_s_ + sample_cpu_s;
-    if (!interval_start_ || agent_s < interval_agent_s_) {  // the first call, or a new window's reduction
+    if (!interval_start_) {
       begin_interval(now, c, agent_s);
       if (!started_ns_) started_ns_ = now;
       return;
     }
-    if (now - interval_start_ < kPaceIntervalNs) return;
     SamplerCost cost;
     cost.interval_s = (now - interval_start_) / 1e9;
     cost.cpus = cpus_;
@@ -159,6 +162,7 @@ class DecodeSampler : public Collector {
     window_cost_.bpf_s += cost.bpf_s;
     window_cost_.agent_s += cost.agent_s;
     last_share_ = cost.share();
+    last_drain_share_ = cost.drain_share();
     spdlog::trace("memory sampler: {:.2f} s: {} samples, {} firings, {:.2f}% of the CPUs (agent {:.1f} ms, BPF {:.1f} ms, "
                   "interrupts {:.1f} ms estimated)",
                   cost.interval_s, cost.samples, cost.fires, cost.share() * 100, cost.agent_s * 1e3, cost.bpf_s * 1e3,
@@ -202,7 +206,8 @@ class DecodeSampler : public Collector {
     window_cost_ = SamplerCost{};
     // Far under budget over the window's last second: the next window (`ccprof serve`)
     // samples at twice the rate, up to the rate asked for.
-    if (skel_ && !links_.empty() && level_ > 0 && last_share_ < opts_.budget / 4)
+    if (skel_ && !links_.empty() && level_ > 0 && last_share_ <= opts_.budget / 4 &&
+        last_drain_share_ < kDrainThreadLimit / 4)
       set_level(level_ - 1, monotonic_now_ns(), last_share_, "far under budget");
   }
 
@@ -394,9 +399,10 @@ class DecodeSampler : public Collector {
   uint32_t cpus_ = 1, level_ = 0, max_level_ = 0;
   double interrupt_ns_ = 0;
   double own_cpu_s_ = 0;  // the drain thread's CPU in ring_buffer__consume
+  double reduce_total_s_ = 0, last_reduce_s_ = 0;  // its CPU trimming the samples' stack windows
   uint64_t started_ns_ = 0, interval_start_ = 0;
   sample_counters interval_counters_{};
-  double interval_agent_s_ = 0, last_share_ = 0;
+  double interval_agent_s_ = 0, last_share_ = 0, last_drain_share_ = 0;
   bool over_last_ = false;  // the interval before was over budget
   SamplerCost window_cost_;                       // summed over the window's intervals
   std::vector<uint8_t> levels_;                   // per sample of the window, in order
@@ -565,6 +571,8 @@ class AutoSampler : public Collector {
   void drain(Recording& rec) override { active_->drain(rec); }
   void finish(Recording& rec) override { active_->finish(rec); }
   void cut(Recording& rec) override { active_->cut(rec); }
+  void pace(uint64_t now_ns, double sample_cpu_s) override { active_->pace(now_ns, sample_cpu_s); }
+  void settle(Recording& rec) override { active_->settle(rec); }
   uint64_t events() const override { return active_->events(); }
   uint64_t drops() const override { return active_->drops(); }
 
