@@ -313,6 +313,13 @@ def false_sharing():
              {"futex_waits": 12, "stack_copies": 4, "stacks_unwound": 4,
               "memory_samples": 8120, "memory_samples_with_address": 7986},
              standard_losses(unresolved=134))
+    # The sampler halved its rate once to stay under its CPU budget (agent/sampler_budget.h).
+    d["profile"]["memory_sampler"].update({
+        "frequency_hz": 249, "events": ["cpu-clock"], "requested_hz": 499, "budget_percent": 1.5,
+        "rate_changes": [{"at_s": 3.02, "hz": 249, "share_percent": 2.31, "why": "over budget"}],
+        "cost": {"measured_over_s": 3.0, "firings": 2500, "bpf_s": 0.0035, "agent_s": 0.11,
+                 "interrupt_s_estimated": 0.025, "interrupt_ns_per_firing_estimated": 10000.0,
+                 "share_percent": 2.31}})
     workers = [4301, 4302, 4303, 4304]
     d["threads"] = [{"tid": 4300, "comm": "s03-false-shari", "lifetime_s": 2.0, "lock_wait_s": 0.0, "on_cpu_s": 0.01,
                      "io_s": None, "runnable_s": None}]

@@ -297,6 +297,13 @@ def check_common(c, doc, dom, events, page_url):
     ms = doc["profile"]["memory_sampler"]
     c.check(ms["mode"] in dom["collection"] and ms["reason"] in dom["collection"],
             "header shows the memory sampler mode and why")
+    for ch in ms.get("rate_changes", []):
+        c.check(f"it went to {ch['hz']} Hz ({ch['why']}" in dom["collection"],
+                "header shows each rate change of the memory sampler's CPU budget", dom["collection"])
+    if ms.get("requested_hz", 0) > ms.get("frequency_hz", 0):
+        c.check(f"Asked for {ms['requested_hz']} Hz" in dom["collection"] and
+                f"thinned to {ms['frequency_hz']} Hz" in dom["collection"],
+                "header says the rate asked for and that samples were thinned to the effective one", dom["collection"])
     threads = doc.get("threads", [])
     if len(threads) <= 200:
         nulls = sum(1 for t in threads for k in ("lifetime_s", "on_cpu_s", "lock_wait_s", "io_s", "runnable_s")
