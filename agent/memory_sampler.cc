@@ -206,7 +206,7 @@ class DecodeSampler : public Collector {
     window_cost_ = SamplerCost{};
     // Far under budget over the window's last second: the next window (`ccprof serve`)
     // samples at twice the rate, up to the rate asked for.
-    if (skel_ && !links_.empty() && level_ > 0 && last_share_ <= opts_.budget / 4 &&
+    if (skel_ && !links_.empty() && level_ > min_level_ && last_share_ <= opts_.budget / 4 &&
         last_drain_share_ < kDrainThreadLimit / 4)
       set_level(level_ - 1, monotonic_now_ns(), last_share_, "far under budget");
   }
@@ -336,9 +336,18 @@ class DecodeSampler : public Collector {
     skel_->bss->rate_level = level;
     if (!tick_handler_) {
       uint64_t period = period_at(level);
-      for (const auto& fd : fds_)
-        if (ioctl(fd.get(), PERF_EVENT_IOC_PERIOD, &period) != 0)
-          spdlog::debug("memory sampler: cannot change the timer's period: {}", strerror(errno));
+      for (size_t i = 0; i < fds_.size(); ++i) {
+        if (ioctl(fds_[i].get(), PERF_EVENT_IOC_PERIOD, &period) == 0) continue;
+        // A timer left at the old rate would take samples labelled with the new one:
+        // every timer back to the old period, and the rate stays where it is.
+        spdlog::warn("memory sampler: cannot change the timer's period ({}): its rate stays at {} Hz",
+                     strerror(errno), from);
+        uint64_t old = period_at(level_);
+        for (size_t j = 0; j < i; ++j) ioctl(fds_[j].get(), PERF_EVENT_IOC_PERIOD, &old);
+        skel_->bss->rate_level = level_;
+        max_level_ = min_level_ = level_;
+        return;
+      }
     }
     level_ = level;
     model::SamplerRateChange ch;
@@ -396,7 +405,7 @@ class DecodeSampler : public Collector {
 
   // The CPU budget (agent/sampler_budget.h).
   static constexpr uint64_t kPaceIntervalNs = 1'000'000'000;
-  uint32_t cpus_ = 1, level_ = 0, max_level_ = 0;
+  uint32_t cpus_ = 1, level_ = 0, min_level_ = 0, max_level_ = 0;
   double interrupt_ns_ = 0;
   double own_cpu_s_ = 0;  // the drain thread's CPU in ring_buffer__consume
   double reduce_total_s_ = 0, last_reduce_s_ = 0;  // its CPU trimming the samples' stack windows
