@@ -29,6 +29,10 @@ constexpr Meta kMetas[] = {
     {"ccprof_findings", "gauge", "Findings of the last window, by kind"},
     {"ccprof_finding_cost_thread_seconds", "gauge", "Cost of each finding of the last window, by kind and subject"},
     {"ccprof_window_seconds", "gauge", "Length of the last window"},
+    {"ccprof_memory_sampler_hz", "gauge",
+     "Memory-sampler rate per CPU in the last window (lowered below the rate asked for to keep its CPU budget)"},
+    {"ccprof_memory_sampler_cpu_share", "gauge",
+     "The memory sampler's estimated share of all CPUs over the last window (BPF, agent, timer interrupts)"},
     {"ccprof_target_up", "gauge", "1 while a target process is being profiled"},
     {"ccprof_cpu_seconds_total", "counter", "CPU time ccprof itself used"},
 };
@@ -135,6 +139,13 @@ void MetricsRegistry::add_window(const json& doc, const std::map<std::string, do
       for (const auto& insn : off.value("instructions", json::array()))
         add("ccprof_cacheline_samples_total", {{"line", name}, {"access", insn.value("kind", "")}},
             insn.value("count", 0.0), {{"line", "other"}, {"access", "other"}});
+  }
+  // The memory sampler's effective rate and cost (decode mode's CPU budget).
+  const json ms = doc.value("profile", json::object()).value("memory_sampler", json::object());
+  if (ms.value("mode", "off") != "off" && ms.value("frequency_hz", 0) > 0) {
+    set("ccprof_memory_sampler_hz", {}, ms.value("frequency_hz", 0));
+    if (ms.contains("cost"))
+      set("ccprof_memory_sampler_cpu_share", {}, ms["cost"].value("share_percent", 0.0) / 100);
   }
   for (const auto& l : doc.value("losses", json::array()))
     add("ccprof_losses_total", {{"counter", l.value("what", "")}}, l.value("count", 0.0), {{"counter", "other"}});

@@ -13,7 +13,10 @@ json window(double wait, const std::string& lock = "g_mu", const std::string& ty
                       {"sites", {{{"function", "work"}, {"file", "/a/b.cc"}, {"line", 7}, {"wait_s", wait * 0.75}}}}}}},
           {"findings", {{{"kind", "lock-contention"}, {"cost", {{"thread_seconds", wait}, {"share", 0.5}}},
                          {"evidence", {{"lock", {{"name", lock}}}}}}}},
-          {"losses", {{{"what", "futex.ringbuf_drops"}, {"count", 2}}}}};
+          {"losses", {{{"what", "futex.ringbuf_drops"}, {"count", 2}}}},
+          {"profile",
+           {{"memory_sampler",
+             {{"mode", "decode"}, {"frequency_hz", wait > 3 ? 249 : 499}, {"cost", {{"share_percent", 0.5}}}}}}}};
 }
 
 bool has_line(const std::string& text, const std::string& line) {
@@ -36,6 +39,8 @@ TEST(Metrics, CountersAddUpOverWindowsAndGaugesKeepTheLast) {
   EXPECT_TRUE(has_line(t, "ccprof_finding_cost_thread_seconds{kind=\"lock-contention\",subject=\"lock g_mu\"} 4"))
       << t;
   EXPECT_TRUE(has_line(t, "ccprof_windows_total 2")) << t;
+  EXPECT_TRUE(has_line(t, "ccprof_memory_sampler_hz 249")) << t;  // the last window's rate
+  EXPECT_TRUE(has_line(t, "ccprof_memory_sampler_cpu_share 0.005")) << t;
   EXPECT_TRUE(has_line(t, "ccprof_target_up 1")) << t;
   EXPECT_TRUE(has_line(t, "ccprof_cpu_seconds_total 0.25")) << t;
   EXPECT_NE(t.find("# TYPE ccprof_lock_wait_seconds_total counter"), std::string::npos);
