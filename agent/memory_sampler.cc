@@ -128,8 +128,9 @@ class DecodeSampler : public Collector {
     rec_ = &rec;
     if (!rb_) return;
     const double t0 = thread_cpu_s();
-    ring_buffer__consume(rb_.get());
-    own_cpu_s_ += thread_cpu_s() - t0;
+    // The drain's CPU counts toward the sampler's budget only when it took samples (not
+    // the agent's wake-ups).
+    if (ring_buffer__consume(rb_.get()) > 0) own_cpu_s_ += thread_cpu_s() - t0;
   }
 
   // Keeps the sampler under its CPU budget (agent/sampler_budget.h): once a second,

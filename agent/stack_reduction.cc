@@ -106,11 +106,14 @@ void StackReduction::reduce(model::Recording& rec, bool final, uint64_t until_ns
   later.clear();
   const double t1 = thread_cpu_s();
   unwind_cpu_s_ += t1 - t0;
+  const size_t samples_before = next_sample_, pending_before = pending_samples_.size();
   settle(pending_samples_, [&](size_t i, bool now) { reduce_sample(rec, i, now, later); });
   for (; next_sample_ < rec.memory_samples.size() && !out_of_time(); ++next_sample_)
     reduce_sample(rec, next_sample_, final, later);
   pending_samples_ = std::move(later);
-  sample_cpu_s_ += thread_cpu_s() - t1;
+  // Only calls that had samples to work on: the memory sampler's CPU budget counts what
+  // samples cost, not the agent's wake-ups (agent/sampler_budget.h).
+  if (next_sample_ != samples_before || pending_before) sample_cpu_s_ += thread_cpu_s() - t1;
   if (final)
     spdlog::debug("stacks: {} copies unwound into {} distinct stacks in {:.3f} s of CPU ({:.1f} us per copy); "
                   "memory samples' stack windows trimmed in {:.3f} s of CPU",

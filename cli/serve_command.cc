@@ -252,6 +252,7 @@ void profile_target(const ServeCommand& cmd, const Target& target, double window
     opts.mode = agent::SessionOptions::Mode::kAttach;
     opts.pid = pid;
     opts.memory_sampler = cmd.sampler;
+    opts.sampler_clock = cmd.sampler_clock;
     opts.sampler_budget = cmd.sampler_budget < 0 ? -1 : cmd.sampler_budget / 100;
     opts.continuous = cmd.cost_mode == "continuous";
     opts.sched = !cmd.no_sched;
@@ -332,6 +333,10 @@ void register_serve_command(CLI::App& app, ServeCommand& cmd) {
   cmd.sub->add_option("--window", cmd.window_text, "length of one profiling window (10s, 500ms, 2m)")
       ->capture_default_str();
   cmd.sub->add_option("--sampler", cmd.sampler, "memory-access sampler: auto, decode, pmu or off")
+      ->capture_default_str();
+  cmd.sub->add_option("--sampler-clock", cmd.sampler_clock,
+                      "decode mode's clock: timer (its own) or tick (the scheduler's tick, at the kernel's HZ)")
+      ->check(CLI::IsMember({"timer", "tick"}))
       ->capture_default_str();
   cmd.sub->add_option("--sampler-budget", cmd.sampler_budget,
                       "decode mode: the memory sampler's CPU budget in percent of all CPUs (default 0.5 in continuous "

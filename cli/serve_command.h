@@ -21,6 +21,7 @@ struct ServeCommand {
   std::string sampler = "auto";
   std::string cost_mode = "continuous";  // the always-on agent runs in the low-overhead mode
   bool no_sched = false;
+  std::string sampler_clock = "timer";  // decode mode: timer | tick (agent/memory_sampler.h)
   double sampler_budget = -1;  // percent of all CPUs; < 0: the mode's (agent/sampler_budget.h)
 };
 

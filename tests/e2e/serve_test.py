@@ -289,6 +289,53 @@ class Serve(unittest.TestCase):
         _, err = self.serve.communicate(timeout=30)
         self.assertEqual(self.serve.returncode, 0, err)
 
+    def test_the_memory_sampler_lowers_its_rate_while_dear_and_raises_it_between_windows_once_cheap(self):
+        """A target busy for 6 s, then asleep, under a sampler budget no busy target
+        meets: the rate is halved while it is busy; then each window far under budget
+        doubles it for the next, back to the rate asked for. On the scheduler tick, whose
+        interrupt is not ccprof's, an idle target costs the sampler nothing, whatever else
+        the machine runs."""
+        self.serve.kill()
+        self.serve.communicate()
+        busy = subprocess.Popen([sys.executable, "-c",
+                                 "import time\nt = time.time()\nwhile time.time() - t < 6: pass\ntime.sleep(60)"])
+        self.workloads.append(busy)
+        self.serve = subprocess.Popen([CCPROF, "serve", "--listen", f"127.0.0.1:{self.port}", "--pid", str(busy.pid),
+                                       "--window", "2s", "--mode", "default", "--sampler", "decode",
+                                       "--sampler-clock", "tick", "--sampler-budget", "0.005"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        windows, seen = [], set()
+        end = time.time() + 60
+        while time.time() < end:
+            time.sleep(0.5)
+            try:
+                _, body = get(self.base + "/findings")
+            except (urllib.error.URLError, ConnectionError):
+                continue
+            doc = json.loads(body)
+            ms = doc.get("profile", {}).get("memory_sampler")
+            if not ms or doc["profile"].get("duration_s") in seen:
+                continue
+            seen.add(doc["profile"]["duration_s"])
+            if ms.get("events") != ["sched-tick"]:
+                self.skipTest(f"the scheduler tick cannot be used here: {ms.get('events')}")
+            windows.append(ms)
+            hz = [w["frequency_hz"] for w in windows]
+            lowered = [w for w in windows if any(c["why"] == "over budget" for c in w["rate_changes"])]
+            if lowered and hz[-1] == windows[0]["requested_hz"] and len(windows) >= 4:
+                break
+        summary = [(w["frequency_hz"], [(c["hz"], c["why"]) for c in w["rate_changes"]]) for w in windows]
+        self.assertTrue(windows, "no window published")
+        asked = windows[0]["requested_hz"]
+        lowered = [i for i, w in enumerate(windows) if any(c["why"] == "over budget" for c in w["rate_changes"])]
+        self.assertTrue(lowered, summary)
+        self.assertLess(min(w["frequency_hz"] for w in windows), asked, summary)
+        raised = [i for i, w in enumerate(windows) if any(c["why"] == "far under budget" for c in w["rate_changes"])]
+        self.assertTrue(raised and raised[-1] > lowered[0], summary)
+        self.assertEqual(windows[-1]["frequency_hz"], asked, summary)
+        m = self.scrape()
+        self.assertEqual(m.get(f'ccprof_memory_sampler_hz{{pid="{busy.pid}"}}'), asked, m)
+
     def test_bad_listen_address_is_a_one_line_error(self):
         self.serve.kill()
         self.serve.communicate()
