@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agent/perf_event.h"
+#include "agent/proc.h"
 #include "agent/unique_fd.h"
 #include "bpf/sample.h"
 #include "model/pmu_record.h"
@@ -87,17 +88,6 @@ void write_section(Recording& rec, const std::string& mode, const std::string& r
   rec.memory_sampler.requested_hz = hz;
 }
 
-double thread_cpu_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-uint64_t monotonic_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + ts.tv_nsec;
-}
 
 // ---- decode mode -------------------------------------------------------------------
 
@@ -209,7 +199,7 @@ class DecodeSampler : public Collector {
     // samples at twice the rate, up to the rate asked for.
     if (skel_ && !links_.empty() && level_ > min_level_ && last_share_ <= opts_.budget / 4 &&
         last_drain_share_ < kDrainThreadLimit / 4)
-      set_level(level_ - 1, monotonic_now_ns(), last_share_, "far under budget");
+      set_level(level_ - 1, monotonic_ns(), last_share_, "far under budget");
   }
 
   // The kernel's counters, as the part since the last cut, and the sampler's section.

@@ -24,6 +24,12 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 std::vector<model::MemoryMap> parse_maps(const std::string& text) {
   std::vector<model::MemoryMap> maps;
   std::istringstream in(text);

@@ -19,6 +19,8 @@ std::string read_exe(uint32_t pid);
 bool process_exists(uint32_t pid);
 // CLOCK_MONOTONIC nanoseconds (the clock bpf_ktime_get_ns uses).
 uint64_t monotonic_ns();
+// The calling thread's CPU time in seconds (CLOCK_THREAD_CPUTIME_ID).
+double thread_cpu_s();
 // Resident set size in bytes, 0 when the process is gone.
 uint64_t read_rss_bytes(uint32_t pid);
 // The fields of a /proc/.../stat file from field 3 (the state) on: element i is field

@@ -11,12 +11,6 @@
 namespace ccprof::agent {
 namespace {
 
-double thread_cpu_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 // The bytes of `windows` inside the ranges, as one window per merged range.
 std::vector<model::StackWindow> keep_ranges(const std::vector<model::StackWindow>& windows,
                                             std::vector<std::pair<uint64_t, uint32_t>> ranges) {
