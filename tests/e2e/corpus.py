@@ -34,6 +34,21 @@ DEFAULT_MODES = MODES
 # walk now scans the program functions a section calls for stores (critical_section.h,
 # callee_writer).
 KNOWN_GAPS = {}
+# Cases whose bad variant's cost on a 2-CPU machine depends on the scheduler, with the
+# measured why: one that fails is run again, up to MARGINAL_TRIES in all, and passes only
+# if a later run does (a real regression misses every run; chance misses all three in
+# about 1 of 500 at the measured 12%).
+MARGINAL_TRIES = 3
+MARGINAL = {
+    # 4 threads on 2 CPUs: a row-boundary line costs only while the two neighbours that
+    # share it run at once. Measured 2026-12-02, 2 s runs: bad 1%, 17% and 28% slower
+    # than fixed; under ccprof the four threads' share on the shared lines ran 7-26%
+    # with the throughput (4% slower at 8%, 33% slower at 25%), and the 10% floor missed
+    # 9 of 72 runs of 1.5 s (12%): runs whose neighbours seldom ran together, the middle
+    # two threads at 11-18% and the outer two (2 of their 16 buckets on a shared line)
+    # at 2-4%.
+    ("histogram", "O0", "bad"): "the false sharing costs 1-28% by how the 2 CPUs pair the 4 threads",
+}
 
 
 def program_path(build, program, mode):
@@ -48,9 +63,9 @@ def module_yield(doc, program):
     return 0, 0
 
 
-def run_case(build, program, kind, mode, variant, seconds, out_root, yields):
+def run_case(build, program, kind, mode, variant, seconds, out_root, yields, tag=""):
     exe = program_path(build, program, mode)
-    out = os.path.join(out_root, f"{program}-{mode}-{variant}")
+    out = os.path.join(out_root, f"{program}-{mode}-{variant}{tag}")
     env = dict(os.environ)
     env.pop("CCPROF_DEBUGINFO_PATH", None)
     if mode == "stripped-debug":
@@ -118,6 +133,14 @@ def main():
                 continue
             for variant in ("bad", "fixed"):
                 ok, msg = run_case(build, program, kind, mode, variant, args.seconds, out_root, yields)
+                marginal = MARGINAL.get((program, mode, variant))
+                missed = []
+                while not ok and marginal and len(missed) + 1 < MARGINAL_TRIES:
+                    missed.append(msg)
+                    ok, msg = run_case(build, program, kind, mode, variant, args.seconds, out_root, yields,
+                                       tag=f"-try{len(missed) + 1}")
+                if missed:
+                    msg = f"{msg} (try {len(missed) + 1}; before: {' | '.join(missed)}; marginal: {marginal})"
                 tally.add(f"{label} {variant:5s}", ok, msg, KNOWN_GAPS.get((program, mode, variant)))
     for mode in modes:
         touching, with_address = yields.get(mode, (0, 0))

@@ -130,6 +130,28 @@ TEST(MemoryRules, LinesOneStoreSharesCostTogether) {
   EXPECT_FALSE(find_kind(cacheline_findings(rows(false), env), "false-sharing"));
 }
 
+// The sampler catches different stores of the same code on different lines: the row
+// update's load-then-store on one boundary line, its load alone on the next. Lines are
+// one group when they share a store instruction, directly or through a line between
+// them (A on the first line, A and B on the second, B on the third): still 12% together.
+TEST(MemoryRules, LinesChainedBySharedStoresCostTogether) {
+  CacheLineTable t;
+  const uint64_t a = 0x401017, b = 0x40101e;
+  const uint64_t ips[3][2] = {{a, a}, {a, b}, {b, b}};
+  for (uint32_t i = 0; i < 3; ++i) {
+    const uint64_t line = kLine + 64 * (i + 1);
+    add(t, 100 + i, line, AccessKind::kWrite, 5, ips[i][0]);
+    add(t, 100 + i, line, AccessKind::kWrite, 5, ips[i][1]);
+    add(t, 101 + i, line + 32, AccessKind::kWrite, 10, ips[i][0]);
+  }
+  auto env = env_for({{100, 130}, {101, 130}, {102, 130}, {103, 130}});
+  auto fs = cacheline_findings(t, env);
+  ASSERT_FINDING(f, fs, "false-sharing");
+  EXPECT_EQ(f->evidence["falsely_shared_lines"]["lines"], 3);
+  EXPECT_NE(f->explanation.find("those threads spent 12% of their samples on the 3 lines"), std::string::npos)
+      << f->explanation;
+}
+
 TEST(MemoryRules, PaddedSlotsAreNotFalseSharing) {
   CacheLineTable t;
   for (uint32_t i = 0; i < 4; ++i) add(t, 100 + i, kLine + 64 * i, AccessKind::kWrite, 90, 0x401017);
