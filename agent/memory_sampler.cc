@@ -218,12 +218,16 @@ class DecodeSampler : public Collector {
       ch.at_s = at_ns > rec.start_ns ? (at_ns - rec.start_ns) / 1e9 : 0;
       ms.rate_changes.push_back(ch);
     }
-    ms.fires = window_cost_.fires;
-    ms.bpf_s = window_cost_.bpf_s;
-    ms.agent_s = window_cost_.agent_s;
+    SamplerCost window = window_cost_;
+    window.cpus = cpus_;
+    window.interrupt_ns = interrupt_ns_;
+    ms.fires = window.fires;
+    ms.bpf_s = window.bpf_s;
+    ms.agent_s = window.agent_s;
     ms.interrupt_ns = interrupt_ns_;
-    ms.interrupt_s = window_cost_.fires * interrupt_ns_ / 1e9;
-    ms.cost_window_s = window_cost_.interval_s;
+    ms.interrupt_s = window.interrupt_s();
+    ms.cost_window_s = window.interval_s;
+    ms.cost_share = window.share();  // the share the rate decisions use, over the sampled CPUs
     ms.target_samples = part_("target", c.target);
     ms.all_samples = part_("samples", c.samples);
   }

@@ -128,6 +128,7 @@ struct MemorySamplerSection {
   double bpf_s = 0, agent_s = 0, interrupt_s = 0;
   double interrupt_ns = 0;      // the per-firing estimate behind interrupt_s
   double cost_window_s = 0;     // the time those costs were measured over
+  double cost_share = 0;        // those costs over the sampled CPUs' time (the budget's measure)
 };
 
 // ---- Python frames at GIL waits and memory samples (agent/cpython_frames.h) ------------------------------

@@ -46,7 +46,7 @@ json location_json(const profiler::SourceLocation& l) {
 
 // The sampler's mode and its effective rate; in decode mode also the rate asked for,
 // its CPU budget, the rate changes and what sampling cost over the window.
-json memory_sampler_json(const model::MemorySamplerSection& ms, uint32_t cpus) {
+json memory_sampler_json(const model::MemorySamplerSection& ms) {
   json j = {{"mode", ms.mode}, {"reason", ms.reason}, {"frequency_hz", ms.frequency_hz}, {"events", ms.events}};
   if (ms.mode != "decode" || !ms.requested_hz) return j;
   j["requested_hz"] = ms.requested_hz;
@@ -55,14 +55,13 @@ json memory_sampler_json(const model::MemorySamplerSection& ms, uint32_t cpus) {
   for (const auto& c : ms.rate_changes)
     changes.push_back({{"at_s", c.at_s}, {"hz", c.hz}, {"share_percent", c.share * 100}, {"why", c.why}});
   j["rate_changes"] = std::move(changes);
-  const double cpu_s = ms.cost_window_s * std::max<uint32_t>(1, cpus);
   j["cost"] = {{"measured_over_s", ms.cost_window_s},
                {"firings", ms.fires},
                {"bpf_s", ms.bpf_s},
                {"agent_s", ms.agent_s},
                {"interrupt_s_estimated", ms.interrupt_s},
                {"interrupt_ns_per_firing_estimated", ms.interrupt_ns},
-               {"share_percent", cpu_s > 0 ? (ms.bpf_s + ms.agent_s + ms.interrupt_s) / cpu_s * 100 : 0.0}};
+               {"share_percent", ms.cost_share * 100}};
   return j;
 }
 
@@ -101,7 +100,7 @@ json build_findings_document(const model::Recording& rec, const profiler::Analys
                     {"hostname", rec.hostname},
                     {"kernel", rec.kernel},
                     {"processes", rec.processes.size()},
-                    {"memory_sampler", memory_sampler_json(rec.memory_sampler, rec.online_cpus)},
+                    {"memory_sampler", memory_sampler_json(rec.memory_sampler)},
                     {"cost_mode", {{"name", rec.profile_mode.name}, {"gives_up", rec.profile_mode.gives_up}}}};
   doc["samples"] = a.tables.value("samples", json::object());
   json losses = json::array();

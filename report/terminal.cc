@@ -73,10 +73,21 @@ std::string render_terminal_summary(const json& doc, const std::string& out_dir)
   if (sampler == "decode" && !events.empty())
     sampler += absl::StrFormat(" %s, %d Hz", events[0] == "sched-tick" ? "on the scheduler tick" : "on a timer",
                                ms.value("frequency_hz", 0));
-  // Lowered to stay under its CPU budget: said, with the rate asked for.
-  if (sampler.rfind("decode", 0) == 0 && ms.value("requested_hz", 0) > ms.value("frequency_hz", 0))
-    sampler += absl::StrFormat(" (lowered from %d Hz: over its %g%% CPU budget)", ms.value("requested_hz", 0),
-                               ms.value("budget_percent", 0.0));
+  // Lowered: said, with the rate asked for and why (its CPU budget, or a drain thread
+  // that would fall behind; the changes' own reasons, not a guess).
+  if (sampler.rfind("decode", 0) == 0 && ms.value("requested_hz", 0) > ms.value("frequency_hz", 0)) {
+    bool over_budget = false, drain_busy = false;
+    for (const auto& c : ms.value("rate_changes", json::array())) {
+      const std::string why = c.value("why", "");
+      over_budget |= why == "over budget";
+      drain_busy |= why == "drain thread busy";
+    }
+    std::vector<std::string> whys;
+    if (over_budget || !drain_busy)
+      whys.push_back(absl::StrFormat("over its %g%% CPU budget", ms.value("budget_percent", 0.0)));
+    if (drain_busy) whys.push_back("its drain thread busy over half the time");
+    sampler += absl::StrFormat(" (lowered from %d Hz: %s)", ms.value("requested_hz", 0), absl::StrJoin(whys, "; "));
+  }
   out += absl::StrFormat("ccprof: %s  (pid %d, %.2f s, %d threads, %.2f thread-s, memory sampler: %s)\n",
                          absl::StrJoin(cmd, " "), t.value("pid", 0), p.value("duration_s", 0.0),
                          p.value("threads", 0), p.value("thread_seconds", 0.0), sampler);

@@ -84,6 +84,14 @@ TEST(FindingsJson, DocumentFollowsTheSchema) {
   EXPECT_EQ(doc["losses"][0]["what"], "futex.wait_events_dropped");
   EXPECT_FALSE(doc["losses"][0]["detail"].get<std::string>().empty());
   EXPECT_EQ(doc["samples"]["stack_copies_skipped_by_rate_limit"], 900);
+  // Decode mode with rate control: the cost share is the sampler's own (the one its
+  // budget decisions used), not recomputed here.
+  rec.memory_sampler.requested_hz = 499;
+  rec.memory_sampler.cost_window_s = 2;
+  rec.memory_sampler.bpf_s = 0.5;
+  rec.memory_sampler.cost_share = 0.0123;
+  doc = build_findings_document(rec, sample_analysis(src));
+  EXPECT_DOUBLE_EQ(doc["profile"]["memory_sampler"]["cost"]["share_percent"].get<double>(), 1.23);
   unlink(src.c_str());
 }
 

@@ -72,5 +72,32 @@ TEST(TerminalEscapes, LogLinesAreMadePrintable) {
   EXPECT_EQ(line, "ccprof: warning: cannot read /tmp/\\x1b[2J\\x1b[Hlib.so: bad ELF\\x1b]0;owned\\x07\n");
 }
 
+// The header says why the memory sampler's rate was lowered: the reason its changes
+// carry, not always the budget.
+TEST(TerminalSummary, SaysWhyTheSamplerRateWasLowered) {
+  auto header = [](std::vector<std::string> whys) {
+    nlohmann::json changes = nlohmann::json::array();
+    for (const auto& w : whys) changes.push_back({{"at_s", 3.0}, {"hz", 250}, {"why", w}});
+    nlohmann::json doc = nlohmann::json::object();
+    doc["target"] = {{"command", nlohmann::json::array({"./w"})}, {"pid", 7}};
+    doc["profile"]["memory_sampler"] = {{"mode", "decode"},          {"events", nlohmann::json::array({"cpu-clock"})},
+                                        {"frequency_hz", 250},       {"requested_hz", 499},
+                                        {"budget_percent", 1.5},     {"rate_changes", changes}};
+    doc["samples"] = nlohmann::json::object();
+    doc["losses"] = nlohmann::json::array();
+    doc["findings"] = nlohmann::json::array();
+    const std::string text = render_terminal_summary(doc, "/tmp/out");
+    return text.substr(0, text.find('\n'));
+  };
+  const std::string budget = header({"over budget"});
+  EXPECT_NE(budget.find("decode on a timer, 250 Hz (lowered from 499 Hz: over its 1.5% CPU budget)"),
+            std::string::npos) << budget;
+  const std::string drain = header({"drain thread busy"});
+  EXPECT_NE(drain.find("(lowered from 499 Hz: its drain thread busy over half the time)"), std::string::npos) << drain;
+  EXPECT_EQ(drain.find("budget"), std::string::npos) << drain;
+  const std::string both = header({"drain thread busy", "over budget"});
+  EXPECT_NE(both.find("over its 1.5% CPU budget; its drain thread busy"), std::string::npos) << both;
+}
+
 }  // namespace
 }  // namespace ccprof::report
