@@ -313,9 +313,9 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
   // not (histogram at -O0: each row-boundary line ~8-12% of its two threads' samples,
   // the rows' shared lines together most of their row updates). Lines are in one group
   // when they share a storing instruction, directly or through other lines: the same
-  // code's lines differ in which of its stores the sampler happened to catch (the
-  // histogram's `mov %rdx,(%rax)` after the load on one boundary line in three runs of
-  // four), which split them when the group was the exact set of stores.
+  // code's lines can differ in which of its stores the sampler happened to catch (the
+  // histogram's `mov %rdx,(%rax)` after the load is sampled on some of its lines, not on
+  // others), which would split them if the group were the exact set of stores.
   const std::vector<size_t> group_of = group_by_shared_writer(candidates);
   std::map<size_t, std::pair<uint64_t, std::set<uint32_t>>> groups;  // group -> samples on its lines, threads
   std::map<size_t, size_t> group_lines;
