@@ -157,32 +157,20 @@ struct FalseSharingCandidate {
   std::set<uint32_t> involved;
   std::map<uint32_t, uint64_t> line_by_tid;
   uint64_t on_line = 0, stores = 0, all = 0;
-  std::set<uint64_t> writers;  // instruction addresses
+  std::map<uint64_t, uint64_t> writers;  // storing instruction address -> its samples on the line
+  // The store that wrote the line most (the lowest address of a tie): the code the line
+  // belongs to.
+  uint64_t main_writer() const {
+    uint64_t best = 0, n = 0;
+    for (const auto& [ip, c] : writers)
+      if (c > n) best = ip, n = c;
+    return best;
+  }
   double share() const { return all ? static_cast<double>(on_line) / all : 0; }
 };
 
 Finding false_sharing_finding(const FalseSharingCandidate& c, double group_share, size_t group_lines,
                               const MemoryRuleEnv& env);
-
-// For each candidate, the index of its group: the connected components of "stores with
-// one same instruction" (union-find over the candidates' writer addresses).
-std::vector<size_t> group_by_shared_writer(const std::vector<FalseSharingCandidate>& candidates) {
-  std::vector<size_t> parent(candidates.size());
-  for (size_t i = 0; i < parent.size(); ++i) parent[i] = i;
-  auto find = [&](size_t i) {
-    while (parent[i] != i) i = parent[i] = parent[parent[i]];
-    return i;
-  };
-  std::map<uint64_t, size_t> first_with_writer;
-  for (size_t i = 0; i < candidates.size(); ++i)
-    for (uint64_t ip : candidates[i].writers) {
-      auto [it, fresh] = first_with_writer.emplace(ip, i);
-      if (!fresh) parent[find(i)] = find(it->second);
-    }
-  std::vector<size_t> group(candidates.size());
-  for (size_t i = 0; i < group.size(); ++i) group[i] = find(i);
-  return group;
-}
 
 }  // namespace
 
@@ -304,36 +292,33 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
     }
     for (const auto& [off, o] : line.offsets)
       for (const auto& [ip, ic] : o.instructions)
-        if (ic.kind != AccessKind::kRead) c.writers.insert(ip);
+        if (ic.kind != AccessKind::kRead) c.writers[ip] += ic.count;
     candidates.push_back(std::move(c));
   }
   // The lines one piece of code falsely shares (the same instructions store to them: the
   // per-thread rows of one allocation, whose every boundary is a shared line) cost
   // together: a line whose own share is under the threshold counts when the group's is
   // not (histogram at -O0: each row-boundary line ~8-12% of its two threads' samples,
-  // the rows' shared lines together most of their row updates). Lines are in one group
-  // when they share a storing instruction, directly or through other lines: the same
-  // code's lines can differ in which of its stores the sampler happened to catch (the
-  // histogram's `mov %rdx,(%rax)` after the load is sampled on some of its lines, not on
-  // others), which would split them if the group were the exact set of stores.
-  const std::vector<size_t> group_of = group_by_shared_writer(candidates);
-  std::map<size_t, std::pair<uint64_t, std::set<uint32_t>>> groups;  // group -> samples on its lines, threads
-  std::map<size_t, size_t> group_lines;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const auto& c = candidates[i];
-    auto& g = groups[group_of[i]];
+  // the rows' shared lines together most of their row updates). A line's code is its
+  // main store, the one sampled most on it: not the exact set of stores, which differs
+  // with what the sampler happened to catch (the histogram's `mov %rdx,(%rax)` after the
+  // load is sampled on some of its lines, not on others), and not any store in common,
+  // which would chain unrelated code through a memcpy that wrote a little of each.
+  std::map<uint64_t, std::pair<uint64_t, std::set<uint32_t>>> groups;  // main store -> samples, threads
+  std::map<uint64_t, size_t> group_lines;
+  for (const auto& c : candidates) {
+    auto& g = groups[c.main_writer()];
     g.first += c.on_line;
     g.second.insert(c.involved.begin(), c.involved.end());
-    ++group_lines[group_of[i]];
+    ++group_lines[c.main_writer()];
   }
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const auto& c = candidates[i];
-    const auto& [on_lines, threads] = groups.at(group_of[i]);
+  for (const auto& c : candidates) {
+    const auto& [on_lines, threads] = groups.at(c.main_writer());
     uint64_t all = 0;
     for (uint32_t tid : threads) all += samples_of(env, tid);
     const double group_share = all ? static_cast<double>(on_lines) / all : 0;
     if (std::max(c.share(), group_share) < th::kFalseSharingMinSampleShare) continue;
-    out.push_back(false_sharing_finding(c, group_share, group_lines.at(group_of[i]), env));
+    out.push_back(false_sharing_finding(c, group_share, group_lines.at(c.main_writer()), env));
   }
   return out;
 }

@@ -130,26 +130,37 @@ TEST(MemoryRules, LinesOneStoreSharesCostTogether) {
   EXPECT_FALSE(find_kind(cacheline_findings(rows(false), env), "false-sharing"));
 }
 
-// The sampler catches different stores of the same code on different lines: the row
-// update's load-then-store on one boundary line, its load alone on the next. Lines are
-// one group when they share a store instruction, directly or through a line between
-// them (A on the first line, A and B on the second, B on the third): still 12% together.
-TEST(MemoryRules, LinesChainedBySharedStoresCostTogether) {
+// A line's code is its main store. The sampler catches other stores of the same code on
+// some lines and not on others (B on the second line): those lines still cost together.
+// A generic store that wrote a little of every line (M, a memcpy) does not join
+// unrelated code: the third line, C's, stays alone under the floor.
+TEST(MemoryRules, LinesGroupByTheirMainStore) {
   CacheLineTable t;
-  const uint64_t a = 0x401017, b = 0x40101e;
-  const uint64_t ips[3][2] = {{a, a}, {a, b}, {b, b}};
-  for (uint32_t i = 0; i < 3; ++i) {
-    const uint64_t line = kLine + 64 * (i + 1);
-    add(t, 100 + i, line, AccessKind::kWrite, 5, ips[i][0]);
-    add(t, 100 + i, line, AccessKind::kWrite, 5, ips[i][1]);
-    add(t, 101 + i, line + 32, AccessKind::kWrite, 10, ips[i][0]);
-  }
+  const uint64_t a = 0x401017, b = 0x40101e, c = 0x401100, m = 0x7f0000001000;
+  const uint64_t l0 = kLine + 64, l1 = kLine + 128, l2 = kLine + 192;
+  add(t, 100, l0, AccessKind::kWrite, 10, a);
+  add(t, 100, l0, AccessKind::kWrite, 1, m);
+  add(t, 101, l0 + 32, AccessKind::kWrite, 10, a);
+  add(t, 101, l1, AccessKind::kWrite, 8, a);
+  add(t, 101, l1, AccessKind::kWrite, 2, b);
+  add(t, 102, l1 + 32, AccessKind::kWrite, 10, a);
+  add(t, 102, l1 + 32, AccessKind::kWrite, 1, m);
+  add(t, 102, l2, AccessKind::kWrite, 10, c);
+  add(t, 103, l2 + 32, AccessKind::kWrite, 10, c);
+  add(t, 103, l2 + 32, AccessKind::kWrite, 1, m);
+  // A's two lines: 41 of threads 100-102's 390 samples (10.5%; each line alone 8%).
+  // C's line: 21 of 260 (8%); chained to A's through M it would be 62 of 520 (12%).
   auto env = env_for({{100, 130}, {101, 130}, {102, 130}, {103, 130}});
   auto fs = cacheline_findings(t, env);
-  ASSERT_FINDING(f, fs, "false-sharing");
-  EXPECT_EQ(f->evidence["falsely_shared_lines"]["lines"], 3);
-  EXPECT_NE(f->explanation.find("those threads spent 12% of their samples on the 3 lines"), std::string::npos)
-      << f->explanation;
+  std::set<std::string> raised;
+  for (const auto& f : fs)
+    if (f.kind == "false-sharing") {
+      raised.insert(f.evidence["cache_line"]["address"].get<std::string>());
+      EXPECT_EQ(f.evidence["falsely_shared_lines"]["lines"], 2) << f.explanation;
+      EXPECT_NE(f.explanation.find("those threads spent 11% of their samples on the 2 lines"), std::string::npos)
+          << f.explanation;
+    }
+  EXPECT_EQ(raised, (std::set<std::string>{absl::StrFormat("0x%x", l0), absl::StrFormat("0x%x", l1)}));
 }
 
 TEST(MemoryRules, PaddedSlotsAreNotFalseSharing) {
