@@ -43,7 +43,8 @@ MARGINAL = {
     # 4 threads on 2 CPUs: a row-boundary line costs only while the two neighbours that
     # share it run at once. Measured 2026-12-02, 2 s runs: bad 1%, 17% and 28% slower
     # than fixed; under ccprof the four threads' share on the shared lines ran 7-26%
-    # with the throughput (4% slower at 8%, 33% slower at 25%), and the 10% floor missed
+    # roughly with the throughput (4% slower at 8%, 33% slower at 25%, but 2% at 17%);
+    # with the grouping of before the main store (memory_rules.cc) the 10% floor missed
     # 9 of 72 runs of 1.5 s (12%): runs whose neighbours seldom ran together, the middle
     # two threads at 11-18% and the outer two (2 of their 16 buckets on a shared line)
     # at 2-4%.
