@@ -88,7 +88,6 @@ void write_section(Recording& rec, const std::string& mode, const std::string& r
   rec.memory_sampler.requested_hz = hz;
 }
 
-
 // ---- decode mode -------------------------------------------------------------------
 
 

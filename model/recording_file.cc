@@ -53,8 +53,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LockHoldSample, pid, tid, lock, caller, hold_
 // With defaults: recordings made before the holders' stacks have no `samples`.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LockHoldSection, window_s, windows, hist_sub_bits, sites, order, samples)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SamplerRateChange, at_s, hz, share, why)
-// With defaults: recordings made before the rate control have no requested_hz .. cost_share
-// (and those made before cost_share, its parts: see read_recording).
+// With defaults: recordings made before the rate control have no requested_hz .. cost_share.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MemorySamplerSection, mode, reason, frequency_hz, period_ns, events,
                                                 target_samples, all_samples, requested_hz, budget, rate_changes,
                                                 fires, bpf_s, agent_s, interrupt_s, interrupt_ns, cost_window_s,
@@ -323,8 +322,6 @@ Recording from_json_rec(const json& j) {
   j.at("futex").get_to(rec.futex);
   if (j.contains("lock_yields")) j.at("lock_yields").get_to(rec.lock_yields);
   j.at("memory_sampler").get_to(rec.memory_sampler);
-  if (auto& ms = rec.memory_sampler; !j.at("memory_sampler").contains("cost_share") && ms.cost_window_s > 0)
-    ms.cost_share = (ms.bpf_s + ms.agent_s + ms.interrupt_s) / (ms.cost_window_s * std::max<uint32_t>(1, rec.online_cpus));
   if (auto m = j.find("profile_mode"); m != j.end()) m->get_to(rec.profile_mode);
   j.at("losses").get_to(rec.losses);
   if ((rec.has_lockrate = j.contains("lockrate"))) j.at("lockrate").get_to(rec.lockrate);

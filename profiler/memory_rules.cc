@@ -157,15 +157,9 @@ struct FalseSharingCandidate {
   std::set<uint32_t> involved;
   std::map<uint32_t, uint64_t> line_by_tid;
   uint64_t on_line = 0, stores = 0, all = 0;
-  std::map<uint64_t, uint64_t> writers;  // storing instruction address -> its samples on the line
-  // The store that wrote the line most (the lowest address of a tie): the code the line
+  // The store sampled most on the line (the lowest address of a tie): the code the line
   // belongs to.
-  uint64_t main_writer() const {
-    uint64_t best = 0, n = 0;
-    for (const auto& [ip, c] : writers)
-      if (c > n) best = ip, n = c;
-    return best;
-  }
+  uint64_t main_writer = 0;
   double share() const { return all ? static_cast<double>(on_line) / all : 0; }
 };
 
@@ -290,9 +284,12 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
       c.stores += a.stores();
       c.all += samples_of(env, tid);
     }
+    std::map<uint64_t, uint64_t> writers;  // storing instruction -> its samples on the line
     for (const auto& [off, o] : line.offsets)
       for (const auto& [ip, ic] : o.instructions)
-        if (ic.kind != AccessKind::kRead) c.writers[ip] += ic.count;
+        if (ic.kind != AccessKind::kRead) writers[ip] += ic.count;
+    for (uint64_t most = 0; const auto& [ip, n] : writers)
+      if (n > most) c.main_writer = ip, most = n;
     candidates.push_back(std::move(c));
   }
   // The lines one piece of code falsely shares (the same instructions store to them: the
@@ -307,18 +304,18 @@ std::vector<Finding> cacheline_findings(const CacheLineTable& table, const Memor
   std::map<uint64_t, std::pair<uint64_t, std::set<uint32_t>>> groups;  // main store -> samples, threads
   std::map<uint64_t, size_t> group_lines;
   for (const auto& c : candidates) {
-    auto& g = groups[c.main_writer()];
+    auto& g = groups[c.main_writer];
     g.first += c.on_line;
     g.second.insert(c.involved.begin(), c.involved.end());
-    ++group_lines[c.main_writer()];
+    ++group_lines[c.main_writer];
   }
   for (const auto& c : candidates) {
-    const auto& [on_lines, threads] = groups.at(c.main_writer());
+    const auto& [on_lines, threads] = groups.at(c.main_writer);
     uint64_t all = 0;
     for (uint32_t tid : threads) all += samples_of(env, tid);
     const double group_share = all ? static_cast<double>(on_lines) / all : 0;
     if (std::max(c.share(), group_share) < th::kFalseSharingMinSampleShare) continue;
-    out.push_back(false_sharing_finding(c, group_share, group_lines.at(c.main_writer()), env));
+    out.push_back(false_sharing_finding(c, group_share, group_lines.at(c.main_writer), env));
   }
   return out;
 }
