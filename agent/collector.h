@@ -11,7 +11,9 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "agent/unique_fd.h"
 #include "agent/bpf_map.h"
 
 struct bpf_map;
@@ -30,11 +32,29 @@ struct SharedMaps {
   // futex syscall is traced once. Filled by the futex collector's share().
   int futex_sys_enter_prog = -1;
   int futex_sys_exit_prog = -1;
+  // ccprof_sole_tgid: one u32, the target's tgid while it is the only one, 0 once the
+  // futex collector follows a child process (bpf/common.bpf.h). Made with ccprof_tgids
+  // by make_target_maps. Without it (-1) each object keeps its own, 0: the filters then
+  // look the tgid up in the set.
+  int sole_tgid_fd = -1;
 };
+
+// The session's target filter: ccprof_tgids and ccprof_sole_tgid, each holding `target`.
+struct TargetMaps {
+  UniqueFd tgids, sole_tgid;
+  SharedMaps shared() const {
+    SharedMaps m;
+    m.tgids_fd = tgids.get();
+    m.sole_tgid_fd = sole_tgid.get();
+    return m;
+  }
+};
+absl::StatusOr<TargetMaps> make_target_maps(uint32_t target);
 
 // Makes a skeleton's copies of the shared maps use the session's (before load).
 // `who` names the collector in the error.
-absl::Status share_maps(bpf_map* tgids, bpf_map* thread_states, const SharedMaps& shared, const char* who);
+absl::Status share_maps(bpf_map* tgids, bpf_map* sole_tgid, bpf_map* thread_states, const SharedMaps& shared,
+                        const char* who);
 
 // Opens a collector's BPF skeleton (e.g. futex_bpf__open) and makes its shared maps the
 // session's. The caller then sets its read-only data and calls load_skeleton.
@@ -43,7 +63,8 @@ absl::Status open_skeleton(SkeletonPtr<Skeleton, Destroy>& skel, Skeleton* (*ope
                            const char* who) {
   skel.reset(open());
   if (!skel) return absl::InternalError(absl::StrCat(who, ": cannot open BPF object: ", strerror(errno)));
-  return share_maps(skel->maps.ccprof_tgids, skel->maps.ccprof_thread_states, shared, who);
+  return share_maps(skel->maps.ccprof_tgids, skel->maps.ccprof_sole_tgid, skel->maps.ccprof_thread_states, shared,
+                    who);
 }
 
 // Loads the skeleton (the kernel's verifier runs here).

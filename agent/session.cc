@@ -212,7 +212,7 @@ struct Session::State {
   Recording rec;
   uint32_t target = 0;
   std::optional<Launched> child;
-  UniqueFd tgids;
+  TargetMaps target_maps;
   std::vector<std::unique_ptr<Collector>> collectors;
   std::unique_ptr<Snapshotter> snap;
   std::unique_ptr<StackReduction> reduction;
@@ -290,17 +290,13 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
     if (child) abandon(*child);
   };
 
-  st->tgids = UniqueFd(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
-                                      CCPROF_MAX_TGIDS, nullptr));
-  if (!st->tgids.valid()) {
-    int e = errno;
+  auto target_maps = make_target_maps(target);
+  if (!target_maps.ok()) {
     abandon_child();
-    return absl::InternalError(absl::StrCat("cannot create BPF maps: ", strerror(e),
-                                            e == EPERM ? " (needs CAP_BPF; is BPF disabled here?)" : ""));
+    return target_maps.status();
   }
-  uint8_t one = 1;
-  bpf_map_update_elem(st->tgids.get(), &target, &one, BPF_ANY);
-  SharedMaps shared{st->tgids.get()};
+  st->target_maps = std::move(*target_maps);
+  SharedMaps shared = st->target_maps.shared();
 
   // Collectors: futex is the foundation; the others add evidence. An optional one that
   // cannot start on this machine is reported as a loss, not a failure.
@@ -432,7 +428,7 @@ bool Session::run_until(uint64_t until_ns, const std::function<void(const Sessio
   while (true) {
     uint64_t now = monotonic_ns();
     if (s.snapshot_due(now)) {
-      s.snap->snapshot(read_tgids(s.tgids.get()), now);
+      s.snap->snapshot(read_tgids(s.target_maps.tgids.get()), now);
       s.last_snapshot = now;
       s.snapshots++;
     }
@@ -497,7 +493,7 @@ Recording Session::cut_window() {
   State& s = *s_;
   const uint64_t now = monotonic_ns();
   s.rec.end_ns = now;
-  s.snap->snapshot(read_tgids(s.tgids.get()), now);
+  s.snap->snapshot(read_tgids(s.target_maps.tgids.get()), now);
   for (auto& c : s.collectors) c->cut(s.rec);
   s.reduction->reduce(s.rec, /*final=*/true);
   for (auto& c : s.collectors) c->settle(s.rec);
@@ -529,7 +525,7 @@ Recording Session::stop() {
   s.stopped = true;
   Recording& rec = s.rec;
   rec.end_ns = monotonic_ns();
-  if (!s.target_gone) s.snap->snapshot(read_tgids(s.tgids.get()), rec.end_ns);
+  if (!s.target_gone) s.snap->snapshot(read_tgids(s.target_maps.tgids.get()), rec.end_ns);
   for (auto& c : s.collectors) c->finish(rec);
   s.reduction->reduce(rec, /*final=*/true);
   for (auto& c : s.collectors) c->settle(rec);

@@ -589,6 +589,19 @@ def bpf_floor(ctx, secs):
             "exit_avg_ns": round(leave.get("run_time_ns", 0) / max(1, leave.get("run_cnt", 0)))}
 
 
+def bpf_ops(ctx):
+    """What each step of the collectors' BPF programs costs on this machine (bench/bpf_ops.bpf.c):
+    each step four times on raw sys_enter for bench/bpf-ops's own getppid() calls, no contention."""
+    ops = os.path.join(ctx.benchdir, "bpf-ops")
+    if not os.path.exists(ops):
+        return {"skipped": "bench/bpf-ops not built"}
+    p = subprocess.run([ops, f"--syscalls={200000 if ctx.quick else 2000000}"], capture_output=True, text=True,
+                       timeout=120)
+    if p.returncode != 0:
+        return {"skipped": p.stderr.strip() or f"bpf-ops exited {p.returncode}"}
+    return json.loads(p.stdout)
+
+
 def bpf_cost(ctx):
     if not shutil.which("bpftool"):
         return {"skipped": "bpftool not found"}
@@ -603,6 +616,8 @@ def bpf_cost(ctx):
     }
     out = {}
     try:
+        out["step costs"] = steps = bpf_ops(ctx)
+        log(f"  bpf step costs: {steps}")
         out["floor (empty programs)"] = floor = bpf_floor(ctx, secs)
         log(f"  bpf floor: {floor}")
         for name, target in targets.items():

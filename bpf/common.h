@@ -47,9 +47,31 @@ struct ccprof_stack_event {
  * (no syscall: it was runnable, waiting for a CPU, while holding the lock). */
 #define CCPROF_OWNER_PREEMPTED (-2)
 
+/* A futex wait in flight (the futex collector's; in the thread's state below). */
+struct ccprof_futex_wait {
+	__u64 ts;
+	__u64 uaddr;           /* the lock the wait is charged to */
+	__u64 word;            /* the futex word the kernel waits on */
+	__u64 stack_seq;
+	__u64 owner_since_ns;
+	__u64 owner_ip;
+	__u32 op;
+	__u32 val;
+	__s32 owner;
+	__s32 owner_syscall;
+	__u32 active;          /* a wait began and has not ended */
+	__u32 sent_every;      /* the stride it is sent under; 0: not sent (its end is only counted) */
+};
+
 struct ccprof_thread_state {
 	__u32 state;        /* CCPROF_TS_* */
 	__s32 syscall_nr;   /* syscall the thread is in, -1 when none */
 	__u64 since_ns;     /* bpf_ktime_get_ns() when it entered it (or was preempted) */
 	__u64 user_ip;      /* user IP at syscall entry (the call site of the syscall) */
+	/* bpf_ktime_get_ns() when it left its last syscall: the sched collector's sys_exit
+	 * reads the clock and the futex program it tail-calls reuses the value (a clock
+	 * read is ~37 ns on the 2-vCPU VM, bench/bpf-ops), as the futex sys_enter reuses
+	 * since_ns. */
+	__u64 exit_ns;
+	struct ccprof_futex_wait wait;
 };

@@ -26,30 +26,36 @@ const volatile __u32 tail_called = 0;
 /* Set by the agent once a lock library's slow path has a uprobe (lock_objects). */
 __u32 slow_paths_probed = 0;
 
-struct wait_start {
-	__u64 ts;
-	__u64 uaddr;           /* the lock the wait is charged to */
-	__u64 word;            /* the futex word the kernel waits on */
-	__u64 stack_seq;
-	__u64 owner_since_ns;
-	__u64 owner_ip;
-	__u32 op;
-	__u32 val;
-	__s32 owner;
-	__s32 owner_syscall;
-	__u32 active;          /* a wait began and has not ended */
-	__u32 pad;
-};
+/* The wait in flight is in the thread's state (ccprof_thread_states, the `wait` field):
+ * no hash update and delete per wait (the biggest part of a wait's BPF cost when it was
+ * a hash map), the same task storage the sched collector's syscall programs have just
+ * looked up, freed with the thread. */
 
-/* The wait in flight, in the thread's own task storage: no hash update and delete per
- * wait (the biggest part of a wait's BPF cost when it was a hash map), freed with the
- * thread. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct wait_start);
-} wait_starts SEC(".maps");
+/* The thread's state: created here when the futex programs trace the syscalls
+ * themselves (no sched collector); when tail-called, the sched collector's sys_enter has
+ * created it. */
+static __always_inline struct ccprof_thread_state *my_state(struct task_struct *task)
+{
+	return bpf_task_storage_get(&ccprof_thread_states, task, 0, tail_called ? 0 : BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/* When this syscall began / ended: when tail-called, the sched collector's syscall
+ * programs have just read the clock into the thread's state (a clock read is ~37 ns on
+ * the 2-vCPU VM, a task storage lookup ~9 ns: bench/bpf-ops). */
+static __always_inline __u64 entry_ns(struct ccprof_thread_state *me)
+{
+	return tail_called && me ? me->since_ns : bpf_ktime_get_ns();
+}
+
+static __always_inline __u64 exit_ns(struct ccprof_thread_state *me)
+{
+	return tail_called && me ? me->exit_ns : bpf_ktime_get_ns();
+}
+
+static __always_inline struct ccprof_thread_state *my_state_if_tail_called(void)
+{
+	return tail_called ? bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, 0) : NULL;
+}
 
 /* Per CPU: two CPUs handing a lock over no longer bounce one cache line of totals with
  * locked adds on every wait and wake (the agent sums the CPUs). Allocated as used, not
@@ -189,61 +195,83 @@ static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
 	return 0;
 }
 
+/* The stride a wait is sent under, 0 when it is not sent: every wait with a stack copy
+ * is, and 1 in send_every of the others (counted per CPU). */
+static __always_inline __u32 send_stride(__u64 stack_seq)
+{
+	__u64 stride = send_every;
+	if (stack_seq || stride <= 1)
+		return stride ? stride : 1;
+	__u32 zero = 0;
+	struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
+	if (t && (t->tick++ & (stride - 1)) != 0)
+		return 0;
+	return stride;
+}
+
+/* The holder: a PI futex word holds the owner's tid; a glibc pthread_mutex_t keeps it in
+ * __owner (int at offset 8 on x86-64). Validated against the thread list in user space,
+ * since a condvar's futex has no owner there. A library lock charged through
+ * lock_objects has no owner field: its waker names the releaser. */
+static __always_inline void read_owner(struct ccprof_futex_wait *st, __u32 tid, __u64 uaddr, __u32 op)
+{
+	if (is_pi_cmd(op & 127)) {
+		__u32 word = 0;
+		if (!bpf_probe_read_user(&word, sizeof(word), (void *)uaddr))
+			st->owner = word & 0x3fffffff;
+	} else {
+		__s32 owner = 0;
+		if (!bpf_probe_read_user(&owner, sizeof(owner), (void *)(uaddr + 8)))
+			st->owner = owner;
+	}
+	if (st->owner <= 0 || (__u32)st->owner == tid)
+		return;
+	/* the owner's state is in its task storage: find its task by tid */
+	struct task_struct *o = bpf_task_from_pid(st->owner);
+	if (!o)
+		return;
+	struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, o, 0, 0);
+	if (ts && ts->state == CCPROF_TS_IN_SYSCALL) {
+		st->owner_syscall = ts->syscall_nr;
+		st->owner_since_ns = ts->since_ns;
+		st->owner_ip = ts->user_ip;
+	} else if (ts && ts->state == CCPROF_TS_PREEMPTED) {
+		st->owner_syscall = CCPROF_OWNER_PREEMPTED;
+		st->owner_since_ns = ts->since_ns;
+	}
+	bpf_task_release(o);
+}
+
 static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tail_called && !ccprof_is_target(id))
 		return 0;
 	__u32 tid = (__u32)id, tgid = id >> 32;
-	__u64 now = bpf_ktime_get_ns();
-	struct wait_start st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val, .owner_syscall = -1,
-				 .active = 1 };
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct ccprof_thread_state *me = my_state(task);
+	if (!me) {
+		COUNT(start_map_full);
+		return 0;
+	}
+	__u64 now = entry_ns(me);
+	struct ccprof_futex_wait st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val,
+					.owner_syscall = -1, .active = 1 };
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	const __u64 lock = slow_path_lock(tid, PT_REGS_SP_CORE(regs));
 	if (lock)
 		st.uaddr = lock;
-
-	/* The holder: a PI futex word holds the owner's tid; a glibc pthread_mutex_t keeps
-	 * it in __owner (int at offset 8 on x86-64). Validated against the thread list in
-	 * user space, since a condvar's futex has no owner there. A library lock charged
-	 * through lock_objects has no owner field: its waker names the releaser. */
-	if (lock) {
-		st.owner = 0;
-	} else if (is_pi_cmd(op & 127)) {
-		__u32 word = 0;
-		if (!bpf_probe_read_user(&word, sizeof(word), (void *)uaddr))
-			st.owner = word & 0x3fffffff;
-	} else {
-		__s32 owner = 0;
-		if (!bpf_probe_read_user(&owner, sizeof(owner), (void *)(uaddr + 8)))
-			st.owner = owner;
-	}
-	if (st.owner > 0 && (__u32)st.owner != tid) {
-		/* the owner's state is in its task storage: find its task by tid */
-		struct task_struct *o = bpf_task_from_pid(st.owner);
-		if (o) {
-			struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, o, 0, 0);
-			if (ts && ts->state == CCPROF_TS_IN_SYSCALL) {
-				st.owner_syscall = ts->syscall_nr;
-				st.owner_since_ns = ts->since_ns;
-				st.owner_ip = ts->user_ip;
-			} else if (ts && ts->state == CCPROF_TS_PREEMPTED) {
-				st.owner_syscall = CCPROF_OWNER_PREEMPTED;
-				st.owner_since_ns = ts->since_ns;
-			}
-			bpf_task_release(o);
-		}
-	}
 	if (take_stack_sample(tgid, st.uaddr, now))
 		st.stack_seq = copy_stack(tid, tgid, now);
 	else
 		COUNT(stacks_rate_limited);
-	struct wait_start *slot = bpf_task_storage_get(&wait_starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (slot)
-		*slot = st;
-	else
-		COUNT(start_map_full);
+	/* Decided at the start, so that a wait that is not sent skips the owner: its read
+	 * of the target's memory is the dearest step of a wait (~85 ns, bench/bpf-ops), and
+	 * only the sent waits carry it. The per-lock totals count every wait. */
+	st.sent_every = send_stride(st.stack_seq);
+	if (st.sent_every && !lock)
+		read_owner(&st, tid, uaddr, op);
+	me->wait = st;
 	return 0;
 }
 
@@ -251,12 +279,13 @@ static __always_inline int on_wait_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, tgid = id >> 32;
-	struct wait_start *st = bpf_task_storage_get(&wait_starts, bpf_get_current_task_btf(), 0, 0);
-	if (!st || !st->active)
+	struct ccprof_thread_state *me = bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, 0);
+	if (!me || !me->wait.active)
 		return 0;
+	struct ccprof_futex_wait *st = &me->wait;
 	st->active = 0;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 d = now - st->ts;
+	__u64 now = exit_ns(me);
+	__u64 d = now > st->ts ? now - st->ts : 0;
 	struct futex_addr_stat *s = get_stat(tgid, st->uaddr);
 	if (s) {
 		/* this CPU's copy: plain adds (a BPF program does not migrate while it runs) */
@@ -275,14 +304,12 @@ static __always_inline int on_wait_exit(long ret)
 			b = FUTEX_HIST_BUCKETS - 1;
 		s->hist[b]++;
 	}
-	__u64 stride = send_every;
-	if (!st->stack_seq && stride > 1) {
+	if (!st->sent_every) {
 		__u32 zero = 0;
 		struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
-		if (t && (t->tick++ & (stride - 1)) != 0) {
+		if (t)
 			t->not_sent++;
-			return 0;
-		}
+		return 0;
 	}
 	struct futex_wait_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -300,7 +327,7 @@ static __always_inline int on_wait_exit(long ret)
 		e->ret = ret;
 		e->stack_seq = st->stack_seq;
 		e->owner_syscall = st->owner_syscall;
-		e->sent_every = stride;
+		e->sent_every = st->sent_every;
 		e->owner_since_ns = st->owner_since_ns;
 		e->owner_ip = st->owner_ip;
 		e->word = st->word != st->uaddr ? st->word : 0;
@@ -328,7 +355,7 @@ static __always_inline int on_wake(__u64 uaddr)
 	if (s)
 		s->wakes++;
 	struct futex_addr_key k = { .tgid = id >> 32, .uaddr = uaddr };
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = entry_ns(my_state_if_tail_called());
 	/* In place when the word has a record (an LRU update per wake cost more than the
 	 * rest of the wake). Two wakes of one word racing on two CPUs may leave one's time
 	 * with the other's tid: either released the lock a moment ago. */
@@ -369,7 +396,7 @@ struct yield_start {
 	__u64 active;  /* a yield began and has not ended */
 };
 
-/* In the thread's task storage, like the wait in flight (wait_starts): lock libraries
+/* In the thread's task storage, like the wait in flight: lock libraries
  * yield hundreds of thousands of times a second. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -391,7 +418,8 @@ static __always_inline int on_yield_enter(void)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u64 sp = PT_REGS_SP_CORE(regs);
-	struct yield_start st = { .ts = bpf_ktime_get_ns(), .lock = slow_path_lock(tid, sp), .active = 1 };
+	struct yield_start st = { .ts = entry_ns(my_state_if_tail_called()), .lock = slow_path_lock(tid, sp),
+				  .active = 1 };
 	/* glibc's sched_yield is a leaf (mov $24,%eax; syscall; ret): at the syscall the
 	 * top of the user stack is the return address into its caller. */
 	if (bpf_probe_read_user(&st.caller, sizeof(st.caller), (void *)sp))
@@ -413,7 +441,8 @@ static __always_inline int on_yield_exit(void)
 		return 0;
 	st->active = 0;
 	struct lock_yield_key k = { .tgid = id >> 32, .tid = tid, .lock = st->lock, .caller = st->caller };
-	__u64 d = bpf_ktime_get_ns() - st->ts;
+	__u64 end = exit_ns(my_state_if_tail_called());
+	__u64 d = end > st->ts ? end - st->ts : 0;
 	struct lock_yield_stat *y = bpf_map_lookup_elem(&lock_yields, &k);
 	if (!y) {
 		struct lock_yield_stat zero = {};
@@ -500,13 +529,19 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(futex_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
-	if (!bpf_map_lookup_elem(&ccprof_tgids, &ptgid))
+	if (!ccprof_is_target_tgid(ptgid))
 		return 0;
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	if (ctgid != ptgid) {
 		/* a new process: follow it */
 		if (!follow_children)
 			return 0;
+		/* two targets now: every filter goes back to the set (cleared before the
+		 * child is added, so that no filter misses it) */
+		__u32 zero = 0;
+		__u32 *sole = bpf_map_lookup_elem(&ccprof_sole_tgid, &zero);
+		if (sole)
+			*sole = 0;
 		__u8 one = 1;
 		bpf_map_update_elem(&ccprof_tgids, &ctgid, &one, BPF_ANY);
 	}
@@ -518,7 +553,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(futex_thread_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
-	if (!bpf_map_lookup_elem(&ccprof_tgids, &tgid))
+	if (!ccprof_is_target_tgid(tgid))
 		return 0;
 	__u32 tid = BPF_CORE_READ(p, pid);
 	bpf_map_delete_elem(&lock_objects, &tid); /* a thread that exits inside no slow path */

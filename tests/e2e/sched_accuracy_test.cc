@@ -84,17 +84,15 @@ __attribute__((noinline)) void sleeper_loop(SelfMeasured* m, int rounds) {
 TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF";
   ASSERT_TRUE(agent::ensure_tracefs().ok());
-  UniqueFd tgids(bpf_map_create(BPF_MAP_TYPE_HASH, "ccprof_tgids", sizeof(uint32_t), sizeof(uint8_t),
-                                CCPROF_MAX_TGIDS, nullptr));
-  ASSERT_TRUE(tgids.valid()) << strerror(errno);
   uint32_t self = static_cast<uint32_t>(getpid());
-  uint8_t one = 1;
-  ASSERT_EQ(bpf_map_update_elem(tgids.get(), &self, &one, BPF_ANY), 0);
+  auto target_maps = agent::make_target_maps(self);
+  ASSERT_TRUE(target_maps.ok()) << target_maps.status();
+  const UniqueFd& tgids = target_maps->tgids;
 
   // The futex collector owns following child processes; the sched program relies on
   // its decision, so it is started first, as the session does.
   auto futex = agent::make_futex_collector(agent::FutexOptions{});
-  agent::SharedMaps shared{tgids.get()};
+  agent::SharedMaps shared = target_maps->shared();
   auto fst = futex->start(shared);
   ASSERT_TRUE(fst.ok()) << fst;
   // The futex object's thread-state map, as the session hands it over; not its syscall
@@ -142,6 +140,10 @@ TEST(SchedAccuracy, RunQueueDelayAndOffCpuMatchSelfMeasurement) {
   collector->finish(rec);
   futex->finish(rec);
   EXPECT_TRUE(child_followed) << "the forked child was not added to ccprof_tgids";
+  // Two targets now: the filters' one-tgid shortcut must be off, or they miss the child.
+  uint32_t zero = 0, sole = ~0u;
+  EXPECT_EQ(bpf_map_lookup_elem(target_maps->sole_tgid.get(), &zero, &sole), 0);
+  EXPECT_EQ(sole, 0u) << "ccprof_sole_tgid still names one target after a child was followed";
   EXPECT_NE(rec.sched.thread(static_cast<uint32_t>(child)), nullptr) << "the sched program did not follow the child";
 
   ASSERT_TRUE(rec.has_sched);
