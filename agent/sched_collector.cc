@@ -250,6 +250,12 @@ class SchedCollector : public Collector {
       const ThreadStateRead read = thread_state(states_fd, key, &ts);
       // A syscall still in flight is then missing from the thread's per-class totals.
       if (read == ThreadStateRead::kUnsupported) unread_states_++;
+      // Syscall time the BPF side has not added to the totals yet (bpf/common.h); lost
+      // where the state cannot be read, as the syscall in flight is (unread_states_).
+      if (read == ThreadStateRead::kFound && ts.sc_pending_count && ts.sc_pending_class < SCHED_SC_CLASSES) {
+        s.sc_ns[ts.sc_pending_class] += ts.sc_pending_ns;
+        s.sc_count[ts.sc_pending_class] += ts.sc_pending_count;
+      }
       if (read == ThreadStateRead::kFound && ts.state == CCPROF_TS_IN_SYSCALL && now > ts.since_ns) {
         int cls = static_cast<int>(model::classify_syscall(ts.syscall_nr));
         s.sc_ns[cls] += now - ts.since_ns;

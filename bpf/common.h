@@ -73,5 +73,13 @@ struct ccprof_thread_state {
 	 * read is ~37 ns on the 2-vCPU VM, bench/bpf-ops), as the futex sys_enter reuses
 	 * since_ns. */
 	__u64 exit_ns;
+	/* Syscall time of one class not yet in the thread's totals (the sched collector's
+	 * per-thread hash entry): added there at the thread's next switch-out, at a syscall
+	 * of another class, after CCPROF_SC_PENDING_MAX syscalls, at its exit, and by the
+	 * agent for a thread alive at the end. Saves a hash lookup per syscall. */
+	__u64 sc_pending_ns;
+	__u32 sc_pending_count;
+	__u32 sc_pending_class;
 	struct ccprof_futex_wait wait;
 };
+#define CCPROF_SC_PENDING_MAX 256

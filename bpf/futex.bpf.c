@@ -171,9 +171,9 @@ static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
 	return lock_budget_left(tgid, uaddr, now) && cpu_budget_left(now);
 }
 
-static __always_inline __u64 copy_stack(__u32 tid, __u32 tgid, __u64 now)
+/* `regs`: the user registers, the raw syscall tracepoint's argument (a BTF pointer). */
+static __always_inline __u64 copy_stack(struct pt_regs *regs, __u32 tid, __u32 tgid, __u64 now)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	struct futex_counters *c = CCPROF_HERE(counters, struct futex_counters);
 	if (!c)
 		return 0;
@@ -242,7 +242,7 @@ static __always_inline void read_owner(struct ccprof_futex_wait *st, __u32 tid, 
 	bpf_task_release(o);
 }
 
-static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
+static __always_inline int on_wait_enter(struct pt_regs *regs, __u64 uaddr, __u32 op, __u32 val)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tail_called && !ccprof_is_target(id))
@@ -257,12 +257,11 @@ static __always_inline int on_wait_enter(__u64 uaddr, __u32 op, __u32 val)
 	__u64 now = entry_ns(me);
 	struct ccprof_futex_wait st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val,
 					.owner_syscall = -1, .active = 1 };
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	const __u64 lock = slow_path_lock(tid, PT_REGS_SP_CORE(regs));
 	if (lock)
 		st.uaddr = lock;
 	if (take_stack_sample(tgid, st.uaddr, now))
-		st.stack_seq = copy_stack(tid, tgid, now);
+		st.stack_seq = copy_stack(regs, tid, tgid, now);
 	else
 		COUNT(stacks_rate_limited);
 	/* Decided at the start, so that a wait that is not sent skips the owner: its read
@@ -409,14 +408,13 @@ CCPROF_MAP(lock_yields, BPF_MAP_TYPE_HASH, 16384, struct lock_yield_key, struct 
 
 /* Dispatched from futex_sys_enter/futex_sys_exit like the futex syscalls (one pair of
  * programs owns the syscall path). */
-static __always_inline int on_yield_enter(void)
+static __always_inline int on_yield_enter(struct pt_regs *regs)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tail_called && !ccprof_is_target(id))
 		return 0;
 	__u32 tid = (__u32)id;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u64 sp = PT_REGS_SP_CORE(regs);
 	struct yield_start st = { .ts = entry_ns(my_state_if_tail_called()), .lock = slow_path_lock(tid, sp),
 				  .active = 1 };
@@ -477,20 +475,20 @@ int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 			return on_wake(uaddr);
 		if (!is_wait_cmd(cmd))
 			return 0;
-		return on_wait_enter(uaddr, cmd, (__u32)regs->dx);
+		return on_wait_enter(regs, uaddr, cmd, (__u32)regs->dx);
 	}
 	if (id == FUTEX_NR_SCHED_YIELD)
-		return on_yield_enter();
+		return on_yield_enter(regs);
 	/* futex2 syscalls (Linux 6.7+) */
 	if (id == FUTEX_NR_FUTEX_WAIT)
-		return on_wait_enter(regs->di, FUTEX_OP_WAIT2, (__u32)regs->si);
+		return on_wait_enter(regs, regs->di, FUTEX_OP_WAIT2, (__u32)regs->si);
 	if (id == FUTEX_NR_FUTEX_WAKE)
 		return on_wake(regs->di);
 	if (id == FUTEX_NR_FUTEX_WAITV) {
 		struct futex_waitv w = {};
 		if (bpf_probe_read_user(&w, sizeof(w), (void *)regs->di))
 			return 0;
-		return on_wait_enter(w.uaddr, FUTEX_OP_WAITV, (__u32)w.val);
+		return on_wait_enter(regs, w.uaddr, FUTEX_OP_WAITV, (__u32)w.val);
 	}
 	return 0;
 }

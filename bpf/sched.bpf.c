@@ -78,6 +78,18 @@ static __always_inline struct sched_thread_stat *get_thread(__u32 tid, __u32 tgi
 	return st;
 }
 
+/* Adds the thread's pending syscall time (ccprof_thread_state.sc_pending_*) to its totals. */
+static __always_inline void flush_pending(struct sched_thread_stat *st, struct ccprof_thread_state *ts)
+{
+	__u32 c = ts->sc_pending_class;
+	if (ts->sc_pending_count && c < SCHED_SC_CLASSES) {
+		st->sc_ns[c] += ts->sc_pending_ns;
+		st->sc_count[c] += ts->sc_pending_count;
+	}
+	ts->sc_pending_ns = 0;
+	ts->sc_pending_count = 0;
+}
+
 /* ---- the CPU timeline: every run of a target thread (bpf/sched_events.h) ---- */
 
 #define TASK_DEAD 0x80
@@ -195,6 +207,8 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		/* lookup only: a dying thread's last switch must not re-create its entry */
 		struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &ptid);
 		if (st) {
+			if (pts && pts->sc_pending_count)
+				flush_pending(st, pts);
 			if (st->last_in_ns && now > st->last_in_ns)
 				st->on_cpu_ns += now - st->last_in_ns;
 			st->last_in_ns = 0;
@@ -311,8 +325,11 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 		return 0;
 	__u32 tid = BPF_CORE_READ(p, pid);
 	process_changes++;
-	bpf_task_storage_delete(&ccprof_thread_states, p);
 	struct sched_thread_stat *st = bpf_map_lookup_elem(&threads, &tid);
+	struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, p, 0, 0);
+	if (st && ts)
+		flush_pending(st, ts);
+	bpf_task_storage_delete(&ccprof_thread_states, p);
 	if (!st)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -406,11 +423,20 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (cls >= SCHED_SC_CLASSES)
 		cls = SCHED_SC_OTHER;
-	struct sched_thread_stat *st = get_thread(tid, tgid, now);
-	if (st) {
-		st->sc_ns[cls] += d;
-		st->sc_count[cls]++;
+	/* Into the thread's pending time (its state is at hand); the totals' hash entry is
+	 * looked up only when the class changes or the pending count is full. */
+	if (ts->sc_pending_count && (ts->sc_pending_class != cls || ts->sc_pending_count >= CCPROF_SC_PENDING_MAX)) {
+		struct sched_thread_stat *st = get_thread(tid, tgid, now);
+		if (st) {
+			flush_pending(st, ts);
+		} else { /* no entry (thread_map_full counted it): the pending time is lost */
+			ts->sc_pending_ns = 0;
+			ts->sc_pending_count = 0;
+		}
 	}
+	ts->sc_pending_class = cls;
+	ts->sc_pending_ns += d;
+	ts->sc_pending_count++;
 	if (hand_over_futex && (nr == FUTEX_NR_FUTEX || nr == FUTEX_NR_FUTEX_WAIT || nr == FUTEX_NR_FUTEX_WAITV)) {
 		if (!ts->wait.active)
 			return 0; /* a wake, or a wait the futex program did not start: nothing to end */
