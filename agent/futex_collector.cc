@@ -13,6 +13,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <map>
 #include <set>
 #include <tuple>
 #include <vector>
@@ -129,26 +130,35 @@ class FutexCollector : public Collector {
     // Waits the kernel's stride did not send still ended: they count as seen.
     rec.futex = {waits_seen_ + not_sent_part_(0, not_sent_total()), rec.futex_waits.size(), keep_every_};
     python_.finish(rec);
-    // Exact totals from the kernel maps.
+    // Exact totals from the kernel maps: the CPUs' copies (addr_stats) and the shared
+    // entries made when a CPU's copy could not be allocated (addr_overflow).
+    std::map<std::pair<uint32_t, uint64_t>, futex_addr_stat> totals;
+    auto add = [](futex_addr_stat& s, const futex_addr_stat& c) {  // the largest maximum
+      s.waits += c.waits;
+      s.wait_ns += c.wait_ns;
+      s.max_wait_ns = std::max(s.max_wait_ns, c.max_wait_ns);
+      s.wakes += c.wakes;
+      for (int b = 0; b < FUTEX_HIST_BUCKETS; ++b) s.hist[b] += c.hist[b];
+    };
     for_each_percpu_map_entry<futex_addr_key, futex_addr_stat>(
         bpf_map__fd(skel_->maps.addr_stats), [&](const futex_addr_key& key, const std::vector<futex_addr_stat>& cpus) {
-          futex_addr_stat s{};  // the CPUs' sum (the largest maximum)
-          for (const futex_addr_stat& c : cpus) {
-            s.waits += c.waits;
-            s.wait_ns += c.wait_ns;
-            s.max_wait_ns = std::max(s.max_wait_ns, c.max_wait_ns);
-            s.wakes += c.wakes;
-            for (int b = 0; b < FUTEX_HIST_BUCKETS; ++b) s.hist[b] += c.hist[b];
-          }
-          // Field by field, the part since the last hand-over; the maximum is the
-          // largest since the probes were attached (a maximum cannot be split).
-          auto part = [&](int field, uint64_t total) { return addr_part_({key.uaddr, key.tgid, field}, total); };
-          model::FutexAddrStats a{key.uaddr, key.tgid, part(0, s.waits), part(1, s.wait_ns), s.max_wait_ns,
-                                  part(2, s.wakes), {}};
-          for (int b = 0; b < FUTEX_HIST_BUCKETS; ++b) a.hist_log2_ns[b] = part(3 + b, s.hist[b]);
-          if (a.waits == 0) return;  // addresses only woken, never waited on (in this window)
-          rec.futex_addrs.push_back(a);
+          futex_addr_stat& s = totals.try_emplace({key.tgid, key.uaddr}).first->second;
+          for (const futex_addr_stat& c : cpus) add(s, c);
         });
+    for_each_map_entry<futex_addr_key, futex_addr_stat>(
+        bpf_map__fd(skel_->maps.addr_overflow), [&](const futex_addr_key& key, const futex_addr_stat& c) {
+          add(totals.try_emplace({key.tgid, key.uaddr}).first->second, c);
+        });
+    for (const auto& [key, s] : totals) {
+      const auto& [tgid, uaddr] = key;
+      // Field by field, the part since the last hand-over; the maximum is the
+      // largest since the probes were attached (a maximum cannot be split).
+      auto part = [&](int field, uint64_t total) { return addr_part_({uaddr, tgid, field}, total); };
+      model::FutexAddrStats a{uaddr, tgid, part(0, s.waits), part(1, s.wait_ns), s.max_wait_ns, part(2, s.wakes), {}};
+      for (int b = 0; b < FUTEX_HIST_BUCKETS; ++b) a.hist_log2_ns[b] = part(3 + b, s.hist[b]);
+      if (a.waits == 0) continue;  // addresses only woken, never waited on (in this window)
+      rec.futex_addrs.push_back(a);
+    }
     // sched_yield() totals per (thread, lock, caller); the profiler keeps lock libraries'.
     for_each_map_entry<lock_yield_key, lock_yield_stat>(
         bpf_map__fd(skel_->maps.lock_yields), [&](const lock_yield_key& key, const lock_yield_stat& y) {

@@ -68,6 +68,13 @@ struct {
 	__type(value, struct futex_addr_stat);
 } addr_stats SEC(".maps");
 
+/* An address's totals when addr_stats cannot allocate its entry at that moment: the
+ * kernel allocates per-CPU memory without sleeping, and new addresses coming quickly can
+ * find its cache empty (-ENOMEM, seen at 1,000 new futex words a second on the 2-vCPU
+ * VM). Preallocated, one copy for all CPUs (locked adds); the agent adds it to
+ * addr_stats. An address may have totals in both. */
+CCPROF_MAP(addr_overflow, BPF_MAP_TYPE_HASH, 4096, struct futex_addr_key, struct futex_addr_stat);
+
 CCPROF_MAP(stack_rate, BPF_MAP_TYPE_LRU_HASH, 16384, struct futex_addr_key, struct ccprof_rate_state);
 
 CCPROF_MAP(cpu_stack_rate, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct ccprof_rate_state);
@@ -122,18 +129,57 @@ __u64 send_every = 1;
 CCPROF_MAP(cpu_ticks, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct futex_cpu_tick);
 __u64 stack_seq_next = 0;
 
-static __always_inline struct futex_addr_stat *get_stat(__u32 tgid, __u64 uaddr)
+/* The totals of (tgid, uaddr): this CPU's copy in addr_stats, or (*shared = 1) the entry
+ * in addr_overflow, which takes locked adds. NULL (counted) when neither has room. */
+static __always_inline struct futex_addr_stat *get_stat(__u32 tgid, __u64 uaddr, int *shared)
 {
+	*shared = 0;
 	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
 	struct futex_addr_stat *s = bpf_map_lookup_elem(&addr_stats, &k);
 	if (s)
 		return s;
 	struct futex_addr_stat zero = {};
-	if (bpf_map_update_elem(&addr_stats, &k, &zero, BPF_NOEXIST) && !bpf_map_lookup_elem(&addr_stats, &k)) {
+	bpf_map_update_elem(&addr_stats, &k, &zero, BPF_NOEXIST); /* or another CPU made it */
+	s = bpf_map_lookup_elem(&addr_stats, &k);
+	if (s)
+		return s;
+	s = bpf_map_lookup_elem(&addr_overflow, &k);
+	if (!s) {
+		bpf_map_update_elem(&addr_overflow, &k, &zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&addr_overflow, &k);
+	}
+	if (!s) {
 		COUNT(addr_map_full);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&addr_stats, &k);
+	*shared = 1;
+	return s;
+}
+
+/* One wait of `d` ns into an address's totals. */
+static __always_inline void add_wait(struct futex_addr_stat *s, int shared, __u64 d)
+{
+	__u32 b = 0;
+	__u64 v = d;
+#pragma unroll
+	for (int i = 0; i < 6; i++) {
+		__u32 sh = 32 >> i;
+		if (v >> sh) { v >>= sh; b += sh; }
+	}
+	if (b >= FUTEX_HIST_BUCKETS)
+		b = FUTEX_HIST_BUCKETS - 1;
+	if (shared) {
+		__sync_fetch_and_add(&s->waits, 1);
+		__sync_fetch_and_add(&s->wait_ns, d);
+		__sync_fetch_and_add(&s->hist[b], 1);
+	} else {
+		/* this CPU's copy: plain adds (a BPF program does not migrate while it runs) */
+		s->waits++;
+		s->wait_ns += d;
+		s->hist[b]++;
+	}
+	if (d > s->max_wait_ns)
+		s->max_wait_ns = d; /* racy in the shared copy: off by one concurrent wait at worst */
 }
 
 static __always_inline int is_wait_cmd(__u32 cmd)
@@ -285,24 +331,10 @@ static __always_inline int on_wait_exit(long ret)
 	st->active = 0;
 	__u64 now = exit_ns(me);
 	__u64 d = now > st->ts ? now - st->ts : 0;
-	struct futex_addr_stat *s = get_stat(tgid, st->uaddr);
-	if (s) {
-		/* this CPU's copy: plain adds (a BPF program does not migrate while it runs) */
-		s->waits++;
-		s->wait_ns += d;
-		if (d > s->max_wait_ns)
-			s->max_wait_ns = d;
-		__u32 b = 0;
-		__u64 v = d;
-#pragma unroll
-		for (int i = 0; i < 6; i++) {
-			__u32 sh = 32 >> i;
-			if (v >> sh) { v >>= sh; b += sh; }
-		}
-		if (b >= FUTEX_HIST_BUCKETS)
-			b = FUTEX_HIST_BUCKETS - 1;
-		s->hist[b]++;
-	}
+	int shared;
+	struct futex_addr_stat *s = get_stat(tgid, st->uaddr, &shared);
+	if (s)
+		add_wait(s, shared, d);
 	if (!st->sent_every) {
 		__u32 zero = 0;
 		struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
@@ -350,8 +382,11 @@ static __always_inline int on_wake(__u64 uaddr)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tail_called && !ccprof_is_target(id))
 		return 0;
-	struct futex_addr_stat *s = get_stat(id >> 32, uaddr);
-	if (s)
+	int shared;
+	struct futex_addr_stat *s = get_stat(id >> 32, uaddr, &shared);
+	if (s && shared)
+		__sync_fetch_and_add(&s->wakes, 1);
+	else if (s)
 		s->wakes++;
 	struct futex_addr_key k = { .tgid = id >> 32, .uaddr = uaddr };
 	__u64 now = entry_ns(my_state_if_tail_called());
