@@ -13,8 +13,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "agent/unique_fd.h"
 #include "agent/bpf_map.h"
+#include "agent/unique_fd.h"
 
 struct bpf_map;
 #include "model/recording.h"
