@@ -105,6 +105,8 @@ class FutexCollector : public Collector {
     waits_seen_ = 0;
     keep_every_ = opts_.wait_stride;
     plain_received_ = 0;
+    plain_kept_ = 0;
+    first_wait_ns_ = 0;
     skel_->data->send_every = keep_every_;
     rings_.start_window();
   }
@@ -131,7 +133,8 @@ class FutexCollector : public Collector {
     rec.futex = {waits_seen_ + not_sent_part_(0, not_sent_total()), rec.futex_waits.size(), keep_every_};
     python_.finish(rec);
     // Exact totals from the kernel maps: the CPUs' copies (addr_stats) and the shared
-    // entries made when a CPU's copy could not be allocated (addr_overflow).
+    // entries made when a CPU's copy could not be allocated (addr_overflow); the wakes
+    // from the wake records (last_wakes).
     std::map<std::pair<uint32_t, uint64_t>, futex_addr_stat> totals;
     auto add = [](futex_addr_stat& s, const futex_addr_stat& c) {  // the largest maximum
       s.waits += c.waits;
@@ -148,6 +151,11 @@ class FutexCollector : public Collector {
     for_each_map_entry<futex_addr_key, futex_addr_stat>(
         bpf_map__fd(skel_->maps.addr_overflow), [&](const futex_addr_key& key, const futex_addr_stat& c) {
           add(totals.try_emplace({key.tgid, key.uaddr}).first->second, c);
+        });
+    // The wakes: counted in each word's wake record, beside its last waker.
+    for_each_map_entry<futex_addr_key, futex_wake_record>(
+        bpf_map__fd(skel_->maps.last_wakes), [&](const futex_addr_key& key, const futex_wake_record& w) {
+          totals.try_emplace({key.tgid, key.uaddr}).first->second.wakes += w.wakes;
         });
     for (const auto& [key, s] : totals) {
       const auto& [tgid, uaddr] = key;
@@ -216,13 +224,27 @@ class FutexCollector : public Collector {
     // applies the same stride before sending (bpf/futex.bpf.c, send_every), so of the
     // waits sent under a smaller one (in flight while it doubled) this side keeps
     // 1 in keep_every_ / sent_every.
+    //
+    // The sample also grows by at most kKeptWaitsPerSecond of the window's time (one
+    // second's worth from the start): a program that waits 300,000 times a second
+    // reaches a stride of 16-32 within its first second instead of sending every wait
+    // until 200,000 are kept. Each wait sent costs the target's CPU ~190 ns more than a
+    // counted one in the kernel (the owner's state, the ring buffer, the waker's record:
+    // bench/bpf-ops), and the drain thread its decoding; 20,000 a second is still
+    // thousands per lock and thread for the rules' scaled sums.
+    if (!first_wait_ns_) first_wait_ns_ = e.start_ns ? e.start_ns : 1;
     if (!e.stack_seq) {
       const uint64_t extra = keep_every_ / std::max<uint64_t>(1, e.sent_every);
       if (extra > 1 && plain_received_++ % extra != 0) return;
+      ++plain_kept_;
     }
     rec_->futex_waits.push_back(w);
     wait_seq_.push_back(e.stack_seq);
-    if (rec_->futex_waits.size() >= kMaxKeptWaits) thin_out();
+    const uint64_t elapsed_s = e.start_ns > first_wait_ns_ ? (e.start_ns - first_wait_ns_) / 1'000'000'000 : 0;
+    const uint64_t allowance = std::min<uint64_t>(kMaxKeptWaits, kKeptWaitsPerSecond * (elapsed_s + 1));
+    // (counted on the waits without a stack copy: thinning never drops the others, and
+    // a sample of only those must not halve the stride at every wait)
+    if (plain_kept_ >= allowance) thin_out();
   }
 
   // Puts a uprobe on every lock library slow path (lock_slow_paths.h)
@@ -268,16 +290,18 @@ class FutexCollector : public Collector {
 
   void thin_out() {
     auto& waits = rec_->futex_waits;
-    size_t out = 0, plain = 0;
+    size_t out = 0, plain = 0, kept_plain = 0;
     for (size_t i = 0; i < waits.size(); ++i) {
       bool keep = wait_seq_[i] != 0 || (plain++ % 2 == 0);
       if (!keep) continue;
+      if (!wait_seq_[i]) ++kept_plain;
       waits[out] = waits[i];
       wait_seq_[out] = wait_seq_[i];
       ++out;
     }
     waits.resize(out);
     wait_seq_.resize(out);
+    plain_kept_ = kept_plain;
     keep_every_ *= 2;
     skel_->data->send_every = keep_every_;
   }
@@ -309,10 +333,14 @@ class FutexCollector : public Collector {
   CpythonFrames python_;
   // Wait events kept in memory at most (~100 bytes each in the recording).
   static constexpr size_t kMaxKeptWaits = 200'000;
+  // ...and at most this many more per second of the window (add_wait).
+  static constexpr uint64_t kKeptWaitsPerSecond = 20'000;
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits
   uint64_t waits_seen_ = 0;
   uint64_t keep_every_ = 1;
   uint64_t plain_received_ = 0;  // waits without a stack copy received (the stride's position)
+  uint64_t plain_kept_ = 0;      // of rec.futex_waits, those without a stack copy
+  uint64_t first_wait_ns_ = 0;   // the window's first wait began (kernel monotonic clock)
   SinceLastCut<int> not_sent_part_;
   SinceLastCut<std::tuple<uint64_t, uint32_t, int>> addr_part_;  // (uaddr, tgid, field)
   SinceLastCut<std::string> loss_part_;

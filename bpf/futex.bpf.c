@@ -105,20 +105,13 @@ struct {
 	__type(value, struct lock_object);
 } lock_objects SEC(".maps");
 
-/* The last FUTEX_WAKE per word: the waker of a wait is the thread that released the
- * lock, for every futex-based lock (most have no owner field to read). */
-struct wake_record {
-	__u64 ts;
-	__u32 tid;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct futex_addr_key);
-	__type(value, struct wake_record);
-} last_wakes SEC(".maps");
+/* Per futex word: the last FUTEX_WAKE (the waker of a wait is the thread that released
+ * the lock, for every futex-based lock: most have no owner field to read), and the
+ * word's wakes (the agent adds them to its totals). One lookup per wake: the count was in
+ * addr_stats, a second hash lookup at every wake (~25 ns, bench/bpf-ops) for a line
+ * the wake writes anyway. Preallocated, not LRU: an evicted entry would take its count
+ * with it. */
+CCPROF_MAP(last_wakes, BPF_MAP_TYPE_HASH, 16384, struct futex_addr_key, struct futex_wake_record);
 
 CCPROF_PERCPU_COUNTERS(counters, struct futex_counters);
 #define COUNT(field) CCPROF_COUNT(counters, struct futex_counters, field)
@@ -200,8 +193,13 @@ static __always_inline int cpu_budget_left(__u64 now)
 	return r && ccprof_rate_take(r, now, window_ns, cpu_stacks_per_window);
 }
 
-static __always_inline int lock_budget_left(__u32 tgid, __u64 uaddr, __u64 now)
+/* `me`: the waiting thread's state, where it remembers the lock whose budget it found
+ * spent and until when (the same window as the budget's own: another CPU that starts the
+ * lock's next window does so at the same moment this cache expires). */
+static __always_inline int lock_budget_left(struct ccprof_thread_state *me, __u32 tgid, __u64 uaddr, __u64 now)
 {
+	if (me->stack_spent_lock == uaddr && now - me->stack_spent_window <= window_ns)
+		return 0;
 	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
 	struct ccprof_rate_state *r = bpf_map_lookup_elem(&stack_rate, &k);
 	if (!r) {
@@ -209,12 +207,16 @@ static __always_inline int lock_budget_left(__u32 tgid, __u64 uaddr, __u64 now)
 		bpf_map_update_elem(&stack_rate, &k, &fresh, BPF_ANY);
 		return 1;
 	}
-	return ccprof_rate_take(r, now, window_ns, stacks_per_window);
+	if (ccprof_rate_take(r, now, window_ns, stacks_per_window))
+		return 1;
+	me->stack_spent_lock = uaddr;
+	me->stack_spent_window = r->window_start;
+	return 0;
 }
 
-static __always_inline int take_stack_sample(__u32 tgid, __u64 uaddr, __u64 now)
+static __always_inline int take_stack_sample(struct ccprof_thread_state *me, __u32 tgid, __u64 uaddr, __u64 now)
 {
-	return lock_budget_left(tgid, uaddr, now) && cpu_budget_left(now);
+	return lock_budget_left(me, tgid, uaddr, now) && cpu_budget_left(now);
 }
 
 /* `regs`: the user registers, the raw syscall tracepoint's argument (a BTF pointer). */
@@ -242,7 +244,8 @@ static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
 }
 
 /* The stride a wait is sent under, 0 when it is not sent: every wait with a stack copy
- * is, and 1 in send_every of the others (counted per CPU). */
+ * is, and 1 in send_every of the others (counted per CPU, here at its start: its end
+ * then needs no second lookup). */
 static __always_inline __u32 send_stride(__u64 stack_seq)
 {
 	__u64 stride = send_every;
@@ -250,8 +253,10 @@ static __always_inline __u32 send_stride(__u64 stack_seq)
 		return stride ? stride : 1;
 	__u32 zero = 0;
 	struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
-	if (t && (t->tick++ & (stride - 1)) != 0)
+	if (t && (t->tick++ & (stride - 1)) != 0) {
+		t->not_sent++;
 		return 0;
+	}
 	return stride;
 }
 
@@ -303,10 +308,11 @@ static __always_inline int on_wait_enter(struct pt_regs *regs, __u64 uaddr, __u3
 	__u64 now = entry_ns(me);
 	struct ccprof_futex_wait st = { .ts = now, .uaddr = uaddr, .word = uaddr, .op = op, .val = val,
 					.owner_syscall = -1, .active = 1 };
-	const __u64 lock = slow_path_lock(tid, PT_REGS_SP_CORE(regs));
+	/* regs is the raw tracepoint's BTF pointer: a plain load, not a probe read */
+	const __u64 lock = slow_path_lock(tid, regs->sp);
 	if (lock)
 		st.uaddr = lock;
-	if (take_stack_sample(tgid, st.uaddr, now))
+	if (take_stack_sample(me, tgid, st.uaddr, now))
 		st.stack_seq = copy_stack(regs, tid, tgid, now);
 	else
 		COUNT(stacks_rate_limited);
@@ -335,13 +341,8 @@ static __always_inline int on_wait_exit(long ret)
 	struct futex_addr_stat *s = get_stat(tgid, st->uaddr, &shared);
 	if (s)
 		add_wait(s, shared, d);
-	if (!st->sent_every) {
-		__u32 zero = 0;
-		struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
-		if (t)
-			t->not_sent++;
-		return 0;
-	}
+	if (!st->sent_every)
+		return 0; /* counted in cpu_ticks when it began */
 	struct futex_wait_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		COUNT(wait_events_dropped);
@@ -366,7 +367,7 @@ static __always_inline int on_wait_exit(long ret)
 		e->pad2 = 0;
 		e->woken_ns = 0;
 		struct futex_addr_key wk = { .tgid = tgid, .uaddr = st->word };
-		struct wake_record *w = bpf_map_lookup_elem(&last_wakes, &wk);
+		struct futex_wake_record *w = bpf_map_lookup_elem(&last_wakes, &wk);
 		/* woken (ret 0) after the wait began, by another thread */
 		if (ret == 0 && w && w->ts >= st->ts && w->tid != tid) {
 			e->waker = w->tid;
@@ -382,25 +383,27 @@ static __always_inline int on_wake(__u64 uaddr)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tail_called && !ccprof_is_target(id))
 		return 0;
-	int shared;
-	struct futex_addr_stat *s = get_stat(id >> 32, uaddr, &shared);
-	if (s && shared)
-		__sync_fetch_and_add(&s->wakes, 1);
-	else if (s)
-		s->wakes++;
 	struct futex_addr_key k = { .tgid = id >> 32, .uaddr = uaddr };
 	__u64 now = entry_ns(my_state_if_tail_called());
-	/* In place when the word has a record (an LRU update per wake cost more than the
-	 * rest of the wake). Two wakes of one word racing on two CPUs may leave one's time
-	 * with the other's tid: either released the lock a moment ago. */
-	struct wake_record *w = bpf_map_lookup_elem(&last_wakes, &k);
+	/* In place when the word has a record (an update per wake cost more than the rest of
+	 * the wake). Two wakes of one word racing on two CPUs may leave one's time with the
+	 * other's tid: either released the lock a moment ago. The count takes a locked add:
+	 * both CPUs' wakes of a word write this line anyway. */
+	struct futex_wake_record *w = bpf_map_lookup_elem(&last_wakes, &k);
 	if (w) {
 		w->ts = now;
 		w->tid = (__u32)id;
-	} else {
-		struct wake_record fresh = { .ts = now, .tid = (__u32)id };
-		bpf_map_update_elem(&last_wakes, &k, &fresh, BPF_ANY);
+		__sync_fetch_and_add(&w->wakes, 1);
+		return 0;
 	}
+	struct futex_wake_record fresh = { .ts = now, .tid = (__u32)id, .wakes = 1 };
+	if (!bpf_map_update_elem(&last_wakes, &k, &fresh, BPF_NOEXIST))
+		return 0;
+	w = bpf_map_lookup_elem(&last_wakes, &k); /* another CPU made it a moment ago */
+	if (w)
+		__sync_fetch_and_add(&w->wakes, 1);
+	else
+		COUNT(wake_map_full);
 	return 0;
 }
 
@@ -450,7 +453,7 @@ static __always_inline int on_yield_enter(struct pt_regs *regs)
 		return 0;
 	__u32 tid = (__u32)id;
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 sp = PT_REGS_SP_CORE(regs);
+	__u64 sp = regs->sp;
 	struct yield_start st = { .ts = entry_ns(my_state_if_tail_called()), .lock = slow_path_lock(tid, sp),
 				  .active = 1 };
 	/* glibc's sched_yield is a leaf (mov $24,%eax; syscall; ret): at the syscall the

@@ -27,8 +27,16 @@ struct futex_addr_key {
 };
 
 struct futex_addr_stat {
-	__u64 waits, wait_ns, max_wait_ns, wakes;
+	__u64 waits, wait_ns, max_wait_ns, wakes;  /* wakes: from futex_wake_record (0 in the kernel's copies) */
 	__u64 hist[FUTEX_HIST_BUCKETS];
+};
+
+/* A futex word's last wake and its wakes (bpf/futex.bpf.c, last_wakes). */
+struct futex_wake_record {
+	__u64 ts;
+	__u32 tid;
+	__u32 pad;
+	__u64 wakes;
 };
 
 /* One completed wait. */
@@ -98,13 +106,14 @@ struct futex_thread_event {
 	X(start_map_full)           /* wait start could not be recorded (task storage): wait lost */ \
 	X(thread_events_dropped)    /* ring buffer full: a thread's creation or exit lost */ \
 	X(lock_object_map_full)     /* slow-path entries not recorded: their waits stay on the futex word */ \
-	X(yield_map_full)           /* sched_yield() totals (or its in-flight record) with no room: that time uncounted */
+	X(yield_map_full)           /* sched_yield() totals (or its in-flight record) with no room: that time uncounted */ \
+	X(wake_map_full)            /* futex words beyond last_wakes' capacity: their wakes uncounted, their waits without a waker */
 struct futex_counters {
 	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
 };
 
 /* Per CPU: the stride's position, and the waits counted but not sent because of it
- * (sampling by design: the per-address totals stay exact). */
+ * (sampling by design: the per-address totals stay exact), counted when they begin. */
 struct futex_cpu_tick {
 	__u64 tick;
 	__u64 not_sent;
