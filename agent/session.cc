@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -520,9 +521,26 @@ Recording Session::cut_window() {
   return out;
 }
 
+namespace {
+
+// SessionOptions::finish_nice, for the calling thread (a thread's own nice value on
+// Linux: the target's and the drain thread's are left alone).
+void take_finish_priority(int nice) {
+  if (nice == 0) return;
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  if (setpriority(PRIO_PROCESS, tid, nice) != 0)
+    spdlog::debug("finish priority: cannot set nice {} ({}): the outputs share the CPUs as before", nice,
+                  strerror(errno));
+  else
+    spdlog::debug("finish priority: nice {} for the outputs", nice);
+}
+
+}  // namespace
+
 Recording Session::stop() {
   State& s = *s_;
   s.stopped = true;
+  take_finish_priority(s.opts.finish_nice);
   Recording& rec = s.rec;
   rec.end_ns = monotonic_ns();
   if (!s.target_gone) s.snap->snapshot(read_tgids(s.target_maps.tgids.get()), rec.end_ns);

@@ -43,6 +43,13 @@ struct SessionOptions {
   // The always-on mode (`--mode continuous`, `ccprof serve`): every collector at a lower
   // cost, what that gives up in continuous_mode().gives_up.
   bool continuous = false;
+  // The nice value (-20..19) the thread that finishes the session takes at the window's
+  // end, before it drains what is left, unwinds and writes the outputs; the threads it
+  // starts from then on (the recording's encoder) inherit it. 0: unchanged. On a server
+  // that keeps every CPU busy, ccprof's ~1 s of CPU for its outputs otherwise waits
+  // behind the server's threads (seconds of wall time); the CPU it takes is the same
+  // either way, only sooner. Needs CAP_SYS_NICE (root has it); without, unchanged.
+  int finish_nice = 0;
 };
 
 // The always-on mode's settings (one place: the session, `ccprof doctor` and the report

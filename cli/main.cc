@@ -201,6 +201,7 @@ int ccprof_main(int argc, char** argv) {
   bool no_sched = false;
   bool keep_stack_bytes = false;
   std::string cost_mode = "default";
+  int finish_nice = -10;
 
   // The options `run` and `attach` share.
   auto add_profile_options = [&](CLI::App* sub, const char* duration_help) {
@@ -227,6 +228,12 @@ int ccprof_main(int argc, char** argv) {
                     "default, or continuous: the always-on mode (at most ~1% overhead; what it gives up is in "
                     "`ccprof doctor` and the report)")
         ->check(CLI::IsMember({"default", "continuous"}))
+        ->capture_default_str();
+    sub->add_option("--finish-nice", finish_nice,
+                    "the nice value ccprof takes at the profile's end to write its outputs (0: unchanged); on a "
+                    "server that keeps every CPU busy its ~1 s of CPU for them otherwise waits seconds behind the "
+                    "server's threads")
+        ->check(CLI::Range(-20, 19))
         ->capture_default_str();
     sub->add_flag("--keep-stack-bytes", keep_stack_bytes,
                   "also keep the raw stack bytes and registers copied from the target in the recording: they hold "
@@ -377,6 +384,7 @@ int ccprof_main(int argc, char** argv) {
   opts.stack_reducer = profiler::make_online_reducer();
   opts.keep_stack_bytes = keep_stack_bytes;
   opts.continuous = cost_mode == "continuous";
+  opts.finish_nice = finish_nice;
   if (run->parsed()) {
     opts.mode = agent::SessionOptions::Mode::kRun;
     opts.command = command;
