@@ -523,8 +523,10 @@ Recording Session::cut_window() {
 
 namespace {
 
-// SessionOptions::finish_nice, for the calling thread (a thread's own nice value on
-// Linux: the target's and the drain thread's are left alone).
+// SessionOptions::finish_nice, for the calling thread only (on Linux the nice value is
+// a thread's own): the thread that drains, unwinds and writes from here on. The
+// target's threads are never touched, and ccprof's threads started before (the CPython
+// frame sampler) keep theirs.
 void take_finish_priority(int nice) {
   if (nice == 0) return;
   const auto tid = static_cast<id_t>(syscall(SYS_gettid));
