@@ -55,7 +55,10 @@ void StackReduction::reduce_sample(model::Recording& rec, size_t i, bool final, 
   model::MemorySample& m = rec.memory_samples[i];
   if (m.stack_windows.empty() || keep_bytes_) return;
   std::vector<std::pair<uint64_t, uint32_t>> reads;
-  if (!reducer_->stack_reads(rec, m, &reads)) {
+  model::SampleDecode decoded;
+  if (reducer_->stack_reads(rec, m, &reads, &decoded)) {
+    m.decoded = decoded;
+  } else {
     if (!final) {
       later.push_back(i);
       return;

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "model/decoded_access.h"
 #include "model/sections.h"
 #include "model/stack_frames.h"
 
@@ -134,6 +136,11 @@ struct MemorySample {
   // Decode mode: the stack around rsp and below rbp at the sample (bpf/sample.h);
   // empty in recordings made before it was collected.
   std::vector<StackWindow> stack_windows;
+  // Decode mode, live profiles only: the access the agent's drain thread decoded while
+  // trimming the stack windows (model/stack_frames.h), on the same bytes the analysis
+  // would decode; the analysis takes it instead of decoding the sample again after the
+  // window. Never written to the recording file: `ccprof report` decodes again.
+  std::optional<SampleDecode> decoded;
 };
 
 class TargetFiles;  // model/target_files.h

@@ -13,6 +13,7 @@ namespace ccprof::model {
 struct Recording;
 struct StackCopy;
 struct MemorySample;
+struct SampleDecode;
 
 // One unwound stack: innermost first, the IP then the return addresses.
 struct StackFrames {
@@ -55,9 +56,11 @@ class TargetMemoryReducer {
   // again after the next /proc snapshot, and takes `out` as it is at the end.
   virtual bool unwind(const Recording& rec, const StackCopy& copy, StackFrames* out) = 0;
   // The stack bytes the decoder reads for this memory sample, as [addr, addr+size)
-  // ranges inside its stack windows. Returns false when its process is not known yet.
+  // ranges inside its stack windows, and in `decoded` what that decode found (the
+  // analysis takes it from MemorySample::decoded). Returns false when its process is
+  // not known yet.
   virtual bool stack_reads(const Recording& rec, const MemorySample& sample,
-                           std::vector<std::pair<uint64_t, uint32_t>>* out) = 0;
+                           std::vector<std::pair<uint64_t, uint32_t>>* out, SampleDecode* decoded) = 0;
 };
 
 }  // namespace ccprof::model

@@ -215,11 +215,16 @@ FunctionCode index_function(uint64_t start, std::vector<uint8_t> code) {
   f.code = std::move(code);
   ZydisDecodedInstruction in;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  ZydisDecoderContext ctx;
   size_t pos = 0;
   while (pos < f.code.size()) {
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder(), f.code.data() + pos, f.code.size() - pos, &in, ops))) break;
+    // Lengths for every instruction, operands only for the jumps (half the decode's cost
+    // on a big function, which the drain thread pays while profiling).
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder(), &ctx, f.code.data() + pos, f.code.size() - pos, &in)))
+      break;
     f.insn_offsets.push_back(static_cast<uint32_t>(pos));
-    if (in.meta.category == ZYDIS_CATEGORY_COND_BR || in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
+    if ((in.meta.category == ZYDIS_CATEGORY_COND_BR || in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) &&
+        ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&decoder(), &ctx, &in, ops, in.operand_count_visible))) {
       for (int i = 0; i < in.operand_count_visible; ++i) {
         if (ops[i].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || !ops[i].imm.is_relative) continue;
         ZyanU64 t = 0;
@@ -639,7 +644,11 @@ DecodeResult decode_in_function(const FunctionCode& f, uint64_t ip, const UserRe
   // timer lands after the load that waited for the line far more often than after the
   // store that the store buffer absorbs (mapreduce -O2: 1 store sample in ~300 of its
   // line), so the load's sample is the evidence that the thread writes the word.
-  if (d.access && d.access->kind == AccessKind::kRead && store_follows_load(f, prev)) d.access->kind = AccessKind::kRmw;
+  if (d.access && d.access->kind == AccessKind::kRead) {
+    auto [pair, fresh] = f.store_follows.try_emplace(prev, false);
+    if (fresh) pair->second = store_follows_load(f, prev);
+    if (pair->second) d.access->kind = AccessKind::kRmw;
+  }
   d.eh_frame_bounds = f.from_eh_frame;
   return d;
 }

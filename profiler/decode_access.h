@@ -36,61 +36,14 @@ namespace ccprof::profiler {
 
 class Symbolizer;
 
-enum class AccessKind : uint8_t {
-  kRead,
-  kWrite,
-  kRmw,        // read-modify-write without a lock prefix (add [mem], 1)
-  kLockedRmw,  // lock add/xadd/inc, xchg with memory
-  kCas,        // lock cmpxchg / cmpxchg8b / cmpxchg16b
-};
 const char* access_kind_name(AccessKind k);  // "read", "write", "rmw", "locked-rmw", "cas"
 inline bool is_write(AccessKind k) { return k != AccessKind::kRead; }
 inline bool is_locked(AccessKind k) { return k == AccessKind::kLockedRmw || k == AccessKind::kCas; }
-
-// Why a sample yielded no data address. Every reason is reported as a loss.
-enum class DecodeFailure : uint8_t {
-  kNone,
-  kNoCode,             // the code is not file-backed (JIT, deleted file) or unreadable
-  kNoFunction,         // no ELF symbol covers the IP (stripped, or code outside functions)
-  kFunctionStart,      // the IP is a function's first instruction: a call or jump ran
-  kBadDecode,          // the linear decode did not land on the IP
-  kBranchTarget,       // the IP is a jump target: the previous instruction may not have run
-  kPreviousIsBranch,   // the previous instruction was a call, jump or return
-  kNoMemoryOperand,    // the previous instruction accessed no explicit memory
-  kBaseOverwritten,    // it overwrote its own base/index register: address unknowable
-  kUnsupportedSegment, // gs-relative or similar
-};
 const char* decode_failure_name(DecodeFailure f);  // "no_code", "branch_target", ...
-
-// How an address was obtained beyond the plain previous-instruction rule (counted in
-// findings.json so the yield of each step can be measured).
-enum class DecodeRecovery : uint8_t {
-  kNone,
-  kLoopFallThrough,   // the IP was a loop-entry jump target; the fall-through ran
-  kBaseFromRegister,  // overwritten base/index recovered from registers of the block
-  kBaseFromStack,     // ... with a load from a stack slot in the sample's stack window
-};
 const char* decode_recovery_name(DecodeRecovery r);  // "loop_fall_through", ...
 
-struct DecodedAccess {
-  uint64_t insn_addr = 0;  // the instruction that made the access
-  uint64_t data_addr = 0;
-  uint32_t size = 0;       // bytes
-  AccessKind kind = AccessKind::kRead;
-  bool rip_relative = false;
-  bool fs_relative = false;  // a TLS access (fs:...)
-  bool stack_relative = false;  // base register rsp or rbp
-  // The base register (DWARF number, -1 for none/rip) and its value: for heap data, the
-  // variable the register holds at insn_addr names the object (data_naming.h).
-  int base_dwarf_reg = -1;
-  uint64_t base_value = 0;
-};
-
-struct DecodeResult {
-  std::optional<DecodedAccess> access;
-  DecodeFailure failure = DecodeFailure::kNone;
-  DecodeRecovery recovery = DecodeRecovery::kNone;  // with an access
-  bool eh_frame_bounds = false;  // the function's bounds came from .eh_frame (no symbol)
+// A sample's decode (model/decoded_access.h) with what it read of the sample's stack.
+struct DecodeResult : SampleDecode {
   // The stack bytes the decode read from the sample's stack windows, as (addr, size):
   // all the agent keeps of the windows (the same decode then reads the same bytes).
   std::vector<std::pair<uint64_t, uint32_t>> stack_reads;
@@ -105,6 +58,8 @@ struct FunctionCode {
   std::vector<std::pair<uint64_t, uint64_t>> back_edges;  // (source, target) with target <= source
   bool complete = false;                               // the decode covered the whole code
   bool from_eh_frame = false;
+  // store_follows_load() by load (an index into insn_offsets), found once per instruction.
+  mutable std::unordered_map<size_t, bool> store_follows;
 };
 FunctionCode index_function(uint64_t start, std::vector<uint8_t> code);
 

@@ -246,6 +246,7 @@ void index_memory(Index& idx) {
   mem.samples = rec.memory_samples.size();
   std::map<uint32_t, std::unique_ptr<AccessDecoder>> decoders;
   std::map<uint32_t, std::unique_ptr<FrameCallerFinder>> caller_finders;
+  size_t predecoded = 0, decoded_now = 0;
   for (const auto& m : rec.memory_samples) {
     ++mem.thread_samples[m.tid];
     Symbolizer* sym = idx.symbolizer(m.pid);
@@ -287,9 +288,18 @@ void index_memory(Index& idx) {
         no_address("no_process_maps");
         continue;
       }
-      auto& dec = decoders[m.pid];
-      if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
-      DecodeResult r = dec->decode(m.regs[kRip], m.regs, m.fsbase, &m.stack_windows);
+      // A live profile's samples were decoded on the agent's drain thread (the same
+      // decode on the same bytes, MemorySample::decoded); a saved recording's are
+      // decoded here.
+      DecodeResult fresh;
+      if (!m.decoded) {
+        auto& dec = decoders[m.pid];
+        if (!dec) dec = std::make_unique<AccessDecoder>(*sym);
+        fresh = dec->decode(m.regs[kRip], m.regs, m.fsbase, &m.stack_windows);
+        ++decoded_now;
+      }
+      const SampleDecode& r = m.decoded ? *m.decoded : fresh;
+      predecoded += m.decoded.has_value();
       if (r.eh_frame_bounds) ++ym.eh_frame_bounds;
       if (!r.access) {
         no_address(decode_failure_name(r.failure));
@@ -351,8 +361,9 @@ void index_memory(Index& idx) {
     mem.accesses.push_back(a);
   }
   for (const auto& [why, n] : mem.no_address) idx.losses[absl::StrCat("sampler.no_address.", why)] += n;
-  spdlog::debug("memory samples: {} with a data address, {} with their callers from frame pointers",
-                mem.with_address, mem.with_frame_callers);
+  spdlog::debug("memory samples: {} with a data address, {} with their callers from frame pointers; "
+                "{} decoded while profiling, {} decoded now",
+                mem.with_address, mem.with_frame_callers, predecoded, decoded_now);
 }
 
 }  // namespace

@@ -69,34 +69,45 @@ bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vect
 
 bool for_each_function_instruction(
     Symbolizer& sym, uint64_t pc,
-    const std::function<bool(uint64_t ip, const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops)>& f) {
+    const std::function<bool(uint64_t ip, const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops)>& f,
+    bool (*wants_operands)(const ZydisDecodedInstruction& insn)) {
   uint64_t start = 0;
   std::vector<uint8_t> code;
   if (!read_function_code(sym, pc, &start, &code)) return false;
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  ZydisDecoderContext ctx;
   for (size_t at = 0; at < code.size();) {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &insn, ops))) {
+    const bool decoded = ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, &ctx, code.data() + at, code.size() - at, &insn));
+    const bool with_operands = decoded && (!wants_operands || wants_operands(insn));
+    if (!decoded || (with_operands && !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&dec, &ctx, &insn, ops, insn.operand_count)))) {
       ++at;  // padding or data between code: resynchronise on the next byte
       continue;
     }
     const uint64_t ip = start + at;
     at += insn.length;
-    if (f(ip, insn, ops)) break;
+    if (f(ip, insn, with_operands ? ops : nullptr)) break;
   }
   return true;
 }
+
+namespace {
+
+// xchg with memory is atomic without a lock prefix.
+bool is_atomic_rmw(const ZydisDecodedInstruction& insn) {
+  return (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+}
+
+}  // namespace
 
 LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
                                     const std::function<bool(const CodeLocation&)>& is_acquisition) {
   LockExchanges out;
   out.decoded = for_each_function_instruction(sym, pc, [&](uint64_t ip, const ZydisDecodedInstruction& insn,
                                                              const ZydisDecodedOperand* ops) {
-    // xchg with memory is atomic without a lock prefix.
-    const bool atomic = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
-    if (!atomic) return false;
+    if (!is_atomic_rmw(insn)) return false;
     for (int i = 0; i < insn.operand_count_visible; ++i) {
       const ZydisDecodedOperand& op = ops[i];
       if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
@@ -111,7 +122,7 @@ LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
       break;
     }
     return false;
-  });
+  }, is_atomic_rmw);
   return out;
 }
 

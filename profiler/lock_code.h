@@ -27,20 +27,23 @@ struct LockExchanges {
   int computed = 0;                 // atomic exchanges whose word is computed from registers
 };
 
-// Decodes the function that contains `pc` (its symbol's bounds) and collects its atomic
-// read-modify-writes on memory (xchg with a memory operand, lock-prefixed instructions)
-// whose code location `is_acquisition` accepts (e.g. the lock library's inlined lock()
-// of one site; the program's own atomics are not lock acquisitions).
 // The code of the function that contains `pc` (its symbol's bounds), and where it starts.
 bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vector<uint8_t>* code);
 
 // Decodes the function that contains `pc` linearly from its start, calling f(ip, insn,
 // ops) for each instruction (bytes that do not decode, padding or data, are skipped one
-// at a time) until f returns true. False when its code cannot be read.
+// at a time) until f returns true. False when its code cannot be read. With
+// `wants_operands`, the operands of an instruction it refuses are not decoded (ops is
+// then null): most of a decode's cost on a big function.
 bool for_each_function_instruction(
     Symbolizer& sym, uint64_t pc,
-    const std::function<bool(uint64_t ip, const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops)>& f);
+    const std::function<bool(uint64_t ip, const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops)>& f,
+    bool (*wants_operands)(const ZydisDecodedInstruction& insn) = nullptr);
 
+// Decodes the function that contains `pc` (its symbol's bounds) and collects its atomic
+// read-modify-writes on memory (xchg with a memory operand, lock-prefixed instructions)
+// whose code location `is_acquisition` accepts (e.g. the lock library's inlined lock()
+// of one site; the program's own atomics are not lock acquisitions).
 LockExchanges decode_lock_exchanges(Symbolizer& sym, uint64_t pc,
                                     const std::function<bool(const CodeLocation&)>& is_acquisition);
 

@@ -63,17 +63,19 @@ StackKind classify_stack(const std::vector<Frame>& frames) {
 // Whether a wait's stack acquires a reader-writer lock in shared (read) mode.
 // parking_lot's upgradable reads exclude each other, so they are not shared here.
 bool shared_acquisition(const std::vector<Frame>& frames) {
-  for (const Frame& f : frames)
-    for (const std::string& fn : f.loc.inline_chain.empty() ? std::vector<std::string>{f.loc.function}
-                                                            : f.loc.inline_chain) {
-      if (absl::StrContains(fn, "rwlock_rdlock") || absl::StrContains(fn, "rwlock_timedrdlock") ||
-          absl::StrContains(fn, "rwlock_clockrdlock") ||                      // glibc, shared_mutex
-          absl::StrContains(fn, "lock_shared") ||                             // C++, parking_lot, TBB
-          absl::StrContains(fn, "Mutex::ReaderLock") ||                       // absl
-          absl::StrContains(fn, "RwLock::read_contended") || absl::EndsWith(fn, "RwLock::read") ||
-          (absl::StrContains(fn, "RwLock<") && absl::EndsWith(fn, ">::read")))  // Rust std, lock_api
-        return true;
-    }
+  const auto shared = [](const std::string& fn) {
+    return absl::StrContains(fn, "rwlock_rdlock") || absl::StrContains(fn, "rwlock_timedrdlock") ||
+           absl::StrContains(fn, "rwlock_clockrdlock") ||                      // glibc, shared_mutex
+           absl::StrContains(fn, "lock_shared") ||                             // C++, parking_lot, TBB
+           absl::StrContains(fn, "Mutex::ReaderLock") ||                       // absl
+           absl::StrContains(fn, "RwLock::read_contended") || absl::EndsWith(fn, "RwLock::read") ||
+           (absl::StrContains(fn, "RwLock<") && absl::EndsWith(fn, ">::read"));  // Rust std, lock_api
+  };
+  for (const Frame& f : frames) {
+    if (f.loc.inline_chain.empty() ? shared(f.loc.function)
+                                   : std::any_of(f.loc.inline_chain.begin(), f.loc.inline_chain.end(), shared))
+      return true;
+  }
   return false;
 }
 
@@ -177,7 +179,8 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
   for (const auto& w : rec.futex_waits)
     if (w.stack >= 0 && static_cast<size_t>(w.stack) < dur_of_stack.size())
       dur_of_stack[w.stack] = w.duration_ns / 1e9;
-  std::unordered_map<const std::vector<Frame>*, StackKind> stack_kinds;
+  // Copies of one stack share its frames: classified once (kind, shared acquisition).
+  std::unordered_map<const std::vector<Frame>*, std::pair<StackKind, bool>> stack_kinds;
 
   // Event sums per lock, to scale per-thread figures to the kernel's exact totals when
   // the agent kept only a sample of the wait events (long, busy profiles) or some
@@ -217,17 +220,16 @@ std::vector<LockInfo> build_lock_table(const Index& ctx) {
       const auto& frames = ctx.frames(si);
       if (frames.empty()) continue;
       l.unwound_stacks++;
-      // Copies of one stack share its frames: classified once.
-      auto [kind, fresh] = stack_kinds.try_emplace(&frames, StackKind::kOther);
-      if (fresh) kind->second = classify_stack(frames);
-      switch (kind->second) {
+      auto [kind, fresh] = stack_kinds.try_emplace(&frames, StackKind::kOther, false);
+      if (fresh) kind->second = {classify_stack(frames), shared_acquisition(frames)};
+      switch (kind->second.first) {
         case StackKind::kMutex: l.mutex_stacks++; break;
         case StackKind::kCondvar: l.condvar_stacks++; break;
         case StackKind::kRwlock: l.rwlock_stacks++; break;
         case StackKind::kSemaphore: l.sem_stacks++; break;
         case StackKind::kOther: break;
       }
-      if (shared_acquisition(frames)) l.shared_stacks++;
+      if (kind->second.second) l.shared_stacks++;
       const Frame* uf = ctx.user_frame(si);
       if (!uf) continue;
       double d = static_cast<size_t>(si) < dur_of_stack.size() ? dur_of_stack[si] : 0.0;

@@ -7,6 +7,10 @@
 
 namespace ccprof::profiler {
 
+using model::AccessKind;
+using model::DecodedAccess;
+using model::DecodeFailure;
+using model::DecodeRecovery;
 using model::FutexAddrStats;
 using model::FutexOp;
 using model::FutexWait;
@@ -17,6 +21,7 @@ using model::MemorySample;
 using model::ProcessInfo;
 using model::Recording;
 using model::RssSample;
+using model::SampleDecode;
 using model::SchedSection;
 using model::SchedThread;
 using model::StackCopy;

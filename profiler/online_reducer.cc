@@ -50,13 +50,14 @@ bool OnlineReducer::unwind(const Recording& rec, const StackCopy& copy, StackFra
 }
 
 bool OnlineReducer::stack_reads(const Recording& rec, const MemorySample& m,
-                                std::vector<std::pair<uint64_t, uint32_t>>* out) {
+                                std::vector<std::pair<uint64_t, uint32_t>>* out, SampleDecode* decoded) {
   out->clear();
   Process* p = process(rec, m.pid, m.regs[kRip]);
   if (!p) return false;
   if (!p->decoder) p->decoder = std::make_unique<AccessDecoder>(*p->sym);
   DecodeResult r = p->decoder->decode(m.regs[kRip], m.regs, m.fsbase, &m.stack_windows);
   *out = std::move(r.stack_reads);
+  if (decoded) *decoded = r;  // the SampleDecode part
   // The analysis names heap data by the pointer variable whose stack slot holds the
   // access's base (-O0, data_naming.h): keep that one slot, a pointer, when it is found.
   // Which slots the naming would read depends on the instruction only: found once per

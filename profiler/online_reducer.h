@@ -26,7 +26,7 @@ class OnlineReducer : public model::TargetMemoryReducer {
   ~OnlineReducer() override;
   bool unwind(const Recording& rec, const StackCopy& copy, StackFrames* out) override;
   bool stack_reads(const Recording& rec, const MemorySample& sample,
-                   std::vector<std::pair<uint64_t, uint32_t>>* out) override;
+                   std::vector<std::pair<uint64_t, uint32_t>>* out, SampleDecode* decoded) override;
 
  private:
   struct Process {

@@ -1,5 +1,7 @@
 #include "report/outputs.h"
 
+#include <future>
+
 #include "absl/strings/str_cat.h"
 #include "report/findings_json.h"
 #include "report/html_report.h"
@@ -13,8 +15,10 @@ absl::Status write_outputs(const nlohmann::json& doc, const std::string* recordi
   // All made in memory first, then written as one set (output_set.h).
   std::vector<OutputFile> files;
   if (recording_file) files.push_back({kRecordingFile, *recording_file, "recording"});
+  // The two serialisations of a big document (MBs each) on two threads.
+  auto html = std::async(std::launch::async, [&doc] { return fill_html_template(html_report_template(), doc); });
   files.push_back({"findings.json", findings_json_text(doc), "findings"});
-  auto page = fill_html_template(html_report_template(), doc);
+  auto page = html.get();
   if (!page.ok())
     return absl::Status(page.status().code(), absl::StrCat("cannot render report.html: ", page.status().message()));
   files.push_back({"report.html", *std::move(page), "report"});

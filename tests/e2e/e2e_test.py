@@ -272,6 +272,35 @@ class E2E(unittest.TestCase):
         self.assertEqual([f["kind"] for f in first["findings"]], [f["kind"] for f in second["findings"]])
         self.assertEqual(first["locks"][0]["waits"], second["locks"][0]["waits"])
 
+    def test_a_live_profiles_memory_analysis_equals_the_reanalysis_of_its_recording(self):
+        # A live profile takes each memory sample's access from the agent's drain thread,
+        # which decoded it while profiling; `ccprof report` decodes the saved samples
+        # again. Both must find the same accesses: -O2, -O0 (bases recovered from the
+        # stack) and stripped (function bounds from .eh_frame).
+        for name in ("s03-false-sharing", "O0/s03-false-sharing", "stripped/s03-false-sharing"):
+            with self.subTest(name):
+                exe = workload(name)
+                live = self.out(name.replace("/", "-"))
+                p = ccprof("-v", "run", "-o", live, "--", exe, "--variant=bad", "--seconds=1")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                again = live + "-again"
+                q = ccprof("-v", "report", os.path.join(live, "recording.ccprof"), "-o", again)
+                self.assertEqual(q.returncode, 0, q.stderr)
+                first, second = load(live), load(again)
+                if first["memory"].get("mode") != "decode":
+                    self.skipTest("decode mode only")
+                decoded = r"memory samples: .* (\d+) decoded while profiling, (\d+) decoded now"
+                live_counts = [int(x) for x in re.search(decoded, p.stderr).groups()]
+                report_counts = [int(x) for x in re.search(decoded, q.stderr).groups()]
+                self.assertGreater(live_counts[0], 100, p.stderr[-2000:])
+                self.assertEqual(report_counts[0], 0)
+                self.assertEqual(report_counts[1], sum(live_counts))
+                self.assertGreater(first["memory"]["with_address"], 100, first["memory"])
+                self.assertEqual(first["memory"], second["memory"])
+                self.assertEqual(first["cache_lines"], second["cache_lines"])
+                self.assertEqual([(f["kind"], f["title"]) for f in first["findings"]],
+                                 [(f["kind"], f["title"]) for f in second["findings"]])
+
     def test_stripped_target_reports_addresses_and_says_debug_info_is_missing(self):
         stripped = os.path.join(self.tmp, "contend-stripped")
         shutil.copy(os.path.join(FIXTURES, "contend"), stripped)

@@ -183,12 +183,22 @@ class DecodeVariants : public ::testing::Test {
       ms.stack_windows = windows;
       std::vector<std::pair<uint64_t, uint32_t>> reads;
       std::vector<StackWindow> trimmed;
-      if (with_windows && reducer->stack_reads(rec, ms, &reads))
+      model::SampleDecode online;
+      if (with_windows && reducer->stack_reads(rec, ms, &reads, &online)) {
+        // The drain thread's decode, which the analysis takes instead of decoding again.
+        if (!online.access || online.access->data_addr != a || online.access->kind != r.access->kind ||
+            online.access->size != r.access->size || online.recovery != r.recovery ||
+            online.access->base_dwarf_reg != r.access->base_dwarf_reg ||
+            online.access->base_value != r.access->base_value) {
+          ++o.trimmed_differs;
+          ADD_FAILURE() << std::hex << "sample at 0x" << s.regs[kRip] << ": the reducer's decode differs";
+        }
         for (const auto& [lo, n] : reads)
           for (const auto& w : windows) {
             const uint64_t x = std::max(lo, w.addr), y = std::min(lo + n, w.addr + w.bytes.size());
             if (x < y) trimmed.push_back({x, {w.bytes.begin() + (x - w.addr), w.bytes.begin() + (y - w.addr)}});
           }
+      }
       if (with_windows) {
         DecodeResult t = dec.decode(s.regs[kRip], s.regs, 0, &trimmed);
         if (!t.access || t.access->data_addr != a) {

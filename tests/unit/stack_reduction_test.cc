@@ -127,10 +127,12 @@ class FixedReads : public model::TargetMemoryReducer {
  public:
   bool known = true;
   std::vector<std::pair<uint64_t, uint32_t>> reads;
+  model::SampleDecode decode;
   bool unwind(const Recording&, const StackCopy&, model::StackFrames*) override { return true; }
-  bool stack_reads(const Recording&, const model::MemorySample&,
-                   std::vector<std::pair<uint64_t, uint32_t>>* out) override {
+  bool stack_reads(const Recording&, const model::MemorySample&, std::vector<std::pair<uint64_t, uint32_t>>* out,
+                   model::SampleDecode* decoded) override {
     *out = reads;
+    *decoded = decode;
     return known;
   }
 };
@@ -139,6 +141,8 @@ TEST(StackReduction, MemorySamplesKeepOnlyTheStackBytesTheDecoderReads) {
   auto fixed = std::make_shared<FixedReads>();
   // Overlapping and adjacent reads merge; a read past the window is clipped to it.
   fixed->reads = {{0x1010, 8}, {0x1014, 8}, {0x10f8, 16}};
+  fixed->decode.access = model::DecodedAccess{.insn_addr = 0x401000, .data_addr = 0x1018, .size = 8};
+  fixed->decode.recovery = model::DecodeRecovery::kBaseFromStack;
   Recording rec;
   model::MemorySample m;
   m.pid = 1;
@@ -154,6 +158,11 @@ TEST(StackReduction, MemorySamplesKeepOnlyTheStackBytesTheDecoderReads) {
   EXPECT_EQ(w[0].bytes, std::vector<uint8_t>(bytes.begin() + 0x10, bytes.begin() + 0x1c));
   EXPECT_EQ(w[1].addr, 0x10f8u);
   EXPECT_EQ(w[1].bytes, std::vector<uint8_t>(bytes.begin() + 0xf8, bytes.end()));
+  // What that decode found travels with the sample to the analysis.
+  ASSERT_TRUE(rec.memory_samples[0].decoded);
+  ASSERT_TRUE(rec.memory_samples[0].decoded->access);
+  EXPECT_EQ(rec.memory_samples[0].decoded->access->data_addr, 0x1018u);
+  EXPECT_EQ(rec.memory_samples[0].decoded->recovery, model::DecodeRecovery::kBaseFromStack);
   // An unknown process: kept until the final call, then dropped and counted.
   fixed->known = false;
   rec.memory_samples.push_back(m);
@@ -162,6 +171,7 @@ TEST(StackReduction, MemorySamplesKeepOnlyTheStackBytesTheDecoderReads) {
   EXPECT_EQ(rec.losses.count("sampler.stack_window_unresolved"), 0u);
   reduction.reduce(rec, true);
   EXPECT_TRUE(rec.memory_samples[2].stack_windows.empty());
+  EXPECT_FALSE(rec.memory_samples[2].decoded) << "not decoded: the analysis decodes it";
   EXPECT_EQ(rec.losses["sampler.stack_window_unresolved"], 1u);
 }
 
@@ -173,8 +183,8 @@ class NeverMapped : public model::TargetMemoryReducer {
     ++unwinds;
     return false;
   }
-  bool stack_reads(const Recording&, const model::MemorySample&,
-                   std::vector<std::pair<uint64_t, uint32_t>>*) override {
+  bool stack_reads(const Recording&, const model::MemorySample&, std::vector<std::pair<uint64_t, uint32_t>>*,
+                   model::SampleDecode*) override {
     return false;
   }
 };
