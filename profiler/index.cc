@@ -11,6 +11,7 @@
 #include "profiler/frame_callers.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/lock_yields.h"
+#include "profiler/phase_times.h"
 #include "profiler/spin_locks.h"
 #include "profiler/thresholds.h"
 #include "spdlog/spdlog.h"
@@ -369,18 +370,25 @@ void index_memory(Index& idx) {
 }  // namespace
 
 std::unique_ptr<Index> build_index(const Recording& rec) {
+  PhaseTimes cpu;
   auto idx = std::make_unique<Index>(rec);
   idx->locks = build_lock_table(*idx);
+  cpu.mark("locks");
   idx->lock_rates = build_lock_rates(*idx);
   idx->lock_holds = build_lock_holds(*idx);
+  cpu.mark("lock rates and holds");
   index_memory(*idx);
+  cpu.mark("memory");
   // A library's internal lock costs its waiters their spinning in the library too.
   charge_library_lock_cpu(*idx);
   // Lock libraries' spinning yields are waiting too (lock_yields.h); after the memory
   // samples, which tell the lock a library's acquisition code spun on.
   charge_lock_yields(*idx);
+  cpu.mark("library spinning");
   // Spin locks the program wrote itself: seen only by the memory samples of their code.
   add_program_spin_locks(*idx);
+  cpu.mark("program spin locks");
+  spdlog::debug("index CPU: {}", cpu.summary());
   return idx;
 }
 
