@@ -48,7 +48,9 @@ struct SessionOptions {
   // starts from then on (the recording's encoder) inherit it. 0: unchanged. On a server
   // that keeps every CPU busy, ccprof's ~1 s of CPU for its outputs otherwise waits
   // behind the server's threads (seconds of wall time); the CPU it takes is the same
-  // either way, only sooner. Needs CAP_SYS_NICE (root has it); without, unchanged.
+  // either way, only sooner. With the scheduler's autogroups, ccprof's session takes it
+  // too until release_finish_priority() (session.cc). Needs CAP_SYS_NICE (root has it);
+  // without, unchanged.
   int finish_nice = 0;
 };
 
@@ -110,5 +112,9 @@ class Session {
 // thread while the caller analyses: call join_detach() before exiting.
 absl::StatusOr<model::Recording> run_session(const SessionOptions& opts);
 void join_detach();
+
+// Puts back the session's autogroup nice that SessionOptions::finish_nice changed, if it
+// did: call once the outputs are written (and before exiting).
+void release_finish_priority();
 
 }  // namespace ccprof::agent

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -114,6 +115,18 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
   const auto cpu_s = [](const rusage& ru) {
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   };
+  // This thread's time on a CPU and waiting for one (/proc/thread-self/schedstat): whether
+  // the outputs were slow for their work or for the CPUs the target kept busy.
+  const auto schedstat = [] {
+    std::array<double, 2> out{};
+    if (FILE* f = std::fopen("/proc/thread-self/schedstat", "r")) {
+      unsigned long long on = 0, waiting = 0;
+      if (std::fscanf(f, "%llu %llu", &on, &waiting) == 2) out = {on / 1e9, waiting / 1e9};
+      std::fclose(f);
+    }
+    return out;
+  };
+  const auto sched0 = schedstat();
   const rusage ru0 = usage();
   // A live profile's recording is encoded on a second thread while the analysis runs:
   // both only read `rec`, and on a big profile each takes seconds (MariaDB under load,
@@ -157,10 +170,12 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
   const double waited_s = seconds_since(t0) - analyse_s;
   if (auto s = report::write_outputs(doc, write_recording ? &recording_file : nullptr, out_dir); !s.ok())
     return fail(std::string(s.message()));
+  const auto sched1 = schedstat();
   spdlog::debug("outputs: analysis {:.3f} s (findings document from {:.3f} s), recording encoded beside it in {:.3f} s ({:.3f} s waited for), "
-                "outputs written at {:.3f} s, {:.3f} s of CPU, {} page faults that read from disk",
+                "outputs written at {:.3f} s, {:.3f} s of CPU, {} page faults that read from disk; "
+                "this thread {:.3f} s on a CPU, {:.3f} s waiting for one",
                 analyse_s, analysed_s, encode_s, waited_s, seconds_since(t0), cpu_s(usage()) - cpu_s(ru0),
-                usage().ru_majflt - ru0.ru_majflt);
+                usage().ru_majflt - ru0.ru_majflt, sched1[0] - sched0[0], sched1[1] - sched0[1]);
   std::fputs(report::render_terminal_summary(doc, out_dir).c_str(), stdout);
   std::fflush(stdout);
   std::string which;
@@ -177,6 +192,7 @@ int emit(const model::Recording& rec, const std::string& out_dir, bool write_rec
 // outputs are complete files by now (output_set.h), so wait for the probes' detach
 // (as main() does), flush and leave.
 [[noreturn]] void exit_without_freeing(int code) {
+  agent::release_finish_priority();
   agent::join_detach();
   std::fflush(nullptr);
   spdlog::shutdown();
@@ -230,9 +246,9 @@ int ccprof_main(int argc, char** argv) {
         ->check(CLI::IsMember({"default", "continuous"}))
         ->capture_default_str();
     sub->add_option("--finish-nice", finish_nice,
-                    "the nice value ccprof takes at the profile's end to write its outputs (0: unchanged); on a "
-                    "server that keeps every CPU busy its ~1 s of CPU for them otherwise waits seconds behind the "
-                    "server's threads")
+                    "the nice value ccprof takes at the profile's end to write its outputs (0: unchanged), and its "
+                    "session's scheduler autogroup with it until they are written; on a server that keeps every CPU "
+                    "busy its CPU for them otherwise waits seconds behind the server's threads")
         ->check(CLI::Range(-20, 19))
         ->capture_default_str();
     sub->add_flag("--keep-stack-bytes", keep_stack_bytes,
@@ -407,6 +423,7 @@ int ccprof_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   int rc = ccprof_main(argc, argv);
+  agent::release_finish_priority();
   agent::join_detach();  // the probes are detached on a thread while the outputs are written
   return rc;
 }

@@ -301,6 +301,32 @@ class E2E(unittest.TestCase):
                 self.assertEqual([(f["kind"], f["title"]) for f in first["findings"]],
                                  [(f["kind"], f["title"]) for f in second["findings"]])
 
+    def test_the_finish_priority_is_taken_for_the_outputs_and_given_back(self):
+        # The session's autogroup takes --finish-nice for the outputs (a nice value alone
+        # orders threads within one session only) and has its own back once they are written.
+        def autogroup_nice():
+            try:
+                with open("/proc/self/autogroup") as f:
+                    return int(f.read().split(" nice ")[1])
+            except (OSError, IndexError, ValueError):
+                return None
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            if f.read().strip() != "1" or autogroup_nice() is None:
+                self.skipTest("no scheduler autogroups here")
+        before = autogroup_nice()
+        if before <= -5:
+            self.skipTest(f"this session's autogroup already runs at nice {before}")
+        p = ccprof("-v", "run", "--finish-nice=-5", "-o", self.out(), "--", workload("s01-lock-contention"),
+                   "--seconds=1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"the session's autogroup nice -5 (was {before})", p.stderr)
+        self.assertEqual(autogroup_nice(), before)
+        q = ccprof("-v", "run", "--finish-nice=0", "-o", self.out("unchanged"), "--", workload("s01-lock-contention"),
+                   "--seconds=1")
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertNotIn("autogroup", q.stderr)
+        self.assertEqual(autogroup_nice(), before)
+
     def test_stripped_target_reports_addresses_and_says_debug_info_is_missing(self):
         stripped = os.path.join(self.tmp, "contend-stripped")
         shutil.copy(os.path.join(FIXTURES, "contend"), stripped)
