@@ -135,6 +135,7 @@ const std::vector<Frame>& Index::frames(int stack_index) const {
   }
   if (u.loss) losses[u.loss]++;
   c.frames = &u.frames;
+  c.unwound = &u;
   return u.frames;
 }
 
@@ -147,15 +148,24 @@ std::vector<const Frame*> Index::user_frames(int stack_index) const {
 }
 
 const Frame* Index::user_frame(int stack_index) const {
-  for (const Frame& f : frames(stack_index)) {
-    if (is_user_code(f.loc)) return &f;
-  }
-  return nullptr;
+  const std::vector<Frame>& fs = frames(stack_index);
+  Unwound* u = stack_index >= 0 && static_cast<size_t>(stack_index) < frames_.size() ? frames_[stack_index].unwound
+                                                                                      : nullptr;
+  if (u && u->user_frame) return *u->user_frame;
+  const Frame* found = nullptr;
+  for (const Frame& f : fs)
+    if (is_user_code(f.loc)) {
+      found = &f;
+      break;
+    }
+  if (u) u->user_frame = found;
+  return found;
 }
 
-CodeLocation Index::code(uint32_t pid, uint64_t pc) const {
+const CodeLocation& Index::code(uint32_t pid, uint64_t pc) const {
+  static const CodeLocation kNone;
   Symbolizer* s = symbolizer(pid);
-  return s ? s->code(pc) : CodeLocation{};
+  return s ? s->code(pc) : kNone;  // the symbolizer's cache: its entries never move
 }
 
 DataLocation Index::data(uint32_t pid, uint64_t addr) const {

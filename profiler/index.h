@@ -10,6 +10,7 @@
 // and fill the views they need) without a kernel, a symbolizer or a real binary.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <memory>
 #include <string>
@@ -99,7 +100,7 @@ class Index {
   const Frame* user_frame(int stack_index) const;
   // The user frames of a stack, innermost first.
   std::vector<const Frame*> user_frames(int stack_index) const;
-  CodeLocation code(uint32_t pid, uint64_t pc) const;
+  const CodeLocation& code(uint32_t pid, uint64_t pc) const;
   DataLocation data(uint32_t pid, uint64_t addr) const;
 
   double total_thread_seconds() const { return threads.total_s(); }
@@ -124,12 +125,14 @@ class Index {
   struct Unwound {
     std::vector<Frame> frames;
     const char* loss = nullptr;  // counted for every copy that names it
+    std::optional<const Frame*> user_frame;  // user_frame(), found once
   };
   mutable std::map<std::tuple<uint32_t, int32_t, int>, Unwound> unwound_;
   // Stack copy -> its frames (nullptr: not looked up yet; each copy's loss is counted
   // at its first lookup).
   struct CopyFrames {
     const std::vector<Frame>* frames = nullptr;
+    Unwound* unwound = nullptr;  // frames' owner, when it has one
   };
   mutable std::vector<CopyFrames> frames_;
 };

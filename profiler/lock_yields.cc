@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "profiler/index.h"
@@ -40,22 +41,28 @@ std::string site_of(const CodeLocation& c) { return c.inline_chain.empty() ? c.f
 // site takes.
 SpinSites spin_sites(const Index& idx) {
   SpinSites out;
+  // Copies of one stack share its frames, and samples of one instruction its location:
+  // each looked at once (a busy server's profile has tens of thousands of each).
+  std::unordered_map<const std::vector<Frame>*, std::set<std::string>> stack_sites;
   for (const LockInfo& l : idx.locks) {
     if (l.waits_on_other_words == 0 && l.waiters.size() < 2) continue;
     for (int si : l.stack_indices) {
-      std::set<std::string> sites;
-      for (const Frame& f : idx.frames(si))
-        if (is_lock_library_code(f.loc)) sites.insert(site_of(f.loc));
-      for (const std::string& site : sites)
+      const std::vector<Frame>& frames = idx.frames(si);
+      auto [sites, fresh] = stack_sites.try_emplace(&frames);
+      if (fresh)
+        for (const Frame& f : frames)
+          if (is_lock_library_code(f.loc)) sites->second.insert(site_of(f.loc));
+      for (const std::string& site : sites->second)
         if (!site.empty()) ++out[{l.pid, site}][l.uaddr];
     }
   }
+  std::map<std::pair<uint32_t, uint64_t>, std::string> site_at;  // "" when not a library's lock code
   for (const auto& a : idx.memory.accesses) {
-    const CodeLocation c = idx.code(a.pid, a.insn_addr);
-    if (!is_lock_library_code(c)) continue;
-    const std::string site = site_of(c);
-    if (site.empty()) continue;
-    ++out[{a.pid, site}][idx.lock_key(a.pid, a.data_addr).second];
+    auto [site, fresh] = site_at.try_emplace({a.pid, a.insn_addr});
+    if (fresh)
+      if (const CodeLocation& c = idx.code(a.pid, a.insn_addr); is_lock_library_code(c)) site->second = site_of(c);
+    if (site->second.empty()) continue;
+    ++out[{a.pid, site->second}][idx.lock_key(a.pid, a.data_addr).second];
   }
   for (const auto& [key, words] : out) {
     uint64_t n = 0;

@@ -1,6 +1,7 @@
 #include "profiler/memory_rules.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -740,13 +741,18 @@ MemoryRuleEnv memory_rule_env(const Index& ctx) {
   for (const auto& a : rec.futex_addrs) env.lock_words.insert({a.pid, a.uaddr});
   for (const auto& l : ctx.locks) env.lock_words.insert({l.pid, l.uaddr});
   env.code = [&ctx](uint32_t pid, uint64_t ip) { return ctx.code(pid, ip); };
-  env.data_name = [&ctx](uint32_t pid, uint64_t addr) {
+  // Named once per address (a DWARF walk each): the rules and the tables ask per line.
+  auto names = std::make_shared<std::map<std::pair<uint32_t, uint64_t>, std::string>>();
+  env.data_name = [&ctx, names](uint32_t pid, uint64_t addr) {
+    auto [it, fresh] = names->try_emplace({pid, addr});
+    if (!fresh) return it->second;
     Symbolizer* s = ctx.symbolizer(pid);
-    if (!s) return hex(addr);
+    if (!s) return it->second = hex(addr);
     // A global's own name first; heap data by the type it was reached through.
-    if (std::string member = data_member_name(*s, addr); !member.empty()) return member;
-    if (auto it = ctx.memory.typed_names.find({pid, addr}); it != ctx.memory.typed_names.end()) return it->second;
-    return describe_data(*s, addr);
+    if (std::string member = data_member_name(*s, addr); !member.empty()) return it->second = member;
+    if (auto t = ctx.memory.typed_names.find({pid, addr}); t != ctx.memory.typed_names.end())
+      return it->second = t->second;
+    return it->second = describe_data(*s, addr);
   };
   env.region = [&ctx](uint32_t pid, uint64_t addr) { return ctx.data(pid, addr).region; };
   env.shared_data = [&ctx](uint32_t pid, uint64_t addr) {
