@@ -536,7 +536,8 @@ namespace {
 // against a server started in its own session (any daemon) the thread's nice changes
 // nothing (a 60 s MariaDB profile: the same 1.5 s with -20 as with -10; memcached's
 // outputs waited 1.2 s for a CPU to run 0.3 s). The session's group then takes the same
-// nice (/proc/self/autogroup) until release_finish_priority() puts its own back. Tasks
+// nice (/proc/self/autogroup) until release_finish_priority() puts its own back (a
+// ccprof killed before that leaves it to the session, as `renice` would). Tasks
 // in a cgroup of their own (a systemd service under cgroup v2's cpu controller) are
 // scheduled by their cgroup's weight instead, which ccprof leaves alone.
 std::optional<int> g_saved_autogroup_nice;
