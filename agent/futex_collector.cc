@@ -22,6 +22,7 @@
 #include "agent/cpython_frames.h"
 #include "agent/lock_slow_paths.h"
 #include "agent/proc.h"
+#include "agent/stack_reduction.h"
 #include "bpf/futex.h"
 #include "futex.skel.h"
 #include "spdlog/spdlog.h"
@@ -248,13 +249,22 @@ class FutexCollector : public Collector {
   }
 
   // Puts a uprobe on every lock library slow path (lock_slow_paths.h)
-  // in the modules the target has mapped, looked for again every 100 ms as libraries
-  // load. Waits before the probe is in place are counted on the futex word itself.
+  // in the modules the target has mapped, looked for again as libraries load: when the
+  // session's /proc snapshot recorded new maps (it rereads them within 100 ms of an
+  // mmap, agent/session.cc), at most every 100 ms, and every 2 s regardless. It read
+  // /proc/PID/maps every 100 ms before, whether or not anything had been mapped: ten
+  // reads a second of a file of ~1,000 lines on a database server. Waits before the
+  // probe is in place are counted on the futex word itself.
   void probe_lock_slow_paths(Recording& rec) {
     if (!opts_.target_pid) return;
     const uint64_t now = monotonic_ns();
     if (now < next_maps_scan_ns_) return;
+    const size_t generation = StackReduction::maps_generation(rec);
+    if (maps_scanned_ && generation == scanned_generation_ && now < maps_rescan_ns_) return;
+    maps_scanned_ = true;
+    scanned_generation_ = generation;
     next_maps_scan_ns_ = now + 100'000'000;
+    maps_rescan_ns_ = now + 2'000'000'000;
     auto maps = read_maps(opts_.target_pid);
     if (!maps.ok()) return;
     for (const auto& m : *maps) {
@@ -329,7 +339,9 @@ class FutexCollector : public Collector {
   Recording* rec_ = nullptr;
   std::set<std::string> scanned_modules_;
   std::vector<LinkPtr> slow_path_links_;
-  uint64_t next_maps_scan_ns_ = 0;
+  uint64_t next_maps_scan_ns_ = 0, maps_rescan_ns_ = 0;
+  size_t scanned_generation_ = 0;  // StackReduction::maps_generation at the last scan
+  bool maps_scanned_ = false;
   CpythonFrames python_;
   // Wait events kept in memory at most (~100 bytes each in the recording).
   static constexpr size_t kMaxKeptWaits = 200'000;

@@ -379,7 +379,7 @@ class DecodeSampler : public Collector {
       const auto* bytes = reinterpret_cast<const uint8_t*>(e->frame[i]);
       if (!held) m.stack_windows.push_back({at, {bytes, bytes + 16}});
     }
-    self->rec_->memory_samples.push_back(m);
+    self->rec_->memory_samples.push_back(std::move(m));
     self->levels_.push_back(static_cast<uint8_t>(std::min<uint32_t>(e->level, 15)));
     ++self->samples_;
     return 0;
@@ -534,7 +534,7 @@ class PmuSampler : public Collector {
           m.data_src = ps->data_src;
           m.weight = static_cast<uint32_t>(ps->weight);
           m.pmu = true;
-          rec.memory_samples.push_back(m);
+          rec.memory_samples.push_back(std::move(m));
           ++samples_;
         }
       } else if (h.type == PERF_RECORD_LOST && h.size >= sizeof h + 16) {

@@ -231,7 +231,8 @@ class SchedCollector : public Collector {
 
   void sample_rss(uint64_t now) {
     for_each_map_entry<uint32_t, uint8_t>(tgids_fd_, [&](uint32_t tgid, uint8_t) {
-      if (!process_exists(tgid)) return;
+      // One read: a zombie's statm reads 0 and a process gone has none (no /proc/PID/stat
+      // read to ask first, ten times a second).
       const ResidentMemory m = read_resident_memory(tgid);
       if (m.rss_bytes == 0) return;  // a zombie (no memory left) or a process that just went away
       section_.rss.push_back({now, tgid, m.rss_bytes, m.anon_bytes});

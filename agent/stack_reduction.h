@@ -30,6 +30,10 @@ class StackReduction {
   uint64_t stacks_unwound() const { return stacks_unwound_; }
   double unwind_cpu_s() const { return unwind_cpu_s_; }
   double sample_cpu_s() const { return sample_cpu_s_; }
+  // Sum of the recorded maps of every process: it changes when the session's /proc
+  // snapshot records a new mapping (what is pending is retried then; the futex collector
+  // looks for lock libraries' slow paths then).
+  static size_t maps_generation(const model::Recording& rec);
 
  private:
   void reduce_stack(model::Recording& rec, size_t i, bool final, std::vector<size_t>& later);
@@ -37,8 +41,6 @@ class StackReduction {
   std::shared_ptr<model::TargetMemoryReducer> reducer_;
   bool keep_bytes_;
   model::StackFramesTable table_;
-  // Sum of the recorded maps of every process: what is pending is retried when it changes.
-  static size_t maps_generation(const model::Recording& rec);
   size_t pending_generation_ = 0;
   size_t next_stack_ = 0, next_sample_ = 0;
   std::vector<size_t> pending_stacks_, pending_samples_;
