@@ -220,14 +220,15 @@ int add_program_spin_locks(Index& idx) {
     // Every sample in the loop spins for one of its words: those with an address say
     // which. They are few: at -O0 a test-and-test-and-set loop's samples land mostly
     // after its pause, on the reload of `this` from its stack slot; 0-6 of ~1,100 spinning
-    // samples in 1.5 s of s01-program-spinlock -O0 carried the word's address. So the
-    // loop is charged to a word only when at least kMinAddressed of them name it and
-    // none names another. Spinning spread over words picked at run time (a sharded
+    // samples in 1.5 s of s01-program-spinlock -O0 carried the word's address (2-23 in
+    // 3 s, 7-17 in 5 s). So the loop is charged to a word only when at least
+    // kMinAddressed of them name it and none names another (a sharded twin's spinning
+    // comes in episodes on one shard at a time: two addresses may well agree). Spinning spread over words picked at run time (a sharded
     // table's locks, where holders preempted on a busy machine still make waiters spin)
     // cannot be shared out by one or two addresses: one shard would be charged with all
     // of it (s01-program-spinlock's fixed variant, 64 shards picked uniformly, read
     // "g_shards[5]: 25% of their time"). Those samples are counted, not charged.
-    constexpr size_t kMinAddressed = 2;
+    constexpr size_t kMinAddressed = 3;
     const SpinSamples n = count_spin_samples(idx, pid, {section});
     double addressed = 0;
     for (const auto& [word, callers] : words) addressed += static_cast<double>(callers.size());

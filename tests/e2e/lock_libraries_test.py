@@ -140,11 +140,11 @@ class LockLibraries(unittest.TestCase):
         # (its word from `this`), the site its caller's line by frame pointers. Never a
         # hot-atomic / cas-retry-storm (a counter's remedy) on its flag; the sharded twin
         # is clean.
-        # -O0 runs 3 s: its loop's samples carry the lock word's address rarely (0-6 of ~1,100
-        # in 1.5 s), and the loop is charged to a word only when at least two name it
-        # (profiler/spin_locks.cc).
+        # -O0 runs 5 s: its loop's samples carry the lock word's address rarely (0-6 of ~1,100
+        # in 1.5 s, 7-17 in 5 s), and the loop is charged to a word only when at least three
+        # name it (profiler/spin_locks.cc).
         for build in ("", "O0"):
-            seconds = "--seconds=3" if build == "O0" else "--seconds=1.5"
+            seconds = "--seconds=5" if build == "O0" else "--seconds=1.5"
             with self.subTest(build=build or "O2"):
                 doc = profile(os.path.join(build, "s01-program-spinlock"), "--variant=bad", seconds)
                 kinds = [f["kind"] for f in doc["findings"]]
