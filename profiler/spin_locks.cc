@@ -44,6 +44,13 @@ bool looks_like_lock_function(std::string name) {
                      [](const std::string& w) { return w == "lock" || w == "spinlock" || w == "acquire"; });
 }
 
+SpinLoopWord spin_loop_word(const std::map<uint64_t, size_t>& addresses_per_word) {
+  if (addresses_per_word.size() > 1) return {0, "locks.spin_samples_over_several_words"};
+  if (addresses_per_word.empty() || addresses_per_word.begin()->second < kMinSpinLoopAddresses)
+    return {0, "locks.spin_samples_word_unknown"};
+  return {addresses_per_word.begin()->first, nullptr};
+}
+
 namespace {
 
 // The user's line of an acquisition loop's instruction: the call of the lock function
@@ -151,8 +158,8 @@ int add_program_spin_locks(Index& idx) {
   // of a test-and-test-and-set lock is mostly loads of its word, not its exchange.
   // (2) Lock functions out of line (-O0's SpinLock::lock(), its word from `this`): a
   // function named like one that exchanges a word through a register in a retry loop
-  // and returns holding it; the words are the data addresses its loop's sampled
-  // accesses touched, and their callers (frame pointers) the user's lines.
+  // and returns holding it; its word is the data address its loop's sampled accesses
+  // touched (spin_loop_word), and their callers (frame pointers) the user's lines.
   std::map<std::pair<uint32_t, std::string>, std::set<uint64_t>> function_words;
   std::map<std::pair<uint32_t, std::string>, SpinSection> lock_functions;
   std::map<std::pair<uint32_t, uint64_t>, std::set<uint64_t>> exchanged;  // (1): (pid, word) -> instructions
@@ -218,50 +225,45 @@ int add_program_spin_locks(Index& idx) {
     const auto& [pid, name] = fn;
     const SpinSection& section = lock_functions.at(fn);
     // Every sample in the loop spins for one of its words: those with an address say
-    // which. They are few: at -O0 a test-and-test-and-set loop's samples land mostly
-    // after its pause, on the reload of `this` from its stack slot; 0-6 of ~1,100 spinning
-    // samples in 1.5 s of s01-program-spinlock -O0 carried the word's address (2-23 in
-    // 3 s, 7-17 in 5 s). So the loop is charged to a word only when at least
-    // kMinAddressed of them name it and none names another (a sharded twin's spinning
-    // comes in episodes on one shard at a time: two addresses may well agree). Spinning spread over words picked at run time (a sharded
-    // table's locks, where holders preempted on a busy machine still make waiters spin)
-    // cannot be shared out by one or two addresses: one shard would be charged with all
-    // of it (s01-program-spinlock's fixed variant, 64 shards picked uniformly, read
-    // "g_shards[5]: 25% of their time"). Those samples are counted, not charged.
-    constexpr size_t kMinAddressed = 3;
+    // which (spin_loop_word). s01-program-spinlock -O0: 0-6 of ~1,100 spinning samples
+    // carried the word's address in 1.5 s, 2-23 in 3 s, 7-17 in 5 s. Its fixed variant
+    // (64 shards picked uniformly) still spins 25% of its threads' time on the 2-CPU VM
+    // (a shard's holder preempted), over 4-17 shards by their addresses; sharing that out
+    // by the one or two addresses seen had charged all of it to one shard
+    // ("g_shards[5]: 25% of their time"). Such samples are counted, not charged.
     const SpinSamples n = count_spin_samples(idx, pid, {section});
-    double addressed = 0;
-    for (const auto& [word, callers] : words) addressed += static_cast<double>(callers.size());
-    if (words.size() > 1 || addressed < kMinAddressed) {
+    std::map<uint64_t, size_t> addresses;
+    for (const auto& [word, callers] : words) addresses[word] = callers.size();
+    const SpinLoopWord verdict = spin_loop_word(addresses);
+    if (verdict.loss) {
       uint64_t spun = 0;
       for (const auto& [tid, k] : n.spinning) spun += k;
-      idx.losses[words.size() > 1 ? "locks.spin_samples_over_several_words" : "locks.spin_samples_word_unknown"] += spun;
-      spdlog::debug("program spin lock function {}: {} samples spinning, {} of them with an address, naming {} words: "
-                    "not charged to a word",
-                    name, spun, addressed, words.size());
+      idx.losses[verdict.loss] += spun;
+      spdlog::debug("program spin lock function {}: {} samples spinning, their addresses naming {} words: "
+                    "not charged to a word ({})",
+                    name, spun, words.size(), verdict.loss);
       continue;
     }
-    for (const auto& [word, callers] : words) {
-      if (!is_new(pid, word)) continue;
-      const double share = callers.size() / addressed;
-      SpinCandidate c;
-      for (const auto& [tid, k] : n.spinning) c.spinning[tid] = k * share;
-      // The user's lines: the callers of the lock function, by frame pointers; else
-      // the lock function itself.
-      for (uint64_t ret : callers) {
-        const CodeLocation site = ret ? idx.code(pid, ret - 1) : idx.code(pid, *section.spin_pcs.begin());
-        LockSite& ls = c.sites[{site.function, site.file, site.line}];
-        ls.loc = site;
-        ls.sampled_wait_s += period_s;
-        if (ret && ls.return_pcs.size() < 8 &&
-            std::find(ls.return_pcs.begin(), ls.return_pcs.end(), ret) == ls.return_pcs.end())
-          ls.return_pcs.push_back(ret);
-      }
-      add_row(idx, pid, word, c,
-              absl::StrCat("lock function ", name, ", ", callers.size(), " of ", addressed, " accesses with an address in its loop").c_str());
-      rows.insert({pid, word});
-      ++added;
+    const uint64_t word = verdict.word;
+    const std::vector<uint64_t>& callers = words.at(word);
+    if (!is_new(pid, word)) continue;
+    SpinCandidate c;
+    for (const auto& [tid, k] : n.spinning) c.spinning[tid] = static_cast<double>(k);
+    // The user's lines: the callers of the lock function, by frame pointers; else
+    // the lock function itself.
+    for (uint64_t ret : callers) {
+      const CodeLocation site = ret ? idx.code(pid, ret - 1) : idx.code(pid, *section.spin_pcs.begin());
+      LockSite& ls = c.sites[{site.function, site.file, site.line}];
+      ls.loc = site;
+      ls.sampled_wait_s += period_s;
+      if (ret && ls.return_pcs.size() < 8 &&
+          std::find(ls.return_pcs.begin(), ls.return_pcs.end(), ret) == ls.return_pcs.end())
+        ls.return_pcs.push_back(ret);
     }
+    add_row(idx, pid, word, c,
+            absl::StrCat("lock function ", name, ", ", callers.size(), " accesses with its address in the loop").c_str());
+    rows.insert({pid, word});
+    ++added;
   }
   if (added)
     std::stable_sort(idx.locks.begin(), idx.locks.end(), [](const LockInfo& a, const LockInfo& b) {

@@ -10,9 +10,10 @@
 // stands for a known period); a thread sampled inside the section holds it. A row is
 // made for each such lock, and lock contention is judged on it as on any lock's.
 // Limits: the word must be a static address in the acquiring function's code (a global
-// lock, with its lock() inlined); a lock in a heap object, or one whose lock() is not
-// inlined (-O0: the word comes in `this`), is not recognised, and its exchanges stay
-// the cache-line rules' to judge.
+// lock, with its lock() inlined), or the lock() out of line and named like a lock
+// function (-O0: the word comes in `this`; charged to a word only as spin_loop_word
+// says). An inlined lock in a heap object is not recognised, and its exchanges stay the
+// cache-line rules' to judge.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -28,6 +29,20 @@ struct LockInfo;
 // Whether a function is a lock's acquisition by its name (SpinLock::lock, acquire(),
 // spin_lock, lockExclusive; not block(), clock(), unlock()).
 bool looks_like_lock_function(std::string name);
+
+// An out-of-line lock function's acquisition loop (-O0's SpinLock::lock(), its word in
+// `this`): the word its spinning is charged to, from the loop's sampled accesses that
+// carried an address (word -> how many). Few samples carry one (at -O0 most land after
+// the pause, on the reload of `this`), so the loop is charged only when at least
+// kMinSpinLoopAddresses name one word and none names another; otherwise `word` is 0 and
+// `loss` names the loss counter its samples go to (spinning over words picked at run
+// time, a sharded table's, is never charged to the one or two shards seen).
+inline constexpr size_t kMinSpinLoopAddresses = 3;
+struct SpinLoopWord {
+  uint64_t word = 0;
+  const char* loss = nullptr;
+};
+SpinLoopWord spin_loop_word(const std::map<uint64_t, size_t>& addresses_per_word);
 
 // Per thread, the memory samples of process `pid` inside the sections (the lock held)
 // and in their acquisition loops (spinning for it).
