@@ -251,10 +251,9 @@ class FutexCollector : public Collector {
   // Puts a uprobe on every lock library slow path (lock_slow_paths.h)
   // in the modules the target has mapped, looked for again as libraries load: when the
   // session's /proc snapshot recorded new maps (it rereads them within 100 ms of an
-  // mmap, agent/session.cc), at most every 100 ms, and every 2 s regardless. It read
-  // /proc/PID/maps every 100 ms before, whether or not anything had been mapped: ten
-  // reads a second of a file of ~1,000 lines on a database server. Waits before the
-  // probe is in place are counted on the futex word itself.
+  // mmap, agent/session.cc), at most every 100 ms, and every 2 s regardless (it read
+  // /proc/PID/maps every 100 ms before, whether or not anything had been mapped). Waits
+  // before the probe is in place are counted on the futex word itself.
   void probe_lock_slow_paths(Recording& rec) {
     if (!opts_.target_pid) return;
     const uint64_t now = monotonic_ns();
