@@ -280,6 +280,16 @@ double shared_line_sample_share(const Index& ctx, uint32_t pid, const std::set<u
   return static_cast<double>(shared) / total;
 }
 
+bool handoff_buffer_shown(uint64_t kept, uint64_t keep_every, uint64_t calls) {
+  if (!calls) return false;
+  // The count's upper bound, two standard errors (~2 sqrt(kept)) above it, 3 for none
+  // (the rule of three): s14 bad once read 0.77 waits per item from 27 kept waits (~21 ms
+  // of windows, waits thinned by the agent's stride), where it reads 0.92-1.0 from more.
+  const double k = static_cast<double>(kept);
+  const double high = (kept ? k + 2 * std::sqrt(k) : 3.0) * static_cast<double>(std::max<uint64_t>(1, keep_every));
+  return high / static_cast<double>(calls) < thresholds::queues::kHandoffMinWaitsPerItem;
+}
+
 namespace {
 
 // handoff-stall (scenario 14).
@@ -298,23 +308,36 @@ std::vector<Finding> handoff_stall(const Index& ctx) {
       if (t >= a && t < b) return true;
     return false;
   };
-  // Also how many of those waits the agent kept (its sample thins them on busy locks): the
-  // ratio is an estimate from them, and a short window holds few.
-  uint64_t kept_in_windows = 0;
-  auto producer_waits_per_item = [&](const Condvar& p) -> double {
-    kept_in_windows = 0;
-    if (windows.empty() || rates.empty()) return -1;
-    uint64_t calls = 0, waits = 0;
-    for (const auto& r : rates)
-      for (const auto& s : r.sites)
-        if (std::any_of(s.tids.begin(), s.tids.end(), [&](uint32_t t) { return p.waiters.count(t); }))
-          calls += s.calls;
-    for (const auto& w : ctx.rec.futex_waits)
-      if (p.futexes.count(w.uaddr) && p.waiters.count(w.tid) && in_window(w.start_ns)) ++waits;
-    // The agent keeps 1 in keep_every wait events on long, busy profiles.
-    const uint64_t keep_every = std::max<uint64_t>(1, ctx.rec.futex.keep_every);
-    kept_in_windows = waits;
-    return calls ? static_cast<double>(waits * keep_every) / calls : -1;
+  // The producer's waits per item, and how many of its waits the agent kept in the
+  // windows (its sample thins them on busy locks: the ratio is an estimate from them, and
+  // a short window holds few). A scan of every kept wait: made once per producer
+  // condvar, and only for pairs that passed the cheap tests.
+  struct PerItem {
+    double per_item = -1;
+    bool buffer_shown = false;
+    uint64_t kept = 0;
+  };
+  std::map<size_t, PerItem> per_item_of;
+  auto producer_waits_per_item = [&](size_t i) -> PerItem {
+    auto it = per_item_of.find(i);
+    if (it != per_item_of.end()) return it->second;
+    const Condvar& p = condvars[i];
+    PerItem r;
+    if (!windows.empty() && !rates.empty()) {
+      uint64_t calls = 0;
+      for (const auto& lr : rates)
+        for (const auto& s : lr.sites)
+          if (std::any_of(s.tids.begin(), s.tids.end(), [&](uint32_t t) { return p.waiters.count(t); }))
+            calls += s.calls;
+      for (const auto& w : ctx.rec.futex_waits)
+        if (p.futexes.count(w.uaddr) && p.waiters.count(w.tid) && in_window(w.start_ns)) ++r.kept;
+      // The agent keeps 1 in keep_every wait events on long, busy profiles.
+      const uint64_t keep_every = std::max<uint64_t>(1, ctx.rec.futex.keep_every);
+      if (calls) r.per_item = static_cast<double>(r.kept * keep_every) / calls;
+      r.buffer_shown = handoff_buffer_shown(r.kept, keep_every, calls);
+    }
+    per_item_of[i] = r;
+    return r;
   };
 
   // handoff-stall: two condition variables of one process waited on by disjoint sets
@@ -329,30 +352,27 @@ std::vector<Finding> handoff_stall(const Index& ctx) {
       bool disjoint = std::none_of(p.waiters.begin(), p.waiters.end(), [&](uint32_t t) { return c.waiters.count(t); });
       if (!disjoint) continue;
       double ratio = static_cast<double>(p.waits) / c.waits;
+      if (p.waits / duration < th::kHandoffMinPairsPerS) continue;
+      if (ratio < th::kHandoffMinPairRatio || ratio > th::kHandoffMaxPairRatio) {
+        spdlog::debug("handoff-stall: producer side {} thread(s) {:.0f} waits/s, consumer side {} thread(s): "
+                      "wait ratio {:.2f}, outside [{}, {}]",
+                      p.waiters.size(), p.waits / duration, c.waiters.size(), ratio, th::kHandoffMinPairRatio,
+                      th::kHandoffMaxPairRatio);
+        continue;
+      }
       // The decisive test where it can be made: a rendezvous blocks the producer on
       // (nearly) every item; a buffer lets it hand most items over without waiting.
-      double per_item = producer_waits_per_item(p);
-      // A buffer is concluded only when the ratio is under the floor by more than its
-      // sampling error (two standard errors of a count of `kept` waits, ~1/sqrt(kept)):
-      // s14 bad once read 0.77 from ~21 ms of windows with thinned waits, where it reads
-      // 0.92-1.0 otherwise; s14 fixed is ruled out by the wait ratio (~0.2) before this.
-      const double per_item_high =
-          per_item >= 0 && kept_in_windows ? per_item * (1 + 2 / std::sqrt(static_cast<double>(kept_in_windows)))
-                                           : per_item;
+      const PerItem pi = producer_waits_per_item(i);
       spdlog::debug("handoff-stall: producer side {} thread(s) {:.0f} waits/s, consumer side {} thread(s), "
-                    "wait ratio {:.2f}, producer waits per item {:.2f} (up to {:.2f}: {} waits kept in the "
-                    "lock-rate windows)",
-                    p.waiters.size(), p.waits / duration, c.waiters.size(), ratio, per_item, per_item_high,
-                    kept_in_windows);
-      if (p.waits / duration < th::kHandoffMinPairsPerS) continue;
-      if (ratio < th::kHandoffMinPairRatio || ratio > th::kHandoffMaxPairRatio) continue;
-      if (per_item >= 0 && per_item_high < th::kHandoffMinWaitsPerItem) continue;
+                    "wait ratio {:.2f}, producer waits per item {:.2f} ({} waits kept in the lock-rate windows)",
+                    p.waiters.size(), p.waits / duration, c.waiters.size(), ratio, pi.per_item, pi.kept);
+      if (pi.buffer_shown) continue;
       Finding f = handoff_finding(ctx, p, c, duration);
-      f.evidence["producer_waits_per_item"] = per_item >= 0 ? nlohmann::json(per_item) : nlohmann::json(nullptr);
-      if (per_item >= 0)
+      f.evidence["producer_waits_per_item"] = pi.per_item >= 0 ? nlohmann::json(pi.per_item) : nlohmann::json(nullptr);
+      if (pi.per_item >= 0)
         f.explanation += absl::StrFormat(" While its lock calls were counted, the producer blocked on %.0f%% of the "
                                          "items it sent.",
-                                         std::min(per_item, 1.0) * 100);
+                                         std::min(pi.per_item, 1.0) * 100);
       out.push_back(std::move(f));
     }
   return out;
@@ -382,11 +402,12 @@ std::vector<Finding> per_item_synchronization(const Index& ctx) {
     // one acquisition per item from one per batch at high throughput; the CPU samples
     // can: per-item locking spends a large share of the threads' time in lock code.
     double share = sync_sample_share(ctx, r.pid, r.tids);
-    Finding f = per_item_finding(ctx, r, ctx.lock(r.pid, r.lock), related);
     spdlog::debug("per-item-synchronization: lock {:#x} taken {:.0f}/s from {} sites by {} threads, {} queue(s); "
-                  "their samples in lock code {:.2f}, cost share {:.3f}",
-                  r.lock, r.per_s, r.sites.size(), r.tids.size(), related.size(), share, f.cost_share);
+                  "their samples in lock code {:.2f}",
+                  r.lock, r.per_s, r.sites.size(), r.tids.size(), related.size(), share);
     if (share >= 0 && share < th::kPerItemMinSyncShare) continue;
+    Finding f = per_item_finding(ctx, r, ctx.lock(r.pid, r.lock), related);
+    spdlog::debug("per-item-synchronization: lock {:#x}: cost share {:.3f}", r.lock, f.cost_share);
     // Locked per item but at a CPU cost too small to matter (a queue fed in short bursts
     // whose threads sleep in between): no finding. Without samples the rate decides.
     if (share >= 0 && f.cost_share < th::kPerItemMinCostShare) continue;

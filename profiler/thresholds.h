@@ -223,7 +223,8 @@ inline constexpr double kCondvarWaiterMinShare = 0.05;
 // 2 x workers) and s07 (batched) stay near 1,000-2,000/s.
 inline constexpr double kHandoffMinPairsPerS = 5000;
 // ...and the producer blocks about once per consumer wake-up: a buffer would let it
-// run ahead, so a ratio far below 1 means there is one (s14 fixed: ~0.2).
+// run ahead, so a ratio far below 1 means there is one. Not decisive alone: s14 fixed
+// read 0.71 on one VM, where its waits per item (below, 0.01) ruled it out.
 inline constexpr double kHandoffMinPairRatio = 0.5;
 inline constexpr double kHandoffMaxPairRatio = 2.0;
 // Where the lockrate windows give the producer's items (its lock calls), it must have

@@ -96,6 +96,57 @@ TEST(QueueRules, SlowAlternationIsNotAStall) {
   EXPECT_TRUE(queue_rules_on_condvars(r).empty());
 }
 
+TEST(QueueRules, HandoffBufferNeedsWaitsPerItemUnderTheFloorByMoreThanTheirError) {
+  // 0.625 waits per item (under the 0.8 floor): from 25 kept waits it could be 0.875
+  // (two standard errors of 20%), from 2,500 at most 0.65.
+  EXPECT_FALSE(handoff_buffer_shown(25, 1, 40));
+  EXPECT_TRUE(handoff_buffer_shown(2500, 1, 4000));
+  EXPECT_FALSE(handoff_buffer_shown(2375, 1, 2500));  // a rendezvous (0.95)
+  // Kept 1 in 4: 625 kept waits are 2,500 of 4,000 items, the error that of 625.
+  EXPECT_TRUE(handoff_buffer_shown(625, 4, 4000));
+  EXPECT_FALSE(handoff_buffer_shown(10, 4, 64));
+  // None blocked on: shown by many items (at most 3 waits, rule of three), not by 3.
+  EXPECT_TRUE(handoff_buffer_shown(0, 1, 400));
+  EXPECT_FALSE(handoff_buffer_shown(0, 1, 3));
+  EXPECT_FALSE(handoff_buffer_shown(0, 1, 0));  // no items counted: nothing shown
+}
+
+// The rendezvous pair of RendezvousRaisesHandoffStallWithACapacity, with lock-rate windows
+// in which the producer (tid 100) made `calls` lock calls and `kept` of its waits began.
+std::vector<Finding> handoff_with_windows(uint64_t kept, uint64_t calls) {
+  Recording r = base(5);
+  add_waits(r, 0x1000, 100, 20000, 0.5);
+  for (uint32_t t = 101; t <= 104; ++t) add_waits(r, 0x2000, t, 5000, 0.6);
+  r.has_lockrate = true;
+  r.lockrate.intervals_ns = {{r.start_ns, r.start_ns + kept}};  // add_waits starts wait i at start + i
+  Index ctx(r);
+  mark_condvars(ctx);
+  LockRate rate;
+  rate.pid = 100;
+  rate.lock = 0x3000;
+  rate.calls = calls;
+  rate.window_s = 0.02;
+  rate.per_s = calls / rate.window_s;
+  rate.tids = {100};
+  CodeLocation push;
+  push.function = "push_item";
+  rate.sites = {{push, calls, rate.per_s, {100}}};
+  ctx.lock_rates = {rate};
+  return run_rules({"handoff-stall"}, ctx);
+}
+
+TEST(QueueRules, HandoffStallWaitsPerItemDecideOnlyBeyondTheirSamplingError) {
+  // Few waits in the windows: 0.625 per item is within its error of the floor, the pair's
+  // rates decide (a rendezvous).
+  auto few = handoff_with_windows(25, 40);
+  ASSERT_EQ(few.size(), 1u);
+  EXPECT_NEAR(few[0].evidence["producer_waits_per_item"].get<double>(), 0.625, 1e-9);
+  // The same share from 100x the waits: the producer did run ahead of its consumers.
+  EXPECT_TRUE(handoff_with_windows(2500, 4000).empty());
+  // Blocked on every item: raised with either count.
+  EXPECT_EQ(handoff_with_windows(2500, 2500).size(), 1u);
+}
+
 TEST(QueueRules, PerItemNeedsAQueueAndARate) {
   Recording r = base(2);
   add_waits(r, 0x2000, 101, 100, 0.1);
