@@ -32,6 +32,9 @@ struct SharedMaps {
   // futex syscall is traced once. Filled by the futex collector's share().
   int futex_sys_enter_prog = -1;
   int futex_sys_exit_prog = -1;
+  // The futex collector's last_wakes (bpf/futex_wake.bpf.h): the sched collector's
+  // sys_enter records the futex wakes in it itself, rather than tail-calling for them.
+  int last_wakes_fd = -1;
   // ccprof_sole_tgid: one u32, the target's tgid while it is the only one, 0 once the
   // futex collector follows a child process (bpf/common.bpf.h). Made with ccprof_tgids
   // by make_target_maps. Without it (-1) each object keeps its own, 0: the filters then

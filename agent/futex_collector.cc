@@ -89,6 +89,7 @@ class FutexCollector : public Collector {
     shared.futex_sys_enter_prog = bpf_program__fd(skel_->progs.futex_sys_enter);
     shared.thread_states_fd = bpf_map__fd(skel_->maps.ccprof_thread_states);
     shared.futex_sys_exit_prog = bpf_program__fd(skel_->progs.futex_sys_exit);
+    shared.last_wakes_fd = bpf_map__fd(skel_->maps.last_wakes);
   }
 
   void drain(Recording& rec) override {

@@ -6,6 +6,7 @@
 #include "common.bpf.h"
 #include "futex.h"
 #include "stack_copy.bpf.h"
+#include "futex_wake.bpf.h" /* last_wakes */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -104,14 +105,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct lock_object);
 } lock_objects SEC(".maps");
-
-/* Per futex word: the last FUTEX_WAKE (the waker of a wait is the thread that released
- * the lock, for every futex-based lock: most have no owner field to read), and the
- * word's wakes (the agent adds them to its totals). One lookup per wake: the count was in
- * addr_stats, a second hash lookup at every wake (~25 ns, bench/bpf-ops) for a line
- * the wake writes anyway. Preallocated, not LRU: an evicted entry would take its count
- * with it. */
-CCPROF_MAP(last_wakes, BPF_MAP_TYPE_HASH, 16384, struct futex_addr_key, struct futex_wake_record);
 
 CCPROF_PERCPU_COUNTERS(counters, struct futex_counters);
 #define COUNT(field) CCPROF_COUNT(counters, struct futex_counters, field)
@@ -383,26 +376,7 @@ static __always_inline int on_wake(__u64 uaddr)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tail_called && !ccprof_is_target(id))
 		return 0;
-	struct futex_addr_key k = { .tgid = id >> 32, .uaddr = uaddr };
-	__u64 now = entry_ns(my_state_if_tail_called());
-	/* In place when the word has a record (an update per wake cost more than the rest of
-	 * the wake). Two wakes of one word racing on two CPUs may leave one's time with the
-	 * other's tid: either released the lock a moment ago. The count takes a locked add:
-	 * both CPUs' wakes of a word write this line anyway. */
-	struct futex_wake_record *w = bpf_map_lookup_elem(&last_wakes, &k);
-	if (w) {
-		w->ts = now;
-		w->tid = (__u32)id;
-		__sync_fetch_and_add(&w->wakes, 1);
-		return 0;
-	}
-	struct futex_wake_record fresh = { .ts = now, .tid = (__u32)id, .wakes = 1 };
-	if (!bpf_map_update_elem(&last_wakes, &k, &fresh, BPF_NOEXIST))
-		return 0;
-	w = bpf_map_lookup_elem(&last_wakes, &k); /* another CPU made it a moment ago */
-	if (w)
-		__sync_fetch_and_add(&w->wakes, 1);
-	else
+	if (ccprof_record_wake(id >> 32, (__u32)id, uaddr, entry_ns(my_state_if_tail_called())))
 		COUNT(wake_map_full);
 	return 0;
 }
@@ -508,8 +482,7 @@ int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 		__u64 uaddr = regs->di;
 		__u32 op = regs->si;
 		__u32 cmd = op & 127; /* strip FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
-		if (cmd == 1 /* WAKE */ || cmd == 10 /* WAKE_BITSET */ || cmd == 5 /* WAKE_OP */ ||
-		    cmd == 7 /* UNLOCK_PI */)
+		if (ccprof_futex_woken_word(regs, id))
 			return on_wake(uaddr);
 		if (!is_wait_cmd(cmd))
 			return 0;

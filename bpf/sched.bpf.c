@@ -10,6 +10,7 @@
 #include "sched_events.h"
 #include "futex.h"
 #include "stack_copy.bpf.h"
+#include "futex_wake.bpf.h" /* last_wakes: the futex collector's map */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -357,21 +358,31 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 {
 	/* The tgid first: most syscalls are other processes' (a task storage lookup that
 	 * finds nothing costs them more than the hash lookup alone). */
-	if (!ccprof_is_target(bpf_get_current_pid_tgid()))
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!ccprof_is_target(pid_tgid))
 		return 0;
 	struct ccprof_thread_state *ts =
 		bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 now = bpf_ktime_get_ns();
 	if (!ts) {
 		COUNT(state_map_full);
 	} else {
 		/* fields first, state last: a concurrent reader sees a consistent record */
 		ts->syscall_nr = id;
-		ts->since_ns = bpf_ktime_get_ns();
+		ts->since_ns = now;
 		ts->user_ip = regs->ip; /* a BTF pointer: a plain load */
 		ts->state = CCPROF_TS_IN_SYSCALL;
 	}
 	if (hand_over_futex && (id == FUTEX_NR_FUTEX || id == FUTEX_NR_FUTEX_WAIT || id == FUTEX_NR_FUTEX_WAKE ||
 				id == FUTEX_NR_FUTEX_WAITV || id == FUTEX_NR_SCHED_YIELD)) {
+		/* A wake is recorded here, in the futex collector's map: no tail call, and no
+		 * second lookup of the thread's state in the futex program. */
+		__u64 woken = ccprof_futex_woken_word(regs, id);
+		if (woken) {
+			if (ccprof_record_wake(pid_tgid >> 32, (__u32)pid_tgid, woken, now))
+				COUNT(futex_wake_map_full);
+			return 0;
+		}
 		bpf_tail_call(ctx, &futex_sys_enter_tail, 0);
 		COUNT(futex_tail_call_failed); /* only reached on failure */
 	}

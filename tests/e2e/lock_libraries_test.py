@@ -257,6 +257,7 @@ class LockLibraries(unittest.TestCase):
         doc = profile(workload, "--variant=bad", "--seconds=1.5")
         self.assertNotIn("cas-retry-storm", [f["kind"] for f in doc["findings"]])
         l = doc["locks"][0]
+        self.assertTrue(l["sites"], {k: l[k] for k in ("address", "name", "waits", "stacks", "region") if k in l})
         site = l["sites"][0]
         self.assertTrue(site["file"].endswith(".rs") and "tests/workloads/rust/" in site["file"], site)
         # v0-mangled workload symbols, demangled; the line is the lock() call, not std's
@@ -293,7 +294,9 @@ class LockLibraries(unittest.TestCase):
         readers = [l for l in doc["locks"] if l["sites"] and l["sites"][0]["function"] == fn]
         for l in readers:  # the RwLock's rows, when its readers waited at all
             self.assertEqual(l["type"], "rwlock", l)
-            self.assertTrue(l["name"].endswith("::CONFIG_RWLOCK"), l["name"])
+            self.assertTrue(l["name"].endswith("::CONFIG_RWLOCK"),
+                            {k: l[k] for k in ("address", "name", "waits", "waits_on_other_words", "region",
+                                               "sites") if k in l})
 
     def test_rust_std_rwlock_readers_share(self):
         self.rust_rwlock_fixed("s02-rust-std-rwlock", "s02_rust_std_rwlock::read_config_shared")
