@@ -3,6 +3,7 @@
 
     python3 bench/bench.py BUILD_DIR [--quick] [--output PATH] [--rounds N] [--seconds S]
                                      [--only overhead,capacity,analysis,attach,bpf,server]
+                                     [--overhead-workloads cpu-bound,s13-lock-held-across-io,...]
 
 Measures, always with `ccprof run` / `ccprof attach` at default settings:
   overhead   each workload's own printed throughput (`throughput=<n>`) unprofiled, under
@@ -228,6 +229,11 @@ def overhead(ctx):
         "s13-lock-held-across-io": [os.path.join(wl, "s13-lock-held-across-io"), f"--seconds={secs}"],
         "cpu-bound": [os.path.join(ctx.benchdir, "cpu-bound"), f"--seconds={secs}"],
     }
+    if ctx.overhead_workloads:
+        unknown = set(ctx.overhead_workloads) - set(workloads)
+        if unknown:
+            raise SystemExit(f"bench: unknown overhead workload(s) {sorted(unknown)}; known: {sorted(workloads)}")
+        workloads = {k: v for k, v in workloads.items() if k in ctx.overhead_workloads}
     result = {}
     for name, target in workloads.items():
         runs = []
@@ -1035,6 +1041,9 @@ def main():
     ap.add_argument("--rounds", type=int, help="overhead rounds (default 5; quick 1)")
     ap.add_argument("--seconds", type=float, help="seconds per overhead run (default 3; quick 0.5)")
     ap.add_argument("--only", help="comma-separated sections: overhead,capacity,analysis,attach,bpf,server")
+    ap.add_argument("--overhead-workloads",
+                    help="comma-separated overhead workloads (default all four): more rounds of the CPU-bound "
+                         "ones (cpu-bound, s13-lock-held-across-io) in the same time")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = ap.parse_args()
 
@@ -1048,6 +1057,7 @@ def main():
     ctx.workloads = os.path.join(build, "workloads")
     ctx.benchdir = os.path.join(build, "bench")
     ctx.rounds = args.rounds or (1 if args.quick else 5)
+    ctx.overhead_workloads = args.overhead_workloads.split(",") if args.overhead_workloads else None
     ctx.seconds = args.seconds or (0.5 if args.quick else 3)
     ctx.perf = shutil.which("perf") is not None
     ctx.failures = []
@@ -1063,6 +1073,7 @@ def main():
            "date": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine_info(build), "loadavg_start": loadavg(),
            "settings": {"rounds": ctx.rounds, "seconds_per_run": ctx.seconds, "perf": ctx.perf,
+                        "overhead_workloads": ctx.overhead_workloads or "all",
                         "ccprof": "default settings (ccprof run/attach -o DIR)"}}
     if not ctx.perf:
         log("bench: perf not found: the perf baselines are skipped")
