@@ -81,6 +81,7 @@ class FutexCollector : public Collector {
     python_.start_sampler(opts_.target_pid);  // Python frames for the GIL waits (cpython_frames.h)
     if (int e = futex_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
+    if (!opts_.target_exe.empty()) probe_module(opts_.target_exe);
     return rings_.open(bpf_map__fd(skel_->maps.events), bpf_map__fd(skel_->maps.stack_events), on_event, this,
                        "futex collector");
   }
@@ -257,6 +258,10 @@ class FutexCollector : public Collector {
   // before the probe is in place are counted on the futex word itself.
   void probe_lock_slow_paths(Recording& rec) {
     if (!opts_.target_pid) return;
+    if (failed_slow_path_attaches_) {
+      rec.losses["futex.lock_slow_path_attach_failed"] += failed_slow_path_attaches_;
+      failed_slow_path_attaches_ = 0;
+    }
     const uint64_t now = monotonic_ns();
     if (now < next_maps_scan_ns_) return;
     const size_t generation = StackReduction::maps_generation(rec);
@@ -269,20 +274,27 @@ class FutexCollector : public Collector {
     if (!maps.ok()) return;
     for (const auto& m : *maps) {
       if (m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos) continue;
-      if (!scanned_modules_.insert(m.path).second) continue;
-      for (const std::string& fn : find_lock_slow_paths(m.path)) {
-        LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = fn.c_str());
-        bpf_link* l = bpf_program__attach_uprobe_opts(skel_->progs.lock_slow_enter, static_cast<pid_t>(opts_.target_pid),
-                                                      m.path.c_str(), 0, &uo);
-        if (!l) {
-          spdlog::debug("futex collector: cannot attach a uprobe to {}:{}: {}", m.path, fn, strerror(errno));
-          rec.losses["futex.lock_slow_path_attach_failed"]++;
-          continue;
-        }
-        slow_path_links_.emplace_back(l);
-        skel_->bss->slow_paths_probed = 1;
-        spdlog::debug("futex collector: lock slow path {} in {} probed", fn, m.path);
+      probe_module(m.path);
+    }
+  }
+
+  // The uprobes on the lock slow paths of one module (a path as /proc/PID/maps names it),
+  // once per path. Failures are counted in failed_slow_path_attaches_ until a scan adds
+  // them to the recording (the executable is probed at start, before there is one).
+  void probe_module(const std::string& path) {
+    if (!scanned_modules_.insert(path).second) return;
+    for (const std::string& fn : find_lock_slow_paths(path)) {
+      LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = fn.c_str());
+      bpf_link* l = bpf_program__attach_uprobe_opts(skel_->progs.lock_slow_enter, static_cast<pid_t>(opts_.target_pid),
+                                                    path.c_str(), 0, &uo);
+      if (!l) {
+        spdlog::debug("futex collector: cannot attach a uprobe to {}:{}: {}", path, fn, strerror(errno));
+        ++failed_slow_path_attaches_;
+        continue;
       }
+      slow_path_links_.emplace_back(l);
+      skel_->bss->slow_paths_probed = 1;
+      spdlog::debug("futex collector: lock slow path {} in {} probed", fn, path);
     }
   }
 
@@ -341,6 +353,7 @@ class FutexCollector : public Collector {
   std::vector<LinkPtr> slow_path_links_;
   uint64_t next_maps_scan_ns_ = 0, maps_rescan_ns_ = 0;
   size_t scanned_generation_ = 0;  // StackReduction::maps_generation at the last scan
+  uint64_t failed_slow_path_attaches_ = 0;  // not yet counted in a recording
   bool maps_scanned_ = false;
   CpythonFrames python_;
   // Wait events kept in memory at most (~100 bytes each in the recording).

@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <string>
 
 #include "agent/collector.h"
 
@@ -10,6 +11,10 @@ struct FutexOptions {
   uint64_t window_ns = 100'000'000;       // 100 ms
   bool follow_children = true;
   uint32_t target_pid = 0;                // where lock libraries' slow paths get uprobes (0: none)
+  // `ccprof run`: the executable the held child will exec (absolute). Its own slow paths
+  // (a lock library linked in statically: Rust's parking_lot, Abseil) get their uprobes
+  // at start, before its first instruction, not at the first /proc scan after the exec.
+  std::string target_exe;
   // The sched collector's syscall programs hand the futex syscalls over (tail calls):
   // the futex programs are loaded but not attached. False: they attach to the raw
   // syscall tracepoints themselves (`--no-sched`).

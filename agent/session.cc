@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -313,6 +316,13 @@ absl::StatusOr<std::unique_ptr<Session>> Session::start(const SessionOptions& op
   FutexOptions fo;
   fo.follow_children = opts.follow_children;
   fo.target_pid = target;
+  if (opts.mode != SessionOptions::Mode::kAttach) {
+    // The executable the child will exec, as its maps will name it (links resolved).
+    if (auto exe = resolve_command(opts.command[0]); exe.ok()) {
+      char real[PATH_MAX];
+      if (realpath(exe->c_str(), real)) fo.target_exe = real;
+    }
+  }
   fo.syscalls_from_sched = opts.sched;
   SchedOptions so;
   if (opts.continuous) {

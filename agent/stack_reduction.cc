@@ -72,9 +72,18 @@ void StackReduction::reduce_sample(model::Recording& rec, size_t i, bool final, 
 }
 
 size_t StackReduction::maps_generation(const model::Recording& rec) {
-  size_t n = 0;
-  for (const auto& p : rec.processes) n += p.maps.size() + 1;
-  return n;
+  // FNV-1a, per process (cheap at every drain): between execs the snapshots only add maps
+  // (they keep the union), so their count moves; an exec replaces them, and moves the
+  // executable or, under ASLR, where the first mapping starts.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (const auto& p : rec.processes) {
+    mix(p.pid);
+    mix(std::hash<std::string>{}(p.exe));
+    mix(p.maps.size());
+    mix(p.maps.empty() ? 0 : p.maps.front().start);
+  }
+  return static_cast<size_t>(h);
 }
 
 void StackReduction::reduce(model::Recording& rec, bool final, uint64_t until_ns) {

@@ -30,9 +30,12 @@ class StackReduction {
   uint64_t stacks_unwound() const { return stacks_unwound_; }
   double unwind_cpu_s() const { return unwind_cpu_s_; }
   double sample_cpu_s() const { return sample_cpu_s_; }
-  // Sum of the recorded maps of every process: it changes when the session's /proc
-  // snapshot records a new mapping (what is pending is retried then; the futex collector
-  // looks for lock libraries' slow paths then).
+  // A hash of the recorded maps of every process (pid, exe, how many, where the first
+  // starts): it changes when the session's /proc snapshot records a new mapping or an
+  // exec replaced them (what is pending is retried then; the futex collector looks for
+  // lock libraries' slow paths then). Not their count: an exec can leave as many maps as
+  // the image before it had (`ccprof run`'s held child is ccprof's own image until it
+  // execs), and the change would go unseen.
   static size_t maps_generation(const model::Recording& rec);
 
  private:

@@ -254,7 +254,7 @@ class LockLibraries(unittest.TestCase):
         matrix's (s01-rust-std-mutex, s01-rust-parking-lot)."""
         if not os.path.exists(os.path.join(WORKLOADS, workload)):
             self.skipTest(f"{workload} not built (Debian's rustc/cargo missing)")
-        doc = profile(workload, "--variant=bad", "--seconds=1.5")
+        doc = self.last_doc = profile(workload, "--variant=bad", "--seconds=1.5")
         self.assertNotIn("cas-retry-storm", [f["kind"] for f in doc["findings"]])
         l = doc["locks"][0]
         self.assertTrue(l["sites"], {k: l[k] for k in ("address", "name", "waits", "stacks", "region") if k in l})
@@ -283,6 +283,11 @@ class LockLibraries(unittest.TestCase):
         # ...and yields in lock_slow before it parks: charged to it too
         self.assertGreater(l["yields"], 0, l)
         self.assertEqual(l["name"], "Mutex<RawMutex, Table> (via table)")
+        # ...from the first wait: `ccprof run` probes the executable's slow paths before
+        # it execs (waits before the probe would be rows of their per-thread words, as
+        # four rows of ~150 waits each were when it was probed at the first /proc scan)
+        rows = [r for r in self.last_doc["locks"] if r["sites"] and r["sites"][0]["function"] == l["sites"][0]["function"]]
+        self.assertEqual(len(rows), 1, [(r["name"], r["address"], r["waits"]) for r in rows])
 
     def rust_rwlock_fixed(self, workload, fn):
         """Scenario 2's fixed twin with a Rust RwLock: readers take it shared, so whatever

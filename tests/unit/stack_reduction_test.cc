@@ -204,5 +204,23 @@ TEST(StackReduction, PendingStacksAreRetriedOnlyWhenNewMapsAreRecorded) {
   EXPECT_EQ(rec.stacks[0].frames, 0);
 }
 
+TEST(StackReduction, MapsGenerationMovesWhenAnExecReplacesTheMapsWithAsMany) {
+  Recording rec;
+  rec.processes.push_back({});
+  rec.processes[0].pid = 42;
+  rec.processes[0].exe = "/usr/bin/ccprof";  // `ccprof run`'s held child, before its exec
+  rec.processes[0].maps = {{0x1000, 0x2000, 0, "r-xp", "/usr/bin/ccprof", 1}};
+  const size_t before = StackReduction::maps_generation(rec);
+  EXPECT_EQ(StackReduction::maps_generation(rec), before);  // nothing moved
+  // The exec: the snapshot clears the maps and records the new image's, as many of them.
+  rec.processes[0].exe = "/work/target";
+  rec.processes[0].maps = {{0x5000, 0x6000, 0, "r-xp", "/work/target", 2}};
+  const size_t after_exec = StackReduction::maps_generation(rec);
+  EXPECT_NE(after_exec, before);
+  // An exec of the same executable: its first mapping moved (ASLR).
+  rec.processes[0].maps = {{0x9000, 0xa000, 0, "r-xp", "/work/target", 2}};
+  EXPECT_NE(StackReduction::maps_generation(rec), after_exec);
+}
+
 }  // namespace
 }  // namespace ccprof::agent
