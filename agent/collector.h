@@ -35,6 +35,10 @@ struct SharedMaps {
   // The futex collector's last_wakes (bpf/futex_wake.bpf.h): the sched collector's
   // sys_enter records the futex wakes in it itself, rather than tail-calling for them.
   int last_wakes_fd = -1;
+  // ...and its per-address wait totals (bpf/futex_totals.bpf.h): the sched collector's
+  // sys_exit counts the waits whose event is not sent there itself.
+  int addr_stats_fd = -1;
+  int addr_overflow_fd = -1;
   // ccprof_sole_tgid: one u32, the target's tgid while it is the only one, 0 once the
   // futex collector follows a child process (bpf/common.bpf.h). Made with ccprof_tgids
   // by make_target_maps. Without it (-1) each object keeps its own, 0: the filters then

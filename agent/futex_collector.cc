@@ -91,6 +91,8 @@ class FutexCollector : public Collector {
     shared.thread_states_fd = bpf_map__fd(skel_->maps.ccprof_thread_states);
     shared.futex_sys_exit_prog = bpf_program__fd(skel_->progs.futex_sys_exit);
     shared.last_wakes_fd = bpf_map__fd(skel_->maps.last_wakes);
+    shared.addr_stats_fd = bpf_map__fd(skel_->maps.addr_stats);
+    shared.addr_overflow_fd = bpf_map__fd(skel_->maps.addr_overflow);
   }
 
   void drain(Recording& rec) override {

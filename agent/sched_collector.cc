@@ -96,14 +96,17 @@ class SchedCollector : public Collector {
     skel_->rodata->stacks_per_window = opts_.stacks_per_window;
     skel_->rodata->window_ns = opts_.window_ns;
     // The futex syscalls go on to the futex collector's programs (tail calls), when it runs.
-    const bool hand_over =
-        shared.futex_sys_enter_prog >= 0 && shared.futex_sys_exit_prog >= 0 && shared.last_wakes_fd >= 0;
+    const bool hand_over = shared.futex_sys_enter_prog >= 0 && shared.futex_sys_exit_prog >= 0 &&
+                           shared.last_wakes_fd >= 0 && shared.addr_stats_fd >= 0 && shared.addr_overflow_fd >= 0;
     skel_->rodata->hand_over_futex = hand_over ? 1 : 0;
-    // The wakes go into the futex collector's wake records; without it the map is unused.
-    if (hand_over ? bpf_map__reuse_fd(skel_->maps.last_wakes, shared.last_wakes_fd)
-                  : bpf_map__set_max_entries(skel_->maps.last_wakes, 1))
-      return absl::InternalError(absl::StrCat("sched collector: cannot share the futex wake records: ",
-                                              strerror(errno)));
+    // The wakes and the unsent waits' totals go into the futex collector's maps; without
+    // it these maps are unused.
+    for (auto [map, fd] : {std::pair{skel_->maps.last_wakes, shared.last_wakes_fd},
+                           std::pair{skel_->maps.addr_stats, shared.addr_stats_fd},
+                           std::pair{skel_->maps.addr_overflow, shared.addr_overflow_fd}})
+      if (hand_over ? bpf_map__reuse_fd(map, fd) : bpf_map__set_max_entries(map, 1))
+        return absl::InternalError(absl::StrCat("sched collector: cannot share the futex collector's maps: ",
+                                                strerror(errno)));
     SchedTimeline::configure(skel_.get(), opts_.timeline);
     if (auto s = load_skeleton(skel_, &sched_bpf__load, "sched collector"); !s.ok()) return s;
     // In place before anything is attached, so no futex syscall passes unseen.

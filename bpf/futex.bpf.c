@@ -7,6 +7,7 @@
 #include "futex.h"
 #include "stack_copy.bpf.h"
 #include "futex_wake.bpf.h" /* last_wakes */
+#include "futex_totals.bpf.h" /* addr_stats, addr_overflow */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -58,24 +59,6 @@ static __always_inline struct ccprof_thread_state *my_state_if_tail_called(void)
 	return tail_called ? bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, 0) : NULL;
 }
 
-/* Per CPU: two CPUs handing a lock over no longer bounce one cache line of totals with
- * locked adds on every wait and wake (the agent sums the CPUs). Allocated as used, not
- * for every CPU up front (16384 x 288 bytes per CPU). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, struct futex_addr_key);
-	__type(value, struct futex_addr_stat);
-} addr_stats SEC(".maps");
-
-/* An address's totals when addr_stats cannot allocate its entry at that moment: the
- * kernel allocates per-CPU memory without sleeping, and new addresses coming quickly can
- * find its cache empty (-ENOMEM, seen at 1,000 new futex words a second on the 2-vCPU
- * VM). Preallocated, one copy for all CPUs (locked adds); the agent adds it to
- * addr_stats. An address may have totals in both. */
-CCPROF_MAP(addr_overflow, BPF_MAP_TYPE_HASH, 4096, struct futex_addr_key, struct futex_addr_stat);
-
 CCPROF_MAP(stack_rate, BPF_MAP_TYPE_LRU_HASH, 16384, struct futex_addr_key, struct ccprof_rate_state);
 
 CCPROF_MAP(cpu_stack_rate, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct ccprof_rate_state);
@@ -114,59 +97,6 @@ CCPROF_PERCPU_COUNTERS(counters, struct futex_counters);
 __u64 send_every = 1;
 CCPROF_MAP(cpu_ticks, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct futex_cpu_tick);
 __u64 stack_seq_next = 0;
-
-/* The totals of (tgid, uaddr): this CPU's copy in addr_stats, or (*shared = 1) the entry
- * in addr_overflow, which takes locked adds. NULL (counted) when neither has room. */
-static __always_inline struct futex_addr_stat *get_stat(__u32 tgid, __u64 uaddr, int *shared)
-{
-	*shared = 0;
-	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
-	struct futex_addr_stat *s = bpf_map_lookup_elem(&addr_stats, &k);
-	if (s)
-		return s;
-	struct futex_addr_stat zero = {};
-	bpf_map_update_elem(&addr_stats, &k, &zero, BPF_NOEXIST); /* or another CPU made it */
-	s = bpf_map_lookup_elem(&addr_stats, &k);
-	if (s)
-		return s;
-	s = bpf_map_lookup_elem(&addr_overflow, &k);
-	if (!s) {
-		bpf_map_update_elem(&addr_overflow, &k, &zero, BPF_NOEXIST);
-		s = bpf_map_lookup_elem(&addr_overflow, &k);
-	}
-	if (!s) {
-		COUNT(addr_map_full);
-		return NULL;
-	}
-	*shared = 1;
-	return s;
-}
-
-/* One wait of `d` ns into an address's totals. */
-static __always_inline void add_wait(struct futex_addr_stat *s, int shared, __u64 d)
-{
-	__u32 b = 0;
-	__u64 v = d;
-#pragma unroll
-	for (int i = 0; i < 6; i++) {
-		__u32 sh = 32 >> i;
-		if (v >> sh) { v >>= sh; b += sh; }
-	}
-	if (b >= FUTEX_HIST_BUCKETS)
-		b = FUTEX_HIST_BUCKETS - 1;
-	if (shared) {
-		__sync_fetch_and_add(&s->waits, 1);
-		__sync_fetch_and_add(&s->wait_ns, d);
-		__sync_fetch_and_add(&s->hist[b], 1);
-	} else {
-		/* this CPU's copy: plain adds (a BPF program does not migrate while it runs) */
-		s->waits++;
-		s->wait_ns += d;
-		s->hist[b]++;
-	}
-	if (d > s->max_wait_ns)
-		s->max_wait_ns = d; /* racy in the shared copy: off by one concurrent wait at worst */
-}
 
 static __always_inline int is_wait_cmd(__u32 cmd)
 {
@@ -330,10 +260,8 @@ static __always_inline int on_wait_exit(long ret)
 	st->active = 0;
 	__u64 now = exit_ns(me);
 	__u64 d = now > st->ts ? now - st->ts : 0;
-	int shared;
-	struct futex_addr_stat *s = get_stat(tgid, st->uaddr, &shared);
-	if (s)
-		add_wait(s, shared, d);
+	if (ccprof_count_wait(tgid, st->uaddr, d))
+		COUNT(addr_map_full);
 	if (!st->sent_every)
 		return 0; /* counted in cpu_ticks when it began */
 	struct futex_wait_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -11,6 +11,7 @@
 #include "futex.h"
 #include "stack_copy.bpf.h"
 #include "futex_wake.bpf.h" /* last_wakes: the futex collector's map */
+#include "futex_totals.bpf.h" /* addr_stats, addr_overflow: the futex collector's maps */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -451,6 +452,14 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	if (hand_over_futex && (nr == FUTEX_NR_FUTEX || nr == FUTEX_NR_FUTEX_WAIT || nr == FUTEX_NR_FUTEX_WAITV)) {
 		if (!ts->wait.active)
 			return 0; /* a wake, or a wait the futex program did not start: nothing to end */
+		if (!ts->wait.sent_every) {
+			/* A wait whose event is not sent (the stride, counted when it began): its
+			 * totals are all there is to do, done here without the tail call. */
+			ts->wait.active = 0;
+			if (ccprof_count_wait(tgid, ts->wait.uaddr, now > ts->wait.ts ? now - ts->wait.ts : 0))
+				COUNT(futex_addr_map_full);
+			return 0;
+		}
 		bpf_tail_call(ctx, &futex_sys_exit_tail, 0);
 		COUNT(futex_tail_call_failed);
 		return 0;

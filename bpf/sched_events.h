@@ -94,7 +94,8 @@ struct sched_site_stat {
 	X(state_map_full)            /* ccprof_thread_states had no room */ \
 	X(site_map_full)             /* a syscall site's totals were lost */ \
 	X(futex_tail_call_failed)    /* a futex syscall the futex programs did not see */ \
-	X(futex_wake_map_full)       /* futex wakes (recorded here) of words beyond last_wakes' capacity */
+	X(futex_wake_map_full)       /* futex wakes (recorded here) of words beyond last_wakes' capacity */ \
+	X(futex_addr_map_full)       /* futex waits (counted here) the per-address totals had no room for */
 struct sched_counters {
 	SCHED_COUNTERS(CCPROF_COUNTER_FIELD)
 };
