@@ -127,6 +127,7 @@ class FutexCollector : public Collector {
   // What was collected since the last hand-over (the start, or serve's previous cut).
   void hand_over(Recording& rec) {
     drain(rec);
+    rings_.drain_backlog(rec);
     // Link waits to their stack copies (a copy may arrive after its wait).
     for (size_t i = 0; i < wait_seq_.size(); ++i) {
       if (!wait_seq_[i]) continue;

@@ -171,6 +171,7 @@ class SchedCollector : public Collector {
   // What was collected since the last hand-over (the start, or serve's previous cut).
   void hand_over(Recording& rec) {
     drain(rec);
+    rings_.drain_backlog(rec);
     uint64_t now = monotonic_ns();
     sample_rss(now);
     // Link long syscalls to stack copies that arrived after them.
@@ -191,6 +192,9 @@ class SchedCollector : public Collector {
 #define CCPROF_ADD_LOSS(name) rec.losses["sched." #name] += loss_part_(#name, c.name);
     SCHED_COUNTERS(CCPROF_ADD_LOSS)
 #undef CCPROF_ADD_LOSS
+#define CCPROF_ADD_FUTEX_LOSS(name) rec.losses["futex." #name] += loss_part_("futex_" #name, c.futex_##name);
+    SCHED_FUTEX_COUNTERS(CCPROF_ADD_FUTEX_LOSS)
+#undef CCPROF_ADD_FUTEX_LOSS
     for (auto& t : section_.threads) keep_part(t);
     rec.has_sched = true;
     rec.sched = section_;

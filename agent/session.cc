@@ -11,11 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <climits>
-#include <cstdlib>
-
 #include <cerrno>
+#include <climits>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <fstream>

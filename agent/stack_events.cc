@@ -39,23 +39,42 @@ int32_t StackReceiver::index_of(uint64_t seq) const {
 
 absl::Status EventRings::open(int events_fd, int stacks_fd, ring_buffer_sample_fn on_event, void* ctx,
                               const char* who) {
-  events_.reset(ring_buffer__new(events_fd, on_event, ctx, nullptr));
+  on_event_ = on_event;
+  on_event_ctx_ = ctx;
+  events_.reset(ring_buffer__new(events_fd, &EventRings::on_event, this, nullptr));
   stacks_rb_.reset(ring_buffer__new(stacks_fd, on_stack, this, nullptr));
   if (!events_ || !stacks_rb_)
     return absl::InternalError(absl::StrCat(who, ": cannot map ring buffers: ", strerror(errno)));
   return absl::OkStatus();
 }
 
-void EventRings::drain(model::Recording& rec) {
+// What a callback returns to stop libbpf's consume at the bound (the record it was given
+// is consumed; consume returns this, negative).
+constexpr int kStopAtBound = -EAGAIN;
+
+bool EventRings::drain(model::Recording& rec) {
   rec_ = &rec;
+  stacks_read_ = events_read_ = 0;
   ring_buffer__consume(stacks_rb_.get());
   ring_buffer__consume(events_.get());
+  return stacks_read_ >= kMaxRecordsPerDrain || events_read_ >= kMaxRecordsPerDrain;
+}
+
+void EventRings::drain_backlog(model::Recording& rec) {
+  for (int i = 0; i < kMaxBacklogDrains && drain(rec); ++i) {
+  }
 }
 
 int EventRings::on_stack(void* ctx, void* data, size_t size) {
   auto* self = static_cast<EventRings*>(ctx);
   self->stacks_.receive(*self->rec_, data, size);
-  return 0;
+  return ++self->stacks_read_ >= kMaxRecordsPerDrain ? kStopAtBound : 0;
+}
+
+int EventRings::on_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<EventRings*>(ctx);
+  if (int r = self->on_event_(self->on_event_ctx_, data, size); r < 0) return r;
+  return ++self->events_read_ >= kMaxRecordsPerDrain ? kStopAtBound : 0;
 }
 
 }  // namespace ccprof::agent

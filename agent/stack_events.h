@@ -34,13 +34,29 @@ class EventRings {
   // `who` names the collector in the error.
   absl::Status open(int events_fd, int stacks_fd, ring_buffer_sample_fn on_event, void* ctx, const char* who);
   // Stacks first: an event's stack copy is submitted before the event that names it.
-  void drain(model::Recording& rec);
+  // At most kMaxRecordsPerDrain records of each ring: libbpf's consume goes on for as
+  // long as new records arrive, and a producer faster than the drain (a lock handed over
+  // hundreds of thousands of times a second) kept it, and the agent's loop with it, from
+  // returning: no /proc snapshot after the target's exec (its libraries' code never
+  // recorded, its stacks not unwound), no other collector drained. Returns whether a
+  // ring stopped at the bound (more is waiting).
+  bool drain(model::Recording& rec);
+  // At a hand-over: drains until what the rings held is read, in at most
+  // kMaxBacklogDrains bounded drains (more than a full ring's records), so that a
+  // target still producing cannot hold the hand-over either.
+  void drain_backlog(model::Recording& rec);
+  static constexpr uint64_t kMaxRecordsPerDrain = 65536;
+  static constexpr int kMaxBacklogDrains = 16;
   const StackReceiver& stacks() const { return stacks_; }
   // The next drain goes into a new recording (serve's next window).
   void start_window() { stacks_.clear(); }
 
  private:
   static int on_stack(void* ctx, void* data, size_t size);
+  static int on_event(void* ctx, void* data, size_t size);
+  ring_buffer_sample_fn on_event_ = nullptr;
+  void* on_event_ctx_ = nullptr;
+  uint64_t events_read_ = 0, stacks_read_ = 0;  // in the current drain
   RingBufferPtr events_, stacks_rb_;
   StackReceiver stacks_;
   model::Recording* rec_ = nullptr;
