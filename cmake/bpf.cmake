@@ -8,16 +8,19 @@ function(ccprof_bpf_skeleton name)
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
   set(obj ${out_dir}/${name}.bpf.o)
   set(skel ${out_dir}/${name}.skel.h)
-  file(GLOB bpf_headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h)
+  # The headers each object includes come from clang's depfile: a header added after the
+  # build tree was configured is tracked as well (a glob of bpf/*.h was not, until the
+  # next configure).
   add_custom_command(
     OUTPUT ${obj} ${skel}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${CLANG_BPF} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
             -I${PROJECT_SOURCE_DIR}/third_party/vmlinux/x86 -I${CMAKE_CURRENT_SOURCE_DIR}
-            -c ${src} -o ${obj}
+            -MD -MF ${obj}.d -c ${src} -o ${obj}
     COMMAND ${BPFTOOL} gen skeleton ${obj} name ${name}_bpf > ${skel}.tmp
     COMMAND ${CMAKE_COMMAND} -E rename ${skel}.tmp ${skel}
-    DEPENDS ${src} ${bpf_headers}
+    DEPENDS ${src}
+    DEPFILE ${obj}.d
     COMMENT "BPF ${name}.bpf.c -> ${name}.skel.h"
     VERBATIM)
   add_custom_target(bpf_${name}_gen DEPENDS ${skel})
