@@ -39,11 +39,6 @@ struct SharedMaps {
   // sys_exit counts the waits whose event is not sent there itself.
   int addr_stats_fd = -1;
   int addr_overflow_fd = -1;
-  // ...and its stride and slow-path flag, and per-CPU stride positions
-  // (bpf/futex_stride.bpf.h): the sched collector's sys_enter starts the waits that are
-  // neither sent nor stack-copied itself.
-  int futex_control_fd = -1;
-  int cpu_ticks_fd = -1;
   // ccprof_sole_tgid: one u32, the target's tgid while it is the only one, 0 once the
   // futex collector follows a child process (bpf/common.bpf.h). Made with ccprof_tgids
   // by make_target_maps. Without it (-1) each object keeps its own, 0: the filters then

@@ -60,6 +60,7 @@ class FutexCollector : public Collector {
     skel_->rodata->follow_children = opts_.follow_children ? 1 : 0;
     skel_->rodata->tail_called = opts_.syscalls_from_sched ? 1 : 0;
     keep_every_ = opts_.wait_stride;
+    skel_->data->send_every = keep_every_;
     // One pair of programs owns the syscall path: with the sched collector, its raw
     // syscall programs tail-call these (SharedMaps::futex_sys_*_prog, share()).
     if (opts_.syscalls_from_sched) {
@@ -77,9 +78,6 @@ class FutexCollector : public Collector {
                                                           u.release, ")"));
       return s;
     }
-    control_.send_every = keep_every_;
-    if (!write_control())
-      return absl::InternalError(absl::StrCat("futex collector: cannot set the wait stride: ", strerror(errno)));
     python_.start_sampler(opts_.target_pid);  // Python frames for the GIL waits (cpython_frames.h)
     if (int e = futex_bpf__attach(skel_.get()))
       return absl::InternalError(absl::StrCat("futex collector: cannot attach tracepoints: ", strerror(-e)));
@@ -95,8 +93,6 @@ class FutexCollector : public Collector {
     shared.last_wakes_fd = bpf_map__fd(skel_->maps.last_wakes);
     shared.addr_stats_fd = bpf_map__fd(skel_->maps.addr_stats);
     shared.addr_overflow_fd = bpf_map__fd(skel_->maps.addr_overflow);
-    shared.futex_control_fd = bpf_map__fd(skel_->maps.futex_control);
-    shared.cpu_ticks_fd = bpf_map__fd(skel_->maps.cpu_ticks);
   }
 
   void drain(Recording& rec) override {
@@ -116,7 +112,7 @@ class FutexCollector : public Collector {
     plain_received_ = 0;
     plain_kept_ = 0;
     first_wait_ns_ = 0;
-    set_send_every(keep_every_);
+    skel_->data->send_every = keep_every_;
     rings_.start_window();
   }
 
@@ -231,7 +227,7 @@ class FutexCollector : public Collector {
     // kept waits reach the cap, every other one of them is dropped and the stride
     // doubles: a uniform sample over the whole profile in bounded memory (the kernel's
     // per-lock totals stay exact; rules scale per-thread sums by keep_every). The kernel
-    // applies the same stride before sending (bpf/futex_stride.bpf.h, send_every), so of the
+    // applies the same stride before sending (bpf/futex.bpf.c, send_every), so of the
     // waits sent under a smaller one (in flight while it doubled) this side keeps
     // 1 in keep_every_ / sent_every.
     //
@@ -300,12 +296,7 @@ class FutexCollector : public Collector {
         continue;
       }
       slow_path_links_.emplace_back(l);
-      if (!control_.slow_paths_probed) {
-        control_.slow_paths_probed = 1;
-        if (!write_control())
-          spdlog::warn("futex collector: cannot tell the BPF programs that a lock slow path is probed: {}",
-                       strerror(errno));
-      }
+      skel_->bss->slow_paths_probed = 1;
       spdlog::debug("futex collector: lock slow path {} in {} probed", fn, path);
     }
   }
@@ -337,21 +328,7 @@ class FutexCollector : public Collector {
     wait_seq_.resize(out);
     plain_kept_ = kept_plain;
     keep_every_ *= 2;
-    set_send_every(keep_every_);
-  }
-
-  // The kernel's copy of control_ (bpf/futex_stride.bpf.h, futex_control).
-  bool write_control() {
-    const uint32_t zero = 0;
-    return bpf_map_update_elem(bpf_map__fd(skel_->maps.futex_control), &zero, &control_, BPF_ANY) == 0;
-  }
-
-  // The kernel sends 1 in `stride` of the waits without a stack copy from now on. Should
-  // the write fail, it goes on with the old stride: add_wait applies the new one to what
-  // arrives, so the sample is the same, only more of it travels.
-  void set_send_every(uint64_t stride) {
-    control_.send_every = stride;
-    if (!write_control()) spdlog::warn("futex collector: cannot set the wait stride: {}", strerror(errno));
+    skel_->data->send_every = keep_every_;
   }
 
   void add_thread(const futex_thread_event& e) {
@@ -389,7 +366,6 @@ class FutexCollector : public Collector {
   std::vector<uint64_t> wait_seq_;  // stack seq of each kept wait (0: none), parallel to rec.futex_waits
   uint64_t waits_seen_ = 0;
   uint64_t keep_every_ = 1;
-  futex_control control_{};  // what the BPF programs are told (write_control)
   uint64_t plain_received_ = 0;  // waits without a stack copy received (the stride's position)
   uint64_t plain_kept_ = 0;      // of rec.futex_waits, those without a stack copy
   uint64_t first_wait_ns_ = 0;   // the window's first wait began (kernel monotonic clock)

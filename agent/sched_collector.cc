@@ -97,16 +97,13 @@ class SchedCollector : public Collector {
     skel_->rodata->window_ns = opts_.window_ns;
     // The futex syscalls go on to the futex collector's programs (tail calls), when it runs.
     const bool hand_over = shared.futex_sys_enter_prog >= 0 && shared.futex_sys_exit_prog >= 0 &&
-                           shared.last_wakes_fd >= 0 && shared.addr_stats_fd >= 0 && shared.addr_overflow_fd >= 0 &&
-                           shared.futex_control_fd >= 0 && shared.cpu_ticks_fd >= 0;
+                           shared.last_wakes_fd >= 0 && shared.addr_stats_fd >= 0 && shared.addr_overflow_fd >= 0;
     skel_->rodata->hand_over_futex = hand_over ? 1 : 0;
-    // The wakes, the unsent waits' starts and their totals go into the futex collector's
-    // maps; without it these maps are unused.
+    // The wakes and the unsent waits' totals go into the futex collector's maps; without
+    // it these maps are unused.
     for (auto [map, fd] : {std::pair{skel_->maps.last_wakes, shared.last_wakes_fd},
                            std::pair{skel_->maps.addr_stats, shared.addr_stats_fd},
-                           std::pair{skel_->maps.addr_overflow, shared.addr_overflow_fd},
-                           std::pair{skel_->maps.futex_control, shared.futex_control_fd},
-                           std::pair{skel_->maps.cpu_ticks, shared.cpu_ticks_fd}})
+                           std::pair{skel_->maps.addr_overflow, shared.addr_overflow_fd}})
       if (hand_over ? bpf_map__reuse_fd(map, fd) : bpf_map__set_max_entries(map, 1))
         return absl::InternalError(absl::StrCat("sched collector: cannot share the futex collector's maps: ",
                                                 strerror(errno)));

@@ -81,12 +81,11 @@ struct ccprof_thread_state {
 	__u32 sc_pending_count;
 	__u32 sc_pending_class;
 	struct ccprof_futex_wait wait;
-	/* The lock whose stack-copy budget this thread last found spent, and the end of that
-	 * budget's window: until the window ends its next waits on that lock skip the
+	/* The lock whose stack-copy budget this thread last found spent, and the start of
+	 * that budget's window: until the window ends its next waits on that lock skip the
 	 * budget's lookup (a hash lookup per wait, ~25 ns, for a lock whose budget is spent
-	 * for most of each window: bpf/futex.bpf.c lock_budget_left), and the sched
-	 * collector's sys_enter starts them itself (bpf/futex_stride.bpf.h). */
+	 * for most of each window: bpf/futex.bpf.c lock_budget_left). */
 	__u64 stack_spent_lock;
-	__u64 stack_spent_until;
+	__u64 stack_spent_window;
 };
 #define CCPROF_SC_PENDING_MAX 256

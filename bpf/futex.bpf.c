@@ -8,7 +8,6 @@
 #include "stack_copy.bpf.h"
 #include "futex_wake.bpf.h" /* last_wakes */
 #include "futex_totals.bpf.h" /* addr_stats, addr_overflow */
-#include "futex_stride.bpf.h" /* futex_control, cpu_ticks */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,6 +25,8 @@ const volatile __u32 follow_children = 1;
 /* 1 when the sched collector's syscall programs tail-call the futex ones: they have
  * already checked that the thread is a target's. */
 const volatile __u32 tail_called = 0;
+/* Set by the agent once a lock library's slow path has a uprobe (lock_objects). */
+__u32 slow_paths_probed = 0;
 
 /* The wait in flight is in the thread's state (ccprof_thread_states, the `wait` field):
  * no hash update and delete per wait (the biggest part of a wait's BPF cost when it was
@@ -90,7 +91,18 @@ struct {
 
 CCPROF_PERCPU_COUNTERS(counters, struct futex_counters);
 #define COUNT(field) CCPROF_COUNT(counters, struct futex_counters, field)
+/* The agent keeps a uniform sample of the waits (at most ~200k in memory, halved and
+ * its stride doubled when full): it writes that stride here, a power of two, so that
+ * waits it would drop are not sent at all. Every wait with a stack copy is sent. */
+__u64 send_every = 1;
+CCPROF_MAP(cpu_ticks, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct futex_cpu_tick);
 __u64 stack_seq_next = 0;
+
+static __always_inline int is_wait_cmd(__u32 cmd)
+{
+	/* WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
+	return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 11 || cmd == 13;
+}
 
 static __always_inline int is_pi_cmd(__u32 cmd)
 {
@@ -109,7 +121,7 @@ static __always_inline int cpu_budget_left(__u64 now)
  * lock's next window does so at the same moment this cache expires). */
 static __always_inline int lock_budget_left(struct ccprof_thread_state *me, __u32 tgid, __u64 uaddr, __u64 now)
 {
-	if (me->stack_spent_lock == uaddr && now <= me->stack_spent_until)
+	if (me->stack_spent_lock == uaddr && now - me->stack_spent_window <= window_ns)
 		return 0;
 	struct futex_addr_key k = { .tgid = tgid, .uaddr = uaddr };
 	struct ccprof_rate_state *r = bpf_map_lookup_elem(&stack_rate, &k);
@@ -121,7 +133,7 @@ static __always_inline int lock_budget_left(struct ccprof_thread_state *me, __u3
 	if (ccprof_rate_take(r, now, window_ns, stacks_per_window))
 		return 1;
 	me->stack_spent_lock = uaddr;
-	me->stack_spent_until = r->window_start + window_ns;
+	me->stack_spent_window = r->window_start;
 	return 0;
 }
 
@@ -144,8 +156,7 @@ static __always_inline __u64 copy_stack(struct pt_regs *regs, __u32 tid, __u32 t
  * when it is in none; an entry whose slow path has returned is removed. */
 static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
 {
-	struct futex_control *c = ccprof_futex_control();
-	struct lock_object *lock = c && c->slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
+	struct lock_object *lock = slow_paths_probed ? bpf_map_lookup_elem(&lock_objects, &tid) : NULL;
 	__u64 ret = 0;
 	if (!lock)
 		return 0;
@@ -153,6 +164,23 @@ static __always_inline __u64 slow_path_lock(__u32 tid, __u64 sp)
 		return lock->lock;
 	bpf_map_delete_elem(&lock_objects, &tid); /* the slow path has returned */
 	return 0;
+}
+
+/* The stride a wait is sent under, 0 when it is not sent: every wait with a stack copy
+ * is, and 1 in send_every of the others (counted per CPU, here at its start: its end
+ * then needs no second lookup). */
+static __always_inline __u32 send_stride(__u64 stack_seq)
+{
+	__u64 stride = send_every;
+	if (stack_seq || stride <= 1)
+		return stride ? stride : 1;
+	__u32 zero = 0;
+	struct futex_cpu_tick *t = bpf_map_lookup_elem(&cpu_ticks, &zero);
+	if (t && (t->tick++ & (stride - 1)) != 0) {
+		t->not_sent++;
+		return 0;
+	}
+	return stride;
 }
 
 /* The holder: a PI futex word holds the owner's tid; a glibc pthread_mutex_t keeps it in
@@ -214,7 +242,7 @@ static __always_inline int on_wait_enter(struct pt_regs *regs, __u64 uaddr, __u3
 	/* Decided at the start, so that a wait that is not sent skips the owner: its read
 	 * of the target's memory is the dearest step of a wait (~85 ns, bench/bpf-ops), and
 	 * only the sent waits carry it. The per-lock totals count every wait. */
-	st.sent_every = ccprof_send_stride(st.stack_seq != 0);
+	st.sent_every = send_stride(st.stack_seq);
 	if (st.sent_every && !lock)
 		read_owner(&st, tid, uaddr, op);
 	me->wait = st;
@@ -384,7 +412,7 @@ int BPF_PROG(futex_sys_enter, struct pt_regs *regs, long id)
 		__u32 cmd = op & 127; /* strip FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
 		if (ccprof_futex_woken_word(regs, id))
 			return on_wake(uaddr);
-		if (!ccprof_is_wait_cmd(cmd))
+		if (!is_wait_cmd(cmd))
 			return 0;
 		return on_wait_enter(regs, uaddr, cmd, (__u32)regs->dx);
 	}

@@ -54,7 +54,7 @@ struct futex_wait_event {
 	__u64 stack_seq;       /* 0 = no stack copy, else the seq of a ccprof_stack_event */
 	__s32 owner_syscall;   /* -1 = owner not in a syscall / unknown */
 	__u32 sent_every;      /* the stride this wait was sent under: 1 in sent_every of the
-	                        * waits without a stack copy travel (futex_control.send_every) */
+	                        * waits without a stack copy travel (futex_send_every) */
 	__u64 owner_since_ns;
 	__u64 owner_ip;
 	__u64 word;            /* the futex word the kernel waited on when it is not the lock
@@ -110,17 +110,6 @@ struct futex_thread_event {
 	X(wake_map_full)            /* futex words beyond last_wakes' capacity: their wakes uncounted, their waits without a waker */
 struct futex_counters {
 	FUTEX_COUNTERS(CCPROF_COUNTER_FIELD)
-};
-
-/* What the agent tells the futex programs (bpf/futex_stride.bpf.h, futex_control). */
-struct futex_control {
-	/* The agent keeps a uniform sample of the waits (at most ~200k in memory, halved and
-	 * its stride doubled when full): it writes that stride here, a power of two, so that
-	 * waits it would drop are not sent at all. Every wait with a stack copy is sent. */
-	__u64 send_every;
-	/* Set once a lock library's slow path has a uprobe (lock_objects). */
-	__u32 slow_paths_probed;
-	__u32 pad;
 };
 
 /* Per CPU: the stride's position, and the waits counted but not sent because of it

@@ -12,7 +12,6 @@
 #include "stack_copy.bpf.h"
 #include "futex_wake.bpf.h" /* last_wakes: the futex collector's map */
 #include "futex_totals.bpf.h" /* addr_stats, addr_overflow: the futex collector's maps */
-#include "futex_stride.bpf.h" /* futex_control, cpu_ticks: the futex collector's maps */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -383,18 +382,6 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 		if (woken) {
 			if (ccprof_record_wake(pid_tgid >> 32, (__u32)pid_tgid, woken, now))
 				COUNT(futex_wake_map_full);
-			return 0;
-		}
-		/* So is a wait that is neither sent nor stack-copied (most of them). */
-		if (ts && id == FUTEX_NR_FUTEX) {
-			__u32 cmd = (__u32)regs->si & 127;
-			if (ccprof_is_wait_cmd(cmd) && ccprof_start_unsent_wait(ts, regs->di, cmd, (__u32)regs->dx, now)) {
-				COUNT(futex_stacks_rate_limited);
-				return 0;
-			}
-		} else if (ts && id == FUTEX_NR_FUTEX_WAIT &&
-			   ccprof_start_unsent_wait(ts, regs->di, FUTEX_OP_WAIT2, (__u32)regs->si, now)) {
-			COUNT(futex_stacks_rate_limited);
 			return 0;
 		}
 		bpf_tail_call(ctx, &futex_sys_enter_tail, 0);

@@ -94,14 +94,13 @@ struct sched_site_stat {
 	X(state_map_full)            /* ccprof_thread_states had no room */ \
 	X(site_map_full)             /* a syscall site's totals were lost */ \
 	X(futex_tail_call_failed)    /* a futex syscall the futex programs did not see */
-/* The futex collector's own losses where the sched programs do its work (a wake, the start
- * and end of a wait whose event is not sent): fields futex_<name>, which the agent adds to the
+/* The futex collector's own losses where the sched programs do its work (a wake, the end
+ * of a wait whose event is not sent): fields futex_<name>, which the agent adds to the
  * futex collector's "futex.<name>", so that one loss has one name whichever program
  * counted it. */
 #define SCHED_FUTEX_COUNTERS(X) \
 	X(wake_map_full)             /* wakes of futex words beyond last_wakes' capacity */ \
-	X(addr_map_full)             /* waits the per-address totals had no room for */ \
-	X(stacks_rate_limited)       /* waits started here, without a stack copy (its budget spent) */
+	X(addr_map_full)             /* waits the per-address totals had no room for */
 #define SCHED_FUTEX_COUNTER_FIELD(name) __u64 futex_##name;
 struct sched_counters {
 	SCHED_COUNTERS(CCPROF_COUNTER_FIELD)
