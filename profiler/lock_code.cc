@@ -33,8 +33,8 @@ bool writes(const Decoded& d, ZydisRegister reg) {
   return false;
 }
 
-// A scope guard's constructor: `std::lock_guard<std::mutex>::lock_guard(std::mutex&)`,
-// `absl::MutexLock::MutexLock(absl::Mutex*)`: the class's name, then itself as the member.
+}  // namespace
+
 bool is_guard_constructor(std::string_view function) {
   if (function.find('~') != std::string_view::npos) return false;
   for (std::string_view g : {"lock_guard", "unique_lock", "scoped_lock", "shared_lock", "MutexLock", "ReaderMutexLock",
@@ -53,8 +53,6 @@ bool is_guard_constructor(std::string_view function) {
   }
   return false;
 }
-
-}  // namespace
 
 bool read_function_code(Symbolizer& sym, uint64_t pc, uint64_t* start, std::vector<uint8_t>* code) {
   Dwfl_Module* mod = sym.dwfl() ? dwfl_addrmodule(sym.dwfl(), pc) : nullptr;
@@ -261,27 +259,77 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word) {
   return out;
 }
 
-std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
+namespace {
+
+// The last few instructions before `return_pc`, the last of them the call that returns
+// there, decoded linearly from the function's start (x86 cannot be decoded backwards).
+// False when the code cannot be read or decoded or no call ends at `return_pc`.
+bool decode_call_window(Symbolizer& sym, uint64_t return_pc, std::vector<Decoded>* last) {
   uint64_t start = 0;
   std::vector<uint8_t> code;
-  if (!read_function_code(sym, return_pc - 1, &start, &code)) return "";
-  // The last few instructions before the return address, decoded linearly from the
-  // function's start (x86 cannot be decoded backwards).
+  if (!read_function_code(sym, return_pc - 1, &start, &code)) return false;
   constexpr size_t kWindow = 16;
-  std::vector<Decoded> last;
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   for (size_t at = 0; start + at < return_pc && at < code.size();) {
     Decoded d;
     d.ip = start + at;
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &d.insn, d.ops))) return "";
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + at, code.size() - at, &d.insn, d.ops))) return false;
     at += d.insn.length;
-    if (last.size() == kWindow) last.erase(last.begin());
-    last.push_back(d);
+    if (last->size() == kWindow) last->erase(last->begin());
+    last->push_back(d);
   }
-  if (last.empty() || last.back().ip + last.back().insn.length != return_pc ||
-      last.back().insn.mnemonic != ZYDIS_MNEMONIC_CALL)
-    return "";
+  return !last->empty() && last->back().ip + last->back().insn.length == return_pc &&
+         last->back().insn.mnemonic == ZYDIS_MNEMONIC_CALL;
+}
+
+bool is_branch(const Decoded& d) {
+  const ZydisInstructionCategory cat = d.insn.meta.category;
+  return cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL ||
+         cat == ZYDIS_CATEGORY_RET;
+}
+
+}  // namespace
+
+uint64_t static_call_argument(Symbolizer& sym, uint64_t return_pc, ZydisRegister reg) {
+  std::vector<Decoded> last;
+  if (!decode_call_window(sym, return_pc, &last)) return 0;
+  uint64_t offset = 0;
+  for (size_t i = last.size() - 1; i-- > 0;) {
+    const Decoded& d = last[i];
+    if (is_branch(d)) return 0;  // another basic block: what set the register is not known
+    if (!writes(d, reg)) continue;
+    const ZydisDecodedOperand& dst = d.ops[0];
+    const ZydisDecodedOperand& src = d.ops[1];
+    if (d.insn.operand_count_visible != 2 || dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.size != 64 ||
+        dst.reg.value != reg)
+      return 0;  // written some other way (a 32-bit write, xchg, pop, ...): not followed
+    if (d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        src.mem.index == ZYDIS_REGISTER_NONE) {
+      if (src.mem.base == ZYDIS_REGISTER_RIP) {
+        ZyanU64 address = 0;
+        if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &src, d.ip, &address))) return 0;
+        return address + offset;  // `lea g_table(%rip),%rax`
+      }
+      if (src.mem.base == ZYDIS_REGISTER_NONE || src.mem.disp.value < 0) return 0;
+      offset += static_cast<uint64_t>(src.mem.disp.value);  // `lea 0x8(%rax),%rdi`: a member
+      reg = src.mem.base;
+    } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      reg = src.reg.value;  // `mov %rax,%rdi`
+    } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_ADD && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+               src.imm.value.s >= 0) {
+      offset += static_cast<uint64_t>(src.imm.value.s);  // -O0's member address: `add $0x28,%rax`
+    } else {
+      return 0;  // loaded from memory or computed (an array's element picked at run time)
+    }
+    if (reg == ZYDIS_REGISTER_RSP || reg == ZYDIS_REGISTER_RBP) return 0;  // a stack object
+  }
+  return 0;  // set before the block: not known from here
+}
+
+std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
+  std::vector<Decoded> last;
+  if (!decode_call_window(sym, return_pc, &last)) return "";
   // Follow the argument back through register copies and `lea`s (std::mutex::lock
   // inlined: `lea 0x8(%rdi),%rbp; ...; mov %rbp,%rdi`): at each step the source register
   // holds the pointer; the earliest one is the user's own (`t`), the later ones are

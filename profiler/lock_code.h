@@ -15,6 +15,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "profiler/symbolizer.h"
@@ -90,5 +91,17 @@ SpinSection spin_lock_section(Symbolizer& sym, uint64_t pc, uint64_t word);
 // register (`lea`s and `mov`s with no branch between: the same basic block) or DWARF has no
 // variable in that register there (-O0 keeps pointers on the stack).
 std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc);
+
+// A scope guard's constructor: `std::lock_guard<std::mutex>::lock_guard(std::mutex&)`,
+// `absl::MutexLock::MutexLock(absl::Mutex*)`: the class's name, then itself as the member.
+// Out of line (-O0) it takes the guard in rdi and the lock in rsi.
+bool is_guard_constructor(std::string_view function);
+
+// The static address the call that returns to `return_pc` passes in `reg` (ZYDIS_REGISTER_RDI:
+// the first argument, a member function's `this`): `lea g_table(%rip),%rax; mov %rax,%rdi;
+// call SpinLock::lock` gives &g_table, a member's constant offset (`lea 0x8(%rax)`, -O0's
+// `add $0x8,%rax`) added. 0 when the register is set in no such way in the call's basic
+// block: loaded from memory, computed at run time (`&g_shards[i]`), or set before the block.
+uint64_t static_call_argument(Symbolizer& sym, uint64_t return_pc, ZydisRegister reg);
 
 }  // namespace ccprof::profiler

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "profiler/frame_callers.h"
 #include "profiler/index.h"
 #include "profiler/lock_libraries.h"
 #include "profiler/lock_table.h"
@@ -143,6 +144,51 @@ void add_row(Index& idx, uint32_t pid, uint64_t word, SpinCandidate& c, const ch
   idx.locks.push_back(std::move(l));
 }
 
+// The samples in an out-of-line lock function's acquisition loop, by the word their
+// caller's call passes it at a static address (lock_code.h static_call_argument; through
+// a scope guard's constructor out of line, the guard's caller's): at -O0 most of the
+// loop's samples land after its `pause`, on the reload of `this` from the stack, and name
+// no word by their own access (3-25 of ~3,600 in 5 s did in s01-program-spinlock), while
+// every one of them has its caller by frame pointers.
+struct PassedWords {
+  std::map<uint64_t, std::map<uint32_t, uint64_t>> spinning;  // word -> tid -> samples
+  std::map<uint64_t, std::vector<uint64_t>> callers;          // word -> each sample's return address
+  uint64_t unknown = 0;  // loop samples with no caller, or whose call passes no static address
+};
+
+PassedWords passed_words(Index& idx, uint32_t pid, const SpinSection& section) {
+  PassedWords out;
+  Symbolizer* sym = idx.symbolizer(pid);
+  if (!sym) return out;
+  FrameCallerFinder finder(*sym);
+  std::map<uint64_t, uint64_t> passed_at;  // return address -> the static argument (0: none)
+  for (const auto& m : idx.rec.memory_samples) {
+    if (m.pid != pid) continue;
+    const uint64_t ip = m.regs[kRip];
+    if (!section.spinning_at(ip)) continue;
+    const FrameCallers chain = finder.callers(ip, m);
+    uint64_t ret = chain[0];
+    ZydisRegister reg = ZYDIS_REGISTER_RDI;  // the lock function's `this`
+    if (ret && is_guard_constructor(idx.code(pid, ret - 1).function)) {
+      ret = chain[1];  // the guard's constructor takes the guard in rdi and the lock in rsi
+      reg = ZYDIS_REGISTER_RSI;
+    }
+    uint64_t word = 0;
+    if (ret) {
+      auto [it, fresh] = passed_at.try_emplace(ret, 0);
+      if (fresh) it->second = static_call_argument(*sym, ret, reg);
+      word = it->second;
+    }
+    if (!word) {
+      ++out.unknown;
+      continue;
+    }
+    ++out.spinning[word][m.tid];
+    out.callers[word].push_back(ret);
+  }
+  return out;
+}
+
 }  // namespace
 
 int add_program_spin_locks(Index& idx) {
@@ -226,14 +272,19 @@ int add_program_spin_locks(Index& idx) {
     const SpinSection& section = lock_functions.at(fn);
     // Every sample in the loop spins for one of its words: those with an address say
     // which (spin_loop_word). s01-program-spinlock -O0: 0-6 of ~1,100 spinning samples
-    // carried the word's address in 1.5 s, 2-23 in 3 s, 7-17 in 5 s. Its fixed variant
+    // carried the word's address in 1.5 s, 2-23 in 3 s, 3-25 in 5 s; the calls that pass a
+    // static word name it for all of them (passed_words: 2,450 of 2,450 in 5 s). Its fixed variant
     // (64 shards picked uniformly) still spins 25% of its threads' time on the 2-CPU VM
     // (a shard's holder preempted), over 4-17 shards by their addresses; sharing that out
     // by the one or two addresses seen had charged all of it to one shard
     // ("g_shards[5]: 25% of their time"). Such samples are counted, not charged.
+    // The loop's samples whose caller passes a static word (passed_words) name it too;
+    // its fixed variant's calls pass &g_shards[i], computed: they name none.
     const SpinSamples n = count_spin_samples(idx, pid, {section});
+    const PassedWords passed = passed_words(idx, pid, section);
     std::map<uint64_t, size_t> addresses;
     for (const auto& [word, callers] : words) addresses[word] = callers.size();
+    for (const auto& [word, rets] : passed.callers) addresses[word] += rets.size();
     const SpinLoopWord verdict = spin_loop_word(addresses);
     if (verdict.loss) {
       uint64_t spun = 0;
@@ -245,10 +296,20 @@ int add_program_spin_locks(Index& idx) {
       continue;
     }
     const uint64_t word = verdict.word;
-    const std::vector<uint64_t>& callers = words.at(word);
     if (!is_new(pid, word)) continue;
     SpinCandidate c;
-    for (const auto& [tid, k] : n.spinning) c.spinning[tid] = static_cast<double>(k);
+    // With calls that pass the word, the samples they account for are its, and the loop's
+    // others (no caller, or a call that passes the lock from memory) are counted, not
+    // charged: they may spin for another word that no sample named. Without, every
+    // sample in the loop is charged to the one word the accesses named.
+    const auto by_call = passed.callers.find(word);
+    const std::vector<uint64_t>& callers = by_call != passed.callers.end() ? by_call->second : words.at(word);
+    if (by_call != passed.callers.end()) {
+      for (const auto& [tid, k] : passed.spinning.at(word)) c.spinning[tid] = static_cast<double>(k);
+      if (passed.unknown) idx.losses["locks.spin_samples_word_unknown"] += passed.unknown;
+    } else {
+      for (const auto& [tid, k] : n.spinning) c.spinning[tid] = static_cast<double>(k);
+    }
     // The user's lines: the callers of the lock function, by frame pointers; else
     // the lock function itself.
     for (uint64_t ret : callers) {
@@ -260,8 +321,13 @@ int add_program_spin_locks(Index& idx) {
           std::find(ls.return_pcs.begin(), ls.return_pcs.end(), ret) == ls.return_pcs.end())
         ls.return_pcs.push_back(ret);
     }
+    const auto accessed = words.find(word);
     add_row(idx, pid, word, c,
-            absl::StrCat("lock function ", name, ", ", callers.size(), " accesses with its address in the loop").c_str());
+            absl::StrCat("lock function ", name, ", ", accessed != words.end() ? accessed->second.size() : 0,
+                         " accesses with its address in the loop, ",
+                         by_call != passed.callers.end() ? by_call->second.size() : 0,
+                         " samples whose call passes it")
+                .c_str());
     rows.insert({pid, word});
     ++added;
   }

@@ -52,6 +52,34 @@ __attribute__((noinline)) void lx_spin_two() {
   g_lx_flag.store(false, std::memory_order_release);
 }
 
+// A lock function out of line (-O0's SpinLock::lock()), called with a static lock, a
+// static lock's member, and an element picked at run time. Not tail calls: each call
+// returns into its caller.
+struct LxTwoLocks {
+  std::atomic<bool> first;
+  long pad;
+  std::atomic<bool> second;
+};
+LxTwoLocks g_lx_two_locks;
+long g_lx_taken;
+__attribute__((noinline)) void lx_take(std::atomic<bool>* word) {
+  while (word->exchange(true, std::memory_order_acquire)) asm volatile("pause");
+  ++g_lx_taken;
+  word->store(false, std::memory_order_release);
+}
+__attribute__((noinline)) long lx_pass_static() {
+  lx_take(&g_lx_flag);
+  return g_lx_taken + 1;
+}
+__attribute__((noinline)) long lx_pass_member() {
+  lx_take(&g_lx_two_locks.second);
+  return g_lx_taken + 2;
+}
+__attribute__((noinline)) long lx_pass_computed(int i) {
+  lx_take(&g_lx_flags[i & 7]);
+  return g_lx_taken + 3;
+}
+
 // A spin lock held across work: the holder waits inside its section until told to leave,
 // and releases with a seq_cst store (`xor %eax,%eax; xchg %al,g_lx_hold_flag`).
 std::atomic<bool> g_lx_hold_flag;
@@ -282,6 +310,28 @@ TEST_F(LockExchangesTest, AHeapLockIsNamedByThePointersType) {
   EXPECT_EQ(lock_argument_name(*sym_, ret), "LxTable.mu (via t)");
   // Not the return address of a call: nothing is guessed.
   EXPECT_EQ(lock_argument_name(*sym_, reinterpret_cast<uint64_t>(&lx_lock_heap) + 1), "");
+}
+
+TEST_F(LockExchangesTest, AStaticArgumentIsReadFromTheCallSite) {
+  const auto passed = [&](auto* fn) {
+    const uint64_t ret = first_call_return(*sym_, reinterpret_cast<uint64_t>(fn));
+    EXPECT_NE(ret, 0u);
+    return ret ? static_call_argument(*sym_, ret, ZYDIS_REGISTER_RDI) : 0;
+  };
+  lx_pass_static();  // the calls happen (the words are the program's), and nothing else
+  lx_pass_member();
+  lx_pass_computed(3);
+  EXPECT_EQ(passed(&lx_pass_static), reinterpret_cast<uint64_t>(&g_lx_flag));
+  EXPECT_EQ(passed(&lx_pass_member), reinterpret_cast<uint64_t>(&g_lx_two_locks.second));
+  EXPECT_EQ(passed(&lx_pass_computed), 0u);  // which flag is known only at run time
+  // The second argument of the same calls was not set from a static address.
+  EXPECT_EQ(static_call_argument(*sym_, first_call_return(*sym_, reinterpret_cast<uint64_t>(&lx_pass_static)),
+                                 ZYDIS_REGISTER_RSI),
+            0u);
+  // Not the return address of a call: nothing is guessed.
+  EXPECT_EQ(static_call_argument(*sym_, reinterpret_cast<uint64_t>(&lx_pass_static) + 1, ZYDIS_REGISTER_RDI), 0u);
+  EXPECT_TRUE(is_guard_constructor("std::lock_guard<SpinLock>::lock_guard(SpinLock&)"));
+  EXPECT_FALSE(is_guard_constructor("SpinLock::lock()"));
 }
 
 TEST_F(LockExchangesTest, AConditionVariablesWaitIsNotNamedByItsArgument) {
