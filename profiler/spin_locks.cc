@@ -205,7 +205,8 @@ int add_program_spin_locks(Index& idx) {
   // (2) Lock functions out of line (-O0's SpinLock::lock(), its word from `this`): a
   // function named like one that exchanges a word through a register in a retry loop
   // and returns holding it; its word is the data address its loop's sampled accesses
-  // touched (spin_loop_word), and their callers (frame pointers) the user's lines.
+  // touched or the static address its callers pass it (spin_loop_word, passed_words),
+  // and the callers (frame pointers) the user's lines.
   std::map<std::pair<uint32_t, std::string>, std::set<uint64_t>> function_words;
   std::map<std::pair<uint32_t, std::string>, SpinSection> lock_functions;
   std::map<std::pair<uint32_t, uint64_t>, std::set<uint64_t>> exchanged;  // (1): (pid, word) -> instructions
