@@ -289,57 +289,86 @@ bool is_branch(const Decoded& d) {
          cat == ZYDIS_CATEGORY_RET;
 }
 
+// Whether `d` is a two-operand instruction that sets all 64 bits of `reg`.
+bool sets_whole(const Decoded& d, ZydisRegister reg) {
+  return d.insn.operand_count_visible == 2 && d.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && d.ops[0].size == 64 &&
+         d.ops[0].reg.value == reg;
+}
+
+// How a call's argument register was set in the call's basic block (`last`, the call
+// last), walked back from the call through register copies and constant offsets
+// (std::mutex::lock inlined: `lea 0x8(%rdi),%rbp; ...; mov %rbp,%rdi`; -O0's member
+// address in place: `add $0x28,%rax`). At each step the source register holds the
+// pointer: the earliest one is the user's own (`t`), the later ones the inlined
+// library's (`this`, `__mutex`).
+struct ArgumentWalk {
+  struct Step {
+    size_t at;           // the instruction in `last` that copied from `reg`
+    ZydisRegister reg;
+    uint64_t offset;     // added from there to the call
+  };
+  std::vector<Step> steps;
+  ZydisRegister reg;     // where the pointer was before the earliest step
+  uint64_t offset = 0;   // added from there to the call
+  // The write of `reg` the walk stopped at (a `lea` from the instruction pointer, a load,
+  // anything not a copy or a constant offset); null when the block did not set it.
+  const Decoded* set_by = nullptr;
+};
+
+ArgumentWalk walk_argument(const std::vector<Decoded>& last, ZydisRegister reg) {
+  ArgumentWalk w;
+  w.reg = reg;
+  for (size_t i = last.size() - 1; i-- > 0;) {
+    const Decoded& d = last[i];
+    if (is_branch(d)) break;  // another basic block: what set the register is not known from here
+    if (!writes(d, w.reg)) continue;
+    const ZydisDecodedOperand& src = d.ops[1];
+    const bool whole = sets_whole(d, w.reg);
+    ZydisRegister from = ZYDIS_REGISTER_NONE;
+    if (whole && d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        src.mem.index == ZYDIS_REGISTER_NONE && src.mem.disp.value >= 0 && src.mem.base != ZYDIS_REGISTER_RIP &&
+        src.mem.base != ZYDIS_REGISTER_RSP) {
+      from = src.mem.base;
+      if (from != ZYDIS_REGISTER_NONE) w.offset += static_cast<uint64_t>(src.mem.disp.value);
+    } else if (whole && d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+               src.reg.value != ZYDIS_REGISTER_RSP) {
+      from = src.reg.value;
+    } else if (whole && d.insn.mnemonic == ZYDIS_MNEMONIC_ADD && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+               src.imm.value.s >= 0) {
+      w.offset += static_cast<uint64_t>(src.imm.value.s);
+      continue;
+    }
+    if (from == ZYDIS_REGISTER_NONE) {
+      w.set_by = &d;
+      break;
+    }
+    w.steps.push_back({i, from, w.offset});
+    w.reg = from;
+  }
+  return w;
+}
+
 }  // namespace
 
 uint64_t static_call_argument(Symbolizer& sym, uint64_t return_pc, ZydisRegister reg) {
   std::vector<Decoded> last;
   if (!decode_call_window(sym, return_pc, &last)) return 0;
-  uint64_t offset = 0;
-  for (size_t i = last.size() - 1; i-- > 0;) {
-    const Decoded& d = last[i];
-    if (is_branch(d)) return 0;  // another basic block: what set the register is not known
-    if (!writes(d, reg)) continue;
-    const ZydisDecodedOperand& dst = d.ops[0];
-    const ZydisDecodedOperand& src = d.ops[1];
-    if (d.insn.operand_count_visible != 2 || dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.size != 64 ||
-        dst.reg.value != reg)
-      return 0;  // written some other way (a 32-bit write, xchg, pop, ...): not followed
-    if (d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
-        src.mem.index == ZYDIS_REGISTER_NONE) {
-      if (src.mem.base == ZYDIS_REGISTER_RIP) {
-        ZyanU64 address = 0;
-        if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &src, d.ip, &address))) return 0;
-        return address + offset;  // `lea g_table(%rip),%rax`
-      }
-      if (src.mem.base == ZYDIS_REGISTER_NONE || src.mem.disp.value < 0) return 0;
-      offset += static_cast<uint64_t>(src.mem.disp.value);  // `lea 0x8(%rax),%rdi`: a member
-      reg = src.mem.base;
-    } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-      reg = src.reg.value;  // `mov %rax,%rdi`
-    } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_ADD && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-               src.imm.value.s >= 0) {
-      offset += static_cast<uint64_t>(src.imm.value.s);  // -O0's member address: `add $0x28,%rax`
-    } else {
-      return 0;  // loaded from memory or computed (an array's element picked at run time)
-    }
-    if (reg == ZYDIS_REGISTER_RSP || reg == ZYDIS_REGISTER_RBP) return 0;  // a stack object
-  }
-  return 0;  // set before the block: not known from here
+  const ArgumentWalk w = walk_argument(last, reg);
+  // Only `lea g_table(%rip),%rax`: anything else (a load, an element computed at run
+  // time, nothing in the block) is not a static address.
+  const Decoded* d = w.set_by;
+  if (!d || !sets_whole(*d, w.reg) || d->insn.mnemonic != ZYDIS_MNEMONIC_LEA ||
+      d->ops[1].type != ZYDIS_OPERAND_TYPE_MEMORY || d->ops[1].mem.base != ZYDIS_REGISTER_RIP ||
+      d->ops[1].mem.index != ZYDIS_REGISTER_NONE)
+    return 0;
+  ZyanU64 address = 0;
+  if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d->insn, &d->ops[1], d->ip, &address))) return 0;
+  return address + w.offset;
 }
 
 std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
   std::vector<Decoded> last;
   if (!decode_call_window(sym, return_pc, &last)) return "";
-  // Follow the argument back through register copies and `lea`s (std::mutex::lock
-  // inlined: `lea 0x8(%rdi),%rbp; ...; mov %rbp,%rdi`): at each step the source register
-  // holds the pointer; the earliest one is the user's own (`t`), the later ones are
-  // the inlined library's (`this`, `__mutex`).
-  struct Step {
-    size_t at;  // the instruction in `last` that copied from `reg`
-    ZydisRegister reg;
-    uint64_t offset;
-  };
-  std::vector<Step> steps;
   // A condition variable's wait (pthread_cond_wait, std::condition_variable::wait, Rust's
   // Condvar::wait) takes the condition variable first: the lock it re-takes, the waited
   // futex, is not what its argument points to.
@@ -360,48 +389,28 @@ std::string lock_argument_name(Symbolizer& sym, uint64_t return_pc) {
                                                                 last.back().ip, &target)) &&
                           is_guard_constructor(sym.code(target).function))
     reg = ZYDIS_REGISTER_RSI;
-  uint64_t offset = 0;
+  const ArgumentWalk w = walk_argument(last, reg);
+  const auto& steps = w.steps;
+  reg = w.reg;
+  const uint64_t offset = w.offset;
   // -O0: the pointer was loaded from its variable's stack slot (`mov -0x18(%rbp),%rdx`).
   std::string from_slot;
-  for (size_t i = last.size() - 1; i-- > 0;) {
-    const Decoded& d = last[i];
-    const ZydisInstructionCategory cat = d.insn.meta.category;
-    if (cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL ||
-        cat == ZYDIS_CATEGORY_RET)
-      break;  // another basic block: what set the register is not known from here
-    if (!writes(d, reg)) continue;
-    const ZydisDecodedOperand& dst = d.ops[0];
-    const ZydisDecodedOperand& src = d.ops[1];
-    ZydisRegister from = ZYDIS_REGISTER_NONE;
-    if (d.insn.operand_count_visible == 2 && dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.size == 64 &&
-        dst.reg.value == reg) {
-      if (d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
-          src.mem.index == ZYDIS_REGISTER_NONE && src.mem.disp.value >= 0) {
-        from = src.mem.base;
-        offset += static_cast<uint64_t>(src.mem.disp.value);
-      } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-        from = src.reg.value;
-      } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_ADD && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-                 src.imm.value.s >= 0) {
-        // -O0 computes a member's address in place: `add $0x28,%rax`.
-        offset += static_cast<uint64_t>(src.imm.value.s);
-        continue;
-      } else if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
-                 (src.mem.base == ZYDIS_REGISTER_RBP || src.mem.base == ZYDIS_REGISTER_RSP) &&
-                 src.mem.index == ZYDIS_REGISTER_NONE && src.mem.segment != ZYDIS_REGISTER_FS &&
-                 src.mem.segment != ZYDIS_REGISTER_GS) {
-        from_slot = stack_slot_pointee_name(sym, d.ip, dwarf_index(src.mem.base), src.mem.disp.value, offset);
-        break;
-      }
-    }
-    if (from == ZYDIS_REGISTER_NONE || from == ZYDIS_REGISTER_RIP || from == ZYDIS_REGISTER_RSP) break;
-    steps.push_back({i, from, offset});
-    reg = from;
+  uint64_t set_offset = 0;  // a `lea` that set it: its displacement (the pointer is not the argument)
+  if (const Decoded* d = w.set_by; d && sets_whole(*d, reg)) {
+    const ZydisDecodedOperand& src = d->ops[1];
+    if (d->insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        (src.mem.base == ZYDIS_REGISTER_RBP || src.mem.base == ZYDIS_REGISTER_RSP) &&
+        src.mem.index == ZYDIS_REGISTER_NONE && src.mem.segment != ZYDIS_REGISTER_FS &&
+        src.mem.segment != ZYDIS_REGISTER_GS)
+      from_slot = stack_slot_pointee_name(sym, d->ip, dwarf_index(src.mem.base), src.mem.disp.value, offset);
+    else if (d->insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+             src.mem.index == ZYDIS_REGISTER_NONE && src.mem.disp.value >= 0)
+      set_offset = static_cast<uint64_t>(src.mem.disp.value);
   }
   if (!from_slot.empty()) return from_slot;
   // Nothing in the block set the argument: the caller's own variable may be in that
   // register already (`lock(&q->mu)` with `q` in rdi and `mu` first).
-  if (steps.empty() && offset == 0)
+  if (steps.empty() && offset + set_offset == 0)
     if (std::string n = pointee_member_name(sym, last.back().ip, dwarf_index(reg), 0, nullptr, 0, /*outermost=*/true);
         !n.empty() && n.find(" (via __") == std::string::npos)
       return n;

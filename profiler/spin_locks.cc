@@ -272,15 +272,14 @@ int add_program_spin_locks(Index& idx) {
     const auto& [pid, name] = fn;
     const SpinSection& section = lock_functions.at(fn);
     // Every sample in the loop spins for one of its words: those with an address say
-    // which (spin_loop_word). s01-program-spinlock -O0: 0-6 of ~1,100 spinning samples
-    // carried the word's address in 1.5 s, 2-23 in 3 s, 3-25 in 5 s; the calls that pass a
-    // static word name it for all of them (passed_words: 2,450 of 2,450 in 5 s). Its fixed variant
-    // (64 shards picked uniformly) still spins 25% of its threads' time on the 2-CPU VM
-    // (a shard's holder preempted), over 4-17 shards by their addresses; sharing that out
-    // by the one or two addresses seen had charged all of it to one shard
-    // ("g_shards[5]: 25% of their time"). Such samples are counted, not charged.
-    // The loop's samples whose caller passes a static word (passed_words) name it too;
-    // its fixed variant's calls pass &g_shards[i], computed: they name none.
+    // which, and so do those whose caller passes a static word (spin_loop_word,
+    // passed_words). s01-program-spinlock -O0: 0-6 of ~1,100 spinning samples carried the
+    // word's address in 1.5 s, 2-23 in 3 s, 3-25 in 5 s; its calls named it for 2,450 of
+    // 2,450 in 5 s. Its fixed variant (64 shards picked uniformly, `&g_shards[i]` computed:
+    // no call names one) still spins 25% of its threads' time on the 2-CPU VM (a shard's
+    // holder preempted), over 4-17 shards by their addresses; sharing that out by the one
+    // or two addresses seen had charged all of it to one shard ("g_shards[5]: 25% of their
+    // time"). Such samples are counted, not charged.
     const SpinSamples n = count_spin_samples(idx, pid, {section});
     const PassedWords passed = passed_words(idx, pid, section);
     std::map<uint64_t, size_t> addresses;
