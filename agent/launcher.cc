@@ -57,6 +57,11 @@ absl::StatusOr<Launched> launch(const std::vector<std::string>& argv, const Laun
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("cannot fork: ", strerror(errno)));
   if (pid == 0) {
+    // The parent's ends of the pipes, which fork copied: with the go pipe's write end
+    // open here, the read below would never see the EOF that abandon() sends, and ccprof
+    // would wait for this child for ever.
+    for (int fd : {go[1], err[0], out[0], errout[0]})
+      if (fd >= 0) close(fd);
     if (!die_with_parent(parent)) _exit(127);  // never outlive ccprof unreaped
     signal(SIGPIPE, SIG_DFL);  // ccprof ignores it (cli/main.cc); the target gets the default
     if (opts.hold_before_exec) {

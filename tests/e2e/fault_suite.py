@@ -6,7 +6,8 @@ usage: fault_suite.py BUILD_DIR [CASE ...]   (root; exits 77 when not root)
 
 Cases: a target that ignores SIGTERM (--duration, Ctrl-C, a second Ctrl-C), Ctrl-C from
 a real terminal (a pty) and SIGINT sent to ccprof alone, SIGINT at random moments,
-kill -9 of ccprof, a read-only and a full output folder, attach to a gone pid and to one
+kill -9 of ccprof, a required collector that cannot start (the held target let go at
+once), a read-only and a full output folder, attach to a gone pid and to one
 that exits during the attach, hostile recordings (deep CBOR nesting, a FIFO as the
 recording, maps naming a FIFO and a device), a target with corrupt .eh_frame and debug
 sections, and terminal escape sequences in the target's path and argv.
@@ -321,6 +322,29 @@ class Suite:
             f.write(b"x")
         q = ccprof("report", rec, "-o", ro)
         check(q.returncode == 1 and "cannot write to output folder" in q.stderr and "Read-only" in q.stderr, q.stderr)
+
+    def case_a_collector_that_cannot_start_ends_run_at_once(self):
+        """The target is launched (held before exec) before the collectors start; when a
+        required one cannot (here --sampler pmu on a machine without a PMU), ccprof lets
+        the held child go without exec and exits with the reason. It hung for ever here
+        once: the child kept the go pipe's write end open, so it never saw ccprof close
+        it, and ccprof waited for it (SIGTERM could not end that either)."""
+        marker = "31.0607"
+        out = self.path("no-pmu")
+        t0 = time.time()
+        try:
+            p = ccprof("run", "--sampler", "pmu", "-o", out, "--", "sleep", marker, timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in pids_with_arg(marker):
+                os.kill(pid, signal.SIGKILL)
+            raise AssertionError("ccprof run did not end within 30 s of a collector failing to start")
+        if p.returncode == 0:
+            raise Skip("this machine has a PMU: --sampler pmu started")
+        check(p.returncode == 1, f"exit {p.returncode}; {p.stderr}")
+        check(time.time() - t0 < 10, f"took {time.time() - t0:.1f} s")
+        check(re.fullmatch(r"ccprof: error: --sampler pmu is not available: [^\n]+\n", p.stderr), repr(p.stderr))
+        check(not pids_with_arg(marker), "the target was started or left behind")
+        check(not os.path.exists(os.path.join(out, "findings.json")), "outputs written")
 
     def case_full_disk_leaves_no_partial_set(self):
         full = self.mount_tmpfs("full", "size=160k")
