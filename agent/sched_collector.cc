@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -88,6 +89,14 @@ class SchedCollector : public Collector {
   absl::Status start(const SharedMaps& shared) override {
     tgids_fd_ = shared.tgids_fd;
     if (auto s = open_skeleton(skel_, &sched_bpf__open, shared, "sched collector"); !s.ok()) return s;
+    if (skel_->rodata->ablated) {
+      // bench/bpf_ablate.py's variants: parts of the syscall path left out on purpose
+      if (!std::getenv("CCPROF_BENCH_ABLATED"))
+        return absl::FailedPreconditionError(
+            "this ccprof was built with CCPROF_BPF_DEFINES (bench/bpf_ablate.py's ablations): parts of its "
+            "syscall tracing are left out and its profiles would be wrong; rebuild without them");
+      spdlog::warn("ablated build (bench/bpf_ablate.py): this profile's waits, wakers or durations are wrong");
+    }
     for (int nr = 0; nr < SCHED_MAX_SYSCALL; ++nr)
       skel_->rodata->syscall_class[nr] = static_cast<uint8_t>(model::classify_syscall(nr));
     for (int nr : {SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_execve, SYS_execveat, SYS_prctl})

@@ -37,6 +37,22 @@ const volatile __u8 changes_process[SCHED_MAX_SYSCALL] = {};
  * racing CPU still moves it. */
 __u64 process_changes SEC(".data.process_changes") = 0;
 
+/* Ablations, for bench/bpf_ablate.py alone: each removes one part of the syscall path
+ * so that its cost can be read against the whole build's, in one run on one host. Set
+ * only through the CCPROF_BPF_DEFINES cache variable of the benchmark's own build tree;
+ * a profiler built with one is wrong (no waits, no wakers or no durations). */
+#if defined(CCPROF_ABLATE_CLOCK)
+#define syscall_clock() 1ULL /* every syscall reads 0 ns */
+#else
+#define syscall_clock() bpf_ktime_get_ns()
+#endif
+/* The agent refuses to run a build with any of them unless the benchmark says so. */
+#if defined(CCPROF_ABLATE_CLOCK) || defined(CCPROF_ABLATE_WAKE_RECORD) || defined(CCPROF_ABLATE_WAIT)
+const volatile __u32 ablated = 1;
+#else
+const volatile __u32 ablated = 0;
+#endif
+
 CCPROF_MAP(threads, BPF_MAP_TYPE_HASH, CCPROF_MAX_THREADS, __u32, struct sched_thread_stat);
 
 CCPROF_MAP(sites, BPF_MAP_TYPE_HASH, 8192, struct sched_site_key, struct sched_site_stat);
@@ -364,7 +380,7 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	struct ccprof_thread_state *ts =
 		bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = syscall_clock();
 	if (!ts) {
 		COUNT(state_map_full);
 	} else {
@@ -380,10 +396,16 @@ int BPF_PROG(sched_sys_enter, struct pt_regs *regs, long id)
 		 * second lookup of the thread's state in the futex program. */
 		__u64 woken = ccprof_futex_woken_word(regs, id);
 		if (woken) {
+#ifndef CCPROF_ABLATE_WAKE_RECORD
 			if (ccprof_record_wake(pid_tgid >> 32, (__u32)pid_tgid, woken, now))
 				COUNT(futex_wake_map_full);
+#endif
 			return 0;
 		}
+#ifdef CCPROF_ABLATE_WAIT
+		if (id != FUTEX_NR_SCHED_YIELD)
+			return 0;
+#endif
 		bpf_tail_call(ctx, &futex_sys_enter_tail, 0);
 		COUNT(futex_tail_call_failed); /* only reached on failure */
 	}
@@ -419,7 +441,7 @@ int BPF_PROG(sched_sys_exit, struct pt_regs *regs, long ret)
 	struct ccprof_thread_state *ts = bpf_task_storage_get(&ccprof_thread_states, bpf_get_current_task_btf(), 0, 0);
 	if (!ts || ts->state != CCPROF_TS_IN_SYSCALL)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = syscall_clock();
 	__s32 nr = ts->syscall_nr;
 	__u64 since = ts->since_ns, ip = ts->user_ip;
 	ts->state = CCPROF_TS_RUNNING;
