@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,12 +102,38 @@ absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) 
   // Exec failures are known before any output: the child wrote its errno and exited.
   if (auto s = wait_for_exec(*launched, argv[0]); !s.ok()) return absl::NotFoundError(s.message());
 
-  struct pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  // Read until both pipes close, or until kOutputGraceS after the command exits: a
+  // process it started in the background inherits the pipes and may hold them open for
+  // as long as it runs, and the command's own exit is what is measured (waiting for EOF
+  // alone, `ccprof scale` hung for as long as such a process lived).
+  // The command's exit wakes the poll through a pidfd (readable once it has exited); where
+  // there is none, the exit is looked for every 100 ms.
+  UniqueFd exit_fd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  struct pollfd fds[3] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}, {exit_fd.get(), POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
+  int open_fds = 2, status = 0;
+  bool reaped = false;
+  std::chrono::steady_clock::time_point exited;
   char buf[65536];
+  auto since_exit = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - exited).count(); };
   while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
+    if (!reaped) {
+      pid_t r = waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        reaped = true;
+        exited = std::chrono::steady_clock::now();
+        fds[2].fd = -1;
+      }
+    }
+    if (reaped && since_exit() >= kOutputGraceS) {
+      result.output_left_open = true;
+      break;
+    }
+    int wait_ms = reaped ? std::max(1, static_cast<int>((kOutputGraceS - since_exit()) * 1000))
+                  : exit_fd.valid() ? -1
+                                    : 100;
+    int ready = poll(fds, 3, wait_ms);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -121,10 +148,12 @@ absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) 
       }
     }
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  if (!reaped) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    exited = std::chrono::steady_clock::now();
   }
-  result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.wall_s = std::chrono::duration<double>(exited - start).count();
   if (WIFSIGNALED(status)) {
     result.exit_code = -1;
     result.signal = WTERMSIG(status);
@@ -188,6 +217,10 @@ absl::StatusOr<ScaleMeasurements> measure_scaling(const ScaleOptions& opts) {
         return absl::AbortedError(
             absl::StrCat(where(), ": exited with status ", res->exit_code, why.empty() ? "" : ": " + why));
       }
+      if (res->output_left_open)
+        spdlog::warn("scale: {}: a process the command left running kept its output open; what it wrote more "
+                     "than {:.0f} s after the command exited was not read",
+                     where(), kOutputGraceS);
       double x = 0;
       if (opts.metric.empty()) {
         x = res->wall_s > 0 ? 1 / res->wall_s : 0;

@@ -42,7 +42,14 @@ struct CommandResult {
   double wall_s = 0;
   std::string out;      // stdout
   std::string err;      // stderr
+  // A process the command left behind (`server &`) still held its stdout or stderr when it
+  // exited: what came after kOutputGraceS past the exit was not read.
+  bool output_left_open = false;
 };
+
+// How long run_command() keeps reading once the command has exited, for output still in
+// the pipes or coming from what it left running.
+inline constexpr double kOutputGraceS = 1.0;
 
 // Parses "1,2,4,8,16": whole numbers >= 1, no duplicates.
 absl::StatusOr<std::vector<int>> parse_thread_counts(const std::string& text);

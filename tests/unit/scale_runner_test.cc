@@ -2,6 +2,10 @@
 #include "agent/scale_runner.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
 
 namespace ccprof::agent {
 namespace {
@@ -29,6 +33,33 @@ TEST(ScaleRunner, RunsACommandAndCapturesItsOutput) {
   EXPECT_EQ(r->out, "out\n");
   EXPECT_EQ(r->err, "err\n");
   EXPECT_GT(r->wall_s, 0);
+}
+
+// A command that leaves a process running in the background (`server &`) hands it its
+// stdout: the run ends at the command's own exit plus kOutputGraceS, not when that process
+// closes the pipe (it hung for as long as the process lived).
+TEST(ScaleRunner, ABackgroundProcessHoldingTheOutputDoesNotHoldTheRun) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_command({"sh", "-c", "sleep 30 & echo $!; echo 7 ops/s"});
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(r.ok()) << r.status();
+  pid_t bg = std::atoi(r->out.c_str());
+  if (bg > 0) kill(bg, SIGKILL);
+  EXPECT_LT(took, kOutputGraceS + 5);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_NE(r->out.find("\n7 ops/s\n"), std::string::npos) << r->out;
+  EXPECT_TRUE(r->output_left_open);
+  EXPECT_LT(r->wall_s, kOutputGraceS) << "the wall time is the command's, not its background process's";
+}
+
+// What a background process writes within the grace after the command exits is still
+// read, and a pipe it then closes is not "left open".
+TEST(ScaleRunner, OutputSoonAfterTheExitIsKept) {
+  auto r = run_command({"sh", "-c", "(sleep 0.3; echo late) & echo early"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "early\nlate\n");
+  EXPECT_FALSE(r->output_left_open);
+  EXPECT_LT(r->wall_s, 0.3);
 }
 
 TEST(ScaleRunner, CommandNotFoundIsAnError) {
