@@ -186,6 +186,17 @@ def quantiles(xs):
 
 # ---------------------------------------------------------------- machine
 
+def save_results(path, build, **fields):
+    """A results document (the date, machine_info(build), then `fields`), written to `path`
+    when one is given; returned."""
+    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine_info(build), **fields}
+    if path:
+        with open(path, "w") as f:
+            json.dump(res, f, indent=1)
+        print(f"\nwrote {path}")
+    return res
+
+
 def machine_info(build):
     info = {"hostname": socket.gethostname(), "cpus": os.cpu_count(), "kernel": os.uname().release}
     try:

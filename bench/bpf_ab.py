@@ -14,8 +14,6 @@ changes speed from minute to minute (the empty programs' floor moves with it): r
 medians, and the rounds, not one run. Run it on a quiet machine. Needs root (exit 77).
 """
 import argparse
-import datetime
-import json
 import os
 import statistics
 import sys
@@ -78,12 +76,7 @@ def main():
             summary.setdefault(name, {})[v] = {"median_ns": med, "rounds": vals}
             cells.append(f"{med} {vals}")
         print(f"{name:24} " + " ".join(f"{c:>30}" for c in cells))
-    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": bench.machine_info(build),
-           "variants": variants, "rounds": rounds, "summary": summary}
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(res, f, indent=1)
-        print(f"\nwrote {args.output}")
+    bench.save_results(args.output, build, variants=variants, rounds=rounds, summary=summary)
     return 0
 
 

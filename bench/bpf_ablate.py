@@ -22,8 +22,6 @@ target's threads move between CPUs and their state's cache lines with them. Run 
 quiet machine. Needs root (exit 77).
 """
 import argparse
-import datetime
-import json
 import os
 import shutil
 import statistics
@@ -187,13 +185,9 @@ def main():
                      if a[w]["ns_per_syscall"] is not None and b[w]["ns_per_syscall"] is not None]
             parts[name][w] = {"median_ns": statistics.median(diffs) if diffs else None, "rounds": diffs}
             print(f"  {name:18} {w:22} {parts[name][w]['median_ns']} {diffs}")
-    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": bench.machine_info(build),
-           "variants": {n: {"defines": VARIANTS[n][0], "leaves_out": VARIANTS[n][1]} for n in names},
-           "rounds": rounds, "summary": summary, "parts": parts}
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(res, f, indent=1)
-        print(f"\nwrote {args.output}")
+    bench.save_results(args.output, build,
+                       variants={n: {"defines": VARIANTS[n][0], "leaves_out": VARIANTS[n][1]} for n in names},
+                       rounds=rounds, summary=summary, parts=parts)
     return 0
 
 
