@@ -106,8 +106,9 @@ absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) 
   // process it started in the background inherits the pipes and may hold them open for
   // as long as it runs, and the command's own exit is what is measured (waiting for EOF
   // alone, `ccprof scale` hung for as long as such a process lived).
-  // The command's exit wakes the poll through a pidfd (readable once it has exited); where
-  // there is none, the exit is looked for every 100 ms.
+  // The command's exit wakes the poll through a pidfd (readable once it has exited), and
+  // the exit is looked for every 100 ms as well (no pidfd, or its wake-up coming a moment
+  // before waitpid can reap).
   UniqueFd exit_fd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   struct pollfd fds[3] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}, {exit_fd.get(), POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
@@ -129,9 +130,7 @@ absl::StatusOr<CommandResult> run_command(const std::vector<std::string>& argv) 
       result.output_left_open = true;
       break;
     }
-    int wait_ms = reaped ? std::max(1, static_cast<int>((kOutputGraceS - since_exit()) * 1000))
-                  : exit_fd.valid() ? -1
-                                    : 100;
+    int wait_ms = reaped ? std::max(1, static_cast<int>((kOutputGraceS - since_exit()) * 1000)) : 100;
     int ready = poll(fds, 3, wait_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
